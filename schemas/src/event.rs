@@ -1,0 +1,826 @@
+//! The event types of the three aggregates: conversation, FAQ catalog and team.
+//!
+//! Each event is a struct (its payload); each aggregate has an enum over its events whose
+//! serde form is `{"type": "<EventName>", "data": {..}}`. The type name and schema version
+//! of every event are listed once, in the `events!` invocations below, and everything else
+//! (type names, versions, JSON Schema files) is derived from that list.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ids::{FaqId, MessageId, StaffId, UserId};
+
+macro_rules! events {
+    ($(#[$meta:meta])* $enum:ident, $types:ident { $($variant:ident = $version:literal),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", content = "data")]
+        pub enum $enum {
+            $(
+                #[allow(missing_docs)]
+                $variant($variant),
+            )*
+        }
+
+        impl $enum {
+            /// The stored type name of this event.
+            pub fn event_type(&self) -> &'static str {
+                match self { $(Self::$variant(_) => stringify!($variant),)* }
+            }
+
+            /// The current schema version of this event's type.
+            pub fn schema_version(&self) -> u16 {
+                match self { $(Self::$variant(_) => $version,)* }
+            }
+
+            /// The JSON Schema of every event type of this aggregate, with its version.
+            pub fn json_schemas() -> Vec<(&'static str, u16, schemars::Schema)> {
+                vec![$((stringify!($variant), $version, schemars::schema_for!($variant)),)*]
+            }
+        }
+
+        /// Every event type of this aggregate with its current schema version.
+        pub const $types: &[(&str, u16)] = &[$((stringify!($variant), $version),)*];
+
+        $(
+            impl From<$variant> for $enum {
+                fn from(event: $variant) -> Self {
+                    Self::$variant(event)
+                }
+            }
+        )*
+    };
+}
+
+events!(
+    /// What happens in one user's conversation with a team: sessions and their lifecycle.
+    ConversationEvent, CONVERSATION_EVENT_TYPES {
+        SessionOpened = 1,
+        MessageReceived = 2,
+        InfoRequested = 1,
+        InfoProvided = 1,
+        MatchRequested = 1,
+        FaqMatched = 1,
+        ChoiceSelected = 1,
+        AnswerQueued = 1,
+        AnswerDelivered = 1,
+        DeliveryFailed = 1,
+        FeedbackGiven = 1,
+        TransferredToHuman = 1,
+        GroupChatRequested = 1,
+        GroupChatCreated = 1,
+        HumanReplied = 1,
+        RemarkAdded = 1,
+        StatusChanged = 1,
+        TimerScheduled = 1,
+        TimerCancelled = 1,
+        TimerFired = 1,
+        ReconfirmSent = 1,
+        SessionClosed = 1,
+        SessionReopened = 1,
+    }
+);
+
+events!(
+    /// Changes to a team's FAQ catalog, from which every search index is projected.
+    FaqEvent, FAQ_EVENT_TYPES {
+        FaqAdded = 1,
+        FaqUpdated = 1,
+        FaqRemoved = 1,
+        FaqParaphraseAdded = 1,
+        FaqCandidateHarvested = 1,
+        FaqCandidateApproved = 1,
+        FaqCandidateRejected = 1,
+    }
+);
+
+events!(
+    /// Onboarding and configuration of a team (never secrets: those stay in config).
+    TeamEvent, TEAM_EVENT_TYPES {
+        TeamCreated = 1,
+        TeamConfigured = 1,
+        RosterUpdated = 1,
+    }
+);
+
+/// Any event, as read from any stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// From a conversation stream.
+    Conversation(ConversationEvent),
+    /// From a FAQ catalog stream.
+    Faq(FaqEvent),
+    /// From a team stream.
+    Team(TeamEvent),
+}
+
+impl Event {
+    /// The stored type name.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Event::Conversation(e) => e.event_type(),
+            Event::Faq(e) => e.event_type(),
+            Event::Team(e) => e.event_type(),
+        }
+    }
+
+    /// The current schema version of the event's type.
+    pub fn schema_version(&self) -> u16 {
+        match self {
+            Event::Conversation(e) => e.schema_version(),
+            Event::Faq(e) => e.schema_version(),
+            Event::Team(e) => e.schema_version(),
+        }
+    }
+}
+
+impl From<ConversationEvent> for Event {
+    fn from(e: ConversationEvent) -> Self {
+        Event::Conversation(e)
+    }
+}
+
+impl From<FaqEvent> for Event {
+    fn from(e: FaqEvent) -> Self {
+        Event::Faq(e)
+    }
+}
+
+impl From<TeamEvent> for Event {
+    fn from(e: TeamEvent) -> Self {
+        Event::Team(e)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared vocabulary
+// ---------------------------------------------------------------------------------------
+
+/// Where an operator's message came from, so replies go back the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// The JSON API channel.
+    Api,
+    /// A WeCom application.
+    Wecom,
+    /// The WebSocket chat channel.
+    Websocket,
+}
+
+/// Who caused something, for audit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    /// The operator who owns the conversation.
+    Operator(UserId),
+    /// An engineer or admin.
+    Staff(StaffId),
+    /// Switchboard itself (timers, policy).
+    System,
+}
+
+/// The states a session can be in, as shown to people and recorded on status changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Asking the operator for information the team requires.
+    Collecting,
+    /// Waiting for the answering port to rank FAQs for the question.
+    Matching,
+    /// Offered numbered choices; waiting for the operator to pick one.
+    AwaitingChoice,
+    /// Answered from the FAQ; waiting for "resolved / not resolved".
+    Answered,
+    /// Handled by a person.
+    WithHuman,
+    /// A person is waiting for the operator to come back.
+    Waiting,
+    /// Asked the operator whether they still need help after a long silence.
+    Reconfirming,
+    /// Over.
+    Closed,
+}
+
+/// Why a session went to a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferReason {
+    /// The best FAQ match was not confident enough.
+    LowConfidence,
+    /// The operator said the answer did not resolve the question.
+    NotResolved,
+    /// The operator asked for a person ("人工", "human").
+    OperatorAsked,
+    /// A staff member took or assigned the session.
+    Staff,
+    /// A closed session was reopened.
+    Reopened,
+}
+
+/// Whether a transfer was decided by policy or by a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMode {
+    /// By policy (confidence, feedback, the operator's request).
+    Auto,
+    /// By staff.
+    Manual,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// The operator confirmed the answer resolved the question.
+    Resolved,
+    /// No answer after the re-confirmation.
+    Stale,
+    /// Closed by staff.
+    Manual,
+    /// Closed by the operator.
+    ByOperator,
+}
+
+/// What a timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerPurpose {
+    /// Ask "do you still need help?" after inactivity.
+    Reconfirm,
+    /// Close the session when the re-confirmation got no answer.
+    AutoClose,
+}
+
+/// Who an outbound message is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Recipient {
+    /// The operator of the conversation.
+    Operator(UserId),
+    /// An engineer (e.g. the assignee of a transfer).
+    Staff(StaffId),
+}
+
+/// Why an outbound message was sent; channels use it to pick a format (e.g. answers carry
+/// "resolved / not resolved" buttons).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboundPurpose {
+    /// Asking for a required field.
+    InfoPrompt,
+    /// An FAQ answer.
+    Answer {
+        /// The FAQ answered from.
+        faq_id: FaqId,
+    },
+    /// Numbered choices to clarify the question.
+    Clarify,
+    /// Telling the operator a person will help.
+    TransferNotice,
+    /// Telling the assignee about a session handed to them.
+    AssigneeNotice,
+    /// A person's reply relayed to the operator.
+    HumanReply,
+    /// "Do you still need help?"
+    Reconfirm,
+    /// The session was closed.
+    ClosingNotice,
+}
+
+/// One ranked FAQ candidate with the evidence behind its rank.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MatchCandidate {
+    /// The FAQ.
+    pub faq_id: FaqId,
+    /// Its question, as it read when matched.
+    pub question: String,
+    /// Its answer, as it read when matched (so an answer can be audited exactly).
+    pub answer: String,
+    /// Its category, used to route transfers.
+    pub category: Option<String>,
+    /// The fused score used for ranking.
+    pub score: f32,
+    /// The keyword engine's score, when it ranked this candidate.
+    pub keyword_score: Option<f32>,
+    /// The semantic engine's score, when it ranked this candidate.
+    pub semantic_score: Option<f32>,
+}
+
+/// What the answer policy decided for a question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MatchDecision {
+    /// Confident: answer from this FAQ.
+    Answer {
+        /// The FAQ answered from.
+        faq_id: FaqId,
+    },
+    /// Unsure between a few: offer them as numbered choices.
+    Clarify {
+        /// The offered FAQs, in the order shown.
+        choices: Vec<FaqId>,
+    },
+    /// Not confident at all: hand to a person.
+    Transfer,
+}
+
+// ---------------------------------------------------------------------------------------
+// Conversation events
+// ---------------------------------------------------------------------------------------
+
+/// A new session started in the conversation (the first message, or one after a close).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionOpened {
+    /// The new session.
+    pub session_id: Uuid,
+    /// The operator.
+    pub user: UserId,
+    /// The channel the first message came through.
+    pub channel: Channel,
+}
+
+/// An operator's message, recorded once per inbound message id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MessageReceived {
+    /// The session it belongs to.
+    pub session_id: Uuid,
+    /// The channel's id of the message, for deduplication.
+    pub message_id: MessageId,
+    /// The text.
+    pub text: String,
+    /// The channel it came through (added in version 2; version 1 was WeCom only).
+    pub channel: Channel,
+}
+
+/// The engine asked the operator for a field the team requires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InfoRequested {
+    /// The session.
+    pub session_id: Uuid,
+    /// The field's key (e.g. `activity_id`).
+    pub field: String,
+}
+
+/// A required field was extracted from the operator's words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InfoProvided {
+    /// The session.
+    pub session_id: Uuid,
+    /// The field's key.
+    pub field: String,
+    /// The extracted value.
+    pub value: String,
+}
+
+/// The question is complete and waits for the answering port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MatchRequested {
+    /// The session.
+    pub session_id: Uuid,
+    /// The message that completed the question; the match result must name it.
+    pub message_id: MessageId,
+    /// The text to match.
+    pub query: String,
+}
+
+/// The answering port ranked FAQs for a question and the policy decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaqMatched {
+    /// The session.
+    pub session_id: Uuid,
+    /// The message whose question was matched.
+    pub message_id: MessageId,
+    /// The text matched.
+    pub query: String,
+    /// Ranked candidates with all scores, so thresholds can be replayed later.
+    pub candidates: Vec<MatchCandidate>,
+    /// The calibrated confidence in the first candidate, in `[0, 1]`.
+    pub confidence: f32,
+    /// The policy's decision.
+    pub decision: MatchDecision,
+    /// Which engine (and model version) produced the ranking.
+    pub engine: String,
+}
+
+/// The operator picked one of the offered choices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ChoiceSelected {
+    /// The session.
+    pub session_id: Uuid,
+    /// The 1-based number the operator replied with.
+    pub choice: u8,
+    /// The FAQ behind that number.
+    pub faq_id: FaqId,
+}
+
+/// An outbound message, recorded before it is sent so that nothing is lost or sent twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AnswerQueued {
+    /// The session.
+    pub session_id: Uuid,
+    /// The idempotency key of the delivery.
+    pub outbound_id: Uuid,
+    /// Who receives it.
+    pub to: Recipient,
+    /// Why it is sent.
+    pub purpose: OutboundPurpose,
+    /// The text.
+    pub text: String,
+}
+
+/// The channel accepted an outbound message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AnswerDelivered {
+    /// The session.
+    pub session_id: Uuid,
+    /// The delivered message.
+    pub outbound_id: Uuid,
+    /// Which attempt succeeded (1-based).
+    pub attempt: u32,
+}
+
+/// A delivery attempt failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DeliveryFailed {
+    /// The session.
+    pub session_id: Uuid,
+    /// The message that failed.
+    pub outbound_id: Uuid,
+    /// Which attempt failed (1-based).
+    pub attempt: u32,
+    /// The channel's error, without message text.
+    pub error: String,
+    /// True when no further attempt will be made.
+    pub gave_up: bool,
+}
+
+/// The operator said whether an answer resolved the question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FeedbackGiven {
+    /// The session.
+    pub session_id: Uuid,
+    /// Resolved or not.
+    pub resolved: bool,
+    /// The FAQ the feedback is about.
+    pub faq_id: FaqId,
+}
+
+/// The session was handed to a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TransferredToHuman {
+    /// The session.
+    pub session_id: Uuid,
+    /// By policy or by staff.
+    pub mode: TransferMode,
+    /// Why.
+    pub reason: TransferReason,
+    /// The category used for routing.
+    pub category: Option<String>,
+    /// Who has it now (none when the roster has nobody for the category).
+    pub assignee: Option<StaffId>,
+    /// Who caused the transfer.
+    pub by: Actor,
+}
+
+/// Someone asked for a group chat between the operator and the on-call engineers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GroupChatRequested {
+    /// The session.
+    pub session_id: Uuid,
+    /// Who asked.
+    pub by: Actor,
+    /// The operator to add.
+    pub operator: UserId,
+    /// The engineers to add.
+    pub staff: Vec<StaffId>,
+}
+
+/// The channel created the requested group chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GroupChatCreated {
+    /// The session.
+    pub session_id: Uuid,
+    /// The channel's chat id.
+    pub chat_id: String,
+}
+
+/// A person replied to the operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HumanReplied {
+    /// The session.
+    pub session_id: Uuid,
+    /// Who replied.
+    pub staff: StaffId,
+    /// The reply.
+    pub text: String,
+}
+
+/// Staff noted something on the session (not shown to the operator).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RemarkAdded {
+    /// The session.
+    pub session_id: Uuid,
+    /// Who wrote it.
+    pub author: StaffId,
+    /// The remark.
+    pub text: String,
+}
+
+/// Staff moved the session to another status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusChanged {
+    /// The session.
+    pub session_id: Uuid,
+    /// The status before.
+    pub from: SessionStatus,
+    /// The status after.
+    pub to: SessionStatus,
+    /// Who changed it.
+    pub by: Actor,
+}
+
+/// A timer was set; the timer service fires it when due.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TimerScheduled {
+    /// The session.
+    pub session_id: Uuid,
+    /// The timer's id, on which firing is deduplicated.
+    pub timer_id: Uuid,
+    /// What it is for.
+    pub purpose: TimerPurpose,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// The stream version when it was scheduled.
+    pub scheduled_at_version: u64,
+}
+
+/// A pending timer is no longer wanted (the conversation moved on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TimerCancelled {
+    /// The session.
+    pub session_id: Uuid,
+    /// The cancelled timer.
+    pub timer_id: Uuid,
+}
+
+/// A timer came due and the engine acted on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TimerFired {
+    /// The session.
+    pub session_id: Uuid,
+    /// The timer.
+    pub timer_id: Uuid,
+    /// What it was for.
+    pub purpose: TimerPurpose,
+}
+
+/// The operator was asked whether they still need help.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReconfirmSent {
+    /// The session.
+    pub session_id: Uuid,
+}
+
+/// The session ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionClosed {
+    /// The session.
+    pub session_id: Uuid,
+    /// Why.
+    pub reason: CloseReason,
+    /// Who closed it.
+    pub by: Actor,
+}
+
+/// A closed session was opened again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionReopened {
+    /// The session.
+    pub session_id: Uuid,
+    /// Who reopened it.
+    pub by: Actor,
+}
+
+// ---------------------------------------------------------------------------------------
+// FAQ catalog events
+// ---------------------------------------------------------------------------------------
+
+/// An FAQ entry joined the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaqAdded {
+    /// The entry.
+    pub faq_id: FaqId,
+    /// The canonical question.
+    pub question: String,
+    /// The answer sent to operators.
+    pub answer: String,
+    /// The category, used to route transfers to the right on-call engineer.
+    pub category: Option<String>,
+    /// Other wordings of the question.
+    #[serde(default)]
+    pub paraphrases: Vec<String>,
+}
+
+/// An FAQ entry was rewritten (the whole entry is replaced).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaqUpdated {
+    /// The entry.
+    pub faq_id: FaqId,
+    /// The canonical question.
+    pub question: String,
+    /// The answer.
+    pub answer: String,
+    /// The category.
+    pub category: Option<String>,
+    /// Other wordings of the question.
+    #[serde(default)]
+    pub paraphrases: Vec<String>,
+}
+
+/// An FAQ entry left the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaqRemoved {
+    /// The entry.
+    pub faq_id: FaqId,
+}
+
+/// An operator's wording was learned as a paraphrase of an FAQ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaqParaphraseAdded {
+    /// The entry.
+    pub faq_id: FaqId,
+    /// The new wording.
+    pub text: String,
+    /// The session that confirmed it, when learned from one.
+    pub session_id: Option<Uuid>,
+}
+
+/// A question Switchboard could not answer was kept as a candidate FAQ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaqCandidateHarvested {
+    /// The candidate.
+    pub candidate_id: Uuid,
+    /// The operator's wording.
+    pub query: String,
+    /// The session it came from.
+    pub session_id: Uuid,
+}
+
+/// A candidate became an FAQ entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaqCandidateApproved {
+    /// The candidate.
+    pub candidate_id: Uuid,
+    /// The entry it became (or was merged into).
+    pub faq_id: FaqId,
+}
+
+/// A candidate was dismissed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FaqCandidateRejected {
+    /// The candidate.
+    pub candidate_id: Uuid,
+}
+
+// ---------------------------------------------------------------------------------------
+// Team events
+// ---------------------------------------------------------------------------------------
+
+/// A team was onboarded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TeamCreated {
+    /// The team's display name.
+    pub name: String,
+}
+
+/// A team's behaviour was (re)configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TeamConfigured {
+    /// The complete settings in force from now on.
+    pub settings: TeamSettings,
+}
+
+/// A team's on-call roster changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RosterUpdated {
+    /// The complete roster in force from now on.
+    pub roster: Roster,
+}
+
+/// How a team's sessions behave. Defaults suit a team that has just been onboarded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TeamSettings {
+    /// Fields to collect before matching (e.g. the activity id).
+    pub required_fields: Vec<RequiredField>,
+    /// Seconds of silence before asking "do you still need help?".
+    pub reconfirm_after_secs: u64,
+    /// Seconds after the re-confirmation before closing as stale.
+    pub close_after_secs: u64,
+    /// Confidence thresholds of the answer policy.
+    pub answer_policy: AnswerPolicy,
+    /// Words with which an operator asks for a person.
+    pub human_keywords: Vec<String>,
+    /// The longest message accepted, in characters.
+    pub max_message_chars: u32,
+    /// The texts Switchboard sends.
+    pub texts: Texts,
+}
+
+impl Default for TeamSettings {
+    fn default() -> Self {
+        Self {
+            required_fields: Vec::new(),
+            reconfirm_after_secs: 30 * 60,
+            close_after_secs: 30 * 60,
+            answer_policy: AnswerPolicy::default(),
+            human_keywords: ["人工", "转人工", "人工客服", "human", "agent", "person"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            max_message_chars: 2000,
+            texts: Texts::default(),
+        }
+    }
+}
+
+/// A field a team needs before a question can be answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredField {
+    /// The key the value is stored under (e.g. `activity_id`).
+    pub key: String,
+    /// What to ask the operator.
+    pub prompt: String,
+    /// A regular expression that finds the value in a message; its first capture group
+    /// (or the whole match) is the value.
+    pub pattern: String,
+}
+
+/// Confidence thresholds: answer at or above `answer_at`, offer choices at or above
+/// `clarify_at`, otherwise transfer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnswerPolicy {
+    /// Confidence at or above which the first candidate is answered.
+    pub answer_at: f32,
+    /// Confidence at or above which choices are offered.
+    pub clarify_at: f32,
+    /// How many choices to offer.
+    pub max_choices: u8,
+}
+
+impl Default for AnswerPolicy {
+    fn default() -> Self {
+        Self { answer_at: 0.6, clarify_at: 0.3, max_choices: 3 }
+    }
+}
+
+/// The texts Switchboard sends, per team so each can use its own voice and language.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Texts {
+    /// Appended to answers: how to give feedback.
+    pub feedback_hint: String,
+    /// Heads the numbered choices.
+    pub clarify_intro: String,
+    /// Told to the operator on a transfer.
+    pub transfer_notice: String,
+    /// Told to the operator when nobody is on call for the category.
+    pub nobody_on_call: String,
+    /// The re-confirmation question.
+    pub reconfirm: String,
+    /// Told when a session is closed as stale.
+    pub closed_stale: String,
+    /// Told when a session is closed as resolved.
+    pub closed_resolved: String,
+}
+
+impl Default for Texts {
+    fn default() -> Self {
+        Self {
+            feedback_hint: "回复「解决了」或「没解决」告诉我们结果。Reply \"resolved\" or \"not resolved\".".into(),
+            clarify_intro: "您想问的是哪一个？请回复序号。Which of these did you mean? Reply with a number.".into(),
+            transfer_notice: "已为您转接值班同学 {assignee}，请稍候。A person ({assignee}) will help you shortly.".into(),
+            nobody_on_call: "已为您转人工，值班同学会尽快回复。A person will help you shortly.".into(),
+            reconfirm: "请问问题解决了吗？还需要帮助请直接回复。Do you still need help? Just reply.".into(),
+            closed_stale: "会话因长时间未回复已关闭，有问题随时再来。This session was closed after no reply; write again any time.".into(),
+            closed_resolved: "很高兴帮到您！Glad we could help!".into(),
+        }
+    }
+}
+
+/// The on-call roster: engineers per category, rotating weekly.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Roster {
+    /// Engineers per category, in rotation order.
+    pub categories: BTreeMap<String, Vec<StaffId>>,
+    /// Engineers for questions with no category or an unlisted one.
+    pub default: Vec<StaffId>,
+}

@@ -1,0 +1,258 @@
+//! Identifiers as newtypes, so a team id can never be passed where a user id is expected.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Why an identifier was refused; returned at the edge so bad ids never reach the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// The value was empty.
+    #[error("{kind} must not be empty")]
+    Empty {
+        /// Which kind of identifier.
+        kind: &'static str,
+    },
+    /// The value was longer than the limit.
+    #[error("{kind} is {len} bytes long; at most {max} are allowed")]
+    TooLong {
+        /// Which kind of identifier.
+        kind: &'static str,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The value had a character that is not allowed (ids end up in NATS subjects and URLs).
+    #[error("{kind} {value:?} may only contain letters, digits, '-' and '_'")]
+    BadCharacter {
+        /// Which kind of identifier.
+        kind: &'static str,
+        /// The refused value.
+        value: String,
+    },
+    /// A stream id did not have the `<team>.<aggregate>.<key>` shape.
+    #[error("stream id {0:?} is not of the form <team>.<conversation|faq|team>.<key>")]
+    BadStream(String),
+}
+
+fn check_token(kind: &'static str, value: &str, max: usize) -> Result<(), IdError> {
+    if value.is_empty() {
+        return Err(IdError::Empty { kind });
+    }
+    if value.len() > max {
+        return Err(IdError::TooLong { kind, len: value.len(), max });
+    }
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(IdError::BadCharacter { kind, value: value.to_owned() });
+    }
+    Ok(())
+}
+
+macro_rules! token_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates and wraps the value.
+            pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
+                let value = value.into();
+                check_token($kind, &value, $max)?;
+                Ok(Self(value))
+            }
+
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, IdError> {
+                Self::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                Self::new(s)
+            }
+        }
+    };
+}
+
+token_id!(
+    /// A team (tenant): every event, query and endpoint is scoped to one.
+    TeamId, "team id", 64
+);
+token_id!(
+    /// An operator as the channel knows them (WeCom UserID, or an API caller's user).
+    UserId, "user id", 64
+);
+token_id!(
+    /// An on-call engineer or admin who acts on sessions.
+    StaffId, "staff id", 64
+);
+token_id!(
+    /// One entry of a team's FAQ catalog.
+    FaqId, "FAQ id", 64
+);
+
+/// The channel's id of an inbound message (WeCom MsgId, or FromUserName+CreateTime for
+/// events); the engine deduplicates on it so a retried delivery changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct MessageId(pub String);
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kinds of aggregate, each with its own streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AggregateKind {
+    /// One stream per (team, user): the user's sessions, serialised.
+    Conversation,
+    /// One stream per team: its FAQ catalog.
+    Faq,
+    /// One stream per team: onboarding and configuration.
+    Team,
+}
+
+impl AggregateKind {
+    /// The name used in stream ids and NATS subjects.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggregateKind::Conversation => "conversation",
+            AggregateKind::Faq => "faq",
+            AggregateKind::Team => "team",
+        }
+    }
+}
+
+/// The identity of one stream: `<team>.<aggregate>.<key>`. Its text form is also the NATS
+/// subject suffix, so a team's events can be subscribed to with `<prefix>.<team>.>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+pub struct StreamId {
+    team: TeamId,
+    kind: AggregateKind,
+    key: String,
+}
+
+/// The key of the singleton streams (one FAQ catalog and one team stream per team).
+const SINGLETON_KEY: &str = "main";
+
+impl StreamId {
+    /// The conversation of one user with one team.
+    pub fn conversation(team: &TeamId, user: &UserId) -> Self {
+        Self { team: team.clone(), kind: AggregateKind::Conversation, key: user.as_str().to_owned() }
+    }
+
+    /// The FAQ catalog of a team.
+    pub fn faq(team: &TeamId) -> Self {
+        Self { team: team.clone(), kind: AggregateKind::Faq, key: SINGLETON_KEY.to_owned() }
+    }
+
+    /// The configuration stream of a team.
+    pub fn team(team: &TeamId) -> Self {
+        Self { team: team.clone(), kind: AggregateKind::Team, key: SINGLETON_KEY.to_owned() }
+    }
+
+    /// The team that owns the stream.
+    pub fn team_id(&self) -> &TeamId {
+        &self.team
+    }
+
+    /// The aggregate kind.
+    pub fn kind(&self) -> AggregateKind {
+        self.kind
+    }
+
+    /// The key within the team and kind (the user id for conversations).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.team, self.kind.as_str(), self.key)
+    }
+}
+
+impl TryFrom<String> for StreamId {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, IdError> {
+        value.parse()
+    }
+}
+
+impl From<StreamId> for String {
+    fn from(value: StreamId) -> String {
+        value.to_string()
+    }
+}
+
+impl std::str::FromStr for StreamId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        let bad = || IdError::BadStream(s.to_owned());
+        let mut parts = s.splitn(3, '.');
+        let team = TeamId::new(parts.next().ok_or_else(bad)?).map_err(|_| bad())?;
+        let kind = match parts.next().ok_or_else(bad)? {
+            "conversation" => AggregateKind::Conversation,
+            "faq" => AggregateKind::Faq,
+            "team" => AggregateKind::Team,
+            _ => return Err(bad()),
+        };
+        let key = parts.next().ok_or_else(bad)?;
+        check_token("stream key", key, 64).map_err(|_| bad())?;
+        Ok(Self { team, kind, key: key.to_owned() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_round_trip_through_text() {
+        let team = TeamId::new("ops-cn").unwrap();
+        let user = UserId::new("zhang_san").unwrap();
+        let stream = StreamId::conversation(&team, &user);
+        assert_eq!(stream.to_string(), "ops-cn.conversation.zhang_san");
+        assert_eq!(stream.to_string().parse::<StreamId>().unwrap(), stream);
+        assert_eq!(StreamId::faq(&team).to_string(), "ops-cn.faq.main");
+    }
+
+    #[test]
+    fn ids_with_subject_breaking_characters_are_refused() {
+        assert!(matches!(TeamId::new("a.b"), Err(IdError::BadCharacter { .. })));
+        assert!(matches!(UserId::new(""), Err(IdError::Empty { .. })));
+        assert!(matches!(UserId::new("x".repeat(65)), Err(IdError::TooLong { .. })));
+        assert!("team.bogus.key".parse::<StreamId>().is_err());
+        assert!("team.faq".parse::<StreamId>().is_err());
+    }
+}

@@ -1,0 +1,26 @@
+//! The Switchboard event contract.
+//!
+//! Everything Switchboard knows is an event in a stream. This crate owns the shape of those
+//! events so that the engine, every projection, every backend and every outside subscriber
+//! agree on one contract:
+//!
+//! - [`ids`]: newtype identifiers (teams, users, streams, FAQs…), validated once at the edge.
+//! - [`event`]: the event types of the three aggregates (conversation, FAQ catalog, team).
+//! - [`envelope`]: the stored form (envelope + JSON payload) and decoding with upcasting.
+//! - [`upcast`]: how older schema versions are read as the current type.
+//! - [`json_schema`]: the generated JSON Schema of every event (checked into `schemas/json/`).
+//!
+//! This crate has no I/O and no async runtime.
+
+pub mod envelope;
+pub mod event;
+pub mod ids;
+pub mod json_schema;
+pub mod upcast;
+
+pub use envelope::{DecodeError, NewEvent, RecordedEvent};
+pub use event::{
+    ConversationEvent, Event, FaqEvent, TeamEvent, CONVERSATION_EVENT_TYPES, FAQ_EVENT_TYPES,
+    TEAM_EVENT_TYPES,
+};
+pub use ids::{AggregateKind, FaqId, IdError, MessageId, StaffId, StreamId, TeamId, UserId};

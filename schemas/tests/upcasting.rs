@@ -1,0 +1,47 @@
+//! Stored events of older schema versions are read as the current types.
+
+use switchboard_schemas::event::{Channel, MessageReceived};
+use switchboard_schemas::{ConversationEvent, DecodeError, Event, MessageId, RecordedEvent};
+
+fn fixture(name: &str) -> RecordedEvent {
+    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_v1_message_received_from_the_wecom_prototype_reads_as_v2() {
+    let stored = fixture("v1/MessageReceived.json");
+    let event = stored.decode().unwrap();
+    let Event::Conversation(ConversationEvent::MessageReceived(MessageReceived { message_id, text, channel, .. })) =
+        event
+    else {
+        panic!("decoded as {event:?}");
+    };
+    assert_eq!(message_id, MessageId("7253391837482938471".into()));
+    assert_eq!(text, "活动ID 123456 的开始时间怎么改？");
+    assert_eq!(channel, Channel::Wecom);
+}
+
+#[test]
+fn a_v1_payload_missing_a_field_is_a_typed_error_naming_the_position() {
+    let stored = fixture("v1/MessageReceived-missing-content.json");
+    let err = stored.decode().unwrap_err();
+    assert!(matches!(err, DecodeError::Version { position: 18, .. }), "{err:?}");
+    assert!(err.to_string().contains("content"), "{err}");
+}
+
+#[test]
+fn a_version_from_a_newer_release_is_refused_with_advice() {
+    let mut stored = fixture("v1/MessageReceived.json");
+    stored.schema_version = 9;
+    let err = stored.decode().unwrap_err();
+    assert!(err.to_string().contains("upgrade Switchboard"), "{err}");
+}
+
+#[test]
+fn an_unknown_type_is_a_typed_error() {
+    let mut stored = fixture("v1/MessageReceived.json");
+    stored.event_type = "MessageTeleported".into();
+    assert!(matches!(stored.decode(), Err(DecodeError::UnknownType { position: 17, .. })));
+}
