@@ -1,1 +1,24 @@
-//! placeholder
+//! The Switchboard engine: the domain as pure functions, and the runtime that drives it.
+//!
+//! - [`conversation`]: the conversation aggregate — state, [`conversation::evolve`] and
+//!   [`conversation::decide`], pure and deterministic (time, ids and match results come in
+//!   through the command and [`conversation::Context`]).
+//! - [`policy`]: the answer policy (confidence → answer / clarify / transfer) and on-call
+//!   routing, also pure.
+//! - [`team`] and [`catalog`]: the team and FAQ catalog aggregates.
+//! - [`log`] and [`ports`]: the traits the outside world implements (event log, matcher,
+//!   notifier, clock).
+//! - [`runtime`]: load → decide → append with the expected version, retrying on conflict;
+//!   idempotent on inbound message ids and timer ids.
+//! - [`services`]: the asynchronous core that follows the log — matching, delivering
+//!   outbound messages and firing timers.
+//!
+//! No I/O happens here beyond the ports; there is no networking and no database.
+
+pub mod log;
+pub mod ports;
+
+#[cfg(feature = "contract")]
+pub mod contract;
+pub mod conversation;
+pub mod policy;

@@ -364,6 +364,8 @@ pub struct InfoRequested {
     pub session_id: Uuid,
     /// The field's key (e.g. `activity_id`).
     pub field: String,
+    /// The question that waits for the field, matched once everything is collected.
+    pub question: String,
 }
 
 /// A required field was extracted from the operator's words.
@@ -431,6 +433,8 @@ pub struct AnswerQueued {
     pub purpose: OutboundPurpose,
     /// The text.
     pub text: String,
+    /// The channel to send it through.
+    pub channel: Channel,
 }
 
 /// The channel accepted an outbound message.

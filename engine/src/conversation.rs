@@ -1,0 +1,982 @@
+//! The conversation aggregate: one stream per (team, operator), holding that operator's
+//! sessions one after another.
+//!
+//! [`decide`] validates a [`Command`] against the current [`Conversation`] and returns the
+//! events it causes (or a [`Rejection`]); [`Conversation::evolve`] folds one event into the
+//! state. Both are pure: the time, fresh ids and the team's policy arrive in [`Context`],
+//! and match results arrive in [`Command::ApplyMatch`].
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+
+use chrono::{DateTime, Duration, Utc};
+use switchboard_schemas::event::*;
+use switchboard_schemas::{ConversationEvent, FaqId, MessageId, StaffId, UserId};
+use uuid::Uuid;
+
+use crate::policy::{choice_in_words, feedback_in_words, TeamPolicy};
+use crate::ports::Ranking;
+
+/// How many recent inbound message ids a conversation remembers for deduplication; WeCom
+/// retries within seconds, so this covers retries with a wide margin.
+const REMEMBERED_MESSAGE_IDS: usize = 1024;
+
+/// Where a session is in its lifecycle; each variant carries what that step needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// Just opened, within the opening commit.
+    New,
+    /// Waiting for a required field; the question waits with it.
+    Collecting {
+        /// The field asked for.
+        field: String,
+        /// The question to match once everything is collected.
+        question: String,
+    },
+    /// Waiting for the answering port.
+    Matching {
+        /// The message whose question is being matched.
+        message_id: MessageId,
+        /// The question.
+        query: String,
+    },
+    /// Numbered choices were offered.
+    AwaitingChoice {
+        /// The offered candidates, in the order shown.
+        choices: Vec<MatchCandidate>,
+    },
+    /// Answered; waiting for feedback.
+    Answered {
+        /// The FAQ answered from.
+        faq_id: FaqId,
+    },
+    /// With a person.
+    WithHuman,
+    /// A person waits for the operator.
+    Waiting,
+    /// Over.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// A timer that has been scheduled and neither fired nor cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingTimer {
+    /// Its id.
+    pub timer_id: Uuid,
+    /// What it is for.
+    pub purpose: TimerPurpose,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+}
+
+/// Whether a group chat was asked for and made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupChat {
+    /// Never asked for.
+    None,
+    /// Asked for; the channel has not created it yet.
+    Requested,
+    /// Created.
+    Created {
+        /// The channel's chat id.
+        chat_id: String,
+    },
+}
+
+/// One episode of support, from the first message to the close.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// The session's id.
+    pub id: Uuid,
+    /// The channel the operator uses.
+    pub channel: Channel,
+    /// Where it is.
+    pub phase: Phase,
+    /// Asked "do you still need help?" and not answered yet.
+    pub reconfirming: bool,
+    /// Fields collected so far.
+    pub collected: BTreeMap<String, String>,
+    /// The category used for routing (from the best match or a collected field).
+    pub category: Option<String>,
+    /// The engineer who has it.
+    pub assignee: Option<StaffId>,
+    /// The question being handled.
+    pub question: Option<String>,
+    /// The timer that will fire next.
+    pub pending_timer: Option<PendingTimer>,
+    /// The group chat.
+    pub group_chat: GroupChat,
+}
+
+impl Session {
+    /// The status people see.
+    pub fn status(&self) -> SessionStatus {
+        match &self.phase {
+            Phase::Closed { .. } => SessionStatus::Closed,
+            _ if self.reconfirming => SessionStatus::Reconfirming,
+            Phase::New | Phase::Collecting { .. } => SessionStatus::Collecting,
+            Phase::Matching { .. } => SessionStatus::Matching,
+            Phase::AwaitingChoice { .. } => SessionStatus::AwaitingChoice,
+            Phase::Answered { .. } => SessionStatus::Answered,
+            Phase::WithHuman => SessionStatus::WithHuman,
+            Phase::Waiting => SessionStatus::Waiting,
+        }
+    }
+
+    /// True until the session is closed.
+    pub fn is_active(&self) -> bool {
+        !matches!(self.phase, Phase::Closed { .. })
+    }
+}
+
+/// An outbound message queued and not yet delivered or given up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingDelivery {
+    /// The session it belongs to.
+    pub session_id: Uuid,
+    /// Failed attempts so far.
+    pub failed_attempts: u32,
+}
+
+/// The state of one operator's conversation with a team.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Conversation {
+    /// The stream version this state reflects.
+    pub version: u64,
+    /// The current or most recent session.
+    pub session: Option<Session>,
+    /// How many sessions were opened in this conversation.
+    pub sessions_opened: u32,
+    /// Outbound messages waiting for their delivery outcome.
+    pub pending_deliveries: BTreeMap<Uuid, PendingDelivery>,
+    recent_ids: VecDeque<MessageId>,
+    recent_set: HashSet<MessageId>,
+}
+
+/// What can be asked of a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// An operator's message arrived.
+    ReceiveMessage {
+        /// The operator.
+        user: UserId,
+        /// The channel's id of the message (deduplicated).
+        message_id: MessageId,
+        /// The text.
+        text: String,
+        /// The channel.
+        channel: Channel,
+    },
+    /// The answering port ranked FAQs for the question of `message_id`.
+    ApplyMatch {
+        /// The message whose question was matched.
+        message_id: MessageId,
+        /// The ranking.
+        ranking: Ranking,
+    },
+    /// The operator pressed "resolved" / "not resolved".
+    GiveFeedback {
+        /// Resolved or not.
+        resolved: bool,
+    },
+    /// The operator asked for a person (menu or button).
+    RequestHuman,
+    /// The operator closed the session.
+    CloseByOperator,
+    /// Staff hands the session to someone (themselves if `to` is none... or the on-call).
+    Transfer {
+        /// Who does it.
+        by: StaffId,
+        /// The new assignee; the on-call engineer when none.
+        to: Option<StaffId>,
+    },
+    /// A person replies to the operator.
+    HumanReply {
+        /// Who replies.
+        staff: StaffId,
+        /// The reply.
+        text: String,
+    },
+    /// Staff notes something on the session.
+    AddRemark {
+        /// Who writes it.
+        author: StaffId,
+        /// The remark.
+        text: String,
+    },
+    /// Staff moves the session to another status.
+    ChangeStatus {
+        /// Who does it.
+        by: StaffId,
+        /// The new status: with a person, waiting for the operator, or closed.
+        to: SessionStatus,
+    },
+    /// Staff closes the session.
+    Close {
+        /// Who does it.
+        by: StaffId,
+    },
+    /// Staff or the operator reopens a closed session.
+    Reopen {
+        /// Who does it.
+        by: Actor,
+    },
+    /// Someone asks for a group chat with the on-call engineers.
+    RequestGroupChat {
+        /// Who asks.
+        by: Actor,
+    },
+    /// The channel created the requested group chat.
+    RecordGroupChat {
+        /// The channel's chat id.
+        chat_id: String,
+    },
+    /// A timer came due.
+    FireTimer {
+        /// The timer.
+        timer_id: Uuid,
+    },
+    /// The outcome of delivering an outbound message.
+    RecordDelivery {
+        /// The message.
+        outbound_id: Uuid,
+        /// What happened.
+        outcome: DeliveryOutcome,
+    },
+}
+
+/// What happened to one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The channel accepted it.
+    Delivered,
+    /// It failed.
+    Failed {
+        /// The channel's error (no message text).
+        error: String,
+        /// No further attempt will be made.
+        gave_up: bool,
+    },
+}
+
+/// Why a command was refused; nothing is written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    /// An empty message or text.
+    #[error("the text is empty")]
+    EmptyText,
+    /// A message over the team's limit.
+    #[error("the message has {chars} characters; the limit is {max}")]
+    MessageTooLong {
+        /// Its length.
+        chars: usize,
+        /// The team's limit.
+        max: u32,
+    },
+    /// There has never been a session.
+    #[error("this conversation has no session yet")]
+    NoSession,
+    /// The last session is closed.
+    #[error("the session is closed; reopen it first")]
+    NoActiveSession,
+    /// Feedback without an answer to give it on.
+    #[error("there is no answer waiting for feedback")]
+    NotAwaitingFeedback,
+    /// Asked for a person while with one.
+    #[error("the session is already with a person")]
+    AlreadyWithHuman,
+    /// Transferred to the current assignee.
+    #[error("the session is already assigned to {0}")]
+    AlreadyAssigned(StaffId),
+    /// Reopening a session that is not closed.
+    #[error("the session is not closed")]
+    NotClosed,
+    /// A status staff cannot set directly.
+    #[error("staff can set the status to with_human, waiting or closed, not {0:?}")]
+    InvalidStatusTarget(SessionStatus),
+    /// The status is already the requested one.
+    #[error("the session is already {0:?}")]
+    StatusUnchanged(SessionStatus),
+    /// Nobody on the roster for a group chat.
+    #[error("nobody is on call for this session's category; update the roster")]
+    NobodyOnCall,
+    /// Recording a group chat nobody asked for.
+    #[error("no group chat was requested for this session")]
+    NoGroupChatRequested,
+    /// A timer fired before it was due (clock skew between instances).
+    #[error("the timer is not due until {0}")]
+    TimerNotDue(DateTime<Utc>),
+}
+
+/// What a decision needs from outside: the time, fresh ids and the team's policy.
+pub struct Context<'a> {
+    /// The time of the decision.
+    pub now: DateTime<Utc>,
+    /// The team's compiled policy.
+    pub policy: &'a TeamPolicy,
+    /// Where fresh ids come from.
+    pub ids: &'a mut dyn FnMut() -> Uuid,
+}
+
+impl Conversation {
+    /// Folds one event into the state. Never fails: events are facts.
+    pub fn evolve(mut self, event: &ConversationEvent) -> Self {
+        self.apply(event);
+        self
+    }
+
+    /// Folds one event into the state in place.
+    pub fn apply(&mut self, event: &ConversationEvent) {
+        self.version += 1;
+        use ConversationEvent as E;
+        match event {
+            E::SessionOpened(e) => {
+                self.sessions_opened += 1;
+                self.session = Some(Session {
+                    id: e.session_id,
+                    channel: e.channel,
+                    phase: Phase::New,
+                    reconfirming: false,
+                    collected: BTreeMap::new(),
+                    category: None,
+                    assignee: None,
+                    question: None,
+                    pending_timer: None,
+                    group_chat: GroupChat::None,
+                });
+            }
+            E::MessageReceived(e) => {
+                self.remember(e.message_id.clone());
+                if let Some(s) = self.session.as_mut() {
+                    s.reconfirming = false;
+                }
+            }
+            E::AnswerQueued(e) => {
+                self.pending_deliveries
+                    .insert(e.outbound_id, PendingDelivery { session_id: e.session_id, failed_attempts: 0 });
+            }
+            E::AnswerDelivered(e) => {
+                self.pending_deliveries.remove(&e.outbound_id);
+            }
+            E::DeliveryFailed(e) => {
+                if e.gave_up {
+                    self.pending_deliveries.remove(&e.outbound_id);
+                } else if let Some(p) = self.pending_deliveries.get_mut(&e.outbound_id) {
+                    p.failed_attempts = e.attempt;
+                }
+            }
+            _ => {
+                if let Some(session) = self.session.as_mut() {
+                    session.apply(event);
+                }
+            }
+        }
+    }
+
+    fn remember(&mut self, id: MessageId) {
+        if self.recent_set.insert(id.clone()) {
+            self.recent_ids.push_back(id);
+            if self.recent_ids.len() > REMEMBERED_MESSAGE_IDS {
+                if let Some(old) = self.recent_ids.pop_front() {
+                    self.recent_set.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// True when this inbound message id was already recorded.
+    pub fn has_seen(&self, id: &MessageId) -> bool {
+        self.recent_set.contains(id)
+    }
+
+    /// The session if it is still active.
+    pub fn active_session(&self) -> Option<&Session> {
+        self.session.as_ref().filter(|s| s.is_active())
+    }
+
+    /// Rebuilds the state from events, in order.
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a ConversationEvent>) -> Self {
+        events.into_iter().fold(Self::default(), Self::evolve)
+    }
+}
+
+impl Session {
+    fn apply(&mut self, event: &ConversationEvent) {
+        use ConversationEvent as E;
+        match event {
+            E::InfoRequested(e) => {
+                self.phase = Phase::Collecting { field: e.field.clone(), question: e.question.clone() };
+                self.question = Some(e.question.clone());
+            }
+            E::InfoProvided(e) => {
+                if e.field == "category" {
+                    self.category = Some(e.value.clone());
+                }
+                self.collected.insert(e.field.clone(), e.value.clone());
+            }
+            E::MatchRequested(e) => {
+                self.phase = Phase::Matching { message_id: e.message_id.clone(), query: e.query.clone() };
+                self.question = Some(e.query.clone());
+            }
+            E::FaqMatched(e) => {
+                if !self.collected.contains_key("category") {
+                    self.category = e.candidates.first().and_then(|c| c.category.clone());
+                }
+                match &e.decision {
+                    MatchDecision::Answer { faq_id } => self.phase = Phase::Answered { faq_id: faq_id.clone() },
+                    MatchDecision::Clarify { choices } => {
+                        let offered =
+                            e.candidates.iter().filter(|c| choices.contains(&c.faq_id)).cloned().collect();
+                        self.phase = Phase::AwaitingChoice { choices: offered };
+                    }
+                    MatchDecision::Transfer => {}
+                }
+            }
+            E::ChoiceSelected(e) => {
+                if let Phase::AwaitingChoice { choices } = &self.phase {
+                    if let Some(chosen) = choices.iter().find(|c| c.faq_id == e.faq_id) {
+                        self.category = chosen.category.clone().or(self.category.take());
+                    }
+                }
+                self.phase = Phase::Answered { faq_id: e.faq_id.clone() };
+            }
+            E::TransferredToHuman(e) => {
+                self.phase = Phase::WithHuman;
+                self.assignee = e.assignee.clone();
+                if e.category.is_some() {
+                    self.category = e.category.clone();
+                }
+            }
+            E::GroupChatRequested(_) => {
+                if self.group_chat == GroupChat::None {
+                    self.group_chat = GroupChat::Requested;
+                }
+            }
+            E::GroupChatCreated(e) => self.group_chat = GroupChat::Created { chat_id: e.chat_id.clone() },
+            E::StatusChanged(e) => match e.to {
+                SessionStatus::WithHuman => self.phase = Phase::WithHuman,
+                SessionStatus::Waiting => self.phase = Phase::Waiting,
+                _ => {}
+            },
+            E::TimerScheduled(e) => {
+                self.pending_timer = Some(PendingTimer { timer_id: e.timer_id, purpose: e.purpose, due_at: e.due_at });
+            }
+            E::TimerCancelled(TimerCancelled { timer_id, .. }) | E::TimerFired(TimerFired { timer_id, .. }) => {
+                if self.pending_timer.is_some_and(|t| t.timer_id == *timer_id) {
+                    self.pending_timer = None;
+                }
+            }
+            E::ReconfirmSent(_) => self.reconfirming = true,
+            E::SessionClosed(e) => {
+                self.phase = Phase::Closed { reason: e.reason };
+                self.reconfirming = false;
+                self.pending_timer = None;
+            }
+            E::SessionReopened(_) => self.phase = Phase::WithHuman,
+            E::SessionOpened(_)
+            | E::MessageReceived(_)
+            | E::AnswerQueued(_)
+            | E::AnswerDelivered(_)
+            | E::DeliveryFailed(_)
+            | E::FeedbackGiven(_)
+            | E::HumanReplied(_)
+            | E::RemarkAdded(_) => {}
+        }
+    }
+}
+
+/// Events being decided, applied to a working copy of the state as they are added so
+/// later steps of the same decision see the earlier ones.
+struct Decision<'c, 'a> {
+    state: Conversation,
+    events: Vec<ConversationEvent>,
+    ctx: &'c mut Context<'a>,
+}
+
+impl<'c, 'a> Decision<'c, 'a> {
+    fn new(state: &Conversation, ctx: &'c mut Context<'a>) -> Self {
+        Self { state: state.clone(), events: Vec::new(), ctx }
+    }
+
+    fn push(&mut self, event: impl Into<ConversationEvent>) {
+        let event = event.into();
+        self.state.apply(&event);
+        self.events.push(event);
+    }
+
+    fn id(&mut self) -> Uuid {
+        (self.ctx.ids)()
+    }
+
+    /// The active session; decisions call this only after making sure there is one.
+    fn session(&self) -> &Session {
+        self.state.active_session().expect("decision steps run on an active session")
+    }
+
+    fn session_id(&self) -> Uuid {
+        self.session().id
+    }
+
+    fn operator(&self, user: &UserId) -> Recipient {
+        Recipient::Operator(user.clone())
+    }
+
+    fn send(&mut self, to: Recipient, purpose: OutboundPurpose, text: String) {
+        let session_id = self.session_id();
+        let channel = self.session().channel;
+        let outbound_id = self.id();
+        self.push(AnswerQueued { session_id, outbound_id, to, purpose, text, channel });
+    }
+
+    /// Asks for the next missing field, or hands the question to the answering port.
+    fn continue_question(&mut self, user: &UserId, message_id: &MessageId, question: String) {
+        let session_id = self.session_id();
+        let missing = self
+            .ctx
+            .policy
+            .required_fields()
+            .find(|f| !self.session().collected.contains_key(&f.key))
+            .cloned();
+        match missing {
+            Some(field) => {
+                self.push(InfoRequested { session_id, field: field.key.clone(), question });
+                self.send(self.operator(user), OutboundPurpose::InfoPrompt, field.prompt);
+            }
+            None => self.push(MatchRequested { session_id, message_id: message_id.clone(), query: question }),
+        }
+    }
+
+    /// A new question: take any required fields it already contains, then go on.
+    fn start_question(&mut self, user: &UserId, message_id: &MessageId, text: &str) {
+        let session_id = self.session_id();
+        let found: Vec<(String, String)> = self
+            .ctx
+            .policy
+            .required_fields()
+            .filter(|f| !self.session().collected.contains_key(&f.key))
+            .filter_map(|f| self.ctx.policy.extract(&f.key, text).map(|v| (f.key.clone(), v)))
+            .collect();
+        for (field, value) in found {
+            self.push(InfoProvided { session_id, field, value });
+        }
+        self.continue_question(user, message_id, text.to_owned());
+    }
+
+    fn transfer(&mut self, user: &UserId, mode: TransferMode, reason: TransferReason, by: Actor, to: Option<StaffId>) {
+        let session = self.session();
+        let session_id = session.id;
+        let category = session.category.clone();
+        let question = session.question.clone().unwrap_or_default();
+        let assignee = to.or_else(|| self.ctx.policy.on_call(category.as_deref(), self.ctx.now));
+        self.push(TransferredToHuman {
+            session_id,
+            mode,
+            reason,
+            category: category.clone(),
+            assignee: assignee.clone(),
+            by,
+        });
+        let texts = &self.ctx.policy.settings().texts;
+        let notice = match &assignee {
+            Some(a) => texts.transfer_notice.replace("{assignee}", a.as_str()),
+            None => texts.nobody_on_call.clone(),
+        };
+        self.send(self.operator(user), OutboundPurpose::TransferNotice, notice);
+        if let Some(assignee) = assignee {
+            let summary = format!(
+                "[{}] {user} ({:?}): {question}",
+                category.as_deref().unwrap_or("general"),
+                reason
+            );
+            self.send(Recipient::Staff(assignee), OutboundPurpose::AssigneeNotice, summary);
+        }
+    }
+
+    fn answer(&mut self, user: &UserId, candidate: &MatchCandidate) {
+        let text = format!("{}\n\n{}", candidate.answer, self.ctx.policy.settings().texts.feedback_hint);
+        self.send(self.operator(user), OutboundPurpose::Answer { faq_id: candidate.faq_id.clone() }, text);
+    }
+
+    fn close(&mut self, user: &UserId, reason: CloseReason, by: Actor, notice: Option<String>) {
+        let session_id = self.session_id();
+        self.cancel_timer();
+        if let Some(text) = notice {
+            self.send(self.operator(user), OutboundPurpose::ClosingNotice, text);
+        }
+        self.push(SessionClosed { session_id, reason, by });
+    }
+
+    fn cancel_timer(&mut self) {
+        if let Some(timer) = self.session().pending_timer {
+            let session_id = self.session_id();
+            self.push(TimerCancelled { session_id, timer_id: timer.timer_id });
+        }
+    }
+
+    fn schedule(&mut self, purpose: TimerPurpose, after_secs: u64) {
+        let session_id = self.session_id();
+        let timer_id = self.id();
+        let after = Duration::seconds(i64::try_from(after_secs).unwrap_or(i64::MAX / 1000));
+        let due_at = self.ctx.now + after;
+        let scheduled_at_version = self.state.version;
+        self.push(TimerScheduled { session_id, timer_id, purpose, due_at, scheduled_at_version });
+    }
+
+    /// Activity restarts the inactivity clock: the re-confirmation comes after the
+    /// team's silence period from now.
+    fn restart_inactivity_timer(&mut self) {
+        if self.state.active_session().is_some() {
+            self.cancel_timer();
+            let after = self.ctx.policy.settings().reconfirm_after_secs;
+            self.schedule(TimerPurpose::Reconfirm, after);
+        }
+    }
+
+    fn finish(self) -> Vec<ConversationEvent> {
+        self.events
+    }
+}
+
+fn non_empty(text: &str) -> Result<(), Rejection> {
+    if text.trim().is_empty() {
+        Err(Rejection::EmptyText)
+    } else {
+        Ok(())
+    }
+}
+
+/// Decides what a command causes. `user` is the conversation's operator.
+pub fn decide(
+    state: &Conversation,
+    user: &UserId,
+    command: &Command,
+    ctx: &mut Context<'_>,
+) -> Result<Vec<ConversationEvent>, Rejection> {
+    let active = state.active_session();
+    let require_active = || match (&state.session, active) {
+        (None, _) => Err(Rejection::NoSession),
+        (Some(_), None) => Err(Rejection::NoActiveSession),
+        (Some(_), Some(s)) => Ok(s),
+    };
+    let mut d = Decision::new(state, ctx);
+    match command {
+        Command::ReceiveMessage { user: from, message_id, text, channel } => {
+            non_empty(text)?;
+            let chars = text.chars().count();
+            let max = d.ctx.policy.settings().max_message_chars;
+            if chars > max as usize {
+                return Err(Rejection::MessageTooLong { chars, max });
+            }
+            if state.has_seen(message_id) {
+                return Ok(Vec::new());
+            }
+            if active.is_none() {
+                let session_id = d.id();
+                d.push(SessionOpened { session_id, user: from.clone(), channel: *channel });
+            }
+            let session_id = d.session_id();
+            d.push(MessageReceived {
+                session_id,
+                message_id: message_id.clone(),
+                text: text.clone(),
+                channel: *channel,
+            });
+            receive(&mut d, user, message_id, text);
+            d.restart_inactivity_timer();
+        }
+        Command::ApplyMatch { message_id, ranking } => {
+            let session = require_active()?;
+            let Phase::Matching { message_id: waiting, query } = &session.phase else {
+                return Ok(Vec::new());
+            };
+            if waiting != message_id {
+                return Ok(Vec::new());
+            }
+            let query = query.clone();
+            let decision = d.ctx.policy.decide_match(ranking);
+            d.push(FaqMatched {
+                session_id: session.id,
+                message_id: message_id.clone(),
+                query,
+                candidates: ranking.candidates.clone(),
+                confidence: ranking.confidence,
+                decision: decision.clone(),
+                engine: ranking.engine.clone(),
+            });
+            match decision {
+                MatchDecision::Answer { .. } => {
+                    if let Some(top) = ranking.candidates.first() {
+                        d.answer(user, top);
+                    }
+                }
+                MatchDecision::Clarify { choices } => {
+                    let mut text = d.ctx.policy.settings().texts.clarify_intro.clone();
+                    for (i, id) in choices.iter().enumerate() {
+                        if let Some(c) = ranking.candidates.iter().find(|c| &c.faq_id == id) {
+                            text.push_str(&format!("\n{}. {}", i + 1, c.question));
+                        }
+                    }
+                    d.send(d.operator(user), OutboundPurpose::Clarify, text);
+                }
+                MatchDecision::Transfer => {
+                    d.transfer(user, TransferMode::Auto, TransferReason::LowConfidence, Actor::System, None);
+                }
+            }
+            d.restart_inactivity_timer();
+        }
+        Command::GiveFeedback { resolved } => {
+            let session = require_active()?;
+            let Phase::Answered { faq_id } = &session.phase else {
+                return Err(Rejection::NotAwaitingFeedback);
+            };
+            feedback(&mut d, user, faq_id.clone(), *resolved);
+        }
+        Command::RequestHuman => {
+            let session = require_active()?;
+            if session.phase == Phase::WithHuman {
+                return Err(Rejection::AlreadyWithHuman);
+            }
+            let by = Actor::Operator(user.clone());
+            d.transfer(user, TransferMode::Auto, TransferReason::OperatorAsked, by, None);
+            d.restart_inactivity_timer();
+        }
+        Command::CloseByOperator => {
+            require_active()?;
+            d.close(user, CloseReason::ByOperator, Actor::Operator(user.clone()), None);
+        }
+        Command::Transfer { by, to } => {
+            let session = require_active()?;
+            if let (Phase::WithHuman, Some(current), Some(to)) = (&session.phase, &session.assignee, to) {
+                if current == to {
+                    return Err(Rejection::AlreadyAssigned(current.clone()));
+                }
+            }
+            let actor = Actor::Staff(by.clone());
+            d.transfer(user, TransferMode::Manual, TransferReason::Staff, actor, to.clone());
+            d.restart_inactivity_timer();
+        }
+        Command::HumanReply { staff, text } => {
+            let session = require_active()?;
+            non_empty(text)?;
+            if !matches!(session.phase, Phase::WithHuman | Phase::Waiting) {
+                let by = Actor::Staff(staff.clone());
+                d.transfer(user, TransferMode::Manual, TransferReason::Staff, by, Some(staff.clone()));
+            }
+            let session_id = d.session_id();
+            d.push(HumanReplied { session_id, staff: staff.clone(), text: text.clone() });
+            d.send(d.operator(user), OutboundPurpose::HumanReply, text.clone());
+            d.restart_inactivity_timer();
+        }
+        Command::AddRemark { author, text } => {
+            let session = state.session.as_ref().ok_or(Rejection::NoSession)?;
+            non_empty(text)?;
+            d.push(RemarkAdded { session_id: session.id, author: author.clone(), text: text.clone() });
+        }
+        Command::ChangeStatus { by, to } => {
+            let session = require_active()?;
+            let from = session.status();
+            if !matches!(to, SessionStatus::WithHuman | SessionStatus::Waiting | SessionStatus::Closed) {
+                return Err(Rejection::InvalidStatusTarget(*to));
+            }
+            if from == *to {
+                return Err(Rejection::StatusUnchanged(*to));
+            }
+            let actor = Actor::Staff(by.clone());
+            d.push(StatusChanged { session_id: session.id, from, to: *to, by: actor.clone() });
+            if *to == SessionStatus::Closed {
+                d.close(user, CloseReason::Manual, actor, None);
+            }
+        }
+        Command::Close { by } => {
+            require_active()?;
+            d.close(user, CloseReason::Manual, Actor::Staff(by.clone()), None);
+        }
+        Command::Reopen { by } => {
+            let session = state.session.as_ref().ok_or(Rejection::NoSession)?;
+            if session.is_active() {
+                return Err(Rejection::NotClosed);
+            }
+            d.push(SessionReopened { session_id: session.id, by: by.clone() });
+            let previous = session.assignee.clone();
+            let mode = if matches!(by, Actor::Staff(_)) { TransferMode::Manual } else { TransferMode::Auto };
+            d.transfer(user, mode, TransferReason::Reopened, by.clone(), previous);
+            d.restart_inactivity_timer();
+        }
+        Command::RequestGroupChat { by } => {
+            let session = require_active()?;
+            if session.group_chat != GroupChat::None {
+                return Ok(Vec::new());
+            }
+            let mut staff: Vec<StaffId> = session.assignee.iter().cloned().collect();
+            if let Some(on_call) = d.ctx.policy.on_call(session.category.as_deref(), d.ctx.now) {
+                if !staff.contains(&on_call) {
+                    staff.push(on_call);
+                }
+            }
+            if staff.is_empty() {
+                return Err(Rejection::NobodyOnCall);
+            }
+            d.push(GroupChatRequested { session_id: session.id, by: by.clone(), operator: user.clone(), staff });
+        }
+        Command::RecordGroupChat { chat_id } => {
+            let session = require_active()?;
+            match &session.group_chat {
+                GroupChat::None => return Err(Rejection::NoGroupChatRequested),
+                GroupChat::Created { .. } => return Ok(Vec::new()),
+                GroupChat::Requested => {
+                    d.push(GroupChatCreated { session_id: session.id, chat_id: chat_id.clone() });
+                }
+            }
+        }
+        Command::FireTimer { timer_id } => {
+            let Some(session) = active else { return Ok(Vec::new()) };
+            let Some(timer) = session.pending_timer.filter(|t| t.timer_id == *timer_id) else {
+                return Ok(Vec::new());
+            };
+            if d.ctx.now < timer.due_at {
+                return Err(Rejection::TimerNotDue(timer.due_at));
+            }
+            d.push(TimerFired { session_id: session.id, timer_id: *timer_id, purpose: timer.purpose });
+            match timer.purpose {
+                TimerPurpose::Reconfirm => {
+                    d.push(ReconfirmSent { session_id: session.id });
+                    let text = d.ctx.policy.settings().texts.reconfirm.clone();
+                    d.send(d.operator(user), OutboundPurpose::Reconfirm, text);
+                    let after = d.ctx.policy.settings().close_after_secs;
+                    d.schedule(TimerPurpose::AutoClose, after);
+                }
+                TimerPurpose::AutoClose => {
+                    let text = d.ctx.policy.settings().texts.closed_stale.clone();
+                    d.close(user, CloseReason::Stale, Actor::System, Some(text));
+                }
+            }
+        }
+        Command::RecordDelivery { outbound_id, outcome } => {
+            let Some(pending) = state.pending_deliveries.get(outbound_id) else {
+                return Ok(Vec::new());
+            };
+            let attempt = pending.failed_attempts + 1;
+            let session_id = pending.session_id;
+            match outcome {
+                DeliveryOutcome::Delivered => d.push(AnswerDelivered { session_id, outbound_id: *outbound_id, attempt }),
+                DeliveryOutcome::Failed { error, gave_up } => d.push(DeliveryFailed {
+                    session_id,
+                    outbound_id: *outbound_id,
+                    attempt,
+                    error: error.clone(),
+                    gave_up: *gave_up,
+                }),
+            }
+        }
+    }
+    Ok(d.finish())
+}
+
+/// What an operator's message means in the session's current phase.
+fn receive(d: &mut Decision<'_, '_>, user: &UserId, message_id: &MessageId, text: &str) {
+    let phase = d.session().phase.clone();
+    if phase != Phase::WithHuman && d.ctx.policy.is_human_request(text) {
+        let by = Actor::Operator(user.clone());
+        d.transfer(user, TransferMode::Auto, TransferReason::OperatorAsked, by, None);
+        return;
+    }
+    match phase {
+        Phase::New | Phase::Closed { .. } => d.start_question(user, message_id, text),
+        Phase::Collecting { field, question } => {
+            let session_id = d.session_id();
+            match d.ctx.policy.extract(&field, text) {
+                Some(value) => {
+                    d.push(InfoProvided { session_id, field, value });
+                    d.continue_question(user, message_id, question);
+                }
+                None => d.continue_question(user, message_id, question),
+            }
+        }
+        Phase::Matching { query, .. } => {
+            let session_id = d.session_id();
+            let query = format!("{query} {text}");
+            d.push(MatchRequested { session_id, message_id: message_id.clone(), query });
+        }
+        Phase::AwaitingChoice { choices } => match choice_in_words(text, choices.len()) {
+            Some(n) => {
+                let chosen = choices[usize::from(n) - 1].clone();
+                let session_id = d.session_id();
+                d.push(ChoiceSelected { session_id, choice: n, faq_id: chosen.faq_id.clone() });
+                d.answer(user, &chosen);
+            }
+            None => d.start_question(user, message_id, text),
+        },
+        Phase::Answered { faq_id } => match feedback_in_words(text) {
+            Some(resolved) => feedback(d, user, faq_id, resolved),
+            None => d.start_question(user, message_id, text),
+        },
+        Phase::Waiting => {
+            let session_id = d.session_id();
+            let by = Actor::Operator(user.clone());
+            d.push(StatusChanged { session_id, from: SessionStatus::Waiting, to: SessionStatus::WithHuman, by });
+        }
+        Phase::WithHuman => {}
+    }
+}
+
+fn feedback(d: &mut Decision<'_, '_>, user: &UserId, faq_id: FaqId, resolved: bool) {
+    let session_id = d.session_id();
+    d.push(FeedbackGiven { session_id, resolved, faq_id });
+    if resolved {
+        let text = d.ctx.policy.settings().texts.closed_resolved.clone();
+        d.close(user, CloseReason::Resolved, Actor::Operator(user.clone()), Some(text));
+    } else {
+        let by = Actor::Operator(user.clone());
+        d.transfer(user, TransferMode::Auto, TransferReason::NotResolved, by, None);
+        d.restart_inactivity_timer();
+    }
+}
+
+/// The invariant checked by property tests: the set of events a closed session may still
+/// receive. Exposed so projections and tests share one definition.
+pub fn allowed_after_close(event: &ConversationEvent) -> bool {
+    matches!(
+        event,
+        ConversationEvent::SessionReopened(_)
+            | ConversationEvent::RemarkAdded(_)
+            | ConversationEvent::AnswerDelivered(_)
+            | ConversationEvent::DeliveryFailed(_)
+    )
+}
+
+/// The session an event belongs to.
+pub fn session_of(event: &ConversationEvent) -> Uuid {
+    use ConversationEvent as E;
+    match event {
+        E::SessionOpened(e) => e.session_id,
+        E::MessageReceived(e) => e.session_id,
+        E::InfoRequested(e) => e.session_id,
+        E::InfoProvided(e) => e.session_id,
+        E::MatchRequested(e) => e.session_id,
+        E::FaqMatched(e) => e.session_id,
+        E::ChoiceSelected(e) => e.session_id,
+        E::AnswerQueued(e) => e.session_id,
+        E::AnswerDelivered(e) => e.session_id,
+        E::DeliveryFailed(e) => e.session_id,
+        E::FeedbackGiven(e) => e.session_id,
+        E::TransferredToHuman(e) => e.session_id,
+        E::GroupChatRequested(e) => e.session_id,
+        E::GroupChatCreated(e) => e.session_id,
+        E::HumanReplied(e) => e.session_id,
+        E::RemarkAdded(e) => e.session_id,
+        E::StatusChanged(e) => e.session_id,
+        E::TimerScheduled(e) => e.session_id,
+        E::TimerCancelled(e) => e.session_id,
+        E::TimerFired(e) => e.session_id,
+        E::ReconfirmSent(e) => e.session_id,
+        E::SessionClosed(e) => e.session_id,
+        E::SessionReopened(e) => e.session_id,
+    }
+}
+
+/// Ids of pending timers, for tests of "every timer resolves".
+pub fn pending_timers(state: &Conversation) -> BTreeSet<Uuid> {
+    state.session.iter().filter_map(|s| s.pending_timer.map(|t| t.timer_id)).collect()
+}

@@ -1,0 +1,145 @@
+//! The event log port: append with an expected version, read a stream, read and follow the
+//! whole log. Every backend (embedded SQLite, NATS JetStream, EventStoreDB) implements
+//! [`EventLog`] and passes the same contract suite (`contract` feature).
+//!
+//! Backends only move [`RecordedEvent`]s; decoding, upcasting, retries and tracing live
+//! above them, once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
+use switchboard_schemas::{NewEvent, RecordedEvent, StreamId, TeamId};
+use uuid::Uuid;
+
+/// What the writer believes the stream's version is; checked atomically with the append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Append whatever the version (used for streams with a single writer, e.g. imports).
+    Any,
+    /// The stream must be at exactly this version (0: the stream must not exist yet).
+    Exact(u64),
+}
+
+/// One decision's events, appended atomically. The commit id makes a retried append a no-op.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// Idempotency key of the append.
+    pub commit_id: Uuid,
+    /// The events, in order; never empty.
+    pub events: Vec<NewEvent>,
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The stream's version after the append (the last event's version).
+    pub version: u64,
+    /// The global position of the last event.
+    pub position: u64,
+    /// True when this commit id had already been appended and nothing new was written.
+    pub duplicate: bool,
+}
+
+/// Why an append was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Someone else appended first: reload, decide again, retry.
+    #[error("stream {stream} is at version {actual}, not the expected {expected}")]
+    Conflict {
+        /// The stream.
+        stream: StreamId,
+        /// The version the writer expected.
+        expected: u64,
+        /// The version found.
+        actual: u64,
+    },
+    /// The commit had no events.
+    #[error("a commit must carry at least one event")]
+    EmptyCommit,
+    /// The backend failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// A backend failure, split where callers branch.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The backend cannot be reached now; retrying later may work.
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    /// A stored row cannot be read as an event. Nothing is changed; the position says
+    /// which row to inspect.
+    #[error("stored event at position {position} is corrupt: {detail}")]
+    Corrupt {
+        /// The row's global position.
+        position: u64,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Any other backend error.
+    #[error("event log backend error: {0}")]
+    Backend(String),
+}
+
+/// The event log port.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Appends a commit to `stream` if its version is `expected`, atomically.
+    ///
+    /// A commit id appended before returns the earlier outcome with `duplicate = true`.
+    async fn append(&self, stream: &StreamId, expected: ExpectedVersion, commit: Commit)
+        -> Result<Appended, AppendError>;
+
+    /// The events of one stream with version greater than `after_version`, in order.
+    async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError>;
+
+    /// Up to `limit` events after global position `after`, in log order, optionally of one team.
+    async fn read_all(&self, after: u64, limit: usize, team: Option<&TeamId>) -> Result<Vec<RecordedEvent>, LogError>;
+
+    /// The global position of the last event (0 for an empty log).
+    async fn head(&self) -> Result<u64, LogError>;
+
+    /// Returns once an event after `after` may exist, or after `timeout`. Backends with
+    /// push notification return early; the default simply sleeps, making
+    /// [`subscribe`] a poll.
+    async fn wait_for_append(&self, after: u64, timeout: Duration) {
+        let _ = after;
+        tokio::time::sleep(timeout).await;
+    }
+}
+
+/// How long a subscription waits for new events before it looks again, for writers the
+/// backend cannot notify it about (another process on the same store).
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// Events fetched per read while catching up.
+const BATCH: usize = 512;
+
+/// Follows the log from after `after`: catches up in batches, then continues live. Ends
+/// only on a backend error (the item is the error; the caller decides to resubscribe).
+pub fn subscribe(
+    log: Arc<dyn EventLog>,
+    after: u64,
+    team: Option<TeamId>,
+) -> BoxStream<'static, Result<RecordedEvent, LogError>> {
+    let state = (log, after, team, false);
+    stream::unfold(state, |(log, after, team, failed)| async move {
+        if failed {
+            return None;
+        }
+        loop {
+            match log.read_all(after, BATCH, team.as_ref()).await {
+                Ok(batch) if batch.is_empty() => log.wait_for_append(after, POLL_INTERVAL).await,
+                Ok(batch) => {
+                    let next = batch.last().map_or(after, |e| e.position);
+                    let items: Vec<_> = batch.into_iter().map(Ok).collect();
+                    return Some((stream::iter(items), (log, next, team, false)));
+                }
+                Err(e) => return Some((stream::iter(vec![Err(e)]), (log, after, team, true))),
+            }
+        }
+    })
+    .flatten()
+    .boxed()
+}

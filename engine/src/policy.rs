@@ -1,0 +1,275 @@
+//! A team's policies, compiled once from its settings and roster: the answer policy
+//! (confidence → answer / clarify / transfer), field extraction, how operators ask for a
+//! person or give feedback in words, and on-call routing. Pure: time comes in as an argument.
+
+use chrono::{DateTime, TimeZone, Utc};
+use regex::Regex;
+use switchboard_schemas::event::{MatchDecision, RequiredField, Roster, TeamSettings};
+use switchboard_schemas::StaffId;
+
+use crate::ports::Ranking;
+
+/// Why a team's settings cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    /// A required field's pattern is not a valid regular expression.
+    #[error("required field {field:?}: pattern is not a valid regular expression: {reason}")]
+    BadPattern {
+        /// The field.
+        field: String,
+        /// The regex parser's explanation.
+        reason: String,
+    },
+    /// Thresholds outside `[0, 1]` or `clarify_at > answer_at`.
+    #[error("answer policy needs 0 <= clarify_at <= answer_at <= 1 (got clarify_at {clarify_at}, answer_at {answer_at})")]
+    BadThresholds {
+        /// Configured clarify threshold.
+        clarify_at: f32,
+        /// Configured answer threshold.
+        answer_at: f32,
+    },
+    /// A duration of zero would close sessions at once.
+    #[error("reconfirm_after_secs and close_after_secs must be positive")]
+    ZeroDuration,
+}
+
+/// A team's settings and roster, validated and compiled for use in every decision.
+#[derive(Debug, Clone)]
+pub struct TeamPolicy {
+    settings: TeamSettings,
+    roster: Roster,
+    fields: Vec<(RequiredField, Regex)>,
+}
+
+/// The Monday that on-call weeks are counted from, so rotation is stable across restarts.
+fn rotation_epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(1970, 1, 5, 0, 0, 0).single().unwrap_or_default()
+}
+
+impl TeamPolicy {
+    /// Validates and compiles settings and roster.
+    pub fn new(settings: TeamSettings, roster: Roster) -> Result<Self, PolicyError> {
+        let policy = &settings.answer_policy;
+        let in_range = |x: f32| (0.0..=1.0).contains(&x);
+        if !in_range(policy.clarify_at) || !in_range(policy.answer_at) || policy.clarify_at > policy.answer_at {
+            return Err(PolicyError::BadThresholds { clarify_at: policy.clarify_at, answer_at: policy.answer_at });
+        }
+        if settings.reconfirm_after_secs == 0 || settings.close_after_secs == 0 {
+            return Err(PolicyError::ZeroDuration);
+        }
+        let fields = settings
+            .required_fields
+            .iter()
+            .map(|field| {
+                Regex::new(&field.pattern)
+                    .map(|re| (field.clone(), re))
+                    .map_err(|e| PolicyError::BadPattern { field: field.key.clone(), reason: e.to_string() })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { settings, roster, fields })
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &TeamSettings {
+        &self.settings
+    }
+
+    /// The roster in force.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The required fields in the order they are asked for.
+    pub fn required_fields(&self) -> impl Iterator<Item = &RequiredField> {
+        self.fields.iter().map(|(field, _)| field)
+    }
+
+    /// Finds the value of `field` in `text`: the first capture group, or the whole match.
+    pub fn extract(&self, field: &str, text: &str) -> Option<String> {
+        let (_, re) = self.fields.iter().find(|(f, _)| f.key == field)?;
+        let caps = re.captures(text)?;
+        caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str().to_owned())
+    }
+
+    /// Applies the thresholds to a ranking.
+    pub fn decide_match(&self, ranking: &Ranking) -> MatchDecision {
+        let policy = &self.settings.answer_policy;
+        let Some(top) = ranking.candidates.first() else {
+            return MatchDecision::Transfer;
+        };
+        if ranking.confidence >= policy.answer_at {
+            MatchDecision::Answer { faq_id: top.faq_id.clone() }
+        } else if ranking.confidence >= policy.clarify_at && policy.max_choices > 0 {
+            let choices =
+                ranking.candidates.iter().take(usize::from(policy.max_choices)).map(|c| c.faq_id.clone()).collect();
+            MatchDecision::Clarify { choices }
+        } else {
+            MatchDecision::Transfer
+        }
+    }
+
+    /// True when the operator asks for a person: the whole message is one of the team's
+    /// keywords, or a short message contains a non-ASCII keyword ("我要转人工").
+    pub fn is_human_request(&self, text: &str) -> bool {
+        let text = normalise(text);
+        self.settings.human_keywords.iter().any(|keyword| {
+            let keyword = normalise(keyword);
+            !keyword.is_empty()
+                && (text == keyword
+                    || (!keyword.is_ascii() && text.chars().count() <= 12 && text.contains(keyword.as_str())))
+        })
+    }
+
+    /// The engineer on call this week for `category` (or the default rotation), if any.
+    pub fn on_call(&self, category: Option<&str>, at: DateTime<Utc>) -> Option<StaffId> {
+        let rotation = category
+            .and_then(|c| self.roster.categories.get(c))
+            .filter(|list| !list.is_empty())
+            .unwrap_or(&self.roster.default);
+        if rotation.is_empty() {
+            return None;
+        }
+        let week = (at - rotation_epoch()).num_weeks().max(0);
+        let index = usize::try_from(week).unwrap_or(0) % rotation.len();
+        rotation.get(index).cloned()
+    }
+}
+
+/// Reads feedback given in words: `Some(true)` for "resolved", `Some(false)` for "not
+/// resolved", `None` for anything else (which is then treated as a new question).
+pub fn feedback_in_words(text: &str) -> Option<bool> {
+    const NOT_RESOLVED: &[&str] = &["没解决", "未解决", "没有解决", "还是不行", "not resolved", "unresolved", "no"];
+    const RESOLVED: &[&str] = &["解决了", "已解决", "好的谢谢", "谢谢", "resolved", "solved", "yes", "thanks"];
+    let text = normalise(text);
+    if NOT_RESOLVED.contains(&text.as_str()) {
+        Some(false)
+    } else if RESOLVED.contains(&text.as_str()) {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Reads a numbered choice ("2", "２", " 2. ") within `1..=count`.
+pub fn choice_in_words(text: &str, count: usize) -> Option<u8> {
+    let text = normalise(text);
+    let digits: String = text.chars().filter(|c| !matches!(c, '.' | '。' | '、' | ')' | '）')).collect();
+    let n: u8 = digits.parse().ok()?;
+    (1..=count).contains(&usize::from(n)).then_some(n)
+}
+
+/// Lowercase, full-width ASCII folded to half-width, surrounding blanks and end punctuation
+/// removed.
+fn normalise(text: &str) -> String {
+    let folded: String = text
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            _ => c,
+        })
+        .collect();
+    folded
+        .trim()
+        .trim_end_matches(['!', '?', '.', '。', '！', '？', '~'])
+        .trim()
+        .to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use switchboard_schemas::event::MatchCandidate;
+    use switchboard_schemas::FaqId;
+
+    fn staff(id: &str) -> StaffId {
+        StaffId::new(id).unwrap()
+    }
+
+    fn ranking(confidence: f32, n: usize) -> Ranking {
+        let candidates = (0..n)
+            .map(|i| MatchCandidate {
+                faq_id: FaqId::new(format!("f{i}")).unwrap(),
+                question: format!("q{i}"),
+                answer: format!("a{i}"),
+                category: None,
+                score: 1.0,
+                keyword_score: None,
+                semantic_score: None,
+            })
+            .collect();
+        Ranking { candidates, confidence, engine: "test".into() }
+    }
+
+    #[test]
+    fn thresholds_choose_answer_clarify_or_transfer() {
+        let policy = TeamPolicy::new(TeamSettings::default(), Roster::default()).unwrap();
+        assert!(matches!(policy.decide_match(&ranking(0.9, 3)), MatchDecision::Answer { .. }));
+        assert!(matches!(policy.decide_match(&ranking(0.4, 5)), MatchDecision::Clarify { choices } if choices.len() == 3));
+        assert_eq!(policy.decide_match(&ranking(0.1, 3)), MatchDecision::Transfer);
+        assert_eq!(policy.decide_match(&ranking(0.99, 0)), MatchDecision::Transfer);
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_reason() {
+        let mut settings = TeamSettings::default();
+        settings.required_fields.push(RequiredField { key: "activity_id".into(), prompt: "?".into(), pattern: "(".into() });
+        assert!(matches!(TeamPolicy::new(settings, Roster::default()), Err(PolicyError::BadPattern { .. })));
+        let mut settings = TeamSettings::default();
+        settings.answer_policy.clarify_at = 0.9;
+        assert!(matches!(TeamPolicy::new(settings, Roster::default()), Err(PolicyError::BadThresholds { .. })));
+    }
+
+    #[test]
+    fn the_on_call_engineer_rotates_weekly_per_category() {
+        let mut roster = Roster::default();
+        roster.categories.insert("prizes".into(), vec![staff("wang"), staff("li")]);
+        roster.default = vec![staff("zhao")];
+        let policy = TeamPolicy::new(TeamSettings::default(), roster).unwrap();
+        let monday = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        let this_week = policy.on_call(Some("prizes"), monday).unwrap();
+        let next_week = policy.on_call(Some("prizes"), monday + Duration::weeks(1)).unwrap();
+        assert_ne!(this_week, next_week);
+        assert_eq!(policy.on_call(Some("prizes"), monday + Duration::days(6)), Some(this_week));
+        assert_eq!(policy.on_call(Some("unknown"), monday), Some(staff("zhao")));
+        assert_eq!(policy.on_call(None, monday), Some(staff("zhao")));
+    }
+
+    #[test]
+    fn operators_ask_for_a_person_in_either_language() {
+        let policy = TeamPolicy::new(TeamSettings::default(), Roster::default()).unwrap();
+        for text in ["人工", "我要转人工！", "Human", " agent. ", "ＨＵＭＡＮ"] {
+            assert!(policy.is_human_request(text), "{text}");
+        }
+        for text in ["human resources activity setup", "如何设置活动的人工审核流程以及审核时限"] {
+            assert!(!policy.is_human_request(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn feedback_and_choices_are_read_from_words() {
+        assert_eq!(feedback_in_words("解决了"), Some(true));
+        assert_eq!(feedback_in_words("没解决"), Some(false));
+        assert_eq!(feedback_in_words("Not resolved."), Some(false));
+        assert_eq!(feedback_in_words("活动怎么解决了"), None);
+        assert_eq!(choice_in_words("２", 3), Some(2));
+        assert_eq!(choice_in_words("3.", 3), Some(3));
+        assert_eq!(choice_in_words("4", 3), None);
+        assert_eq!(choice_in_words("0", 3), None);
+    }
+
+    #[test]
+    fn fields_are_extracted_with_the_first_capture_group() {
+        let mut settings = TeamSettings::default();
+        settings.required_fields.push(RequiredField {
+            key: "activity_id".into(),
+            prompt: "请提供活动ID".into(),
+            pattern: r"(?i)(?:活动\s*id|activity\s*id)?\D*(\d{5,})".into(),
+        });
+        let policy = TeamPolicy::new(settings, Roster::default()).unwrap();
+        assert_eq!(policy.extract("order_id", "活动ID 123456 的时间怎么改"), None);
+        assert_eq!(policy.extract("activity_id", "活动ID 123456 的时间怎么改").as_deref(), Some("123456"));
+        assert_eq!(policy.extract("activity_id", "不知道"), None);
+    }
+}

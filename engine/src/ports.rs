@@ -1,0 +1,96 @@
+//! The other ports the engine needs from the outside world: answering, delivering, time
+//! and identity. Each has one trait; adapters implement them.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use switchboard_schemas::event::{Channel, MatchCandidate, OutboundPurpose, Recipient};
+use switchboard_schemas::{FaqEvent, TeamId, UserId};
+use uuid::Uuid;
+
+/// The answering port's view of a question: ranked FAQ candidates and one confidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranking {
+    /// Candidates, best first, with per-engine scores.
+    pub candidates: Vec<MatchCandidate>,
+    /// Calibrated confidence that the first candidate answers the question, in `[0, 1]`.
+    pub confidence: f32,
+    /// The engine (and model version) that ranked them, recorded with the match.
+    pub engine: String,
+}
+
+/// Why the answering port failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MatchError {
+    /// The index for the team is not ready (still rebuilding).
+    #[error("FAQ index for team {0} is not ready")]
+    NotReady(TeamId),
+    /// The backend failed.
+    #[error("matcher backend error: {0}")]
+    Backend(String),
+}
+
+/// Ranks a team's FAQs for a question; indexes are projections of the FAQ events.
+#[async_trait]
+pub trait Matcher: Send + Sync + 'static {
+    /// Ranks up to `limit` FAQ candidates of `team` for `query`.
+    async fn rank(&self, team: &TeamId, query: &str, limit: usize) -> Result<Ranking, MatchError>;
+
+    /// Applies one FAQ catalog event to the team's index.
+    async fn apply(&self, team: &TeamId, event: &FaqEvent) -> Result<(), MatchError>;
+}
+
+/// An outbound message handed to a channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outbound {
+    /// The team whose application sends it.
+    pub team: TeamId,
+    /// The conversation's operator.
+    pub user: UserId,
+    /// The session.
+    pub session_id: Uuid,
+    /// Idempotency key: a channel must not deliver the same id twice.
+    pub outbound_id: Uuid,
+    /// Who receives it.
+    pub to: Recipient,
+    /// Why it is sent.
+    pub purpose: OutboundPurpose,
+    /// The text.
+    pub text: String,
+    /// The channel the operator uses.
+    pub channel: Channel,
+}
+
+/// Why a delivery failed; the dispatcher retries only what can succeed later.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// Try again later (rate limits, system busy, network).
+    #[error("delivery failed, will retry: {0}")]
+    Retryable(String),
+    /// Will never succeed (unknown user, message refused).
+    #[error("delivery failed permanently: {0}")]
+    Permanent(String),
+}
+
+/// Delivers outbound messages to people. Implementations deduplicate on `outbound_id`, so
+/// a delivery retried after a crash is not seen twice.
+#[async_trait]
+pub trait Notifier: Send + Sync + 'static {
+    /// Delivers one message.
+    async fn deliver(&self, message: &Outbound) -> Result<(), DeliveryError>;
+}
+
+/// The source of "now", so decisions are reproducible and tests control time.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
