@@ -22,3 +22,7 @@ pub mod ports;
 pub mod contract;
 pub mod conversation;
 pub mod policy;
+pub mod catalog;
+pub mod runtime;
+pub mod team;
+pub mod services;

@@ -1,1 +1,99 @@
-//! placeholder
+//! The HTTP edge (poem): the JSON API channel for operators and staff, `/healthz`, the
+//! OpenAPI document (`/openapi.json`) and its browsable UI (`/docs`).
+//!
+//! Handlers only call the [`Runtime`] and the read models; they never touch the log or a
+//! search backend directly.
+
+mod api;
+mod dto;
+mod error;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::middleware::{SizeLimit, Tracing};
+use poem::web::{Data, Json};
+use poem::{get, handler, http::StatusCode, EndpointExt, IntoResponse, Route};
+use poem_openapi::OpenApiService;
+use serde::Serialize;
+use switchboard_engine::runtime::Runtime;
+use switchboard_engine::services::CoreHealth;
+
+/// What the edge needs: the runtime, the core's health and its limits.
+pub struct AppState {
+    /// Where commands go.
+    pub runtime: Arc<Runtime>,
+    /// The asynchronous core's health, for `/healthz`.
+    pub health: Arc<CoreHealth>,
+    /// Limits and waits.
+    pub limits: HttpLimits,
+    /// What this instance runs on, reported by `/healthz`.
+    pub backends: Backends,
+}
+
+/// Limits of the HTTP edge.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Requests with a larger body are refused with 413.
+    pub max_body_bytes: usize,
+    /// How long sending a message waits for Switchboard's reply before returning.
+    pub reply_wait: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self { max_body_bytes: 64 * 1024, reply_wait: Duration::from_secs(3) }
+    }
+}
+
+/// The backends in use, named for operators reading `/healthz`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Backends {
+    /// The event log backend.
+    pub store: String,
+    /// The matcher in use.
+    pub matcher: String,
+    /// Whether semantic matching is available (and why not, when it is not).
+    pub semantic: String,
+}
+
+#[derive(Serialize)]
+struct Health<'a> {
+    status: &'static str,
+    log_reachable: bool,
+    caught_up: bool,
+    position: u64,
+    #[serde(flatten)]
+    backends: &'a Backends,
+}
+
+#[handler]
+fn healthz(Data(state): Data<&Arc<AppState>>) -> poem::Response {
+    let health = &state.health;
+    let ok = health.log_ok() && health.caught_up();
+    let body = Health {
+        status: if ok { "ok" } else { "degraded" },
+        log_reachable: health.log_ok(),
+        caught_up: health.caught_up(),
+        position: health.position(),
+        backends: &state.backends,
+    };
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    Json(body).with_status(status).into_response()
+}
+
+/// The whole HTTP application.
+pub fn app(state: Arc<AppState>) -> impl poem::Endpoint {
+    let service = OpenApiService::new(api::Api { state: state.clone() }, "Switchboard", env!("CARGO_PKG_VERSION"))
+        .server("/api/v1");
+    let spec = service.spec_endpoint();
+    let ui = service.swagger_ui();
+    Route::new()
+        .nest("/api/v1", service)
+        .nest("/docs", ui)
+        .at("/openapi.json", spec)
+        .at("/healthz", get(healthz))
+        .with(SizeLimit::new(state.limits.max_body_bytes))
+        .with(Tracing)
+        .data(state)
+}

@@ -1,0 +1,301 @@
+//! The API's request and response bodies. They are the public HTTP contract, kept apart from
+//! the read models so either can change without silently changing the other.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object};
+use switchboard_projections::conversation::{ConversationView, MessageView, SessionView, Speaker, TimelineEntry};
+use switchboard_schemas::event::{Recipient, SessionStatus};
+use uuid::Uuid;
+
+/// An operator's message sent through the JSON API channel.
+#[derive(Debug, Object)]
+pub struct SendMessage {
+    /// The operator's user id (letters, digits, '-', '_').
+    pub user: String,
+    /// The message.
+    pub text: String,
+    /// The caller's id for this message; a retry with the same id is recorded once.
+    /// Generated when absent.
+    pub message_id: Option<String>,
+}
+
+/// The outcome of sending a message.
+#[derive(Debug, Object)]
+pub struct MessageAccepted {
+    /// The session the message belongs to.
+    pub session_id: Option<Uuid>,
+    /// The session's status after Switchboard handled the message.
+    pub status: Status,
+    /// Replies to the operator produced so far.
+    pub replies: Vec<Message>,
+    /// False when this message id had been recorded before (a retry).
+    pub recorded: bool,
+}
+
+/// A session's status.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Status {
+    /// Asking for required information.
+    Collecting,
+    /// Looking up the FAQ.
+    Matching,
+    /// Waiting for the operator to pick a numbered choice.
+    AwaitingChoice,
+    /// Answered; waiting for feedback.
+    Answered,
+    /// With a person.
+    WithHuman,
+    /// A person waits for the operator.
+    Waiting,
+    /// Asked whether the operator still needs help.
+    Reconfirming,
+    /// Over.
+    Closed,
+}
+
+impl From<SessionStatus> for Status {
+    fn from(s: SessionStatus) -> Self {
+        match s {
+            SessionStatus::Collecting => Status::Collecting,
+            SessionStatus::Matching => Status::Matching,
+            SessionStatus::AwaitingChoice => Status::AwaitingChoice,
+            SessionStatus::Answered => Status::Answered,
+            SessionStatus::WithHuman => Status::WithHuman,
+            SessionStatus::Waiting => Status::Waiting,
+            SessionStatus::Reconfirming => Status::Reconfirming,
+            SessionStatus::Closed => Status::Closed,
+        }
+    }
+}
+
+impl From<Status> for SessionStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Collecting => SessionStatus::Collecting,
+            Status::Matching => SessionStatus::Matching,
+            Status::AwaitingChoice => SessionStatus::AwaitingChoice,
+            Status::Answered => SessionStatus::Answered,
+            Status::WithHuman => SessionStatus::WithHuman,
+            Status::Waiting => SessionStatus::Waiting,
+            Status::Reconfirming => SessionStatus::Reconfirming,
+            Status::Closed => SessionStatus::Closed,
+        }
+    }
+}
+
+/// One message of a session.
+#[derive(Debug, Object)]
+pub struct Message {
+    /// Its position in the event log.
+    pub position: u64,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// "operator", "switchboard" or "staff:<id>".
+    pub from: String,
+    /// "operator:<id>" or "staff:<id>" for outbound messages.
+    pub to: Option<String>,
+    /// The text.
+    pub text: String,
+    /// For outbound messages: whether the channel accepted it.
+    pub delivered: Option<bool>,
+}
+
+impl From<&MessageView> for Message {
+    fn from(m: &MessageView) -> Self {
+        Message {
+            position: m.position,
+            at: m.at,
+            from: match &m.from {
+                Speaker::Operator => "operator".to_owned(),
+                Speaker::Bot => "switchboard".to_owned(),
+                Speaker::Staff(id) => format!("staff:{id}"),
+            },
+            to: m.to.as_ref().map(|to| match to {
+                Recipient::Operator(id) => format!("operator:{id}"),
+                Recipient::Staff(id) => format!("staff:{id}"),
+            }),
+            text: m.text.clone(),
+            delivered: m.delivered,
+        }
+    }
+}
+
+/// A staff remark.
+#[derive(Debug, Object)]
+pub struct Remark {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub author: String,
+    /// What.
+    pub text: String,
+}
+
+/// One session.
+#[derive(Debug, Object)]
+pub struct Session {
+    /// Its id.
+    pub session_id: Uuid,
+    /// When it opened.
+    pub opened_at: DateTime<Utc>,
+    /// When it closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Why it closed ("resolved", "stale", "manual", "by_operator").
+    pub close_reason: Option<String>,
+    /// Its status.
+    pub status: Status,
+    /// Who has it.
+    pub assignee: Option<String>,
+    /// Its routing category.
+    pub category: Option<String>,
+    /// Messages both ways.
+    pub messages: Vec<Message>,
+    /// Staff remarks.
+    pub remarks: Vec<Remark>,
+}
+
+impl From<&SessionView> for Session {
+    fn from(s: &SessionView) -> Self {
+        Session {
+            session_id: s.session_id,
+            opened_at: s.opened_at,
+            closed_at: s.closed_at,
+            close_reason: s.close_reason.map(|r| {
+                serde_json::to_value(r).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+            }),
+            status: s.status.into(),
+            assignee: s.assignee.as_ref().map(|a| a.to_string()),
+            category: s.category.clone(),
+            messages: s.messages.iter().map(Message::from).collect(),
+            remarks: s
+                .remarks
+                .iter()
+                .map(|r| Remark { at: r.at, author: r.author.to_string(), text: r.text.clone() })
+                .collect(),
+        }
+    }
+}
+
+/// One line of the timeline.
+#[derive(Debug, Object)]
+pub struct TimelineLine {
+    /// Position in the event log.
+    pub position: u64,
+    /// Version in the conversation stream.
+    pub version: u64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The event type.
+    pub event_type: String,
+    /// What happened, in words.
+    pub summary: String,
+}
+
+impl From<&TimelineEntry> for TimelineLine {
+    fn from(t: &TimelineEntry) -> Self {
+        TimelineLine {
+            position: t.position,
+            version: t.version,
+            at: t.at,
+            event_type: t.event_type.clone(),
+            summary: t.summary.clone(),
+        }
+    }
+}
+
+/// A conversation: its sessions and timeline.
+#[derive(Debug, Object)]
+pub struct Conversation {
+    /// The team.
+    pub team: String,
+    /// The operator.
+    pub user: String,
+    /// The stream version the view reflects.
+    pub version: u64,
+    /// As of when (for audits), or absent for now.
+    pub at: Option<DateTime<Utc>>,
+    /// Sessions, oldest first.
+    pub sessions: Vec<Session>,
+    /// Every event in words.
+    pub timeline: Vec<TimelineLine>,
+}
+
+impl Conversation {
+    /// Builds the response from a view.
+    pub fn from_view(team: &str, user: &str, view: &ConversationView, at: Option<DateTime<Utc>>) -> Self {
+        Conversation {
+            team: team.to_owned(),
+            user: user.to_owned(),
+            version: view.version,
+            at,
+            sessions: view.sessions.iter().map(Session::from).collect(),
+            timeline: view.timeline.iter().map(TimelineLine::from).collect(),
+        }
+    }
+}
+
+/// Feedback on an answer.
+#[derive(Debug, Object)]
+pub struct Feedback {
+    /// Whether the answer resolved the question.
+    pub resolved: bool,
+}
+
+/// A staff action that names who does it.
+#[derive(Debug, Object)]
+pub struct StaffAction {
+    /// The staff member.
+    pub by: String,
+}
+
+/// A manual transfer.
+#[derive(Debug, Object)]
+pub struct TransferRequest {
+    /// Who transfers.
+    pub by: String,
+    /// The new assignee; the on-call engineer for the category when absent.
+    pub to: Option<String>,
+}
+
+/// Text written by staff (a reply or a remark).
+#[derive(Debug, Object)]
+pub struct StaffText {
+    /// Who writes.
+    pub by: String,
+    /// The text.
+    pub text: String,
+}
+
+/// A status change by staff.
+#[derive(Debug, Object)]
+pub struct StatusRequest {
+    /// Who changes it.
+    pub by: String,
+    /// The new status: with_human, waiting or closed.
+    pub to: Status,
+}
+
+/// Where a command landed.
+#[derive(Debug, Object)]
+pub struct CommandResult {
+    /// The stream version after the command.
+    pub version: u64,
+    /// How many events it wrote (0 when it repeated an earlier one).
+    pub events: u32,
+}
+
+/// One FAQ entry.
+#[derive(Debug, Object)]
+pub struct Faq {
+    /// Its id.
+    pub id: String,
+    /// The question.
+    pub question: String,
+    /// The answer.
+    pub answer: String,
+    /// The category.
+    pub category: Option<String>,
+    /// Other wordings.
+    pub paraphrases: Vec<String>,
+}

@@ -1,0 +1,406 @@
+//! The asynchronous core: one follower reads the log from the start and keeps three sets of
+//! pending work — questions waiting for a match, outbound messages waiting for delivery and
+//! timers waiting to come due — and workers clear them through the [`Runtime`].
+//!
+//! Everything pending is derived from the log, so a restart loses nothing: after catching up
+//! the follower hands over whatever is still pending (a crash between deciding and sending is
+//! redelivered with the same idempotency key) and then follows live.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use switchboard_schemas::envelope::Causation;
+use switchboard_schemas::{ConversationEvent, Event, MessageId, RecordedEvent, StreamId, TeamId, UserId};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+use uuid::Uuid;
+
+use crate::conversation::{Command, DeliveryOutcome, Rejection};
+use crate::log::{subscribe, EventLog};
+use crate::ports::{DeliveryError, Matcher, Notifier, Outbound};
+use crate::runtime::{CommandError, Runtime};
+
+/// Tunables of the asynchronous core.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Candidates asked of the matcher per question.
+    pub match_limit: usize,
+    /// Delivery attempts before giving up on an outbound message.
+    pub max_delivery_attempts: u32,
+    /// The first retry delay; doubled per attempt.
+    pub retry_base: Duration,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self { match_limit: 5, max_delivery_attempts: 5, retry_base: Duration::from_millis(500) }
+    }
+}
+
+/// What the core reports to `/healthz` and metrics.
+#[derive(Debug, Default)]
+pub struct CoreHealth {
+    caught_up: AtomicBool,
+    position: AtomicU64,
+    log_ok: AtomicBool,
+}
+
+impl CoreHealth {
+    /// True once the follower has read the log up to where it was at start-up.
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Relaxed)
+    }
+
+    /// The last global position the follower processed.
+    pub fn position(&self) -> u64 {
+        self.position.load(Ordering::Relaxed)
+    }
+
+    /// False while the follower cannot read the log.
+    pub fn log_ok(&self) -> bool {
+        self.log_ok.load(Ordering::Relaxed)
+    }
+}
+
+/// The ports the core drives.
+pub struct Core {
+    runtime: Arc<Runtime>,
+    matcher: Arc<dyn Matcher>,
+    notifier: Arc<dyn Notifier>,
+    config: CoreConfig,
+    health: Arc<CoreHealth>,
+    timers: Arc<TimerQueue>,
+}
+
+/// Running core tasks; dropping it stops them.
+pub struct CoreHandle {
+    tasks: JoinSet<()>,
+    health: Arc<CoreHealth>,
+}
+
+impl CoreHandle {
+    /// The core's health.
+    pub fn health(&self) -> Arc<CoreHealth> {
+        self.health.clone()
+    }
+
+    /// Stops every task of the core.
+    pub async fn shutdown(mut self) {
+        self.tasks.shutdown().await;
+    }
+}
+
+impl Core {
+    /// A core over the runtime and the answering and delivery ports.
+    pub fn new(runtime: Arc<Runtime>, matcher: Arc<dyn Matcher>, notifier: Arc<dyn Notifier>, config: CoreConfig) -> Self {
+        Self {
+            runtime,
+            matcher,
+            notifier,
+            config,
+            health: Arc::new(CoreHealth::default()),
+            timers: Arc::new(TimerQueue::default()),
+        }
+    }
+
+    /// Starts the follower and the timer worker.
+    pub fn spawn(self) -> CoreHandle {
+        let core = Arc::new(self);
+        let health = core.health.clone();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(core.clone().follow());
+        tasks.spawn(core.run_timers());
+        CoreHandle { tasks, health }
+    }
+
+    async fn follow(self: Arc<Self>) {
+        let log: Arc<dyn EventLog> = self.runtime.log().clone();
+        let mut pending = Pending::default();
+        let mut workers = JoinSet::new();
+        let mut position = 0;
+        let mut caught_up = false;
+        loop {
+            let head = match log.head().await {
+                Ok(head) => head,
+                Err(e) => {
+                    self.health.log_ok.store(false, Ordering::Relaxed);
+                    warn!(error = %e, "event log unavailable; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            self.health.log_ok.store(true, Ordering::Relaxed);
+            if !caught_up && position >= head {
+                caught_up = self.hand_over(&mut pending, &mut workers);
+            }
+            let mut events = subscribe(log.clone(), position, None);
+            while let Some(item) = events.next().await {
+                let recorded = match item {
+                    Ok(recorded) => recorded,
+                    Err(e) => {
+                        self.health.log_ok.store(false, Ordering::Relaxed);
+                        error!(error = %e, position, "reading the event log failed; resubscribing");
+                        break;
+                    }
+                };
+                position = recorded.position;
+                self.observe(&recorded, &mut pending, caught_up, &mut workers).await;
+                self.health.position.store(position, Ordering::Relaxed);
+                if !caught_up && position >= head {
+                    caught_up = self.hand_over(&mut pending, &mut workers);
+                }
+                while workers.try_join_next().is_some() {}
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Catch-up is complete: everything still pending is real work now.
+    fn hand_over(self: &Arc<Self>, pending: &mut Pending, workers: &mut JoinSet<()>) -> bool {
+        info!(
+            matches = pending.matches.len(),
+            deliveries = pending.deliveries.len(),
+            timers = self.timers.len(),
+            "caught up with the event log"
+        );
+        for (stream, (message_id, query)) in pending.matches.clone() {
+            workers.spawn(self.clone().answer(stream, message_id, query));
+        }
+        for outbound in pending.deliveries.values() {
+            workers.spawn(self.clone().deliver(outbound.clone()));
+        }
+        self.timers.start();
+        self.health.caught_up.store(true, Ordering::Relaxed);
+        true
+    }
+
+    async fn observe(self: &Arc<Self>, recorded: &RecordedEvent, pending: &mut Pending, live: bool, workers: &mut JoinSet<()>) {
+        let event = match recorded.decode() {
+            Ok(event) => event,
+            Err(e) => {
+                error!(error = %e, "skipping an event the core cannot read");
+                return;
+            }
+        };
+        let stream = &recorded.stream;
+        match event {
+            Event::Faq(faq) => {
+                if let Err(e) = self.matcher.apply(stream.team_id(), &faq).await {
+                    error!(error = %e, team = %stream.team_id(), "FAQ index update failed");
+                }
+            }
+            Event::Team(_) => {}
+            Event::Conversation(event) => match event {
+                ConversationEvent::MatchRequested(m) => {
+                    pending.matches.insert(stream.clone(), (m.message_id.clone(), m.query.clone()));
+                    if live {
+                        workers.spawn(self.clone().answer(stream.clone(), m.message_id, m.query));
+                    }
+                }
+                ConversationEvent::FaqMatched(m) => {
+                    if pending.matches.get(stream).is_some_and(|(id, _)| *id == m.message_id) {
+                        pending.matches.remove(stream);
+                    }
+                }
+                ConversationEvent::SessionClosed(_) | ConversationEvent::SessionOpened(_) => {
+                    pending.matches.remove(stream);
+                }
+                ConversationEvent::AnswerQueued(q) => {
+                    let Ok(user) = UserId::new(stream.key()) else { return };
+                    let outbound = Outbound {
+                        team: stream.team_id().clone(),
+                        user,
+                        session_id: q.session_id,
+                        outbound_id: q.outbound_id,
+                        to: q.to,
+                        purpose: q.purpose,
+                        text: q.text,
+                        channel: q.channel,
+                    };
+                    if live {
+                        workers.spawn(self.clone().deliver(outbound.clone()));
+                    }
+                    pending.deliveries.insert(q.outbound_id, outbound);
+                }
+                ConversationEvent::AnswerDelivered(d) => {
+                    pending.deliveries.remove(&d.outbound_id);
+                }
+                ConversationEvent::DeliveryFailed(f) if f.gave_up => {
+                    pending.deliveries.remove(&f.outbound_id);
+                }
+                ConversationEvent::TimerScheduled(t) => self.timers.insert(t.timer_id, t.due_at, stream.clone()),
+                ConversationEvent::TimerFired(t) => self.timers.remove(t.timer_id),
+                ConversationEvent::TimerCancelled(t) => self.timers.remove(t.timer_id),
+                _ => {}
+            },
+        }
+    }
+
+    async fn answer(self: Arc<Self>, stream: StreamId, message_id: MessageId, query: String) {
+        let Ok(user) = UserId::new(stream.key()) else { return };
+        let team = stream.team_id().clone();
+        let ranking = loop {
+            match self.matcher.rank(&team, &query, self.config.match_limit).await {
+                Ok(ranking) => break ranking,
+                Err(e) => {
+                    warn!(error = %e, %team, "matching failed; retrying");
+                    tokio::time::sleep(self.config.retry_base).await;
+                }
+            }
+        };
+        let command = Command::ApplyMatch { message_id, ranking };
+        self.submit(&team, &user, command).await;
+    }
+
+    async fn deliver(self: Arc<Self>, outbound: Outbound) {
+        let mut delay = self.config.retry_base;
+        for attempt in 1..=self.config.max_delivery_attempts {
+            let outcome = match self.notifier.deliver(&outbound).await {
+                Ok(()) => DeliveryOutcome::Delivered,
+                Err(DeliveryError::Retryable(error)) => {
+                    DeliveryOutcome::Failed { error, gave_up: attempt == self.config.max_delivery_attempts }
+                }
+                Err(DeliveryError::Permanent(error)) => DeliveryOutcome::Failed { error, gave_up: true },
+            };
+            let done = !matches!(outcome, DeliveryOutcome::Failed { gave_up: false, .. });
+            let command = Command::RecordDelivery { outbound_id: outbound.outbound_id, outcome };
+            self.submit(&outbound.team, &outbound.user, command).await;
+            if done {
+                return;
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+    }
+
+    /// Submits a command from the core, retrying while the log is unavailable.
+    async fn submit(&self, team: &TeamId, user: &UserId, command: Command) {
+        loop {
+            match self.runtime.conversation(team, user, command.clone(), Causation::root(Uuid::now_v7())).await {
+                Ok(_) => return,
+                Err(CommandError::Log(e)) => {
+                    warn!(error = %e, %team, "log unavailable while submitting; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    error!(error = %e, %team, "the core's command was refused");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn run_timers(self: Arc<Self>) {
+        self.timers.started.notified().await;
+        loop {
+            let now = self.runtime.now();
+            match self.timers.next_due(now) {
+                Due::Now(timer_id, stream) => self.fire(timer_id, stream).await,
+                Due::At(at) => {
+                    let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.timers.changed.notified() => {}
+                    }
+                }
+                Due::Nothing => self.timers.changed.notified().await,
+            }
+        }
+    }
+
+    async fn fire(&self, timer_id: Uuid, stream: StreamId) {
+        let Ok(user) = UserId::new(stream.key()) else { return };
+        let team = stream.team_id().clone();
+        let command = Command::FireTimer { timer_id };
+        match self.runtime.conversation(&team, &user, command, Causation::root(timer_id)).await {
+            Ok(_) => self.timers.remove(timer_id),
+            Err(CommandError::Rejected(Rejection::TimerNotDue(at))) => self.timers.insert(timer_id, at, stream),
+            Err(e) => {
+                warn!(error = %e, %timer_id, "firing a timer failed; retrying in a second");
+                let retry = self.runtime.now() + chrono::Duration::seconds(1);
+                self.timers.insert(timer_id, retry, stream);
+            }
+        }
+    }
+}
+
+/// Work the follower has seen queued and not yet seen done.
+#[derive(Default)]
+struct Pending {
+    matches: HashMap<StreamId, (MessageId, String)>,
+    deliveries: HashMap<Uuid, Outbound>,
+}
+
+enum Due {
+    Now(Uuid, StreamId),
+    At(DateTime<Utc>),
+    Nothing,
+}
+
+/// The due set: timers ordered by due time, shared by the follower and the timer worker.
+#[derive(Default)]
+struct TimerQueue {
+    inner: Mutex<TimerSet>,
+    changed: Notify,
+    started: Notify,
+}
+
+#[derive(Default)]
+struct TimerSet {
+    by_due: BTreeMap<(DateTime<Utc>, Uuid), StreamId>,
+    due_of: HashMap<Uuid, DateTime<Utc>>,
+}
+
+impl TimerQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TimerSet> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn insert(&self, timer_id: Uuid, due: DateTime<Utc>, stream: StreamId) {
+        {
+            let mut set = self.lock();
+            if let Some(old) = set.due_of.insert(timer_id, due) {
+                set.by_due.remove(&(old, timer_id));
+            }
+            set.by_due.insert((due, timer_id), stream);
+        }
+        self.changed.notify_one();
+    }
+
+    fn remove(&self, timer_id: Uuid) {
+        let mut set = self.lock();
+        if let Some(due) = set.due_of.remove(&timer_id) {
+            set.by_due.remove(&(due, timer_id));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lock().due_of.len()
+    }
+
+    fn start(&self) {
+        self.started.notify_one();
+    }
+
+    /// The earliest timer: taken out if due, otherwise its due time.
+    fn next_due(&self, now: DateTime<Utc>) -> Due {
+        let mut set = self.lock();
+        let Some((&(due, timer_id), _)) = set.by_due.iter().next() else {
+            return Due::Nothing;
+        };
+        if due > now {
+            return Due::At(due);
+        }
+        let stream = set.by_due.remove(&(due, timer_id));
+        set.due_of.remove(&timer_id);
+        match stream {
+            Some(stream) => Due::Now(timer_id, stream),
+            None => Due::Nothing,
+        }
+    }
+}
