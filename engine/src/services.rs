@@ -202,10 +202,10 @@ impl Core {
                         workers.spawn(self.clone().answer(stream.clone(), m.message_id, m.query));
                     }
                 }
-                ConversationEvent::FaqMatched(m) => {
-                    if pending.matches.get(stream).is_some_and(|(id, _)| *id == m.message_id) {
-                        pending.matches.remove(stream);
-                    }
+                ConversationEvent::FaqMatched(m)
+                    if pending.matches.get(stream).is_some_and(|(id, _)| *id == m.message_id) =>
+                {
+                    pending.matches.remove(stream);
                 }
                 ConversationEvent::SessionClosed(_) | ConversationEvent::SessionOpened(_) => {
                     pending.matches.remove(stream);

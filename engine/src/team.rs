@@ -133,8 +133,7 @@ mod tests {
             Err(TeamRejection::NotCreated)
         );
         let team = fold(&[TeamCreated { name: "Ops".into() }.into()]);
-        let mut settings = TeamSettings::default();
-        settings.close_after_secs = 0;
+        let settings = TeamSettings { close_after_secs: 0, ..TeamSettings::default() };
         assert!(matches!(team.decide(&TeamCommand::Configure { settings }), Err(TeamRejection::Invalid(_))));
     }
 }

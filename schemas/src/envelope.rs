@@ -24,7 +24,10 @@ pub struct Causation {
 impl Causation {
     /// A fresh chain started by an outside request.
     pub fn root(correlation_id: Uuid) -> Self {
-        Self { correlation_id, causation_id: None }
+        Self {
+            correlation_id,
+            causation_id: None,
+        }
     }
 }
 
@@ -157,8 +160,16 @@ impl RecordedEvent {
                 kind,
             });
         };
-        let payload = upcast(&self.event_type, self.schema_version, current, self.payload.clone())
-            .map_err(|source| DecodeError::Version { position: self.position, source })?;
+        let payload = upcast(
+            &self.event_type,
+            self.schema_version,
+            current,
+            self.payload.clone(),
+        )
+        .map_err(|source| DecodeError::Version {
+            position: self.position,
+            source,
+        })?;
         let tagged = serde_json::json!({ "type": self.event_type, "data": payload });
         let malformed = |source| DecodeError::Malformed {
             position: self.position,
@@ -167,11 +178,15 @@ impl RecordedEvent {
             source,
         };
         Ok(match kind {
-            AggregateKind::Conversation => {
-                Event::Conversation(serde_json::from_value::<ConversationEvent>(tagged).map_err(malformed)?)
+            AggregateKind::Conversation => Event::Conversation(
+                serde_json::from_value::<ConversationEvent>(tagged).map_err(malformed)?,
+            ),
+            AggregateKind::Faq => {
+                Event::Faq(serde_json::from_value::<FaqEvent>(tagged).map_err(malformed)?)
             }
-            AggregateKind::Faq => Event::Faq(serde_json::from_value::<FaqEvent>(tagged).map_err(malformed)?),
-            AggregateKind::Team => Event::Team(serde_json::from_value::<TeamEvent>(tagged).map_err(malformed)?),
+            AggregateKind::Team => {
+                Event::Team(serde_json::from_value::<TeamEvent>(tagged).map_err(malformed)?)
+            }
         })
     }
 }

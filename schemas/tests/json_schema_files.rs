@@ -4,6 +4,8 @@
 //! `SWITCHBOARD_UPDATE_SCHEMAS=1 cargo test -p switchboard-schemas --test json_schema_files`
 //! and commit the regenerated files.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 #[test]
@@ -37,7 +39,10 @@ fn checked_in_json_schemas_are_up_to_date() {
             ));
         }
     }
-    let extra: Vec<_> = on_disk.iter().filter(|f| !generated.iter().any(|(n, _)| n == *f)).collect();
+    let extra: Vec<_> = on_disk
+        .iter()
+        .filter(|f| !generated.iter().any(|(n, _)| n == *f))
+        .collect();
     assert!(
         stale.is_empty() && extra.is_empty(),
         "schemas/json is stale (changed or missing: {stale:?}; no longer generated: {extra:?}); \

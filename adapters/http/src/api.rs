@@ -36,13 +36,25 @@ fn staff_id(raw: &str) -> Result<StaffId, ApiError> {
 }
 
 fn result(committed: Committed) -> Json<CommandResult> {
-    Json(CommandResult { version: committed.version, events: u32::try_from(committed.events).unwrap_or(u32::MAX) })
+    Json(CommandResult {
+        version: committed.version,
+        events: u32::try_from(committed.events).unwrap_or(u32::MAX),
+    })
 }
 
 impl Api {
-    async fn command(&self, team: &str, user: &str, command: Command) -> Result<Json<CommandResult>, ApiError> {
+    async fn command(
+        &self,
+        team: &str,
+        user: &str,
+        command: Command,
+    ) -> Result<Json<CommandResult>, ApiError> {
         let (team, user) = (team_id(team)?, user_id(user)?);
-        let committed = self.state.runtime.conversation(&team, &user, command, Causation::root(Uuid::now_v7())).await?;
+        let committed = self
+            .state
+            .runtime
+            .conversation(&team, &user, command, Causation::root(Uuid::now_v7()))
+            .await?;
         Ok(result(committed))
     }
 }
@@ -55,14 +67,28 @@ impl Api {
     /// replies asynchronously. This call waits briefly for the reply and returns what is
     /// there; anything later appears on the conversation.
     #[oai(path = "/teams/:team/messages", method = "post")]
-    async fn send_message(&self, team: Path<String>, body: Json<SendMessage>) -> Result<Json<MessageAccepted>, ApiError> {
+    async fn send_message(
+        &self,
+        team: Path<String>,
+        body: Json<SendMessage>,
+    ) -> Result<Json<MessageAccepted>, ApiError> {
         let team = team_id(&team)?;
         let user = user_id(&body.user)?;
-        let message_id = MessageId(body.message_id.clone().unwrap_or_else(|| Uuid::now_v7().to_string()));
-        let command =
-            Command::ReceiveMessage { user: user.clone(), message_id, text: body.text.clone(), channel: Channel::Api };
+        let message_id = MessageId(
+            body.message_id
+                .clone()
+                .unwrap_or_else(|| Uuid::now_v7().to_string()),
+        );
+        let command = Command::ReceiveMessage {
+            user: user.clone(),
+            message_id,
+            text: body.text.clone(),
+            channel: Channel::Api,
+        };
         let runtime = &self.state.runtime;
-        let committed = runtime.conversation(&team, &user, command, Causation::root(Uuid::now_v7())).await?;
+        let committed = runtime
+            .conversation(&team, &user, command, Causation::root(Uuid::now_v7()))
+            .await?;
         let deadline = Instant::now() + self.state.limits.reply_wait;
         let mut position = committed.position;
         loop {
@@ -74,14 +100,23 @@ impl Api {
                 || remaining.is_zero();
             if settled {
                 let events = runtime.conversation_events(&team, &user).await?;
-                let view = view(&events).map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
+                let view = view(&events).map_err(|e| {
+                    ApiError::from(switchboard_engine::runtime::CommandError::from(e))
+                })?;
                 let session = view.sessions.last();
                 let replies = session
                     .map(|s| {
                         s.messages
                             .iter()
-                            .filter(|m| m.from != Speaker::Operator && m.position > committed.position)
-                            .filter(|m| matches!(m.to, Some(switchboard_schemas::event::Recipient::Operator(_))))
+                            .filter(|m| {
+                                m.from != Speaker::Operator && m.position > committed.position
+                            })
+                            .filter(|m| {
+                                matches!(
+                                    m.to,
+                                    Some(switchboard_schemas::event::Recipient::Operator(_))
+                                )
+                            })
                             .map(Message::from)
                             .collect()
                     })
@@ -94,13 +129,20 @@ impl Api {
                 }));
             }
             runtime.log().wait_for_append(position, remaining).await;
-            position = runtime.log().head().await.map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
+            position =
+                runtime.log().head().await.map_err(|e| {
+                    ApiError::from(switchboard_engine::runtime::CommandError::from(e))
+                })?;
         }
     }
 
     /// A conversation: every session with its messages, and the timeline.
     #[oai(path = "/teams/:team/conversations/:user", method = "get")]
-    async fn conversation(&self, team: Path<String>, user: Path<String>) -> Result<Json<Conversation>, ApiError> {
+    async fn conversation(
+        &self,
+        team: Path<String>,
+        user: Path<String>,
+    ) -> Result<Json<Conversation>, ApiError> {
         self.audit(team, user, Query(None)).await
     }
 
@@ -114,67 +156,184 @@ impl Api {
     ) -> Result<Json<Conversation>, ApiError> {
         let (team_id, user_id) = (team_id(&team)?, user_id(&user)?);
         self.state.runtime.policy(&team_id).await?;
-        let events = self.state.runtime.conversation_events(&team_id, &user_id).await?;
+        let events = self
+            .state
+            .runtime
+            .conversation_events(&team_id, &user_id)
+            .await?;
         if events.is_empty() {
-            return Err(ApiError::not_found("no_conversation", format!("{user_id} has no conversation with {team_id}")));
+            return Err(ApiError::not_found(
+                "no_conversation",
+                format!("{user_id} has no conversation with {team_id}"),
+            ));
         }
-        let audit = audit(&events, at.0).map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
-        Ok(Json(Conversation::from_view(&team, &user, &audit.view, at.0)))
+        let audit = audit(&events, at.0)
+            .map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
+        Ok(Json(Conversation::from_view(
+            &team,
+            &user,
+            &audit.view,
+            at.0,
+        )))
     }
 
     /// The operator's feedback on the last answer.
     #[oai(path = "/teams/:team/conversations/:user/feedback", method = "post")]
-    async fn feedback(&self, team: Path<String>, user: Path<String>, body: Json<Feedback>) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::GiveFeedback { resolved: body.resolved }).await
+    async fn feedback(
+        &self,
+        team: Path<String>,
+        user: Path<String>,
+        body: Json<Feedback>,
+    ) -> Result<Json<CommandResult>, ApiError> {
+        self.command(
+            &team,
+            &user,
+            Command::GiveFeedback {
+                resolved: body.resolved,
+            },
+        )
+        .await
     }
 
     /// The operator asks for a person.
     #[oai(path = "/teams/:team/conversations/:user/human", method = "post")]
-    async fn request_human(&self, team: Path<String>, user: Path<String>) -> Result<Json<CommandResult>, ApiError> {
+    async fn request_human(
+        &self,
+        team: Path<String>,
+        user: Path<String>,
+    ) -> Result<Json<CommandResult>, ApiError> {
         self.command(&team, &user, Command::RequestHuman).await
     }
 
     /// Staff transfer the session (to a named engineer or the on-call one).
     #[oai(path = "/teams/:team/conversations/:user/transfer", method = "post")]
-    async fn transfer(&self, team: Path<String>, user: Path<String>, body: Json<TransferRequest>) -> Result<Json<CommandResult>, ApiError> {
+    async fn transfer(
+        &self,
+        team: Path<String>,
+        user: Path<String>,
+        body: Json<TransferRequest>,
+    ) -> Result<Json<CommandResult>, ApiError> {
         let to = body.to.as_deref().map(staff_id).transpose()?;
-        self.command(&team, &user, Command::Transfer { by: staff_id(&body.by)?, to }).await
+        self.command(
+            &team,
+            &user,
+            Command::Transfer {
+                by: staff_id(&body.by)?,
+                to,
+            },
+        )
+        .await
     }
 
     /// A person replies to the operator.
     #[oai(path = "/teams/:team/conversations/:user/replies", method = "post")]
-    async fn reply(&self, team: Path<String>, user: Path<String>, body: Json<StaffText>) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::HumanReply { staff: staff_id(&body.by)?, text: body.text.clone() }).await
+    async fn reply(
+        &self,
+        team: Path<String>,
+        user: Path<String>,
+        body: Json<StaffText>,
+    ) -> Result<Json<CommandResult>, ApiError> {
+        self.command(
+            &team,
+            &user,
+            Command::HumanReply {
+                staff: staff_id(&body.by)?,
+                text: body.text.clone(),
+            },
+        )
+        .await
     }
 
     /// Staff add a remark (not shown to the operator).
     #[oai(path = "/teams/:team/conversations/:user/remarks", method = "post")]
-    async fn remark(&self, team: Path<String>, user: Path<String>, body: Json<StaffText>) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::AddRemark { author: staff_id(&body.by)?, text: body.text.clone() }).await
+    async fn remark(
+        &self,
+        team: Path<String>,
+        user: Path<String>,
+        body: Json<StaffText>,
+    ) -> Result<Json<CommandResult>, ApiError> {
+        self.command(
+            &team,
+            &user,
+            Command::AddRemark {
+                author: staff_id(&body.by)?,
+                text: body.text.clone(),
+            },
+        )
+        .await
     }
 
     /// Staff change the status (with_human, waiting or closed).
     #[oai(path = "/teams/:team/conversations/:user/status", method = "post")]
-    async fn status(&self, team: Path<String>, user: Path<String>, body: Json<StatusRequest>) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::ChangeStatus { by: staff_id(&body.by)?, to: body.to.into() }).await
+    async fn status(
+        &self,
+        team: Path<String>,
+        user: Path<String>,
+        body: Json<StatusRequest>,
+    ) -> Result<Json<CommandResult>, ApiError> {
+        self.command(
+            &team,
+            &user,
+            Command::ChangeStatus {
+                by: staff_id(&body.by)?,
+                to: body.to.into(),
+            },
+        )
+        .await
     }
 
     /// Staff close the session.
     #[oai(path = "/teams/:team/conversations/:user/close", method = "post")]
-    async fn close(&self, team: Path<String>, user: Path<String>, body: Json<StaffAction>) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::Close { by: staff_id(&body.by)? }).await
+    async fn close(
+        &self,
+        team: Path<String>,
+        user: Path<String>,
+        body: Json<StaffAction>,
+    ) -> Result<Json<CommandResult>, ApiError> {
+        self.command(
+            &team,
+            &user,
+            Command::Close {
+                by: staff_id(&body.by)?,
+            },
+        )
+        .await
     }
 
     /// Staff reopen the last session.
     #[oai(path = "/teams/:team/conversations/:user/reopen", method = "post")]
-    async fn reopen(&self, team: Path<String>, user: Path<String>, body: Json<StaffAction>) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::Reopen { by: Actor::Staff(staff_id(&body.by)?) }).await
+    async fn reopen(
+        &self,
+        team: Path<String>,
+        user: Path<String>,
+        body: Json<StaffAction>,
+    ) -> Result<Json<CommandResult>, ApiError> {
+        self.command(
+            &team,
+            &user,
+            Command::Reopen {
+                by: Actor::Staff(staff_id(&body.by)?),
+            },
+        )
+        .await
     }
 
     /// Ask for a group chat between the operator and the on-call engineers.
     #[oai(path = "/teams/:team/conversations/:user/group-chat", method = "post")]
-    async fn group_chat(&self, team: Path<String>, user: Path<String>, body: Json<StaffAction>) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::RequestGroupChat { by: Actor::Staff(staff_id(&body.by)?) }).await
+    async fn group_chat(
+        &self,
+        team: Path<String>,
+        user: Path<String>,
+        body: Json<StaffAction>,
+    ) -> Result<Json<CommandResult>, ApiError> {
+        self.command(
+            &team,
+            &user,
+            Command::RequestGroupChat {
+                by: Actor::Staff(staff_id(&body.by)?),
+            },
+        )
+        .await
     }
 
     /// The team's FAQ catalog.

@@ -5,6 +5,7 @@
 //! search backend directly.
 
 mod api;
+mod channel;
 mod dto;
 mod error;
 
@@ -18,6 +19,8 @@ use poem_openapi::OpenApiService;
 use serde::Serialize;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::CoreHealth;
+
+pub use channel::ApiChannel;
 
 /// What the edge needs: the runtime, the core's health and its limits.
 pub struct AppState {
@@ -42,7 +45,10 @@ pub struct HttpLimits {
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        Self { max_body_bytes: 64 * 1024, reply_wait: Duration::from_secs(3) }
+        Self {
+            max_body_bytes: 64 * 1024,
+            reply_wait: Duration::from_secs(3),
+        }
     }
 }
 
@@ -78,14 +84,24 @@ fn healthz(Data(state): Data<&Arc<AppState>>) -> poem::Response {
         position: health.position(),
         backends: &state.backends,
     };
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     Json(body).with_status(status).into_response()
 }
 
 /// The whole HTTP application.
 pub fn app(state: Arc<AppState>) -> impl poem::Endpoint {
-    let service = OpenApiService::new(api::Api { state: state.clone() }, "Switchboard", env!("CARGO_PKG_VERSION"))
-        .server("/api/v1");
+    let service = OpenApiService::new(
+        api::Api {
+            state: state.clone(),
+        },
+        "Switchboard",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .server("/api/v1");
     let spec = service.spec_endpoint();
     let ui = service.swagger_ui();
     Route::new()

@@ -1,1 +1,47 @@
-fn main() {}
+//! Benchmark harness: each hot path is measured next to a baseline taken in the same run,
+//! on the same machine, with the same payloads.
+//!
+//! `cargo run --release -p switchboard-bench -- all` prints every figure in README.md.
+
+mod append;
+mod engine;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Switchboard benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard-bench", about)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Appends/s on the embedded log vs raw SQLite inserts of the same rows.
+    Append(append::AppendArgs),
+    /// decide+evolve operations/s vs serialising the same events.
+    Engine(engine::EngineArgs),
+    /// Everything, with default sizes.
+    All,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().bench {
+        Bench::Append(args) => append::run(&args),
+        Bench::Engine(args) => engine::run(&args),
+        Bench::All => {
+            append::run(&append::AppendArgs::default())?;
+            engine::run(&engine::EngineArgs::default())
+        }
+    }
+}
+
+/// Prints one result line: the figure, its baseline and their ratio.
+pub fn report(name: &str, ours: f64, baseline_name: &str, baseline: f64, unit: &str) {
+    println!(
+        "{name:<44} {ours:>12.0} {unit}   | {baseline_name:<40} {baseline:>12.0} {unit}   | ratio {:.2}",
+        ours / baseline
+    );
+}

@@ -1,0 +1,191 @@
+//! A 10,000-FAQ catalog: ranking stays correct and fast (posting lists, not a scan).
+//!
+//! Timings are printed; in an optimised build (`cargo test --release`) a query takes well
+//! under a millisecond. The assertion only guards against gross regressions so that slow
+//! debug builds and busy machines do not fail it.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::time::{Duration, Instant};
+
+use switchboard_schemas::event::{FaqAdded, FaqRemoved};
+use switchboard_schemas::{FaqEvent, FaqId, TeamId};
+use switchboard_search::KeywordMatcher;
+
+const ZH: &[&str] = &[
+    "活动",
+    "报名",
+    "签到",
+    "退款",
+    "发票",
+    "场地",
+    "门票",
+    "海报",
+    "直播",
+    "抽奖",
+    "优惠券",
+    "会员",
+    "积分",
+    "审核",
+    "发布",
+    "取消",
+    "修改",
+    "导出",
+    "名单",
+    "时间",
+    "地点",
+    "人数",
+    "上限",
+    "通知",
+    "短信",
+    "二维码",
+    "支付",
+    "结算",
+    "提现",
+    "账户",
+    "权限",
+    "管理员",
+    "团队",
+    "模板",
+    "表单",
+    "问卷",
+    "评价",
+    "分享",
+];
+const EN: &[&str] = &[
+    "activity",
+    "signup",
+    "checkin",
+    "refund",
+    "invoice",
+    "venue",
+    "ticket",
+    "poster",
+    "stream",
+    "raffle",
+    "coupon",
+    "member",
+    "points",
+    "review",
+    "publish",
+    "cancel",
+    "change",
+    "export",
+    "list",
+    "schedule",
+    "location",
+    "capacity",
+    "limit",
+    "notify",
+    "message",
+    "payment",
+    "payout",
+    "account",
+    "permission",
+    "admin",
+    "team",
+    "template",
+    "form",
+    "survey",
+    "rating",
+    "share",
+    "host",
+    "waitlist",
+];
+
+/// A small deterministic generator, so the catalog is the same on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+fn question(rng: &mut Lcg, i: usize) -> String {
+    if i % 2 == 1 {
+        let words: Vec<&str> = (0..4).map(|_| EN[rng.next(EN.len())]).collect();
+        format!(
+            "How do I {} the {} {} for {}? ref{i}",
+            words[0], words[1], words[2], words[3]
+        )
+    } else {
+        let words: Vec<&str> = (0..4).map(|_| ZH[rng.next(ZH.len())]).collect();
+        format!(
+            "如何{}{}的{}和{}？编号{i}",
+            words[0], words[1], words[2], words[3]
+        )
+    }
+}
+
+#[test]
+fn ten_thousand_faqs_rank_quickly_and_correctly() {
+    let team = TeamId::new("big").unwrap();
+    let matcher = KeywordMatcher::new();
+    let mut rng = Lcg(7);
+    let questions: Vec<String> = (0..10_000).map(|i| question(&mut rng, i)).collect();
+    let started = Instant::now();
+    for (i, q) in questions.iter().enumerate() {
+        let event: FaqEvent = FaqAdded {
+            faq_id: FaqId::new(format!("faq-{i:05}")).unwrap(),
+            question: q.clone(),
+            answer: format!("答案 answer {i}: {q}"),
+            category: None,
+            paraphrases: vec![],
+        }
+        .into();
+        matcher.apply_sync(&team, &event).unwrap();
+    }
+    let indexed_in = started.elapsed();
+    assert_eq!(matcher.document_count(&team), 10_000);
+
+    let mut worst = Duration::ZERO;
+    let mut total = Duration::ZERO;
+    let probes: Vec<usize> = (0..200).map(|k| k * 50 + 3).collect();
+    for &i in &probes {
+        let started = Instant::now();
+        let ranking = matcher.rank_sync(&team, &questions[i], 10).unwrap();
+        let took = started.elapsed();
+        total += took;
+        worst = worst.max(took);
+        // The unique reference number makes the exact question the only perfect match.
+        assert_eq!(
+            ranking.candidates[0].faq_id.as_str(),
+            format!("faq-{i:05}"),
+            "query {:?}",
+            questions[i]
+        );
+        assert_eq!(ranking.candidates.len(), 10);
+    }
+    // A one-word query touches thousands of postings: the worst case for the scoring loop.
+    let started = Instant::now();
+    let broad = matcher.rank_sync(&team, "活动 activity", 10).unwrap();
+    let broad_took = started.elapsed();
+    assert_eq!(broad.candidates.len(), 10);
+    assert!(broad.confidence < 0.6);
+
+    for i in 0..5_000 {
+        matcher
+            .apply_sync(
+                &team,
+                &FaqRemoved {
+                    faq_id: FaqId::new(format!("faq-{i:05}")).unwrap(),
+                }
+                .into(),
+            )
+            .unwrap();
+    }
+    assert_eq!(matcher.document_count(&team), 5_000);
+    let ranking = matcher.rank_sync(&team, &questions[7_777], 3).unwrap();
+    assert_eq!(ranking.candidates[0].faq_id.as_str(), "faq-07777");
+
+    let mean = total / probes.len() as u32;
+    eprintln!(
+        "10,000 FAQs indexed in {indexed_in:?}; rank: mean {mean:?}, worst {worst:?}, broad query {broad_took:?}"
+    );
+    assert!(mean < Duration::from_millis(100), "mean rank time {mean:?}");
+}
