@@ -23,7 +23,11 @@ use crate::ports::Clock;
 use crate::team::{Team, TeamCommand, TeamRejection};
 
 /// How many times a command is decided again after version conflicts before giving up.
+/// Within one process commands on a stream are serialised, so conflicts only come from
+/// other instances.
 const MAX_ATTEMPTS: u32 = 16;
+/// Stripes of the per-stream command lock.
+const LOCK_STRIPES: usize = 256;
 /// States kept in memory per aggregate kind.
 const CACHE_CAPACITY: usize = 10_000;
 
@@ -177,6 +181,16 @@ pub struct Runtime {
     teams: Cache<StreamId, Team>,
     catalogs: Cache<StreamId, Catalog>,
     policies: Cache<TeamId, (u64, Arc<TeamPolicy>)>,
+    locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// A stable stripe index for a stream (FNV-1a, so it does not depend on a random seed).
+fn stripe(stream: &StreamId) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in stream.to_string().bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % LOCK_STRIPES as u64) as usize
 }
 
 /// Fresh ids for one decision: a UUIDv7 base with a counter in its low bits, so the ids of
@@ -199,6 +213,7 @@ impl Runtime {
             teams: Cache::new(),
             catalogs: Cache::new(),
             policies: Cache::new(),
+            locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 
@@ -317,7 +332,15 @@ impl Runtime {
         causation: Causation,
         mut decide: impl FnMut(&A, DateTime<Utc>, &mut dyn FnMut() -> Uuid) -> Result<Vec<A::Event>, CommandError>,
     ) -> Result<Committed, CommandError> {
+        // Commands on one stream take turns in this process: they would only conflict.
+        let _turn = self.locks[stripe(stream)].lock().await;
         for attempt in 1..=MAX_ATTEMPTS {
+            if attempt > 1 {
+                // Another instance is writing the same stream: back off a little, with
+                // jitter so the instances do not collide again in step.
+                let jitter = u64::from(Uuid::now_v7().as_bytes()[15] % 8);
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt) * 2 + jitter)).await;
+            }
             let mut state = self.load(cache, stream).await?;
             let now = self.clock.now();
             let mut ids = id_source(Uuid::now_v7());
@@ -342,8 +365,8 @@ impl Runtime {
                 Err(AppendError::Conflict { expected, actual, .. }) => {
                     warn!(%stream, expected, actual, attempt, "version conflict; deciding again");
                 }
-                Err(AppendError::EmptyCommit) => unreachable!("empty decisions return before appending"),
                 Err(AppendError::Log(e)) => return Err(e.into()),
+                Err(e @ AppendError::EmptyCommit) => return Err(LogError::Backend(e.to_string()).into()),
             }
         }
         Err(CommandError::Contention { stream: stream.clone(), attempts: MAX_ATTEMPTS })

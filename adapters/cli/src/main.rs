@@ -1,1 +1,68 @@
-fn main() {}
+//! `switchboard`: the composition root. It reads configuration, opens the event log, wires
+//! the engine to its adapters and runs the requested command.
+
+mod audit;
+mod config;
+mod demo;
+mod serve;
+mod tail;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Event-sourced customer service for operators and their on-call engineers.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (TOML). Environment variables SWITCHBOARD_* override it
+    /// (nested keys with "__", e.g. SWITCHBOARD_HTTP__MAX_BODY_BYTES).
+    #[arg(long, short, global = true, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the embedded store keeps its files.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Run the engine, the timer service and the HTTP API in one process.
+    Serve(serve::ServeArgs),
+    /// Read the event log.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Rebuild a conversation from the log: its timeline, and its state at a moment.
+    Audit(audit::AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// Print events as they are appended (from the start, or from a position).
+    Tail(tail::TailArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut config = config::Config::load(cli.config.as_deref())?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    config::init_tracing(&config.log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Commands::Serve(args) => serve::run(config, args).await,
+            Commands::Events {
+                command: EventsCommand::Tail(args),
+            } => tail::run(config, args).await,
+            Commands::Audit(args) => audit::run(config, args).await,
+        }
+    })
+}

@@ -12,7 +12,7 @@ mod error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::middleware::{SizeLimit, Tracing};
+use poem::middleware::Tracing;
 use poem::web::{Data, Json};
 use poem::{get, handler, http::StatusCode, EndpointExt, IntoResponse, Route};
 use poem_openapi::OpenApiService;
@@ -92,8 +92,32 @@ fn healthz(Data(state): Data<&Arc<AppState>>) -> poem::Response {
     Json(body).with_status(status).into_response()
 }
 
+/// Refuses request bodies over the configured limit with 413, whether or not the client
+/// declared a length, before any handler reads them.
+async fn limit_body<E: poem::Endpoint>(next: Arc<E>, mut req: poem::Request) -> poem::Result<poem::Response> {
+    let max = req.data::<Arc<AppState>>().map_or(HttpLimits::default().max_body_bytes, |s| s.limits.max_body_bytes);
+    let too_large = || {
+        let body = serde_json::json!({
+            "code": "body_too_large",
+            "message": format!("the request body is larger than {max} bytes"),
+        });
+        Json(body).with_status(StatusCode::PAYLOAD_TOO_LARGE).into_response()
+    };
+    let declared = req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(len) if len > max => return Ok(too_large()),
+        Some(_) => {}
+        None => match req.take_body().into_bytes_limit(max).await {
+            Ok(bytes) => req.set_body(bytes),
+            Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
+            Err(e) => return Err(e.into()),
+        },
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
 /// The whole HTTP application.
-pub fn app(state: Arc<AppState>) -> impl poem::Endpoint {
+pub fn app(state: Arc<AppState>) -> impl poem::Endpoint<Output = poem::Response> {
     let service = OpenApiService::new(
         api::Api {
             state: state.clone(),
@@ -109,7 +133,8 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint {
         .nest("/docs", ui)
         .at("/openapi.json", spec)
         .at("/healthz", get(healthz))
-        .with(SizeLimit::new(state.limits.max_body_bytes))
-        .with(Tracing)
+        .around(limit_body)
         .data(state)
+        .with(Tracing)
+        .map_to_response()
 }

@@ -1,0 +1,228 @@
+//! Configuration: defaults, then a TOML file, then `SWITCHBOARD_*` environment variables,
+//! then command-line flags. Loaded and validated once, here; libraries never read the
+//! environment.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use switchboard_embedded::SqliteOptions;
+use switchboard_schemas::event::{Roster, TeamSettings};
+
+/// Everything `switchboard` can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// Where the embedded store keeps its files.
+    pub data_dir: PathBuf,
+    /// The event log backend.
+    pub store: StoreConfig,
+    /// HTTP limits.
+    pub http: HttpConfig,
+    /// The asynchronous core.
+    pub core: CoreSettings,
+    /// Logging.
+    pub log: LogConfig,
+    /// Teams onboarded by configuration, by team id.
+    pub teams: BTreeMap<String, TeamConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            store: StoreConfig::default(),
+            http: HttpConfig::default(),
+            core: CoreSettings::default(),
+            log: LogConfig::default(),
+            teams: BTreeMap::new(),
+        }
+    }
+}
+
+/// The event log backend.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Which backend.
+    pub kind: StoreKind,
+    /// Options of the embedded store.
+    pub embedded: SqliteOptions,
+}
+
+/// The event log backends this build can use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// SQLite in the data directory; no server needed.
+    #[default]
+    Embedded,
+}
+
+/// HTTP limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Larger request bodies are refused with 413.
+    pub max_body_bytes: usize,
+    /// How long sending a message waits for the reply.
+    #[serde(with = "humantime_serde")]
+    pub reply_wait: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            reply_wait: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The asynchronous core.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoreSettings {
+    /// FAQ candidates asked of the matcher per question.
+    pub match_limit: usize,
+    /// Delivery attempts before giving up on a message.
+    pub max_delivery_attempts: u32,
+    /// First retry delay, doubled per attempt.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+}
+
+impl Default for CoreSettings {
+    fn default() -> Self {
+        Self {
+            match_limit: 5,
+            max_delivery_attempts: 5,
+            retry_base: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `switchboard_engine=debug,info`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A team onboarded by configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamConfig {
+    /// Display name.
+    pub name: String,
+    /// Behaviour; defaults suit a new team.
+    #[serde(default)]
+    pub settings: TeamSettings,
+    /// On-call engineers per category.
+    #[serde(default)]
+    pub roster: Roster,
+}
+
+impl Config {
+    /// Loads defaults, the file (if given) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(
+                file.exists(),
+                "configuration file {} does not exist",
+                file.display()
+            );
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(
+            Env::prefixed("SWITCHBOARD_")
+                .ignore(&["CONFIG", "LOG"])
+                .split("__"),
+        );
+        figment
+            .extract()
+            .context("invalid configuration (check the file and SWITCHBOARD_* variables)")
+    }
+}
+
+/// Installs the tracing subscriber (only the binary does this).
+pub fn init_tracing(config: &LogConfig) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.filter))
+        .context("invalid log filter")?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_configures_teams_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(
+            &path,
+            r#"
+listen = "127.0.0.1:9999"
+[http]
+reply_wait = "1s"
+[teams.ops]
+name = "Ops"
+[teams.ops.settings]
+reconfirm_after_secs = 60
+[teams.ops.roster]
+default = ["zhao"]
+"#,
+        )
+        .unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.http.reply_wait, Duration::from_secs(1));
+        assert_eq!(config.teams["ops"].settings.reconfirm_after_secs, 60);
+        assert_eq!(config.teams["ops"].roster.default.len(), 1);
+
+        std::fs::write(&path, "listne = \"127.0.0.1:1\"\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
+        assert!(err.contains("listne"), "{err}");
+        assert!(Config::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+}

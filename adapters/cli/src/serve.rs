@@ -1,0 +1,167 @@
+//! `switchboard serve`: the engine, the timer service and the HTTP API in one process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use poem::listener::TcpListener;
+use switchboard_embedded::SqliteEventLog;
+use switchboard_engine::log::EventLog;
+use switchboard_engine::ports::SystemClock;
+use switchboard_engine::runtime::Runtime;
+use switchboard_engine::services::{Core, CoreConfig};
+use switchboard_engine::team::TeamCommand;
+use switchboard_http::{ApiChannel, AppState, Backends, HttpLimits};
+use switchboard_schemas::envelope::Causation;
+use switchboard_schemas::TeamId;
+use switchboard_search::KeywordMatcher;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::config::{Config, StoreKind, TeamConfig};
+use crate::demo;
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides `listen` in the configuration).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Seed a demo team ("demo") with an FAQ about running activities, in Chinese and English.
+    #[arg(long)]
+    demo: bool,
+}
+
+/// Opens the configured event log.
+pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
+    match config.store.kind {
+        StoreKind::Embedded => {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data directory {}",
+                    config.data_dir.display()
+                )
+            })?;
+            let path = config.data_dir.join("events.sqlite");
+            let log = SqliteEventLog::open(&path, config.store.embedded.clone())
+                .with_context(|| format!("cannot open the event log at {}", path.display()))?;
+            Ok(Arc::new(log))
+        }
+    }
+}
+
+async fn onboard(runtime: &Runtime, id: &str, team: &TeamConfig) -> Result<()> {
+    let team_id =
+        TeamId::new(id).with_context(|| format!("team id {id:?} in the configuration"))?;
+    let causation = Causation::root(Uuid::now_v7());
+    let commands = [
+        TeamCommand::Create {
+            name: team.name.clone(),
+        },
+        TeamCommand::Configure {
+            settings: team.settings.clone(),
+        },
+        TeamCommand::UpdateRoster {
+            roster: team.roster.clone(),
+        },
+    ];
+    for command in commands {
+        runtime
+            .team(&team_id, command, causation)
+            .await
+            .with_context(|| format!("onboarding team {id}"))?;
+    }
+    Ok(())
+}
+
+/// Runs until Ctrl-C or SIGTERM.
+pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let log = open_log(&config)?;
+    let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
+    if args.demo {
+        config
+            .teams
+            .entry(demo::DEMO_TEAM.into())
+            .or_insert(demo::team()?);
+    }
+    for (id, team) in &config.teams {
+        onboard(&runtime, id, team).await?;
+    }
+    if args.demo {
+        let written = demo::seed_faqs(&runtime).await?;
+        info!(
+            team = demo::DEMO_TEAM,
+            new_events = written,
+            "demo FAQ seeded"
+        );
+    }
+    if config.teams.is_empty() {
+        warn!("no teams are configured: add [teams.<id>] to the configuration or run with --demo");
+    }
+    warn!("no semantic model configured: matching is keyword-only");
+
+    let matcher = Arc::new(KeywordMatcher::new());
+    let core_config = CoreConfig {
+        match_limit: config.core.match_limit,
+        max_delivery_attempts: config.core.max_delivery_attempts,
+        retry_base: config.core.retry_base,
+    };
+    let core = Core::new(runtime.clone(), matcher, Arc::new(ApiChannel), core_config).spawn();
+    let state = Arc::new(AppState {
+        runtime,
+        health: core.health(),
+        limits: HttpLimits {
+            max_body_bytes: config.http.max_body_bytes,
+            reply_wait: config.http.reply_wait,
+        },
+        backends: Backends {
+            store: format!("{:?}", config.store.kind).to_lowercase(),
+            matcher: "keyword-bm25".into(),
+            semantic: "not configured: keyword-only".into(),
+        },
+    });
+    let listener = TcpListener::bind(config.listen);
+    info!(listen = %config.listen, data_dir = %config.data_dir.display(), "switchboard is serving");
+    eprintln!(
+        "\n  Switchboard is up: http://{0}/docs (API explorer), http://{0}/healthz\n  Try: curl -s http://{0}/api/v1/teams/demo/messages -H 'content-type: application/json' \\\n         -d '{{\"user\":\"zhangsan\",\"text\":\"奖品库存不足怎么办\"}}'\n",
+        config.listen
+    );
+    poem::Server::new(listener)
+        .run_with_graceful_shutdown(
+            switchboard_http::app(state),
+            shutdown_signal(),
+            Some(std::time::Duration::from_secs(5)),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "the HTTP server on {} failed (is the port in use?)",
+                config.listen
+            )
+        })?;
+    core.shutdown().await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+}

@@ -1,0 +1,276 @@
+//! The real `switchboard` binary as a user runs it: the demo answers from its FAQ, and a
+//! SIGKILL between scheduling and firing a timer neither loses nor doubles it.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path, config: Option<&Path>, extra: &[&str]) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        command
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"));
+        command
+            .args(extra)
+            .env("SWITCHBOARD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let child = command.spawn().expect("the switchboard binary starts");
+        let mut server = Server { child, base: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            match ureq::get(&format!("{}/healthz", server.base)).call() {
+                Ok(r) if r.status() == 200 => return server,
+                Ok(r) => last = format!("status {}", r.status()),
+                Err(e) => last = e.to_string(),
+            }
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("switchboard exited with {status} before becoming healthy");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("switchboard did not become healthy within 30 s (last: {last})");
+    }
+
+    fn post(&self, path: &str, body: Value) -> Value {
+        let response = ureq::post(&format!("{}{path}", self.base))
+            .send_json(body)
+            .expect("request succeeds");
+        response.into_json().unwrap()
+    }
+
+    fn get(&self, path: &str) -> Value {
+        ureq::get(&format!("{}{path}", self.base))
+            .call()
+            .expect("request succeeds")
+            .into_json()
+            .unwrap()
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn count(view: &Value, event_type: &str) -> usize {
+    view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["event_type"] == event_type)
+        .count()
+}
+
+#[test]
+fn the_demo_answers_questions_from_its_faq_in_chinese_and_english() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None, &["--demo"]);
+    let reply = server.post(
+        "/api/v1/teams/demo/messages",
+        json!({"user": "zhangsan", "text": "奖品库存不够了怎么加"}),
+    );
+    assert_eq!(reply["status"], "answered", "{reply}");
+    assert!(
+        reply["replies"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("追加库存"),
+        "{reply}"
+    );
+
+    let reply = server.post(
+        "/api/v1/teams/demo/messages",
+        json!({"user": "amy", "text": "How do I export the list of participants?"}),
+    );
+    assert_eq!(reply["status"], "answered", "{reply}");
+    assert!(
+        reply["replies"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("导出"),
+        "{reply}"
+    );
+
+    let reply = server.post(
+        "/api/v1/teams/demo/messages",
+        json!({"user": "bob", "text": "转人工"}),
+    );
+    assert_eq!(reply["status"], "with_human", "{reply}");
+}
+
+fn config_with_fast_timers(dir: &Path) -> PathBuf {
+    let path = dir.join("switchboard.toml");
+    std::fs::write(
+        &path,
+        r#"
+[teams.ops]
+name = "Ops"
+[teams.ops.settings]
+reconfirm_after_secs = 2
+close_after_secs = 3600
+[teams.ops.roster]
+default = ["zhao"]
+"#,
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_restart_keeps_conversations_and_a_pending_timer_fires_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_fast_timers(dir.path());
+    let data = dir.path().join("data");
+
+    let server = Server::start(&data, Some(&config), &[]);
+    server.post(
+        "/api/v1/teams/ops/messages",
+        json!({"user": "lisi", "text": "活动页面白屏", "message_id": "w1"}),
+    );
+    let view = server.get("/api/v1/teams/ops/conversations/lisi");
+    assert_eq!(
+        count(&view, "TimerScheduled") - count(&view, "TimerCancelled"),
+        1,
+        "one timer is pending"
+    );
+    assert_eq!(count(&view, "TimerFired"), 0);
+    server.kill();
+
+    // The timer comes due while nothing runs.
+    std::thread::sleep(Duration::from_secs(3));
+    let server = Server::start(&data, Some(&config), &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let view = loop {
+        let view = server.get("/api/v1/teams/ops/conversations/lisi");
+        if count(&view, "TimerFired") > 0 || Instant::now() > deadline {
+            break view;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        count(&view, "MessageReceived"),
+        1,
+        "the conversation survived the restart"
+    );
+    assert_eq!(
+        count(&view, "TimerFired"),
+        1,
+        "the overdue timer fired after the restart"
+    );
+    assert_eq!(count(&view, "ReconfirmSent"), 1);
+    server.kill();
+
+    // Another restart: nothing fires twice, and the retried message is still recorded once.
+    let server = Server::start(&data, Some(&config), &[]);
+    let retry = server.post(
+        "/api/v1/teams/ops/messages",
+        json!({"user": "lisi", "text": "活动页面白屏", "message_id": "w1"}),
+    );
+    assert_eq!(retry["recorded"], false);
+    std::thread::sleep(Duration::from_secs(1));
+    let view = server.get("/api/v1/teams/ops/conversations/lisi");
+    assert_eq!(count(&view, "TimerFired"), 1);
+    assert_eq!(count(&view, "ReconfirmSent"), 1);
+    assert_eq!(count(&view, "MessageReceived"), 1);
+}
+
+#[test]
+fn audit_and_events_tail_read_the_log_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, None, &["--demo"]);
+    server.post(
+        "/api/v1/teams/demo/messages",
+        json!({"user": "wangwu", "text": "活动审核要多久"}),
+    );
+    server.kill();
+
+    let bin = env!("CARGO_BIN_EXE_switchboard");
+    let output = Command::new(bin)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["audit", "demo/wangwu"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("operator wrote: 活动审核要多久"), "{text}");
+    assert!(text.contains("state at now: session"), "{text}");
+
+    let output = Command::new(bin)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["audit", "demo/wangwu", "--at", "2000-01-01T00:00:00Z"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(output.stdout)
+        .unwrap()
+        .contains("no session yet"));
+
+    let output = Command::new(bin)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["events", "tail", "--team", "demo", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines
+        .iter()
+        .any(|e| e["event_type"] == "MessageReceived" && e["team"] == "demo"));
+    assert!(lines
+        .windows(2)
+        .all(|w| w[0]["position"].as_u64() < w[1]["position"].as_u64()));
+
+    let output = Command::new(bin)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["audit", "demo"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("<team>/<user>"));
+}
