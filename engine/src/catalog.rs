@@ -89,7 +89,9 @@ impl Catalog {
                     entry.paraphrases.push(e.text.clone());
                 }
             }
-            FaqEvent::FaqCandidateHarvested(_) | FaqEvent::FaqCandidateApproved(_) | FaqEvent::FaqCandidateRejected(_) => {}
+            FaqEvent::FaqCandidateHarvested(_)
+            | FaqEvent::FaqCandidateApproved(_)
+            | FaqEvent::FaqCandidateRejected(_) => {}
         }
     }
 

@@ -332,27 +332,8 @@ impl Conversation {
         self.version += 1;
         use ConversationEvent as E;
         match event {
-            E::SessionOpened(e) => {
-                self.sessions_opened += 1;
-                self.session = Some(Session {
-                    id: e.session_id,
-                    channel: e.channel,
-                    phase: Phase::New,
-                    reconfirming: false,
-                    collected: BTreeMap::new(),
-                    category: None,
-                    assignee: None,
-                    question: None,
-                    pending_timer: None,
-                    group_chat: GroupChat::None,
-                });
-            }
-            E::MessageReceived(e) => {
-                self.remember(e.message_id.clone());
-                if let Some(s) = self.session.as_mut() {
-                    s.reconfirming = false;
-                }
-            }
+            E::SessionOpened(_) => self.sessions_opened += 1,
+            E::MessageReceived(e) => self.remember(e.message_id.clone()),
             E::AnswerQueued(e) => {
                 self.pending_deliveries
                     .insert(e.outbound_id, PendingDelivery { session_id: e.session_id, failed_attempts: 0 });
@@ -367,12 +348,9 @@ impl Conversation {
                     p.failed_attempts = e.attempt;
                 }
             }
-            _ => {
-                if let Some(session) = self.session.as_mut() {
-                    session.apply(event);
-                }
-            }
+            _ => {}
         }
+        Session::fold(&mut self.session, event);
     }
 
     fn remember(&mut self, id: MessageId) {
@@ -403,6 +381,30 @@ impl Conversation {
 }
 
 impl Session {
+    /// Folds the session-level part of an event into the current session (opening a new
+    /// one on `SessionOpened`). Shared by the full state and by decisions in progress.
+    fn fold(session: &mut Option<Session>, event: &ConversationEvent) {
+        match (event, session.as_mut()) {
+            (ConversationEvent::SessionOpened(e), _) => {
+                *session = Some(Session {
+                    id: e.session_id,
+                    channel: e.channel,
+                    phase: Phase::New,
+                    reconfirming: false,
+                    collected: BTreeMap::new(),
+                    category: None,
+                    assignee: None,
+                    question: None,
+                    pending_timer: None,
+                    group_chat: GroupChat::None,
+                });
+            }
+            (ConversationEvent::MessageReceived(_), Some(s)) => s.reconfirming = false,
+            (_, Some(s)) => s.apply(event),
+            (_, None) => {}
+        }
+    }
+
     fn apply(&mut self, event: &ConversationEvent) {
         use ConversationEvent as E;
         match event {
@@ -427,8 +429,7 @@ impl Session {
                 match &e.decision {
                     MatchDecision::Answer { faq_id } => self.phase = Phase::Answered { faq_id: faq_id.clone() },
                     MatchDecision::Clarify { choices } => {
-                        let offered =
-                            e.candidates.iter().filter(|c| choices.contains(&c.faq_id)).cloned().collect();
+                        let offered = e.candidates.iter().filter(|c| choices.contains(&c.faq_id)).cloned().collect();
                         self.phase = Phase::AwaitingChoice { choices: offered };
                     }
                     MatchDecision::Transfer => {}
@@ -489,21 +490,29 @@ impl Session {
 
 /// Events being decided, applied to a working copy of the state as they are added so
 /// later steps of the same decision see the earlier ones.
+/// Only the session is copied: the rest of the state (remembered ids, pending deliveries)
+/// is read from the original and never changes within one decision's steps.
 struct Decision<'c, 'a> {
-    state: Conversation,
+    session: Option<Session>,
+    version: u64,
     events: Vec<ConversationEvent>,
     ctx: &'c mut Context<'a>,
 }
 
 impl<'c, 'a> Decision<'c, 'a> {
     fn new(state: &Conversation, ctx: &'c mut Context<'a>) -> Self {
-        Self { state: state.clone(), events: Vec::new(), ctx }
+        Self { session: state.session.clone(), version: state.version, events: Vec::new(), ctx }
     }
 
     fn push(&mut self, event: impl Into<ConversationEvent>) {
         let event = event.into();
-        self.state.apply(&event);
+        Session::fold(&mut self.session, &event);
+        self.version += 1;
         self.events.push(event);
+    }
+
+    fn active(&self) -> Option<&Session> {
+        self.session.as_ref().filter(|s| s.is_active())
     }
 
     fn id(&mut self) -> Uuid {
@@ -512,7 +521,7 @@ impl<'c, 'a> Decision<'c, 'a> {
 
     /// The active session; decisions call this only after making sure there is one.
     fn session(&self) -> &Session {
-        self.state.active_session().expect("decision steps run on an active session")
+        self.active().expect("decision steps run on an active session")
     }
 
     fn session_id(&self) -> Uuid {
@@ -533,12 +542,8 @@ impl<'c, 'a> Decision<'c, 'a> {
     /// Asks for the next missing field, or hands the question to the answering port.
     fn continue_question(&mut self, user: &UserId, message_id: &MessageId, question: String) {
         let session_id = self.session_id();
-        let missing = self
-            .ctx
-            .policy
-            .required_fields()
-            .find(|f| !self.session().collected.contains_key(&f.key))
-            .cloned();
+        let missing =
+            self.ctx.policy.required_fields().find(|f| !self.session().collected.contains_key(&f.key)).cloned();
         match missing {
             Some(field) => {
                 self.push(InfoRequested { session_id, field: field.key.clone(), question });
@@ -585,11 +590,7 @@ impl<'c, 'a> Decision<'c, 'a> {
         };
         self.send(self.operator(user), OutboundPurpose::TransferNotice, notice);
         if let Some(assignee) = assignee {
-            let summary = format!(
-                "[{}] {user} ({:?}): {question}",
-                category.as_deref().unwrap_or("general"),
-                reason
-            );
+            let summary = format!("[{}] {user} ({:?}): {question}", category.as_deref().unwrap_or("general"), reason);
             self.send(Recipient::Staff(assignee), OutboundPurpose::AssigneeNotice, summary);
         }
     }
@@ -620,14 +621,14 @@ impl<'c, 'a> Decision<'c, 'a> {
         let timer_id = self.id();
         let after = Duration::seconds(i64::try_from(after_secs).unwrap_or(i64::MAX / 1000));
         let due_at = self.ctx.now + after;
-        let scheduled_at_version = self.state.version;
+        let scheduled_at_version = self.version;
         self.push(TimerScheduled { session_id, timer_id, purpose, due_at, scheduled_at_version });
     }
 
     /// Activity restarts the inactivity clock: the re-confirmation comes after the
     /// team's silence period from now.
     fn restart_inactivity_timer(&mut self) {
-        if self.state.active_session().is_some() {
+        if self.active().is_some() {
             self.cancel_timer();
             let after = self.ctx.policy.settings().reconfirm_after_secs;
             self.schedule(TimerPurpose::Reconfirm, after);
@@ -860,7 +861,9 @@ pub fn decide(
             let attempt = pending.failed_attempts + 1;
             let session_id = pending.session_id;
             match outcome {
-                DeliveryOutcome::Delivered => d.push(AnswerDelivered { session_id, outbound_id: *outbound_id, attempt }),
+                DeliveryOutcome::Delivered => {
+                    d.push(AnswerDelivered { session_id, outbound_id: *outbound_id, attempt })
+                }
                 DeliveryOutcome::Failed { error, gave_up } => d.push(DeliveryFailed {
                     session_id,
                     outbound_id: *outbound_id,

@@ -18,11 +18,11 @@
 pub mod log;
 pub mod ports;
 
+pub mod catalog;
 #[cfg(feature = "contract")]
 pub mod contract;
 pub mod conversation;
 pub mod policy;
-pub mod catalog;
 pub mod runtime;
-pub mod team;
 pub mod services;
+pub mod team;

@@ -89,8 +89,12 @@ pub trait EventLog: Send + Sync + 'static {
     /// Appends a commit to `stream` if its version is `expected`, atomically.
     ///
     /// A commit id appended before returns the earlier outcome with `duplicate = true`.
-    async fn append(&self, stream: &StreamId, expected: ExpectedVersion, commit: Commit)
-        -> Result<Appended, AppendError>;
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        commit: Commit,
+    ) -> Result<Appended, AppendError>;
 
     /// The events of one stream with version greater than `after_version`, in order.
     async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError>;
@@ -128,9 +132,19 @@ pub fn subscribe(
         if failed {
             return None;
         }
+        let mut after = after;
         loop {
+            // The head is read before the batch: when a filtered read finds nothing, every
+            // event up to that head belongs to others and need not be read again.
+            let head = match log.head().await {
+                Ok(head) => head,
+                Err(e) => return Some((stream::iter(vec![Err(e)]), (log, after, team, true))),
+            };
             match log.read_all(after, BATCH, team.as_ref()).await {
-                Ok(batch) if batch.is_empty() => log.wait_for_append(after, POLL_INTERVAL).await,
+                Ok(batch) if batch.is_empty() => {
+                    after = after.max(head);
+                    log.wait_for_append(after, POLL_INTERVAL).await;
+                }
                 Ok(batch) => {
                     let next = batch.last().map_or(after, |e| e.position);
                     let items: Vec<_> = batch.into_iter().map(Ok).collect();

@@ -21,7 +21,9 @@ pub enum PolicyError {
         reason: String,
     },
     /// Thresholds outside `[0, 1]` or `clarify_at > answer_at`.
-    #[error("answer policy needs 0 <= clarify_at <= answer_at <= 1 (got clarify_at {clarify_at}, answer_at {answer_at})")]
+    #[error(
+        "answer policy needs 0 <= clarify_at <= answer_at <= 1 (got clarify_at {clarify_at}, answer_at {answer_at})"
+    )]
     BadThresholds {
         /// Configured clarify threshold.
         clarify_at: f32,
@@ -169,11 +171,7 @@ fn normalise(text: &str) -> String {
             _ => c,
         })
         .collect();
-    folded
-        .trim()
-        .trim_end_matches(['!', '?', '.', '。', '！', '？', '~'])
-        .trim()
-        .to_lowercase()
+    folded.trim().trim_end_matches(['!', '?', '.', '。', '！', '？', '~']).trim().to_lowercase()
 }
 
 #[cfg(test)]
@@ -206,7 +204,9 @@ mod tests {
     fn thresholds_choose_answer_clarify_or_transfer() {
         let policy = TeamPolicy::new(TeamSettings::default(), Roster::default()).unwrap();
         assert!(matches!(policy.decide_match(&ranking(0.9, 3)), MatchDecision::Answer { .. }));
-        assert!(matches!(policy.decide_match(&ranking(0.4, 5)), MatchDecision::Clarify { choices } if choices.len() == 3));
+        assert!(
+            matches!(policy.decide_match(&ranking(0.4, 5)), MatchDecision::Clarify { choices } if choices.len() == 3)
+        );
         assert_eq!(policy.decide_match(&ranking(0.1, 3)), MatchDecision::Transfer);
         assert_eq!(policy.decide_match(&ranking(0.99, 0)), MatchDecision::Transfer);
     }
@@ -214,7 +214,11 @@ mod tests {
     #[test]
     fn bad_settings_are_refused_with_the_reason() {
         let mut settings = TeamSettings::default();
-        settings.required_fields.push(RequiredField { key: "activity_id".into(), prompt: "?".into(), pattern: "(".into() });
+        settings.required_fields.push(RequiredField {
+            key: "activity_id".into(),
+            prompt: "?".into(),
+            pattern: "(".into(),
+        });
         assert!(matches!(TeamPolicy::new(settings, Roster::default()), Err(PolicyError::BadPattern { .. })));
         let mut settings = TeamSettings::default();
         settings.answer_policy.clarify_at = 0.9;

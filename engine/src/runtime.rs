@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::{
-    AggregateKind, ConversationEvent, DecodeError, Event, FaqEvent, NewEvent, RecordedEvent, StreamId, TeamEvent, TeamId,
-    UserId,
+    AggregateKind, ConversationEvent, DecodeError, Event, FaqEvent, NewEvent, RecordedEvent, StreamId, TeamEvent,
+    TeamId, UserId,
 };
 use tracing::{debug, warn};
 use uuid::Uuid;
@@ -248,7 +248,12 @@ impl Runtime {
     }
 
     /// Runs a command on a team.
-    pub async fn team(&self, team: &TeamId, command: TeamCommand, causation: Causation) -> Result<Committed, CommandError> {
+    pub async fn team(
+        &self,
+        team: &TeamId,
+        command: TeamCommand,
+        causation: Causation,
+    ) -> Result<Committed, CommandError> {
         let stream = StreamId::team(team);
         self.execute(&self.teams, &stream, causation, |state: &Team, _, _| Ok(state.decide(&command)?)).await
     }
@@ -293,9 +298,8 @@ impl Runtime {
                 return Ok(policy);
             }
         }
-        let policy = Arc::new(
-            state.policy().map_err(|source| CommandError::BadTeamSettings { team: team.clone(), source })?,
-        );
+        let policy =
+            Arc::new(state.policy().map_err(|source| CommandError::BadTeamSettings { team: team.clone(), source })?);
         self.policies.put(team.clone(), (state.version, policy.clone()));
         Ok(policy)
     }
@@ -348,10 +352,8 @@ impl Runtime {
             if events.is_empty() {
                 return Ok(Committed { version: state.version(), position: 0, events: 0 });
             }
-            let encoded = events
-                .iter()
-                .map(|e| NewEvent::encode(&e.clone().into(), Uuid::now_v7(), now, causation))
-                .collect();
+            let encoded =
+                events.iter().map(|e| NewEvent::encode(&e.clone().into(), Uuid::now_v7(), now, causation)).collect();
             let commit = Commit { commit_id: Uuid::now_v7(), events: encoded };
             match self.log.append(stream, ExpectedVersion::Exact(state.version()), commit).await {
                 Ok(appended) => {
@@ -360,7 +362,11 @@ impl Runtime {
                         cache.put(stream.clone(), state);
                     }
                     debug!(%stream, version = appended.version, events = events.len(), "committed");
-                    return Ok(Committed { version: appended.version, position: appended.position, events: events.len() });
+                    return Ok(Committed {
+                        version: appended.version,
+                        position: appended.position,
+                        events: events.len(),
+                    });
                 }
                 Err(AppendError::Conflict { expected, actual, .. }) => {
                     warn!(%stream, expected, actual, attempt, "version conflict; deciding again");

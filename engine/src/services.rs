@@ -97,7 +97,12 @@ impl CoreHandle {
 
 impl Core {
     /// A core over the runtime and the answering and delivery ports.
-    pub fn new(runtime: Arc<Runtime>, matcher: Arc<dyn Matcher>, notifier: Arc<dyn Notifier>, config: CoreConfig) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        matcher: Arc<dyn Matcher>,
+        notifier: Arc<dyn Notifier>,
+        config: CoreConfig,
+    ) -> Self {
         Self {
             runtime,
             matcher,
@@ -179,7 +184,13 @@ impl Core {
         true
     }
 
-    async fn observe(self: &Arc<Self>, recorded: &RecordedEvent, pending: &mut Pending, live: bool, workers: &mut JoinSet<()>) {
+    async fn observe(
+        self: &Arc<Self>,
+        recorded: &RecordedEvent,
+        pending: &mut Pending,
+        live: bool,
+        workers: &mut JoinSet<()>,
+    ) {
         let event = match recorded.decode() {
             Ok(event) => event,
             Err(e) => {

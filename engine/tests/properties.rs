@@ -9,9 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::Duration;
 use proptest::prelude::*;
 use scenario::*;
-use switchboard_engine::conversation::{
-    allowed_after_close, session_of, Command, Conversation, DeliveryOutcome,
-};
+use switchboard_engine::conversation::{allowed_after_close, session_of, Command, Conversation, DeliveryOutcome};
 use switchboard_schemas::event::{Actor, SessionStatus};
 use switchboard_schemas::ConversationEvent;
 
@@ -56,16 +54,7 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-const TEXTS: &[&str] = &[
-    "奖品怎么发放",
-    "活动 123456 开始时间",
-    "人工",
-    "2",
-    "解决了",
-    "没解决",
-    "hello",
-    "1",
-];
+const TEXTS: &[&str] = &["奖品怎么发放", "活动 123456 开始时间", "人工", "2", "解决了", "没解决", "hello", "1"];
 
 fn command(s: &Scenario, step: &Step, counter: &mut u32) -> Option<Command> {
     let state = s.state();
@@ -74,11 +63,7 @@ fn command(s: &Scenario, step: &Step, counter: &mut u32) -> Option<Command> {
         Step::Message(i) => {
             *counter += 1;
             // Now and then retry the previous message id, as a channel would.
-            let id = if i % 7 == 0 && *counter > 1 {
-                *counter - 1
-            } else {
-                *counter
-            };
+            let id = if i % 7 == 0 && *counter > 1 { *counter - 1 } else { *counter };
             message(&format!("m{id}"), TEXTS[usize::from(*i) % TEXTS.len()])
         }
         Step::Match(c) => {
@@ -87,38 +72,17 @@ fn command(s: &Scenario, step: &Step, counter: &mut u32) -> Option<Command> {
                 _ => None,
             })?;
             let confidence = f32::from(*c) / 255.0;
-            Command::ApplyMatch {
-                message_id: waiting,
-                ranking: ranking(confidence, &["a", "b", "c"]),
-            }
+            Command::ApplyMatch { message_id: waiting, ranking: ranking(confidence, &["a", "b", "c"]) }
         }
-        Step::Feedback(resolved) => Command::GiveFeedback {
-            resolved: *resolved,
-        },
+        Step::Feedback(resolved) => Command::GiveFeedback { resolved: *resolved },
         Step::RequestHuman => Command::RequestHuman,
-        Step::Transfer(named) => Command::Transfer {
-            by: staff("lead"),
-            to: named.then(|| staff("li")),
-        },
-        Step::HumanReply => Command::HumanReply {
-            staff: staff("li"),
-            text: "看一下".into(),
-        },
-        Step::Remark => Command::AddRemark {
-            author: staff("li"),
-            text: "note".into(),
-        },
+        Step::Transfer(named) => Command::Transfer { by: staff("lead"), to: named.then(|| staff("li")) },
+        Step::HumanReply => Command::HumanReply { staff: staff("li"), text: "看一下".into() },
+        Step::Remark => Command::AddRemark { author: staff("li"), text: "note".into() },
         Step::Status(i) => {
-            let to = [
-                SessionStatus::WithHuman,
-                SessionStatus::Waiting,
-                SessionStatus::Closed,
-                SessionStatus::Answered,
-            ][usize::from(*i) % 4];
-            Command::ChangeStatus {
-                by: staff("li"),
-                to,
-            }
+            let to = [SessionStatus::WithHuman, SessionStatus::Waiting, SessionStatus::Closed, SessionStatus::Answered]
+                [usize::from(*i) % 4];
+            Command::ChangeStatus { by: staff("li"), to }
         }
         Step::Close(operator) => {
             if *operator {
@@ -127,32 +91,18 @@ fn command(s: &Scenario, step: &Step, counter: &mut u32) -> Option<Command> {
                 Command::Close { by: staff("li") }
             }
         }
-        Step::Reopen => Command::Reopen {
-            by: Actor::Staff(staff("li")),
-        },
-        Step::GroupChat => Command::RequestGroupChat {
-            by: Actor::Operator(user()),
-        },
-        Step::RecordChat => Command::RecordGroupChat {
-            chat_id: "chat-1".into(),
-        },
-        Step::FireTimer => Command::FireTimer {
-            timer_id: session?.pending_timer?.timer_id,
-        },
+        Step::Reopen => Command::Reopen { by: Actor::Staff(staff("li")) },
+        Step::GroupChat => Command::RequestGroupChat { by: Actor::Operator(user()) },
+        Step::RecordChat => Command::RecordGroupChat { chat_id: "chat-1".into() },
+        Step::FireTimer => Command::FireTimer { timer_id: session?.pending_timer?.timer_id },
         Step::Deliver(ok) => {
             let (&outbound_id, _) = state.pending_deliveries.iter().next()?;
             let outcome = if *ok {
                 DeliveryOutcome::Delivered
             } else {
-                DeliveryOutcome::Failed {
-                    error: "-1 busy".into(),
-                    gave_up: false,
-                }
+                DeliveryOutcome::Failed { error: "-1 busy".into(), gave_up: false }
             };
-            Command::RecordDelivery {
-                outbound_id,
-                outcome,
-            }
+            Command::RecordDelivery { outbound_id, outcome }
         }
         Step::Wait(_) => return None,
     })

@@ -109,11 +109,7 @@ pub struct Audit {
 /// Folds a conversation stream's events, up to and including `at` when given.
 pub fn audit(events: &[RecordedEvent], at: Option<DateTime<Utc>>) -> Result<Audit, DecodeError> {
     let mut state = Conversation::default();
-    let mut view = ConversationView {
-        version: 0,
-        sessions: Vec::new(),
-        timeline: Vec::new(),
-    };
+    let mut view = ConversationView { version: 0, sessions: Vec::new(), timeline: Vec::new() };
     for recorded in events {
         if at.is_some_and(|at| recorded.occurred_at > at) {
             break;
@@ -130,12 +126,7 @@ pub fn audit(events: &[RecordedEvent], at: Option<DateTime<Utc>>) -> Result<Audi
             event_type: recorded.event_type.clone(),
             summary: describe(&event),
         });
-        fold_session(
-            &mut view.sessions,
-            &event,
-            recorded.occurred_at,
-            recorded.position,
-        );
+        fold_session(&mut view.sessions, &event, recorded.occurred_at, recorded.position);
         if let (Some(session), Some(current)) = (view.sessions.last_mut(), state.session.as_ref()) {
             session.status = current.status();
             session.assignee = current.assignee.clone();
@@ -150,12 +141,7 @@ pub fn view(events: &[RecordedEvent]) -> Result<ConversationView, DecodeError> {
     audit(events, None).map(|a| a.view)
 }
 
-fn fold_session(
-    sessions: &mut Vec<SessionView>,
-    event: &ConversationEvent,
-    at: DateTime<Utc>,
-    position: u64,
-) {
+fn fold_session(sessions: &mut Vec<SessionView>, event: &ConversationEvent, at: DateTime<Utc>, position: u64) {
     use ConversationEvent as E;
     if let E::SessionOpened(e) = event {
         sessions.push(SessionView {
@@ -189,10 +175,7 @@ fn fold_session(
             position,
             at,
             from: match e.purpose {
-                OutboundPurpose::HumanReply => session
-                    .assignee
-                    .clone()
-                    .map_or(Speaker::Bot, Speaker::Staff),
+                OutboundPurpose::HumanReply => session.assignee.clone().map_or(Speaker::Bot, Speaker::Staff),
                 _ => Speaker::Bot,
             },
             to: Some(e.to.clone()),
@@ -205,19 +188,11 @@ fn fold_session(
             session.assignee = Some(e.staff.clone());
         }
         E::AnswerDelivered(e) => {
-            if let Some(m) = session
-                .messages
-                .iter_mut()
-                .find(|m| m.outbound_id == Some(e.outbound_id))
-            {
+            if let Some(m) = session.messages.iter_mut().find(|m| m.outbound_id == Some(e.outbound_id)) {
                 m.delivered = Some(true);
             }
         }
-        E::RemarkAdded(e) => session.remarks.push(RemarkView {
-            at,
-            author: e.author.clone(),
-            text: e.text.clone(),
-        }),
+        E::RemarkAdded(e) => session.remarks.push(RemarkView { at, author: e.author.clone(), text: e.text.clone() }),
         E::SessionClosed(e) => {
             session.closed_at = Some(at);
             session.close_reason = Some(e.reason);
@@ -260,65 +235,33 @@ pub fn describe(event: &ConversationEvent) -> String {
                 MatchDecision::Clarify { choices } => format!("offer {} choices", choices.len()),
                 MatchDecision::Transfer => "transfer to a person".to_owned(),
             };
-            format!(
-                "{} candidates from {} (confidence {:.2}) → {decision}",
-                e.candidates.len(),
-                e.engine,
-                e.confidence
-            )
+            format!("{} candidates from {} (confidence {:.2}) → {decision}", e.candidates.len(), e.engine, e.confidence)
         }
         E::ChoiceSelected(e) => format!("operator chose {} ({})", e.choice, e.faq_id),
-        E::AnswerQueued(e) => format!(
-            "message to {} queued ({})",
-            recipient(&e.to),
-            purpose_name(&e.purpose)
-        ),
+        E::AnswerQueued(e) => format!("message to {} queued ({})", recipient(&e.to), purpose_name(&e.purpose)),
         E::AnswerDelivered(e) => format!("message delivered (attempt {})", e.attempt),
         E::DeliveryFailed(e) => {
-            format!(
-                "delivery attempt {} failed: {}{}",
-                e.attempt,
-                e.error,
-                if e.gave_up { "; gave up" } else { "" }
-            )
+            format!("delivery attempt {} failed: {}{}", e.attempt, e.error, if e.gave_up { "; gave up" } else { "" })
         }
         E::FeedbackGiven(e) => {
-            format!(
-                "operator says {} was {}",
-                e.faq_id,
-                if e.resolved {
-                    "helpful: resolved"
-                } else {
-                    "not resolved"
-                }
-            )
+            format!("operator says {} was {}", e.faq_id, if e.resolved { "helpful: resolved" } else { "not resolved" })
         }
         E::TransferredToHuman(e) => format!(
             "transferred to {} ({:?}, {:?}) by {}",
-            e.assignee
-                .as_ref()
-                .map_or("the team".to_owned(), |a| a.to_string()),
+            e.assignee.as_ref().map_or("the team".to_owned(), |a| a.to_string()),
             e.reason,
             e.mode,
             actor(&e.by)
         ),
         E::GroupChatRequested(e) => {
             let staff: Vec<_> = e.staff.iter().map(|s| s.as_str()).collect();
-            format!(
-                "group chat requested by {} with {}",
-                actor(&e.by),
-                staff.join(", ")
-            )
+            format!("group chat requested by {} with {}", actor(&e.by), staff.join(", "))
         }
         E::GroupChatCreated(e) => format!("group chat {} created", e.chat_id),
         E::HumanReplied(e) => format!("{} replied: {}", e.staff, e.text),
         E::RemarkAdded(e) => format!("remark by {}: {}", e.author, e.text),
         E::StatusChanged(e) => format!("status {:?} → {:?} by {}", e.from, e.to, actor(&e.by)),
-        E::TimerScheduled(e) => format!(
-            "{:?} timer set for {}",
-            e.purpose,
-            e.due_at.format("%Y-%m-%d %H:%M:%S UTC")
-        ),
+        E::TimerScheduled(e) => format!("{:?} timer set for {}", e.purpose, e.due_at.format("%Y-%m-%d %H:%M:%S UTC")),
         E::TimerCancelled(_) => "timer cancelled".to_owned(),
         E::TimerFired(e) => format!("{:?} timer fired", e.purpose),
         E::ReconfirmSent(_) => "asked whether the operator still needs help".to_owned(),

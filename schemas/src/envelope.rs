@@ -24,10 +24,7 @@ pub struct Causation {
 impl Causation {
     /// A fresh chain started by an outside request.
     pub fn root(correlation_id: Uuid) -> Self {
-        Self {
-            correlation_id,
-            causation_id: None,
-        }
+        Self { correlation_id, causation_id: None }
     }
 }
 
@@ -50,12 +47,7 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// Encodes a typed event in its current schema version.
-    pub fn encode(
-        event: &Event,
-        event_id: Uuid,
-        occurred_at: DateTime<Utc>,
-        causation: Causation,
-    ) -> Self {
+    pub fn encode(event: &Event, event_id: Uuid, occurred_at: DateTime<Utc>, causation: Causation) -> Self {
         let tagged = match event {
             Event::Conversation(e) => serde_json::to_value(e),
             Event::Faq(e) => serde_json::to_value(e),
@@ -160,16 +152,8 @@ impl RecordedEvent {
                 kind,
             });
         };
-        let payload = upcast(
-            &self.event_type,
-            self.schema_version,
-            current,
-            self.payload.clone(),
-        )
-        .map_err(|source| DecodeError::Version {
-            position: self.position,
-            source,
-        })?;
+        let payload = upcast(&self.event_type, self.schema_version, current, self.payload.clone())
+            .map_err(|source| DecodeError::Version { position: self.position, source })?;
         let tagged = serde_json::json!({ "type": self.event_type, "data": payload });
         let malformed = |source| DecodeError::Malformed {
             position: self.position,
@@ -178,15 +162,11 @@ impl RecordedEvent {
             source,
         };
         Ok(match kind {
-            AggregateKind::Conversation => Event::Conversation(
-                serde_json::from_value::<ConversationEvent>(tagged).map_err(malformed)?,
-            ),
-            AggregateKind::Faq => {
-                Event::Faq(serde_json::from_value::<FaqEvent>(tagged).map_err(malformed)?)
+            AggregateKind::Conversation => {
+                Event::Conversation(serde_json::from_value::<ConversationEvent>(tagged).map_err(malformed)?)
             }
-            AggregateKind::Team => {
-                Event::Team(serde_json::from_value::<TeamEvent>(tagged).map_err(malformed)?)
-            }
+            AggregateKind::Faq => Event::Faq(serde_json::from_value::<FaqEvent>(tagged).map_err(malformed)?),
+            AggregateKind::Team => Event::Team(serde_json::from_value::<TeamEvent>(tagged).map_err(malformed)?),
         })
     }
 }

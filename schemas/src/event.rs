@@ -185,9 +185,7 @@ pub enum Actor {
 }
 
 /// The states a session can be in, as shown to people and recorded on status changes.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     /// Asking the operator for information the team requires.
@@ -783,11 +781,7 @@ pub struct AnswerPolicy {
 
 impl Default for AnswerPolicy {
     fn default() -> Self {
-        Self {
-            answer_at: 0.6,
-            clarify_at: 0.3,
-            max_choices: 3,
-        }
+        Self { answer_at: 0.6, clarify_at: 0.3, max_choices: 3 }
     }
 }
 

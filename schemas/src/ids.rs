@@ -42,20 +42,10 @@ fn check_token(kind: &'static str, value: &str, max: usize) -> Result<(), IdErro
         return Err(IdError::Empty { kind });
     }
     if value.len() > max {
-        return Err(IdError::TooLong {
-            kind,
-            len: value.len(),
-            max,
-        });
+        return Err(IdError::TooLong { kind, len: value.len(), max });
     }
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(IdError::BadCharacter {
-            kind,
-            value: value.to_owned(),
-        });
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(IdError::BadCharacter { kind, value: value.to_owned() });
     }
     Ok(())
 }
@@ -128,9 +118,7 @@ token_id!(
 
 /// The channel's id of an inbound message (WeCom MsgId, or FromUserName+CreateTime for
 /// events); the engine deduplicates on it so a retried delivery changes nothing.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct MessageId(pub String);
 
@@ -141,9 +129,7 @@ impl fmt::Display for MessageId {
 }
 
 /// The kinds of aggregate, each with its own streams.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AggregateKind {
     /// One stream per (team, user): the user's sessions, serialised.
@@ -167,9 +153,7 @@ impl AggregateKind {
 
 /// The identity of one stream: `<team>.<aggregate>.<key>`. Its text form is also the NATS
 /// subject suffix, so a team's events can be subscribed to with `<prefix>.<team>.>`.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct StreamId {
     team: TeamId,
@@ -183,29 +167,17 @@ const SINGLETON_KEY: &str = "main";
 impl StreamId {
     /// The conversation of one user with one team.
     pub fn conversation(team: &TeamId, user: &UserId) -> Self {
-        Self {
-            team: team.clone(),
-            kind: AggregateKind::Conversation,
-            key: user.as_str().to_owned(),
-        }
+        Self { team: team.clone(), kind: AggregateKind::Conversation, key: user.as_str().to_owned() }
     }
 
     /// The FAQ catalog of a team.
     pub fn faq(team: &TeamId) -> Self {
-        Self {
-            team: team.clone(),
-            kind: AggregateKind::Faq,
-            key: SINGLETON_KEY.to_owned(),
-        }
+        Self { team: team.clone(), kind: AggregateKind::Faq, key: SINGLETON_KEY.to_owned() }
     }
 
     /// The configuration stream of a team.
     pub fn team(team: &TeamId) -> Self {
-        Self {
-            team: team.clone(),
-            kind: AggregateKind::Team,
-            key: SINGLETON_KEY.to_owned(),
-        }
+        Self { team: team.clone(), kind: AggregateKind::Team, key: SINGLETON_KEY.to_owned() }
     }
 
     /// The team that owns the stream.
@@ -257,11 +229,7 @@ impl std::str::FromStr for StreamId {
         };
         let key = parts.next().ok_or_else(bad)?;
         check_token("stream key", key, 64).map_err(|_| bad())?;
-        Ok(Self {
-            team,
-            kind,
-            key: key.to_owned(),
-        })
+        Ok(Self { team, kind, key: key.to_owned() })
     }
 }
 
@@ -281,15 +249,9 @@ mod tests {
 
     #[test]
     fn ids_with_subject_breaking_characters_are_refused() {
-        assert!(matches!(
-            TeamId::new("a.b"),
-            Err(IdError::BadCharacter { .. })
-        ));
+        assert!(matches!(TeamId::new("a.b"), Err(IdError::BadCharacter { .. })));
         assert!(matches!(UserId::new(""), Err(IdError::Empty { .. })));
-        assert!(matches!(
-            UserId::new("x".repeat(65)),
-            Err(IdError::TooLong { .. })
-        ));
+        assert!(matches!(UserId::new("x".repeat(65)), Err(IdError::TooLong { .. })));
         assert!("team.bogus.key".parse::<StreamId>().is_err());
         assert!("team.faq".parse::<StreamId>().is_err());
     }

@@ -20,7 +20,6 @@ pub mod upcast;
 
 pub use envelope::{DecodeError, NewEvent, RecordedEvent};
 pub use event::{
-    ConversationEvent, Event, FaqEvent, TeamEvent, CONVERSATION_EVENT_TYPES, FAQ_EVENT_TYPES,
-    TEAM_EVENT_TYPES,
+    ConversationEvent, Event, FaqEvent, TeamEvent, CONVERSATION_EVENT_TYPES, FAQ_EVENT_TYPES, TEAM_EVENT_TYPES,
 };
 pub use ids::{AggregateKind, FaqId, IdError, MessageId, StaffId, StreamId, TeamId, UserId};

@@ -42,18 +42,9 @@ pub enum UpcastError {
 }
 
 /// Upgrades `payload` of `event_type` from version `found` to version `current`.
-pub fn upcast(
-    event_type: &str,
-    found: u16,
-    current: u16,
-    mut payload: Value,
-) -> Result<Value, UpcastError> {
+pub fn upcast(event_type: &str, found: u16, current: u16, mut payload: Value) -> Result<Value, UpcastError> {
     if found > current {
-        return Err(UpcastError::FromTheFuture {
-            event_type: event_type.to_owned(),
-            found,
-            current,
-        });
+        return Err(UpcastError::FromTheFuture { event_type: event_type.to_owned(), found, current });
     }
     let mut version = found;
     while version < current {
@@ -66,39 +57,21 @@ pub fn upcast(
 fn upcast_one(event_type: &str, version: u16, payload: Value) -> Result<Value, UpcastError> {
     match (event_type, version) {
         ("MessageReceived", 1) => message_received_v1_to_v2(payload),
-        _ => Err(UpcastError::NoUpcaster {
-            event_type: event_type.to_owned(),
-            found: version,
-            next: version + 1,
-        }),
+        _ => Err(UpcastError::NoUpcaster { event_type: event_type.to_owned(), found: version, next: version + 1 }),
     }
 }
 
 /// Version 1 came from the WeCom-only prototype: `msg_id` and `content`, no channel.
 /// Version 2 names them `message_id` and `text` and records the channel.
 fn message_received_v1_to_v2(payload: Value) -> Result<Value, UpcastError> {
-    let missing = |field| UpcastError::MissingField {
-        event_type: "MessageReceived".into(),
-        found: 1,
-        field,
-    };
+    let missing = |field| UpcastError::MissingField { event_type: "MessageReceived".into(), found: 1, field };
     let Value::Object(mut old) = payload else {
         return Err(missing("session_id"));
     };
     let mut new = Map::new();
-    new.insert(
-        "session_id".into(),
-        old.remove("session_id")
-            .ok_or_else(|| missing("session_id"))?,
-    );
-    new.insert(
-        "message_id".into(),
-        old.remove("msg_id").ok_or_else(|| missing("msg_id"))?,
-    );
-    new.insert(
-        "text".into(),
-        old.remove("content").ok_or_else(|| missing("content"))?,
-    );
+    new.insert("session_id".into(), old.remove("session_id").ok_or_else(|| missing("session_id"))?);
+    new.insert("message_id".into(), old.remove("msg_id").ok_or_else(|| missing("msg_id"))?);
+    new.insert("text".into(), old.remove("content").ok_or_else(|| missing("content"))?);
     new.insert("channel".into(), Value::String("wecom".into()));
     Ok(Value::Object(new))
 }

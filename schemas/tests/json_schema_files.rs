@@ -32,17 +32,10 @@ fn checked_in_json_schemas_are_up_to_date() {
         let aggregate = aggregate.unwrap();
         for file in std::fs::read_dir(aggregate.path()).unwrap() {
             let file = file.unwrap();
-            on_disk.push(format!(
-                "{}/{}",
-                aggregate.file_name().to_string_lossy(),
-                file.file_name().to_string_lossy()
-            ));
+            on_disk.push(format!("{}/{}", aggregate.file_name().to_string_lossy(), file.file_name().to_string_lossy()));
         }
     }
-    let extra: Vec<_> = on_disk
-        .iter()
-        .filter(|f| !generated.iter().any(|(n, _)| n == *f))
-        .collect();
+    let extra: Vec<_> = on_disk.iter().filter(|f| !generated.iter().any(|(n, _)| n == *f)).collect();
     assert!(
         stale.is_empty() && extra.is_empty(),
         "schemas/json is stale (changed or missing: {stale:?}; no longer generated: {extra:?}); \

@@ -5,9 +5,7 @@
 use chrono::{TimeZone, Utc};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::*;
-use switchboard_schemas::{
-    Event, FaqId, MessageId, NewEvent, RecordedEvent, StaffId, StreamId, TeamId, UserId,
-};
+use switchboard_schemas::{Event, FaqId, MessageId, NewEvent, RecordedEvent, StaffId, StreamId, TeamId, UserId};
 use uuid::Uuid;
 
 fn store(stream: &StreamId, event: &Event) -> RecordedEvent {
@@ -66,9 +64,7 @@ fn events_survive_the_stored_form() {
                 semantic_score: None,
             }],
             confidence: 0.8,
-            decision: MatchDecision::Answer {
-                faq_id: FaqId::new("prize-1").unwrap(),
-            },
+            decision: MatchDecision::Answer { faq_id: FaqId::new("prize-1").unwrap() },
             engine: "keyword".into(),
         })
         .into(),
@@ -77,25 +73,16 @@ fn events_survive_the_stored_form() {
         let stored = store(&conversation, &event);
         assert_eq!(stored.decode().unwrap(), event);
     }
-    let faq = Event::from(FaqEvent::from(FaqRemoved {
-        faq_id: FaqId::new("x").unwrap(),
-    }));
+    let faq = Event::from(FaqEvent::from(FaqRemoved { faq_id: FaqId::new("x").unwrap() }));
     assert_eq!(store(&StreamId::faq(&team), &faq).decode().unwrap(), faq);
-    let settings = Event::from(TeamEvent::from(TeamConfigured {
-        settings: TeamSettings::default(),
-    }));
-    assert_eq!(
-        store(&StreamId::team(&team), &settings).decode().unwrap(),
-        settings
-    );
+    let settings = Event::from(TeamEvent::from(TeamConfigured { settings: TeamSettings::default() }));
+    assert_eq!(store(&StreamId::team(&team), &settings).decode().unwrap(), settings);
 }
 
 #[test]
 fn a_conversation_event_in_a_faq_stream_is_refused() {
     let team = TeamId::new("ops").unwrap();
-    let event = Event::from(ConversationEvent::from(ReconfirmSent {
-        session_id: Uuid::now_v7(),
-    }));
+    let event = Event::from(ConversationEvent::from(ReconfirmSent { session_id: Uuid::now_v7() }));
     let stored = store(&StreamId::faq(&team), &event);
     assert!(stored.decode().is_err());
 }

@@ -15,12 +15,8 @@ fn fixture(name: &str) -> RecordedEvent {
 fn a_v1_message_received_from_the_wecom_prototype_reads_as_v2() {
     let stored = fixture("v1/MessageReceived.json");
     let event = stored.decode().unwrap();
-    let Event::Conversation(ConversationEvent::MessageReceived(MessageReceived {
-        message_id,
-        text,
-        channel,
-        ..
-    })) = event
+    let Event::Conversation(ConversationEvent::MessageReceived(MessageReceived { message_id, text, channel, .. })) =
+        event
     else {
         panic!("decoded as {event:?}");
     };
@@ -33,10 +29,7 @@ fn a_v1_message_received_from_the_wecom_prototype_reads_as_v2() {
 fn a_v1_payload_missing_a_field_is_a_typed_error_naming_the_position() {
     let stored = fixture("v1/MessageReceived-missing-content.json");
     let err = stored.decode().unwrap_err();
-    assert!(
-        matches!(err, DecodeError::Version { position: 18, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, DecodeError::Version { position: 18, .. }), "{err:?}");
     assert!(err.to_string().contains("content"), "{err}");
 }
 
@@ -52,8 +45,5 @@ fn a_version_from_a_newer_release_is_refused_with_advice() {
 fn an_unknown_type_is_a_typed_error() {
     let mut stored = fixture("v1/MessageReceived.json");
     stored.event_type = "MessageTeleported".into();
-    assert!(matches!(
-        stored.decode(),
-        Err(DecodeError::UnknownType { position: 17, .. })
-    ));
+    assert!(matches!(stored.decode(), Err(DecodeError::UnknownType { position: 17, .. })));
 }

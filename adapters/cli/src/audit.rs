@@ -54,10 +54,7 @@ pub async fn run(config: Config, args: AuditArgs) -> Result<()> {
             "\nstate at {when}: session {} {:?}, assignee {}, {} pending deliveries",
             session.id,
             session.status(),
-            session
-                .assignee
-                .as_ref()
-                .map_or("none".to_owned(), |a| a.to_string()),
+            session.assignee.as_ref().map_or("none".to_owned(), |a| a.to_string()),
             audit.state.pending_deliveries.len()
         ),
         None => println!("\nstate at {when}: no session yet"),

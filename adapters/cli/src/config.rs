@@ -80,10 +80,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 64 * 1024,
-            reply_wait: Duration::from_secs(3),
-        }
+        Self { max_body_bytes: 64 * 1024, reply_wait: Duration::from_secs(3) }
     }
 }
 
@@ -102,11 +99,7 @@ pub struct CoreSettings {
 
 impl Default for CoreSettings {
     fn default() -> Self {
-        Self {
-            match_limit: 5,
-            max_delivery_attempts: 5,
-            retry_base: Duration::from_millis(500),
-        }
+        Self { match_limit: 5, max_delivery_attempts: 5, retry_base: Duration::from_millis(500) }
     }
 }
 
@@ -122,10 +115,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            filter: "info".into(),
-        }
+        Self { format: LogFormat::Text, filter: "info".into() }
     }
 }
 
@@ -158,21 +148,11 @@ impl Config {
     pub fn load(file: Option<&Path>) -> Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
-            anyhow::ensure!(
-                file.exists(),
-                "configuration file {} does not exist",
-                file.display()
-            );
+            anyhow::ensure!(file.exists(), "configuration file {} does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(
-            Env::prefixed("SWITCHBOARD_")
-                .ignore(&["CONFIG", "LOG"])
-                .split("__"),
-        );
-        figment
-            .extract()
-            .context("invalid configuration (check the file and SWITCHBOARD_* variables)")
+        figment = figment.merge(Env::prefixed("SWITCHBOARD_").ignore(&["CONFIG", "LOG"]).split("__"));
+        figment.extract().context("invalid configuration (check the file and SWITCHBOARD_* variables)")
     }
 }
 
@@ -181,9 +161,7 @@ pub fn init_tracing(config: &LogConfig) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.filter))
         .context("invalid log filter")?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

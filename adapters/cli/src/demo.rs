@@ -31,22 +31,11 @@ struct DemoFaq {
 pub fn team() -> Result<TeamConfig> {
     let staff = |id: &str| StaffId::new(id).context("demo staff id");
     let mut roster = Roster::default();
-    roster.categories.insert(
-        "activity".into(),
-        vec![staff("li_lei")?, staff("han_meimei")?],
-    );
-    roster
-        .categories
-        .insert("prizes".into(), vec![staff("wang_fang")?]);
-    roster
-        .categories
-        .insert("tech".into(), vec![staff("zhang_wei")?, staff("chen_jie")?]);
+    roster.categories.insert("activity".into(), vec![staff("li_lei")?, staff("han_meimei")?]);
+    roster.categories.insert("prizes".into(), vec![staff("wang_fang")?]);
+    roster.categories.insert("tech".into(), vec![staff("zhang_wei")?, staff("chen_jie")?]);
     roster.default = vec![staff("zhao_min")?];
-    Ok(TeamConfig {
-        name: "Demo activity platform".into(),
-        settings: TeamSettings::default(),
-        roster,
-    })
+    Ok(TeamConfig { name: "Demo activity platform".into(), settings: TeamSettings::default(), roster })
 }
 
 /// Seeds the demo FAQ (re-running changes nothing).
@@ -54,8 +43,7 @@ pub async fn seed_faqs(runtime: &Runtime) -> Result<usize> {
     let team = TeamId::new(DEMO_TEAM)?;
     let mut written = 0;
     for (line, text) in DEMO_FAQS.lines().enumerate() {
-        let faq: DemoFaq =
-            serde_json::from_str(text).with_context(|| format!("demo FAQ line {}", line + 1))?;
+        let faq: DemoFaq = serde_json::from_str(text).with_context(|| format!("demo FAQ line {}", line + 1))?;
         let command = CatalogCommand::Upsert {
             faq_id: FaqId::new(faq.id)?,
             entry: FaqEntry {
@@ -65,10 +53,7 @@ pub async fn seed_faqs(runtime: &Runtime) -> Result<usize> {
                 paraphrases: faq.paraphrases,
             },
         };
-        written += runtime
-            .catalog(&team, command, Causation::root(Uuid::now_v7()))
-            .await?
-            .events;
+        written += runtime.catalog(&team, command, Causation::root(Uuid::now_v7())).await?.events;
     }
     Ok(written)
 }

@@ -53,15 +53,11 @@ fn main() -> Result<()> {
         config.data_dir = dir;
     }
     config::init_tracing(&config.log)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
             Commands::Serve(args) => serve::run(config, args).await,
-            Commands::Events {
-                command: EventsCommand::Tail(args),
-            } => tail::run(config, args).await,
+            Commands::Events { command: EventsCommand::Tail(args) } => tail::run(config, args).await,
             Commands::Audit(args) => audit::run(config, args).await,
         }
     })

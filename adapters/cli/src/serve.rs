@@ -37,12 +37,8 @@ pub struct ServeArgs {
 pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
     match config.store.kind {
         StoreKind::Embedded => {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!(
-                    "cannot create the data directory {}",
-                    config.data_dir.display()
-                )
-            })?;
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
             let path = config.data_dir.join("events.sqlite");
             let log = SqliteEventLog::open(&path, config.store.embedded.clone())
                 .with_context(|| format!("cannot open the event log at {}", path.display()))?;
@@ -52,25 +48,15 @@ pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
 }
 
 async fn onboard(runtime: &Runtime, id: &str, team: &TeamConfig) -> Result<()> {
-    let team_id =
-        TeamId::new(id).with_context(|| format!("team id {id:?} in the configuration"))?;
+    let team_id = TeamId::new(id).with_context(|| format!("team id {id:?} in the configuration"))?;
     let causation = Causation::root(Uuid::now_v7());
     let commands = [
-        TeamCommand::Create {
-            name: team.name.clone(),
-        },
-        TeamCommand::Configure {
-            settings: team.settings.clone(),
-        },
-        TeamCommand::UpdateRoster {
-            roster: team.roster.clone(),
-        },
+        TeamCommand::Create { name: team.name.clone() },
+        TeamCommand::Configure { settings: team.settings.clone() },
+        TeamCommand::UpdateRoster { roster: team.roster.clone() },
     ];
     for command in commands {
-        runtime
-            .team(&team_id, command, causation)
-            .await
-            .with_context(|| format!("onboarding team {id}"))?;
+        runtime.team(&team_id, command, causation).await.with_context(|| format!("onboarding team {id}"))?;
     }
     Ok(())
 }
@@ -83,21 +69,14 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     let log = open_log(&config)?;
     let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
     if args.demo {
-        config
-            .teams
-            .entry(demo::DEMO_TEAM.into())
-            .or_insert(demo::team()?);
+        config.teams.entry(demo::DEMO_TEAM.into()).or_insert(demo::team()?);
     }
     for (id, team) in &config.teams {
         onboard(&runtime, id, team).await?;
     }
     if args.demo {
         let written = demo::seed_faqs(&runtime).await?;
-        info!(
-            team = demo::DEMO_TEAM,
-            new_events = written,
-            "demo FAQ seeded"
-        );
+        info!(team = demo::DEMO_TEAM, new_events = written, "demo FAQ seeded");
     }
     if config.teams.is_empty() {
         warn!("no teams are configured: add [teams.<id>] to the configuration or run with --demo");
@@ -114,10 +93,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     let state = Arc::new(AppState {
         runtime,
         health: core.health(),
-        limits: HttpLimits {
-            max_body_bytes: config.http.max_body_bytes,
-            reply_wait: config.http.reply_wait,
-        },
+        limits: HttpLimits { max_body_bytes: config.http.max_body_bytes, reply_wait: config.http.reply_wait },
         backends: Backends {
             store: format!("{:?}", config.store.kind).to_lowercase(),
             matcher: "keyword-bm25".into(),
@@ -137,12 +113,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
             Some(std::time::Duration::from_secs(5)),
         )
         .await
-        .with_context(|| {
-            format!(
-                "the HTTP server on {} failed (is the port in use?)",
-                config.listen
-            )
-        })?;
+        .with_context(|| format!("the HTTP server on {} failed (is the port in use?)", config.listen))?;
     core.shutdown().await;
     info!("stopped");
     Ok(())
@@ -152,11 +123,10 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

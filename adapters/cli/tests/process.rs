@@ -17,26 +17,13 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, config: Option<&Path>, extra: &[&str]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
         if let Some(config) = config {
             command.arg("--config").arg(config);
         }
-        command
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"));
-        command
-            .args(extra)
-            .env("SWITCHBOARD_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+        command.arg("--data-dir").arg(data_dir).arg("serve").arg("--listen").arg(format!("127.0.0.1:{port}"));
+        command.args(extra).env("SWITCHBOARD_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
         let child = command.spawn().expect("the switchboard binary starts");
         let mut server = Server { child, base: format!("http://127.0.0.1:{port}") };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -56,18 +43,12 @@ impl Server {
     }
 
     fn post(&self, path: &str, body: Value) -> Value {
-        let response = ureq::post(&format!("{}{path}", self.base))
-            .send_json(body)
-            .expect("request succeeds");
+        let response = ureq::post(&format!("{}{path}", self.base)).send_json(body).expect("request succeeds");
         response.into_json().unwrap()
     }
 
     fn get(&self, path: &str) -> Value {
-        ureq::get(&format!("{}{path}", self.base))
-            .call()
-            .expect("request succeeds")
-            .into_json()
-            .unwrap()
+        ureq::get(&format!("{}{path}", self.base)).call().expect("request succeeds").into_json().unwrap()
     }
 
     fn kill(mut self) {
@@ -84,48 +65,25 @@ impl Drop for Server {
 }
 
 fn count(view: &Value, event_type: &str) -> usize {
-    view["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|l| l["event_type"] == event_type)
-        .count()
+    view["timeline"].as_array().unwrap().iter().filter(|l| l["event_type"] == event_type).count()
 }
 
 #[test]
 fn the_demo_answers_questions_from_its_faq_in_chinese_and_english() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), None, &["--demo"]);
-    let reply = server.post(
-        "/api/v1/teams/demo/messages",
-        json!({"user": "zhangsan", "text": "奖品库存不够了怎么加"}),
-    );
+    let reply = server.post("/api/v1/teams/demo/messages", json!({"user": "zhangsan", "text": "奖品库存不够了怎么加"}));
     assert_eq!(reply["status"], "answered", "{reply}");
-    assert!(
-        reply["replies"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("追加库存"),
-        "{reply}"
-    );
+    assert!(reply["replies"][0]["text"].as_str().unwrap().contains("追加库存"), "{reply}");
 
     let reply = server.post(
         "/api/v1/teams/demo/messages",
         json!({"user": "amy", "text": "How do I export the list of participants?"}),
     );
     assert_eq!(reply["status"], "answered", "{reply}");
-    assert!(
-        reply["replies"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("导出"),
-        "{reply}"
-    );
+    assert!(reply["replies"][0]["text"].as_str().unwrap().contains("导出"), "{reply}");
 
-    let reply = server.post(
-        "/api/v1/teams/demo/messages",
-        json!({"user": "bob", "text": "转人工"}),
-    );
+    let reply = server.post("/api/v1/teams/demo/messages", json!({"user": "bob", "text": "转人工"}));
     assert_eq!(reply["status"], "with_human", "{reply}");
 }
 
@@ -154,16 +112,9 @@ fn a_restart_keeps_conversations_and_a_pending_timer_fires_once() {
     let data = dir.path().join("data");
 
     let server = Server::start(&data, Some(&config), &[]);
-    server.post(
-        "/api/v1/teams/ops/messages",
-        json!({"user": "lisi", "text": "活动页面白屏", "message_id": "w1"}),
-    );
+    server.post("/api/v1/teams/ops/messages", json!({"user": "lisi", "text": "活动页面白屏", "message_id": "w1"}));
     let view = server.get("/api/v1/teams/ops/conversations/lisi");
-    assert_eq!(
-        count(&view, "TimerScheduled") - count(&view, "TimerCancelled"),
-        1,
-        "one timer is pending"
-    );
+    assert_eq!(count(&view, "TimerScheduled") - count(&view, "TimerCancelled"), 1, "one timer is pending");
     assert_eq!(count(&view, "TimerFired"), 0);
     server.kill();
 
@@ -178,25 +129,15 @@ fn a_restart_keeps_conversations_and_a_pending_timer_fires_once() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(
-        count(&view, "MessageReceived"),
-        1,
-        "the conversation survived the restart"
-    );
-    assert_eq!(
-        count(&view, "TimerFired"),
-        1,
-        "the overdue timer fired after the restart"
-    );
+    assert_eq!(count(&view, "MessageReceived"), 1, "the conversation survived the restart");
+    assert_eq!(count(&view, "TimerFired"), 1, "the overdue timer fired after the restart");
     assert_eq!(count(&view, "ReconfirmSent"), 1);
     server.kill();
 
     // Another restart: nothing fires twice, and the retried message is still recorded once.
     let server = Server::start(&data, Some(&config), &[]);
-    let retry = server.post(
-        "/api/v1/teams/ops/messages",
-        json!({"user": "lisi", "text": "活动页面白屏", "message_id": "w1"}),
-    );
+    let retry =
+        server.post("/api/v1/teams/ops/messages", json!({"user": "lisi", "text": "活动页面白屏", "message_id": "w1"}));
     assert_eq!(retry["recorded"], false);
     std::thread::sleep(Duration::from_secs(1));
     let view = server.get("/api/v1/teams/ops/conversations/lisi");
@@ -210,24 +151,12 @@ fn audit_and_events_tail_read_the_log_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = Server::start(&data, None, &["--demo"]);
-    server.post(
-        "/api/v1/teams/demo/messages",
-        json!({"user": "wangwu", "text": "活动审核要多久"}),
-    );
+    server.post("/api/v1/teams/demo/messages", json!({"user": "wangwu", "text": "活动审核要多久"}));
     server.kill();
 
     let bin = env!("CARGO_BIN_EXE_switchboard");
-    let output = Command::new(bin)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["audit", "demo/wangwu"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new(bin).arg("--data-dir").arg(&data).args(["audit", "demo/wangwu"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(text.contains("operator wrote: 活动审核要多久"), "{text}");
     assert!(text.contains("state at now: session"), "{text}");
@@ -238,9 +167,7 @@ fn audit_and_events_tail_read_the_log_from_the_command_line() {
         .args(["audit", "demo/wangwu", "--at", "2000-01-01T00:00:00Z"])
         .output()
         .unwrap();
-    assert!(String::from_utf8(output.stdout)
-        .unwrap()
-        .contains("no session yet"));
+    assert!(String::from_utf8(output.stdout).unwrap().contains("no session yet"));
 
     let output = Command::new(bin)
         .arg("--data-dir")
@@ -248,29 +175,13 @@ fn audit_and_events_tail_read_the_log_from_the_command_line() {
         .args(["events", "tail", "--team", "demo", "--json"])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(lines
-        .iter()
-        .any(|e| e["event_type"] == "MessageReceived" && e["team"] == "demo"));
-    assert!(lines
-        .windows(2)
-        .all(|w| w[0]["position"].as_u64() < w[1]["position"].as_u64()));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<Value> =
+        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().any(|e| e["event_type"] == "MessageReceived" && e["team"] == "demo"));
+    assert!(lines.windows(2).all(|w| w[0]["position"].as_u64() < w[1]["position"].as_u64()));
 
-    let output = Command::new(bin)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["audit", "demo"])
-        .output()
-        .unwrap();
+    let output = Command::new(bin).arg("--data-dir").arg(&data).args(["audit", "demo"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("<team>/<user>"));
 }

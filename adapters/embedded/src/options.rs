@@ -67,8 +67,7 @@ mod tests {
     #[test]
     fn settings_are_read_in_lowercase() {
         let options: SqliteOptions =
-            serde_json::from_str(r#"{"synchronous": "normal", "busy_timeout_ms": 250}"#)
-                .expect("valid settings");
+            serde_json::from_str(r#"{"synchronous": "normal", "busy_timeout_ms": 250}"#).expect("valid settings");
         assert_eq!(options, SqliteOptions { synchronous: Synchronous::Normal, busy_timeout_ms: 250 });
     }
 

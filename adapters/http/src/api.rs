@@ -36,25 +36,13 @@ fn staff_id(raw: &str) -> Result<StaffId, ApiError> {
 }
 
 fn result(committed: Committed) -> Json<CommandResult> {
-    Json(CommandResult {
-        version: committed.version,
-        events: u32::try_from(committed.events).unwrap_or(u32::MAX),
-    })
+    Json(CommandResult { version: committed.version, events: u32::try_from(committed.events).unwrap_or(u32::MAX) })
 }
 
 impl Api {
-    async fn command(
-        &self,
-        team: &str,
-        user: &str,
-        command: Command,
-    ) -> Result<Json<CommandResult>, ApiError> {
+    async fn command(&self, team: &str, user: &str, command: Command) -> Result<Json<CommandResult>, ApiError> {
         let (team, user) = (team_id(team)?, user_id(user)?);
-        let committed = self
-            .state
-            .runtime
-            .conversation(&team, &user, command, Causation::root(Uuid::now_v7()))
-            .await?;
+        let committed = self.state.runtime.conversation(&team, &user, command, Causation::root(Uuid::now_v7())).await?;
         Ok(result(committed))
     }
 }
@@ -74,49 +62,30 @@ impl Api {
     ) -> Result<Json<MessageAccepted>, ApiError> {
         let team = team_id(&team)?;
         let user = user_id(&body.user)?;
-        let message_id = MessageId(
-            body.message_id
-                .clone()
-                .unwrap_or_else(|| Uuid::now_v7().to_string()),
-        );
-        let command = Command::ReceiveMessage {
-            user: user.clone(),
-            message_id,
-            text: body.text.clone(),
-            channel: Channel::Api,
-        };
+        let message_id = MessageId(body.message_id.clone().unwrap_or_else(|| Uuid::now_v7().to_string()));
+        let command =
+            Command::ReceiveMessage { user: user.clone(), message_id, text: body.text.clone(), channel: Channel::Api };
         let runtime = &self.state.runtime;
-        let committed = runtime
-            .conversation(&team, &user, command, Causation::root(Uuid::now_v7()))
-            .await?;
+        let committed = runtime.conversation(&team, &user, command, Causation::root(Uuid::now_v7())).await?;
         let deadline = Instant::now() + self.state.limits.reply_wait;
         let mut position = committed.position;
         loop {
             let state = runtime.load_conversation(&team, &user).await?;
             let status = state.session.as_ref().map(|s| s.status());
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let settled = !matches!(status, Some(SessionStatus::Matching))
-                && state.pending_deliveries.is_empty()
+            let settled = !matches!(status, Some(SessionStatus::Matching)) && state.pending_deliveries.is_empty()
                 || remaining.is_zero();
             if settled {
                 let events = runtime.conversation_events(&team, &user).await?;
-                let view = view(&events).map_err(|e| {
-                    ApiError::from(switchboard_engine::runtime::CommandError::from(e))
-                })?;
+                let view =
+                    view(&events).map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
                 let session = view.sessions.last();
                 let replies = session
                     .map(|s| {
                         s.messages
                             .iter()
-                            .filter(|m| {
-                                m.from != Speaker::Operator && m.position > committed.position
-                            })
-                            .filter(|m| {
-                                matches!(
-                                    m.to,
-                                    Some(switchboard_schemas::event::Recipient::Operator(_))
-                                )
-                            })
+                            .filter(|m| m.from != Speaker::Operator && m.position > committed.position)
+                            .filter(|m| matches!(m.to, Some(switchboard_schemas::event::Recipient::Operator(_))))
                             .map(Message::from)
                             .collect()
                     })
@@ -129,20 +98,17 @@ impl Api {
                 }));
             }
             runtime.log().wait_for_append(position, remaining).await;
-            position =
-                runtime.log().head().await.map_err(|e| {
-                    ApiError::from(switchboard_engine::runtime::CommandError::from(e))
-                })?;
+            position = runtime
+                .log()
+                .head()
+                .await
+                .map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
         }
     }
 
     /// A conversation: every session with its messages, and the timeline.
     #[oai(path = "/teams/:team/conversations/:user", method = "get")]
-    async fn conversation(
-        &self,
-        team: Path<String>,
-        user: Path<String>,
-    ) -> Result<Json<Conversation>, ApiError> {
+    async fn conversation(&self, team: Path<String>, user: Path<String>) -> Result<Json<Conversation>, ApiError> {
         self.audit(team, user, Query(None)).await
     }
 
@@ -156,25 +122,16 @@ impl Api {
     ) -> Result<Json<Conversation>, ApiError> {
         let (team_id, user_id) = (team_id(&team)?, user_id(&user)?);
         self.state.runtime.policy(&team_id).await?;
-        let events = self
-            .state
-            .runtime
-            .conversation_events(&team_id, &user_id)
-            .await?;
+        let events = self.state.runtime.conversation_events(&team_id, &user_id).await?;
         if events.is_empty() {
             return Err(ApiError::not_found(
                 "no_conversation",
                 format!("{user_id} has no conversation with {team_id}"),
             ));
         }
-        let audit = audit(&events, at.0)
-            .map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
-        Ok(Json(Conversation::from_view(
-            &team,
-            &user,
-            &audit.view,
-            at.0,
-        )))
+        let audit =
+            audit(&events, at.0).map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
+        Ok(Json(Conversation::from_view(&team, &user, &audit.view, at.0)))
     }
 
     /// The operator's feedback on the last answer.
@@ -185,23 +142,12 @@ impl Api {
         user: Path<String>,
         body: Json<Feedback>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(
-            &team,
-            &user,
-            Command::GiveFeedback {
-                resolved: body.resolved,
-            },
-        )
-        .await
+        self.command(&team, &user, Command::GiveFeedback { resolved: body.resolved }).await
     }
 
     /// The operator asks for a person.
     #[oai(path = "/teams/:team/conversations/:user/human", method = "post")]
-    async fn request_human(
-        &self,
-        team: Path<String>,
-        user: Path<String>,
-    ) -> Result<Json<CommandResult>, ApiError> {
+    async fn request_human(&self, team: Path<String>, user: Path<String>) -> Result<Json<CommandResult>, ApiError> {
         self.command(&team, &user, Command::RequestHuman).await
     }
 
@@ -214,15 +160,7 @@ impl Api {
         body: Json<TransferRequest>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let to = body.to.as_deref().map(staff_id).transpose()?;
-        self.command(
-            &team,
-            &user,
-            Command::Transfer {
-                by: staff_id(&body.by)?,
-                to,
-            },
-        )
-        .await
+        self.command(&team, &user, Command::Transfer { by: staff_id(&body.by)?, to }).await
     }
 
     /// A person replies to the operator.
@@ -233,15 +171,7 @@ impl Api {
         user: Path<String>,
         body: Json<StaffText>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(
-            &team,
-            &user,
-            Command::HumanReply {
-                staff: staff_id(&body.by)?,
-                text: body.text.clone(),
-            },
-        )
-        .await
+        self.command(&team, &user, Command::HumanReply { staff: staff_id(&body.by)?, text: body.text.clone() }).await
     }
 
     /// Staff add a remark (not shown to the operator).
@@ -252,15 +182,7 @@ impl Api {
         user: Path<String>,
         body: Json<StaffText>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(
-            &team,
-            &user,
-            Command::AddRemark {
-                author: staff_id(&body.by)?,
-                text: body.text.clone(),
-            },
-        )
-        .await
+        self.command(&team, &user, Command::AddRemark { author: staff_id(&body.by)?, text: body.text.clone() }).await
     }
 
     /// Staff change the status (with_human, waiting or closed).
@@ -271,15 +193,7 @@ impl Api {
         user: Path<String>,
         body: Json<StatusRequest>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(
-            &team,
-            &user,
-            Command::ChangeStatus {
-                by: staff_id(&body.by)?,
-                to: body.to.into(),
-            },
-        )
-        .await
+        self.command(&team, &user, Command::ChangeStatus { by: staff_id(&body.by)?, to: body.to.into() }).await
     }
 
     /// Staff close the session.
@@ -290,14 +204,7 @@ impl Api {
         user: Path<String>,
         body: Json<StaffAction>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(
-            &team,
-            &user,
-            Command::Close {
-                by: staff_id(&body.by)?,
-            },
-        )
-        .await
+        self.command(&team, &user, Command::Close { by: staff_id(&body.by)? }).await
     }
 
     /// Staff reopen the last session.
@@ -308,14 +215,7 @@ impl Api {
         user: Path<String>,
         body: Json<StaffAction>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(
-            &team,
-            &user,
-            Command::Reopen {
-                by: Actor::Staff(staff_id(&body.by)?),
-            },
-        )
-        .await
+        self.command(&team, &user, Command::Reopen { by: Actor::Staff(staff_id(&body.by)?) }).await
     }
 
     /// Ask for a group chat between the operator and the on-call engineers.
@@ -326,14 +226,7 @@ impl Api {
         user: Path<String>,
         body: Json<StaffAction>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(
-            &team,
-            &user,
-            Command::RequestGroupChat {
-                by: Actor::Staff(staff_id(&body.by)?),
-            },
-        )
-        .await
+        self.command(&team, &user, Command::RequestGroupChat { by: Actor::Staff(staff_id(&body.by)?) }).await
     }
 
     /// The team's FAQ catalog.

@@ -3,9 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
-use switchboard_projections::conversation::{
-    ConversationView, MessageView, SessionView, Speaker, TimelineEntry,
-};
+use switchboard_projections::conversation::{ConversationView, MessageView, SessionView, Speaker, TimelineEntry};
 use switchboard_schemas::event::{Recipient, SessionStatus};
 use uuid::Uuid;
 
@@ -163,12 +161,9 @@ impl From<&SessionView> for Session {
             session_id: s.session_id,
             opened_at: s.opened_at,
             closed_at: s.closed_at,
-            close_reason: s.close_reason.map(|r| {
-                serde_json::to_value(r)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
-            }),
+            close_reason: s
+                .close_reason
+                .map(|r| serde_json::to_value(r).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
             status: s.status.into(),
             assignee: s.assignee.as_ref().map(|a| a.to_string()),
             category: s.category.clone(),
@@ -176,11 +171,7 @@ impl From<&SessionView> for Session {
             remarks: s
                 .remarks
                 .iter()
-                .map(|r| Remark {
-                    at: r.at,
-                    author: r.author.to_string(),
-                    text: r.text.clone(),
-                })
+                .map(|r| Remark { at: r.at, author: r.author.to_string(), text: r.text.clone() })
                 .collect(),
         }
     }
@@ -232,12 +223,7 @@ pub struct Conversation {
 
 impl Conversation {
     /// Builds the response from a view.
-    pub fn from_view(
-        team: &str,
-        user: &str,
-        view: &ConversationView,
-        at: Option<DateTime<Utc>>,
-    ) -> Self {
+    pub fn from_view(team: &str, user: &str, view: &ConversationView, at: Option<DateTime<Utc>>) -> Self {
         Conversation {
             team: team.to_owned(),
             user: user.to_owned(),

@@ -41,10 +41,7 @@ pub enum ApiError {
 }
 
 fn body(code: &str, message: impl ToString) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        code: code.to_owned(),
-        message: message.to_string(),
-    })
+    Json(ErrorBody { code: code.to_owned(), message: message.to_string() })
 }
 
 impl ApiError {
@@ -62,28 +59,19 @@ impl ApiError {
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match &e {
-            CommandError::Rejected(Rejection::EmptyText) => {
-                ApiError::BadRequest(body("empty_text", &e))
-            }
+            CommandError::Rejected(Rejection::EmptyText) => ApiError::BadRequest(body("empty_text", &e)),
             CommandError::Rejected(Rejection::MessageTooLong { .. }) => {
                 ApiError::TooLarge(body("message_too_long", &e))
             }
-            CommandError::Rejected(Rejection::NoSession) => {
-                ApiError::NotFound(body("no_session", &e))
-            }
+            CommandError::Rejected(Rejection::NoSession) => ApiError::NotFound(body("no_session", &e)),
             CommandError::Rejected(_) => ApiError::Conflict(body("rejected", &e)),
-            CommandError::Team(_) | CommandError::Catalog(_) => {
-                ApiError::Conflict(body("rejected", &e))
-            }
+            CommandError::Team(_) | CommandError::Catalog(_) => ApiError::Conflict(body("rejected", &e)),
             CommandError::UnknownTeam(_) => ApiError::NotFound(body("unknown_team", &e)),
             CommandError::Contention { .. } => ApiError::Unavailable(body("contention", &e)),
-            CommandError::Log(LogError::Unavailable(_)) => ApiError::Unavailable(body(
-                "log_unavailable",
-                "the event log is unreachable; retry shortly",
-            )),
-            CommandError::Log(_)
-            | CommandError::Decode(_)
-            | CommandError::BadTeamSettings { .. } => {
+            CommandError::Log(LogError::Unavailable(_)) => {
+                ApiError::Unavailable(body("log_unavailable", "the event log is unreachable; retry shortly"))
+            }
+            CommandError::Log(_) | CommandError::Decode(_) | CommandError::BadTeamSettings { .. } => {
                 error!(error = %e, "request failed on stored data or configuration");
                 ApiError::Internal(body(
                     "internal",

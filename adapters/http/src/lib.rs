@@ -45,10 +45,7 @@ pub struct HttpLimits {
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 64 * 1024,
-            reply_wait: Duration::from_secs(3),
-        }
+        Self { max_body_bytes: 64 * 1024, reply_wait: Duration::from_secs(3) }
     }
 }
 
@@ -84,11 +81,7 @@ fn healthz(Data(state): Data<&Arc<AppState>>) -> poem::Response {
         position: health.position(),
         backends: &state.backends,
     };
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     Json(body).with_status(status).into_response()
 }
 
@@ -118,14 +111,8 @@ async fn limit_body<E: poem::Endpoint>(next: Arc<E>, mut req: poem::Request) -> 
 
 /// The whole HTTP application.
 pub fn app(state: Arc<AppState>) -> impl poem::Endpoint<Output = poem::Response> {
-    let service = OpenApiService::new(
-        api::Api {
-            state: state.clone(),
-        },
-        "Switchboard",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .server("/api/v1");
+    let service = OpenApiService::new(api::Api { state: state.clone() }, "Switchboard", env!("CARGO_PKG_VERSION"))
+        .server("/api/v1");
     let spec = service.spec_endpoint();
     let ui = service.swagger_ui();
     Route::new()

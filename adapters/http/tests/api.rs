@@ -31,30 +31,16 @@ struct Harness {
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let log: Arc<dyn EventLog> = Arc::new(
-        SqliteEventLog::open(&dir.path().join("events.sqlite"), SqliteOptions::default()).unwrap(),
-    );
+    let log: Arc<dyn EventLog> =
+        Arc::new(SqliteEventLog::open(&dir.path().join("events.sqlite"), SqliteOptions::default()).unwrap());
     let runtime = Arc::new(Runtime::new(log, Arc::new(SystemClock)));
     let team = TeamId::new("ops").unwrap();
     let cause = Causation::root(Uuid::now_v7());
-    let mut settings = TeamSettings::default();
-    settings.max_message_chars = 200;
-    let roster = Roster {
-        default: vec![StaffId::new("zhao").unwrap()],
-        ..Roster::default()
-    };
-    runtime
-        .team(&team, TeamCommand::Create { name: "Ops".into() }, cause)
-        .await
-        .unwrap();
-    runtime
-        .team(&team, TeamCommand::Configure { settings }, cause)
-        .await
-        .unwrap();
-    runtime
-        .team(&team, TeamCommand::UpdateRoster { roster }, cause)
-        .await
-        .unwrap();
+    let settings = TeamSettings { max_message_chars: 200, ..TeamSettings::default() };
+    let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
+    runtime.team(&team, TeamCommand::Create { name: "Ops".into() }, cause).await.unwrap();
+    runtime.team(&team, TeamCommand::Configure { settings }, cause).await.unwrap();
+    runtime.team(&team, TeamCommand::UpdateRoster { roster }, cause).await.unwrap();
     let faq = FaqEntry {
         question: "奖品库存不足怎么办？".into(),
         answer: "在奖品管理里追加库存即可。".into(),
@@ -62,35 +48,16 @@ async fn harness() -> Harness {
         paraphrases: vec!["The prize stock has run out".into()],
     };
     runtime
-        .catalog(
-            &team,
-            CatalogCommand::Upsert {
-                faq_id: FaqId::new("prize-stock").unwrap(),
-                entry: faq,
-            },
-            cause,
-        )
+        .catalog(&team, CatalogCommand::Upsert { faq_id: FaqId::new("prize-stock").unwrap(), entry: faq }, cause)
         .await
         .unwrap();
-    let core = Core::new(
-        runtime.clone(),
-        Arc::new(KeywordMatcher::new()),
-        Arc::new(ApiChannel),
-        CoreConfig::default(),
-    )
-    .spawn();
+    let core = Core::new(runtime.clone(), Arc::new(KeywordMatcher::new()), Arc::new(ApiChannel), CoreConfig::default())
+        .spawn();
     let state = Arc::new(AppState {
         runtime,
         health: core.health(),
-        limits: HttpLimits {
-            max_body_bytes: 4096,
-            reply_wait: Duration::from_secs(5),
-        },
-        backends: Backends {
-            store: "embedded".into(),
-            matcher: "keyword-bm25".into(),
-            semantic: "none".into(),
-        },
+        limits: HttpLimits { max_body_bytes: 4096, reply_wait: Duration::from_secs(5) },
+        backends: Backends { store: "embedded".into(), matcher: "keyword-bm25".into(), semantic: "none".into() },
     });
     let client = TestClient::new(poem::EndpointExt::boxed(app(state)));
     // Wait until the core has caught up so matching can run.
@@ -100,74 +67,35 @@ async fn harness() -> Harness {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Harness {
-        client,
-        _core: core,
-        _dir: dir,
-    }
+    Harness { client, _core: core, _dir: dir }
 }
 
 async fn send(h: &Harness, team: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
-    let response = h
-        .client
-        .post(format!("/api/v1/teams/{team}/messages"))
-        .body_json(&body)
-        .send()
-        .await;
+    let response = h.client.post(format!("/api/v1/teams/{team}/messages")).body_json(&body).send().await;
     let status = response.0.status();
     let body = response.0.into_body().into_string().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
-    )
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_question_is_answered_from_the_faq_and_the_conversation_reads_back() {
     let h = harness().await;
-    let (status, body) = send(
-        &h,
-        "ops",
-        json!({"user": "zhangsan", "text": "奖品库存不足了怎么办", "message_id": "m1"}),
-    )
-    .await;
+    let (status, body) =
+        send(&h, "ops", json!({"user": "zhangsan", "text": "奖品库存不足了怎么办", "message_id": "m1"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "answered", "{body}");
-    assert!(
-        body["replies"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("追加库存"),
-        "{body}"
-    );
+    assert!(body["replies"][0]["text"].as_str().unwrap().contains("追加库存"), "{body}");
     assert_eq!(body["recorded"], true);
 
-    let (status, again) = send(
-        &h,
-        "ops",
-        json!({"user": "zhangsan", "text": "奖品库存不足了怎么办", "message_id": "m1"}),
-    )
-    .await;
+    let (status, again) =
+        send(&h, "ops", json!({"user": "zhangsan", "text": "奖品库存不足了怎么办", "message_id": "m1"})).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        again["recorded"], false,
-        "a retried message id is recorded once"
-    );
+    assert_eq!(again["recorded"], false, "a retried message id is recorded once");
 
-    let response = h
-        .client
-        .get("/api/v1/teams/ops/conversations/zhangsan")
-        .send()
-        .await;
+    let response = h.client.get("/api/v1/teams/ops/conversations/zhangsan").send().await;
     response.assert_status_is_ok();
-    let view: serde_json::Value =
-        serde_json::from_str(&response.0.into_body().into_string().await.unwrap()).unwrap();
-    let received = view["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|l| l["event_type"] == "MessageReceived")
-        .count();
+    let view: serde_json::Value = serde_json::from_str(&response.0.into_body().into_string().await.unwrap()).unwrap();
+    let received = view["timeline"].as_array().unwrap().iter().filter(|l| l["event_type"] == "MessageReceived").count();
     assert_eq!(received, 1);
     assert_eq!(view["sessions"][0]["status"], "answered");
 
@@ -202,86 +130,39 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["code"], "empty_text");
 
-    let (status, body) = send(
-        &h,
-        "ops",
-        json!({"user": "zhangsan", "text": "长".repeat(201)}),
-    )
-    .await;
+    let (status, body) = send(&h, "ops", json!({"user": "zhangsan", "text": "长".repeat(201)})).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["code"], "message_too_long");
 
-    let (status, _) = send(
-        &h,
-        "ops",
-        json!({"user": "zhangsan", "text": "x".repeat(5000)}),
-    )
-    .await;
-    assert_eq!(
-        status,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "bodies over the byte limit are refused"
-    );
+    let (status, _) = send(&h, "ops", json!({"user": "zhangsan", "text": "x".repeat(5000)})).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "bodies over the byte limit are refused");
 
-    let response = h
-        .client
-        .get("/api/v1/teams/ops/conversations/zhangsan")
-        .send()
-        .await;
+    let response = h.client.get("/api/v1/teams/ops/conversations/zhangsan").send().await;
     response.assert_status(StatusCode::NOT_FOUND);
 
-    let response = h
-        .client
-        .post("/api/v1/teams/ops/conversations/zhangsan/close")
-        .body_json(&json!({"by": "zhao"}))
-        .send()
-        .await;
+    let response =
+        h.client.post("/api/v1/teams/ops/conversations/zhangsan/close").body_json(&json!({"by": "zhao"})).send().await;
     response.assert_status(StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_take_over_reply_remark_and_close() {
     let h = harness().await;
-    send(
-        &h,
-        "ops",
-        json!({"user": "lisi", "text": "系统报错 500 了"}),
-    )
-    .await;
+    send(&h, "ops", json!({"user": "lisi", "text": "系统报错 500 了"})).await;
     let post = |path: &str, body: serde_json::Value| {
         let path = format!("/api/v1/teams/ops/conversations/lisi/{path}");
         let client = &h.client;
         async move { client.post(path).body_json(&body).send().await.0.status() }
     };
-    assert_eq!(
-        post("replies", json!({"by": "zhao", "text": "我来看看"})).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        post("remarks", json!({"by": "zhao", "text": "VIP 客户"})).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        post("status", json!({"by": "zhao", "to": "waiting"})).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        post("status", json!({"by": "zhao", "to": "answered"})).await,
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        post("group-chat", json!({"by": "zhao"})).await,
-        StatusCode::OK
-    );
+    assert_eq!(post("replies", json!({"by": "zhao", "text": "我来看看"})).await, StatusCode::OK);
+    assert_eq!(post("remarks", json!({"by": "zhao", "text": "VIP 客户"})).await, StatusCode::OK);
+    assert_eq!(post("status", json!({"by": "zhao", "to": "waiting"})).await, StatusCode::OK);
+    assert_eq!(post("status", json!({"by": "zhao", "to": "answered"})).await, StatusCode::CONFLICT);
+    assert_eq!(post("group-chat", json!({"by": "zhao"})).await, StatusCode::OK);
     assert_eq!(post("close", json!({"by": "zhao"})).await, StatusCode::OK);
     assert_eq!(post("reopen", json!({"by": "zhao"})).await, StatusCode::OK);
-    let response = h
-        .client
-        .get("/api/v1/teams/ops/conversations/lisi")
-        .send()
-        .await;
-    let view: serde_json::Value =
-        serde_json::from_str(&response.0.into_body().into_string().await.unwrap()).unwrap();
+    let response = h.client.get("/api/v1/teams/ops/conversations/lisi").send().await;
+    let view: serde_json::Value = serde_json::from_str(&response.0.into_body().into_string().await.unwrap()).unwrap();
     let session = &view["sessions"][0];
     assert_eq!(session["status"], "with_human");
     assert_eq!(session["remarks"][0]["text"], "VIP 客户");
@@ -297,15 +178,11 @@ async fn health_and_the_openapi_document_are_served() {
     let h = harness().await;
     let response = h.client.get("/healthz").send().await;
     response.assert_status_is_ok();
-    let body: serde_json::Value =
-        serde_json::from_str(&response.0.into_body().into_string().await.unwrap()).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&response.0.into_body().into_string().await.unwrap()).unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["store"], "embedded");
     let response = h.client.get("/openapi.json").send().await;
     response.assert_status_is_ok();
     let spec = response.0.into_body().into_string().await.unwrap();
-    assert!(
-        spec.contains("/teams/{team}/messages"),
-        "the spec documents the message endpoint"
-    );
+    assert!(spec.contains("/teams/{team}/messages"), "the spec documents the message endpoint");
 }

@@ -19,18 +19,17 @@ use rust_stemmers::{Algorithm, Stemmer};
 
 /// English words too common to tell questions apart (compared before stemming).
 const ENGLISH_STOPWORDS: &[&str] = &[
-    "a", "an", "the", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did",
-    "to", "of", "in", "on", "at", "for", "with", "by", "from", "and", "or", "but", "if", "so",
-    "as", "it", "its", "it's", "this", "that", "these", "those", "i", "i'm", "me", "my", "we",
-    "our", "us", "you", "your", "he", "she", "they", "them", "their", "there", "here", "please",
-    "hi", "hello", "thanks", "thank", "just", "can", "could", "would", "should", "will", "shall",
-    "s", "t",
+    "a", "an", "the", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "to", "of", "in",
+    "on", "at", "for", "with", "by", "from", "and", "or", "but", "if", "so", "as", "it", "its", "it's", "this", "that",
+    "these", "those", "i", "i'm", "me", "my", "we", "our", "us", "you", "your", "he", "she", "they", "them", "their",
+    "there", "here", "please", "hi", "hello", "thanks", "thank", "just", "can", "could", "would", "should", "will",
+    "shall", "s", "t",
 ];
 
 /// Chinese function words, pronouns and greetings that carry no topic.
 const CHINESE_STOPWORDS: &[&str] = &[
-    "的", "了", "吗", "呢", "吧", "啊", "呀", "嘛", "哦", "是", "我", "你", "您", "在", "和",
-    "请问", "你好", "您好", "谢谢", "一下", "麻烦", "我们", "你们",
+    "的", "了", "吗", "呢", "吧", "啊", "呀", "嘛", "哦", "是", "我", "你", "您", "在", "和", "请问", "你好", "您好",
+    "谢谢", "一下", "麻烦", "我们", "你们",
 ];
 
 /// The one process-wide segmenter: loading its dictionary takes a noticeable moment.
@@ -168,9 +167,7 @@ mod tests {
     fn punctuation_and_stopwords_are_dropped() {
         assert!(analyze("？？！，。... ,;").is_empty());
         assert_eq!(analyze("The activity"), vec!["activ"]);
-        assert!(!analyze("请问活动的时间")
-            .iter()
-            .any(|t| t == "的" || t == "请问"));
+        assert!(!analyze("请问活动的时间").iter().any(|t| t == "的" || t == "请问"));
     }
 
     #[test]
@@ -183,10 +180,7 @@ mod tests {
     fn mixed_scripts_split_into_runs() {
         let terms = analyze("活动ID怎么改 start time");
         for expected in ["活动", "id", "怎么", "改", "start", "time"] {
-            assert!(
-                terms.iter().any(|t| t == expected),
-                "{expected} missing from {terms:?}"
-            );
+            assert!(terms.iter().any(|t| t == expected), "{expected} missing from {terms:?}");
         }
     }
 }

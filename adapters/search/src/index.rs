@@ -320,11 +320,7 @@ impl TeamIndex {
         };
         for (term, tf) in &faq.answer_terms.counts {
             self.reference(&mut doc, term);
-            self.postings
-                .entry(term.clone())
-                .or_default()
-                .answer
-                .insert(slot, *tf);
+            self.postings.entry(term.clone()).or_default().answer.insert(slot, *tf);
         }
         self.answer_len[slot as usize] = faq.answer_terms.len;
         self.answer_len_sum += u64::from(faq.answer_terms.len);
@@ -397,11 +393,7 @@ impl TeamIndex {
         };
         for (term, tf) in &terms.counts {
             self.reference(doc, term);
-            self.postings
-                .entry(term.clone())
-                .or_default()
-                .question
-                .insert(slot, *tf);
+            self.postings.entry(term.clone()).or_default().question.insert(slot, *tf);
         }
         let i = slot as usize;
         self.wording_doc[i] = doc_slot;
@@ -455,13 +447,9 @@ impl TeamIndex {
         if limit == 0 || self.live_docs == 0 || terms.is_empty() {
             return TeamRanking::default();
         }
-        let avg_wording = if self.live_wordings > 0 {
-            self.wording_len_sum as f64 / f64::from(self.live_wordings)
-        } else {
-            1.0
-        };
-        let avg_answer =
-            (self.answer_len_sum as f64 / f64::from(self.live_docs)).max(f64::MIN_POSITIVE);
+        let avg_wording =
+            if self.live_wordings > 0 { self.wording_len_sum as f64 / f64::from(self.live_wordings) } else { 1.0 };
+        let avg_answer = (self.answer_len_sum as f64 / f64::from(self.live_docs)).max(f64::MIN_POSITIVE);
         let query: Vec<(&String, f64, Option<&Postings>)> = terms
             .iter()
             .map(|t| {
@@ -484,8 +472,7 @@ impl TeamIndex {
                 for (&wording, &tf) in &postings.question {
                     let w = wording as usize;
                     let norm = 1.0 - B + B * f64::from(self.wording_len[w]) / avg_wording;
-                    let x = QUESTION_WEIGHT * f64::from(tf) / norm
-                        + s.answer_part[self.wording_doc[w] as usize];
+                    let x = QUESTION_WEIGHT * f64::from(tf) / norm + s.answer_part[self.wording_doc[w] as usize];
                     s.add(wording, idf * saturate(x));
                     s.stamp[w] = epoch;
                 }
@@ -532,8 +519,7 @@ impl TeamIndex {
         });
 
         let order = |a: &(f64, u32, u32), b: &(f64, u32, u32)| {
-            b.0.total_cmp(&a.0)
-                .then_with(|| self.faq_id(a.1).cmp(&self.faq_id(b.1)))
+            b.0.total_cmp(&a.0).then_with(|| self.faq_id(a.1).cmp(&self.faq_id(b.1)))
         };
         let keep = limit.max(2);
         if top.len() > keep {
@@ -566,10 +552,7 @@ impl TeamIndex {
                 })
             })
             .collect();
-        TeamRanking {
-            candidates,
-            confidence: confidence.clamp(0.0, 1.0),
-        }
+        TeamRanking { candidates, confidence: confidence.clamp(0.0, 1.0) }
     }
 
     /// Weighted F1 of the query's terms against one wording's terms, each term weighing its
@@ -580,12 +563,7 @@ impl TeamIndex {
         let Some(Some(wording)) = self.wordings.get(wording as usize) else {
             return 0.0;
         };
-        let wording_mass: f64 = wording
-            .terms
-            .counts
-            .iter()
-            .map(|(t, _)| self.weight_of(t))
-            .sum();
+        let wording_mass: f64 = wording.terms.counts.iter().map(|(t, _)| self.weight_of(t)).sum();
         let mut query_mass = 0.0;
         let mut overlap = 0.0;
         for (term, idf, _) in query {
@@ -604,18 +582,12 @@ impl TeamIndex {
     }
 
     fn faq_id(&self, doc: u32) -> Option<&FaqId> {
-        self.docs
-            .get(doc as usize)
-            .and_then(Option::as_ref)
-            .map(|d| &d.faq_id)
+        self.docs.get(doc as usize).and_then(Option::as_ref).map(|d| &d.faq_id)
     }
 }
 
 /// The distinct terms of a query, in order of first occurrence.
 pub(crate) fn query_terms(query: &str) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
-    analyze(query)
-        .into_iter()
-        .filter(|t| seen.insert(t.clone()))
-        .collect()
+    analyze(query).into_iter().filter(|t| seen.insert(t.clone())).collect()
 }

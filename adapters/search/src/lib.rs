@@ -84,55 +84,26 @@ impl KeywordMatcher {
     /// How many FAQs the team's index holds (0 for an unknown team), for readiness checks
     /// and tests.
     pub fn document_count(&self, team: &TeamId) -> usize {
-        self.teams
-            .read()
-            .map(|teams| teams.get(team).map_or(0, TeamIndex::len))
-            .unwrap_or(0)
+        self.teams.read().map(|teams| teams.get(team).map_or(0, TeamIndex::len)).unwrap_or(0)
     }
 
     /// [`Matcher::rank`] without the async wrapper, for synchronous callers and benchmarks.
-    pub fn rank_sync(
-        &self,
-        team: &TeamId,
-        query: &str,
-        limit: usize,
-    ) -> Result<Ranking, MatchError> {
+    pub fn rank_sync(&self, team: &TeamId, query: &str, limit: usize) -> Result<Ranking, MatchError> {
         let terms = query_terms(query);
         let teams = self.teams.read().map_err(|_| poisoned())?;
-        let ranking = teams
-            .get(team)
-            .map(|index| index.rank(&terms, limit))
-            .unwrap_or_default();
-        Ok(Ranking {
-            candidates: ranking.candidates,
-            confidence: ranking.confidence as f32,
-            engine: ENGINE.to_owned(),
-        })
+        let ranking = teams.get(team).map(|index| index.rank(&terms, limit)).unwrap_or_default();
+        Ok(Ranking { candidates: ranking.candidates, confidence: ranking.confidence as f32, engine: ENGINE.to_owned() })
     }
 
     /// [`Matcher::apply`] without the async wrapper, for synchronous callers and replays.
     pub fn apply_sync(&self, team: &TeamId, event: &FaqEvent) -> Result<(), MatchError> {
         match event {
-            FaqEvent::FaqAdded(e) => self.upsert(
-                team,
-                analyse_faq(
-                    &e.faq_id,
-                    &e.question,
-                    &e.answer,
-                    &e.category,
-                    &e.paraphrases,
-                ),
-            )?,
-            FaqEvent::FaqUpdated(e) => self.upsert(
-                team,
-                analyse_faq(
-                    &e.faq_id,
-                    &e.question,
-                    &e.answer,
-                    &e.category,
-                    &e.paraphrases,
-                ),
-            )?,
+            FaqEvent::FaqAdded(e) => {
+                self.upsert(team, analyse_faq(&e.faq_id, &e.question, &e.answer, &e.category, &e.paraphrases))?
+            }
+            FaqEvent::FaqUpdated(e) => {
+                self.upsert(team, analyse_faq(&e.faq_id, &e.question, &e.answer, &e.category, &e.paraphrases))?
+            }
             FaqEvent::FaqRemoved(e) => {
                 if let Some(index) = self.teams.write().map_err(|_| poisoned())?.get_mut(team) {
                     index.remove(&e.faq_id);
@@ -141,9 +112,8 @@ impl KeywordMatcher {
             FaqEvent::FaqParaphraseAdded(e) => {
                 let terms = Terms::of(&e.text);
                 let mut teams = self.teams.write().map_err(|_| poisoned())?;
-                let known = teams
-                    .get_mut(team)
-                    .is_some_and(|index| index.add_paraphrase(&e.faq_id, e.text.clone(), terms));
+                let known =
+                    teams.get_mut(team).is_some_and(|index| index.add_paraphrase(&e.faq_id, e.text.clone(), terms));
                 if !known {
                     tracing::warn!(%team, faq_id = %e.faq_id, "paraphrase for an unknown FAQ ignored");
                 }

@@ -4,8 +4,7 @@
 
 use switchboard_engine::ports::{Matcher, Ranking};
 use switchboard_schemas::event::{
-    FaqAdded, FaqCandidateApproved, FaqCandidateHarvested, FaqParaphraseAdded, FaqRemoved,
-    FaqUpdated,
+    FaqAdded, FaqCandidateApproved, FaqCandidateHarvested, FaqParaphraseAdded, FaqRemoved, FaqUpdated,
 };
 use switchboard_schemas::{FaqEvent, FaqId, TeamId};
 use switchboard_search::{analyze, KeywordMatcher, ENGINE};
@@ -112,15 +111,9 @@ async fn top(matcher: &KeywordMatcher, team_id: &TeamId, query: &str) -> Option<
 fn chinese_is_segmented_into_words() {
     let terms = analyze("如何修改活动的开始时间");
     for word in ["修改", "活动", "开始", "时间"] {
-        assert!(
-            terms.iter().any(|t| t == word),
-            "{word} missing from {terms:?}"
-        );
+        assert!(terms.iter().any(|t| t == word), "{word} missing from {terms:?}");
     }
-    assert!(
-        !terms.iter().any(|t| t == "的"),
-        "function word kept: {terms:?}"
-    );
+    assert!(!terms.iter().any(|t| t == "的"), "function word kept: {terms:?}");
 }
 
 #[test]
@@ -137,10 +130,7 @@ fn english_is_stemmed_and_stopwords_dropped() {
 fn mixed_chinese_and_english_text_is_analysed() {
     let terms = analyze("活动ID怎么改 start time？");
     for word in ["活动", "id", "改", "start", "time"] {
-        assert!(
-            terms.iter().any(|t| t == word),
-            "{word} missing from {terms:?}"
-        );
+        assert!(terms.iter().any(|t| t == word), "{word} missing from {terms:?}");
     }
 }
 
@@ -148,12 +138,7 @@ fn mixed_chinese_and_english_text_is_analysed() {
 async fn english_stemming_matches_inflected_queries() {
     let t = team("ops");
     let matcher = matcher_with(&t, &catalog()).await;
-    assert_eq!(
-        top(&matcher, &t, "Changing the starting times")
-            .await
-            .as_deref(),
-        Some("en-start-time")
-    );
+    assert_eq!(top(&matcher, &t, "Changing the starting times").await.as_deref(), Some("en-start-time"));
 }
 
 #[tokio::test]
@@ -174,11 +159,7 @@ async fn paraphrased_questions_rank_the_right_faq_first() {
         ("报名名单怎么导出 Excel", "zh-export"),
     ];
     for (query, expected) in cases {
-        assert_eq!(
-            top(&matcher, &t, query).await.as_deref(),
-            Some(expected),
-            "query {query:?}"
-        );
+        assert_eq!(top(&matcher, &t, query).await.as_deref(), Some(expected), "query {query:?}");
     }
 }
 
@@ -199,27 +180,15 @@ async fn ranking_reports_engine_scores_and_respects_limit() {
     }
     assert!((0.0..=1.0).contains(&ranking.confidence));
     // One word that many FAQs share is not enough to answer automatically.
-    assert!(
-        ranking.confidence < 0.6,
-        "confidence {}",
-        ranking.confidence
-    );
-    assert!(matcher
-        .rank(&t, "活动", 0)
-        .await
-        .unwrap()
-        .candidates
-        .is_empty());
+    assert!(ranking.confidence < 0.6, "confidence {}", ranking.confidence);
+    assert!(matcher.rank(&t, "活动", 0).await.unwrap().candidates.is_empty());
 }
 
 #[tokio::test]
 async fn candidates_carry_the_faq_content() {
     let t = team("ops");
     let matcher = matcher_with(&t, &catalog()).await;
-    let ranking = matcher
-        .rank(&t, "如何导出活动的报名名单？", 1)
-        .await
-        .unwrap();
+    let ranking = matcher.rank(&t, "如何导出活动的报名名单？", 1).await.unwrap();
     let c = &ranking.candidates[0];
     assert_eq!(c.faq_id.as_str(), "zh-export");
     assert_eq!(c.question, "如何导出活动的报名名单？");
@@ -231,30 +200,17 @@ async fn candidates_carry_the_faq_content() {
 async fn exact_questions_are_confident_and_unrelated_ones_are_not() {
     let t = team("ops");
     let matcher = matcher_with(&t, &catalog()).await;
-    for question in [
-        "如何修改活动的开始时间？",
-        "How can I add a co-host to my activity?",
-        "现场签到二维码在哪里生成？",
-    ] {
+    for question in
+        ["如何修改活动的开始时间？", "How can I add a co-host to my activity?", "现场签到二维码在哪里生成？"]
+    {
         let ranking = matcher.rank(&t, question, 5).await.unwrap();
-        assert!(
-            ranking.confidence > 0.85,
-            "{question:?}: confidence {}",
-            ranking.confidence
-        );
+        assert!(ranking.confidence > 0.85, "{question:?}: confidence {}", ranking.confidence);
     }
-    for unrelated in [
-        "今天北京天气怎么样",
-        "What is the capital of France?",
-        "推荐一部好看的电影",
-        "How do I bake bread?",
-    ] {
+    for unrelated in
+        ["今天北京天气怎么样", "What is the capital of France?", "推荐一部好看的电影", "How do I bake bread?"]
+    {
         let ranking = matcher.rank(&t, unrelated, 5).await.unwrap();
-        assert!(
-            ranking.confidence < 0.1,
-            "{unrelated:?}: confidence {}",
-            ranking.confidence
-        );
+        assert!(ranking.confidence < 0.1, "{unrelated:?}: confidence {}", ranking.confidence);
     }
     let nothing = matcher.rank(&t, "？？？", 5).await.unwrap();
     assert!(nothing.candidates.is_empty());
@@ -264,32 +220,13 @@ async fn exact_questions_are_confident_and_unrelated_ones_are_not() {
 #[tokio::test]
 async fn unknown_and_empty_teams_give_an_empty_ranking() {
     let matcher = KeywordMatcher::new();
-    let ranking = matcher
-        .rank(&team("nobody"), "如何修改活动的开始时间", 5)
-        .await
-        .unwrap();
-    assert_eq!(
-        ranking,
-        Ranking {
-            candidates: vec![],
-            confidence: 0.0,
-            engine: ENGINE.into()
-        }
-    );
+    let ranking = matcher.rank(&team("nobody"), "如何修改活动的开始时间", 5).await.unwrap();
+    assert_eq!(ranking, Ranking { candidates: vec![], confidence: 0.0, engine: ENGINE.into() });
     assert_eq!(matcher.document_count(&team("nobody")), 0);
 
     let t = team("ops");
     let matcher = matcher_with(&t, &catalog()[..1]).await;
-    matcher
-        .apply(
-            &t,
-            &FaqRemoved {
-                faq_id: id("zh-start-time"),
-            }
-            .into(),
-        )
-        .await
-        .unwrap();
+    matcher.apply(&t, &FaqRemoved { faq_id: id("zh-start-time") }.into()).await.unwrap();
     assert_eq!(matcher.document_count(&t), 0);
     let ranking = matcher.rank(&t, "如何修改活动的开始时间", 5).await.unwrap();
     assert!(ranking.candidates.is_empty());
@@ -318,61 +255,18 @@ async fn updates_and_removals_change_results() {
     assert_eq!(ranking.candidates[0].answer, "请提供订单号和付款截图。");
     assert_eq!(ranking.candidates[0].category.as_deref(), Some("payment"));
     let ranking = matcher.rank(&t, "多久到账", 5).await.unwrap();
-    assert!(
-        ranking
-            .candidates
-            .iter()
-            .all(|c| c.faq_id.as_str() != "zh-refund"),
-        "{ranking:?}"
-    );
+    assert!(ranking.candidates.iter().all(|c| c.faq_id.as_str() != "zh-refund"), "{ranking:?}");
 
     // A removed FAQ is never returned again.
-    matcher
-        .apply(
-            &t,
-            &FaqRemoved {
-                faq_id: id("zh-export"),
-            }
-            .into(),
-        )
-        .await
-        .unwrap();
+    matcher.apply(&t, &FaqRemoved { faq_id: id("zh-export") }.into()).await.unwrap();
     assert_eq!(matcher.document_count(&t), 9);
-    let ranking = matcher
-        .rank(&t, "如何导出活动的报名名单？", 10)
-        .await
-        .unwrap();
-    assert!(ranking
-        .candidates
-        .iter()
-        .all(|c| c.faq_id.as_str() != "zh-export"));
-    assert!(
-        ranking.confidence < 0.6,
-        "confidence {}",
-        ranking.confidence
-    );
+    let ranking = matcher.rank(&t, "如何导出活动的报名名单？", 10).await.unwrap();
+    assert!(ranking.candidates.iter().all(|c| c.faq_id.as_str() != "zh-export"));
+    assert!(ranking.confidence < 0.6, "confidence {}", ranking.confidence);
 
     // Removing twice, or removing an unknown FAQ, changes nothing.
-    matcher
-        .apply(
-            &t,
-            &FaqRemoved {
-                faq_id: id("zh-export"),
-            }
-            .into(),
-        )
-        .await
-        .unwrap();
-    matcher
-        .apply(
-            &t,
-            &FaqRemoved {
-                faq_id: id("never-existed"),
-            }
-            .into(),
-        )
-        .await
-        .unwrap();
+    matcher.apply(&t, &FaqRemoved { faq_id: id("zh-export") }.into()).await.unwrap();
+    matcher.apply(&t, &FaqRemoved { faq_id: id("never-existed") }.into()).await.unwrap();
     assert_eq!(matcher.document_count(&t), 9);
 }
 
@@ -381,66 +275,25 @@ async fn statistics_after_removals_equal_a_fresh_build() {
     let t = team("ops");
     let all = catalog();
     let mut churned = all.clone();
-    churned.push(added(
-        "temp-1",
-        "临时问题：活动海报怎么上传？",
-        "在活动设置里上传海报图片。",
-        &["poster upload"],
-    ));
-    churned.push(added(
-        "temp-2",
-        "How do I delete my account?",
-        "Contact support to delete the account.",
-        &[],
-    ));
-    churned.push(
-        FaqRemoved {
-            faq_id: id("temp-1"),
-        }
-        .into(),
-    );
-    churned.push(
-        FaqRemoved {
-            faq_id: id("zh-cancel"),
-        }
-        .into(),
-    );
-    churned.push(
-        FaqRemoved {
-            faq_id: id("temp-2"),
-        }
-        .into(),
-    );
+    churned.push(added("temp-1", "临时问题：活动海报怎么上传？", "在活动设置里上传海报图片。", &["poster upload"]));
+    churned.push(added("temp-2", "How do I delete my account?", "Contact support to delete the account.", &[]));
+    churned.push(FaqRemoved { faq_id: id("temp-1") }.into());
+    churned.push(FaqRemoved { faq_id: id("zh-cancel") }.into());
+    churned.push(FaqRemoved { faq_id: id("temp-2") }.into());
     churned.push(all[1].clone()); // zh-cancel again, into a reused slot
     let churned = matcher_with(&t, &churned).await;
     let fresh = matcher_with(&t, &all).await;
-    for query in [
-        "活动开始时间能改吗",
-        "poster upload",
-        "取消活动 refund",
-        "change the start time",
-        "活动",
-    ] {
+    for query in ["活动开始时间能改吗", "poster upload", "取消活动 refund", "change the start time", "活动"]
+    {
         let a = churned.rank(&t, query, 10).await.unwrap();
         let b = fresh.rank(&t, query, 10).await.unwrap();
-        let ids = |r: &Ranking| {
-            r.candidates
-                .iter()
-                .map(|c| c.faq_id.to_string())
-                .collect::<Vec<_>>()
-        };
+        let ids = |r: &Ranking| r.candidates.iter().map(|c| c.faq_id.to_string()).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b), "query {query:?}");
         for (x, y) in a.candidates.iter().zip(&b.candidates) {
             let (x, y) = (x.keyword_score.unwrap(), y.keyword_score.unwrap());
-            assert!(
-                (x - y).abs() <= 1e-5 * x.abs().max(1.0),
-                "query {query:?}: {x} vs {y}"
-            );
+            assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "query {query:?}: {x} vs {y}");
         }
-        assert!(
-            (a.confidence - b.confidence).abs() < 1e-5,
-            "query {query:?}"
-        );
+        assert!((a.confidence - b.confidence).abs() < 1e-5, "query {query:?}");
     }
 }
 
@@ -453,30 +306,20 @@ async fn a_learned_paraphrase_makes_a_new_wording_match() {
     assert!(before.candidates.is_empty(), "{before:?}");
     assert_eq!(before.confidence, 0.0);
 
-    let learned: FaqEvent = FaqParaphraseAdded {
-        faq_id: id("en-start-time"),
-        text: "Can I postpone a meetup?".into(),
-        session_id: None,
-    }
-    .into();
+    let learned: FaqEvent =
+        FaqParaphraseAdded { faq_id: id("en-start-time"), text: "Can I postpone a meetup?".into(), session_id: None }
+            .into();
     matcher.apply(&t, &learned).await.unwrap();
     let after = matcher.rank(&t, query, 5).await.unwrap();
     assert_eq!(after.candidates[0].faq_id.as_str(), "en-start-time");
     assert!(after.confidence > 0.6, "confidence {}", after.confidence);
     // The candidate still shows the canonical question.
-    assert_eq!(
-        after.candidates[0].question,
-        "How do I change the start time of an activity?"
-    );
+    assert_eq!(after.candidates[0].question, "How do I change the start time of an activity?");
     assert_eq!(matcher.document_count(&t), 10);
 
     // A paraphrase for an unknown FAQ is ignored rather than failing the projection.
-    let orphan: FaqEvent = FaqParaphraseAdded {
-        faq_id: id("missing"),
-        text: "whatever".into(),
-        session_id: None,
-    }
-    .into();
+    let orphan: FaqEvent =
+        FaqParaphraseAdded { faq_id: id("missing"), text: "whatever".into(), session_id: None }.into();
     matcher.apply(&t, &orphan).await.unwrap();
     assert_eq!(matcher.document_count(&t), 10);
 }
@@ -487,23 +330,12 @@ async fn candidate_events_are_ignored() {
     let matcher = matcher_with(&t, &catalog()).await;
     let before = matcher.rank(&t, "活动开始时间能改吗", 5).await.unwrap();
     let candidate_id = "0191d7e0-0000-7000-8000-000000000001".parse().unwrap();
-    let harvested: FaqEvent = FaqCandidateHarvested {
-        candidate_id,
-        query: "活动开始时间能改吗".into(),
-        session_id: candidate_id,
-    }
-    .into();
-    let approved: FaqEvent = FaqCandidateApproved {
-        candidate_id,
-        faq_id: id("zh-cancel"),
-    }
-    .into();
+    let harvested: FaqEvent =
+        FaqCandidateHarvested { candidate_id, query: "活动开始时间能改吗".into(), session_id: candidate_id }.into();
+    let approved: FaqEvent = FaqCandidateApproved { candidate_id, faq_id: id("zh-cancel") }.into();
     matcher.apply(&t, &harvested).await.unwrap();
     matcher.apply(&t, &approved).await.unwrap();
-    assert_eq!(
-        matcher.rank(&t, "活动开始时间能改吗", 5).await.unwrap(),
-        before
-    );
+    assert_eq!(matcher.rank(&t, "活动开始时间能改吗", 5).await.unwrap(), before);
 }
 
 #[tokio::test]
@@ -511,103 +343,31 @@ async fn teams_are_isolated() {
     let (a, b) = (team("team-a"), team("team-b"));
     let matcher = matcher_with(&a, &catalog()).await;
     assert_eq!(matcher.document_count(&b), 0);
-    assert!(matcher
-        .rank(&b, "如何修改活动的开始时间？", 5)
-        .await
-        .unwrap()
-        .candidates
-        .is_empty());
+    assert!(matcher.rank(&b, "如何修改活动的开始时间？", 5).await.unwrap().candidates.is_empty());
 
-    matcher
-        .apply(
-            &b,
-            &added("b-only", "发票怎么开？", "在订单页申请电子发票。", &[]),
-        )
-        .await
-        .unwrap();
+    matcher.apply(&b, &added("b-only", "发票怎么开？", "在订单页申请电子发票。", &[])).await.unwrap();
     assert_eq!(matcher.document_count(&b), 1);
     assert_eq!(matcher.document_count(&a), 10);
-    assert_eq!(
-        top(&matcher, &b, "发票怎么开").await.as_deref(),
-        Some("b-only")
-    );
-    assert!(matcher
-        .rank(&a, "发票怎么开", 5)
-        .await
-        .unwrap()
-        .candidates
-        .iter()
-        .all(|c| c.faq_id.as_str() != "b-only"));
+    assert_eq!(top(&matcher, &b, "发票怎么开").await.as_deref(), Some("b-only"));
+    assert!(matcher.rank(&a, "发票怎么开", 5).await.unwrap().candidates.iter().all(|c| c.faq_id.as_str() != "b-only"));
 
     // Removing from one team leaves the same id in another untouched.
-    matcher
-        .apply(
-            &b,
-            &added(
-                "zh-start-time",
-                "如何修改活动的开始时间？",
-                "b 团队的答案",
-                &[],
-            ),
-        )
-        .await
-        .unwrap();
-    matcher
-        .apply(
-            &a,
-            &FaqRemoved {
-                faq_id: id("zh-start-time"),
-            }
-            .into(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        top(&matcher, &b, "如何修改活动的开始时间？")
-            .await
-            .as_deref(),
-        Some("zh-start-time")
-    );
-    assert_ne!(
-        top(&matcher, &a, "如何修改活动的开始时间？")
-            .await
-            .as_deref(),
-        Some("zh-start-time")
-    );
+    matcher.apply(&b, &added("zh-start-time", "如何修改活动的开始时间？", "b 团队的答案", &[])).await.unwrap();
+    matcher.apply(&a, &FaqRemoved { faq_id: id("zh-start-time") }.into()).await.unwrap();
+    assert_eq!(top(&matcher, &b, "如何修改活动的开始时间？").await.as_deref(), Some("zh-start-time"));
+    assert_ne!(top(&matcher, &a, "如何修改活动的开始时间？").await.as_deref(), Some("zh-start-time"));
 }
 
 #[tokio::test]
 async fn the_index_is_a_deterministic_projection() {
     let t = team("ops");
     let mut events = catalog();
-    events.push(
-        FaqParaphraseAdded {
-            faq_id: id("zh-refund"),
-            text: "钱什么时候退回来".into(),
-            session_id: None,
-        }
-        .into(),
-    );
-    events.push(
-        FaqRemoved {
-            faq_id: id("en-private"),
-        }
-        .into(),
-    );
-    events.push(added(
-        "en-private",
-        "Can an activity be hidden from search?",
-        "Yes: set Visibility to Private.",
-        &[],
-    ));
-    let queries = [
-        "活动开始时间能改吗",
-        "退款",
-        "activity",
-        "钱什么时候退",
-        "how do I change it",
-        "活动 activity 时间",
-    ];
+    events
+        .push(FaqParaphraseAdded { faq_id: id("zh-refund"), text: "钱什么时候退回来".into(), session_id: None }.into());
+    events.push(FaqRemoved { faq_id: id("en-private") }.into());
+    events.push(added("en-private", "Can an activity be hidden from search?", "Yes: set Visibility to Private.", &[]));
+    let queries =
+        ["活动开始时间能改吗", "退款", "activity", "钱什么时候退", "how do I change it", "活动 activity 时间"];
     let first = matcher_with(&t, &events).await;
     let second = matcher_with(&t, &events).await;
     for query in queries {
@@ -630,18 +390,10 @@ async fn ties_are_broken_by_faq_id_and_lower_confidence() {
     ];
     let matcher = matcher_with(&t, &events).await;
     let ranking = matcher.rank(&t, "如何开具发票", 3).await.unwrap();
-    let ids: Vec<_> = ranking
-        .candidates
-        .iter()
-        .map(|c| c.faq_id.as_str())
-        .collect();
+    let ids: Vec<_> = ranking.candidates.iter().map(|c| c.faq_id.as_str()).collect();
     assert_eq!(ids, ["faq-a", "faq-b", "faq-c"]);
     // Three identical FAQs: the operator should choose, not get one at random.
-    assert!(
-        ranking.confidence < 0.6 && ranking.confidence >= 0.3,
-        "confidence {}",
-        ranking.confidence
-    );
+    assert!(ranking.confidence < 0.6 && ranking.confidence >= 0.3, "confidence {}", ranking.confidence);
 }
 
 #[test]
@@ -659,9 +411,7 @@ fn ranking_while_the_catalog_changes_from_other_threads() {
             let t = t.clone();
             std::thread::spawn(move || {
                 for _ in 0..200 {
-                    let ranking = matcher
-                        .rank_sync(&t, "如何修改活动的开始时间？", 5)
-                        .unwrap();
+                    let ranking = matcher.rank_sync(&t, "如何修改活动的开始时间？", 5).unwrap();
                     // The FAQ is never removed, so it always wins whatever else changes.
                     assert_eq!(ranking.candidates[0].faq_id.as_str(), "zh-start-time");
                     assert!((0.0..=1.0).contains(&ranking.confidence));
@@ -671,15 +421,8 @@ fn ranking_while_the_catalog_changes_from_other_threads() {
         .collect();
     for round in 0..50 {
         let faq = format!("churn-{round}");
-        matcher
-            .apply_sync(
-                &t,
-                &added(&faq, "活动海报怎么上传？", "在活动设置里上传海报。", &[]),
-            )
-            .unwrap();
-        matcher
-            .apply_sync(&t, &FaqRemoved { faq_id: id(&faq) }.into())
-            .unwrap();
+        matcher.apply_sync(&t, &added(&faq, "活动海报怎么上传？", "在活动设置里上传海报。", &[])).unwrap();
+        matcher.apply_sync(&t, &FaqRemoved { faq_id: id(&faq) }.into()).unwrap();
     }
     for reader in readers {
         reader.join().unwrap();

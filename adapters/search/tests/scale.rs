@@ -98,10 +98,7 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % n
     }
 }
@@ -109,16 +106,10 @@ impl Lcg {
 fn question(rng: &mut Lcg, i: usize) -> String {
     if i % 2 == 1 {
         let words: Vec<&str> = (0..4).map(|_| EN[rng.next(EN.len())]).collect();
-        format!(
-            "How do I {} the {} {} for {}? ref{i}",
-            words[0], words[1], words[2], words[3]
-        )
+        format!("How do I {} the {} {} for {}? ref{i}", words[0], words[1], words[2], words[3])
     } else {
         let words: Vec<&str> = (0..4).map(|_| ZH[rng.next(ZH.len())]).collect();
-        format!(
-            "如何{}{}的{}和{}？编号{i}",
-            words[0], words[1], words[2], words[3]
-        )
+        format!("如何{}{}的{}和{}？编号{i}", words[0], words[1], words[2], words[3])
     }
 }
 
@@ -153,12 +144,7 @@ fn ten_thousand_faqs_rank_quickly_and_correctly() {
         total += took;
         worst = worst.max(took);
         // The unique reference number makes the exact question the only perfect match.
-        assert_eq!(
-            ranking.candidates[0].faq_id.as_str(),
-            format!("faq-{i:05}"),
-            "query {:?}",
-            questions[i]
-        );
+        assert_eq!(ranking.candidates[0].faq_id.as_str(), format!("faq-{i:05}"), "query {:?}", questions[i]);
         assert_eq!(ranking.candidates.len(), 10);
     }
     // A one-word query touches thousands of postings: the worst case for the scoring loop.
@@ -169,15 +155,7 @@ fn ten_thousand_faqs_rank_quickly_and_correctly() {
     assert!(broad.confidence < 0.6);
 
     for i in 0..5_000 {
-        matcher
-            .apply_sync(
-                &team,
-                &FaqRemoved {
-                    faq_id: FaqId::new(format!("faq-{i:05}")).unwrap(),
-                }
-                .into(),
-            )
-            .unwrap();
+        matcher.apply_sync(&team, &FaqRemoved { faq_id: FaqId::new(format!("faq-{i:05}")).unwrap() }.into()).unwrap();
     }
     assert_eq!(matcher.document_count(&team), 5_000);
     let ranking = matcher.rank_sync(&team, &questions[7_777], 3).unwrap();

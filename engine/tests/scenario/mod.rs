@@ -44,9 +44,7 @@ pub fn plain_policy() -> TeamPolicy {
 
 fn roster() -> Roster {
     let mut roster = Roster::default();
-    roster
-        .categories
-        .insert("prizes".into(), vec![staff("wang")]);
+    roster.categories.insert("prizes".into(), vec![staff("wang")]);
     roster.default = vec![staff("zhao")];
     roster
 }
@@ -72,12 +70,7 @@ pub fn ranking(confidence: f32, ids: &[&str]) -> Ranking {
 }
 
 pub fn message(id: &str, text: &str) -> Command {
-    Command::ReceiveMessage {
-        user: user(),
-        message_id: MessageId(id.into()),
-        text: text.into(),
-        channel: Channel::Api,
-    }
+    Command::ReceiveMessage { user: user(), message_id: MessageId(id.into()), text: text.into(), channel: Channel::Api }
 }
 
 /// Drives the aggregate through commands, keeping every event, so tests read as
@@ -91,12 +84,7 @@ pub struct Scenario {
 
 impl Scenario {
     pub fn new(policy: TeamPolicy) -> Self {
-        Self {
-            policy,
-            history: Vec::new(),
-            now: t0(),
-            next_id: 1,
-        }
+        Self { policy, history: Vec::new(), now: t0(), next_id: 1 }
     }
 
     pub fn state(&self) -> Conversation {
@@ -117,11 +105,7 @@ impl Scenario {
             counter += 1;
             Uuid::from_u128(counter)
         };
-        let mut ctx = Context {
-            now: self.now,
-            policy: &self.policy,
-            ids: &mut ids,
-        };
+        let mut ctx = Context { now: self.now, policy: &self.policy, ids: &mut ids };
         let result = decide(&state, &user(), &command, &mut ctx);
         self.next_id = counter;
         if let Ok(events) = &result {
@@ -152,19 +136,13 @@ impl Scenario {
     #[track_caller]
     pub fn rejects(&mut self, command: Command) -> Rejection {
         let before = self.history.len();
-        let rejection = self
-            .run(command.clone())
-            .expect_err("the command should have been rejected");
+        let rejection = self.run(command.clone()).expect_err("the command should have been rejected");
         assert_eq!(self.history.len(), before, "a rejection writes nothing");
         rejection
     }
 
     pub fn last<T>(&self, pick: impl Fn(&ConversationEvent) -> Option<T>) -> T {
-        self.history
-            .iter()
-            .rev()
-            .find_map(pick)
-            .expect("no such event in the history")
+        self.history.iter().rev().find_map(pick).expect("no such event in the history")
     }
 
     pub fn status(&self) -> SessionStatus {
@@ -172,11 +150,7 @@ impl Scenario {
     }
 
     pub fn pending_timer(&self) -> Uuid {
-        self.state()
-            .session
-            .and_then(|s| s.pending_timer)
-            .expect("a pending timer")
-            .timer_id
+        self.state().session.and_then(|s| s.pending_timer).expect("a pending timer").timer_id
     }
 
     pub fn outbound_texts(&self) -> Vec<String> {

@@ -13,9 +13,7 @@ use switchboard_embedded::{SqliteEventLog, SqliteOptions};
 use switchboard_engine::log::{Commit, EventLog, ExpectedVersion};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{Channel, MessageReceived};
-use switchboard_schemas::{
-    ConversationEvent, Event, MessageId, NewEvent, StreamId, TeamId, UserId,
-};
+use switchboard_schemas::{ConversationEvent, Event, MessageId, NewEvent, StreamId, TeamId, UserId};
 use uuid::Uuid;
 
 /// Sizes of the append benchmark.
@@ -31,10 +29,7 @@ pub struct AppendArgs {
 
 impl Default for AppendArgs {
     fn default() -> Self {
-        Self {
-            commits: 20_000,
-            writers: 64,
-        }
+        Self { commits: 20_000, writers: 64 }
     }
 }
 
@@ -42,52 +37,28 @@ fn event(n: usize) -> NewEvent {
     let event = Event::from(ConversationEvent::from(MessageReceived {
         session_id: Uuid::now_v7(),
         message_id: MessageId(format!("msg-{n}")),
-        text: "活动开始时间怎么修改？我们的活动明天就要上线了，How do I change the start time?"
-            .into(),
+        text: "活动开始时间怎么修改？我们的活动明天就要上线了，How do I change the start time?".into(),
         channel: Channel::Wecom,
     }));
-    NewEvent::encode(
-        &event,
-        Uuid::now_v7(),
-        Utc::now(),
-        Causation::root(Uuid::now_v7()),
-    )
+    NewEvent::encode(&event, Uuid::now_v7(), Utc::now(), Causation::root(Uuid::now_v7()))
 }
 
 /// Runs the benchmark and prints its lines.
 pub fn run(args: &AppendArgs) -> Result<()> {
-    println!(
-        "== append ({} commits of one event, {} writers, synchronous=FULL)",
-        args.commits, args.writers
-    );
+    println!("== append ({} commits of one event, {} writers, synchronous=FULL)", args.commits, args.writers);
     let dir = tempfile::tempdir()?;
     let ours = ours(args, &dir.path().join("ours.sqlite"))?;
     let raw = raw_sqlite(args.commits.min(5_000), &dir.path().join("raw.sqlite"))?;
-    crate::report(
-        "embedded log append (group commit)",
-        ours,
-        "raw SQLite insert, 1 tx per append",
-        raw,
-        "appends/s",
-    );
+    crate::report("embedded log append (group commit)", ours, "raw SQLite insert, 1 tx per append", raw, "appends/s");
     let single = ours_single_writer(args.commits.min(5_000), &dir.path().join("single.sqlite"))?;
-    crate::report(
-        "embedded log append, one writer",
-        single,
-        "raw SQLite insert, 1 tx per append",
-        raw,
-        "appends/s",
-    );
+    crate::report("embedded log append, one writer", single, "raw SQLite insert, 1 tx per append", raw, "appends/s");
     Ok(())
 }
 
 fn ours(args: &AppendArgs, path: &std::path::Path) -> Result<f64> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
-        let log: Arc<dyn EventLog> =
-            Arc::new(SqliteEventLog::open(path, SqliteOptions::default())?);
+        let log: Arc<dyn EventLog> = Arc::new(SqliteEventLog::open(path, SqliteOptions::default())?);
         let team = TeamId::new("bench")?;
         let per_writer = args.commits / args.writers;
         let start = Instant::now();
@@ -97,12 +68,8 @@ fn ours(args: &AppendArgs, path: &std::path::Path) -> Result<f64> {
             let stream = StreamId::conversation(&team, &UserId::new(format!("user-{w}"))?);
             tasks.push(tokio::spawn(async move {
                 for v in 0..per_writer {
-                    let commit = Commit {
-                        commit_id: Uuid::now_v7(),
-                        events: vec![event(v)],
-                    };
-                    log.append(&stream, ExpectedVersion::Exact(v as u64), commit)
-                        .await?;
+                    let commit = Commit { commit_id: Uuid::now_v7(), events: vec![event(v)] };
+                    log.append(&stream, ExpectedVersion::Exact(v as u64), commit).await?;
                 }
                 anyhow::Ok(())
             }));
@@ -115,20 +82,14 @@ fn ours(args: &AppendArgs, path: &std::path::Path) -> Result<f64> {
 }
 
 fn ours_single_writer(commits: usize, path: &std::path::Path) -> Result<f64> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let log = SqliteEventLog::open(path, SqliteOptions::default())?;
         let stream = StreamId::conversation(&TeamId::new("bench")?, &UserId::new("solo")?);
         let start = Instant::now();
         for v in 0..commits {
-            let commit = Commit {
-                commit_id: Uuid::now_v7(),
-                events: vec![event(v)],
-            };
-            log.append(&stream, ExpectedVersion::Exact(v as u64), commit)
-                .await?;
+            let commit = Commit { commit_id: Uuid::now_v7(), events: vec![event(v)] };
+            log.append(&stream, ExpectedVersion::Exact(v as u64), commit).await?;
         }
         Ok(commits as f64 / start.elapsed().as_secs_f64())
     })

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use chrono::{Duration, TimeZone, Utc};
 use clap::Args;
-use switchboard_engine::conversation::{decide, Command, Context, Conversation};
+use switchboard_engine::conversation::{decide, Command, Context, Conversation, DeliveryOutcome};
 use switchboard_engine::policy::TeamPolicy;
 use switchboard_engine::ports::Ranking;
 use switchboard_schemas::event::{Channel, MatchCandidate, Roster, TeamSettings};
@@ -16,7 +16,7 @@ use uuid::Uuid;
 /// Sizes of the engine benchmark.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// Sessions to run (each: question, match, feedback = 3 commands).
+    /// Sessions to run (each: question, match, feedback, and their delivery outcomes).
     #[arg(long, default_value_t = 50_000)]
     pub sessions: usize,
 }
@@ -29,12 +29,8 @@ impl Default for EngineArgs {
 
 /// Runs the benchmark and prints its line.
 pub fn run(args: &EngineArgs) -> Result<()> {
-    println!(
-        "== engine ({} sessions x 3 commands: message, match, resolved)",
-        args.sessions
-    );
-    let mut roster = Roster::default();
-    roster.default = vec![StaffId::new("zhao")?];
+    println!("== engine ({} sessions x 3 commands: message, match, resolved)", args.sessions);
+    let roster = Roster { default: vec![StaffId::new("zhao")?], ..Roster::default() };
     let policy = TeamPolicy::new(TeamSettings::default(), roster)?;
     let user = UserId::new("bench")?;
     let ranking = Ranking {
@@ -42,8 +38,7 @@ pub fn run(args: &EngineArgs) -> Result<()> {
             .map(|i| MatchCandidate {
                 faq_id: FaqId::new(format!("faq-{i}")).unwrap_or_else(|_| unreachable!()),
                 question: "如何修改活动的开始时间？".into(),
-                answer: "在活动管理后台打开该活动 → 基本设置 → 活动时间，修改开始时间后点击保存。"
-                    .into(),
+                answer: "在活动管理后台打开该活动 → 基本设置 → 活动时间，修改开始时间后点击保存。".into(),
                 category: Some("activity".into()),
                 score: 0.9 - i as f32 * 0.1,
                 keyword_score: Some(7.0),
@@ -53,10 +48,7 @@ pub fn run(args: &EngineArgs) -> Result<()> {
         confidence: 0.9,
         engine: "bench".into(),
     };
-    let mut now = Utc
-        .with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
-        .single()
-        .unwrap_or_default();
+    let mut now = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).single().unwrap_or_default();
     let mut counter: u128 = 0;
     let mut all_events: Vec<ConversationEvent> = Vec::new();
     let mut state = Conversation::default();
@@ -71,10 +63,7 @@ pub fn run(args: &EngineArgs) -> Result<()> {
                 text: "活动开始时间怎么改？".into(),
                 channel: Channel::Wecom,
             },
-            Command::ApplyMatch {
-                message_id,
-                ranking: ranking.clone(),
-            },
+            Command::ApplyMatch { message_id, ranking: ranking.clone() },
             Command::GiveFeedback { resolved: true },
         ];
         for command in &script {
@@ -82,12 +71,21 @@ pub fn run(args: &EngineArgs) -> Result<()> {
                 counter += 1;
                 Uuid::from_u128(counter)
             };
-            let mut ctx = Context {
-                now,
-                policy: &policy,
-                ids: &mut ids,
-            };
+            let mut ctx = Context { now, policy: &policy, ids: &mut ids };
             let events = decide(&state, &user, command, &mut ctx)?;
+            for e in &events {
+                state.apply(e);
+            }
+            all_events.extend(events);
+            commands += 1;
+        }
+        // Record the deliveries, as the core does for every queued message.
+        let queued: Vec<Uuid> = state.pending_deliveries.keys().copied().collect();
+        for outbound_id in queued {
+            let mut ids = || Uuid::nil();
+            let mut ctx = Context { now, policy: &policy, ids: &mut ids };
+            let command = Command::RecordDelivery { outbound_id, outcome: DeliveryOutcome::Delivered };
+            let events = decide(&state, &user, &command, &mut ctx)?;
             for e in &events {
                 state.apply(e);
             }
@@ -116,9 +114,6 @@ pub fn run(args: &EngineArgs) -> Result<()> {
         serde_rate,
         "ops/s",
     );
-    println!(
-        "   ({:.1} events per command, {} bytes of JSON in all)",
-        per_command, bytes
-    );
+    println!("   ({:.1} events per command, {} bytes of JSON in all)", per_command, bytes);
     Ok(())
 }
