@@ -18,8 +18,9 @@ bash ops/check-boundaries.sh
 
 echo "== tests" >&2
 if cargo nextest --version >/dev/null 2>&1; then
+    # Documentation examples first, so the suite's summary is the last thing printed.
+    cargo test --locked --workspace --doc --quiet
     cargo nextest run --locked --workspace --no-fail-fast
-    cargo test --locked --workspace --doc
 else
     echo "cargo-nextest not found; running cargo test" >&2
     cargo test --locked --workspace --no-fail-fast

@@ -29,7 +29,7 @@ impl Default for EngineArgs {
 
 /// Runs the benchmark and prints its line.
 pub fn run(args: &EngineArgs) -> Result<()> {
-    println!("== engine ({} sessions x 3 commands: message, match, resolved)", args.sessions);
+    println!("== engine ({} sessions: message, match, resolved feedback, each delivery recorded)", args.sessions);
     let roster = Roster { default: vec![StaffId::new("zhao")?], ..Roster::default() };
     let policy = TeamPolicy::new(TeamSettings::default(), roster)?;
     let user = UserId::new("bench")?;
