@@ -1,12 +1,7 @@
-//! A 10,000-FAQ catalog: ranking stays correct and fast (posting lists, not a scan).
-//!
-//! Timings are printed; in an optimised build (`cargo test --release`) a query takes well
-//! under a millisecond. The assertion only guards against gross regressions so that slow
-//! debug builds and busy machines do not fail it.
+//! A 10,000-FAQ catalog: ranking stays correct at scale, through additions and removals.
+//! How fast it is lives in the benchmark (`switchboard-bench match`), not here.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-use std::time::{Duration, Instant};
 
 use switchboard_schemas::event::{FaqAdded, FaqRemoved};
 use switchboard_schemas::{FaqEvent, FaqId, TeamId};
@@ -114,12 +109,11 @@ fn question(rng: &mut Lcg, i: usize) -> String {
 }
 
 #[test]
-fn ten_thousand_faqs_rank_quickly_and_correctly() {
+fn ten_thousand_faqs_rank_correctly() {
     let team = TeamId::new("big").unwrap();
     let matcher = KeywordMatcher::new();
     let mut rng = Lcg(7);
     let questions: Vec<String> = (0..10_000).map(|i| question(&mut rng, i)).collect();
-    let started = Instant::now();
     for (i, q) in questions.iter().enumerate() {
         let event: FaqEvent = FaqAdded {
             faq_id: FaqId::new(format!("faq-{i:05}")).unwrap(),
@@ -131,26 +125,17 @@ fn ten_thousand_faqs_rank_quickly_and_correctly() {
         .into();
         matcher.apply_sync(&team, &event).unwrap();
     }
-    let indexed_in = started.elapsed();
     assert_eq!(matcher.document_count(&team), 10_000);
 
-    let mut worst = Duration::ZERO;
-    let mut total = Duration::ZERO;
     let probes: Vec<usize> = (0..200).map(|k| k * 50 + 3).collect();
     for &i in &probes {
-        let started = Instant::now();
         let ranking = matcher.rank_sync(&team, &questions[i], 10).unwrap();
-        let took = started.elapsed();
-        total += took;
-        worst = worst.max(took);
         // The unique reference number makes the exact question the only perfect match.
         assert_eq!(ranking.candidates[0].faq_id.as_str(), format!("faq-{i:05}"), "query {:?}", questions[i]);
         assert_eq!(ranking.candidates.len(), 10);
     }
     // A one-word query touches thousands of postings: the worst case for the scoring loop.
-    let started = Instant::now();
     let broad = matcher.rank_sync(&team, "活动 activity", 10).unwrap();
-    let broad_took = started.elapsed();
     assert_eq!(broad.candidates.len(), 10);
     assert!(broad.confidence < 0.6);
 
@@ -160,10 +145,4 @@ fn ten_thousand_faqs_rank_quickly_and_correctly() {
     assert_eq!(matcher.document_count(&team), 5_000);
     let ranking = matcher.rank_sync(&team, &questions[7_777], 3).unwrap();
     assert_eq!(ranking.candidates[0].faq_id.as_str(), "faq-07777");
-
-    let mean = total / probes.len() as u32;
-    eprintln!(
-        "10,000 FAQs indexed in {indexed_in:?}; rank: mean {mean:?}, worst {worst:?}, broad query {broad_took:?}"
-    );
-    assert!(mean < Duration::from_millis(100), "mean rank time {mean:?}");
 }

@@ -5,6 +5,7 @@
 
 mod append;
 mod engine;
+mod matching;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Bench {
     Append(append::AppendArgs),
     /// decide+evolve operations/s vs serialising the same events.
     Engine(engine::EngineArgs),
+    /// Keyword match latency over 10,000 FAQs vs a brute-force scan.
+    Match(matching::MatchArgs),
     /// Everything, with default sizes.
     All,
 }
@@ -31,9 +34,11 @@ fn main() -> Result<()> {
     match Cli::parse().bench {
         Bench::Append(args) => append::run(&args),
         Bench::Engine(args) => engine::run(&args),
+        Bench::Match(args) => matching::run(&args),
         Bench::All => {
             append::run(&append::AppendArgs::default())?;
-            engine::run(&engine::EngineArgs::default())
+            engine::run(&engine::EngineArgs::default())?;
+            matching::run(&matching::MatchArgs::default())
         }
     }
 }
