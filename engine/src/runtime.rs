@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -182,6 +183,22 @@ pub struct Runtime {
     catalogs: Cache<StreamId, Catalog>,
     policies: Cache<TeamId, (u64, Arc<TeamPolicy>)>,
     locks: Vec<tokio::sync::Mutex<()>>,
+    metrics: RuntimeMetrics,
+}
+
+/// Counters of what the runtime did since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct RuntimeMetrics {
+    /// Commands that appended events.
+    pub committed: AtomicU64,
+    /// Commands that changed nothing (idempotent repeats, stale timers or matches).
+    pub unchanged: AtomicU64,
+    /// Commands refused by a domain rule.
+    pub rejected: AtomicU64,
+    /// Version conflicts that made a command be decided again.
+    pub conflicts: AtomicU64,
+    /// Events appended.
+    pub events: AtomicU64,
 }
 
 /// A stable stripe index for a stream (FNV-1a, so it does not depend on a random seed).
@@ -214,7 +231,13 @@ impl Runtime {
             catalogs: Cache::new(),
             policies: Cache::new(),
             locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            metrics: RuntimeMetrics::default(),
         }
+    }
+
+    /// What the runtime did since start.
+    pub fn metrics(&self) -> &RuntimeMetrics {
+        &self.metrics
     }
 
     /// The log commands are appended to.
@@ -348,8 +371,13 @@ impl Runtime {
             let mut state = self.load(cache, stream).await?;
             let now = self.clock.now();
             let mut ids = id_source(Uuid::now_v7());
-            let events = decide(&state, now, &mut ids)?;
+            let events = decide(&state, now, &mut ids).inspect_err(|e| {
+                if matches!(e, CommandError::Rejected(_) | CommandError::Team(_) | CommandError::Catalog(_)) {
+                    self.metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+            })?;
             if events.is_empty() {
+                self.metrics.unchanged.fetch_add(1, Ordering::Relaxed);
                 return Ok(Committed { version: state.version(), position: 0, events: 0 });
             }
             let encoded =
@@ -361,6 +389,8 @@ impl Runtime {
                     if state.version() == appended.version {
                         cache.put(stream.clone(), state);
                     }
+                    self.metrics.committed.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.events.fetch_add(events.len() as u64, Ordering::Relaxed);
                     debug!(%stream, version = appended.version, events = events.len(), "committed");
                     return Ok(Committed {
                         version: appended.version,
@@ -369,6 +399,7 @@ impl Runtime {
                     });
                 }
                 Err(AppendError::Conflict { expected, actual, .. }) => {
+                    self.metrics.conflicts.fetch_add(1, Ordering::Relaxed);
                     warn!(%stream, expected, actual, attempt, "version conflict; deciding again");
                 }
                 Err(AppendError::Log(e)) => return Err(e.into()),

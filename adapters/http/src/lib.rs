@@ -85,6 +85,52 @@ fn healthz(Data(state): Data<&Arc<AppState>>) -> poem::Response {
     Json(body).with_status(status).into_response()
 }
 
+/// Prometheus text exposition of the runtime's and the core's counters.
+#[handler]
+fn metrics(Data(state): Data<&Arc<AppState>>) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = state.runtime.metrics();
+    let h = &state.health;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+    };
+    metric(
+        "switchboard_commands_committed_total",
+        "counter",
+        "Commands that appended events.",
+        m.committed.load(Relaxed),
+    );
+    metric(
+        "switchboard_commands_unchanged_total",
+        "counter",
+        "Commands that changed nothing (repeats).",
+        m.unchanged.load(Relaxed),
+    );
+    metric(
+        "switchboard_commands_rejected_total",
+        "counter",
+        "Commands refused by a domain rule.",
+        m.rejected.load(Relaxed),
+    );
+    metric(
+        "switchboard_version_conflicts_total",
+        "counter",
+        "Conflicts that made a command be decided again.",
+        m.conflicts.load(Relaxed),
+    );
+    metric("switchboard_events_appended_total", "counter", "Events appended by this process.", m.events.load(Relaxed));
+    metric("switchboard_core_position", "gauge", "Last log position the core processed.", h.position());
+    metric(
+        "switchboard_core_caught_up",
+        "gauge",
+        "1 once the core has caught up with the log.",
+        u64::from(h.caught_up()),
+    );
+    metric("switchboard_log_reachable", "gauge", "1 while the event log answers.", u64::from(h.log_ok()));
+    out
+}
+
 /// Refuses request bodies over the configured limit with 413, whether or not the client
 /// declared a length, before any handler reads them.
 async fn limit_body<E: poem::Endpoint>(next: Arc<E>, mut req: poem::Request) -> poem::Result<poem::Response> {
@@ -120,6 +166,7 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint<Output = poem::Response>
         .nest("/docs", ui)
         .at("/openapi.json", spec)
         .at("/healthz", get(healthz))
+        .at("/metrics", get(metrics))
         .around(limit_body)
         .data(state)
         .with(Tracing)

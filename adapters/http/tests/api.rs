@@ -185,4 +185,16 @@ async fn health_and_the_openapi_document_are_served() {
     response.assert_status_is_ok();
     let spec = response.0.into_body().into_string().await.unwrap();
     assert!(spec.contains("/teams/{team}/messages"), "the spec documents the message endpoint");
+    send(&h, "ops", json!({"user": "wangwu", "text": "奖品库存不足了怎么办"})).await;
+    send(&h, "ops", json!({"user": "wangwu", "text": " "})).await;
+    let response = h.client.get("/metrics").send().await;
+    response.assert_status_is_ok();
+    let text = response.0.into_body().into_string().await.unwrap();
+    let value = |name: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(value("switchboard_commands_committed_total") >= 2, "{text}");
+    assert_eq!(value("switchboard_commands_rejected_total"), 1, "{text}");
+    assert_eq!(value("switchboard_core_caught_up"), 1);
 }
