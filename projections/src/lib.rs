@@ -3,5 +3,15 @@
 //! - [`conversation`]: one conversation as people read it — sessions with their messages,
 //!   status, assignee and remarks — and its human-readable timeline; the same fold, cut at
 //!   a moment, is the audit view ("what did this conversation look like at 10:42?").
+//! - [`sessions`]: the session list, one row per session, and its pure fold.
+//! - [`store`]: the read-model store port (SQLite and PostgreSQL live in
+//!   `switchboard-readstore`), with the session-list query and the statistics.
+//! - [`runtime`]: the projection runtime — batches, checkpoints, catch-up, live, rebuild.
 
 pub mod conversation;
+pub mod runtime;
+pub mod sessions;
+pub mod store;
+
+#[cfg(feature = "contract")]
+pub mod contract;

@@ -6,6 +6,7 @@
 mod append;
 mod engine;
 mod matching;
+mod projection;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -26,6 +27,8 @@ enum Bench {
     Engine(engine::EngineArgs),
     /// Keyword match latency over 10,000 FAQs vs a brute-force scan.
     Match(matching::MatchArgs),
+    /// Projection rebuild events/s on SQLite and PostgreSQL vs the raw read rate; statistics latency.
+    Projection(projection::ProjectionArgs),
     /// Everything, with default sizes.
     All,
 }
@@ -35,10 +38,12 @@ fn main() -> Result<()> {
         Bench::Append(args) => append::run(&args),
         Bench::Engine(args) => engine::run(&args),
         Bench::Match(args) => matching::run(&args),
+        Bench::Projection(args) => projection::run(&args),
         Bench::All => {
             append::run(&append::AppendArgs::default())?;
             engine::run(&engine::EngineArgs::default())?;
-            matching::run(&matching::MatchArgs::default())
+            matching::run(&matching::MatchArgs::default())?;
+            projection::run(&projection::ProjectionArgs::default())
         }
     }
 }

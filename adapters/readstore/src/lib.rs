@@ -1,0 +1,298 @@
+//! Read-model stores for `switchboard-projections`: embedded SQLite (the default, a file
+//! beside the event log) and PostgreSQL (for several instances sharing read models).
+//!
+//! Both run the same SQL ([`sql`]); a backend only moves statements and plain values
+//! ([`Backend`]), so the store logic ([`SqlStore`]) — batching, paging, statistics — exists
+//! once.
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Months, NaiveDate};
+
+use switchboard_projections::sessions::{metric, rollup_delta, RowChange, SessionRow};
+use switchboard_projections::store::{
+    cursor_after, Count, Percentiles, Period, ReadStore, SessionPage, SessionQuery, Statistics, StoreError,
+};
+use switchboard_schemas::TeamId;
+use uuid::Uuid;
+
+mod postgres;
+pub mod sql;
+mod sqlite;
+
+pub use postgres::PostgresBackend;
+use sql::{int_at, stats, text_at, Row, Value};
+pub use sqlite::SqliteBackend;
+
+/// The embedded store.
+pub type SqliteReadStore = SqlStore<SqliteBackend>;
+/// The PostgreSQL store.
+pub type PostgresReadStore = SqlStore<PostgresBackend>;
+
+/// What a database must do for [`SqlStore`]: run a query, and run statements in one
+/// transaction. The dialect differences stay inside the implementations.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Runs a query and returns its rows as plain values.
+    async fn rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+
+    /// Runs the statements in one transaction: all or nothing.
+    async fn transaction(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError>;
+}
+
+/// A read store over any [`Backend`].
+pub struct SqlStore<B> {
+    backend: B,
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Wraps a backend whose schema is in place.
+    pub fn from_backend(backend: B) -> Self {
+        Self { backend }
+    }
+
+    /// The backend, for tests and benchmarks that need raw access.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    async fn one_int(&self, sql: &str, params: &[Value]) -> Result<Option<i64>, StoreError> {
+        let rows = self.backend.rows(sql, params).await?;
+        rows.first().map_or(Ok(None), |row| int_at(row, 0))
+    }
+}
+
+fn day(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+fn first_of_month(date: NaiveDate) -> NaiveDate {
+    date.with_day(1).unwrap_or(date)
+}
+
+fn next_month(date: NaiveDate) -> NaiveDate {
+    first_of_month(date).checked_add_months(Months::new(1)).unwrap_or(NaiveDate::MAX)
+}
+
+/// Splits the days `first..=last` into rollup reads: whole months from the month grain,
+/// the partial months at either end from the day grain. Returns (grain, first, last).
+fn ranges(first: NaiveDate, last: NaiveDate) -> Vec<(&'static str, String, String)> {
+    // The first month starting on or after `first`, and the end of the last month that
+    // ends on or before `last`.
+    let months_from = if first.day() == 1 { first } else { next_month(first) };
+    let months_to = next_month(last).pred_opt().filter(|end| *end == last).map_or(first_of_month(last), next_month);
+    let mut out = Vec::new();
+    if months_from < months_to {
+        if first < months_from {
+            out.push((sql::grain::DAY, day(first), day(months_from.pred_opt().unwrap_or(first))));
+        }
+        let last_month = months_to.pred_opt().unwrap_or(months_to);
+        out.push((sql::grain::MONTH, months_from.format("%Y-%m").to_string(), last_month.format("%Y-%m").to_string()));
+        if months_to <= last {
+            out.push((sql::grain::DAY, day(months_to), day(last)));
+        }
+    } else {
+        out.push((sql::grain::DAY, day(first), day(last)));
+    }
+    out
+}
+
+/// Nearest-rank percentiles over a histogram of bucketed seconds.
+fn percentiles(histogram: &BTreeMap<i64, u64>) -> Percentiles {
+    let samples: u64 = histogram.values().sum();
+    let at = |p: f64| {
+        if samples == 0 {
+            return None;
+        }
+        let rank = ((p * samples as f64).ceil() as u64).clamp(1, samples);
+        let mut seen = 0;
+        histogram.iter().find_map(|(secs, n)| {
+            seen += n;
+            (seen >= rank).then_some(*secs as f64)
+        })
+    };
+    Percentiles { samples, median_secs: at(0.5), p90_secs: at(0.9) }
+}
+
+/// Counts most frequent first, then by key; "" keys read as `None`.
+fn ranked(counts: BTreeMap<String, u64>, limit: usize) -> Vec<Count> {
+    let mut out: Vec<Count> = counts
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(key, count)| Count { key: (!key.is_empty()).then_some(key), count })
+        .collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    out.truncate(limit);
+    out
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+#[async_trait]
+impl<B: Backend> ReadStore for SqlStore<B> {
+    async fn checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
+        let position = self.one_int(sql::SELECT_CHECKPOINT, &[Value::Text(Some(projection.to_owned()))]).await?;
+        Ok(position.map_or(0, |p| u64::try_from(p).unwrap_or(0)))
+    }
+
+    async fn load_session(&self, session_id: Uuid) -> Result<Option<SessionRow>, StoreError> {
+        let rows = self.backend.rows(&sql::select_session(), &[Value::Text(Some(session_id.to_string()))]).await?;
+        rows.first().map(|row| sql::session_from(row)).transpose()
+    }
+
+    async fn commit_batch(&self, projection: &str, changes: &[RowChange], checkpoint: u64) -> Result<(), StoreError> {
+        let upsert = sql::upsert_session();
+        let position = i64::try_from(checkpoint).map_err(|_| StoreError::Invalid(format!("position {checkpoint}")))?;
+        let mut statements: Vec<(String, Vec<Value>)> =
+            changes.iter().map(|change| (upsert.clone(), sql::session_values(&change.after))).collect();
+        statements.extend(sql::rollup_statements(rollup_delta(changes)));
+        statements.push((
+            sql::UPSERT_CHECKPOINT.to_owned(),
+            vec![Value::Text(Some(projection.to_owned())), Value::Int(Some(position))],
+        ));
+        self.backend.transaction(&statements).await
+    }
+
+    async fn reset(&self, projection: &str) -> Result<(), StoreError> {
+        self.backend
+            .transaction(&[
+                (sql::DELETE_SESSIONS.to_owned(), vec![]),
+                (sql::DELETE_ROLLUP.to_owned(), vec![]),
+                (sql::DELETE_CHECKPOINT.to_owned(), vec![Value::Text(Some(projection.to_owned()))]),
+            ])
+            .await
+    }
+
+    async fn sessions(&self, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+        let (text, params) = sql::list_sessions(query)?;
+        let found = self.backend.rows(&text, &params).await?;
+        let mut rows = found.iter().map(|row| sql::session_from(row)).collect::<Result<Vec<_>, _>>()?;
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(cursor_after)
+        } else {
+            None
+        };
+        Ok(SessionPage { rows, next })
+    }
+
+    async fn statistics(&self, team: &TeamId, period: Period) -> Result<Statistics, StoreError> {
+        let first = period.from.date_naive();
+        let last = (period.to - chrono::Duration::milliseconds(1)).date_naive();
+        let team_name = Value::Text(Some(team.as_str().to_owned()));
+        let params = [team_name.clone(), Value::Text(Some(day(first))), Value::Text(Some(day(last)))];
+        let mut stats = Statistics {
+            opened: 0,
+            closed: 0,
+            opened_per_day: Vec::new(),
+            closed_per_day: Vec::new(),
+            resolved_automatically: 0,
+            automatic_resolution_rate: 0.0,
+            transferred: 0,
+            transfer_rate: 0.0,
+            time_to_first_answer: percentiles(&BTreeMap::new()),
+            time_to_resolution: percentiles(&BTreeMap::new()),
+            top_faqs: Vec::new(),
+            per_category: Vec::new(),
+            per_assignee: Vec::new(),
+            reconfirmed: 0,
+            auto_closed: 0,
+        };
+        if period.to <= period.from {
+            return Ok(stats);
+        }
+        for row in self.backend.rows(stats::PER_DAY, &params).await? {
+            let day = text_at(&row, 0)?;
+            let metric = text_at(&row, 1)?.unwrap_or_default();
+            let n = u64::try_from(int_at(&row, 2)?.unwrap_or(0)).unwrap_or(0);
+            if n == 0 {
+                continue;
+            }
+            let count = Count { key: day, count: n };
+            match metric.as_str() {
+                metric::OPENED => stats.opened_per_day.push(count),
+                metric::CLOSED => stats.closed_per_day.push(count),
+                _ => {}
+            }
+        }
+        let (mut faqs, mut categories, mut assignees) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        let (mut first_answer, mut resolution) = (BTreeMap::new(), BTreeMap::new());
+        let mut totals = Vec::new();
+        for (grain, from, to) in ranges(first, last) {
+            let params = [
+                team_name.clone(),
+                Value::Text(Some(grain.to_owned())),
+                Value::Text(Some(from)),
+                Value::Text(Some(to)),
+            ];
+            totals.extend(self.backend.rows(stats::TOTALS, &params).await?);
+        }
+        for row in totals {
+            let metric = text_at(&row, 0)?.unwrap_or_default();
+            let key = text_at(&row, 1)?.unwrap_or_default();
+            let n = u64::try_from(int_at(&row, 2)?.unwrap_or(0)).unwrap_or(0);
+            let bucket = || key.parse::<i64>().map_err(|_| StoreError::Corrupt(format!("duration bucket {key:?}")));
+            match metric.as_str() {
+                metric::OPENED => stats.opened += n,
+                metric::CLOSED => stats.closed += n,
+                metric::TRANSFERRED => stats.transferred += n,
+                metric::RECONFIRMED => stats.reconfirmed += n,
+                metric::RESOLVED_AUTOMATICALLY => stats.resolved_automatically += n,
+                metric::STALE => stats.auto_closed += n,
+                metric::FAQ => *faqs.entry(key.clone()).or_default() += n,
+                metric::CATEGORY => *categories.entry(key.clone()).or_default() += n,
+                metric::ASSIGNEE => *assignees.entry(key.clone()).or_default() += n,
+                metric::FIRST_ANSWER => *first_answer.entry(bucket()?).or_default() += n,
+                metric::RESOLUTION => *resolution.entry(bucket()?).or_default() += n,
+                _ => {}
+            }
+        }
+        stats.automatic_resolution_rate = ratio(stats.resolved_automatically, stats.closed);
+        stats.transfer_rate = ratio(stats.transferred, stats.opened);
+        stats.time_to_first_answer = percentiles(&first_answer);
+        stats.time_to_resolution = percentiles(&resolution);
+        stats.top_faqs = ranked(faqs, 10);
+        stats.per_category = ranked(categories, usize::MAX);
+        stats.per_assignee = ranked(assignees, usize::MAX);
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn r(g: &'static str, a: &str, b: &str) -> (&'static str, String, String) {
+        (g, a.to_owned(), b.to_owned())
+    }
+
+    #[test]
+    fn periods_split_into_whole_months_and_edge_days() {
+        assert_eq!(ranges(d("2026-03-02"), d("2026-03-03")), vec![r("d", "2026-03-02", "2026-03-03")]);
+        assert_eq!(ranges(d("2026-03-01"), d("2026-03-31")), vec![r("m", "2026-03", "2026-03")]);
+        assert_eq!(
+            ranges(d("2026-02-15"), d("2026-04-10")),
+            vec![r("d", "2026-02-15", "2026-02-28"), r("m", "2026-03", "2026-03"), r("d", "2026-04-01", "2026-04-10")]
+        );
+        assert_eq!(ranges(d("2026-01-01"), d("2026-12-31")), vec![r("m", "2026-01", "2026-12")]);
+        assert_eq!(ranges(d("2026-03-05"), d("2026-04-02")), vec![r("d", "2026-03-05", "2026-04-02")]);
+        assert_eq!(
+            ranges(d("2026-01-01"), d("2026-03-02")),
+            vec![r("m", "2026-01", "2026-02"), r("d", "2026-03-01", "2026-03-02")]
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! The PostgreSQL store, for several instances sharing read models.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use futures::future::try_join_all;
+use switchboard_projections::store::StoreError;
+use tokio::sync::Mutex;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, NoTls, Statement};
+
+use crate::sql::{Row, Value, SCHEMA};
+use crate::{Backend, SqlStore};
+
+/// One connection with a cache of prepared statements; batch statements are pipelined.
+pub struct PostgresBackend {
+    state: Mutex<State>,
+}
+
+struct State {
+    client: Client,
+    prepared: HashMap<String, Statement>,
+}
+
+fn backend_error(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn param(value: &Value) -> Box<dyn ToSql + Sync + Send> {
+    match value {
+        Value::Int(v) => Box::new(*v),
+        Value::Text(v) => Box::new(v.clone()),
+    }
+}
+
+impl SqlStore<PostgresBackend> {
+    /// Connects (e.g. `host=127.0.0.1 port=5432 user=postgres dbname=switchboard`) and
+    /// creates the tables. With `schema`, the tables live in that schema (created if
+    /// missing), so several deployments or tests can share one database.
+    pub async fn connect(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(backend_error)?;
+        // The connection task ends when the connection breaks; the next statement reports it.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        if let Some(schema) = schema {
+            if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(StoreError::Invalid(format!("schema name {schema:?}")));
+            }
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"))
+                .await
+                .map_err(backend_error)?;
+        }
+        client.batch_execute(SCHEMA).await.map_err(backend_error)?;
+        Ok(Self::from_backend(PostgresBackend { state: Mutex::new(State { client, prepared: HashMap::new() }) }))
+    }
+}
+
+impl PostgresBackend {
+    /// Runs statements without parameters (administration, tests).
+    pub async fn batch_execute(&self, sql: &str) -> Result<(), StoreError> {
+        self.state.lock().await.client.batch_execute(sql).await.map_err(backend_error)
+    }
+}
+
+impl State {
+    async fn prepare(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).await.map_err(backend_error)?;
+        self.prepared.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    async fn rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let mut state = self.state.lock().await;
+        let statement = state.prepare(sql).await?;
+        let boxed: Vec<_> = params.iter().map(param).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let rows = state.client.query(&statement, &refs).await.map_err(backend_error)?;
+        rows.iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| match *row.columns()[i].type_() {
+                        Type::INT8 => row.try_get::<_, Option<i64>>(i).map(Value::Int).map_err(backend_error),
+                        Type::INT4 => row
+                            .try_get::<_, Option<i32>>(i)
+                            .map(|v| Value::Int(v.map(i64::from)))
+                            .map_err(backend_error),
+                        _ => row.try_get::<_, Option<String>>(i).map(Value::Text).map_err(backend_error),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    async fn transaction(&self, statements: &[(String, Vec<Value>)]) -> Result<(), StoreError> {
+        let mut state = self.state.lock().await;
+        let mut prepared = Vec::with_capacity(statements.len());
+        for (sql, _) in statements {
+            prepared.push(state.prepare(sql).await?);
+        }
+        let boxed: Vec<Vec<_>> = statements.iter().map(|(_, params)| params.iter().map(param).collect()).collect();
+        let refs: Vec<Vec<&(dyn ToSql + Sync)>> =
+            boxed.iter().map(|ps| ps.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()).collect();
+        let tx = state.client.transaction().await.map_err(backend_error)?;
+        // Sent back to back without waiting for each reply (pipelined).
+        let executes = prepared.iter().zip(&refs).map(|(statement, params)| tx.execute(statement, params));
+        try_join_all(executes).await.map_err(backend_error)?;
+        // Dropping the transaction on an error above rolls it back.
+        tx.commit().await.map_err(backend_error)
+    }
+}

@@ -1,0 +1,279 @@
+//! Per-team WeCom application settings and the registry the callback endpoint looks teams
+//! up in. Secrets stay out of `Debug` output; the application secret is never held at all,
+//! only the name of where to find it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use switchboard_schemas::TeamId;
+
+use crate::crypto::{CryptoError, WecomCrypto};
+
+/// A secret configuration value (token, EncodingAESKey): readable by code, redacted in
+/// `Debug` and when serialised (as `<redacted>`, which no key or token accepts), so a logged
+/// or written-out configuration never shows it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+/// What a serialised [`Secret`] reads.
+pub const REDACTED: &str = "<redacted>";
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the code that needs it (never for logs).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// What a menu click or template-card button asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Hand the session to a person (`Command::RequestHuman`).
+    RequestHuman,
+    /// Close the session (`Command::CloseByOperator`).
+    Close,
+    /// Feedback "resolved" (`Command::GiveFeedback { resolved: true }`).
+    Resolved,
+    /// Feedback "not resolved" (`Command::GiveFeedback { resolved: false }`).
+    NotResolved,
+}
+
+fn default_menu_keys() -> BTreeMap<String, Action> {
+    BTreeMap::from([("human".to_owned(), Action::RequestHuman), ("close".to_owned(), Action::Close)])
+}
+
+fn default_card_keys() -> BTreeMap<String, Action> {
+    BTreeMap::from([("resolved".to_owned(), Action::Resolved), ("not_resolved".to_owned(), Action::NotResolved)])
+}
+
+/// One team's WeCom application, as written in the configuration (serialisable so it can sit
+/// in a configuration with defaults; its secrets serialise redacted).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WecomApp {
+    /// The enterprise's CorpID (also the receive id of an internal application).
+    pub corp_id: String,
+    /// The application's AgentId.
+    pub agent_id: u64,
+    /// The callback Token (1..=32 letters or digits).
+    pub token: Secret,
+    /// The callback EncodingAESKey (43 characters).
+    pub encoding_aes_key: Secret,
+    /// The NAME of the environment variable or configuration key holding the application
+    /// secret — never the secret itself, so configurations can be shared and logged.
+    pub secret_ref: String,
+    /// The receive id decrypted callbacks must carry; the CorpID when absent (a third-party
+    /// application uses its suite id).
+    #[serde(default)]
+    pub receive_id: Option<String>,
+    /// Menu item keys (`click` events) and what they ask for.
+    #[serde(default = "default_menu_keys")]
+    pub menu_keys: BTreeMap<String, Action>,
+    /// Template-card button keys (`template_card_event`) and what they ask for.
+    #[serde(default = "default_card_keys")]
+    pub card_keys: BTreeMap<String, Action>,
+}
+
+/// Why an application's settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The token or key is malformed.
+    #[error("team {team}: {source}")]
+    Crypto {
+        /// The team.
+        team: TeamId,
+        /// What is wrong.
+        #[source]
+        source: CryptoError,
+    },
+    /// A required value is empty or malformed.
+    #[error("team {team}: {field} {problem}")]
+    Invalid {
+        /// The team.
+        team: TeamId,
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+impl WecomApp {
+    /// An application with the default menu and card keys.
+    pub fn new(
+        corp_id: impl Into<String>,
+        agent_id: u64,
+        token: Secret,
+        encoding_aes_key: Secret,
+        secret_ref: impl Into<String>,
+    ) -> Self {
+        Self {
+            corp_id: corp_id.into(),
+            agent_id,
+            token,
+            encoding_aes_key,
+            secret_ref: secret_ref.into(),
+            receive_id: None,
+            menu_keys: default_menu_keys(),
+            card_keys: default_card_keys(),
+        }
+    }
+
+    /// The receive id callbacks must carry.
+    pub fn receive_id(&self) -> &str {
+        self.receive_id.as_deref().unwrap_or(&self.corp_id)
+    }
+
+    /// Checks the settings and builds the application's crypto.
+    pub fn crypto(&self, team: &TeamId) -> Result<WecomCrypto, ConfigError> {
+        let invalid = |field, problem| ConfigError::Invalid { team: team.clone(), field, problem };
+        if self.corp_id.trim().is_empty() {
+            return Err(invalid("corp_id", "must not be empty"));
+        }
+        let name_ok = |s: &str| {
+            !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        };
+        if !name_ok(&self.secret_ref) {
+            return Err(invalid("secret_ref", "must name an environment variable or key ([A-Za-z0-9_.-], 1..=128)"));
+        }
+        WecomCrypto::new(self.token.expose(), self.encoding_aes_key.expose(), self.receive_id())
+            .map_err(|source| ConfigError::Crypto { team: team.clone(), source })
+    }
+}
+
+/// A configured application with its crypto ready.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// The settings.
+    pub app: WecomApp,
+    /// Its crypto.
+    pub crypto: WecomCrypto,
+}
+
+/// The teams served by the callback endpoint: team id → application. Built once at start-up
+/// so a malformed key is found then, not on the first callback. Deserialises from a map of
+/// team id to [`WecomApp`], validating every entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(try_from = "BTreeMap<TeamId, WecomApp>")]
+pub struct WecomApps {
+    apps: HashMap<TeamId, Arc<Registered>>,
+}
+
+impl WecomApps {
+    /// Validates every application and builds the registry.
+    pub fn new(apps: impl IntoIterator<Item = (TeamId, WecomApp)>) -> Result<Self, ConfigError> {
+        let mut registry = HashMap::new();
+        for (team, app) in apps {
+            let crypto = app.crypto(&team)?;
+            registry.insert(team, Arc::new(Registered { app, crypto }));
+        }
+        Ok(Self { apps: registry })
+    }
+
+    /// The application of a team, if it has one.
+    pub fn get(&self, team: &TeamId) -> Option<&Arc<Registered>> {
+        self.apps.get(team)
+    }
+
+    /// The teams served, sorted.
+    pub fn teams(&self) -> Vec<TeamId> {
+        let mut teams: Vec<TeamId> = self.apps.keys().cloned().collect();
+        teams.sort();
+        teams
+    }
+
+    /// How many teams are served.
+    pub fn len(&self) -> usize {
+        self.apps.len()
+    }
+
+    /// True when no team is served.
+    pub fn is_empty(&self) -> bool {
+        self.apps.is_empty()
+    }
+}
+
+impl TryFrom<BTreeMap<TeamId, WecomApp>> for WecomApps {
+    type Error = ConfigError;
+    fn try_from(map: BTreeMap<TeamId, WecomApp>) -> Result<Self, ConfigError> {
+        Self::new(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+
+    #[test]
+    fn an_application_deserialises_with_defaults_and_redacts_its_secrets() {
+        let json = serde_json::json!({
+            "corp_id": "ww1", "agent_id": 1000002, "token": "QDG6eK",
+            "encoding_aes_key": KEY, "secret_ref": "WECOM_OPS_SECRET"
+        });
+        let app: WecomApp = serde_json::from_value(json).unwrap();
+        assert_eq!(app.menu_keys.get("human"), Some(&Action::RequestHuman));
+        assert_eq!(app.card_keys.get("not_resolved"), Some(&Action::NotResolved));
+        assert_eq!(app.receive_id(), "ww1");
+        let shown = format!("{app:?}");
+        assert!(!shown.contains("QDG6eK") && !shown.contains(KEY), "{shown}");
+        let written = serde_json::to_string(&app).unwrap();
+        assert!(!written.contains("QDG6eK") && !written.contains(KEY) && written.contains(REDACTED), "{written}");
+        let reread: WecomApp = serde_json::from_str(&written).unwrap();
+        assert!(reread.crypto(&TeamId::new("ops").unwrap()).is_err(), "a redacted secret is not usable");
+        let team = TeamId::new("ops").unwrap();
+        let apps = WecomApps::new([(team.clone(), app)]).unwrap();
+        assert!(apps.get(&team).is_some());
+        assert_eq!(apps.teams(), vec![team]);
+        let registry = serde_json::json!({
+            "ops": {"corp_id": "ww1", "agent_id": 1, "token": "t", "encoding_aes_key": KEY, "secret_ref": "S",
+                    "menu_keys": {"staff": "request_human", "bye": "close"}},
+            "sales": {"corp_id": "ww2", "agent_id": 2, "token": "t", "encoding_aes_key": KEY, "secret_ref": "S2"}
+        });
+        let apps: WecomApps = serde_json::from_value(registry).unwrap();
+        assert_eq!(apps.len(), 2);
+        let ops = apps.get(&TeamId::new("ops").unwrap()).unwrap();
+        assert_eq!(ops.app.menu_keys.get("bye"), Some(&Action::Close));
+        assert!(!ops.app.menu_keys.contains_key("human"), "configured keys replace the defaults");
+        let bad = serde_json::json!({"ops": {"corp_id": "ww1", "agent_id": 1, "token": "t",
+                                              "encoding_aes_key": "short", "secret_ref": "S"}});
+        assert!(serde_json::from_value::<WecomApps>(bad).is_err(), "a bad key fails at load time");
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_refused() {
+        let unknown = serde_json::json!({
+            "corp_id": "ww1", "agent_id": 1, "token": "t", "encoding_aes_key": KEY,
+            "secret_ref": "S", "secret": "oops"
+        });
+        assert!(serde_json::from_value::<WecomApp>(unknown).is_err());
+        let team = TeamId::new("ops").unwrap();
+        let bad_key = WecomApp::new("ww1", 1, Secret::new("tok"), Secret::new("short"), "S");
+        assert!(matches!(WecomApps::new([(team.clone(), bad_key)]), Err(ConfigError::Crypto { .. })));
+        let bad_ref = WecomApp::new("ww1", 1, Secret::new("tok"), Secret::new(KEY), "not a name");
+        assert!(matches!(WecomApps::new([(team, bad_ref)]), Err(ConfigError::Invalid { field: "secret_ref", .. })));
+    }
+}

@@ -1,0 +1,18 @@
+//! The WeCom (WeChat Work) channel: operators talk to Switchboard through a team's WeCom
+//! application.
+//!
+//! - [`crypto`]: the callback cryptography (`WXBizMsgCrypt`): signatures, AES-256-CBC with
+//!   32-byte PKCS#7 padding, the receive-id check; pure, so the simulator can encrypt too.
+//! - [`xml`]: the callback envelope and the decrypted messages and events.
+//! - [`config`]: a team's application ([`WecomApp`]) and the registry of teams ([`WecomApps`]).
+//! - [`callback`]: the poem routes WeCom calls (`/wecom/<team>/callback`), which append the
+//!   inbound message durably before answering an empty 200.
+
+pub mod callback;
+pub mod config;
+pub mod crypto;
+pub mod xml;
+
+pub use callback::{routes, CallbackOptions, DEFAULT_MOUNT_PATH};
+pub use config::{Action, Secret, WecomApp, WecomApps};
+pub use crypto::{CryptoError, WecomCrypto};

@@ -1,0 +1,201 @@
+//! The projection runtime: folds the log into a [`ReadStore`] in batches, committing each
+//! batch's rows together with the checkpoint; catches up from the checkpoint, then follows
+//! the log live; can be reset and rebuilt from position 0.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use switchboard_engine::conversation::session_of;
+use switchboard_engine::log::{subscribe, EventLog, LogError};
+use switchboard_schemas::{ConversationEvent, DecodeError, Event, RecordedEvent};
+use tracing::debug;
+use uuid::Uuid;
+
+use crate::sessions::{RowChange, SessionRow};
+use crate::store::{ReadStore, StoreError};
+
+/// The name of the session-list projection (its checkpoint key); statistics are queries
+/// over its rows.
+pub const SESSIONS: &str = "sessions";
+
+/// Why a projection stopped. The store holds the last committed batch; running again
+/// resumes from its checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// Reading the log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A stored event cannot be decoded (upcasting happens in decoding).
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The read store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Tuning of a projection run.
+#[derive(Debug, Clone, Copy)]
+pub struct ProjectionOptions {
+    /// Events read from the log and committed per transaction.
+    pub batch: usize,
+    /// Session rows kept in memory between batches; closed ones are dropped first.
+    pub cache: usize,
+}
+
+impl Default for ProjectionOptions {
+    fn default() -> Self {
+        Self { batch: 2_000, cache: 50_000 }
+    }
+}
+
+/// The session-list projection over one log and one store.
+pub struct Projection {
+    log: Arc<dyn EventLog>,
+    store: Arc<dyn ReadStore>,
+    options: ProjectionOptions,
+    fold: SessionFold,
+}
+
+impl Projection {
+    /// A projection of `log` into `store`.
+    pub fn new(log: Arc<dyn EventLog>, store: Arc<dyn ReadStore>, options: ProjectionOptions) -> Self {
+        Self { log, store, options, fold: SessionFold::default() }
+    }
+
+    /// The store it writes to, for queries.
+    pub fn store(&self) -> &Arc<dyn ReadStore> {
+        &self.store
+    }
+
+    /// Drops the read model and its checkpoint, so the next run rebuilds from 0.
+    pub async fn reset(&mut self) -> Result<(), ProjectionError> {
+        self.fold = SessionFold::default();
+        self.store.reset(SESSIONS).await?;
+        Ok(())
+    }
+
+    /// Folds everything up to the log's current end; returns the checkpoint reached.
+    /// `progress` is called after each batch with (checkpoint, head) for progress bars.
+    pub async fn catch_up(&mut self, mut progress: impl FnMut(u64, u64)) -> Result<u64, ProjectionError> {
+        let mut position = self.store.checkpoint(SESSIONS).await?;
+        let head = self.log.head().await?;
+        loop {
+            let batch = self.log.read_all(position, self.options.batch, None).await?;
+            let Some(last) = batch.last().map(|e| e.position) else {
+                return Ok(position);
+            };
+            self.commit(&batch, last).await?;
+            position = last;
+            progress(position, head.max(position));
+        }
+    }
+
+    /// Resets, then catches up from 0.
+    pub async fn rebuild(&mut self, progress: impl FnMut(u64, u64)) -> Result<u64, ProjectionError> {
+        self.reset().await?;
+        self.catch_up(progress).await
+    }
+
+    /// Catches up, then follows the log live until `shutdown` completes (then returns the
+    /// last committed checkpoint) or the log fails. Events that arrive together are
+    /// committed together, up to the batch size.
+    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<u64, ProjectionError> {
+        let mut position = self.catch_up(|_, _| {}).await?;
+        let mut live = subscribe(self.log.clone(), position, None).ready_chunks(self.options.batch);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return Ok(position),
+                chunk = live.next() => {
+                    let Some(chunk) = chunk else { return Ok(position) };
+                    let events = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
+                    if let Some(last) = events.last().map(|e| e.position) {
+                        self.commit(&events, last).await?;
+                        position = last;
+                        debug!(position, events = events.len(), "projection followed the log");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn commit(&mut self, events: &[RecordedEvent], checkpoint: u64) -> Result<(), ProjectionError> {
+        let outcome = self.fold_and_commit(events, checkpoint).await;
+        if outcome.is_err() {
+            // The cache may be ahead of the store now: forget it, the store is the truth.
+            self.fold = SessionFold::default();
+        }
+        outcome
+    }
+
+    async fn fold_and_commit(&mut self, events: &[RecordedEvent], checkpoint: u64) -> Result<(), ProjectionError> {
+        for recorded in events {
+            self.fold.apply(self.store.as_ref(), recorded).await?;
+        }
+        let changes = self.fold.take_changes();
+        self.store.commit_batch(SESSIONS, &changes, checkpoint).await?;
+        self.fold.trim(self.options.cache);
+        Ok(())
+    }
+}
+
+/// The in-memory side of the fold: rows of sessions seen recently (as stored after the last
+/// commit, plus the current batch), and for those changed in the current batch, the row as
+/// stored before it.
+#[derive(Default)]
+struct SessionFold {
+    rows: HashMap<Uuid, SessionRow>,
+    before: HashMap<Uuid, Option<SessionRow>>,
+}
+
+impl SessionFold {
+    async fn apply(&mut self, store: &dyn ReadStore, recorded: &RecordedEvent) -> Result<(), ProjectionError> {
+        if recorded.stream.kind() != switchboard_schemas::AggregateKind::Conversation {
+            return Ok(());
+        }
+        let Event::Conversation(event) = recorded.decode()? else {
+            return Ok(());
+        };
+        if let ConversationEvent::SessionOpened(e) = &event {
+            let row = SessionRow::opened(recorded.team.as_str(), e.session_id, e.user.as_str(), recorded.occurred_at);
+            let previous = self.rows.insert(e.session_id, row);
+            self.before.entry(e.session_id).or_insert(previous);
+            return Ok(());
+        }
+        let id = session_of(&event);
+        let row = match self.rows.entry(id) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => match store.load_session(id).await? {
+                Some(row) => entry.insert(row),
+                // An event of a session never opened: nothing to attach it to.
+                None => return Ok(()),
+            },
+        };
+        self.before.entry(id).or_insert_with(|| Some(row.clone()));
+        row.apply(&event, recorded.occurred_at);
+        Ok(())
+    }
+
+    fn take_changes(&mut self) -> Vec<RowChange> {
+        let mut changes: Vec<RowChange> = self
+            .before
+            .drain()
+            .filter_map(|(id, before)| self.rows.get(&id).map(|after| RowChange { before, after: after.clone() }))
+            .collect();
+        changes.sort_by_key(|c| c.after.session_id);
+        changes
+    }
+
+    /// Keeps memory bounded: closed sessions go first, then everything if still too many.
+    fn trim(&mut self, capacity: usize) {
+        if self.rows.len() <= capacity {
+            return;
+        }
+        self.rows.retain(|_, row| row.closed_at.is_none());
+        if self.rows.len() > capacity {
+            self.rows.clear();
+        }
+    }
+}

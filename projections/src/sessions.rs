@@ -1,0 +1,368 @@
+//! The session list read model: one row per session, folded from conversation events.
+//!
+//! The fold is pure (a row plus an event gives a row); the runtime decides where rows come
+//! from and when they are written.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use switchboard_schemas::event::{CloseReason, MatchDecision, OutboundPurpose, SessionStatus};
+use switchboard_schemas::ConversationEvent;
+use uuid::Uuid;
+
+/// One session as the session list and the statistics see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionRow {
+    /// The team the session belongs to; every query is scoped by it.
+    pub team: String,
+    /// The session.
+    pub session_id: Uuid,
+    /// The operator.
+    pub user: String,
+    /// The status people see.
+    pub status: SessionStatus,
+    /// The status underneath a pending re-confirmation, kept so the fold can restore it.
+    pub phase: SessionStatus,
+    /// Asked "do you still need help?" and not answered yet.
+    pub reconfirming: bool,
+    /// When it opened.
+    pub opened_at: DateTime<Utc>,
+    /// When it closed last (none while open).
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Why it closed.
+    pub close_reason: Option<CloseReason>,
+    /// Who has it.
+    pub assignee: Option<String>,
+    /// Its routing category.
+    pub category: Option<String>,
+    /// True when the category was collected from the operator (then a match does not
+    /// override it), as the engine does.
+    pub category_collected: bool,
+    /// The operator's first message in the session.
+    pub question: Option<String>,
+    /// Messages from the operator.
+    pub messages_in: i64,
+    /// Messages queued to anyone.
+    pub messages_out: i64,
+    /// When the operator first got an answer (from the FAQ or a person).
+    pub first_answer_at: Option<DateTime<Utc>>,
+    /// Handed to a person at least once.
+    pub transferred: bool,
+    /// Answered from the FAQ at least once.
+    pub auto_answered: bool,
+    /// Asked "do you still need help?" at least once.
+    pub reconfirmed: bool,
+    /// The last FAQ answered from.
+    pub last_faq: Option<String>,
+}
+
+impl SessionRow {
+    /// A session just opened.
+    pub fn opened(team: &str, session_id: Uuid, user: &str, at: DateTime<Utc>) -> Self {
+        Self {
+            team: team.to_owned(),
+            session_id,
+            user: user.to_owned(),
+            status: SessionStatus::Collecting,
+            phase: SessionStatus::Collecting,
+            reconfirming: false,
+            opened_at: at,
+            closed_at: None,
+            close_reason: None,
+            assignee: None,
+            category: None,
+            category_collected: false,
+            question: None,
+            messages_in: 0,
+            messages_out: 0,
+            first_answer_at: None,
+            transferred: false,
+            auto_answered: false,
+            reconfirmed: false,
+            last_faq: None,
+        }
+    }
+
+    /// Folds one event of this session (anything but `SessionOpened`) into the row,
+    /// following the engine's status rules.
+    pub fn apply(&mut self, event: &ConversationEvent, at: DateTime<Utc>) {
+        use ConversationEvent as E;
+        match event {
+            E::MessageReceived(e) => {
+                self.messages_in += 1;
+                self.reconfirming = false;
+                if self.question.is_none() {
+                    self.question = Some(e.text.clone());
+                }
+            }
+            E::InfoRequested(_) => self.phase = SessionStatus::Collecting,
+            E::InfoProvided(e) if e.field == "category" => {
+                self.category = Some(e.value.clone());
+                self.category_collected = true;
+            }
+            E::MatchRequested(_) => self.phase = SessionStatus::Matching,
+            E::FaqMatched(e) => {
+                if !self.category_collected {
+                    self.category = e.candidates.first().and_then(|c| c.category.clone());
+                }
+                match &e.decision {
+                    MatchDecision::Answer { .. } => self.phase = SessionStatus::Answered,
+                    MatchDecision::Clarify { .. } => self.phase = SessionStatus::AwaitingChoice,
+                    MatchDecision::Transfer => {}
+                }
+            }
+            E::ChoiceSelected(_) => self.phase = SessionStatus::Answered,
+            E::AnswerQueued(e) => {
+                self.messages_out += 1;
+                match &e.purpose {
+                    OutboundPurpose::Answer { faq_id } => {
+                        self.auto_answered = true;
+                        self.last_faq = Some(faq_id.as_str().to_owned());
+                        self.first_answer_at.get_or_insert(at);
+                    }
+                    OutboundPurpose::HumanReply => {
+                        self.first_answer_at.get_or_insert(at);
+                    }
+                    _ => {}
+                }
+            }
+            E::TransferredToHuman(e) => {
+                self.phase = SessionStatus::WithHuman;
+                self.transferred = true;
+                self.assignee = e.assignee.as_ref().map(|a| a.as_str().to_owned());
+                if let Some(category) = &e.category {
+                    self.category = Some(category.clone());
+                }
+            }
+            E::StatusChanged(e) => {
+                if matches!(e.to, SessionStatus::WithHuman | SessionStatus::Waiting) {
+                    self.phase = e.to;
+                }
+            }
+            E::ReconfirmSent(_) => {
+                self.reconfirming = true;
+                self.reconfirmed = true;
+            }
+            E::SessionClosed(e) => {
+                self.phase = SessionStatus::Closed;
+                self.reconfirming = false;
+                self.closed_at = Some(at);
+                self.close_reason = Some(e.reason);
+            }
+            E::SessionReopened(_) => {
+                self.phase = SessionStatus::WithHuman;
+                self.closed_at = None;
+                self.close_reason = None;
+            }
+            _ => {}
+        }
+        self.status = if self.phase == SessionStatus::Closed {
+            SessionStatus::Closed
+        } else if self.reconfirming {
+            SessionStatus::Reconfirming
+        } else {
+            self.phase
+        };
+    }
+}
+
+/// The stored name of a status (its serde name), shared by every store.
+pub fn status_name(status: SessionStatus) -> &'static str {
+    match status {
+        SessionStatus::Collecting => "collecting",
+        SessionStatus::Matching => "matching",
+        SessionStatus::AwaitingChoice => "awaiting_choice",
+        SessionStatus::Answered => "answered",
+        SessionStatus::WithHuman => "with_human",
+        SessionStatus::Waiting => "waiting",
+        SessionStatus::Reconfirming => "reconfirming",
+        SessionStatus::Closed => "closed",
+    }
+}
+
+/// Reads a stored status name back.
+pub fn parse_status(name: &str) -> Option<SessionStatus> {
+    [
+        SessionStatus::Collecting,
+        SessionStatus::Matching,
+        SessionStatus::AwaitingChoice,
+        SessionStatus::Answered,
+        SessionStatus::WithHuman,
+        SessionStatus::Waiting,
+        SessionStatus::Reconfirming,
+        SessionStatus::Closed,
+    ]
+    .into_iter()
+    .find(|s| status_name(*s) == name)
+}
+
+/// The stored name of a close reason (its serde name), shared by every store.
+pub fn close_reason_name(reason: CloseReason) -> &'static str {
+    match reason {
+        CloseReason::Resolved => "resolved",
+        CloseReason::Stale => "stale",
+        CloseReason::Manual => "manual",
+        CloseReason::ByOperator => "by_operator",
+    }
+}
+
+/// Reads a stored close reason back.
+pub fn parse_close_reason(name: &str) -> Option<CloseReason> {
+    [CloseReason::Resolved, CloseReason::Stale, CloseReason::Manual, CloseReason::ByOperator]
+        .into_iter()
+        .find(|r| close_reason_name(*r) == name)
+}
+
+/// One row's share of the daily statistics rollup: `n` added to counter `metric`/`key` of
+/// `team` on UTC `day`. Statistics sum these over days instead of scanning sessions, so a
+/// query costs the number of days, not the number of sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Contribution {
+    /// The team.
+    pub team: String,
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Which counter (see [`metric`]).
+    pub metric: &'static str,
+    /// The counter's key within the metric ("" when it has none).
+    pub key: String,
+    /// How much.
+    pub n: i64,
+}
+
+/// The rollup's metric names.
+pub mod metric {
+    /// Sessions opened (by opening day).
+    pub const OPENED: &str = "opened";
+    /// Opened sessions transferred to a person.
+    pub const TRANSFERRED: &str = "transferred";
+    /// Opened sessions asked "do you still need help?".
+    pub const RECONFIRMED: &str = "reconfirmed";
+    /// Opened sessions by the last FAQ answered.
+    pub const FAQ: &str = "faq";
+    /// Opened sessions by category ("" for none).
+    pub const CATEGORY: &str = "category";
+    /// Transferred opened sessions by assignee ("" for nobody).
+    pub const ASSIGNEE: &str = "assignee";
+    /// Opened sessions by time to first answer, bucketed seconds (see [`super::duration_bucket`]).
+    pub const FIRST_ANSWER: &str = "first_answer";
+    /// Sessions closed (by closing day).
+    pub const CLOSED: &str = "closed";
+    /// Closed as resolved without a transfer.
+    pub const RESOLVED_AUTOMATICALLY: &str = "resolved_auto";
+    /// Closed as stale.
+    pub const STALE: &str = "stale";
+    /// Closed sessions by time to resolution, bucketed seconds.
+    pub const RESOLUTION: &str = "resolution";
+}
+
+/// Buckets a duration for the percentile histograms: exact below 1,000 seconds, three
+/// significant digits above (under 1% error), so a day holds few distinct buckets.
+pub fn duration_bucket(secs: i64) -> i64 {
+    let mut scale = 1;
+    while secs / scale >= 1_000 {
+        scale *= 10;
+    }
+    secs / scale * scale
+}
+
+/// The UTC day of a moment as the rollup keys it.
+pub fn day_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// Everything a row adds to the rollup.
+pub fn contributions(row: &SessionRow) -> Vec<Contribution> {
+    let opened_day = day_of(row.opened_at);
+    let mut out = Vec::new();
+    let mut add = |day: &str, metric: &'static str, key: &str| {
+        out.push(Contribution { team: row.team.clone(), day: day.to_owned(), metric, key: key.to_owned(), n: 1 });
+    };
+    add(&opened_day, metric::OPENED, "");
+    if row.transferred {
+        add(&opened_day, metric::TRANSFERRED, "");
+        add(&opened_day, metric::ASSIGNEE, row.assignee.as_deref().unwrap_or(""));
+    }
+    if row.reconfirmed {
+        add(&opened_day, metric::RECONFIRMED, "");
+    }
+    if let Some(faq) = &row.last_faq {
+        add(&opened_day, metric::FAQ, faq);
+    }
+    add(&opened_day, metric::CATEGORY, row.category.as_deref().unwrap_or(""));
+    if let Some(answered) = row.first_answer_at {
+        let secs = (answered - row.opened_at).num_seconds();
+        add(&opened_day, metric::FIRST_ANSWER, &duration_bucket(secs).to_string());
+    }
+    if let Some(closed) = row.closed_at {
+        let closed_day = day_of(closed);
+        add(&closed_day, metric::CLOSED, "");
+        if row.close_reason == Some(CloseReason::Resolved) && !row.transferred {
+            add(&closed_day, metric::RESOLVED_AUTOMATICALLY, "");
+        }
+        if row.close_reason == Some(CloseReason::Stale) {
+            add(&closed_day, metric::STALE, "");
+        }
+        let secs = (closed - row.opened_at).num_seconds();
+        add(&closed_day, metric::RESOLUTION, &duration_bucket(secs).to_string());
+    }
+    out
+}
+
+/// A row written in a batch, with what the store held before (none for a new session), so
+/// the rollup can be moved by the difference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowChange {
+    /// The row as stored before this batch.
+    pub before: Option<SessionRow>,
+    /// The row after it.
+    pub after: SessionRow,
+}
+
+/// The net rollup change of a batch: contributions of the new rows minus those of the old,
+/// zero entries dropped, in a stable order.
+pub fn rollup_delta(changes: &[RowChange]) -> Vec<Contribution> {
+    let mut net: std::collections::BTreeMap<(String, String, &'static str, String), i64> =
+        std::collections::BTreeMap::new();
+    for change in changes {
+        for (rows, sign) in [(change.before.as_ref(), -1), (Some(&change.after), 1)] {
+            for c in rows.map(contributions).unwrap_or_default() {
+                *net.entry((c.team, c.day, c.metric, c.key)).or_default() += sign * c.n;
+            }
+        }
+    }
+    net.into_iter()
+        .filter(|(_, n)| *n != 0)
+        .map(|((team, day, metric, key), n)| Contribution { team, day, metric, key, n })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn buckets_are_exact_below_a_thousand_seconds_and_three_digits_above() {
+        assert_eq!(duration_bucket(0), 0);
+        assert_eq!(duration_bucket(999), 999);
+        assert_eq!(duration_bucket(3600), 3600);
+        assert_eq!(duration_bucket(3725), 3720);
+        assert_eq!(duration_bucket(123_456), 123_000);
+    }
+
+    #[test]
+    fn a_changed_row_moves_the_rollup_by_the_difference() {
+        let at = DateTime::from_timestamp(1_772_000_000, 0).unwrap();
+        let before = SessionRow::opened("ops", Uuid::nil(), "u", at);
+        let mut after = before.clone();
+        after.transferred = true;
+        after.assignee = Some("zhao".into());
+        let delta = rollup_delta(&[RowChange { before: Some(before.clone()), after: after.clone() }]);
+        let names: Vec<_> = delta.iter().map(|c| (c.metric, c.key.as_str(), c.n)).collect();
+        assert_eq!(names, vec![("assignee", "zhao", 1), ("transferred", "", 1)]);
+        assert!(rollup_delta(&[RowChange { before: Some(after.clone()), after }]).is_empty());
+        let new = rollup_delta(&[RowChange { before: None, after: before }]);
+        assert_eq!(new.len(), 2, "opened and category");
+    }
+}
