@@ -141,6 +141,10 @@ pub struct TeamConfig {
     /// On-call engineers per category.
     #[serde(default)]
     pub roster: Roster,
+    /// The team's WeCom application, when operators reach it through WeCom; its callback
+    /// is served at `/wecom/<team>/callback`.
+    #[serde(default)]
+    pub wecom: Option<switchboard_wecom::WecomApp>,
 }
 
 impl Config {

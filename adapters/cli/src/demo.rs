@@ -35,7 +35,7 @@ pub fn team() -> Result<TeamConfig> {
     roster.categories.insert("prizes".into(), vec![staff("wang_fang")?]);
     roster.categories.insert("tech".into(), vec![staff("zhang_wei")?, staff("chen_jie")?]);
     roster.default = vec![staff("zhao_min")?];
-    Ok(TeamConfig { name: "Demo activity platform".into(), settings: TeamSettings::default(), roster })
+    Ok(TeamConfig { name: "Demo activity platform".into(), settings: TeamSettings::default(), roster, wecom: None })
 }
 
 /// Seeds the demo FAQ (re-running changes nothing).

@@ -16,6 +16,7 @@ use switchboard_http::{ApiChannel, AppState, Backends, HttpLimits};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::TeamId;
 use switchboard_search::KeywordMatcher;
+use switchboard_wecom::{CallbackOptions, WecomApps};
 use tracing::{info, warn};
 use uuid::Uuid;
 
@@ -100,6 +101,19 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
             semantic: "not configured: keyword-only".into(),
         },
     });
+    let wecom_apps = config
+        .teams
+        .iter()
+        .filter_map(|(id, team)| team.wecom.clone().map(|app| TeamId::new(id.as_str()).map(|id| (id, app))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let wecom_teams = wecom_apps.len();
+    let wecom_apps = Arc::new(WecomApps::new(wecom_apps).context("invalid WeCom application in the configuration")?);
+    let wecom = switchboard_wecom::routes(state.runtime.clone(), wecom_apps, CallbackOptions::default());
+    let app =
+        poem::Route::new().nest(switchboard_wecom::DEFAULT_MOUNT_PATH, wecom).nest("/", switchboard_http::app(state));
+    if wecom_teams > 0 {
+        info!(teams = wecom_teams, "WeCom callbacks served at /wecom/<team>/callback");
+    }
     let listener = TcpListener::bind(config.listen);
     info!(listen = %config.listen, data_dir = %config.data_dir.display(), "switchboard is serving");
     eprintln!(
@@ -107,11 +121,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         config.listen
     );
     poem::Server::new(listener)
-        .run_with_graceful_shutdown(
-            switchboard_http::app(state),
-            shutdown_signal(),
-            Some(std::time::Duration::from_secs(5)),
-        )
+        .run_with_graceful_shutdown(app, shutdown_signal(), Some(std::time::Duration::from_secs(5)))
         .await
         .with_context(|| format!("the HTTP server on {} failed (is the port in use?)", config.listen))?;
     core.shutdown().await;

@@ -185,3 +185,53 @@ fn audit_and_events_tail_read_the_log_from_the_command_line() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("<team>/<user>"));
 }
+
+#[test]
+fn an_encrypted_wecom_callback_reaches_the_conversation_through_the_binary() {
+    use switchboard_wecom::WecomCrypto;
+    let (token, key, corp) = ("QDG6eK", "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "wx5823bf96d3bd56c7");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[teams.ops]
+name = "Ops"
+[teams.ops.roster]
+default = ["zhao"]
+[teams.ops.wecom]
+corp_id = "{corp}"
+agent_id = 218
+token = "{token}"
+encoding_aes_key = "{key}"
+secret_ref = "OPS_WECOM_SECRET"
+"#
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&dir.path().join("data"), Some(&config), &[]);
+    let crypto = WecomCrypto::new(token, key, corp).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let message = format!(
+        "<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[lisi]]></FromUserName>\
+         <CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[活动页面白屏怎么办]]></Content>\
+         <MsgId>7253391837482938471</MsgId><AgentID>218</AgentID></xml>"
+    );
+    let encrypted = crypto.encrypt(&message, [7; 16]).unwrap();
+    let signature = crypto.signature(&now, "nonce1", &encrypted);
+    let body = format!(
+        "<xml><ToUserName><![CDATA[{corp}]]></ToUserName><AgentID><![CDATA[218]]></AgentID><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+    );
+    let url = format!("{}/wecom/ops/callback?msg_signature={signature}&timestamp={now}&nonce=nonce1", server.base);
+    for _ in 0..3 {
+        // WeCom retries; each delivery gets an empty 200 and the message is recorded once.
+        let response = ureq::post(&url).send_string(&body).unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.into_string().unwrap(), "");
+    }
+    let view = server.get("/api/v1/teams/ops/conversations/lisi");
+    assert_eq!(count(&view, "MessageReceived"), 1, "{view}");
+    let bad = ureq::post(&url.replace(&signature, "0000")).send_string(&body);
+    assert!(matches!(bad, Err(ureq::Error::Status(403, _))), "a wrong signature is refused");
+}
