@@ -4,6 +4,7 @@
 mod audit;
 mod config;
 mod demo;
+mod replay;
 mod serve;
 mod tail;
 
@@ -38,6 +39,8 @@ enum Commands {
     },
     /// Rebuild a conversation from the log: its timeline, and its state at a moment.
     Audit(audit::AuditArgs),
+    /// Drop the read models (session list, statistics) and rebuild them from the log.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +62,7 @@ fn main() -> Result<()> {
             Commands::Serve(args) => serve::run(config, args).await,
             Commands::Events { command: EventsCommand::Tail(args) } => tail::run(config, args).await,
             Commands::Audit(args) => audit::run(config, args).await,
+            Commands::Replay(args) => replay::run(config, args).await,
         }
     })
 }

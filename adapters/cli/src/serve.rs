@@ -91,6 +91,26 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         retry_base: config.core.retry_base,
     };
     let core = Core::new(runtime.clone(), matcher, Arc::new(ApiChannel), core_config).spawn();
+    // The read models (session list, statistics) follow the log beside the event log.
+    let read_models = crate::replay::read_model_path(&config);
+    let store = switchboard_readstore::SqliteReadStore::open(&read_models)
+        .with_context(|| format!("cannot open the read models at {}", read_models.display()))?;
+    let mut projection = switchboard_projections::runtime::Projection::new(
+        log.clone(),
+        Arc::new(store),
+        switchboard_projections::runtime::ProjectionOptions::default(),
+    );
+    let projector = tokio::spawn(async move {
+        loop {
+            match projection.run(futures::future::pending()).await {
+                Ok(_) => return,
+                Err(e) => {
+                    warn!(error = %e, "the read-model projection stopped; resuming from its checkpoint");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
     let state = Arc::new(AppState {
         runtime,
         health: core.health(),
@@ -124,6 +144,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(std::time::Duration::from_secs(5)))
         .await
         .with_context(|| format!("the HTTP server on {} failed (is the port in use?)", config.listen))?;
+    projector.abort();
     core.shutdown().await;
     info!("stopped");
     Ok(())

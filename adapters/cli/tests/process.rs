@@ -181,6 +181,12 @@ fn audit_and_events_tail_read_the_log_from_the_command_line() {
     assert!(lines.iter().any(|e| e["event_type"] == "MessageReceived" && e["team"] == "demo"));
     assert!(lines.windows(2).all(|w| w[0]["position"].as_u64() < w[1]["position"].as_u64()));
 
+    let output = Command::new(bin).arg("--data-dir").arg(&data).arg("replay").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("rebuilt the read models"), "{text}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("100%"), "replay shows its progress");
+
     let output = Command::new(bin).arg("--data-dir").arg(&data).args(["audit", "demo"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("<team>/<user>"));
