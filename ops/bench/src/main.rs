@@ -5,6 +5,7 @@
 
 mod append;
 mod engine;
+mod jetstream;
 mod matching;
 mod projection;
 
@@ -29,6 +30,8 @@ enum Bench {
     Match(matching::MatchArgs),
     /// Projection rebuild events/s on SQLite and PostgreSQL vs the raw read rate; statistics latency.
     Projection(projection::ProjectionArgs),
+    /// JetStream log appends, latency and replay vs raw JetStream on a nats-server it starts.
+    Jetstream(jetstream::JetstreamArgs),
     /// Everything, with default sizes.
     All,
 }
@@ -39,11 +42,19 @@ fn main() -> Result<()> {
         Bench::Engine(args) => engine::run(&args),
         Bench::Match(args) => matching::run(&args),
         Bench::Projection(args) => projection::run(&args),
+        Bench::Jetstream(args) => jetstream::run(&args),
         Bench::All => {
             append::run(&append::AppendArgs::default())?;
             engine::run(&engine::EngineArgs::default())?;
             matching::run(&matching::MatchArgs::default())?;
-            projection::run(&projection::ProjectionArgs::default())
+            projection::run(&projection::ProjectionArgs::default())?;
+            match jetstream::unavailable() {
+                None => jetstream::run(&jetstream::JetstreamArgs::default()),
+                Some(why) => {
+                    println!("== jetstream: SKIPPED, it cannot start its own nats-server: {why}");
+                    Ok(())
+                }
+            }
         }
     }
 }

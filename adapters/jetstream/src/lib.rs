@@ -1,0 +1,699 @@
+//! The event log on NATS JetStream, for Switchboard past one machine.
+//!
+//! [`JetStreamEventLog`] implements the engine's [`EventLog`] port and passes the same
+//! contract suite as the embedded store, against nats-server 2.9 and current releases.
+//!
+//! # Layout
+//!
+//! - **One JetStream stream** (default `SWITCHBOARD`, file storage) holds every event, on
+//!   subjects `<prefix>.<team>.<kind>.<key>` (default prefix `sb`): the Switchboard stream
+//!   id after the prefix. A team's events can be followed on `<prefix>.<team>.>`.
+//! - **One commit is one message**, so a commit is stored atomically. The body is JSON
+//!   (see the `codec` module): the commit id, the first event's version and the events.
+//!   The header `Nats-Msg-Id` carries the commit id.
+//!
+//! # Positions
+//!
+//! An event's global position is `stream_sequence << 16 | index_in_commit`: unique,
+//! increasing in log order, not gap-free (the contract allows gaps). Hence a commit holds
+//! at most 65,535 events ([`MAX_EVENTS_PER_COMMIT`]); larger ones are refused before
+//! anything is sent. `read_all(after)` resumes at the message holding `after` and skips
+//! the events of that message already delivered.
+//!
+//! # Optimistic concurrency
+//!
+//! A stream's version is the number of its events, which is not a JetStream sequence, so
+//! each append first learns the subject's last message: its sequence and the version it
+//! ends at. It then publishes with `Nats-Expected-Last-Subject-Sequence` set to that
+//! sequence (0 for a new stream), and the server refuses the publish (error 10071, wrong
+//! last sequence) if another commit landed in between. The refused writer re-reads the
+//! version and gets [`AppendError::Conflict`]. The last message is fetched from the
+//! stream leader (`STREAM.MSG.GET`, last by subject), unless this process wrote or read
+//! the subject's last commit itself: then the sequence and version it remembers are used
+//! without a round trip. A stale memory costs one refused publish and a re-read, never a
+//! wrong answer, because the server checks the sequence.
+//!
+//! When the expected version is wrong (found before publishing, or after the server
+//! refused the publish), the commit may still be a retry of one already appended, and
+//! then the earlier outcome must win over the conflict. Nothing is published: the log
+//! looks for the commit id among the `Nats-Msg-Id` headers of the subject's messages
+//! stored within the duplicate window (a headers-only consumer). The server's own
+//! deduplication cannot answer this on every version: nats-server 2.9 checks the message
+//! id before `Nats-Expected-Last-Subject-Sequence`, but current releases check the
+//! expected sequence first and refuse a stale retry as a conflict.
+//!
+//! `ExpectedVersion::Any` publishes with the sequence it just read as well, and simply
+//! reads and publishes again when it is refused (with a short growing pause), so two
+//! `Any` writers can never both claim the same version.
+//!
+//! # Deduplication
+//!
+//! The server remembers message ids for the stream's duplicate window (default 10
+//! minutes, [`JetStreamOptions::duplicate_window`]), across server restarts. A commit
+//! retried within the window is acknowledged with the original sequence and marked
+//! `duplicate`; the log then reads that message to return the original version and
+//! position. **A commit retried after the window has passed is appended again** (if its
+//! expected version still matches); callers that retry for longer must keep their own
+//! record. A commit refused (conflict, empty) is not remembered.
+//!
+//! # Following
+//!
+//! [`EventLog::wait_for_append`] is push-based: the first call starts a background
+//! ordered consumer on the whole stream that receives only message headers, and keeps
+//! the last stored sequence in a watch channel; waiters wake as soon as a later message
+//! is stored, by any process. While that consumer is being (re)created the wait falls
+//! back to its timeout, i.e. the engine's poll.
+//!
+//! # Failures
+//!
+//! A lost connection, a timeout or a missing JetStream responder is reported as
+//! [`LogError::Unavailable`] within [`JetStreamOptions::request_timeout`]; the client
+//! reconnects on its own. An append that timed out may still have been stored (the
+//! acknowledgement may be what was lost): retrying it with the same commit id within the
+//! duplicate window is safe. A message that is not a valid commit is reported as
+//! [`LogError::Corrupt`] with the position of its first event.
+//!
+//! # Durability
+//!
+//! JetStream acknowledges a message once it is written to the store files of a quorum of
+//! replicas; it survives the server process being killed, but it is flushed to disk on the
+//! server's `sync_interval` (2 minutes by default), not before the acknowledgement. Use 3
+//! replicas, or `sync_interval: always` in the server configuration (2.10+), to survive
+//! losing a machine's power.
+//!
+//! # Clusters
+//!
+//! Everything above holds on a single server, where it is tested (2.9 and a current
+//! release). On a clustered stream (`replicas` > 1) the same headers are checked by the
+//! stream leader; that path is not exercised by this crate's tests.
+
+mod codec;
+mod error;
+mod options;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::publish::PublishAck;
+use async_nats::jetstream::stream::{self as js_stream, LastRawMessageErrorKind, StorageType};
+use async_trait::async_trait;
+use futures::StreamExt;
+use switchboard_engine::log::{AppendError, Appended, Commit, EventLog, ExpectedVersion, LogError};
+use switchboard_schemas::{RecordedEvent, StreamId, TeamId};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use codec::{MAX_EVENTS_PER_COMMIT, MAX_SEQUENCE};
+pub use error::JetStreamError;
+pub use options::JetStreamOptions;
+
+use crate::error::{log_error, Place};
+
+/// How often an `Any` append reads and publishes again when other writers keep moving
+/// the stream, before it gives up.
+const ANY_ATTEMPTS: u32 = 64;
+
+/// How many streams' last sequence and version are remembered before the memory is
+/// cleared (it is only a shortcut; clearing costs one read per stream).
+const LAST_CACHE_CAPACITY: usize = 100_000;
+
+/// Messages requested per pull while reading.
+const READ_BATCH: usize = 1_000;
+
+/// Pause before the following consumer is created again after it failed.
+const WATCH_RETRY: Duration = Duration::from_millis(500);
+
+/// The event log on a NATS JetStream stream.
+///
+/// Cheap to share behind an `Arc`; every method may be called concurrently. Dropping it
+/// stops the background follower (if one was started) and closes the connection once
+/// nothing else uses it.
+pub struct JetStreamEventLog {
+    url: String,
+    options: JetStreamOptions,
+    client: async_nats::Client,
+    context: async_nats::jetstream::Context,
+    stream: js_stream::Stream<()>,
+    /// Subject filter of the whole log: `<prefix>.>`.
+    all_subjects: String,
+    /// Last known (sequence, version) of subjects this process wrote or read.
+    last: Mutex<HashMap<String, (u64, u64)>>,
+    /// The last stream sequence the follower has seen stored.
+    stored: watch::Sender<u64>,
+    follower: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl JetStreamEventLog {
+    /// Connects to the NATS server(s) at `url` (e.g. `nats://127.0.0.1:4222`, or several
+    /// separated by commas) and creates the stream, or updates it to `options`.
+    ///
+    /// Fails if the settings are invalid, no server answers within the connect timeout,
+    /// JetStream is not enabled, or the stream cannot take these settings.
+    pub async fn connect(url: &str, options: JetStreamOptions) -> Result<Self, JetStreamError> {
+        options.validate()?;
+        let mut connect = async_nats::ConnectOptions::new()
+            .name("switchboard")
+            .connection_timeout(options.connect_timeout)
+            .request_timeout(Some(options.request_timeout));
+        if let Some(path) = &options.credentials_file {
+            connect = connect
+                .credentials_file(path)
+                .await
+                .map_err(|source| JetStreamError::Credentials { path: path.clone(), source })?;
+        }
+        let client =
+            connect.connect(url).await.map_err(|source| JetStreamError::Connect { url: url.to_owned(), source })?;
+        let context =
+            async_nats::jetstream::ContextBuilder::new().timeout(options.request_timeout).build(client.clone());
+
+        let all_subjects = format!("{}.>", options.subject_prefix);
+        let config = js_stream::Config {
+            name: options.stream.clone(),
+            description: Some("Switchboard event log: one message per commit".to_owned()),
+            subjects: vec![all_subjects.clone()],
+            storage: StorageType::File,
+            num_replicas: options.replicas,
+            max_age: options.max_age,
+            max_bytes: options.max_bytes.map_or(-1, |bytes| i64::try_from(bytes).unwrap_or(i64::MAX)),
+            max_messages: -1,
+            max_messages_per_subject: -1,
+            duplicate_window: options.duplicate_window,
+            ..Default::default()
+        };
+        if let Err(source) = context.create_or_update_stream(config).await {
+            use async_nats::jetstream::context::CreateStreamErrorKind;
+            let disabled = match source.kind() {
+                CreateStreamErrorKind::JetStreamUnavailable => true,
+                CreateStreamErrorKind::JetStream(e) => e.error_code().0 == 10039,
+                _ => false,
+            };
+            if disabled {
+                return Err(JetStreamError::JetStreamDisabled { url: url.to_owned(), detail: source.to_string() });
+            }
+            return Err(JetStreamError::Stream { stream: options.stream.clone(), url: url.to_owned(), source });
+        }
+        let stream = context
+            .get_stream_no_info(&options.stream)
+            .await
+            .map_err(|e| JetStreamError::Config(format!("stream {:?}: {e}", options.stream)))?;
+        Ok(Self {
+            url: url.to_owned(),
+            options,
+            client,
+            context,
+            stream,
+            all_subjects,
+            last: Mutex::new(HashMap::new()),
+            stored: watch::Sender::new(0),
+            follower: Mutex::new(None),
+        })
+    }
+
+    /// The settings the log was opened with.
+    pub fn options(&self) -> &JetStreamOptions {
+        &self.options
+    }
+
+    /// The subject a Switchboard stream is stored on: `<prefix>.<team>.<kind>.<key>`.
+    pub fn subject(&self, stream: &StreamId) -> String {
+        format!("{}.{stream}", self.options.subject_prefix)
+    }
+
+    /// The subject filter that matches every event of one team: `<prefix>.<team>.>`.
+    pub fn team_subjects(&self, team: &TeamId) -> String {
+        format!("{}.{team}.>", self.options.subject_prefix)
+    }
+
+    /// The underlying JetStream context, for tools that need raw access to the stream
+    /// (benchmarks, inspection).
+    pub fn jetstream(&self) -> &async_nats::jetstream::Context {
+        &self.context
+    }
+
+    fn place(&self) -> Place<'_> {
+        Place { url: &self.url, state: self.client.connection_state() }
+    }
+
+    fn fail(&self, error: &(dyn std::error::Error + 'static), doing: &str) -> LogError {
+        log_error(error, doing, &self.place())
+    }
+
+    /// Remembers that `subject` ends at `sequence` with `version`, unless a later message
+    /// is already known.
+    fn remember(&self, subject: &str, sequence: u64, version: u64) {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if last.len() >= LAST_CACHE_CAPACITY && !last.contains_key(subject) {
+            last.clear();
+        }
+        let entry = last.entry(subject.to_owned()).or_insert((sequence, version));
+        if sequence >= entry.0 {
+            *entry = (sequence, version);
+        }
+    }
+
+    fn forget(&self, subject: &str) {
+        self.last.lock().unwrap_or_else(PoisonError::into_inner).remove(subject);
+    }
+
+    fn remembered(&self, subject: &str) -> Option<(u64, u64)> {
+        self.last.lock().unwrap_or_else(PoisonError::into_inner).get(subject).copied()
+    }
+
+    /// The sequence and version of the last commit on `subject`, read from the stream
+    /// leader; `(0, 0)` if the subject has no message.
+    async fn read_last(&self, subject: &str) -> Result<(u64, u64), LogError> {
+        match self.stream.get_last_raw_message_by_subject(subject).await {
+            Ok(message) => {
+                let (version, _) = codec::last_version(message.sequence, &message.payload)?;
+                self.remember(subject, message.sequence, version);
+                Ok((message.sequence, version))
+            }
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok((0, 0)),
+            Err(e) => Err(self.fail(&e, &format!("read the last commit on {subject}"))),
+        }
+    }
+
+    async fn publish(
+        &self,
+        subject: &str,
+        commit_id: &str,
+        expected_sequence: u64,
+        body: Vec<u8>,
+    ) -> Result<PublishAck, async_nats::jetstream::context::PublishError> {
+        let publish = PublishMessage::build()
+            .payload(body.into())
+            .message_id(commit_id)
+            .expected_last_subject_sequence(expected_sequence);
+        self.context.send_publish(subject.to_owned(), publish).await?.await
+    }
+
+    /// The outcome of the commit stored at `sequence`, for a duplicate acknowledgement of
+    /// a commit appended to `subject`.
+    async fn earlier_outcome(&self, sequence: u64, subject: &str) -> Result<Appended, LogError> {
+        let message =
+            self.stream.get_raw_message(sequence).await.map_err(|e| {
+                self.fail(&e, &format!("read the earlier copy (message {sequence}) of a retried commit"))
+            })?;
+        if message.subject.as_str() != subject {
+            return Err(LogError::Backend(format!(
+                "the commit id was already used for another stream (message {sequence} on {}); a retried \
+                 commit must go to the same stream",
+                message.subject
+            )));
+        }
+        let (version, count) = codec::last_version(sequence, &message.payload)?;
+        Ok(Appended { version, position: codec::position(sequence, count - 1), duplicate: true })
+    }
+
+    /// Reads the messages matching `filter` from stream sequence `start` on, in order, and
+    /// returns their events for which `keep` holds, at most `limit` of them. Stops at the
+    /// first message at or after `until` (a sequence known to exist), when no matching
+    /// message is left, or at the limit.
+    async fn scan(
+        &self,
+        filter: String,
+        start: u64,
+        until: u64,
+        limit: usize,
+        keep: impl Fn(&RecordedEvent) -> bool,
+    ) -> Result<Vec<RecordedEvent>, LogError> {
+        let deliver_policy =
+            if start <= 1 { DeliverPolicy::All } else { DeliverPolicy::ByStartSequence { start_sequence: start } };
+        let doing = format!("read {filter} from message {start}");
+        let batch = READ_BATCH.min(limit.saturating_add(1));
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        self.consume(filter, deliver_policy, false, batch, until, &doing, |message, sequence| {
+            let events =
+                codec::decode(&self.options.subject_prefix, message.subject.as_str(), sequence, &message.payload)?;
+            for event in events {
+                if out.len() >= limit {
+                    return Ok(false);
+                }
+                if keep(&event) {
+                    out.push(event);
+                }
+            }
+            Ok(out.len() < limit)
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Looks for commit `commit_id` among the messages on `subject` stored within the
+    /// duplicate window (plus a minute for clock differences), by their `Nats-Msg-Id`
+    /// headers, and returns its outcome marked duplicate.
+    ///
+    /// Needed because servers since 2.10 check `Nats-Expected-Last-Subject-Sequence`
+    /// before deduplicating, so a retry whose expected version is stale is refused as a
+    /// conflict by the server instead of acknowledged as a duplicate.
+    async fn find_commit(&self, subject: &str, commit_id: &str, until: u64) -> Result<Option<Appended>, LogError> {
+        if until == 0 {
+            return Ok(None);
+        }
+        let window = self.options.duplicate_window + Duration::from_secs(60);
+        let since = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX) as i128 - window.as_nanos() as i128;
+        let deliver_policy = match async_nats::datetime::from_nanos(since.max(0)) {
+            Ok(start_time) => DeliverPolicy::ByStartTime { start_time },
+            Err(_) => DeliverPolicy::All,
+        };
+        let doing = format!("look for commit {commit_id} on {subject}");
+        let mut found = None;
+        self.consume(subject.to_owned(), deliver_policy, true, READ_BATCH, until, &doing, |message, sequence| {
+            let id = message.headers.as_ref().and_then(|headers| headers.get(async_nats::header::NATS_MESSAGE_ID));
+            if id.is_some_and(|id| id.as_str() == commit_id) {
+                found = Some(sequence);
+                return Ok(false);
+            }
+            Ok(true)
+        })
+        .await?;
+        match found {
+            Some(sequence) => Ok(Some(self.earlier_outcome(sequence, subject).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs an ephemeral consumer over the messages matching `filter` from
+    /// `deliver_policy` on, handing each to `visit` with its stream sequence until `visit`
+    /// returns false, the message at or after `until` was visited, or no matching message
+    /// is left. The consumer is deleted afterwards.
+    #[allow(clippy::too_many_arguments)]
+    async fn consume(
+        &self,
+        filter: String,
+        deliver_policy: DeliverPolicy,
+        headers_only: bool,
+        batch: usize,
+        until: u64,
+        doing: &str,
+        mut visit: impl FnMut(&async_nats::Message, u64) -> Result<bool, LogError>,
+    ) -> Result<(), LogError> {
+        let config = pull::Config {
+            deliver_policy,
+            ack_policy: AckPolicy::None,
+            filter_subject: filter,
+            headers_only,
+            memory_storage: true,
+            num_replicas: 1,
+            inactive_threshold: Duration::from_secs(30),
+            ..Default::default()
+        };
+        let consumer = self.stream.create_consumer(config).await.map_err(|e| self.fail(&e, doing))?;
+        if consumer.cached_info().num_pending == 0 {
+            self.drop_consumer(consumer.cached_info().name.clone());
+            return Ok(());
+        }
+        let result = async {
+            let mut messages = consumer
+                .stream()
+                .max_messages_per_batch(batch.max(1))
+                .expires(self.options.request_timeout)
+                .messages()
+                .await
+                .map_err(|e| self.fail(&e, doing))?;
+            loop {
+                let message = match tokio::time::timeout(self.options.request_timeout, messages.next()).await {
+                    Err(_) => {
+                        return Err(LogError::Unavailable(format!(
+                            "{doing}: no message arrived within {:?}; is nats-server running with -js at {}?",
+                            self.options.request_timeout, self.url
+                        )))
+                    }
+                    Ok(None) => return Ok(()),
+                    Ok(Some(Err(e))) => return Err(self.fail(&e, doing)),
+                    Ok(Some(Ok(message))) => message,
+                };
+                let info = message.info().map_err(|e| LogError::Backend(format!("{doing}: {e}")))?;
+                let (sequence, pending) = (info.stream_sequence, info.pending);
+                if !visit(&message.message, sequence)? || pending == 0 || sequence >= until {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        self.drop_consumer(consumer.cached_info().name.clone());
+        result
+    }
+
+    /// The answer to an append whose expected version is not the stream's: the earlier
+    /// outcome if the commit was already appended (within the duplicate window), else a
+    /// conflict naming the version found.
+    async fn conflict_or_duplicate(
+        &self,
+        stream: &StreamId,
+        subject: &str,
+        commit_id: &str,
+        expected: u64,
+        (last_sequence, actual): (u64, u64),
+    ) -> Result<Appended, AppendError> {
+        match self.find_commit(subject, commit_id, last_sequence).await? {
+            Some(earlier) => Ok(earlier),
+            None => Err(AppendError::Conflict { stream: stream.clone(), expected, actual }),
+        }
+    }
+
+    /// Deletes a reading consumer without waiting; if that fails the server removes it
+    /// after its inactivity threshold anyway.
+    fn drop_consumer(&self, name: String) {
+        let stream = self.stream.clone();
+        tokio::spawn(async move {
+            let _ = stream.delete_consumer(&name).await;
+        });
+    }
+
+    /// Starts the follower behind [`EventLog::wait_for_append`] if it is not running.
+    fn ensure_follower(&self) {
+        let mut follower = self.follower.lock().unwrap_or_else(PoisonError::into_inner);
+        if follower.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        let stream = self.stream.clone();
+        let filter = self.all_subjects.clone();
+        let stored = self.stored.clone();
+        *follower = Some(tokio::spawn(follow(stream, filter, stored)));
+    }
+}
+
+/// Keeps `stored` at the last sequence stored in the stream, from a headers-only ordered
+/// consumer, recreating it whenever it fails (a restarted or unreachable server).
+async fn follow(stream: js_stream::Stream<()>, filter: String, stored: watch::Sender<u64>) {
+    loop {
+        let seen = *stored.borrow();
+        let deliver_policy =
+            if seen == 0 { DeliverPolicy::Last } else { DeliverPolicy::ByStartSequence { start_sequence: seen + 1 } };
+        let config = pull::OrderedConfig {
+            filter_subject: filter.clone(),
+            headers_only: true,
+            deliver_policy,
+            ..Default::default()
+        };
+        match stream.create_consumer(config).await {
+            Ok(consumer) => match consumer.messages().await {
+                Ok(mut messages) => {
+                    while let Some(item) = messages.next().await {
+                        match item {
+                            Ok(message) => {
+                                if let Ok(info) = message.info() {
+                                    let sequence = info.stream_sequence;
+                                    stored.send_if_modified(|last| {
+                                        let later = sequence > *last;
+                                        if later {
+                                            *last = sequence;
+                                        }
+                                        later
+                                    });
+                                }
+                            }
+                            Err(e) => {
+                                tracing::debug!("the event log follower stopped: {e}");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!("the event log follower cannot read: {e}"),
+            },
+            Err(e) => tracing::debug!("the event log follower cannot start: {e}"),
+        }
+        tokio::time::sleep(WATCH_RETRY).await;
+    }
+}
+
+impl std::fmt::Debug for JetStreamEventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamEventLog")
+            .field("url", &self.url)
+            .field("stream", &self.options.stream)
+            .field("subject_prefix", &self.options.subject_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for JetStreamEventLog {
+    fn drop(&mut self) {
+        if let Some(task) = self.follower.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            task.abort();
+        }
+    }
+}
+
+#[async_trait]
+impl EventLog for JetStreamEventLog {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        commit: Commit,
+    ) -> Result<Appended, AppendError> {
+        let count = commit.events.len();
+        if count == 0 {
+            return Err(AppendError::EmptyCommit);
+        }
+        if count > MAX_EVENTS_PER_COMMIT {
+            return Err(AppendError::Log(LogError::Backend(format!(
+                "commit {} has {count} events; a commit on JetStream holds at most {MAX_EVENTS_PER_COMMIT} \
+                 (the low 16 bits of a position number the events of a commit)",
+                commit.commit_id
+            ))));
+        }
+        let subject = self.subject(stream);
+        let commit_id = commit.commit_id.to_string();
+        let mut known = self.remembered(&subject);
+        for attempt in 0..ANY_ATTEMPTS {
+            // A remembered position is only trusted when it agrees with the caller: the
+            // server then checks it. A disagreement is decided on a fresh read, so a
+            // conflict never reports a stale version.
+            let (last_sequence, actual) = match known.take() {
+                Some((sequence, version)) if expected == ExpectedVersion::Exact(version) => (sequence, version),
+                Some(last) if expected == ExpectedVersion::Any => last,
+                _ => self.read_last(&subject).await?,
+            };
+            if let ExpectedVersion::Exact(version) = expected {
+                if version != actual {
+                    return self
+                        .conflict_or_duplicate(stream, &subject, &commit_id, version, (last_sequence, actual))
+                        .await;
+                }
+            }
+            if last_sequence >= MAX_SEQUENCE {
+                return Err(AppendError::Log(LogError::Backend(format!(
+                    "stream {} has reached sequence {last_sequence}, past the largest a position can hold",
+                    self.options.stream
+                ))));
+            }
+            let body = codec::encode(commit.commit_id, actual + 1, &commit.events)
+                .map_err(|e| LogError::Backend(format!("commit {} cannot be encoded: {e}", commit.commit_id)))?;
+            match self.publish(&subject, &commit_id, last_sequence, body).await {
+                Ok(ack) if ack.duplicate => return Ok(self.earlier_outcome(ack.sequence, &subject).await?),
+                Ok(ack) => {
+                    let version = actual + count as u64;
+                    self.remember(&subject, ack.sequence, version);
+                    self.stored.send_if_modified(|last| {
+                        let later = ack.sequence > *last;
+                        if later {
+                            *last = ack.sequence;
+                        }
+                        later
+                    });
+                    return Ok(Appended {
+                        version,
+                        position: codec::position(ack.sequence, count - 1),
+                        duplicate: false,
+                    });
+                }
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                    // Another commit landed since the last message was read.
+                    self.forget(&subject);
+                    match expected {
+                        ExpectedVersion::Exact(version) => {
+                            let now = self.read_last(&subject).await?;
+                            if now.1 != version {
+                                return self.conflict_or_duplicate(stream, &subject, &commit_id, version, now).await;
+                            }
+                            known = Some(now);
+                        }
+                        ExpectedVersion::Any => {
+                            let pause = u64::from(attempt.min(20)) + (commit.commit_id.as_u128() % 3) as u64;
+                            tokio::time::sleep(Duration::from_millis(pause)).await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.forget(&subject);
+                    return Err(AppendError::Log(self.fail(&e, &format!("append commit {commit_id} to {subject}"))));
+                }
+            }
+        }
+        Err(AppendError::Log(LogError::Backend(format!(
+            "append commit {commit_id} to {subject}: other writers kept appending to the stream; gave up after \
+             {ANY_ATTEMPTS} attempts"
+        ))))
+    }
+
+    async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {
+        let subject = self.subject(stream);
+        let last = match self.stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => message,
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.fail(&e, &format!("read the last commit on {subject}"))),
+        };
+        let (version, count) = codec::last_version(last.sequence, &last.payload)?;
+        self.remember(&subject, last.sequence, version);
+        if after_version >= version {
+            return Ok(Vec::new());
+        }
+        let first_of_last = version + 1 - count as u64;
+        if after_version + 1 >= first_of_last {
+            let events = codec::decode(&self.options.subject_prefix, &subject, last.sequence, &last.payload)?;
+            return Ok(events.into_iter().filter(|e| e.version > after_version).collect());
+        }
+        self.scan(subject, 1, last.sequence, usize::MAX, |e| e.version > after_version).await
+    }
+
+    async fn read_all(&self, after: u64, limit: usize, team: Option<&TeamId>) -> Result<Vec<RecordedEvent>, LogError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = codec::sequence_of(after).max(1);
+        let info = self.stream.get_info().await.map_err(|e| self.fail(&e, "read the state of the event stream"))?;
+        let last = info.state.last_sequence;
+        if last < start || info.state.messages == 0 {
+            return Ok(Vec::new());
+        }
+        let filter = team.map_or_else(|| self.all_subjects.clone(), |team| self.team_subjects(team));
+        self.scan(filter, start, last, limit, |e| e.position > after).await
+    }
+
+    async fn head(&self) -> Result<u64, LogError> {
+        let info = self.stream.get_info().await.map_err(|e| self.fail(&e, "read the state of the event stream"))?;
+        let last = info.state.last_sequence;
+        if last == 0 || info.state.messages == 0 {
+            return Ok(if last == 0 { 0 } else { codec::position(last, 0) });
+        }
+        match self.stream.get_raw_message(last).await {
+            Ok(message) => {
+                let (_, count) = codec::last_version(last, &message.payload)?;
+                Ok(codec::position(last, count - 1))
+            }
+            // The last message was deleted by hand: nothing of it is left to read.
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(codec::position(last, 0)),
+            Err(e) => Err(self.fail(&e, &format!("read the last message ({last}) of the event stream"))),
+        }
+    }
+
+    async fn wait_for_append(&self, after: u64, timeout: Duration) {
+        self.ensure_follower();
+        let mut stored = self.stored.subscribe();
+        let message = codec::sequence_of(after);
+        let _ = tokio::time::timeout(timeout, stored.wait_for(|sequence| *sequence > message)).await;
+    }
+}

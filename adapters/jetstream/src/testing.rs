@@ -1,0 +1,214 @@
+//! A real nats-server for tests and benchmarks: started on a free port with its own
+//! temporary store, so a test can kill and restart it.
+//!
+//! The binary is `$NATS_SERVER_BIN` if set, else `nats-server` on `PATH` (Debian's
+//! package installs it in `/usr/sbin`; `ops/setup.sh` installs it and a current release).
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a started server may take to accept connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Why a nats-server could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsServerError {
+    /// No binary was found.
+    #[error(
+        "nats-server not found ({0}); install it (`apt-get install nats-server`, or run \
+         ops/setup.sh) or point NATS_SERVER_BIN at a nats-server binary"
+    )]
+    NotFound(String),
+    /// Preparing or spawning the process failed.
+    #[error("cannot start {binary}: {source}")]
+    Spawn {
+        /// The binary.
+        binary: String,
+        /// What the system reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The process started but never accepted connections.
+    #[error("{binary} did not accept connections on port {port} within {READY_TIMEOUT:?}; its log:\n{log}")]
+    NotReady {
+        /// The binary.
+        binary: String,
+        /// The port.
+        port: u16,
+        /// The end of the server's log.
+        log: String,
+    },
+}
+
+/// A nats-server with JetStream on 127.0.0.1, killed (SIGKILL) when dropped.
+pub struct NatsServer {
+    binary: PathBuf,
+    port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// The binary to run: `$NATS_SERVER_BIN`, else `nats-server` found on `PATH`.
+    pub fn binary() -> Result<PathBuf, NatsServerError> {
+        if let Some(path) = std::env::var_os("NATS_SERVER_BIN") {
+            let path = PathBuf::from(path);
+            if path.is_file() {
+                return Ok(path);
+            }
+            return Err(NatsServerError::NotFound(format!("NATS_SERVER_BIN={} is not a file", path.display())));
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+            .map(|dir| dir.join("nats-server"))
+            .find(|candidate| candidate.is_file())
+            .ok_or_else(|| NatsServerError::NotFound("not on PATH and NATS_SERVER_BIN is not set".into()))
+    }
+
+    /// Starts a server, panicking with the reason if it cannot: a test that needs a
+    /// server must fail, not skip, when there is none.
+    pub fn start() -> Self {
+        match Self::try_start() {
+            Ok(server) => server,
+            Err(e) => panic!("cannot start a nats-server for this test: {e}"),
+        }
+    }
+
+    /// Starts a server on a free port with an empty store, and waits until it accepts
+    /// connections.
+    pub fn try_start() -> Result<Self, NatsServerError> {
+        let binary = Self::binary()?;
+        let spawn_error = |source| NatsServerError::Spawn { binary: binary.display().to_string(), source };
+        let dir = TempDir::new().map_err(spawn_error)?;
+        let mut last_error = None;
+        // A free port can be taken by another process before the server binds it; try a few.
+        for _ in 0..3 {
+            let port = free_port().map_err(spawn_error)?;
+            match spawn(&binary, port, dir.path()) {
+                Ok(child) => return Ok(Self { binary, port, dir, child: Some(child) }),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| NatsServerError::NotFound("no attempt was made".into())))
+    }
+
+    /// The URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The JetStream store directory (kept across restarts).
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    /// The binary's version line (`nats-server: v2.9.10`), for reports.
+    pub fn version(&self) -> String {
+        Command::new(&self.binary)
+            .arg("--version")
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_else(|e| format!("unknown ({e})"))
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port with the same store, after [`kill`](Self::kill)
+    /// (or kills it first); panics if it does not come back.
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match self.spawn() {
+                Ok(()) => return,
+                // The port may linger for a moment after the kill.
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!("restarting nats-server: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("cannot restart nats-server: {e}"),
+            }
+        }
+    }
+
+    fn spawn(&mut self) -> Result<(), NatsServerError> {
+        self.child = Some(spawn(&self.binary, self.port, self.dir.path())?);
+        Ok(())
+    }
+}
+
+/// Starts `binary` with JetStream on 127.0.0.1:`port`, its store and log in `dir`, and
+/// waits until it accepts connections.
+fn spawn(binary: &Path, port: u16, dir: &Path) -> Result<Child, NatsServerError> {
+    let name = binary.display().to_string();
+    let spawn_error = |source| NatsServerError::Spawn { binary: name.clone(), source };
+    let log_path = dir.join("nats-server.log");
+    let log = File::options().create(true).append(true).open(&log_path).map_err(spawn_error)?;
+    let log_err = log.try_clone().map_err(spawn_error)?;
+    let mut child = Command::new(binary)
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir.join("store"))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .map_err(spawn_error)?;
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+            // Another process may own the port while ours fails to bind it and exits.
+            std::thread::sleep(Duration::from_millis(50));
+            if matches!(child.try_wait(), Ok(None)) {
+                return Ok(child);
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(NatsServerError::NotReady { binary: name, port, log: tail(&log_path) })
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl std::fmt::Debug for NatsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsServer").field("binary", &self.binary).field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}

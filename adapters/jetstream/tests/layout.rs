@@ -1,0 +1,154 @@
+//! What other programs see on NATS: one message per commit on `<prefix>.<team>.<kind>.<key>`
+//! with the commit id as `Nats-Msg-Id` and a JSON body; team subscriptions; damaged
+//! messages reported with their position; push-based following.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::StreamExt;
+use switchboard_engine::log::{AppendError, Commit, EventLog, ExpectedVersion, LogError};
+use switchboard_jetstream::testing::NatsServer;
+use switchboard_jetstream::{JetStreamEventLog, JetStreamOptions, MAX_EVENTS_PER_COMMIT};
+use switchboard_schemas::envelope::Causation;
+use switchboard_schemas::event::{Channel, MessageReceived};
+use switchboard_schemas::{ConversationEvent, Event, MessageId, NewEvent, StreamId, TeamId, UserId};
+use uuid::Uuid;
+
+fn stream(team: &str, user: &str) -> StreamId {
+    StreamId::conversation(&TeamId::new(team).unwrap(), &UserId::new(user).unwrap())
+}
+
+fn event(n: usize) -> NewEvent {
+    let event = Event::from(ConversationEvent::from(MessageReceived {
+        session_id: Uuid::now_v7(),
+        message_id: MessageId(format!("m{n}")),
+        text: format!("message {n}"),
+        channel: Channel::Api,
+    }));
+    NewEvent::encode(&event, Uuid::now_v7(), Utc::now(), Causation::root(Uuid::now_v7()))
+}
+
+fn commit(count: usize) -> Commit {
+    Commit { commit_id: Uuid::now_v7(), events: (0..count).map(event).collect() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_is_one_message_on_its_streams_subject() {
+    let server = NatsServer::start();
+    let options = JetStreamOptions { stream: "EVENTS".into(), subject_prefix: "acme".into(), ..Default::default() };
+    let log = JetStreamEventLog::connect(&server.url(), options).await.unwrap();
+    let alice = stream("ops", "alice");
+    assert_eq!(log.subject(&alice), "acme.ops.conversation.alice");
+    assert_eq!(log.team_subjects(alice.team_id()), "acme.ops.>");
+
+    let written = commit(2);
+    let appended = log.append(&alice, ExpectedVersion::Exact(0), written.clone()).await.unwrap();
+    let js_stream = log.jetstream().get_stream("EVENTS").await.unwrap();
+    assert_eq!(js_stream.cached_info().state.messages, 1, "a commit is one message");
+    assert_eq!(js_stream.cached_info().config.duplicate_window, Duration::from_secs(600));
+    let message = js_stream.get_last_raw_message_by_subject("acme.ops.conversation.alice").await.unwrap();
+    assert_eq!(appended.position, message.sequence << 16 | 1, "position = sequence << 16 | index");
+    let id = message.headers.get(async_nats::header::NATS_MESSAGE_ID).unwrap();
+    assert_eq!(id.as_str(), written.commit_id.to_string(), "Nats-Msg-Id is the commit id");
+    let body: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(body["commit_id"], written.commit_id.to_string());
+    assert_eq!(body["first_version"], 1);
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    for (stored, new) in events.iter().zip(&written.events) {
+        assert_eq!(stored["event_id"], new.event_id.to_string());
+        assert_eq!(stored["event_type"], new.event_type);
+        assert_eq!(stored["schema_version"], new.schema_version);
+        assert_eq!(stored["correlation_id"], new.causation.correlation_id.to_string());
+        assert_eq!(stored["payload"], new.payload);
+        assert!(stored["occurred_at"].is_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_can_be_followed_on_its_own_subjects() {
+    let server = NatsServer::start();
+    let log = JetStreamEventLog::connect(&server.url(), JetStreamOptions::default()).await.unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut team_a = client.subscribe("sb.team-a.>").await.unwrap();
+    client.flush().await.unwrap();
+
+    log.append(&stream("team-b", "bob"), ExpectedVersion::Exact(0), commit(1)).await.unwrap();
+    let mine = commit(1);
+    log.append(&stream("team-a", "alice"), ExpectedVersion::Exact(0), mine.clone()).await.unwrap();
+    let message = tokio::time::timeout(Duration::from_secs(5), team_a.next()).await.unwrap().unwrap();
+    assert_eq!(message.subject.as_str(), "sb.team-a.conversation.alice");
+    let body: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(body["commit_id"], mine.commit_id.to_string());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), team_a.next()).await.is_err(),
+        "team b's commit is not on team a's subjects"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_message_is_reported_with_its_position_and_spares_other_streams() {
+    let server = NatsServer::start();
+    let log = JetStreamEventLog::connect(&server.url(), JetStreamOptions::default()).await.unwrap();
+    let good = stream("ops", "good");
+    log.append(&good, ExpectedVersion::Exact(0), commit(1)).await.unwrap();
+    let ack = log.jetstream().publish("sb.ops.conversation.bad", "not a commit".into()).await.unwrap().await.unwrap();
+
+    let bad = stream("ops", "bad");
+    match log.read_stream(&bad, 0).await {
+        Err(LogError::Corrupt { position, .. }) => assert_eq!(position, ack.sequence << 16),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    match log.read_all(0, 100, None).await {
+        Err(LogError::Corrupt { position, .. }) => assert_eq!(position, ack.sequence << 16),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(log.read_stream(&good, 0).await.unwrap().len(), 1, "other streams stay readable");
+    let appended = log.append(&good, ExpectedVersion::Exact(1), commit(1)).await.unwrap();
+    assert_eq!(appended.version, 2, "appends to other streams keep working");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_too_large_for_positions_is_refused_before_anything_is_sent() {
+    let server = NatsServer::start();
+    let log = JetStreamEventLog::connect(&server.url(), JetStreamOptions::default()).await.unwrap();
+    let one = event(0);
+    let huge = Commit { commit_id: Uuid::now_v7(), events: vec![one; MAX_EVENTS_PER_COMMIT + 1] };
+    match log.append(&stream("ops", "alice"), ExpectedVersion::Any, huge).await {
+        Err(AppendError::Log(LogError::Backend(message))) => assert!(message.contains("65535"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(log.head().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_an_append_wakes_on_another_process_append() {
+    let server = NatsServer::start();
+    let reader: Arc<JetStreamEventLog> =
+        Arc::new(JetStreamEventLog::connect(&server.url(), JetStreamOptions::default()).await.unwrap());
+    let writer = JetStreamEventLog::connect(&server.url(), JetStreamOptions::default()).await.unwrap();
+    let alice = stream("ops", "alice");
+    writer.append(&alice, ExpectedVersion::Exact(0), commit(1)).await.unwrap();
+    let head = reader.head().await.unwrap();
+
+    // The first wait starts the follower; let it settle on the current head.
+    reader.wait_for_append(head, Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let waiting = {
+        let reader = Arc::clone(&reader);
+        tokio::spawn(async move { reader.wait_for_append(head, Duration::from_secs(10)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    writer.append(&alice, ExpectedVersion::Exact(1), commit(1)).await.unwrap();
+    waiting.await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the wait must end when another connection appends, not at its timeout ({:?})",
+        started.elapsed()
+    );
+    let later = reader.read_all(head, 10, None).await.unwrap();
+    assert_eq!(later.len(), 1);
+}
