@@ -6,7 +6,7 @@
 //! state. Both are pure: the time, fresh ids and the team's policy arrive in [`Context`],
 //! and match results arrive in [`Command::ApplyMatch`].
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use switchboard_schemas::event::*;
@@ -977,9 +977,4 @@ pub fn session_of(event: &ConversationEvent) -> Uuid {
         E::SessionClosed(e) => e.session_id,
         E::SessionReopened(e) => e.session_id,
     }
-}
-
-/// Ids of pending timers, for tests of "every timer resolves".
-pub fn pending_timers(state: &Conversation) -> BTreeSet<Uuid> {
-    state.session.iter().filter_map(|s| s.pending_timer.map(|t| t.timer_id)).collect()
 }

@@ -128,7 +128,6 @@ impl Core {
         let mut pending = Pending::default();
         let mut workers = JoinSet::new();
         let mut position = 0;
-        let mut caught_up = false;
         loop {
             let head = match log.head().await {
                 Ok(head) => head,
@@ -140,8 +139,8 @@ impl Core {
                 }
             };
             self.health.log_ok.store(true, Ordering::Relaxed);
-            if !caught_up && position >= head {
-                caught_up = self.hand_over(&mut pending, &mut workers);
+            if !self.health.caught_up() && position >= head {
+                self.hand_over(&mut pending, &mut workers);
             }
             let mut events = subscribe(log.clone(), position, None);
             while let Some(item) = events.next().await {
@@ -154,10 +153,10 @@ impl Core {
                     }
                 };
                 position = recorded.position;
-                self.observe(&recorded, &mut pending, caught_up, &mut workers).await;
+                self.observe(&recorded, &mut pending, self.health.caught_up(), &mut workers).await;
                 self.health.position.store(position, Ordering::Relaxed);
-                if !caught_up && position >= head {
-                    caught_up = self.hand_over(&mut pending, &mut workers);
+                if !self.health.caught_up() && position >= head {
+                    self.hand_over(&mut pending, &mut workers);
                 }
                 while workers.try_join_next().is_some() {}
             }
@@ -166,7 +165,7 @@ impl Core {
     }
 
     /// Catch-up is complete: everything still pending is real work now.
-    fn hand_over(self: &Arc<Self>, pending: &mut Pending, workers: &mut JoinSet<()>) -> bool {
+    fn hand_over(self: &Arc<Self>, pending: &mut Pending, workers: &mut JoinSet<()>) {
         info!(
             matches = pending.matches.len(),
             deliveries = pending.deliveries.len(),
@@ -181,7 +180,6 @@ impl Core {
         }
         self.timers.start();
         self.health.caught_up.store(true, Ordering::Relaxed);
-        true
     }
 
     async fn observe(

@@ -77,8 +77,7 @@ impl Api {
                 || remaining.is_zero();
             if settled {
                 let events = runtime.conversation_events(&team, &user).await?;
-                let view =
-                    view(&events).map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
+                let view = view(&events)?;
                 let session = view.sessions.last();
                 let replies = session
                     .map(|s| {
@@ -98,11 +97,7 @@ impl Api {
                 }));
             }
             runtime.log().wait_for_append(position, remaining).await;
-            position = runtime
-                .log()
-                .head()
-                .await
-                .map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
+            position = runtime.log().head().await?;
         }
     }
 
@@ -129,8 +124,7 @@ impl Api {
                 format!("{user_id} has no conversation with {team_id}"),
             ));
         }
-        let audit =
-            audit(&events, at.0).map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
+        let audit = audit(&events, at.0)?;
         Ok(Json(Conversation::from_view(&team, &user, &audit.view, at.0)))
     }
 

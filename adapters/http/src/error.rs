@@ -56,6 +56,18 @@ impl ApiError {
     }
 }
 
+impl From<LogError> for ApiError {
+    fn from(e: LogError) -> Self {
+        CommandError::from(e).into()
+    }
+}
+
+impl From<switchboard_schemas::DecodeError> for ApiError {
+    fn from(e: switchboard_schemas::DecodeError) -> Self {
+        CommandError::from(e).into()
+    }
+}
+
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match &e {

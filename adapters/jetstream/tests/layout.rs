@@ -7,33 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use futures::StreamExt;
 use switchboard_engine::log::{AppendError, Commit, EventLog, ExpectedVersion, LogError};
 use switchboard_jetstream::testing::NatsServer;
 use switchboard_jetstream::{JetStreamEventLog, JetStreamOptions, MAX_EVENTS_PER_COMMIT};
-use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::{Channel, MessageReceived};
-use switchboard_schemas::{ConversationEvent, Event, MessageId, NewEvent, StreamId, TeamId, UserId};
 use uuid::Uuid;
 
-fn stream(team: &str, user: &str) -> StreamId {
-    StreamId::conversation(&TeamId::new(team).unwrap(), &UserId::new(user).unwrap())
-}
-
-fn event(n: usize) -> NewEvent {
-    let event = Event::from(ConversationEvent::from(MessageReceived {
-        session_id: Uuid::now_v7(),
-        message_id: MessageId(format!("m{n}")),
-        text: format!("message {n}"),
-        channel: Channel::Api,
-    }));
-    NewEvent::encode(&event, Uuid::now_v7(), Utc::now(), Causation::root(Uuid::now_v7()))
-}
-
-fn commit(count: usize) -> Commit {
-    Commit { commit_id: Uuid::now_v7(), events: (0..count).map(event).collect() }
-}
+mod common;
+use common::{commit, event, stream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_is_one_message_on_its_streams_subject() {

@@ -7,39 +7,19 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use switchboard_engine::log::{AppendError, Appended, Commit, EventLog, ExpectedVersion, LogError};
 use switchboard_jetstream::testing::NatsServer;
 use switchboard_jetstream::{JetStreamError, JetStreamEventLog, JetStreamOptions};
-use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::{Channel, MessageReceived};
-use switchboard_schemas::{ConversationEvent, Event, MessageId, NewEvent, StreamId, TeamId, UserId};
-use uuid::Uuid;
+use switchboard_schemas::StreamId;
+
+mod common;
+use common::{commit, stream};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn connect(server: &NatsServer) -> JetStreamEventLog {
     let options = JetStreamOptions { request_timeout: REQUEST_TIMEOUT, ..JetStreamOptions::default() };
     JetStreamEventLog::connect(&server.url(), options).await.unwrap()
-}
-
-fn stream(team: &str, user: &str) -> StreamId {
-    StreamId::conversation(&TeamId::new(team).unwrap(), &UserId::new(user).unwrap())
-}
-
-fn commit(count: usize) -> Commit {
-    let events = (0..count)
-        .map(|n| {
-            let event = Event::from(ConversationEvent::from(MessageReceived {
-                session_id: Uuid::now_v7(),
-                message_id: MessageId(format!("m{n}")),
-                text: format!("message {n}"),
-                channel: Channel::Api,
-            }));
-            NewEvent::encode(&event, Uuid::now_v7(), Utc::now(), Causation::root(Uuid::now_v7()))
-        })
-        .collect();
-    Commit { commit_id: Uuid::now_v7(), events }
 }
 
 /// Retries `append` while the log reports itself unavailable (the client reconnecting).

@@ -6,14 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use chrono::Utc;
 use clap::Args;
 use rusqlite::params;
 use switchboard_embedded::{SqliteEventLog, SqliteOptions};
 use switchboard_engine::log::{Commit, EventLog, ExpectedVersion};
-use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::{Channel, MessageReceived};
-use switchboard_schemas::{ConversationEvent, Event, MessageId, NewEvent, StreamId, TeamId, UserId};
+use switchboard_schemas::{StreamId, TeamId, UserId};
 use uuid::Uuid;
 
 /// Sizes of the append benchmark.
@@ -33,15 +30,7 @@ impl Default for AppendArgs {
     }
 }
 
-fn event(n: usize) -> NewEvent {
-    let event = Event::from(ConversationEvent::from(MessageReceived {
-        session_id: Uuid::now_v7(),
-        message_id: MessageId(format!("msg-{n}")),
-        text: "活动开始时间怎么修改？我们的活动明天就要上线了，How do I change the start time?".into(),
-        channel: Channel::Wecom,
-    }));
-    NewEvent::encode(&event, Uuid::now_v7(), Utc::now(), Causation::root(Uuid::now_v7()))
-}
+use crate::sample_message as event;
 
 /// Runs the benchmark and prints its lines.
 pub fn run(args: &AppendArgs) -> Result<()> {

@@ -17,15 +17,12 @@ use anyhow::{anyhow, Context, Result};
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::message::{PublishMessage, StreamMessage};
 use async_nats::jetstream::stream::{Config as StreamConfig, StorageType};
-use chrono::Utc;
 use clap::Args;
 use futures::StreamExt;
 use switchboard_engine::log::{Commit, EventLog, ExpectedVersion};
 use switchboard_jetstream::testing::NatsServer;
 use switchboard_jetstream::{JetStreamEventLog, JetStreamOptions};
-use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::{Channel, MessageReceived};
-use switchboard_schemas::{ConversationEvent, Event, MessageId, NewEvent, StreamId, TeamId, UserId};
+use switchboard_schemas::{StreamId, TeamId, UserId};
 use uuid::Uuid;
 
 /// Sizes of the JetStream benchmark.
@@ -58,15 +55,7 @@ pub fn unavailable() -> Option<String> {
     NatsServer::binary().err().map(|e| e.to_string())
 }
 
-fn event(n: usize) -> NewEvent {
-    let event = Event::from(ConversationEvent::from(MessageReceived {
-        session_id: Uuid::now_v7(),
-        message_id: MessageId(format!("msg-{n}")),
-        text: "活动开始时间怎么修改？我们的活动明天就要上线了，How do I change the start time?".into(),
-        channel: Channel::Wecom,
-    }));
-    NewEvent::encode(&event, Uuid::now_v7(), Utc::now(), Causation::root(Uuid::now_v7()))
-}
+use crate::sample_message as event;
 
 /// Runs the benchmark and prints its lines.
 pub fn run(args: &JetstreamArgs) -> Result<()> {

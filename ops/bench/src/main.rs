@@ -66,3 +66,18 @@ pub fn report(name: &str, ours: f64, baseline_name: &str, baseline: f64, unit: &
         ours / baseline
     );
 }
+
+/// The payload every log benchmark appends: one operator message of realistic size, so the
+/// embedded, JetStream and raw baselines all write the same bytes.
+pub fn sample_message(n: usize) -> switchboard_schemas::NewEvent {
+    use switchboard_schemas::event::{Channel, MessageReceived};
+    use switchboard_schemas::{ConversationEvent, Event, MessageId, NewEvent};
+    let event = Event::from(ConversationEvent::from(MessageReceived {
+        session_id: uuid::Uuid::now_v7(),
+        message_id: MessageId(format!("msg-{n}")),
+        text: "活动开始时间怎么修改？我们的活动明天就要上线了，How do I change the start time?".into(),
+        channel: Channel::Wecom,
+    }));
+    let causation = switchboard_schemas::envelope::Causation::root(uuid::Uuid::now_v7());
+    NewEvent::encode(&event, uuid::Uuid::now_v7(), chrono::Utc::now(), causation)
+}
