@@ -11,7 +11,7 @@ use switchboard_schemas::event::{CloseReason, SessionStatus};
 use switchboard_schemas::TeamId;
 use uuid::Uuid;
 
-use crate::sessions::{RowChange, SessionRow};
+use crate::sessions::{CandidateQuestion, CandidateReason, RowChange, SessionRow};
 use crate::store::{Count, Period, ReadStore, SessionQuery};
 
 /// A store made for one test, and how to clean up after it (e.g. drop a schema).
@@ -47,6 +47,7 @@ macro_rules! read_store_contract {
             paging_is_newest_first_and_stable => check_paging,
             no_query_returns_another_teams_data => check_team_isolation,
             statistics_on_a_known_data_set => check_statistics,
+            candidate_questions_newest_first_within_the_team => check_candidate_questions,
         );
     };
 }
@@ -93,6 +94,12 @@ fn transfer(row: &mut SessionRow, to: &str, category: &str) {
     row.phase = SessionStatus::WithHuman;
 }
 
+fn candidate(row: &mut SessionRow, query: &str, reason: CandidateReason, after_secs: i64) {
+    row.last_query = Some(query.to_owned());
+    row.candidate =
+        Some(CandidateQuestion { query: query.to_owned(), reason, at: row.opened_at + Duration::seconds(after_secs) });
+}
+
 /// The known data set: five sessions of team `alpha` over two days, one of team `beta`.
 /// Rows are returned in opening order (s1..s6).
 pub fn known_rows() -> Vec<SessionRow> {
@@ -109,13 +116,18 @@ pub fn known_rows() -> Vec<SessionRow> {
     let mut s3 = row("alpha", 3, d2 + Duration::hours(8), "anyone there");
     s3.reconfirmed = true;
     close(&mut s3, 3600, CloseReason::Stale);
+    candidate(&mut s2, "invoice is wrong", CandidateReason::Transferred, 700);
     let mut s4 = row("alpha", 4, d2 + Duration::hours(12), "Discount 50% OFF");
     answer(&mut s4, 20, Some("f2"));
     s4.category = Some("export".into());
+    s4.last_query = Some("Discount 50% OFF".into());
+    s4.offered = vec![("f2".into(), Some("export".into())), ("f3".into(), None)];
     let mut s5 = row("alpha", 5, d2 + Duration::hours(13), "Prize stock is LOW");
     transfer(&mut s5, "qian", "export");
+    candidate(&mut s5, "Prize stock is LOW", CandidateReason::Unanswered, 5);
     let mut s6 = row("beta", 6, d1 + Duration::hours(11), "prize stock low too");
     transfer(&mut s6, "zhao", "billing");
+    candidate(&mut s6, "prize stock low too", CandidateReason::Transferred, 5);
     vec![s1, s2, s3, s4, s5, s6]
 }
 
@@ -339,4 +351,29 @@ pub async fn check_statistics(store: Arc<dyn ReadStore>) {
     store.commit_batch("sessions", &new_rows(&[slow]), 43).await.unwrap();
     let stats = store.statistics(&team("alpha"), day2).await.unwrap();
     assert_eq!(stats.time_to_resolution.p90_secs, Some(3720.0));
+}
+
+pub async fn check_candidate_questions(store: Arc<dyn ReadStore>) {
+    load_known_in_steps(&store).await;
+    let (from, to) = (day1(), day1() + Duration::days(2));
+    let found = store.candidate_questions(&team("alpha"), from, to, 10).await.unwrap();
+    let shape: Vec<(u128, &str, CandidateReason)> =
+        found.iter().map(|c| (c.session_id.as_u128() - id(0).as_u128(), c.query.as_str(), c.reason)).collect();
+    assert_eq!(
+        shape,
+        vec![
+            (5, "Prize stock is LOW", CandidateReason::Unanswered),
+            (2, "invoice is wrong", CandidateReason::Transferred)
+        ]
+    );
+    assert_eq!(found[0].category.as_deref(), Some("export"));
+    assert_eq!(found[1].at, day1() + Duration::hours(10) + Duration::seconds(700));
+    let limited = store.candidate_questions(&team("alpha"), from, to, 1).await.unwrap();
+    assert_eq!(limited.len(), 1, "limit");
+    let exact_end = found[1].at;
+    let before = store.candidate_questions(&team("alpha"), from, exact_end, 10).await.unwrap();
+    assert!(before.is_empty(), "the end is exclusive and exact, not a whole day");
+    let beta = store.candidate_questions(&team("beta"), from, to, 10).await.unwrap();
+    assert_eq!(beta.iter().map(|c| c.query.as_str()).collect::<Vec<_>>(), vec!["prize stock low too"]);
+    assert!(store.candidate_questions(&team("gamma"), from, to, 10).await.unwrap().is_empty());
 }

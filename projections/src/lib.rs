@@ -6,9 +6,13 @@
 //! - [`sessions`]: the session list, one row per session, and its pure fold.
 //! - [`store`]: the read-model store port (SQLite and PostgreSQL live in
 //!   `switchboard-readstore`), with the session-list query and the statistics.
+//! - [`candidates`]: FAQ candidates — questions not answered well, grouped by wording.
+//! - [`report`]: the weekly report, as CSV and Excel.
 //! - [`runtime`]: the projection runtime — batches, checkpoints, catch-up, live, rebuild.
 
+pub mod candidates;
 pub mod conversation;
+pub mod report;
 pub mod runtime;
 pub mod sessions;
 pub mod store;

@@ -4,7 +4,7 @@
 //! from and when they are written.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_schemas::event::{CloseReason, MatchDecision, OutboundPurpose, SessionStatus};
 use switchboard_schemas::ConversationEvent;
 use uuid::Uuid;
@@ -53,6 +53,59 @@ pub struct SessionRow {
     pub reconfirmed: bool,
     /// The last FAQ answered from.
     pub last_faq: Option<String>,
+    /// The FAQs last offered as numbered choices with their categories, so the chosen one
+    /// can set the session's category.
+    pub offered: Vec<(String, Option<String>)>,
+    /// The last question sent to matching.
+    pub last_query: Option<String>,
+    /// The question Switchboard could not answer well in this session, if any: the raw
+    /// material of FAQ candidates.
+    pub candidate: Option<CandidateQuestion>,
+}
+
+/// Why a session's question is an FAQ candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateReason {
+    /// No FAQ matched confidently; the question went to a person.
+    Unanswered,
+    /// Handed to a person for another reason (asked for one, or by staff).
+    Transferred,
+    /// The operator said the answer did not resolve the question.
+    NotResolved,
+    /// The session was reopened after it closed.
+    Reopened,
+}
+
+impl CandidateReason {
+    /// Every reason, in a stable order.
+    pub const ALL: [CandidateReason; 4] = [Self::Unanswered, Self::Transferred, Self::NotResolved, Self::Reopened];
+
+    /// The stored name (its serde name), shared by every store.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unanswered => "unanswered",
+            Self::Transferred => "transferred",
+            Self::NotResolved => "not_resolved",
+            Self::Reopened => "reopened",
+        }
+    }
+
+    /// Reads a stored name back.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// A question Switchboard could not answer well, kept on its session row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CandidateQuestion {
+    /// The operator's wording.
+    pub query: String,
+    /// Why it is a candidate.
+    pub reason: CandidateReason,
+    /// When it became one.
+    pub at: DateTime<Utc>,
 }
 
 impl SessionRow {
@@ -79,7 +132,22 @@ impl SessionRow {
             auto_answered: false,
             reconfirmed: false,
             last_faq: None,
+            offered: Vec::new(),
+            last_query: None,
+            candidate: None,
         }
+    }
+
+    /// Marks the question in play as a candidate. A more specific earlier reason for the
+    /// same wording (e.g. unanswered, then the transfer that follows it) is kept.
+    fn mark_candidate(&mut self, reason: CandidateReason, at: DateTime<Utc>) {
+        let Some(query) = self.last_query.clone().or_else(|| self.question.clone()) else {
+            return;
+        };
+        if self.candidate.as_ref().is_some_and(|c| c.query == query) {
+            return;
+        }
+        self.candidate = Some(CandidateQuestion { query, reason, at });
     }
 
     /// Folds one event of this session (anything but `SessionOpened`) into the row,
@@ -99,18 +167,37 @@ impl SessionRow {
                 self.category = Some(e.value.clone());
                 self.category_collected = true;
             }
-            E::MatchRequested(_) => self.phase = SessionStatus::Matching,
+            E::MatchRequested(e) => {
+                self.phase = SessionStatus::Matching;
+                self.last_query = Some(e.query.clone());
+            }
             E::FaqMatched(e) => {
+                self.last_query = Some(e.query.clone());
                 if !self.category_collected {
                     self.category = e.candidates.first().and_then(|c| c.category.clone());
                 }
                 match &e.decision {
                     MatchDecision::Answer { .. } => self.phase = SessionStatus::Answered,
-                    MatchDecision::Clarify { .. } => self.phase = SessionStatus::AwaitingChoice,
-                    MatchDecision::Transfer => {}
+                    MatchDecision::Clarify { choices } => {
+                        self.phase = SessionStatus::AwaitingChoice;
+                        self.offered = e
+                            .candidates
+                            .iter()
+                            .filter(|c| choices.contains(&c.faq_id))
+                            .map(|c| (c.faq_id.as_str().to_owned(), c.category.clone()))
+                            .collect();
+                    }
+                    MatchDecision::Transfer => self.mark_candidate(CandidateReason::Unanswered, at),
                 }
             }
-            E::ChoiceSelected(_) => self.phase = SessionStatus::Answered,
+            E::ChoiceSelected(e) => {
+                self.phase = SessionStatus::Answered;
+                let chosen = self.offered.iter().find(|(faq, _)| faq == e.faq_id.as_str());
+                if let (false, Some((_, category))) = (self.category_collected, chosen) {
+                    self.category = category.clone();
+                }
+            }
+            E::FeedbackGiven(e) if !e.resolved => self.mark_candidate(CandidateReason::NotResolved, at),
             E::AnswerQueued(e) => {
                 self.messages_out += 1;
                 match &e.purpose {
@@ -128,6 +215,7 @@ impl SessionRow {
             E::TransferredToHuman(e) => {
                 self.phase = SessionStatus::WithHuman;
                 self.transferred = true;
+                self.mark_candidate(CandidateReason::Transferred, at);
                 self.assignee = e.assignee.as_ref().map(|a| a.as_str().to_owned());
                 if let Some(category) = &e.category {
                     self.category = Some(category.clone());
@@ -149,6 +237,7 @@ impl SessionRow {
                 self.close_reason = Some(e.reason);
             }
             E::SessionReopened(_) => {
+                self.mark_candidate(CandidateReason::Reopened, at);
                 self.phase = SessionStatus::WithHuman;
                 self.closed_at = None;
                 self.close_reason = None;

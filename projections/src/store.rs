@@ -9,6 +9,7 @@ use switchboard_schemas::event::SessionStatus;
 use switchboard_schemas::TeamId;
 use uuid::Uuid;
 
+use crate::candidates::CandidateRecord;
 use crate::sessions::{RowChange, SessionRow};
 
 /// Why a store operation failed; nothing was changed when a write fails.
@@ -178,4 +179,15 @@ pub trait ReadStore: Send + Sync + 'static {
 
     /// A team's statistics over a period.
     async fn statistics(&self, team: &TeamId, period: Period) -> Result<Statistics, StoreError>;
+
+    /// A team's candidate questions that became candidates in `[from, to)` (exact moments,
+    /// not whole days), newest first, at most `limit`; grouped by
+    /// [`crate::candidates::group_candidates`].
+    async fn candidate_questions(
+        &self,
+        team: &TeamId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CandidateRecord>, StoreError>;
 }

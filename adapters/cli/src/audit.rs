@@ -29,7 +29,7 @@ pub async fn run(config: Config, args: AuditArgs) -> Result<()> {
         bail!("name the conversation as <team>/<user>, e.g. demo/zhangsan");
     };
     let stream = StreamId::conversation(&TeamId::new(team)?, &UserId::new(user)?);
-    let log = open_log(&config)?;
+    let log = open_log(&config).await?;
     let events = log.read_stream(&stream, 0).await?;
     if events.is_empty() {
         bail!("no conversation {stream} in {}", config.data_dir.display());

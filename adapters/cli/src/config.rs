@@ -24,6 +24,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The event log backend.
     pub store: StoreConfig,
+    /// Where the read models (session list, statistics, FAQ candidates) live.
+    pub read_models: ReadModelConfig,
     /// HTTP limits.
     pub http: HttpConfig,
     /// The asynchronous core.
@@ -40,6 +42,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
             store: StoreConfig::default(),
+            read_models: ReadModelConfig::default(),
             http: HttpConfig::default(),
             core: CoreSettings::default(),
             log: LogConfig::default(),
@@ -65,6 +68,31 @@ pub enum StoreKind {
     /// SQLite in the data directory; no server needed.
     #[default]
     Embedded,
+}
+
+/// Where the read models live.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReadModelConfig {
+    /// Which backend.
+    pub kind: ReadModelKind,
+    /// PostgreSQL connection string (`host=.. port=.. user=.. dbname=..` or a
+    /// `postgres://` URL); required with `kind = "postgres"`.
+    pub url: Option<String>,
+    /// PostgreSQL schema holding the tables (created if missing), so several deployments can
+    /// share one database; the connection's default when absent.
+    pub schema: Option<String>,
+}
+
+/// The read-model backends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadModelKind {
+    /// `readmodels.sqlite` in the data directory; for one instance.
+    #[default]
+    Embedded,
+    /// A PostgreSQL database shared by several instances.
+    Postgres,
 }
 
 /// HTTP limits.
@@ -206,5 +234,10 @@ default = ["zhao"]
         let err = format!("{:#}", Config::load(Some(&path)).unwrap_err());
         assert!(err.contains("listne"), "{err}");
         assert!(Config::load(Some(&dir.path().join("missing.toml"))).is_err());
+
+        std::fs::write(&path, "[read_models]\nkind = \"postgres\"\nurl = \"host=db\"\nschema = \"ops\"\n").unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.read_models.kind, ReadModelKind::Postgres);
+        assert_eq!(config.read_models.schema.as_deref(), Some("ops"));
     }
 }

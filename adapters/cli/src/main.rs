@@ -4,6 +4,7 @@
 mod audit;
 mod config;
 mod demo;
+mod read_models;
 mod replay;
 mod serve;
 mod tail;

@@ -1,12 +1,10 @@
 //! `switchboard replay`: drop the read models and rebuild them from the event log.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use switchboard_projections::runtime::{Projection, ProjectionOptions};
-use switchboard_readstore::SqliteReadStore;
+use switchboard_projections::runtime::{Projection, ProjectionOptions, SESSIONS};
 
 use crate::config::Config;
 use crate::serve::open_log;
@@ -14,23 +12,22 @@ use crate::serve::open_log;
 /// Options of `replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
+    /// The projection to rebuild: `sessions` (the session list, statistics and FAQ
+    /// candidates, which are one fold). All of them when absent.
+    #[arg(long, value_parser = [SESSIONS])]
+    projection: Option<String>,
     /// Events folded and committed per transaction.
     #[arg(long, default_value_t = 2_000)]
     batch: usize,
 }
 
-/// The read-model file beside the event log.
-pub fn read_model_path(config: &Config) -> std::path::PathBuf {
-    config.data_dir.join("readmodels.sqlite")
-}
-
-/// Rebuilds the session list and statistics, printing progress.
+/// Rebuilds the read models, printing progress.
 pub async fn run(config: Config, args: ReplayArgs) -> Result<()> {
-    let log = open_log(&config)?;
-    let path = read_model_path(&config);
-    let store = Arc::new(SqliteReadStore::open(&path).with_context(|| format!("opening {}", path.display()))?);
+    let log = open_log(&config).await?;
+    let store = crate::read_models::open(&config).await?;
     let options = ProjectionOptions { batch: args.batch, ..ProjectionOptions::default() };
     let mut projection = Projection::new(log, store, options);
+    let name = args.projection.as_deref().unwrap_or(SESSIONS);
     let started = std::time::Instant::now();
     let mut last_percent = u64::MAX;
     let position = projection
@@ -38,7 +35,7 @@ pub async fn run(config: Config, args: ReplayArgs) -> Result<()> {
             let percent = (position * 100).checked_div(head).unwrap_or(100);
             if percent != last_percent {
                 last_percent = percent;
-                eprint!("\rreplaying: {percent:>3}% ({position}/{head} events)");
+                eprint!("\rreplaying {name}: {percent:>3}% ({position}/{head} events)");
                 let _ = std::io::stderr().flush();
             }
         })
@@ -46,8 +43,8 @@ pub async fn run(config: Config, args: ReplayArgs) -> Result<()> {
         .context("rebuilding the read models")?;
     eprintln!();
     println!(
-        "rebuilt the read models in {} from {position} events in {:.1} s",
-        path.display(),
+        "rebuilt {name} in {} from {position} events in {:.1} s",
+        crate::read_models::describe(&config),
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -35,7 +35,7 @@ pub struct ServeArgs {
 }
 
 /// Opens the configured event log.
-pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
+pub async fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
     match config.store.kind {
         StoreKind::Embedded => {
             std::fs::create_dir_all(&config.data_dir)
@@ -67,7 +67,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let log = open_log(&config)?;
+    let log = open_log(&config).await?;
     let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
     if args.demo {
         config.teams.entry(demo::DEMO_TEAM.into()).or_insert(demo::team()?);
@@ -91,13 +91,11 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         retry_base: config.core.retry_base,
     };
     let core = Core::new(runtime.clone(), matcher, Arc::new(ApiChannel), core_config).spawn();
-    // The read models (session list, statistics) follow the log beside the event log.
-    let read_models = crate::replay::read_model_path(&config);
-    let store = switchboard_readstore::SqliteReadStore::open(&read_models)
-        .with_context(|| format!("cannot open the read models at {}", read_models.display()))?;
+    // The read models (session list, statistics, FAQ candidates) follow the log.
+    let read_models = crate::read_models::open(&config).await?;
     let mut projection = switchboard_projections::runtime::Projection::new(
         log.clone(),
-        Arc::new(store),
+        read_models.clone(),
         switchboard_projections::runtime::ProjectionOptions::default(),
     );
     let projector = tokio::spawn(async move {
@@ -113,6 +111,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     });
     let state = Arc::new(AppState {
         runtime,
+        read_models,
         health: core.health(),
         limits: HttpLimits { max_body_bytes: config.http.max_body_bytes, reply_wait: config.http.reply_wait },
         backends: Backends {

@@ -30,7 +30,7 @@ pub struct TailArgs {
 
 /// Prints events until the end of the log (or forever with `--follow`).
 pub async fn run(config: Config, args: TailArgs) -> Result<()> {
-    let log = open_log(&config)?;
+    let log = open_log(&config).await?;
     let head = log.head().await?;
     let mut events = subscribe(log, args.from, args.team);
     let mut out = std::io::stdout().lock();

@@ -184,7 +184,7 @@ fn audit_and_events_tail_read_the_log_from_the_command_line() {
     let output = Command::new(bin).arg("--data-dir").arg(&data).arg("replay").output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8(output.stdout).unwrap();
-    assert!(text.contains("rebuilt the read models"), "{text}");
+    assert!(text.contains("rebuilt sessions in"), "{text}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("100%"), "replay shows its progress");
 
     let output = Command::new(bin).arg("--data-dir").arg(&data).args(["audit", "demo"]).output().unwrap();

@@ -3,7 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
+use switchboard_projections::candidates::CandidateGroup;
 use switchboard_projections::conversation::{ConversationView, MessageView, SessionView, Speaker, TimelineEntry};
+use switchboard_projections::sessions::{close_reason_name, SessionRow};
+use switchboard_projections::store::{Count, Percentiles, Period, Statistics};
 use switchboard_schemas::event::{Recipient, SessionStatus};
 use uuid::Uuid;
 
@@ -298,4 +301,228 @@ pub struct Faq {
     pub category: Option<String>,
     /// Other wordings.
     pub paraphrases: Vec<String>,
+}
+
+/// One row of the session list.
+#[derive(Debug, Object)]
+pub struct SessionSummary {
+    /// The session.
+    pub session_id: Uuid,
+    /// The operator.
+    pub user: String,
+    /// Its status.
+    pub status: Status,
+    /// When it opened.
+    pub opened_at: DateTime<Utc>,
+    /// When it closed (none while open).
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Why it closed: resolved, stale, manual or by_operator.
+    pub close_reason: Option<String>,
+    /// Who has it.
+    pub assignee: Option<String>,
+    /// Its routing category.
+    pub category: Option<String>,
+    /// The operator's first message.
+    pub question: Option<String>,
+    /// When the operator first got an answer.
+    pub first_answer_at: Option<DateTime<Utc>>,
+    /// Handed to a person at least once.
+    pub transferred: bool,
+    /// Answered from the FAQ at least once.
+    pub answered_from_faq: bool,
+    /// The last FAQ answered from.
+    pub last_faq: Option<String>,
+    /// Messages from the operator.
+    pub messages_in: i64,
+    /// Messages to anyone.
+    pub messages_out: i64,
+}
+
+impl From<&SessionRow> for SessionSummary {
+    fn from(r: &SessionRow) -> Self {
+        Self {
+            session_id: r.session_id,
+            user: r.user.clone(),
+            status: r.status.into(),
+            opened_at: r.opened_at,
+            closed_at: r.closed_at,
+            close_reason: r.close_reason.map(|c| close_reason_name(c).to_owned()),
+            assignee: r.assignee.clone(),
+            category: r.category.clone(),
+            question: r.question.clone(),
+            first_answer_at: r.first_answer_at,
+            transferred: r.transferred,
+            answered_from_faq: r.auto_answered,
+            last_faq: r.last_faq.clone(),
+            messages_in: r.messages_in,
+            messages_out: r.messages_out,
+        }
+    }
+}
+
+/// One page of the session list, newest first.
+#[derive(Debug, Object)]
+pub struct SessionList {
+    /// The sessions.
+    pub sessions: Vec<SessionSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// A count per key.
+#[derive(Debug, Object)]
+pub struct KeyCount {
+    /// The key (a day, an FAQ, a category, an engineer); absent for "none".
+    pub key: Option<String>,
+    /// How many.
+    pub count: u64,
+}
+
+impl From<&Count> for KeyCount {
+    fn from(c: &Count) -> Self {
+        Self { key: c.key.clone(), count: c.count }
+    }
+}
+
+fn counts(counts: &[Count]) -> Vec<KeyCount> {
+    counts.iter().map(KeyCount::from).collect()
+}
+
+/// A duration's median and 90th percentile.
+#[derive(Debug, Object)]
+pub struct DurationFigures {
+    /// How many sessions the figures are over.
+    pub samples: u64,
+    /// Median, seconds.
+    pub median_secs: Option<f64>,
+    /// 90th percentile, seconds.
+    pub p90_secs: Option<f64>,
+}
+
+impl From<&Percentiles> for DurationFigures {
+    fn from(p: &Percentiles) -> Self {
+        Self { samples: p.samples, median_secs: p.median_secs, p90_secs: p.p90_secs }
+    }
+}
+
+/// A team's statistics over whole UTC days.
+#[derive(Debug, Object)]
+pub struct TeamStatistics {
+    /// First day covered.
+    pub from: DateTime<Utc>,
+    /// End of the last day covered (exclusive).
+    pub to: DateTime<Utc>,
+    /// Sessions opened in the period.
+    pub opened: u64,
+    /// Sessions closed in the period.
+    pub closed: u64,
+    /// Opened per day (`YYYY-MM-DD`).
+    pub opened_per_day: Vec<KeyCount>,
+    /// Closed per day.
+    pub closed_per_day: Vec<KeyCount>,
+    /// Closed as resolved without a person.
+    pub resolved_automatically: u64,
+    /// Resolved automatically / closed.
+    pub automatic_resolution_rate: f64,
+    /// Opened sessions handed to a person.
+    pub transferred: u64,
+    /// Transferred / opened.
+    pub transfer_rate: f64,
+    /// Opening to first answer.
+    pub time_to_first_answer: DurationFigures,
+    /// Opening to close.
+    pub time_to_resolution: DurationFigures,
+    /// FAQs answered from, most frequent first.
+    pub top_faqs: Vec<KeyCount>,
+    /// Sessions per category.
+    pub per_category: Vec<KeyCount>,
+    /// Transferred sessions per engineer.
+    pub per_assignee: Vec<KeyCount>,
+    /// Sessions asked "do you still need help?".
+    pub reconfirmed: u64,
+    /// Sessions closed as stale.
+    pub auto_closed: u64,
+}
+
+impl TeamStatistics {
+    /// The API form of a store's statistics over `period`.
+    pub fn new(s: &Statistics, period: Period) -> Self {
+        Self {
+            from: period.from,
+            to: period.to,
+            opened: s.opened,
+            closed: s.closed,
+            opened_per_day: counts(&s.opened_per_day),
+            closed_per_day: counts(&s.closed_per_day),
+            resolved_automatically: s.resolved_automatically,
+            automatic_resolution_rate: s.automatic_resolution_rate,
+            transferred: s.transferred,
+            transfer_rate: s.transfer_rate,
+            time_to_first_answer: (&s.time_to_first_answer).into(),
+            time_to_resolution: (&s.time_to_resolution).into(),
+            top_faqs: counts(&s.top_faqs),
+            per_category: counts(&s.per_category),
+            per_assignee: counts(&s.per_assignee),
+            reconfirmed: s.reconfirmed,
+            auto_closed: s.auto_closed,
+        }
+    }
+}
+
+/// How many questions of an FAQ-candidate group had one reason.
+#[derive(Debug, Object)]
+pub struct ReasonCount {
+    /// unanswered, transferred, not_resolved or reopened.
+    pub reason: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// Questions with similar wording that Switchboard could not answer well: write one FAQ
+/// for the group.
+#[derive(Debug, Object)]
+pub struct FaqCandidateGroup {
+    /// The most recent wording, as a title.
+    pub representative: String,
+    /// How many questions.
+    pub count: u64,
+    /// Distinct wordings, most recent first.
+    pub examples: Vec<String>,
+    /// Why they are candidates.
+    pub reasons: Vec<ReasonCount>,
+    /// The most frequent category among them.
+    pub category: Option<String>,
+    /// Sessions to read, most recent first.
+    pub sessions: Vec<Uuid>,
+    /// The most recent question's time.
+    pub last_seen: DateTime<Utc>,
+}
+
+impl From<&CandidateGroup> for FaqCandidateGroup {
+    fn from(g: &CandidateGroup) -> Self {
+        Self {
+            representative: g.representative.clone(),
+            count: g.count as u64,
+            examples: g.examples.clone(),
+            reasons: g
+                .reasons
+                .iter()
+                .map(|(reason, n)| ReasonCount { reason: reason.name().to_owned(), count: *n as u64 })
+                .collect(),
+            category: g.category.clone(),
+            sessions: g.sessions.clone(),
+            last_seen: g.last_seen,
+        }
+    }
+}
+
+/// The weekly report's file formats.
+#[derive(Debug, Clone, Copy, Default, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ReportFormat {
+    /// An Excel workbook: summary, per day, categories, on-call, FAQs, candidates, sessions.
+    #[default]
+    Xlsx,
+    /// The session table as CSV (UTF-8 with a byte-order mark).
+    Csv,
 }

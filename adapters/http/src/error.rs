@@ -54,6 +54,16 @@ impl ApiError {
     pub fn not_found(code: &str, message: impl ToString) -> Self {
         ApiError::NotFound(body(code, message))
     }
+
+    /// A 503: a backend is unreachable for now.
+    pub fn unavailable(code: &str, message: impl ToString) -> Self {
+        ApiError::Unavailable(body(code, message))
+    }
+
+    /// A 500 whose details are in the server log.
+    pub fn internal(message: impl ToString) -> Self {
+        ApiError::Internal(body("internal", message))
+    }
 }
 
 impl From<LogError> for ApiError {
@@ -85,10 +95,7 @@ impl From<CommandError> for ApiError {
             }
             CommandError::Log(_) | CommandError::Decode(_) | CommandError::BadTeamSettings { .. } => {
                 error!(error = %e, "request failed on stored data or configuration");
-                ApiError::Internal(body(
-                    "internal",
-                    "stored data or configuration could not be read; see the server log",
-                ))
+                ApiError::internal("stored data or configuration could not be read; see the server log")
             }
         }
     }

@@ -8,6 +8,7 @@ mod api;
 mod channel;
 mod dto;
 mod error;
+mod read_models;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use poem_openapi::OpenApiService;
 use serde::Serialize;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::CoreHealth;
+use switchboard_projections::store::ReadStore;
 
 pub use channel::ApiChannel;
 
@@ -26,6 +28,8 @@ pub use channel::ApiChannel;
 pub struct AppState {
     /// Where commands go.
     pub runtime: Arc<Runtime>,
+    /// The session list, statistics and FAQ candidates.
+    pub read_models: Arc<dyn ReadStore>,
     /// The asynchronous core's health, for `/healthz`.
     pub health: Arc<CoreHealth>,
     /// Limits and waits.
@@ -157,8 +161,8 @@ async fn limit_body<E: poem::Endpoint>(next: Arc<E>, mut req: poem::Request) -> 
 
 /// The whole HTTP application.
 pub fn app(state: Arc<AppState>) -> impl poem::Endpoint<Output = poem::Response> {
-    let service = OpenApiService::new(api::Api { state: state.clone() }, "Switchboard", env!("CARGO_PKG_VERSION"))
-        .server("/api/v1");
+    let apis = (api::Api { state: state.clone() }, read_models::ReadModelsApi { state: state.clone() });
+    let service = OpenApiService::new(apis, "Switchboard", env!("CARGO_PKG_VERSION")).server("/api/v1");
     let spec = service.spec_endpoint();
     let ui = service.swagger_ui();
     Route::new()

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Datelike;
+
 use poem::http::StatusCode;
 use poem::test::TestClient;
 use serde_json::json;
@@ -17,6 +19,9 @@ use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
 use switchboard_engine::team::TeamCommand;
 use switchboard_http::{app, ApiChannel, AppState, Backends, HttpLimits};
+use switchboard_projections::runtime::{Projection, ProjectionOptions, SESSIONS};
+use switchboard_projections::store::ReadStore;
+use switchboard_readstore::SqliteReadStore;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{Roster, TeamSettings};
 use switchboard_schemas::{FaqId, StaffId, TeamId};
@@ -25,7 +30,10 @@ use uuid::Uuid;
 
 struct Harness {
     client: TestClient<poem::endpoint::BoxEndpoint<'static>>,
+    log: Arc<dyn EventLog>,
+    read_models: Arc<dyn ReadStore>,
     _core: CoreHandle,
+    _projection: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -33,9 +41,13 @@ async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let log: Arc<dyn EventLog> =
         Arc::new(SqliteEventLog::open(&dir.path().join("events.sqlite"), SqliteOptions::default()).unwrap());
-    let runtime = Arc::new(Runtime::new(log, Arc::new(SystemClock)));
-    let team = TeamId::new("ops").unwrap();
+    let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
     let cause = Causation::root(Uuid::now_v7());
+    // A second team, to show nothing crosses teams.
+    let games = TeamId::new("games").unwrap();
+    runtime.team(&games, TeamCommand::Create { name: "Games".into() }, cause).await.unwrap();
+    runtime.team(&games, TeamCommand::Configure { settings: TeamSettings::default() }, cause).await.unwrap();
+    let team = TeamId::new("ops").unwrap();
     let settings = TeamSettings { max_message_chars: 200, ..TeamSettings::default() };
     let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
     runtime.team(&team, TeamCommand::Create { name: "Ops".into() }, cause).await.unwrap();
@@ -53,8 +65,15 @@ async fn harness() -> Harness {
         .unwrap();
     let core = Core::new(runtime.clone(), Arc::new(KeywordMatcher::new()), Arc::new(ApiChannel), CoreConfig::default())
         .spawn();
+    let read_models: Arc<dyn ReadStore> =
+        Arc::new(SqliteReadStore::open(&dir.path().join("readmodels.sqlite")).await.unwrap());
+    let mut projection = Projection::new(log.clone(), read_models.clone(), ProjectionOptions::default());
+    let projection = tokio::spawn(async move {
+        projection.run(futures::future::pending()).await.unwrap();
+    });
     let state = Arc::new(AppState {
         runtime,
+        read_models: read_models.clone(),
         health: core.health(),
         limits: HttpLimits { max_body_bytes: 4096, reply_wait: Duration::from_secs(5) },
         backends: Backends { store: "embedded".into(), matcher: "keyword-bm25".into(), semantic: "none".into() },
@@ -67,7 +86,28 @@ async fn harness() -> Harness {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Harness { client, _core: core, _dir: dir }
+    Harness { client, log, read_models, _core: core, _projection: projection, _dir: dir }
+}
+
+impl Harness {
+    /// Waits until the read models have folded everything in the log.
+    async fn read_models_caught_up(&self) {
+        let head = self.log.head().await.unwrap();
+        for _ in 0..200 {
+            if self.read_models.checkpoint(SESSIONS).await.unwrap() >= head {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the read models did not reach position {head}");
+    }
+
+    async fn get_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        let response = self.client.get(path).send().await;
+        let status = response.0.status();
+        let body = response.0.into_body().into_string().await.unwrap();
+        (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+    }
 }
 
 async fn send(h: &Harness, team: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
@@ -197,4 +237,103 @@ async fn health_and_the_openapi_document_are_served() {
     assert!(value("switchboard_commands_committed_total") >= 2, "{text}");
     assert_eq!(value("switchboard_commands_rejected_total"), 1, "{text}");
     assert_eq!(value("switchboard_core_caught_up"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_list_statistics_candidates_and_report_come_from_the_read_models() {
+    let h = harness().await;
+    send(&h, "ops", json!({"user": "zhangsan", "text": "奖品库存不足了怎么办"})).await;
+    h.client
+        .post("/api/v1/teams/ops/conversations/zhangsan/feedback")
+        .body_json(&json!({"resolved": true}))
+        .send()
+        .await
+        .assert_status_is_ok();
+    // Two wordings of a question the FAQ cannot answer, and one for the other team.
+    send(&h, "ops", json!({"user": "lisi", "text": "活动页面打不开白屏怎么办"})).await;
+    send(&h, "ops", json!({"user": "wangwu", "text": "活动页面打不开，白屏了怎么办"})).await;
+    send(&h, "games", json!({"user": "zhaoliu", "text": "活动页面打不开白屏怎么办"})).await;
+    h.read_models_caught_up().await;
+
+    let (status, list) = h.get_json("/api/v1/teams/ops/sessions").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let users: Vec<&str> = list["sessions"].as_array().unwrap().iter().map(|s| s["user"].as_str().unwrap()).collect();
+    assert_eq!(users, vec!["wangwu", "lisi", "zhangsan"], "newest first, ops only");
+    assert_eq!(list["sessions"][2]["status"], "closed");
+    assert_eq!(list["sessions"][2]["answered_from_faq"], true);
+    assert_eq!(list["sessions"][0]["status"], "with_human");
+    assert_eq!(list["sessions"][0]["assignee"], "zhao");
+
+    let (_, page) = h.get_json("/api/v1/teams/ops/sessions?limit=2").await;
+    assert_eq!(page["sessions"].as_array().unwrap().len(), 2);
+    let cursor = page["next"].as_str().unwrap().to_owned();
+    let (_, rest) = h.get_json(&format!("/api/v1/teams/ops/sessions?limit=2&cursor={cursor}")).await;
+    assert_eq!(rest["sessions"][0]["user"], "zhangsan");
+    assert!(rest["next"].is_null());
+    let (_, closed) = h.get_json("/api/v1/teams/ops/sessions?status=closed").await;
+    assert_eq!(closed["sessions"].as_array().unwrap().len(), 1);
+    let (_, found) = h.get_json("/api/v1/teams/ops/sessions?text=%E7%99%BD%E5%B1%8F").await;
+    assert_eq!(found["sessions"].as_array().unwrap().len(), 2, "text search: 白屏");
+
+    let (status, stats) = h.get_json("/api/v1/teams/ops/statistics").await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!((stats["opened"].as_u64(), stats["closed"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(stats["resolved_automatically"], 1);
+    assert_eq!(stats["transferred"], 2);
+    assert_eq!(stats["top_faqs"][0]["key"], "prize-stock");
+    let (_, games) = h.get_json("/api/v1/teams/games/statistics").await;
+    assert_eq!(games["opened"], 1, "the other team's figures are its own");
+
+    let (status, groups) = h.get_json("/api/v1/teams/ops/faq-candidates").await;
+    assert_eq!(status, StatusCode::OK, "{groups}");
+    let groups = groups.as_array().unwrap();
+    assert_eq!(groups.len(), 1, "two similar wordings, one group: {groups:?}");
+    assert_eq!(groups[0]["count"], 2);
+    assert_eq!(groups[0]["representative"], "活动页面打不开，白屏了怎么办");
+    assert_eq!(groups[0]["reasons"][0]["reason"], "unanswered");
+
+    let response = h.client.get("/api/v1/teams/ops/reports/weekly?format=csv&week=2020-W01").send().await;
+    response.assert_status_is_ok();
+    response.assert_content_type("text/csv; charset=utf-8");
+    let this_week = {
+        let now = chrono::Utc::now();
+        format!("{}-W{:02}", now.iso_week().year(), now.iso_week().week())
+    };
+    let response = h.client.get(format!("/api/v1/teams/ops/reports/weekly?format=csv&week={this_week}")).send().await;
+    response.assert_status_is_ok();
+    let disposition = response.0.headers().get("content-disposition").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(disposition, format!("attachment; filename=\"switchboard-ops-{this_week}.csv\""));
+    let csv = response.0.into_body().into_bytes().await.unwrap();
+    assert_eq!(csv.iter().filter(|b| **b == b'\n').count(), 4, "header and three sessions");
+    let response = h.client.get(format!("/api/v1/teams/ops/reports/weekly?week={this_week}")).send().await;
+    response.assert_status_is_ok();
+    response.assert_content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert!(response.0.into_body().into_bytes().await.unwrap().starts_with(b"PK"), "a zip container");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_model_queries_refuse_bad_input_clearly() {
+    let h = harness().await;
+    for (path, status, code) in [
+        ("/api/v1/teams/nope/sessions", StatusCode::NOT_FOUND, "unknown_team"),
+        ("/api/v1/teams/nope/statistics", StatusCode::NOT_FOUND, "unknown_team"),
+        ("/api/v1/teams/ops/sessions?cursor=garbage", StatusCode::BAD_REQUEST, "invalid_query"),
+        ("/api/v1/teams/ops/sessions?limit=0", StatusCode::BAD_REQUEST, "bad_limit"),
+        ("/api/v1/teams/ops/sessions?limit=501", StatusCode::BAD_REQUEST, "bad_limit"),
+        (
+            "/api/v1/teams/ops/statistics?from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z",
+            StatusCode::BAD_REQUEST,
+            "bad_period",
+        ),
+        ("/api/v1/teams/ops/faq-candidates?limit=0", StatusCode::BAD_REQUEST, "bad_limit"),
+        ("/api/v1/teams/ops/reports/weekly?week=2026-13", StatusCode::BAD_REQUEST, "bad_week"),
+    ] {
+        let (got, body) = h.get_json(path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert_eq!(body["code"], code, "{path}: {body}");
+    }
+    let response = h.client.get("/api/v1/teams/ops/sessions?status=sleeping").send().await;
+    response.assert_status(StatusCode::BAD_REQUEST);
+    let response = h.client.get("/api/v1/teams/ops/reports/weekly?format=pdf").send().await;
+    response.assert_status(StatusCode::BAD_REQUEST);
 }

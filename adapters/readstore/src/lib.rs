@@ -8,8 +8,9 @@
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 
+use switchboard_projections::candidates::CandidateRecord;
 use switchboard_projections::sessions::{metric, rollup_delta, RowChange, SessionRow};
 use switchboard_projections::store::{
     cursor_after, Count, Percentiles, Period, ReadStore, SessionPage, SessionQuery, Statistics, StoreError,
@@ -47,9 +48,23 @@ pub struct SqlStore<B> {
 }
 
 impl<B: Backend> SqlStore<B> {
-    /// Wraps a backend whose schema is in place.
-    pub fn from_backend(backend: B) -> Self {
-        Self { backend }
+    /// Wraps a backend, creating the tables, or dropping and recreating them when they have
+    /// another layout (the projections then rebuild from the log, since the checkpoints go
+    /// too).
+    pub async fn prepare(backend: B) -> Result<Self, StoreError> {
+        backend.transaction(&[(sql::LAYOUT_TABLE.to_owned(), vec![])]).await?;
+        let found = backend.rows(sql::SELECT_LAYOUT, &[]).await?;
+        let layout = found.first().map(|row| int_at(row, 0)).transpose()?.flatten();
+        let mut statements: Vec<(String, Vec<Value>)> = Vec::new();
+        if layout != Some(sql::LAYOUT) {
+            statements.extend(sql::DROP_TABLES.iter().map(|s| ((*s).to_owned(), vec![])));
+        }
+        statements.extend(sql::TABLES.iter().map(|s| ((*s).to_owned(), vec![])));
+        if let Some((_, params)) = statements.last_mut() {
+            params.push(Value::Int(Some(sql::LAYOUT)));
+        }
+        backend.transaction(&statements).await?;
+        Ok(Self { backend })
     }
 
     /// The backend, for tests and benchmarks that need raw access.
@@ -263,6 +278,23 @@ impl<B: Backend> ReadStore for SqlStore<B> {
         stats.per_category = ranked(categories, usize::MAX);
         stats.per_assignee = ranked(assignees, usize::MAX);
         Ok(stats)
+    }
+
+    async fn candidate_questions(
+        &self,
+        team: &TeamId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CandidateRecord>, StoreError> {
+        let params = [
+            Value::Text(Some(team.as_str().to_owned())),
+            Value::Int(Some(from.timestamp_millis())),
+            Value::Int(Some(to.timestamp_millis())),
+            Value::Int(Some(i64::from(limit))),
+        ];
+        let rows = self.backend.rows(sql::SELECT_CANDIDATES, &params).await?;
+        rows.iter().map(|row| sql::candidate_from(row)).collect()
     }
 }
 

@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, NoTls, Statement};
 
-use crate::sql::{Row, Value, SCHEMA};
+use crate::sql::{Row, Value};
 use crate::{Backend, SqlStore};
 
 /// One connection with a cache of prepared statements; batch statements are pipelined.
@@ -52,8 +52,7 @@ impl SqlStore<PostgresBackend> {
                 .await
                 .map_err(backend_error)?;
         }
-        client.batch_execute(SCHEMA).await.map_err(backend_error)?;
-        Ok(Self::from_backend(PostgresBackend { state: Mutex::new(State { client, prepared: HashMap::new() }) }))
+        Self::prepare(PostgresBackend { state: Mutex::new(State { client, prepared: HashMap::new() }) }).await
     }
 }
 

@@ -4,17 +4,38 @@
 //! so no date functions (which differ) are needed.
 
 use chrono::{DateTime, Utc};
-use switchboard_projections::sessions::{close_reason_name, parse_close_reason, parse_status, status_name, SessionRow};
+use switchboard_projections::candidates::CandidateRecord;
+use switchboard_projections::sessions::{
+    close_reason_name, parse_close_reason, parse_status, status_name, CandidateQuestion, CandidateReason, SessionRow,
+};
 use switchboard_projections::store::{parse_cursor, SessionQuery, StoreError};
 use uuid::Uuid;
 
-/// The schema; idempotent.
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS sb_checkpoints (
+/// The layout of the tables below. Read models are derived data: a store holding another
+/// layout is dropped and rebuilt from the log (its checkpoint goes with it), never migrated.
+pub const LAYOUT: i64 = 2;
+
+/// The table recording [`LAYOUT`]; created before anything else.
+pub const LAYOUT_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_layout (version BIGINT NOT NULL)";
+/// Reads the recorded layout.
+pub const SELECT_LAYOUT: &str = "SELECT version FROM sb_layout";
+
+/// Statements that drop every table of an older layout.
+pub const DROP_TABLES: [&str; 4] = [
+    "DROP TABLE IF EXISTS sb_sessions",
+    "DROP TABLE IF EXISTS sb_rollup",
+    "DROP TABLE IF EXISTS sb_checkpoints",
+    "DELETE FROM sb_layout",
+];
+
+/// The statements creating the current layout; idempotent. The last one records the layout
+/// and takes it as `$1`.
+pub const TABLES: [&str; 6] = [
+    "CREATE TABLE IF NOT EXISTS sb_checkpoints (
     name TEXT PRIMARY KEY,
     position BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sb_sessions (
+)",
+    "CREATE TABLE IF NOT EXISTS sb_sessions (
     session_id TEXT PRIMARY KEY,
     team TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -39,10 +60,17 @@ CREATE TABLE IF NOT EXISTS sb_sessions (
     transferred BIGINT NOT NULL,
     auto_answered BIGINT NOT NULL,
     reconfirmed BIGINT NOT NULL,
-    last_faq TEXT
-);
-CREATE INDEX IF NOT EXISTS sb_sessions_team_opened ON sb_sessions (team, opened_at DESC, session_id DESC);
-CREATE TABLE IF NOT EXISTS sb_rollup (
+    last_faq TEXT,
+    offered TEXT NOT NULL,
+    last_query TEXT,
+    candidate_query TEXT,
+    candidate_reason TEXT,
+    candidate_at BIGINT
+)",
+    "CREATE INDEX IF NOT EXISTS sb_sessions_team_opened ON sb_sessions (team, opened_at DESC, session_id DESC)",
+    "CREATE INDEX IF NOT EXISTS sb_sessions_team_candidate ON sb_sessions (team, candidate_at DESC) \
+     WHERE candidate_at IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS sb_rollup (
     team TEXT NOT NULL,
     grain TEXT NOT NULL,
     period TEXT NOT NULL,
@@ -50,8 +78,9 @@ CREATE TABLE IF NOT EXISTS sb_rollup (
     key TEXT NOT NULL,
     n BIGINT NOT NULL,
     PRIMARY KEY (team, grain, period, metric, key)
-);
-";
+)",
+    "INSERT INTO sb_layout (version) SELECT CAST($1 AS BIGINT) WHERE NOT EXISTS (SELECT 1 FROM sb_layout)",
+];
 
 /// A query parameter; each store maps it to its driver's type.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +110,7 @@ pub(crate) fn text_at(row: &[Value], index: usize) -> Result<Option<String>, Sto
     }
 }
 
-const COLUMNS: [&str; 25] = [
+const COLUMNS: [&str; 30] = [
     "session_id",
     "team",
     "user_id",
@@ -107,6 +136,11 @@ const COLUMNS: [&str; 25] = [
     "auto_answered",
     "reconfirmed",
     "last_faq",
+    "offered",
+    "last_query",
+    "candidate_query",
+    "candidate_reason",
+    "candidate_at",
 ];
 
 /// Upserts one row.
@@ -228,6 +262,11 @@ pub fn session_values(row: &SessionRow) -> Vec<Value> {
         flag(row.auto_answered),
         flag(row.reconfirmed),
         text(row.last_faq.as_deref()),
+        Value::Text(Some(serde_json::to_string(&row.offered).unwrap_or_else(|_| "[]".to_owned()))),
+        text(row.last_query.as_deref()),
+        text(row.candidate.as_ref().map(|c| c.query.as_str())),
+        text(row.candidate.as_ref().map(|c| c.reason.name())),
+        Value::Int(row.candidate.as_ref().map(|c| millis(c.at))),
     ]
 }
 
@@ -269,6 +308,20 @@ pub fn session_from(row: &[Value]) -> Result<SessionRow, StoreError> {
         auto_answered: flag(22, "auto_answered")?,
         reconfirmed: flag(23, "reconfirmed")?,
         last_faq: text_at(row, 24)?,
+        offered: {
+            let offered = required(text_at(row, 25)?, "offered")?;
+            serde_json::from_str(&offered).map_err(|e| StoreError::Corrupt(format!("offered {offered:?}: {e}")))?
+        },
+        last_query: text_at(row, 26)?,
+        candidate: match (text_at(row, 27)?, text_at(row, 28)?, int_at(row, 29)?) {
+            (Some(query), Some(reason), Some(at)) => Some(CandidateQuestion {
+                query,
+                reason: CandidateReason::parse(&reason)
+                    .ok_or_else(|| StoreError::Corrupt(format!("candidate reason {reason:?}")))?,
+                at: time(at)?,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -316,6 +369,26 @@ pub fn list_sessions(query: &SessionQuery) -> Result<(String, Vec<Value>), Store
         params.len()
     );
     Ok((sql, params))
+}
+
+/// A team's candidate questions, newest first: `$1` team, `$2`/`$3` from/to (epoch ms,
+/// half-open), `$4` limit.
+pub const SELECT_CANDIDATES: &str = "SELECT session_id, candidate_query, candidate_reason, candidate_at, category \
+     FROM sb_sessions WHERE team = $1 AND candidate_at IS NOT NULL AND candidate_at >= $2 AND candidate_at < $3 \
+     ORDER BY candidate_at DESC, session_id DESC LIMIT $4";
+
+/// Reads a row selected by [`SELECT_CANDIDATES`].
+pub fn candidate_from(row: &[Value]) -> Result<CandidateRecord, StoreError> {
+    let id = required(text_at(row, 0)?, "session_id")?;
+    let reason = required(text_at(row, 2)?, "candidate_reason")?;
+    Ok(CandidateRecord {
+        session_id: Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(format!("session id {id:?}: {e}")))?,
+        query: required(text_at(row, 1)?, "candidate_query")?,
+        reason: CandidateReason::parse(&reason)
+            .ok_or_else(|| StoreError::Corrupt(format!("candidate reason {reason:?}")))?,
+        at: time(required(int_at(row, 3)?, "candidate_at")?)?,
+        category: text_at(row, 4)?,
+    })
 }
 
 /// Statistics queries over the rollup.

@@ -8,7 +8,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
 use switchboard_projections::store::StoreError;
 
-use crate::sql::{Row, Value, SCHEMA};
+use crate::sql::{Row, Value};
 use crate::{Backend, SqlStore};
 
 /// SQLite behind a mutex: statements are short and the store has one writer. Work runs on
@@ -33,13 +33,12 @@ impl ToSql for Value {
 
 impl SqlStore<SqliteBackend> {
     /// Opens (creating if needed) the store file, e.g. `readmodels.sqlite` beside the log.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let connection = Connection::open(path).map_err(backend_error)?;
         connection
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
             .map_err(backend_error)?;
-        connection.execute_batch(SCHEMA).map_err(backend_error)?;
-        Ok(Self::from_backend(SqliteBackend { connection: Arc::new(Mutex::new(connection)) }))
+        Self::prepare(SqliteBackend { connection: Arc::new(Mutex::new(connection)) }).await
     }
 }
 

@@ -19,7 +19,7 @@ use switchboard_engine::ports::{Clock, Ranking};
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::team::TeamCommand;
 use switchboard_projections::runtime::{Projection, ProjectionOptions, SESSIONS};
-use switchboard_projections::sessions::SessionRow;
+use switchboard_projections::sessions::{CandidateReason, SessionRow};
 use switchboard_projections::store::{Period, ReadStore, SessionQuery, Statistics};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{Actor, Channel, MatchCandidate, Roster, TeamSettings};
@@ -132,8 +132,14 @@ impl World {
             |confidence| Command::ApplyMatch { message_id: MessageId(id.clone()), ranking: ranking(n, confidence) };
         let staff = StaffId::new("sun").unwrap();
         match n % 5 {
-            0 => {
+            0 if round == 0 => {
                 self.run(team, &user, matched(0.9)).await;
+                self.run(team, &user, Command::GiveFeedback { resolved: true }).await;
+            }
+            0 => {
+                // Unsure between two; the second choice resolves it.
+                self.run(team, &user, matched(0.45)).await;
+                self.message(team, &user, format!("{id}-choice"), "2").await;
                 self.run(team, &user, Command::GiveFeedback { resolved: true }).await;
             }
             1 => {
@@ -159,7 +165,10 @@ impl World {
                 self.fire_pending_timer(team, &user).await;
             }
             _ if round == 0 => {
+                // Unsure: two numbered choices; the operator picks the second, then asks
+                // for a person anyway.
                 self.run(team, &user, matched(0.45)).await;
+                self.message(team, &user, format!("{id}-choice"), "2").await;
                 self.run(team, &user, Command::RequestHuman).await;
             }
             _ => {
@@ -273,6 +282,25 @@ async fn replay_equals_live(live: Arc<dyn ReadStore>, rebuilt: Arc<dyn ReadStore
         assert_eq!(row.category, session.category, "category of user{n}");
     }
 
+    // FAQ candidates: every session's question the engine could not answer well, with why.
+    for row in ops_rows.iter().chain(&live_view[1].0) {
+        let n: usize = row.user.trim_start_matches("user").parse().unwrap();
+        let expected = match n % 5 {
+            1 => Some(CandidateReason::NotResolved),
+            2 => Some(CandidateReason::Unanswered),
+            4 => Some(CandidateReason::Transferred),
+            _ => None,
+        };
+        assert_eq!(row.candidate.as_ref().map(|c| c.reason), expected, "candidate of {}", row.user);
+        if let Some(candidate) = &row.candidate {
+            assert!(candidate.query.ends_with(&format!("problem number {n}")), "{candidate:?}");
+        }
+    }
+    // user10's second session was offered faq-1 (billing, first) and faq-2 (export) and
+    // the second was chosen, with no transfer after it.
+    let chose = ops_rows.iter().find(|r| r.user == "user10" && r.question.as_deref().unwrap().starts_with("Round 1"));
+    assert_eq!(chose.unwrap().category.as_deref(), Some("export"), "the chosen candidate's category, not the first's");
+
     // Rebuilding the live copy itself gives the same again.
     let mut again = Projection::new(world.log.clone(), live.clone(), ProjectionOptions { batch: 100, cache: 4 });
     again.rebuild(|_, _| {}).await.unwrap();
@@ -281,8 +309,8 @@ async fn replay_equals_live(live: Arc<dyn ReadStore>, rebuilt: Arc<dyn ReadStore
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuilt_equals_live_on_sqlite() {
-    let (live, _a) = common::sqlite();
-    let (rebuilt, _b) = common::sqlite();
+    let (live, _a) = common::sqlite().await;
+    let (rebuilt, _b) = common::sqlite().await;
     replay_equals_live(live, rebuilt).await;
 }
 
@@ -301,7 +329,7 @@ async fn sqlite_and_postgres_agree() {
     for n in 0..10 {
         world.story(n, 0).await;
     }
-    let (sqlite, _dir) = common::sqlite();
+    let (sqlite, _dir) = common::sqlite().await;
     let (postgres, schema) = common::postgres().await;
     let sqlite: Arc<dyn ReadStore> = sqlite;
     let pg: Arc<dyn ReadStore> = postgres.clone();

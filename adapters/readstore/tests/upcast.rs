@@ -43,7 +43,7 @@ async fn old_event_versions_are_upcast_and_unreadable_ones_stop_the_projection()
     ];
     log.append(&stream, ExpectedVersion::Exact(0), Commit { commit_id: Uuid::now_v7(), events }).await.unwrap();
 
-    let (store, _dir) = common::sqlite();
+    let (store, _dir) = common::sqlite().await;
     let store: Arc<dyn ReadStore> = store;
     let mut projection = Projection::new(log.clone(), store.clone(), ProjectionOptions::default());
     assert_eq!(projection.catch_up(|_, _| {}).await.unwrap(), 2);

@@ -215,7 +215,7 @@ pub fn run(args: &ProjectionArgs) -> Result<()> {
         let (read, read_secs) = raw_read(&log).await?;
         let raw_rate = read as f64 / read_secs;
 
-        let sqlite: Arc<dyn ReadStore> = Arc::new(SqliteReadStore::open(&dir.path().join("readmodels.sqlite"))?);
+        let sqlite: Arc<dyn ReadStore> = Arc::new(SqliteReadStore::open(&dir.path().join("readmodels.sqlite")).await?);
         let secs = rebuild(&log, sqlite.clone()).await?;
         crate::report("rebuild into SQLite", read as f64 / secs, "raw read_all of the same log", raw_rate, "events/s");
 

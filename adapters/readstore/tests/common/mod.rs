@@ -14,14 +14,14 @@ pub fn database_url() -> String {
 }
 
 /// An empty SQLite store in a temporary directory, kept alive by the returned guard.
-pub fn sqlite() -> (Arc<SqliteReadStore>, tempfile::TempDir) {
+pub async fn sqlite() -> (Arc<SqliteReadStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteReadStore::open(&dir.path().join("readmodels.sqlite")).unwrap();
+    let store = SqliteReadStore::open(&dir.path().join("readmodels.sqlite")).await.unwrap();
     (Arc::new(store), dir)
 }
 
 pub async fn sqlite_test_store() -> TestStore {
-    let (store, dir) = sqlite();
+    let (store, dir) = sqlite().await;
     TestStore {
         store: store as Arc<dyn ReadStore>,
         cleanup: Some(Box::pin(async move {

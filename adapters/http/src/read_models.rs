@@ -1,0 +1,197 @@
+//! The read-model endpoints under `/api/v1`: session list, statistics, FAQ candidates and
+//! the weekly report. Every query names its team; nothing crosses teams.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::{ApiResponse, OpenApi};
+use switchboard_projections::candidates::{group_candidates, DEFAULT_SIMILARITY};
+use switchboard_projections::report::{ReportError, Week, WeeklyReport};
+use switchboard_projections::store::{Period, SessionQuery, StoreError};
+use switchboard_schemas::TeamId;
+
+use crate::dto::{FaqCandidateGroup, ReportFormat, SessionList, SessionSummary, Status, TeamStatistics};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Most sessions per page.
+const MAX_PAGE: u32 = 500;
+/// Candidate questions read to build the groups.
+const MAX_CANDIDATE_QUESTIONS: u32 = 10_000;
+/// Days covered when a period is not given.
+const DEFAULT_DAYS: i64 = 30;
+
+/// The read-model endpoints.
+pub struct ReadModelsApi {
+    pub(crate) state: Arc<AppState>,
+}
+
+/// A report file.
+#[derive(ApiResponse)]
+pub enum ReportFile {
+    /// The report as an Excel workbook.
+    #[oai(status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")]
+    Xlsx(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
+    /// The session table as CSV.
+    #[oai(status = 200, content_type = "text/csv; charset=utf-8")]
+    Csv(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(reason) => ApiError::bad_request("invalid_query", reason),
+            StoreError::Backend(_) => {
+                tracing::warn!(error = %e, "read-model store unavailable");
+                ApiError::unavailable("read_models_unavailable", "the read models cannot be reached; retry shortly")
+            }
+            StoreError::Corrupt(_) => {
+                tracing::error!(error = %e, "read-model store holds unreadable data");
+                ApiError::internal("the read models hold unreadable data; rebuild them with `switchboard replay`")
+            }
+        }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::BadWeek(_) => ApiError::bad_request("bad_week", e),
+            ReportError::Store(e) => e.into(),
+            ReportError::Workbook(_) | ReportError::Csv(_) => {
+                tracing::error!(error = %e, "report could not be written");
+                ApiError::internal("the report could not be written; see the server log")
+            }
+        }
+    }
+}
+
+/// `[from, to)` from optional bounds: `to` defaults to the end of today (UTC), `from` to
+/// [`DEFAULT_DAYS`] before `to`.
+fn period(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Period, ApiError> {
+    let end_of_today = (Utc::now().date_naive() + Duration::days(1)).and_time(NaiveTime::MIN).and_utc();
+    let to = to.unwrap_or(end_of_today);
+    let from = from.unwrap_or(to - Duration::days(DEFAULT_DAYS));
+    if from >= to {
+        return Err(ApiError::bad_request("bad_period", "`from` must be before `to`"));
+    }
+    Ok(Period { from, to })
+}
+
+impl ReadModelsApi {
+    /// The team, checked to exist, so an unknown team is a 404 and not an empty answer.
+    async fn team(&self, raw: &str) -> Result<TeamId, ApiError> {
+        let team = TeamId::new(raw).map_err(|e| ApiError::bad_request("bad_team_id", e))?;
+        self.state.runtime.policy(&team).await?;
+        Ok(team)
+    }
+}
+
+#[OpenApi]
+impl ReadModelsApi {
+    /// The team's sessions, newest first, filtered and paged.
+    ///
+    /// `text` matches the operator's first message (case-insensitive); `from`/`to` bound
+    /// the opening time (RFC 3339, `to` exclusive). Pass `next` back as `cursor` for the
+    /// following page. The list follows the event log within moments.
+    #[oai(path = "/teams/:team/sessions", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn sessions(
+        &self,
+        team: Path<String>,
+        status: Query<Option<Status>>,
+        assignee: Query<Option<String>>,
+        category: Query<Option<String>>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+        text: Query<Option<String>>,
+        /// Rows per page (1 to 500, default 50).
+        limit: Query<Option<u32>>,
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<SessionList>, ApiError> {
+        let team = self.team(&team).await?;
+        let limit = limit.0.unwrap_or(50);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request("bad_limit", format!("limit must be between 1 and {MAX_PAGE}")));
+        }
+        let query = SessionQuery {
+            team,
+            status: status.0.map(Into::into),
+            assignee: assignee.0,
+            category: category.0,
+            opened_from: from.0,
+            opened_to: to.0,
+            text: text.0.filter(|t| !t.trim().is_empty()),
+            limit,
+            cursor: cursor.0,
+        };
+        let page = self.state.read_models.sessions(&query).await?;
+        Ok(Json(SessionList { sessions: page.rows.iter().map(SessionSummary::from).collect(), next: page.next }))
+    }
+
+    /// The team's statistics over whole UTC days (default: the last 30 days).
+    #[oai(path = "/teams/:team/statistics", method = "get")]
+    async fn statistics(
+        &self,
+        team: Path<String>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+    ) -> Result<Json<TeamStatistics>, ApiError> {
+        let team = self.team(&team).await?;
+        let period = period(from.0, to.0)?;
+        let statistics = self.state.read_models.statistics(&team, period).await?;
+        Ok(Json(TeamStatistics::new(&statistics, period)))
+    }
+
+    /// Questions Switchboard could not answer well (unanswered, transferred, marked "not
+    /// resolved", reopened), grouped by similar wording, biggest group first (default: the
+    /// last 30 days).
+    #[oai(path = "/teams/:team/faq-candidates", method = "get")]
+    async fn faq_candidates(
+        &self,
+        team: Path<String>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+        /// Groups returned (1 to 500, default 50).
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<Vec<FaqCandidateGroup>>, ApiError> {
+        let team = self.team(&team).await?;
+        let period = period(from.0, to.0)?;
+        let limit = limit.0.unwrap_or(50);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ApiError::bad_request("bad_limit", format!("limit must be between 1 and {MAX_PAGE}")));
+        }
+        let records =
+            self.state.read_models.candidate_questions(&team, period.from, period.to, MAX_CANDIDATE_QUESTIONS).await?;
+        let groups = group_candidates(&records, DEFAULT_SIMILARITY);
+        Ok(Json(groups.iter().take(limit as usize).map(FaqCandidateGroup::from).collect()))
+    }
+
+    /// The weekly report: an Excel workbook (default) or the session table as CSV, for an
+    /// ISO week such as `2026-W47` (default: last week).
+    #[oai(path = "/teams/:team/reports/weekly", method = "get")]
+    async fn weekly_report(
+        &self,
+        team: Path<String>,
+        week: Query<Option<String>>,
+        format: Query<Option<ReportFormat>>,
+    ) -> Result<ReportFile, ApiError> {
+        let team = self.team(&team).await?;
+        let week = match week.0.as_deref() {
+            Some(text) => Week::parse(text)?,
+            None => Week::containing(Utc::now()).previous(),
+        };
+        let report = WeeklyReport::assemble(self.state.read_models.as_ref(), &team, week).await?;
+        let name = format!("switchboard-{team}-{}", week.label());
+        Ok(match format.0.unwrap_or_default() {
+            ReportFormat::Xlsx => {
+                ReportFile::Xlsx(Binary(report.to_xlsx()?), format!("attachment; filename=\"{name}.xlsx\""))
+            }
+            ReportFormat::Csv => {
+                ReportFile::Csv(Binary(report.to_csv()?), format!("attachment; filename=\"{name}.csv\""))
+            }
+        })
+    }
+}

@@ -1,0 +1,78 @@
+#![allow(clippy::unwrap_used)]
+//! The weekly report from real stores: the CSV and the workbook read back say what the
+//! read models hold, on SQLite and PostgreSQL alike.
+
+mod common;
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use calamine::{Data, Reader, Xlsx};
+use switchboard_projections::contract::known_rows;
+use switchboard_projections::report::{Week, WeeklyReport, SESSION_COLUMNS};
+use switchboard_projections::sessions::RowChange;
+use switchboard_projections::store::ReadStore;
+use switchboard_schemas::TeamId;
+
+async fn check_weekly_report(store: Arc<dyn ReadStore>) {
+    let changes: Vec<RowChange> = known_rows().into_iter().map(|after| RowChange { before: None, after }).collect();
+    store.commit_batch("sessions", &changes, 42).await.unwrap();
+    let alpha = TeamId::new("alpha").unwrap();
+    let week = Week::parse("2026-W10").unwrap();
+    let report = WeeklyReport::assemble(store.as_ref(), &alpha, week).await.unwrap();
+    assert_eq!(report.sessions.len(), 5, "alpha's five sessions, not beta's");
+    assert_eq!(report.statistics.opened, 5);
+    let groups: Vec<(&str, usize)> = report.candidates.iter().map(|g| (g.representative.as_str(), g.count)).collect();
+    assert_eq!(groups, vec![("Prize stock is LOW", 1), ("invoice is wrong", 1)]);
+
+    let csv_bytes = report.to_csv().unwrap();
+    assert!(csv_bytes.starts_with(b"\xEF\xBB\xBF"), "a BOM for spreadsheet programs");
+    let mut reader = csv::Reader::from_reader(&csv_bytes[3..]);
+    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), SESSION_COLUMNS.to_vec());
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let questions: Vec<&str> = records.iter().map(|r| &r[6]).collect();
+    assert_eq!(
+        questions,
+        vec!["discount 50 off?", "invoice is wrong", "anyone there", "Discount 50% OFF", "Prize stock is LOW"],
+        "oldest first"
+    );
+    assert_eq!((&records[1][5], &records[1][9], &records[1][10]), ("zhao", "manual", "600"));
+
+    let xlsx = report.to_xlsx().unwrap();
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(xlsx)).unwrap();
+    assert_eq!(
+        book.sheet_names(),
+        vec!["Summary", "Per day", "Categories", "On-call", "Top FAQs", "FAQ candidates", "Sessions"]
+    );
+    let summary = book.worksheet_range("Summary").unwrap();
+    let figure =
+        |name: &str| summary.rows().find(|r| r[0] == Data::String(name.to_owned())).map(|r| r[1].clone()).unwrap();
+    assert_eq!(figure("Sessions opened"), Data::Float(5.0));
+    assert_eq!(figure("Transfer rate"), Data::Float(0.4));
+    assert_eq!(figure("Time to resolution, median (s)"), Data::Float(600.0));
+    let per_day = book.worksheet_range("Per day").unwrap();
+    let days: Vec<Vec<String>> = per_day.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    assert_eq!(days, vec![vec!["Day", "Opened", "Closed"], vec!["2026-03-02", "2", "2"], vec!["2026-03-03", "3", "1"]]);
+    let sessions = book.worksheet_range("Sessions").unwrap();
+    assert_eq!(sessions.height(), 6, "header and five sessions");
+    assert_eq!(sessions.get((2, 10)), Some(&Data::Float(600.0)), "durations are numbers");
+    let candidates = book.worksheet_range("FAQ candidates").unwrap();
+    assert_eq!(candidates.get((1, 1)), Some(&Data::String("Prize stock is LOW".into())));
+
+    let empty = WeeklyReport::assemble(store.as_ref(), &alpha, week.previous()).await.unwrap();
+    assert!(empty.sessions.is_empty() && empty.candidates.is_empty());
+    assert_eq!(empty.to_csv().unwrap().iter().filter(|b| **b == b'\n').count(), 1, "the header alone");
+}
+
+#[tokio::test]
+async fn weekly_report_on_sqlite() {
+    let (store, _dir) = common::sqlite().await;
+    check_weekly_report(store).await;
+}
+
+#[tokio::test]
+async fn weekly_report_on_postgres() {
+    let (store, schema) = common::postgres().await;
+    check_weekly_report(store.clone()).await;
+    common::drop_schema(&store, &schema).await;
+}

@@ -1,0 +1,319 @@
+//! The weekly report the on-call team used to assemble by hand: a week's figures, the FAQ
+//! candidates and every session, from the read models, as CSV (the session table) or as an
+//! Excel workbook (one sheet per table).
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use switchboard_schemas::TeamId;
+
+use crate::candidates::{group_candidates, CandidateGroup, DEFAULT_SIMILARITY};
+use crate::sessions::{close_reason_name, status_name, SessionRow};
+use crate::store::{Count, Period, ReadStore, SessionQuery, Statistics, StoreError};
+
+/// Sessions fetched per page while assembling a report.
+const PAGE: u32 = 1_000;
+/// Candidate questions considered per week.
+const MAX_CANDIDATES: u32 = 10_000;
+/// Candidate groups listed in a report.
+const MAX_GROUPS: usize = 50;
+
+/// Why a report could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The week is not an ISO week like `2026-W47`.
+    #[error("{0:?} is not an ISO week; write it like 2026-W47")]
+    BadWeek(String),
+    /// The read models could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The workbook could not be written.
+    #[error("cannot write the workbook: {0}")]
+    Workbook(#[from] XlsxError),
+    /// The CSV could not be written.
+    #[error("cannot write the CSV: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+/// An ISO week (Monday to Sunday, UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Week {
+    monday: NaiveDate,
+}
+
+impl Week {
+    /// Parses `2026-W47` (also lower-case `w`).
+    pub fn parse(text: &str) -> Result<Self, ReportError> {
+        let bad = || ReportError::BadWeek(text.to_owned());
+        let (year, week) = text.split_once(['W', 'w']).ok_or_else(bad)?;
+        let year: i32 = year.trim_end_matches('-').parse().map_err(|_| bad())?;
+        let week: u32 = week.parse().map_err(|_| bad())?;
+        let monday = NaiveDate::from_isoywd_opt(year, week, Weekday::Mon).ok_or_else(bad)?;
+        Ok(Self { monday })
+    }
+
+    /// The week holding `at`.
+    pub fn containing(at: DateTime<Utc>) -> Self {
+        let date = at.date_naive();
+        let iso = date.iso_week();
+        Self { monday: NaiveDate::from_isoywd_opt(iso.year(), iso.week(), Weekday::Mon).unwrap_or(date) }
+    }
+
+    /// The week before this one.
+    pub fn previous(self) -> Self {
+        Self { monday: self.monday - Duration::days(7) }
+    }
+
+    /// Monday 00:00 UTC to the next Monday 00:00 UTC.
+    pub fn period(self) -> Period {
+        let from = self.monday.and_hms_opt(0, 0, 0).map_or(DateTime::UNIX_EPOCH, |t| t.and_utc());
+        Period { from, to: from + Duration::days(7) }
+    }
+
+    /// `2026-W47`.
+    pub fn label(self) -> String {
+        let iso = self.monday.iso_week();
+        format!("{}-W{:02}", iso.year(), iso.week())
+    }
+}
+
+/// A team's week, assembled from the read models.
+#[derive(Debug, Clone)]
+pub struct WeeklyReport {
+    /// The team.
+    pub team: TeamId,
+    /// The week.
+    pub week: Week,
+    /// The week's statistics.
+    pub statistics: Statistics,
+    /// The week's FAQ candidates, biggest group first.
+    pub candidates: Vec<CandidateGroup>,
+    /// Every session opened in the week, oldest first.
+    pub sessions: Vec<SessionRow>,
+}
+
+impl WeeklyReport {
+    /// Reads a team's week from the store.
+    pub async fn assemble(store: &dyn ReadStore, team: &TeamId, week: Week) -> Result<Self, ReportError> {
+        let period = week.period();
+        let statistics = store.statistics(team, period).await?;
+        let records = store.candidate_questions(team, period.from, period.to, MAX_CANDIDATES).await?;
+        let mut candidates = group_candidates(&records, DEFAULT_SIMILARITY);
+        candidates.truncate(MAX_GROUPS);
+        let mut query = SessionQuery {
+            opened_from: Some(period.from),
+            opened_to: Some(period.to),
+            ..SessionQuery::team(team.clone(), PAGE)
+        };
+        let mut sessions = Vec::new();
+        loop {
+            let page = store.sessions(&query).await?;
+            sessions.extend(page.rows);
+            match page.next {
+                Some(next) => query.cursor = Some(next),
+                None => break,
+            }
+        }
+        sessions.reverse();
+        Ok(Self { team: team.clone(), week, statistics, candidates, sessions })
+    }
+
+    /// The session table as CSV, UTF-8 with a byte-order mark so spreadsheet programs read
+    /// Chinese text correctly.
+    pub fn to_csv(&self) -> Result<Vec<u8>, ReportError> {
+        let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+        writer.write_record(SESSION_COLUMNS)?;
+        for row in &self.sessions {
+            writer.write_record(session_cells(row))?;
+        }
+        writer.into_inner().map_err(|e| ReportError::Csv(e.into_error().into()))
+    }
+
+    /// The whole report as an Excel workbook: Summary, Per day, Categories, On-call,
+    /// Top FAQs, FAQ candidates and Sessions.
+    pub fn to_xlsx(&self) -> Result<Vec<u8>, ReportError> {
+        let mut book = Workbook::new();
+        let bold = Format::new().set_bold();
+        let s = &self.statistics;
+
+        let sheet = book.add_worksheet().set_name("Summary")?;
+        sheet.write_string_with_format(0, 0, "Team", &bold)?;
+        sheet.write_string(0, 1, self.team.as_str())?;
+        sheet.write_string_with_format(1, 0, "Week", &bold)?;
+        sheet.write_string(1, 1, self.week.label())?;
+        for (line, (name, value)) in (3..).zip(summary(s)) {
+            sheet.write_string(line, 0, name)?;
+            match value {
+                Some(v) => sheet.write_number(line, 1, v)?,
+                None => sheet.write_string(line, 1, "")?,
+            };
+        }
+        sheet.set_column_width(0, 34)?;
+
+        let sheet = book.add_worksheet().set_name("Per day")?;
+        write_header(sheet, &["Day", "Opened", "Closed"], &bold)?;
+        let days = per_day(s);
+        for (i, (day, opened, closed)) in days.iter().enumerate() {
+            let r = row_number(i)?;
+            sheet.write_string(r, 0, day)?;
+            sheet.write_number(r, 1, *opened as f64)?;
+            sheet.write_number(r, 2, *closed as f64)?;
+        }
+
+        for (name, title, counts) in [
+            ("Categories", "Category", &s.per_category),
+            ("On-call", "Engineer", &s.per_assignee),
+            ("Top FAQs", "FAQ", &s.top_faqs),
+        ] {
+            let sheet = book.add_worksheet().set_name(name)?;
+            write_header(sheet, &[title, "Sessions"], &bold)?;
+            for (i, count) in counts.iter().enumerate() {
+                let r = row_number(i)?;
+                sheet.write_string(r, 0, count.key.as_deref().unwrap_or("(none)"))?;
+                sheet.write_number(r, 1, count.count as f64)?;
+            }
+            sheet.set_column_width(0, 24)?;
+        }
+
+        let sheet = book.add_worksheet().set_name("FAQ candidates")?;
+        write_header(sheet, &["Questions", "Wording", "Examples", "Why", "Category", "Last seen"], &bold)?;
+        for (i, group) in self.candidates.iter().enumerate() {
+            let r = row_number(i)?;
+            let reasons: Vec<String> = group.reasons.iter().map(|(k, v)| format!("{} {v}", k.name())).collect();
+            sheet.write_number(r, 0, group.count as f64)?;
+            sheet.write_string(r, 1, &group.representative)?;
+            sheet.write_string(r, 2, group.examples.join(" | "))?;
+            sheet.write_string(r, 3, reasons.join(", "))?;
+            sheet.write_string(r, 4, group.category.as_deref().unwrap_or(""))?;
+            sheet.write_string(r, 5, group.last_seen.to_rfc3339())?;
+        }
+        sheet.set_column_width(1, 40)?;
+        sheet.set_column_width(2, 60)?;
+
+        let sheet = book.add_worksheet().set_name("Sessions")?;
+        write_header(sheet, &SESSION_COLUMNS, &bold)?;
+        for (i, session) in self.sessions.iter().enumerate() {
+            let r = row_number(i)?;
+            for (c, cell) in session_cells(session).iter().enumerate() {
+                let c = u16::try_from(c).unwrap_or(u16::MAX);
+                match cell.parse::<f64>() {
+                    Ok(n) if NUMERIC_COLUMNS.contains(&SESSION_COLUMNS[usize::from(c)]) => {
+                        sheet.write_number(r, c, n)?
+                    }
+                    _ => sheet.write_string(r, c, cell)?,
+                };
+            }
+        }
+        Ok(book.save_to_buffer()?)
+    }
+}
+
+fn row_number(index: usize) -> Result<u32, ReportError> {
+    u32::try_from(index + 1).map_err(|_| ReportError::Workbook(XlsxError::RowColumnLimitError))
+}
+
+fn write_header(sheet: &mut rust_xlsxwriter::Worksheet, titles: &[&str], bold: &Format) -> Result<(), ReportError> {
+    for (c, title) in titles.iter().enumerate() {
+        sheet.write_string_with_format(0, u16::try_from(c).unwrap_or(u16::MAX), *title, bold)?;
+    }
+    Ok(())
+}
+
+/// The summary lines: a name and a figure (none when there is nothing to measure).
+fn summary(s: &Statistics) -> Vec<(&'static str, Option<f64>)> {
+    vec![
+        ("Sessions opened", Some(s.opened as f64)),
+        ("Sessions closed", Some(s.closed as f64)),
+        ("Resolved automatically", Some(s.resolved_automatically as f64)),
+        ("Automatic resolution rate", Some(s.automatic_resolution_rate)),
+        ("Transferred to a person", Some(s.transferred as f64)),
+        ("Transfer rate", Some(s.transfer_rate)),
+        ("Time to first answer, median (s)", s.time_to_first_answer.median_secs),
+        ("Time to first answer, p90 (s)", s.time_to_first_answer.p90_secs),
+        ("Time to resolution, median (s)", s.time_to_resolution.median_secs),
+        ("Time to resolution, p90 (s)", s.time_to_resolution.p90_secs),
+        ("Re-confirmations sent", Some(s.reconfirmed as f64)),
+        ("Closed as stale", Some(s.auto_closed as f64)),
+    ]
+}
+
+/// (day, opened, closed) for every day with either.
+fn per_day(s: &Statistics) -> Vec<(String, u64, u64)> {
+    let mut days: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+    let key = |c: &Count| c.key.clone().unwrap_or_default();
+    for c in &s.opened_per_day {
+        days.entry(key(c)).or_default().0 += c.count;
+    }
+    for c in &s.closed_per_day {
+        days.entry(key(c)).or_default().1 += c.count;
+    }
+    days.into_iter().map(|(day, (opened, closed))| (day, opened, closed)).collect()
+}
+
+/// The session table's columns, in the CSV and on the Sessions sheet.
+pub const SESSION_COLUMNS: [&str; 17] = [
+    "session_id",
+    "opened_at",
+    "user",
+    "status",
+    "category",
+    "assignee",
+    "question",
+    "first_answer_secs",
+    "closed_at",
+    "close_reason",
+    "resolution_secs",
+    "transferred",
+    "answered_from_faq",
+    "reconfirmed",
+    "last_faq",
+    "messages_in",
+    "messages_out",
+];
+
+const NUMERIC_COLUMNS: [&str; 4] = ["first_answer_secs", "resolution_secs", "messages_in", "messages_out"];
+
+fn session_cells(row: &SessionRow) -> Vec<String> {
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    let opt = |v: Option<&str>| v.unwrap_or("").to_owned();
+    vec![
+        row.session_id.to_string(),
+        row.opened_at.to_rfc3339(),
+        row.user.clone(),
+        status_name(row.status).to_owned(),
+        opt(row.category.as_deref()),
+        opt(row.assignee.as_deref()),
+        opt(row.question.as_deref()),
+        row.first_answer_at.map(|a| (a - row.opened_at).num_seconds().to_string()).unwrap_or_default(),
+        row.closed_at.map(|c| c.to_rfc3339()).unwrap_or_default(),
+        opt(row.close_reason.map(close_reason_name)),
+        row.closed_at.map(|c| (c - row.opened_at).num_seconds().to_string()).unwrap_or_default(),
+        yes_no(row.transferred),
+        yes_no(row.auto_answered),
+        yes_no(row.reconfirmed),
+        opt(row.last_faq.as_deref()),
+        row.messages_in.to_string(),
+        row.messages_out.to_string(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn iso_weeks_parse_and_span_monday_to_monday() {
+        let week = Week::parse("2026-W10").unwrap();
+        assert_eq!(week.period().from.to_rfc3339(), "2026-03-02T00:00:00+00:00");
+        assert_eq!(week.period().to.to_rfc3339(), "2026-03-09T00:00:00+00:00");
+        assert_eq!(week.label(), "2026-W10");
+        assert_eq!(Week::parse("2026w10").unwrap(), week);
+        assert_eq!(Week::containing(week.period().from + Duration::hours(100)), week);
+        assert_eq!(week.previous().label(), "2026-W09");
+        assert_eq!(Week::parse("2020-W53").unwrap().label(), "2020-W53", "a 53-week year");
+        for bad in ["2026-W54", "2025-W53", "2026-10", "W10", "2026-Wx", ""] {
+            assert!(matches!(Week::parse(bad), Err(ReportError::BadWeek(_))), "{bad:?}");
+        }
+    }
+}
