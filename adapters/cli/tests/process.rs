@@ -241,3 +241,67 @@ secret_ref = "OPS_WECOM_SECRET"
     let bad = ureq::post(&url.replace(&signature, "0000")).send_string(&body);
     assert!(matches!(bad, Err(ureq::Error::Status(403, _))), "a wrong signature is refused");
 }
+
+/// Polls `path` until `done` holds for its JSON.
+fn eventually(server: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let value = server.get(path);
+        if done(&value) || Instant::now() > deadline {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_and_replay_keep_the_read_models_on_postgresql_when_configured() {
+    let url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres dbname=test".into());
+    let schema = format!("sb_cli_{}", uuid::Uuid::now_v7().simple());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(&config, format!("[read_models]\nkind = \"postgres\"\nurl = \"{url}\"\nschema = \"{schema}\"\n"))
+        .unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, Some(&config), &["--demo"]);
+    server.post("/api/v1/teams/demo/messages", json!({"user": "wangwu", "text": "奖品库存不够了怎么加"}));
+    server.post("/api/v1/teams/demo/messages", json!({"user": "lisi", "text": "转人工"}));
+    let list =
+        eventually(&server, "/api/v1/teams/demo/sessions", |v| v["sessions"].as_array().is_some_and(|s| s.len() == 2));
+    let users: Vec<&str> = list["sessions"].as_array().unwrap().iter().map(|s| s["user"].as_str().unwrap()).collect();
+    assert_eq!(users, vec!["lisi", "wangwu"], "{list}");
+    server.kill();
+    assert!(!data.join("readmodels.sqlite").exists(), "nothing was written to the embedded read models");
+
+    let bin = env!("CARGO_BIN_EXE_switchboard");
+    let output =
+        Command::new(bin).arg("--config").arg(&config).arg("--data-dir").arg(&data).arg("replay").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8(output.stdout).unwrap().contains(&format!("PostgreSQL schema {schema}")));
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = switchboard_readstore::PostgresReadStore::connect(&url, Some(&schema)).await.unwrap();
+        use switchboard_projections::store::{ReadStore, SessionQuery};
+        let demo = switchboard_schemas::TeamId::new("demo").unwrap();
+        let rows = store.sessions(&SessionQuery::team(demo, 10)).await.unwrap().rows;
+        assert_eq!(rows.len(), 2, "replay rebuilt both sessions in PostgreSQL");
+        store.backend().batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+    });
+}
+
+#[test]
+fn a_postgres_read_model_without_a_url_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("replay")
+        .env("SWITCHBOARD_READ_MODELS__KIND", "postgres")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("read_models.url is not set"), "{stderr}");
+}
