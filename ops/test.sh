@@ -33,11 +33,13 @@ if cargo nextest --version >/dev/null 2>&1; then
     # Documentation examples first, so the suite's summary is the last thing printed.
     cargo test --locked --workspace --doc --quiet
     NATS_SERVER_BIN="$nats_debian" cargo nextest run --locked --workspace --no-fail-fast
-    echo "== JetStream log tests against the current nats-server release" >&2
+    echo "== JetStream tests (log contract, multi-instance, faults) against the current nats-server release" >&2
     NATS_SERVER_BIN="$nats_current" cargo nextest run --locked -p switchboard-jetstream --no-fail-fast
+    NATS_SERVER_BIN="$nats_current" cargo nextest run --locked -p switchboard-cli --test nats --no-fail-fast
 else
     echo "cargo-nextest not found; running cargo test" >&2
     NATS_SERVER_BIN="$nats_debian" cargo test --locked --workspace --no-fail-fast
-    echo "== JetStream log tests against the current nats-server release" >&2
+    echo "== JetStream tests (log contract, multi-instance, faults) against the current nats-server release" >&2
     NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-jetstream --no-fail-fast
+    NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-cli --test nats --no-fail-fast
 fi

@@ -13,7 +13,7 @@ use switchboard_schemas::{
     AggregateKind, ConversationEvent, DecodeError, Event, FaqEvent, NewEvent, RecordedEvent, StreamId, TeamEvent,
     TeamId, UserId,
 };
-use tracing::{debug, warn};
+use tracing::debug;
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, CatalogCommand, CatalogRejection};
@@ -400,7 +400,7 @@ impl Runtime {
                 }
                 Err(AppendError::Conflict { expected, actual, .. }) => {
                     self.metrics.conflicts.fetch_add(1, Ordering::Relaxed);
-                    warn!(%stream, expected, actual, attempt, "version conflict; deciding again");
+                    debug!(%stream, expected, actual, attempt, "version conflict; deciding again");
                 }
                 Err(AppendError::Log(e)) => return Err(e.into()),
                 Err(e @ AppendError::EmptyCommit) => return Err(LogError::Backend(e.to_string()).into()),

@@ -34,20 +34,80 @@ pub struct CoreConfig {
     pub max_delivery_attempts: u32,
     /// The first retry delay; doubled per attempt.
     pub retry_base: Duration,
+    /// The conversations whose matching, deliveries and timers this instance handles; none
+    /// for an instance that only follows the log (to report health and keep its matcher
+    /// current) while others do the work.
+    pub shard: Option<Shard>,
 }
 
 impl Default for CoreConfig {
     fn default() -> Self {
-        Self { match_limit: 5, max_delivery_attempts: 5, retry_base: Duration::from_millis(500) }
+        Self {
+            match_limit: 5,
+            max_delivery_attempts: 5,
+            retry_base: Duration::from_millis(500),
+            shard: Some(Shard::ALL),
+        }
     }
 }
 
-/// What the core reports to `/healthz` and metrics.
+/// One of `count` disjoint parts of the conversations, so several engine instances on one
+/// log share the work and each conversation's work is done by exactly one of them (no
+/// answer sent twice, no timer fired twice). A conversation's part is a stable hash of its
+/// stream id, the same in every process and release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This instance's part, `0..count`.
+    pub index: u32,
+    /// How many parts (engine instances) there are.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Everything: a single engine instance.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether this part holds `stream`'s work.
+    pub fn owns(&self, stream: &StreamId) -> bool {
+        // FNV-1a: fixed and simple, unlike the standard hasher which may change between
+        // releases and would move conversations between instances on an upgrade.
+        let hash = stream
+            .to_string()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+        self.count <= 1 || hash % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// Parses `index/count`, e.g. `0/3`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("{text:?} is not a shard like 0/3 (this instance's index, then how many instances)");
+        let (index, count) = text.split_once('/').ok_or_else(bad)?;
+        let shard =
+            Shard { index: index.trim().parse().map_err(|_| bad())?, count: count.trim().parse().map_err(|_| bad())? };
+        if shard.count == 0 || shard.index >= shard.count {
+            return Err(bad());
+        }
+        Ok(shard)
+    }
+}
+
+/// What the core reports to `/healthz` and metrics, including how much work this instance
+/// did, so the work of several instances can be added up and compared with the log.
 #[derive(Debug, Default)]
 pub struct CoreHealth {
     caught_up: AtomicBool,
     position: AtomicU64,
     log_ok: AtomicBool,
+    /// Questions this instance matched (results recorded).
+    pub matched: AtomicU64,
+    /// Outbound messages this instance handed to the notifier.
+    pub sends: AtomicU64,
+    /// Timers this instance fired.
+    pub timers_fired: AtomicU64,
 }
 
 impl CoreHealth {
@@ -197,6 +257,7 @@ impl Core {
             }
         };
         let stream = &recorded.stream;
+        let mine = self.config.shard.is_some_and(|shard| shard.owns(stream));
         match event {
             Event::Faq(faq) => {
                 if let Err(e) = self.matcher.apply(stream.team_id(), &faq).await {
@@ -204,6 +265,7 @@ impl Core {
                 }
             }
             Event::Team(_) => {}
+            Event::Conversation(_) if !mine => {}
             Event::Conversation(event) => match event {
                 ConversationEvent::MatchRequested(m) => {
                     pending.matches.insert(stream.clone(), (m.message_id.clone(), m.query.clone()));
@@ -263,12 +325,15 @@ impl Core {
             }
         };
         let command = Command::ApplyMatch { message_id, ranking };
-        self.submit(&team, &user, command).await;
+        if self.submit(&team, &user, command).await {
+            self.health.matched.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     async fn deliver(self: Arc<Self>, outbound: Outbound) {
         let mut delay = self.config.retry_base;
         for attempt in 1..=self.config.max_delivery_attempts {
+            self.health.sends.fetch_add(1, Ordering::Relaxed);
             let outcome = match self.notifier.deliver(&outbound).await {
                 Ok(()) => DeliveryOutcome::Delivered,
                 Err(DeliveryError::Retryable(error)) => {
@@ -287,18 +352,19 @@ impl Core {
         }
     }
 
-    /// Submits a command from the core, retrying while the log is unavailable.
-    async fn submit(&self, team: &TeamId, user: &UserId, command: Command) {
+    /// Submits a command from the core, retrying while the log is unavailable; true when it
+    /// appended events.
+    async fn submit(&self, team: &TeamId, user: &UserId, command: Command) -> bool {
         loop {
             match self.runtime.conversation(team, user, command.clone(), Causation::root(Uuid::now_v7())).await {
-                Ok(_) => return,
+                Ok(committed) => return committed.events > 0,
                 Err(CommandError::Log(e)) => {
                     warn!(error = %e, %team, "log unavailable while submitting; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(e) => {
                     error!(error = %e, %team, "the core's command was refused");
-                    return;
+                    return false;
                 }
             }
         }
@@ -327,7 +393,12 @@ impl Core {
         let team = stream.team_id().clone();
         let command = Command::FireTimer { timer_id };
         match self.runtime.conversation(&team, &user, command, Causation::root(timer_id)).await {
-            Ok(_) => self.timers.remove(timer_id),
+            Ok(committed) => {
+                if committed.events > 0 {
+                    self.health.timers_fired.fetch_add(1, Ordering::Relaxed);
+                }
+                self.timers.remove(timer_id);
+            }
             Err(CommandError::Rejected(Rejection::TimerNotDue(at))) => self.timers.insert(timer_id, at, stream),
             Err(e) => {
                 warn!(error = %e, %timer_id, "firing a timer failed; retrying in a second");
@@ -410,6 +481,42 @@ impl TimerQueue {
         match stream {
             Some(stream) => Due::Now(timer_id, stream),
             None => Due::Nothing,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use switchboard_schemas::{TeamId, UserId};
+
+    #[test]
+    fn shards_split_conversations_disjointly_and_evenly() {
+        let team = TeamId::new("ops").unwrap();
+        let streams: Vec<StreamId> =
+            (0..3_000).map(|n| StreamId::conversation(&team, &UserId::new(format!("user{n}")).unwrap())).collect();
+        let shards: Vec<Shard> = (0..3).map(|index| Shard { index, count: 3 }).collect();
+        let mut sizes = [0usize; 3];
+        for stream in &streams {
+            let owners: Vec<usize> = (0..3).filter(|&i| shards[i].owns(stream)).collect();
+            assert_eq!(owners.len(), 1, "{stream} has exactly one owner");
+            sizes[owners[0]] += 1;
+        }
+        assert!(sizes.iter().all(|&n| (800..1_200).contains(&n)), "roughly even: {sizes:?}");
+        assert!(streams.iter().all(|s| Shard::ALL.owns(s)));
+        // Stable across processes and releases: a known stream's part never moves.
+        let known = StreamId::conversation(&team, &UserId::new("zhangsan").unwrap());
+        // FNV-1a("ops.conversation.zhangsan") = 14766160791586136138, which is 2 modulo 3.
+        assert_eq!((0..3).find(|&i| shards[i].owns(&known)), Some(2));
+    }
+
+    #[test]
+    fn shards_parse_from_index_and_count() {
+        assert_eq!("1/3".parse::<Shard>().unwrap(), Shard { index: 1, count: 3 });
+        for bad in ["3/3", "0/0", "1", "a/3", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad:?}");
         }
     }
 }

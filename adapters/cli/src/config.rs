@@ -12,6 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use switchboard_embedded::SqliteOptions;
+use switchboard_jetstream::JetStreamOptions;
 use switchboard_schemas::event::{Roster, TeamSettings};
 
 /// Everything `switchboard` can be configured with.
@@ -52,13 +53,28 @@ impl Default for Config {
 }
 
 /// The event log backend.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// Which backend.
     pub kind: StoreKind,
     /// Options of the embedded store.
     pub embedded: SqliteOptions,
+    /// The NATS server(s) to connect to with `kind = "nats"`, comma-separated.
+    pub nats_url: String,
+    /// The JetStream stream's settings with `kind = "nats"`.
+    pub jetstream: JetStreamOptions,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::default(),
+            embedded: SqliteOptions::default(),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            jetstream: JetStreamOptions::default(),
+        }
+    }
 }
 
 /// The event log backends this build can use.
@@ -68,6 +84,8 @@ pub enum StoreKind {
     /// SQLite in the data directory; no server needed.
     #[default]
     Embedded,
+    /// NATS JetStream: several instances share one log.
+    Nats,
 }
 
 /// Where the read models live.
@@ -123,11 +141,15 @@ pub struct CoreSettings {
     /// First retry delay, doubled per attempt.
     #[serde(with = "humantime_serde")]
     pub retry_base: Duration,
+    /// With several engine instances on one log: this instance's part of the conversations
+    /// and how many parts there are, as `index/count` (e.g. `0/3`, `1/3`, `2/3`). Every
+    /// part must be run by exactly one instance.
+    pub shard: String,
 }
 
 impl Default for CoreSettings {
     fn default() -> Self {
-        Self { match_limit: 5, max_delivery_attempts: 5, retry_base: Duration::from_millis(500) }
+        Self { match_limit: 5, max_delivery_attempts: 5, retry_base: Duration::from_millis(500), shard: "0/1".into() }
     }
 }
 

@@ -10,9 +10,10 @@ use switchboard_embedded::SqliteEventLog;
 use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::SystemClock;
 use switchboard_engine::runtime::Runtime;
-use switchboard_engine::services::{Core, CoreConfig};
+use switchboard_engine::services::{Core, CoreConfig, Shard};
 use switchboard_engine::team::TeamCommand;
 use switchboard_http::{ApiChannel, AppState, Backends, HttpLimits};
+use switchboard_jetstream::JetStreamEventLog;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::TeamId;
 use switchboard_search::KeywordMatcher;
@@ -32,6 +33,30 @@ pub struct ServeArgs {
     /// Seed a demo team ("demo") with an FAQ about running activities, in Chinese and English.
     #[arg(long)]
     demo: bool,
+    /// What this process runs, for scaling out on one JetStream log: `http` (the API and
+    /// WeCom callbacks), `engine` (matching, deliveries and timers of its `core.shard`),
+    /// `projector` (the read models; run one per read-model store). Every instance serves
+    /// /healthz and /metrics.
+    #[arg(long, value_delimiter = ',', default_values_t = [Role::Http, Role::Engine, Role::Projector])]
+    roles: Vec<Role>,
+}
+
+/// A part of Switchboard one process can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The API and WeCom callbacks.
+    Http,
+    /// Matching, deliveries and timers of this instance's shard.
+    Engine,
+    /// Keeps the read models following the log.
+    Projector,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        f.write_str(self.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default().as_str())
+    }
 }
 
 /// Opens the configured event log.
@@ -43,6 +68,15 @@ pub async fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
             let path = config.data_dir.join("events.sqlite");
             let log = SqliteEventLog::open(&path, config.store.embedded.clone())
                 .with_context(|| format!("cannot open the event log at {}", path.display()))?;
+            Ok(Arc::new(log))
+        }
+        StoreKind::Nats => {
+            let url = &config.store.nats_url;
+            let log = JetStreamEventLog::connect(url, config.store.jetstream.clone()).await.with_context(|| {
+                format!(
+                    "cannot open the event log on NATS at {url} (is nats-server running with JetStream enabled, -js?)"
+                )
+            })?;
             Ok(Arc::new(log))
         }
     }
@@ -85,10 +119,12 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     warn!("no semantic model configured: matching is keyword-only");
 
     let matcher = Arc::new(KeywordMatcher::new());
+    let shard: Shard = config.core.shard.parse().map_err(|e: String| anyhow::anyhow!("core.shard: {e}"))?;
     let core_config = CoreConfig {
         match_limit: config.core.match_limit,
         max_delivery_attempts: config.core.max_delivery_attempts,
         retry_base: config.core.retry_base,
+        shard: args.roles.contains(&Role::Engine).then_some(shard),
     };
     let core = Core::new(runtime.clone(), matcher, Arc::new(ApiChannel), core_config).spawn();
     // The read models (session list, statistics, FAQ candidates) follow the log.
@@ -98,16 +134,18 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         read_models.clone(),
         switchboard_projections::runtime::ProjectionOptions::default(),
     );
-    let projector = tokio::spawn(async move {
-        loop {
-            match projection.run(futures::future::pending()).await {
-                Ok(_) => return,
-                Err(e) => {
-                    warn!(error = %e, "the read-model projection stopped; resuming from its checkpoint");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let projector = args.roles.contains(&Role::Projector).then(|| {
+        tokio::spawn(async move {
+            loop {
+                match projection.run(futures::future::pending()).await {
+                    Ok(_) => return,
+                    Err(e) => {
+                        warn!(error = %e, "the read-model projection stopped; resuming from its checkpoint");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
                 }
             }
-        }
+        })
     });
     let state = Arc::new(AppState {
         runtime,
@@ -120,21 +158,26 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
             semantic: "not configured: keyword-only".into(),
         },
     });
-    let wecom_apps = config
-        .teams
-        .iter()
-        .filter_map(|(id, team)| team.wecom.clone().map(|app| TeamId::new(id.as_str()).map(|id| (id, app))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let wecom_teams = wecom_apps.len();
-    let wecom_apps = Arc::new(WecomApps::new(wecom_apps).context("invalid WeCom application in the configuration")?);
-    let wecom = switchboard_wecom::routes(state.runtime.clone(), wecom_apps, CallbackOptions::default());
-    let app =
-        poem::Route::new().nest(switchboard_wecom::DEFAULT_MOUNT_PATH, wecom).nest("/", switchboard_http::app(state));
-    if wecom_teams > 0 {
-        info!(teams = wecom_teams, "WeCom callbacks served at /wecom/<team>/callback");
+    let serves_http = args.roles.contains(&Role::Http);
+    let mut app = poem::Route::new();
+    if serves_http {
+        let wecom_apps = config
+            .teams
+            .iter()
+            .filter_map(|(id, team)| team.wecom.clone().map(|app| TeamId::new(id.as_str()).map(|id| (id, app))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !wecom_apps.is_empty() {
+            info!(teams = wecom_apps.len(), "WeCom callbacks served at /wecom/<team>/callback");
+        }
+        let wecom_apps =
+            Arc::new(WecomApps::new(wecom_apps).context("invalid WeCom application in the configuration")?);
+        let wecom = switchboard_wecom::routes(state.runtime.clone(), wecom_apps, CallbackOptions::default());
+        app = app.nest(switchboard_wecom::DEFAULT_MOUNT_PATH, wecom);
     }
+    let app = app.nest("/", switchboard_http::app(state, serves_http));
     let listener = TcpListener::bind(config.listen);
-    info!(listen = %config.listen, data_dir = %config.data_dir.display(), "switchboard is serving");
+    let roles: Vec<String> = args.roles.iter().map(Role::to_string).collect();
+    info!(listen = %config.listen, roles = %roles.join(","), shard = %config.core.shard, "switchboard is serving");
     eprintln!(
         "\n  Switchboard is up: http://{0}/docs (API explorer), http://{0}/healthz\n  Try: curl -s http://{0}/api/v1/teams/demo/messages -H 'content-type: application/json' \\\n         -d '{{\"user\":\"zhangsan\",\"text\":\"奖品库存不足怎么办\"}}'\n",
         config.listen
@@ -143,7 +186,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(std::time::Duration::from_secs(5)))
         .await
         .with_context(|| format!("the HTTP server on {} failed (is the port in use?)", config.listen))?;
-    projector.abort();
+    if let Some(projector) = projector {
+        projector.abort();
+    }
     core.shutdown().await;
     info!("stopped");
     Ok(())

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use futures::StreamExt;
 use switchboard_engine::log::subscribe;
-use switchboard_schemas::TeamId;
+use switchboard_schemas::{RecordedEvent, TeamId};
 
 use crate::config::Config;
 use crate::serve::open_log;
@@ -28,35 +28,48 @@ pub struct TailArgs {
     json: bool,
 }
 
+/// Reads per round when printing what is there.
+const BATCH: usize = 1_000;
+
 /// Prints events until the end of the log (or forever with `--follow`).
 pub async fn run(config: Config, args: TailArgs) -> Result<()> {
     let log = open_log(&config).await?;
-    let head = log.head().await?;
-    let mut events = subscribe(log, args.from, args.team);
     let mut out = std::io::stdout().lock();
-    if !args.follow && head <= args.from {
+    if args.follow {
+        let mut events = subscribe(log, args.from, args.team);
+        while let Some(event) = events.next().await {
+            print(&mut out, &event.context("reading the event log")?, args.json)?;
+        }
         return Ok(());
     }
-    while let Some(event) = events.next().await {
-        let event = event.context("reading the event log")?;
-        if args.json {
-            serde_json::to_writer(&mut out, &event)?;
-            writeln!(out)?;
-        } else {
-            writeln!(
-                out,
-                "{:>8}  {}  {:<40} v{:<4} {}",
-                event.position,
-                event.occurred_at.format("%Y-%m-%d %H:%M:%S%.3f"),
-                event.stream,
-                event.version,
-                event.event_type
-            )?;
+    let mut position = args.from;
+    loop {
+        let batch = log.read_all(position, BATCH, args.team.as_ref()).await.context("reading the event log")?;
+        let Some(last) = batch.last().map(|e| e.position) else {
+            return Ok(());
+        };
+        for event in &batch {
+            print(&mut out, event, args.json)?;
         }
-        out.flush()?;
-        if !args.follow && event.position >= head {
-            break;
-        }
+        position = last;
     }
+}
+
+fn print(out: &mut impl Write, event: &RecordedEvent, json: bool) -> Result<()> {
+    if json {
+        serde_json::to_writer(&mut *out, event)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "{:>8}  {}  {:<40} v{:<4} {}",
+            event.position,
+            event.occurred_at.format("%Y-%m-%d %H:%M:%S%.3f"),
+            event.stream,
+            event.version,
+            event.event_type
+        )?;
+    }
+    out.flush()?;
     Ok(())
 }

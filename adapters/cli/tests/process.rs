@@ -3,66 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::Server;
 use serde_json::{json, Value};
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path, config: Option<&Path>, extra: &[&str]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        if let Some(config) = config {
-            command.arg("--config").arg(config);
-        }
-        command.arg("--data-dir").arg(data_dir).arg("serve").arg("--listen").arg(format!("127.0.0.1:{port}"));
-        command.args(extra).env("SWITCHBOARD_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
-        let child = command.spawn().expect("the switchboard binary starts");
-        let mut server = Server { child, base: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            match ureq::get(&format!("{}/healthz", server.base)).call() {
-                Ok(r) if r.status() == 200 => return server,
-                Ok(r) => last = format!("status {}", r.status()),
-                Err(e) => last = e.to_string(),
-            }
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("switchboard exited with {status} before becoming healthy");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("switchboard did not become healthy within 30 s (last: {last})");
-    }
-
-    fn post(&self, path: &str, body: Value) -> Value {
-        let response = ureq::post(&format!("{}{path}", self.base)).send_json(body).expect("request succeeds");
-        response.into_json().unwrap()
-    }
-
-    fn get(&self, path: &str) -> Value {
-        ureq::get(&format!("{}{path}", self.base)).call().expect("request succeeds").into_json().unwrap()
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn count(view: &Value, event_type: &str) -> usize {
     view["timeline"].as_array().unwrap().iter().filter(|l| l["event_type"] == event_type).count()
@@ -242,18 +190,6 @@ secret_ref = "OPS_WECOM_SECRET"
     assert!(matches!(bad, Err(ureq::Error::Status(403, _))), "a wrong signature is refused");
 }
 
-/// Polls `path` until `done` holds for its JSON.
-fn eventually(server: &Server, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let value = server.get(path);
-        if done(&value) || Instant::now() > deadline {
-            return value;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn serve_and_replay_keep_the_read_models_on_postgresql_when_configured() {
     let url =
@@ -268,7 +204,7 @@ fn serve_and_replay_keep_the_read_models_on_postgresql_when_configured() {
     server.post("/api/v1/teams/demo/messages", json!({"user": "wangwu", "text": "奖品库存不够了怎么加"}));
     server.post("/api/v1/teams/demo/messages", json!({"user": "lisi", "text": "转人工"}));
     let list =
-        eventually(&server, "/api/v1/teams/demo/sessions", |v| v["sessions"].as_array().is_some_and(|s| s.len() == 2));
+        server.eventually("/api/v1/teams/demo/sessions", |v| v["sessions"].as_array().is_some_and(|s| s.len() == 2));
     let users: Vec<&str> = list["sessions"].as_array().unwrap().iter().map(|s| s["user"].as_str().unwrap()).collect();
     assert_eq!(users, vec!["lisi", "wangwu"], "{list}");
     server.kill();

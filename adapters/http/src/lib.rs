@@ -132,6 +132,19 @@ fn metrics(Data(state): Data<&Arc<AppState>>) -> String {
         u64::from(h.caught_up()),
     );
     metric("switchboard_log_reachable", "gauge", "1 while the event log answers.", u64::from(h.log_ok()));
+    metric("switchboard_core_matched_total", "counter", "Questions this instance matched.", h.matched.load(Relaxed));
+    metric(
+        "switchboard_core_sends_total",
+        "counter",
+        "Outbound messages this instance handed to a channel.",
+        h.sends.load(Relaxed),
+    );
+    metric(
+        "switchboard_core_timers_fired_total",
+        "counter",
+        "Timers this instance fired.",
+        h.timers_fired.load(Relaxed),
+    );
     out
 }
 
@@ -159,16 +172,18 @@ async fn limit_body<E: poem::Endpoint>(next: Arc<E>, mut req: poem::Request) -> 
     next.call(req).await.map(IntoResponse::into_response)
 }
 
-/// The whole HTTP application.
-pub fn app(state: Arc<AppState>) -> impl poem::Endpoint<Output = poem::Response> {
-    let apis = (api::Api { state: state.clone() }, read_models::ReadModelsApi { state: state.clone() });
-    let service = OpenApiService::new(apis, "Switchboard", env!("CARGO_PKG_VERSION")).server("/api/v1");
-    let spec = service.spec_endpoint();
-    let ui = service.swagger_ui();
-    Route::new()
-        .nest("/api/v1", service)
-        .nest("/docs", ui)
-        .at("/openapi.json", spec)
+/// The whole HTTP application; without `api` (an instance that only runs the engine or a
+/// projector) just `/healthz` and `/metrics`.
+pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem::Response> {
+    let mut route = Route::new();
+    if api {
+        let apis = (api::Api { state: state.clone() }, read_models::ReadModelsApi { state: state.clone() });
+        let service = OpenApiService::new(apis, "Switchboard", env!("CARGO_PKG_VERSION")).server("/api/v1");
+        let spec = service.spec_endpoint();
+        let ui = service.swagger_ui();
+        route = route.nest("/api/v1", service).nest("/docs", ui).at("/openapi.json", spec);
+    }
+    route
         .at("/healthz", get(healthz))
         .at("/metrics", get(metrics))
         .around(limit_body)

@@ -78,7 +78,7 @@ async fn harness() -> Harness {
         limits: HttpLimits { max_body_bytes: 4096, reply_wait: Duration::from_secs(5) },
         backends: Backends { store: "embedded".into(), matcher: "keyword-bm25".into(), semantic: "none".into() },
     });
-    let client = TestClient::new(poem::EndpointExt::boxed(app(state)));
+    let client = TestClient::new(poem::EndpointExt::boxed(app(state, true)));
     // Wait until the core has caught up so matching can run.
     for _ in 0..100 {
         if client.get("/healthz").send().await.0.status() == StatusCode::OK {

@@ -1,0 +1,154 @@
+//! The real `switchboard` binary started as a user would, for the process-level tests.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running `switchboard serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    port: u16,
+    command: Vec<std::ffi::OsString>,
+    env: Vec<(String, String)>,
+}
+
+/// A free port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// Starts `serve` with an optional configuration file and extra arguments, and waits
+    /// until `/healthz` answers 200.
+    pub fn start(data_dir: &Path, config: Option<&Path>, extra: &[&str]) -> Server {
+        Self::start_with_env(data_dir, config, extra, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, config: Option<&Path>, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let mut command: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(config) = config {
+            command.push("--config".into());
+            command.push(config.into());
+        }
+        command.extend(["--data-dir".into(), data_dir.into(), "serve".into(), "--listen".into()]);
+        command.push(format!("127.0.0.1:{port}").into());
+        command.extend(extra.iter().map(Into::into));
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let child = spawn(&command, &env);
+        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), port, command, env };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            match ureq::get(&format!("{}/healthz", self.base)).call() {
+                Ok(r) if r.status() == 200 => return,
+                Ok(r) => last = format!("status {}", r.status()),
+                Err(e) => last = e.to_string(),
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("switchboard exited with {status} before becoming healthy");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("switchboard did not become healthy within 30 s (last: {last})");
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same command again on the same port and waits until it is healthy.
+    pub fn restart(&mut self) {
+        self.kill_now();
+        self.child = spawn(&self.command, &self.env);
+        self.wait_healthy();
+    }
+
+    /// The HTTP status of `/healthz` (0 when it does not answer).
+    pub fn health_status(&self) -> u16 {
+        match ureq::get(&format!("{}/healthz", self.base)).timeout(Duration::from_secs(5)).call() {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(_) => 0,
+        }
+    }
+
+    /// POSTs JSON and returns the JSON answer; panics on an error status.
+    pub fn post(&self, path: &str, body: Value) -> Value {
+        let response = ureq::post(&format!("{}{path}", self.base)).send_json(body).expect("request succeeds");
+        response.into_json().unwrap()
+    }
+
+    /// POSTs JSON and returns the status and the JSON answer (if any), without panicking.
+    pub fn try_post(&self, path: &str, body: Value) -> (u16, Option<Value>) {
+        match ureq::post(&format!("{}{path}", self.base)).timeout(Duration::from_secs(15)).send_json(body) {
+            Ok(r) => (r.status(), r.into_json().ok()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_json().ok()),
+            Err(_) => (0, None),
+        }
+    }
+
+    /// GETs JSON; panics on an error status.
+    pub fn get(&self, path: &str) -> Value {
+        ureq::get(&format!("{}{path}", self.base)).call().expect("request succeeds").into_json().unwrap()
+    }
+
+    /// Polls `path` until `done` holds for its JSON (at most 20 s) and returns the last answer.
+    pub fn eventually(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let value = self.get(path);
+            if done(&value) || Instant::now() > deadline {
+                return value;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the process and waits for it.
+    pub fn kill(mut self) {
+        self.kill_now();
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+fn spawn(command: &[std::ffi::OsString], env: &[(String, String)]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(command)
+        .env("SWITCHBOARD_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the switchboard binary starts")
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill_now();
+    }
+}
+
+/// Runs the binary with a configuration file and arguments (not `serve`) to completion.
+pub fn run(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_switchboard")).arg("--config").arg(config).args(args).output().unwrap()
+}

@@ -1,0 +1,272 @@
+//! Switchboard on NATS JetStream as it runs in production: several `switchboard serve`
+//! processes sharing one log, a nats-server and an engine killed with SIGKILL under load.
+//! Every check reads the log back through `switchboard events tail --json`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::Server;
+use serde_json::{json, Value};
+use switchboard_jetstream::testing::NatsServer;
+
+/// A configuration on `nats_url` where the demo team re-confirms after 2 s of silence and
+/// closes 2 s later, so timers come due within the test.
+fn config(dir: &Path, nats_url: &str) -> PathBuf {
+    let path = dir.join("switchboard.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[store]
+kind = "nats"
+nats_url = "{nats_url}"
+[store.jetstream]
+request_timeout = "2s"
+[teams.demo]
+name = "Demo"
+[teams.demo.settings]
+reconfirm_after_secs = 2
+close_after_secs = 2
+[teams.demo.roster]
+default = ["zhao"]
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn instance(dir: &Path, config: &Path, index: usize, count: usize) -> Server {
+    let shard = format!("{index}/{count}");
+    let data = dir.join(format!("instance{index}"));
+    Server::start_with_env(&data, Some(config), &["--demo"], &[("SWITCHBOARD_CORE__SHARD", shard.as_str())])
+}
+
+/// Every event in the log, as JSON envelopes.
+fn events(config: &Path, team: Option<&str>) -> Vec<Value> {
+    let mut args = vec!["events", "tail", "--json"];
+    if let Some(team) = team {
+        args.extend(["--team", team]);
+    }
+    let output = common::run(config, &args);
+    assert!(output.status.success(), "events tail: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn of_type<'a>(events: &'a [Value], event_type: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event_type"] == event_type).collect()
+}
+
+/// Work still open in the log: questions not matched, messages not delivered, timers not
+/// resolved.
+fn open_work(events: &[Value]) -> (usize, usize, usize) {
+    let ids = |kind: &str, field: &str| -> BTreeSet<String> {
+        of_type(events, kind).iter().map(|e| format!("{}/{}", e["stream"], e["payload"][field])).collect()
+    };
+    let matches = ids("MatchRequested", "message_id").difference(&ids("FaqMatched", "message_id")).count();
+    let delivered: BTreeSet<String> = ids("AnswerDelivered", "outbound_id")
+        .union(
+            &of_type(events, "DeliveryFailed")
+                .iter()
+                .filter(|e| e["payload"]["gave_up"] == true)
+                .map(|e| format!("{}/{}", e["stream"], e["payload"]["outbound_id"]))
+                .collect(),
+        )
+        .cloned()
+        .collect();
+    let deliveries = ids("AnswerQueued", "outbound_id").difference(&delivered).count();
+    let resolved: BTreeSet<String> =
+        ids("TimerFired", "timer_id").union(&ids("TimerCancelled", "timer_id")).cloned().collect();
+    let timers = ids("TimerScheduled", "timer_id").difference(&resolved).count();
+    (matches, deliveries, timers)
+}
+
+/// Waits until the log holds no open work (timers included) and returns it.
+fn settled(config: &Path) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let all = events(config, None);
+        let open = open_work(&all);
+        if open == (0, 0, 0) {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "work still open after 90 s (matches, deliveries, timers): {open:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The invariants of a correct log: per stream, versions 1..n without gaps or repeats;
+/// every accepted message recorded exactly once; no question matched twice, no message
+/// delivered twice, no timer fired twice.
+fn check_log(all: &[Value], accepted: &BTreeSet<(String, String)>) {
+    let mut versions: HashMap<String, Vec<u64>> = HashMap::new();
+    for e in all {
+        versions.entry(e["stream"].as_str().unwrap().to_owned()).or_default().push(e["version"].as_u64().unwrap());
+    }
+    for (stream, v) in &versions {
+        assert_eq!(*v, (1..=v.len() as u64).collect::<Vec<_>>(), "versions of {stream}");
+    }
+    let mut received: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for e in of_type(all, "MessageReceived") {
+        let user = e["stream"].as_str().unwrap().rsplit('.').next().unwrap().to_owned();
+        *received.entry((user, e["payload"]["message_id"].as_str().unwrap().to_owned())).or_default() += 1;
+    }
+    for key in accepted {
+        assert_eq!(received.get(key), Some(&1), "accepted message {key:?} is in the log exactly once");
+    }
+    assert!(received.values().all(|&n| n == 1), "no message recorded twice");
+    for (kind, field) in [("FaqMatched", "message_id"), ("AnswerDelivered", "outbound_id"), ("TimerFired", "timer_id")]
+    {
+        let keys: Vec<String> =
+            of_type(all, kind).iter().map(|e| format!("{}/{}", e["stream"], e["payload"][field])).collect();
+        let unique: BTreeSet<&String> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "no {kind} twice for one {field}");
+    }
+}
+
+fn metric(server: &Server, name: &str) -> u64 {
+    let text = ureq::get(&format!("{}/metrics", server.base)).call().unwrap().into_string().unwrap();
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+const QUESTIONS: [&str; 4] =
+    ["奖品库存不够了怎么加", "系统报错了，页面打不开", "How do I export the list of participants?", "转人工"];
+
+#[test]
+fn three_instances_share_the_work_on_one_jetstream_log() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &nats.url());
+    let servers: Arc<Vec<Server>> = Arc::new((0..3).map(|i| instance(dir.path(), &config, i, 3)).collect());
+
+    // 24 operators, 3 messages each; every message is sent to two instances at once (a
+    // retry racing the original), and consecutive messages of one operator go to
+    // different instances, so all three write to the same conversations concurrently.
+    let accepted = Arc::new(Mutex::new(BTreeSet::new()));
+    let threads: Vec<_> = (0..24)
+        .map(|user| {
+            let (servers, accepted) = (servers.clone(), accepted.clone());
+            std::thread::spawn(move || {
+                for k in 0..3 {
+                    let id = format!("u{user}-m{k}");
+                    let body =
+                        json!({"user": format!("op{user}"), "text": QUESTIONS[(user + k) % 4], "message_id": id});
+                    let racers: Vec<_> = [(user + k) % 3, (user + k + 1) % 3]
+                        .into_iter()
+                        .map(|i| {
+                            let (servers, body) = (servers.clone(), body.clone());
+                            std::thread::spawn(move || servers[i].try_post("/api/v1/teams/demo/messages", body).0)
+                        })
+                        .collect();
+                    for racer in racers {
+                        let status = racer.join().unwrap();
+                        assert_eq!(status, 200, "a message to a healthy instance is accepted");
+                        accepted.lock().unwrap().insert((format!("op{user}"), id.clone()));
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+
+    let all = settled(&config);
+    check_log(&all, &accepted.lock().unwrap());
+    assert_eq!(of_type(&all, "MessageReceived").len(), 72);
+
+    // The work was shared, and done once: the instances' own counts add up to the log.
+    let sum = |name: &str| servers.iter().map(|s| metric(s, name)).sum::<u64>();
+    assert_eq!(sum("switchboard_core_matched_total"), of_type(&all, "FaqMatched").len() as u64);
+    assert_eq!(sum("switchboard_core_sends_total"), of_type(&all, "AnswerDelivered").len() as u64, "no send twice");
+    assert_eq!(sum("switchboard_core_timers_fired_total"), of_type(&all, "TimerFired").len() as u64);
+    for (i, server) in servers.iter().enumerate() {
+        assert!(metric(server, "switchboard_core_sends_total") > 0, "instance {i} did its share");
+    }
+    assert!(!of_type(&all, "TimerFired").is_empty() && !of_type(&all, "SessionClosed").is_empty());
+
+    // A team's subscribers see that team's events only, on its own subjects.
+    let demo = events(&config, Some("demo"));
+    assert!(!demo.is_empty() && demo.iter().all(|e| e["team"] == "demo"));
+    assert_eq!(demo.len(), all.iter().filter(|e| e["team"] == "demo").count());
+}
+
+#[test]
+fn a_killed_nats_server_and_a_killed_engine_lose_nothing() {
+    let mut nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &nats.url());
+    let servers = Arc::new(Mutex::new((0..2).map(|i| instance(dir.path(), &config, i, 2)).collect::<Vec<_>>()));
+    let ports: Vec<u16> = servers.lock().unwrap().iter().map(Server::port).collect();
+
+    // Load: operators keep writing to both instances; what got a 200 must be in the log.
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(Mutex::new(BTreeSet::new()));
+    let load: Vec<_> = (0..6)
+        .map(|user| {
+            let (stop, accepted, ports) = (stop.clone(), accepted.clone(), ports.clone());
+            std::thread::spawn(move || {
+                let mut k = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let id = format!("u{user}-m{k}");
+                    let body =
+                        json!({"user": format!("op{user}"), "text": QUESTIONS[(user + k) % 4], "message_id": id});
+                    let url = format!("http://127.0.0.1:{}/api/v1/teams/demo/messages", ports[(user + k) % 2]);
+                    if let Ok(r) = ureq::post(&url).timeout(Duration::from_secs(10)).send_json(body) {
+                        if r.status() == 200 {
+                            accepted.lock().unwrap().insert((format!("op{user}"), id));
+                        }
+                    }
+                    k += 1;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+        })
+        .collect();
+
+    std::thread::sleep(Duration::from_secs(2));
+    let before_outage = accepted.lock().unwrap().len();
+    nats.kill();
+    // Both instances notice and say so on /healthz while the server is gone.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while servers.lock().unwrap().iter().any(|s| s.health_status() == 200) {
+        assert!(Instant::now() < deadline, "/healthz still says ok with the nats-server down");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    nats.restart();
+    // They reconnect on their own.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while servers.lock().unwrap().iter().any(|s| s.health_status() != 200) {
+        assert!(Instant::now() < deadline, "instances did not recover after the nats-server came back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    servers.lock().unwrap()[1].kill_now();
+    std::thread::sleep(Duration::from_secs(1));
+    servers.lock().unwrap()[1].restart();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for thread in load {
+        thread.join().unwrap();
+    }
+
+    let accepted = accepted.lock().unwrap().clone();
+    assert!(accepted.len() > before_outage + 10, "traffic went on after the faults ({} accepted)", accepted.len());
+    let all = settled(&config);
+    check_log(&all, &accepted);
+    // Every conversation reads back (its events fold into a valid state).
+    let servers = servers.lock().unwrap();
+    for user in 0..6 {
+        let view = servers[0].get(&format!("/api/v1/teams/demo/conversations/op{user}"));
+        assert!(!view["sessions"].as_array().unwrap().is_empty(), "op{user}: {view}");
+    }
+}
