@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use switchboard_schemas::event::{Channel, MatchCandidate, OutboundPurpose, Recipient};
-use switchboard_schemas::{FaqEvent, TeamId, UserId};
+use switchboard_schemas::{FaqEvent, StaffId, TeamId, UserId};
 use uuid::Uuid;
 
 /// The answering port's view of a question: ranked FAQ candidates and one confidence.
@@ -92,5 +92,45 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+}
+
+/// A group chat to create: the operator and the engineers of a session, with a summary of
+/// the conversation so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupChatOrder {
+    /// The team whose application creates it.
+    pub team: TeamId,
+    /// The session.
+    pub session_id: Uuid,
+    /// The chat id to use, fixed per session so a retried creation finds the same chat
+    /// instead of making a second one.
+    pub chat_id: String,
+    /// The chat's name.
+    pub name: String,
+    /// The operator.
+    pub operator: UserId,
+    /// The engineers (the first one owns the chat).
+    pub staff: Vec<StaffId>,
+    /// What was said so far, to post first.
+    pub summary: String,
+}
+
+/// Creates group chats between operators and engineers (WeCom app chats).
+#[async_trait]
+pub trait GroupChats: Send + Sync + 'static {
+    /// Creates the chat (or finds the one made by an earlier attempt) and posts the
+    /// summary; returns the chat id.
+    async fn create(&self, order: &GroupChatOrder) -> Result<String, DeliveryError>;
+}
+
+/// For deployments without a channel that has group chats: every request fails plainly.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoGroupChats;
+
+#[async_trait]
+impl GroupChats for NoGroupChats {
+    async fn create(&self, order: &GroupChatOrder) -> Result<String, DeliveryError> {
+        Err(DeliveryError::Permanent(format!("team {} has no channel that can create group chats", order.team)))
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use switchboard_schemas::envelope::Causation;
+use switchboard_schemas::event::GroupChatRequested;
 use switchboard_schemas::{ConversationEvent, Event, MessageId, RecordedEvent, StreamId, TeamId, UserId};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -22,7 +23,7 @@ use uuid::Uuid;
 
 use crate::conversation::{Command, DeliveryOutcome, Rejection};
 use crate::log::{subscribe, EventLog};
-use crate::ports::{DeliveryError, Matcher, Notifier, Outbound};
+use crate::ports::{DeliveryError, GroupChatOrder, GroupChats, Matcher, NoGroupChats, Notifier, Outbound};
 use crate::runtime::{CommandError, Runtime};
 
 /// Tunables of the asynchronous core.
@@ -132,6 +133,7 @@ pub struct Core {
     runtime: Arc<Runtime>,
     matcher: Arc<dyn Matcher>,
     notifier: Arc<dyn Notifier>,
+    group_chats: Arc<dyn GroupChats>,
     config: CoreConfig,
     health: Arc<CoreHealth>,
     timers: Arc<TimerQueue>,
@@ -167,10 +169,17 @@ impl Core {
             runtime,
             matcher,
             notifier,
+            group_chats: Arc::new(NoGroupChats),
             config,
             health: Arc::new(CoreHealth::default()),
             timers: Arc::new(TimerQueue::default()),
         }
+    }
+
+    /// Creates requested group chats through `group_chats` (none can be created without).
+    pub fn with_group_chats(mut self, group_chats: Arc<dyn GroupChats>) -> Self {
+        self.group_chats = group_chats;
+        self
     }
 
     /// Starts the follower and the timer worker.
@@ -238,6 +247,9 @@ impl Core {
         for outbound in pending.deliveries.values() {
             workers.spawn(self.clone().deliver(outbound.clone()));
         }
+        for (stream, request) in pending.group_chats.clone() {
+            workers.spawn(self.clone().create_group_chat(stream, request));
+        }
         self.timers.start();
         self.health.caught_up.store(true, Ordering::Relaxed);
     }
@@ -280,6 +292,16 @@ impl Core {
                 }
                 ConversationEvent::SessionClosed(_) | ConversationEvent::SessionOpened(_) => {
                     pending.matches.remove(stream);
+                    pending.group_chats.remove(stream);
+                }
+                ConversationEvent::GroupChatRequested(request) => {
+                    if live {
+                        workers.spawn(self.clone().create_group_chat(stream.clone(), request.clone()));
+                    }
+                    pending.group_chats.insert(stream.clone(), request);
+                }
+                ConversationEvent::GroupChatCreated(_) => {
+                    pending.group_chats.remove(stream);
                 }
                 ConversationEvent::AnswerQueued(q) => {
                     let Ok(user) = UserId::new(stream.key()) else { return };
@@ -352,6 +374,45 @@ impl Core {
         }
     }
 
+    async fn create_group_chat(self: Arc<Self>, stream: StreamId, request: GroupChatRequested) {
+        let Ok(user) = UserId::new(stream.key()) else { return };
+        let team = stream.team_id().clone();
+        let summary = match self.runtime.conversation_events(&team, &user).await {
+            Ok(events) => summary(&events, request.session_id),
+            Err(e) => {
+                warn!(error = %e, %team, "cannot read the conversation for the group chat summary");
+                String::new()
+            }
+        };
+        let order = GroupChatOrder {
+            team: team.clone(),
+            session_id: request.session_id,
+            chat_id: request.session_id.simple().to_string(),
+            name: format!("{team} · {}", request.operator).chars().take(50).collect(),
+            operator: request.operator,
+            staff: request.staff,
+            summary,
+        };
+        let mut delay = self.config.retry_base;
+        for attempt in 1..=self.config.max_delivery_attempts {
+            match self.group_chats.create(&order).await {
+                Ok(chat_id) => {
+                    self.submit(&team, &user, Command::RecordGroupChat { chat_id }).await;
+                    return;
+                }
+                Err(DeliveryError::Retryable(error)) if attempt < self.config.max_delivery_attempts => {
+                    warn!(%team, %error, attempt, "creating the group chat failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => {
+                    error!(%team, error = %e, "the group chat could not be created");
+                    return;
+                }
+            }
+        }
+    }
+
     /// Submits a command from the core, retrying while the log is unavailable; true when it
     /// appended events.
     async fn submit(&self, team: &TeamId, user: &UserId, command: Command) -> bool {
@@ -414,6 +475,37 @@ impl Core {
 struct Pending {
     matches: HashMap<StreamId, (MessageId, String)>,
     deliveries: HashMap<Uuid, Outbound>,
+    group_chats: HashMap<StreamId, GroupChatRequested>,
+}
+
+/// Lines of a group chat's opening summary, at most.
+const SUMMARY_LINES: usize = 20;
+/// Characters per summary line, at most.
+const SUMMARY_LINE_CHARS: usize = 200;
+
+/// What was said in a session, for the group chat: the operator's messages and what was
+/// sent to them, the last [`SUMMARY_LINES`], each cut to [`SUMMARY_LINE_CHARS`].
+pub fn summary(events: &[RecordedEvent], session_id: Uuid) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for recorded in events {
+        let Ok(Event::Conversation(event)) = recorded.decode() else { continue };
+        let line = match event {
+            ConversationEvent::MessageReceived(m) if m.session_id == session_id => format!("operator: {}", m.text),
+            ConversationEvent::AnswerQueued(q)
+                if q.session_id == session_id && matches!(q.to, switchboard_schemas::event::Recipient::Operator(_)) =>
+            {
+                format!("reply: {}", q.text)
+            }
+            _ => continue,
+        };
+        let mut line: String = line.replace('\n', " ").chars().take(SUMMARY_LINE_CHARS).collect();
+        if line.chars().count() == SUMMARY_LINE_CHARS {
+            line.push('…');
+        }
+        lines.push(line);
+    }
+    let skip = lines.len().saturating_sub(SUMMARY_LINES);
+    lines.split_off(skip).join("\n")
 }
 
 enum Due {

@@ -10,6 +10,8 @@ use switchboard_schemas::event::{Roster, TeamSettings};
 use switchboard_schemas::{FaqId, StaffId, TeamId};
 use uuid::Uuid;
 
+use switchboard_wecom::{Secret, WecomApp};
+
 use crate::config::TeamConfig;
 
 /// The demo team's id.
@@ -35,8 +37,40 @@ pub fn team() -> Result<TeamConfig> {
     roster.categories.insert("prizes".into(), vec![staff("wang_fang")?]);
     roster.categories.insert("tech".into(), vec![staff("zhang_wei")?, staff("chen_jie")?]);
     roster.default = vec![staff("zhao_min")?];
-    Ok(TeamConfig { name: "Demo activity platform".into(), settings: TeamSettings::default(), roster, wecom: None })
+    Ok(TeamConfig {
+        name: "Demo activity platform".into(),
+        settings: TeamSettings::default(),
+        roster,
+        wecom: Some(wecom_app()),
+    })
 }
+
+/// The demo team's WeCom application: it talks to the WeCom simulator that
+/// `switchboard simulate` runs on [`SIMULATOR_ADDR`] (the real WeCom cannot be reached from
+/// a demo). Its secret is public: set [`DEMO_SECRET_VAR`] to override it.
+pub fn wecom_app() -> WecomApp {
+    let mut app =
+        WecomApp::new(DEMO_CORP_ID, DEMO_AGENT_ID, Secret::new(DEMO_TOKEN), Secret::new(DEMO_AES_KEY), DEMO_SECRET_VAR);
+    app.api_base = format!("http://{SIMULATOR_ADDR}/cgi-bin");
+    app.greeting =
+        Some("你好！我是活动平台的值班助手，直接描述你的问题即可。Hi! Describe your problem and I will help.".into());
+    app
+}
+
+/// Where `switchboard simulate` serves the simulated WeCom API by default.
+pub const SIMULATOR_ADDR: &str = "127.0.0.1:9300";
+/// The demo application's CorpID.
+pub const DEMO_CORP_ID: &str = "wwswitchboarddemo";
+/// The demo application's AgentId.
+pub const DEMO_AGENT_ID: u64 = 1_000_002;
+/// The demo application's callback token.
+pub const DEMO_TOKEN: &str = "SwitchboardDemo";
+/// The demo application's EncodingAESKey.
+pub const DEMO_AES_KEY: &str = "nx7wPNT/tJgcCv0u4fWtLQz0AAE8ARVKyuNdaC5kq2I";
+/// The environment variable naming the demo application's secret.
+pub const DEMO_SECRET_VAR: &str = "SWITCHBOARD_DEMO_WECOM_SECRET";
+/// The demo application's secret when the variable is not set (public; demo only).
+pub const DEMO_SECRET: &str = "switchboard-demo-secret";
 
 /// Seeds the demo FAQ (re-running changes nothing).
 pub async fn seed_faqs(runtime: &Runtime) -> Result<usize> {

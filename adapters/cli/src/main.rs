@@ -2,11 +2,14 @@
 //! the engine to its adapters and runs the requested command.
 
 mod audit;
+mod channels;
 mod config;
 mod demo;
+mod forward;
 mod read_models;
 mod replay;
 mod serve;
+mod simulate;
 mod tail;
 
 use std::path::PathBuf;
@@ -42,6 +45,12 @@ enum Commands {
     Audit(audit::AuditArgs),
     /// Drop the read models (session list, statistics) and rebuild them from the log.
     Replay(replay::ReplayArgs),
+    /// Drive realistic WeCom traffic (encrypted callbacks, clicks, retries) through a running
+    /// `serve`, with a simulated WeCom cloud receiving its answers; prints what happened.
+    Simulate(simulate::SimulateArgs),
+    /// Forward WeCom callbacks from a public address to an internal Switchboard, flagged
+    /// with a department so a test environment's data stays apart.
+    Forward(forward::ForwardArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +73,8 @@ fn main() -> Result<()> {
             Commands::Events { command: EventsCommand::Tail(args) } => tail::run(config, args).await,
             Commands::Audit(args) => audit::run(config, args).await,
             Commands::Replay(args) => replay::run(config, args).await,
+            Commands::Simulate(args) => simulate::run(config, args).await,
+            Commands::Forward(args) => forward::run(args).await,
         }
     })
 }

@@ -12,15 +12,16 @@ use switchboard_engine::ports::SystemClock;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, Shard};
 use switchboard_engine::team::TeamCommand;
-use switchboard_http::{ApiChannel, AppState, Backends, HttpLimits};
+use switchboard_http::{AppState, Backends, HttpLimits};
 use switchboard_jetstream::JetStreamEventLog;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::TeamId;
 use switchboard_search::KeywordMatcher;
-use switchboard_wecom::{CallbackOptions, WecomApps};
+use switchboard_wecom::{CallbackOptions, RetryPolicy, Secret, WecomApps, WecomClient};
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::channels::ChannelRouter;
 use crate::config::{Config, StoreKind, TeamConfig};
 use crate::demo;
 
@@ -33,6 +34,10 @@ pub struct ServeArgs {
     /// Seed a demo team ("demo") with an FAQ about running activities, in Chinese and English.
     #[arg(long)]
     demo: bool,
+    /// The WeCom API the demo team's application calls (default: where `switchboard
+    /// simulate` serves its simulator, http://127.0.0.1:9300/cgi-bin).
+    #[arg(long, requires = "demo")]
+    demo_wecom_api: Option<String>,
     /// What this process runs, for scaling out on one JetStream log: `http` (the API and
     /// WeCom callbacks), `engine` (matching, deliveries and timers of its `core.shard`),
     /// `projector` (the read models; run one per read-model store). Every instance serves
@@ -82,6 +87,34 @@ pub async fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
     }
 }
 
+/// The WeCom API client for every team with an application whose secret is available
+/// (from the environment variable its `secret_ref` names), including the teams of its
+/// forwarded departments.
+fn wecom_client(config: &Config, demo: bool) -> Result<WecomClient> {
+    let mut apps = Vec::new();
+    for (id, team) in &config.teams {
+        let Some(app) = &team.wecom else { continue };
+        let secret = match std::env::var(&app.secret_ref) {
+            Ok(secret) => secret,
+            Err(_) if demo && id == demo::DEMO_TEAM && app.secret_ref == demo::DEMO_SECRET_VAR => {
+                demo::DEMO_SECRET.into()
+            }
+            Err(_) => {
+                warn!(team = %id, variable = %app.secret_ref, "no WeCom secret in the environment: callbacks are received but nothing is sent; set the variable");
+                continue;
+            }
+        };
+        let team = TeamId::new(id.as_str()).with_context(|| format!("team id {id:?}"))?;
+        for department in &app.departments {
+            let derived = TeamId::new(format!("{id}-{department}"))
+                .with_context(|| format!("team {id}: department {department:?} makes no valid team id"))?;
+            apps.push((derived, app.clone(), Secret::new(secret.clone())));
+        }
+        apps.push((team, app.clone(), Secret::new(secret)));
+    }
+    Ok(WecomClient::new(apps, RetryPolicy::default()))
+}
+
 async fn onboard(runtime: &Runtime, id: &str, team: &TeamConfig) -> Result<()> {
     let team_id = TeamId::new(id).with_context(|| format!("team id {id:?} in the configuration"))?;
     let causation = Causation::root(Uuid::now_v7());
@@ -104,7 +137,10 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     let log = open_log(&config).await?;
     let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
     if args.demo {
-        config.teams.entry(demo::DEMO_TEAM.into()).or_insert(demo::team()?);
+        let team = config.teams.entry(demo::DEMO_TEAM.into()).or_insert(demo::team()?);
+        if let (Some(api), Some(app)) = (&args.demo_wecom_api, team.wecom.as_mut()) {
+            app.api_base = api.clone();
+        }
     }
     for (id, team) in &config.teams {
         onboard(&runtime, id, team).await?;
@@ -126,7 +162,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         retry_base: config.core.retry_base,
         shard: args.roles.contains(&Role::Engine).then_some(shard),
     };
-    let core = Core::new(runtime.clone(), matcher, Arc::new(ApiChannel), core_config).spawn();
+    let wecom = Arc::new(wecom_client(&config, args.demo)?);
+    let router = Arc::new(ChannelRouter { wecom: wecom.clone() });
+    let core = Core::new(runtime.clone(), matcher, router.clone(), core_config).with_group_chats(router).spawn();
     // The read models (session list, statistics, FAQ candidates) follow the log.
     let read_models = crate::read_models::open(&config).await?;
     let mut projection = switchboard_projections::runtime::Projection::new(
@@ -171,7 +209,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         }
         let wecom_apps =
             Arc::new(WecomApps::new(wecom_apps).context("invalid WeCom application in the configuration")?);
-        let wecom = switchboard_wecom::routes(state.runtime.clone(), wecom_apps, CallbackOptions::default());
+        let options = CallbackOptions { greeter: Some(wecom.clone()), ..CallbackOptions::default() };
+        let wecom = switchboard_wecom::routes(state.runtime.clone(), wecom_apps, options);
         app = app.nest(switchboard_wecom::DEFAULT_MOUNT_PATH, wecom);
     }
     let app = app.nest("/", switchboard_http::app(state, serves_http));

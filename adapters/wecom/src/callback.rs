@@ -30,7 +30,8 @@
 //! | image | `ReceiveMessage` with the text `[image] <MediaId>` ([`image_placeholder`]) |
 //! | `click` with a key in the team's `menu_keys` | its [`Action`] (default `human` → `RequestHuman`, `close` → `CloseByOperator`) |
 //! | `template_card_event` with a key in `card_keys` | its [`Action`] (default `resolved` / `not_resolved` → `GiveFeedback`) |
-//! | `enter_agent`, `view`, other events, other message types, unknown keys | nothing (200, logged at info) |
+//! | `enter_agent` with a configured `greeting` | the greeting is sent (outside a session); nothing appended |
+//! | `view`, other events, other message types, unknown keys | nothing (200, logged at info) |
 //!
 //! Retries: messages are deduplicated by the engine on MsgId. Events are deduplicated on
 //! FromUserName + CreateTime (+ event and key): every event a callback causes carries a
@@ -75,11 +76,13 @@ pub struct CallbackOptions {
     pub max_body_bytes: usize,
     /// How far a callback's timestamp may be from now before it is refused as a replay.
     pub timestamp_window: Duration,
+    /// Sends greetings on `enter_agent`; none sends nothing.
+    pub greeter: Option<Arc<crate::WecomClient>>,
 }
 
 impl Default for CallbackOptions {
     fn default() -> Self {
-        Self { max_body_bytes: 64 * 1024, timestamp_window: Duration::from_secs(300) }
+        Self { max_body_bytes: 64 * 1024, timestamp_window: Duration::from_secs(300), greeter: None }
     }
 }
 
@@ -145,6 +148,9 @@ struct CallbackQuery {
     timestamp: Option<String>,
     nonce: Option<String>,
     echostr: Option<String>,
+    /// Added by a forwarding instance (`switchboard forward --department`): the callback
+    /// belongs to that environment, whose data lives in team `<team>-<department>`.
+    department: Option<String>,
 }
 
 fn required<'a>(value: &'a Option<String>, name: &'static str) -> Result<&'a str, Refusal> {
@@ -273,7 +279,25 @@ async fn receive_inner(req: &Request, team: &str, body: Body, state: &CallbackSt
             ));
         }
     }
+    let team_id = match q.department.as_deref().filter(|d| !d.is_empty()) {
+        None => team_id,
+        Some(department) => department_team(&team_id, &app, department)?,
+    };
     dispatch(state, &team_id, &app, &message).await
+}
+
+/// The team holding a forwarded environment's data: `<team>-<department>`, for departments
+/// the application lists; anything else is refused, so a flag cannot reach another team.
+fn department_team(team: &TeamId, app: &Registered, department: &str) -> Result<TeamId, Refusal> {
+    if !app.app.departments.iter().any(|d| d == department) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            "unknown_department",
+            format!("department flag of {} bytes is not configured for this team", department.len()),
+        ));
+    }
+    TeamId::new(format!("{team}-{department}"))
+        .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "bad_department", "the department makes no valid team id"))
 }
 
 /// What an authentic callback becomes.
@@ -292,6 +316,13 @@ pub enum Plan {
         /// are deduplicated here, by the correlation id derived from the key.
         engine_dedupes: bool,
     },
+    /// The operator opened the application: greet them (when the team has a greeting and
+    /// they are not in a session). Nothing is appended; the greeting is sent with WeCom's
+    /// duplicate check, so retries of the event and frequent re-opening greet once.
+    Greet {
+        /// The operator.
+        user: UserId,
+    },
     /// Nothing to append.
     Ignore {
         /// Why (a fixed phrase; safe to log).
@@ -309,12 +340,15 @@ pub fn image_placeholder(media_id: Option<&str>, pic_url: Option<&str>) -> Strin
     }
 }
 
-fn action_command(action: Action) -> Command {
+fn action_command(action: Action, user: &UserId) -> Command {
     match action {
         Action::RequestHuman => Command::RequestHuman,
         Action::Close => Command::CloseByOperator,
         Action::Resolved => Command::GiveFeedback { resolved: true },
         Action::NotResolved => Command::GiveFeedback { resolved: false },
+        Action::GroupChat => {
+            Command::RequestGroupChat { by: switchboard_schemas::event::Actor::Operator(user.clone()) }
+        }
     }
 }
 
@@ -340,12 +374,15 @@ pub fn plan(app: &crate::config::WecomApp, message: &Message) -> Result<Plan, &'
     };
     let action = |action: Option<&Action>, name: &str, key: &str| -> Result<Plan, &'static str> {
         match action {
-            Some(&a) => Ok(Plan::Command {
-                user: user()?,
-                command: action_command(a),
-                dedupe_key: event_key(name, key),
-                engine_dedupes: false,
-            }),
+            Some(&a) => {
+                let user = user()?;
+                Ok(Plan::Command {
+                    command: action_command(a, &user),
+                    user,
+                    dedupe_key: event_key(name, key),
+                    engine_dedupes: false,
+                })
+            }
             None => Ok(Plan::Ignore { reason: "the key is not configured for this team" }),
         }
     };
@@ -354,9 +391,10 @@ pub fn plan(app: &crate::config::WecomApp, message: &Message) -> Result<Plan, &'
         MessageBody::Image { msg_id, pic_url, media_id } => {
             message_command(msg_id, image_placeholder(media_id.as_deref(), pic_url.as_deref()))
         }
-        MessageBody::Event(Event::EnterAgent) => {
-            Ok(Plan::Ignore { reason: "enter_agent opens no session (a greeting is future work)" })
-        }
+        MessageBody::Event(Event::EnterAgent) => match &app.greeting {
+            Some(_) => Ok(Plan::Greet { user: user()? }),
+            None => Ok(Plan::Ignore { reason: "enter_agent without a configured greeting" }),
+        },
         MessageBody::Event(Event::Click { key }) => action(app.menu_keys.get(key), "click", key),
         MessageBody::Event(Event::TemplateCard { key, .. }) => {
             action(app.card_keys.get(key), "template_card_event", key)
@@ -398,6 +436,7 @@ pub fn is_harmless_repeat(command: &Command, rejection: &Rejection) -> bool {
         (Command::RequestHuman, Rejection::AlreadyWithHuman)
             | (Command::CloseByOperator, Rejection::NoActiveSession)
             | (Command::GiveFeedback { .. }, Rejection::NotAwaitingFeedback | Rejection::NoActiveSession)
+            | (Command::RequestGroupChat { .. }, Rejection::NoActiveSession)
     )
 }
 
@@ -415,6 +454,27 @@ fn command_failure(e: &CommandError) -> Refusal {
     }
 }
 
+/// Greets an operator who opened the application outside a session, in the background so
+/// the callback is answered at once.
+async fn greet(state: &CallbackState, team: &TeamId, app: &Registered, user: &UserId) -> Result<(), Refusal> {
+    let (Some(greeter), Some(greeting)) = (state.options.greeter.clone(), app.app.greeting.clone()) else {
+        info!(team = %team, "enter_agent: no outbound client for this team; not greeted");
+        return Ok(());
+    };
+    let conversation = state.runtime.load_conversation(team, user).await.map_err(|e| command_failure(&e))?;
+    if conversation.session.as_ref().is_some_and(|s| s.status() != switchboard_schemas::event::SessionStatus::Closed) {
+        debug!(team = %team, user = %user, "enter_agent during a session; not greeted");
+        return Ok(());
+    }
+    let (team, user) = (team.clone(), user.clone());
+    tokio::spawn(async move {
+        if let Err(e) = greeter.send_text(&team, &[user.as_str()], &greeting).await {
+            warn!(team = %team, error = %e, "greeting failed");
+        }
+    });
+    Ok(())
+}
+
 async fn dispatch(state: &CallbackState, team: &TeamId, app: &Registered, message: &Message) -> Result<(), Refusal> {
     let h = &message.header;
     let planned = match plan(&app.app, message) {
@@ -429,6 +489,7 @@ async fn dispatch(state: &CallbackState, team: &TeamId, app: &Registered, messag
             info!(team = %team, user = %h.from_user_name, create_time = h.create_time, reason, "wecom callback ignored");
             return Ok(());
         }
+        Plan::Greet { user } => return greet(state, team, app, &user).await,
         Plan::Command { user, command, dedupe_key, engine_dedupes } => (user, command, dedupe_key, engine_dedupes),
     };
     let kind = switchboard_engine::runtime::command_kind(&command);

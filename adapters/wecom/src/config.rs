@@ -57,10 +57,23 @@ pub enum Action {
     Resolved,
     /// Feedback "not resolved" (`Command::GiveFeedback { resolved: false }`).
     NotResolved,
+    /// A group chat with the on-call engineers (`Command::RequestGroupChat`).
+    GroupChat,
 }
 
 fn default_menu_keys() -> BTreeMap<String, Action> {
-    BTreeMap::from([("human".to_owned(), Action::RequestHuman), ("close".to_owned(), Action::Close)])
+    BTreeMap::from([
+        ("human".to_owned(), Action::RequestHuman),
+        ("close".to_owned(), Action::Close),
+        ("group_chat".to_owned(), Action::GroupChat),
+    ])
+}
+
+/// WeCom's API address.
+pub const DEFAULT_API_BASE: &str = "https://qyapi.weixin.qq.com/cgi-bin";
+
+fn default_api_base() -> String {
+    DEFAULT_API_BASE.to_owned()
 }
 
 fn default_card_keys() -> BTreeMap<String, Action> {
@@ -93,6 +106,22 @@ pub struct WecomApp {
     /// Template-card button keys (`template_card_event`) and what they ask for.
     #[serde(default = "default_card_keys")]
     pub card_keys: BTreeMap<String, Action>,
+    /// The API address (`…/cgi-bin`); WeCom's own by default, the simulator's in tests and
+    /// `switchboard simulate`.
+    #[serde(default = "default_api_base")]
+    pub api_base: String,
+    /// Where the admin console is reachable, for the conversation link sent into group
+    /// chats; no link without it.
+    #[serde(default)]
+    pub console_url: Option<String>,
+    /// Sent when an operator opens the application outside a session; none for silence.
+    #[serde(default)]
+    pub greeting: Option<String>,
+    /// Test environments whose callbacks a forwarding instance may flag
+    /// (`switchboard forward --department <name>`); each one's data lives in its own team,
+    /// `<team>-<name>`, which must be configured too.
+    #[serde(default)]
+    pub departments: Vec<String>,
 }
 
 /// Why an application's settings cannot be used.
@@ -137,7 +166,16 @@ impl WecomApp {
             receive_id: None,
             menu_keys: default_menu_keys(),
             card_keys: default_card_keys(),
+            api_base: default_api_base(),
+            console_url: None,
+            greeting: None,
+            departments: Vec::new(),
         }
+    }
+
+    /// The card button key for an action (the first configured one), to put on answers.
+    pub fn card_key(&self, action: Action) -> Option<&str> {
+        self.card_keys.iter().find(|(_, a)| **a == action).map(|(k, _)| k.as_str())
     }
 
     /// The receive id callbacks must carry.

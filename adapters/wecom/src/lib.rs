@@ -5,14 +5,21 @@
 //!   32-byte PKCS#7 padding, the receive-id check; pure, so the simulator can encrypt too.
 //! - [`xml`]: the callback envelope and the decrypted messages and events.
 //! - [`config`]: a team's application ([`WecomApp`]) and the registry of teams ([`WecomApps`]).
+//! - [`client`]: the WeCom API client (tokens, messages, template cards, app chats): the
+//!   channel's notifier and group-chat port.
+//! - [`simulator`]: the WeCom cloud's stand-in (API and operators) for tests and
+//!   `switchboard simulate`.
 //! - [`callback`]: the poem routes WeCom calls (`/wecom/<team>/callback`), which append the
 //!   inbound message durably before answering an empty 200.
 
 pub mod callback;
+pub mod client;
 pub mod config;
 pub mod crypto;
+pub mod simulator;
 pub mod xml;
 
 pub use callback::{routes, CallbackOptions, DEFAULT_MOUNT_PATH};
+pub use client::{RetryPolicy, WecomClient};
 pub use config::{Action, Secret, WecomApp, WecomApps};
 pub use crypto::{CryptoError, WecomCrypto};
