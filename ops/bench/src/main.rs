@@ -4,6 +4,7 @@
 //! `cargo run --release -p switchboard-bench -- all` prints every figure in README.md.
 
 mod append;
+mod callbacks;
 mod engine;
 mod jetstream;
 mod matching;
@@ -32,6 +33,8 @@ enum Bench {
     Projection(projection::ProjectionArgs),
     /// JetStream log appends, latency and replay vs raw JetStream on a nats-server it starts.
     Jetstream(jetstream::JetstreamArgs),
+    /// WeCom callbacks/s and latency end to end vs the same messages straight to the runtime.
+    Callbacks(callbacks::CallbacksArgs),
     /// Everything, with default sizes.
     All,
 }
@@ -43,11 +46,13 @@ fn main() -> Result<()> {
         Bench::Match(args) => matching::run(&args),
         Bench::Projection(args) => projection::run(&args),
         Bench::Jetstream(args) => jetstream::run(&args),
+        Bench::Callbacks(args) => callbacks::run(&args),
         Bench::All => {
             append::run(&append::AppendArgs::default())?;
             engine::run(&engine::EngineArgs::default())?;
             matching::run(&matching::MatchArgs::default())?;
             projection::run(&projection::ProjectionArgs::default())?;
+            callbacks::run(&callbacks::CallbacksArgs::default())?;
             match jetstream::unavailable() {
                 None => jetstream::run(&jetstream::JetstreamArgs::default()),
                 Some(why) => {
