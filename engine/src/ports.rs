@@ -134,3 +134,20 @@ impl GroupChats for NoGroupChats {
         Err(DeliveryError::Permanent(format!("team {} has no channel that can create group chats", order.team)))
     }
 }
+
+/// Why embedding failed.
+#[derive(Debug, thiserror::Error)]
+#[error("embedding failed: {0}")]
+pub struct EmbedError(pub String);
+
+/// Turns texts into unit-length vectors whose dot product measures similarity of meaning
+/// across languages. Synchronous and CPU-bound: call it from a blocking context.
+pub trait Embedder: Send + Sync + 'static {
+    /// The model's id, recorded with matches and stored with embeddings, so a model change
+    /// is seen and embeddings are rebuilt.
+    fn model_id(&self) -> &str;
+
+    /// Embeds each text (in order). Implementations give the same vector for the same text
+    /// every time.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}

@@ -1,0 +1,196 @@
+//! Sentence embeddings in process: a multilingual model run through ONNX Runtime (`ort`,
+//! with the runtime library loaded at start-up from a path, never downloaded) and its
+//! tokenizer (HuggingFace `tokenizers`).
+//!
+//! The model files come from `ops/setup.sh`, which prepares Universal Sentence Encoder
+//! Multilingual v3 (int8, Apache-2.0) from a registry package: `model.onnx` takes the token
+//! ids of a batch concatenated (`int32[n_tokens]`) and the row offsets (`int64[batch + 1]`)
+//! and returns one L2-normalised 512-dimensional vector per text; `tokenizer.json` makes the
+//! ids; `model.json` names the inputs and the model id.
+//!
+//! The model quantises activations per batch, so a text embedded in different batches
+//! differs slightly; [`OrtEmbedder`] embeds one text per run, which makes every vector
+//! reproducible (and a short query takes 1–2 ms).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::environment::Environment;
+use ort::session::Session;
+use ort::value::Tensor;
+use serde::Deserialize;
+use switchboard_engine::ports::{EmbedError, Embedder};
+use tokenizers::Tokenizer;
+
+/// What `ops/prepare_model.py` writes beside the model.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    /// The model's id (recorded with matches).
+    pub id: String,
+    /// Length of each vector.
+    pub dimensions: usize,
+    /// Input names.
+    pub inputs: ManifestInputs,
+    /// Output name.
+    pub output: String,
+}
+
+/// The model's input names.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestInputs {
+    /// Token ids of the batch, concatenated.
+    pub tokens: String,
+    /// Row offsets into the tokens.
+    pub offsets: String,
+}
+
+/// Where the model and the runtime library are.
+#[derive(Debug, Clone)]
+pub struct ModelPaths {
+    /// The folder with `model.onnx`, `tokenizer.json` and `model.json`.
+    pub model_dir: PathBuf,
+    /// The ONNX Runtime shared library (`libonnxruntime.so.*`).
+    pub runtime_library: PathBuf,
+}
+
+/// Why the model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A file is missing.
+    #[error("{0} is missing: run ops/setup.sh (it installs the model), or point model_dir / ORT_DYLIB_PATH at it")]
+    Missing(PathBuf),
+    /// A file cannot be read or parsed.
+    #[error("cannot read {path}: {reason}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// ONNX Runtime refused the library or the model.
+    #[error("ONNX Runtime: {0}")]
+    Runtime(String),
+}
+
+/// The embedder over one ONNX Runtime session.
+pub struct OrtEmbedder {
+    session: Mutex<Session>,
+    tokenizer: Tokenizer,
+    manifest: Manifest,
+}
+
+impl std::fmt::Debug for OrtEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrtEmbedder").field("model", &self.manifest.id).finish_non_exhaustive()
+    }
+}
+
+fn runtime(e: impl std::fmt::Display) -> LoadError {
+    LoadError::Runtime(e.to_string())
+}
+
+/// ONNX Runtime allows one environment per process: the first embedder loads the library
+/// and makes it, later ones share it.
+fn environment(library: &Path) -> Result<&'static Environment, LoadError> {
+    static ENVIRONMENT: OnceLock<Environment> = OnceLock::new();
+    static LOADING: Mutex<()> = Mutex::new(());
+    let _guard = LOADING.lock().map_err(|_| LoadError::Runtime("environment lock poisoned".into()))?;
+    if let Some(environment) = ENVIRONMENT.get() {
+        return Ok(environment);
+    }
+    let environment = ort::init_from(library).map_err(runtime)?.build().map_err(runtime)?;
+    Ok(ENVIRONMENT.get_or_init(|| environment))
+}
+
+fn existing(path: PathBuf) -> Result<PathBuf, LoadError> {
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(LoadError::Missing(path))
+    }
+}
+
+impl OrtEmbedder {
+    /// Loads the runtime library (once per process), the model and the tokenizer.
+    pub fn open(paths: &ModelPaths) -> Result<Self, LoadError> {
+        let library = existing(paths.runtime_library.clone())?;
+        let model = existing(paths.model_dir.join("model.onnx"))?;
+        let tokenizer_path = existing(paths.model_dir.join("tokenizer.json"))?;
+        let manifest_path = existing(paths.model_dir.join("model.json"))?;
+        let unreadable = |path: &Path, reason: String| LoadError::Unreadable { path: path.to_owned(), reason };
+        let manifest: Manifest = serde_json::from_slice(
+            &std::fs::read(&manifest_path).map_err(|e| unreadable(&manifest_path, e.to_string()))?,
+        )
+        .map_err(|e| unreadable(&manifest_path, e.to_string()))?;
+        let tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| unreadable(&tokenizer_path, e.to_string()))?;
+        let environment = environment(&library)?;
+        let mut builder = Session::builder(environment).map_err(runtime)?.with_intra_threads(1).map_err(runtime)?;
+        let session = builder.commit_from_file(&model).map_err(runtime)?;
+        tracing::info!(model = %manifest.id, "semantic model loaded");
+        Ok(Self { session: Mutex::new(session), tokenizer, manifest })
+    }
+
+    /// The manifest (model id, dimensions).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        let encoding = self.tokenizer.encode(text, true).map_err(|e| EmbedError(e.to_string()))?;
+        let ids: Vec<i32> = encoding.get_ids().iter().map(|&id| i32::try_from(id).unwrap_or(0)).collect();
+        let offsets: Vec<i64> = vec![0, i64::try_from(ids.len()).unwrap_or(i64::MAX)];
+        let error = |e: ort::Error| EmbedError(e.to_string());
+        let tokens = Tensor::from_array(([ids.len()], ids)).map_err(error)?;
+        let offsets = Tensor::from_array(([2usize], offsets)).map_err(error)?;
+        let mut session = self.session.lock().map_err(|_| EmbedError("the model session is poisoned".into()))?;
+        let outputs = session
+            .run(ort::inputs![
+                self.manifest.inputs.tokens.as_str() => tokens,
+                self.manifest.inputs.offsets.as_str() => offsets,
+            ])
+            .map_err(error)?;
+        let (_, values) = outputs[self.manifest.output.as_str()].try_extract_tensor::<f32>().map_err(error)?;
+        if values.len() != self.manifest.dimensions {
+            return Err(EmbedError(format!(
+                "the model returned {} values, not {}",
+                values.len(),
+                self.manifest.dimensions
+            )));
+        }
+        Ok(values.to_vec())
+    }
+}
+
+impl Embedder for OrtEmbedder {
+    fn model_id(&self) -> &str {
+        &self.manifest.id
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        texts.iter().map(|text| self.embed_one(text)).collect()
+    }
+}
+
+/// Cosine similarity of two unit vectors (their dot product).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl ModelPaths {
+    /// Where `ops/setup.sh` installs the model and the runtime, unless `SWITCHBOARD_MODEL_DIR`
+    /// and `ORT_DYLIB_PATH` say otherwise (the binary reads its configuration instead).
+    pub fn installed() -> Self {
+        let cache = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default().join(".cache/switchboard");
+        let model_dir = std::env::var_os("SWITCHBOARD_MODEL_DIR")
+            .map_or_else(|| cache.join("model").join(DEFAULT_MODEL), PathBuf::from);
+        let runtime_library = std::env::var_os("ORT_DYLIB_PATH")
+            .map_or_else(|| cache.join("onnxruntime").join(RUNTIME_LIBRARY), PathBuf::from);
+        Self { model_dir, runtime_library }
+    }
+}
+
+/// The folder name of the model `ops/setup.sh` installs.
+pub const DEFAULT_MODEL: &str = "use-m3";
+/// The ONNX Runtime library file `ops/setup.sh` installs.
+pub const RUNTIME_LIBRARY: &str = "libonnxruntime.so.1.31.1";

@@ -1,0 +1,53 @@
+#![allow(clippy::unwrap_used)]
+//! The installed model gives the similarities documented for it (../shared/MODEL.md), is
+//! reproducible, and says clearly what is missing. It fails, never skips, when the model is
+//! not installed: run ops/setup.sh.
+
+use switchboard_embed::{cosine, LoadError, ModelPaths, OrtEmbedder};
+use switchboard_engine::ports::Embedder;
+
+fn embedder() -> OrtEmbedder {
+    OrtEmbedder::open(&ModelPaths::installed()).unwrap_or_else(|e| panic!("the semantic model must be installed: {e}"))
+}
+
+fn similarity(e: &OrtEmbedder, a: &str, b: &str) -> f32 {
+    let v = e.embed(&[a, b]).unwrap();
+    cosine(&v[0], &v[1])
+}
+
+#[test]
+fn similarities_match_the_documented_ones() {
+    let e = embedder();
+    assert_eq!(e.model_id(), "use-multilingual-v3-int8");
+    let close = |a: &str, b: &str, expected: f32| {
+        let got = similarity(&e, a, b);
+        assert!((got - expected).abs() < 0.01, "{a} / {b}: {got:.3}, documented {expected:.3}");
+    };
+    close("如何修改活动的开始时间", "活动开始时间怎么改", 0.956);
+    close("如何修改活动的开始时间", "奖品库存不足怎么办", 0.256);
+    close("How do I change the event start time?", "Where can I edit when the activity begins?", 0.598);
+    close("How do I change the event start time?", "The prize stock has run out", 0.034);
+    let cross = similarity(&e, "如何修改活动的开始时间", "How do I change the event start time?");
+    assert!(cross > 0.7, "a Chinese question and its English paraphrase are close: {cross:.3}");
+}
+
+#[test]
+fn vectors_are_unit_length_and_reproducible() {
+    let e = embedder();
+    let first = e.embed(&["奖品库存不足怎么办", "x"]).unwrap();
+    let again = e.embed(&["奖品库存不足怎么办"]).unwrap();
+    assert_eq!(first[0], again[0], "the same text gives the same vector, whatever else is embedded");
+    assert_eq!(first[0].len(), 512);
+    let norm: f32 = first[0].iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "{norm}");
+    assert_eq!(e.embed(&[]).unwrap().len(), 0);
+    assert_eq!(e.embed(&[""]).unwrap()[0].len(), 512, "an empty text still embeds");
+}
+
+#[test]
+fn a_missing_model_is_a_clear_error() {
+    let paths = ModelPaths { model_dir: "/nonexistent/model".into(), ..ModelPaths::installed() };
+    let error = OrtEmbedder::open(&paths).unwrap_err();
+    assert!(matches!(error, LoadError::Missing(_)), "{error}");
+    assert!(error.to_string().contains("ops/setup.sh"), "{error}");
+}
