@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_embedded::SqliteOptions;
 use switchboard_jetstream::JetStreamOptions;
 use switchboard_schemas::event::{Roster, TeamSettings};
+use switchboard_search::Fusion;
 
 /// Everything `switchboard` can be configured with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +32,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// The asynchronous core.
     pub core: CoreSettings,
+    /// How questions are matched to FAQs.
+    pub matching: MatchingConfig,
     /// Logging.
     pub log: LogConfig,
     /// Teams onboarded by configuration, by team id.
@@ -46,6 +49,7 @@ impl Default for Config {
             read_models: ReadModelConfig::default(),
             http: HttpConfig::default(),
             core: CoreSettings::default(),
+            matching: MatchingConfig::default(),
             log: LogConfig::default(),
             teams: BTreeMap::new(),
         }
@@ -150,6 +154,28 @@ pub struct CoreSettings {
 impl Default for CoreSettings {
     fn default() -> Self {
         Self { match_limit: 5, max_delivery_attempts: 5, retry_base: Duration::from_millis(500), shard: "0/1".into() }
+    }
+}
+
+/// How questions are matched to FAQs: keyword and, when the model is installed, semantic
+/// evidence fused (see `switchboard eval --tune`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchingConfig {
+    /// Use the sentence-embedding model (keyword-only when false or not installed).
+    pub semantic: bool,
+    /// The model folder; where `ops/setup.sh` installs it when absent.
+    pub model_dir: Option<PathBuf>,
+    /// The ONNX Runtime library; where `ops/setup.sh` installs it (or `ORT_DYLIB_PATH`)
+    /// when absent.
+    pub runtime_library: Option<PathBuf>,
+    /// Fusion weights and confidence calibration.
+    pub fusion: Fusion,
+}
+
+impl Default for MatchingConfig {
+    fn default() -> Self {
+        Self { semantic: true, model_dir: None, runtime_library: None, fusion: Fusion::default() }
     }
 }
 

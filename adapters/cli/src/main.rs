@@ -5,6 +5,7 @@ mod audit;
 mod channels;
 mod config;
 mod demo;
+mod eval;
 mod forward;
 mod read_models;
 mod replay;
@@ -48,6 +49,9 @@ enum Commands {
     /// Drive realistic WeCom traffic (encrypted callbacks, clicks, retries) through a running
     /// `serve`, with a simulated WeCom cloud receiving its answers; prints what happened.
     Simulate(simulate::SimulateArgs),
+    /// Measure keyword, semantic and hybrid matching on labelled questions (P@1, MRR,
+    /// end-to-end accuracy with hand-over); --tune picks weights, calibration and thresholds.
+    Eval(eval::EvalArgs),
     /// Forward WeCom callbacks from a public address to an internal Switchboard, flagged
     /// with a department so a test environment's data stays apart.
     Forward(forward::ForwardArgs),
@@ -75,6 +79,7 @@ fn main() -> Result<()> {
             Commands::Replay(args) => replay::run(config, args).await,
             Commands::Simulate(args) => simulate::run(config, args).await,
             Commands::Forward(args) => forward::run(args).await,
+            Commands::Eval(args) => eval::run(config, args).await,
         }
     })
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use poem::listener::TcpListener;
+use switchboard_embed::{ModelPaths, OrtEmbedder};
 use switchboard_embedded::SqliteEventLog;
 use switchboard_engine::log::EventLog;
+use switchboard_engine::ports::Matcher;
 use switchboard_engine::ports::SystemClock;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, Shard};
@@ -16,7 +18,7 @@ use switchboard_http::{AppState, Backends, HttpLimits};
 use switchboard_jetstream::JetStreamEventLog;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::TeamId;
-use switchboard_search::KeywordMatcher;
+use switchboard_search::{HybridMatcher, KeywordMatcher, SemanticMatcher, ENGINE as KEYWORD_ENGINE};
 use switchboard_wecom::{CallbackOptions, RetryPolicy, Secret, WecomApps, WecomClient};
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -87,6 +89,42 @@ pub async fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
     }
 }
 
+/// Where the model and the runtime library are, from the configuration or where
+/// `ops/setup.sh` installs them.
+pub fn model_paths(config: &Config) -> ModelPaths {
+    let installed = ModelPaths::installed();
+    ModelPaths {
+        model_dir: config.matching.model_dir.clone().unwrap_or(installed.model_dir),
+        runtime_library: config.matching.runtime_library.clone().unwrap_or(installed.runtime_library),
+    }
+}
+
+/// The hybrid matcher when the semantic model loads, else the keyword matcher (said at
+/// start-up and on /healthz): (matcher, its name, the semantic status).
+async fn matcher(config: &Config) -> (Arc<dyn Matcher>, String, String) {
+    if !config.matching.semantic {
+        warn!("semantic matching is off (matching.semantic = false): keyword-only");
+        return (Arc::new(KeywordMatcher::new()), KEYWORD_ENGINE.into(), "off: keyword-only".into());
+    }
+    let paths = model_paths(config);
+    match tokio::task::spawn_blocking(move || OrtEmbedder::open(&paths)).await {
+        Ok(Ok(embedder)) => {
+            let matcher = HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), config.matching.fusion);
+            let name = matcher.engine();
+            info!(matcher = %name, "matching with keyword and semantic evidence");
+            (Arc::new(matcher), name, "ready".into())
+        }
+        Ok(Err(e)) => {
+            warn!(error = %e, "no semantic model: matching is keyword-only");
+            (Arc::new(KeywordMatcher::new()), KEYWORD_ENGINE.into(), format!("unavailable: {e}"))
+        }
+        Err(e) => {
+            warn!(error = %e, "loading the semantic model failed: matching is keyword-only");
+            (Arc::new(KeywordMatcher::new()), KEYWORD_ENGINE.into(), format!("unavailable: {e}"))
+        }
+    }
+}
+
 /// The WeCom API client for every team with an application whose secret is available
 /// (from the environment variable its `secret_ref` names), including the teams of its
 /// forwarded departments.
@@ -152,9 +190,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     if config.teams.is_empty() {
         warn!("no teams are configured: add [teams.<id>] to the configuration or run with --demo");
     }
-    warn!("no semantic model configured: matching is keyword-only");
-
-    let matcher = Arc::new(KeywordMatcher::new());
+    let (matcher, matcher_name, semantic_status) = matcher(&config).await;
     let shard: Shard = config.core.shard.parse().map_err(|e: String| anyhow::anyhow!("core.shard: {e}"))?;
     let core_config = CoreConfig {
         match_limit: config.core.match_limit,
@@ -192,8 +228,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         limits: HttpLimits { max_body_bytes: config.http.max_body_bytes, reply_wait: config.http.reply_wait },
         backends: Backends {
             store: format!("{:?}", config.store.kind).to_lowercase(),
-            matcher: "keyword-bm25".into(),
-            semantic: "not configured: keyword-only".into(),
+            matcher: matcher_name,
+            semantic: semantic_status,
         },
     });
     let serves_http = args.roles.contains(&Role::Http);

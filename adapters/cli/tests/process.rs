@@ -33,6 +33,30 @@ fn the_demo_answers_questions_from_its_faq_in_chinese_and_english() {
 
     let reply = server.post("/api/v1/teams/demo/messages", json!({"user": "bob", "text": "转人工"}));
     assert_eq!(reply["status"], "with_human", "{reply}");
+
+    // The semantic model is installed by ops/setup.sh, so matching is hybrid.
+    let health = server.get("/healthz");
+    assert_eq!(health["semantic"], "ready", "{health}");
+    assert!(health["matcher"].as_str().unwrap().starts_with("hybrid:"), "{health}");
+    server.kill();
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["events", "tail", "--json", "--team", "demo"])
+        .output()
+        .unwrap();
+    let matches: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event_type"] == "FaqMatched")
+        .collect();
+    assert!(!matches.is_empty());
+    for m in &matches {
+        assert!(m["payload"]["engine"].as_str().unwrap().starts_with("hybrid:"), "{m}");
+        let first = &m["payload"]["candidates"][0];
+        assert!(first["semantic_score"].is_number(), "every score is recorded: {m}");
+    }
 }
 
 fn config_with_fast_timers(dir: &Path) -> PathBuf {

@@ -8,6 +8,8 @@
 //!
 //! - [`analyze`]: the terms a text is indexed and searched by.
 //! - [`KeywordMatcher`]: the [`Matcher`] port implementation.
+//! - [`SemanticMatcher`]: FAQ wordings and answers embedded by a sentence-embedding model.
+//! - [`HybridMatcher`]: both fused into one ranking and a calibrated confidence.
 //!
 //! # Confidence
 //!
@@ -47,7 +49,9 @@
 //! [`keyword_score`]: switchboard_schemas::event::MatchCandidate::keyword_score
 
 mod analysis;
+pub mod hybrid;
 mod index;
+pub mod semantic;
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -57,7 +61,9 @@ use switchboard_engine::ports::{MatchError, Matcher, Ranking};
 use switchboard_schemas::{FaqEvent, TeamId};
 
 pub use analysis::analyze;
+pub use hybrid::{Fusion, HybridMatcher};
 use index::{query_terms, AnalysedFaq, TeamIndex, Terms};
+pub use semantic::SemanticMatcher;
 
 /// The engine name recorded with every match, so audits know which ranker decided.
 pub const ENGINE: &str = "keyword-bm25";

@@ -1,0 +1,573 @@
+//! `switchboard eval`: how well the keyword, semantic and hybrid engines answer labelled
+//! questions — P@1, R@5 and MRR@10 on questions that have an FAQ, end-to-end accuracy when
+//! low confidence hands the question to a person, and the precision and coverage of
+//! automatic answers at each threshold — by engine and by language. `--tune` picks the
+//! fusion weights, the confidence calibration and the answer / clarify thresholds on the
+//! given questions and prints (or writes) them as configuration.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use switchboard_embed::OrtEmbedder;
+use switchboard_engine::ports::Ranking;
+use switchboard_schemas::event::FaqAdded;
+use switchboard_schemas::{FaqEvent, FaqId, TeamId};
+use switchboard_search::hybrid::{Calibration, Evidence, Rankings};
+use switchboard_search::{Fusion, HybridMatcher, SemanticMatcher};
+
+/// Options of `eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// FAQ bank (JSON Lines with id, question, answer[, category, paraphrases]; or CSV with
+    /// a header id,question,answer[,category]). Repeat with --queries for several sets.
+    #[arg(long, required = true)]
+    faqs: Vec<PathBuf>,
+    /// Labelled questions (JSON Lines with query, faq_id (null: no FAQ matches), lang; or
+    /// CSV with a header query,faq_id[,lang]), one file per --faqs, in the same order.
+    #[arg(long, required = true)]
+    queries: Vec<PathBuf>,
+    /// Report as a table or as JSON.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Pick fusion weights, calibration and thresholds on these questions and print them
+    /// as configuration.
+    #[arg(long)]
+    tune: bool,
+    /// With --tune: write the tuned settings to this TOML file (for `--config`).
+    #[arg(long, requires = "tune")]
+    write: Option<PathBuf>,
+    /// With --write: the team whose answer policy the thresholds become.
+    #[arg(long, default_value = "ops")]
+    team: String,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Text,
+    /// JSON for tools.
+    Json,
+}
+
+/// Candidates kept per question.
+const DEPTH: usize = 10;
+/// Thresholds reported in the precision / coverage table.
+const THRESHOLDS: [f32; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+struct Faq {
+    id: String,
+    question: String,
+    answer: String,
+    category: Option<String>,
+    paraphrases: Vec<String>,
+}
+
+struct Query {
+    text: String,
+    gold: Option<String>,
+    lang: String,
+}
+
+fn read_rows(path: &Path) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let mut rows = Vec::new();
+    if is_csv {
+        let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+        let headers = reader.headers()?.clone();
+        for (line, record) in reader.records().enumerate() {
+            let record = record.with_context(|| format!("{} row {}", path.display(), line + 2))?;
+            let row = headers
+                .iter()
+                .zip(record.iter())
+                .map(|(k, v)| (k.to_owned(), if v.is_empty() { serde_json::Value::Null } else { v.into() }))
+                .collect();
+            rows.push(row);
+        }
+    } else {
+        for (line, text) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let value: serde_json::Value = serde_json::from_str(text)
+                .with_context(|| format!("{} line {}: not JSON", path.display(), line + 1))?;
+            let serde_json::Value::Object(row) = value else {
+                bail!("{} line {}: not a JSON object", path.display(), line + 1)
+            };
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+fn field(row: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<String> {
+    row.get(key).and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+fn load(faqs: &Path, queries: &Path) -> Result<(Vec<Faq>, Vec<Query>)> {
+    let mut bank = Vec::new();
+    for (n, row) in read_rows(faqs)?.iter().enumerate() {
+        let at = || format!("{} entry {}", faqs.display(), n + 1);
+        bank.push(Faq {
+            id: field(row, "id").with_context(|| format!("{}: no id", at()))?,
+            question: field(row, "question").with_context(|| format!("{}: no question", at()))?,
+            answer: field(row, "answer").unwrap_or_default(),
+            category: field(row, "category"),
+            paraphrases: row
+                .get("paraphrases")
+                .and_then(|p| p.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
+        });
+    }
+    let mut questions = Vec::new();
+    for (n, row) in read_rows(queries)?.iter().enumerate() {
+        questions.push(Query {
+            text: field(row, "query").with_context(|| format!("{} entry {}: no query", queries.display(), n + 1))?,
+            gold: field(row, "faq_id"),
+            lang: field(row, "lang").unwrap_or_else(|| "?".into()),
+        });
+    }
+    Ok((bank, questions))
+}
+
+/// Evaluation ids may hold characters FAQ ids refuse; they map to '_'.
+fn faq_id(raw: &str) -> Result<FaqId> {
+    let mapped: String =
+        raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(64).collect();
+    FaqId::new(mapped).with_context(|| format!("FAQ id {raw:?}"))
+}
+
+/// One question's outcome in one engine: the ranked ids and the confidence.
+#[derive(Clone)]
+struct Outcome {
+    ranked: Vec<String>,
+    confidence: f32,
+}
+
+/// What tuning needs of one question without embedding again.
+struct Scores {
+    keyword: switchboard_engine::ports::Ranking,
+    hits: Vec<switchboard_search::semantic::SemanticHit>,
+}
+
+struct Set {
+    name: String,
+    queries: Vec<Query>,
+    evidence: Vec<Scores>,
+}
+
+/// Figures of one engine on one set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figures {
+    /// Questions with an FAQ.
+    pub matched: usize,
+    /// Questions without one.
+    pub unmatched: usize,
+    /// Right FAQ first, over matched questions.
+    pub p_at_1: f64,
+    /// Right FAQ in the first five.
+    pub r_at_5: f64,
+    /// Mean reciprocal rank within the first ten.
+    pub mrr_at_10: f64,
+    /// Best end-to-end accuracy over thresholds (answered right, or correctly handed over).
+    pub best_accuracy: f64,
+    /// The threshold giving it.
+    pub best_threshold: f32,
+    /// (threshold, precision of automatic answers, share answered automatically, accuracy).
+    pub thresholds: Vec<(f32, f64, f64, f64)>,
+    /// P@1 per language.
+    pub p_at_1_by_language: BTreeMap<String, f64>,
+}
+
+fn figures(queries: &[Query], outcomes: &[Outcome]) -> Figures {
+    let (mut matched, mut hits1, mut hits5, mut rr) = (0usize, 0usize, 0usize, 0.0);
+    let mut by_lang: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (q, o) in queries.iter().zip(outcomes) {
+        let Some(gold) = &q.gold else { continue };
+        matched += 1;
+        let rank = o.ranked.iter().position(|id| id == gold);
+        let first = rank == Some(0);
+        hits1 += usize::from(first);
+        hits5 += usize::from(rank.is_some_and(|r| r < 5));
+        rr += rank.filter(|r| *r < 10).map_or(0.0, |r| 1.0 / (r as f64 + 1.0));
+        let lang = by_lang.entry(q.lang.clone()).or_default();
+        lang.0 += 1;
+        lang.1 += usize::from(first);
+    }
+    let accuracy_at = |t: f32| {
+        let (mut right, mut answered, mut answered_right) = (0usize, 0usize, 0usize);
+        for (q, o) in queries.iter().zip(outcomes) {
+            let answers = o.confidence >= t && !o.ranked.is_empty();
+            let correct_first = q.gold.as_deref().is_some_and(|g| o.ranked.first().is_some_and(|id| id == g));
+            if answers {
+                answered += 1;
+                answered_right += usize::from(correct_first);
+                right += usize::from(correct_first);
+            } else {
+                right += usize::from(q.gold.is_none());
+            }
+        }
+        let n = queries.len().max(1) as f64;
+        (right as f64 / n, answered_right as f64 / answered.max(1) as f64, answered as f64 / n)
+    };
+    let mut best = (0.0, 0.0);
+    for step in 0..=100 {
+        let t = step as f32 / 100.0;
+        let (accuracy, _, _) = accuracy_at(t);
+        if accuracy > best.0 {
+            best = (accuracy, t);
+        }
+    }
+    let m = matched.max(1) as f64;
+    Figures {
+        matched,
+        unmatched: queries.len() - matched,
+        p_at_1: hits1 as f64 / m,
+        r_at_5: hits5 as f64 / m,
+        mrr_at_10: rr / m,
+        best_accuracy: best.0,
+        best_threshold: best.1,
+        thresholds: THRESHOLDS
+            .iter()
+            .map(|&t| {
+                let (accuracy, precision, coverage) = accuracy_at(t);
+                (t, precision, coverage, accuracy)
+            })
+            .collect(),
+        p_at_1_by_language: by_lang.into_iter().map(|(k, (n, h))| (k, h as f64 / n.max(1) as f64)).collect(),
+    }
+}
+
+fn outcome(ranking: &switchboard_engine::ports::Ranking) -> Outcome {
+    Outcome {
+        ranked: ranking.candidates.iter().map(|c| c.faq_id.as_str().to_owned()).collect(),
+        confidence: ranking.confidence,
+    }
+}
+
+fn progress(label: &str, done: usize, total: usize) {
+    if done.is_multiple_of(50) || done == total {
+        eprint!("\r{label}: {done}/{total}");
+        let _ = std::io::stderr().flush();
+        if done == total {
+            eprintln!();
+        }
+    }
+}
+
+/// Runs every query of every set through `matcher`, keeping the evidence for tuning.
+fn collect(matcher: &HybridMatcher, args: &EvalArgs) -> Result<Vec<Set>> {
+    if args.faqs.len() != args.queries.len() {
+        bail!("give one --queries file per --faqs file ({} and {})", args.faqs.len(), args.queries.len());
+    }
+    let mut sets = Vec::new();
+    for (n, (faqs, queries)) in args.faqs.iter().zip(&args.queries).enumerate() {
+        let (bank, questions) = load(faqs, queries)?;
+        let name = faqs.parent().and_then(|p| p.file_name()).map_or(format!("set{n}"), |s| s.to_string_lossy().into());
+        let team = TeamId::new(format!("eval{n}"))?;
+        for (i, faq) in bank.iter().enumerate() {
+            let event: FaqEvent = FaqAdded {
+                faq_id: faq_id(&faq.id)?,
+                question: faq.question.clone(),
+                answer: faq.answer.clone(),
+                category: faq.category.clone(),
+                paraphrases: faq.paraphrases.clone(),
+            }
+            .into();
+            matcher.apply_sync(&team, &event)?;
+            progress(&format!("{name}: indexing FAQs"), i + 1, bank.len());
+        }
+        let mut evidence = Vec::new();
+        let mut questions_mapped = Vec::new();
+        let total = questions.len();
+        for (i, q) in questions.into_iter().enumerate() {
+            let keyword = matcher.keyword().rank_sync(&team, &q.text, 50)?;
+            let vector = matcher.semantic().embed_query(&q.text)?;
+            let hits = matcher.semantic().score_all(&team, &vector)?;
+            evidence.push(Scores { keyword, hits });
+            let gold = q.gold.as_deref().map(faq_id).transpose()?.map(|id| id.as_str().to_owned());
+            questions_mapped.push(Query { gold, ..q });
+            progress(&format!("{name}: ranking questions"), i + 1, total);
+        }
+        sets.push(Set { name, queries: questions_mapped, evidence });
+    }
+    Ok(sets)
+}
+
+fn rankings(matcher: &HybridMatcher, set: &Set) -> Vec<Rankings> {
+    set.evidence.iter().map(|e| matcher.combine(e.keyword.clone(), &e.hits, DEPTH)).collect()
+}
+
+/// Fits a logistic calibration of the evidence to "the first candidate is right", on
+/// standardised features (so plain gradient descent converges), then maps the weights
+/// back to raw feature units.
+fn fit(samples: &[(Evidence, bool)]) -> Calibration {
+    let features =
+        |e: &Evidence| [f64::from(e.first), f64::from(e.margin), f64::from(e.semantic), f64::from(e.keyword)];
+    let n = samples.len().max(1) as f64;
+    let mut mean = [0.0; 4];
+    let mut sd = [0.0; 4];
+    for (e, _) in samples {
+        for (m, x) in mean.iter_mut().zip(features(e)) {
+            *m += x / n;
+        }
+    }
+    for (e, _) in samples {
+        for ((s, m), x) in sd.iter_mut().zip(mean).zip(features(e)) {
+            *s += (x - m).powi(2) / n;
+        }
+    }
+    let sd = sd.map(|v| v.sqrt().max(1e-6));
+    let (mut bias, mut w) = (0.0f64, [0.0f64; 4]);
+    for _ in 0..2_000 {
+        let (mut gb, mut gw) = (0.0, [0.0; 4]);
+        for (e, y) in samples {
+            let x: Vec<f64> = features(e).iter().zip(mean).zip(sd).map(|((x, m), s)| (x - m) / s).collect();
+            let z = bias + w.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>();
+            let err = 1.0 / (1.0 + (-z).exp()) - f64::from(u8::from(*y));
+            gb += err;
+            for (g, xi) in gw.iter_mut().zip(&x) {
+                *g += err * xi;
+            }
+        }
+        bias -= 0.5 * gb / n;
+        for (wi, g) in w.iter_mut().zip(gw) {
+            *wi -= 0.5 * g / n;
+        }
+    }
+    let raw: Vec<f64> = w.iter().zip(sd).map(|(wi, s)| wi / s).collect();
+    let raw_bias = bias - raw.iter().zip(mean).map(|(r, m)| r * m).sum::<f64>();
+    Calibration {
+        bias: raw_bias as f32,
+        level: raw[0] as f32,
+        margin: raw[1] as f32,
+        semantic: raw[2] as f32,
+        keyword: raw[3] as f32,
+    }
+}
+
+fn samples(set: &Set, all: &[Rankings], pick: fn(&Rankings) -> (&Ranking, Evidence)) -> Vec<(Evidence, bool)> {
+    set.queries
+        .iter()
+        .zip(all)
+        .filter_map(|(q, r)| {
+            let (ranking, evidence) = pick(r);
+            let first = ranking.candidates.first()?;
+            Some((evidence, q.gold.as_deref() == Some(first.faq_id.as_str())))
+        })
+        .collect()
+}
+
+/// Tunes the fusion on every set together: weights by mean P@1 (then MRR), then the
+/// calibrations on the tuned scores.
+fn tune(matcher: &mut HybridMatcher, sets: &[Set]) -> Fusion {
+    let mut best = (f64::MIN, *matcher.fusion());
+    for sw in (0..=10).map(|i| i as f32 / 10.0) {
+        for aw in (0..=5).map(|i| i as f32 / 10.0) {
+            matcher.set_fusion(Fusion { semantic_weight: sw, answer_weight: aw, ..*matcher.fusion() });
+            let score: f64 = sets
+                .iter()
+                .map(|set| {
+                    let f = figures(
+                        &set.queries,
+                        &rankings(matcher, set).iter().map(|r| outcome(&r.hybrid)).collect::<Vec<_>>(),
+                    );
+                    f.p_at_1 + 0.1 * f.mrr_at_10
+                })
+                .sum::<f64>()
+                / sets.len().max(1) as f64;
+            if score > best.0 {
+                best = (score, *matcher.fusion());
+            }
+        }
+    }
+    matcher.set_fusion(best.1);
+    let (mut hybrid, mut semantic) = (Vec::new(), Vec::new());
+    for set in sets {
+        let all = rankings(matcher, set);
+        hybrid.extend(samples(set, &all, |r| (&r.hybrid, r.hybrid_evidence)));
+        semantic.extend(samples(set, &all, |r| (&r.semantic, r.semantic_evidence)));
+    }
+    let fusion = Fusion { hybrid: fit(&hybrid), semantic: fit(&semantic), ..best.1 };
+    matcher.set_fusion(fusion);
+    fusion
+}
+
+/// The answer and clarify thresholds for one set: answer where end-to-end accuracy is
+/// best; clarify where offering the top three (when below the answer threshold) helps most,
+/// counting a clarification right when the FAQ is among the choices.
+fn thresholds(queries: &[Query], outcomes: &[Outcome], answer_at: f32) -> f32 {
+    let mut best = (f64::MIN, answer_at / 2.0);
+    for step in 0..=100 {
+        let t = step as f32 / 100.0;
+        if t > answer_at {
+            break;
+        }
+        let mut utility = 0.0;
+        for (q, o) in queries.iter().zip(outcomes) {
+            if o.confidence >= answer_at || o.confidence < t {
+                continue;
+            }
+            let offered = q.gold.as_deref().is_some_and(|g| o.ranked.iter().take(3).any(|id| id == g));
+            utility += if offered { 1.0 } else { -0.5 };
+        }
+        if utility > best.0 {
+            best = (utility, t);
+        }
+    }
+    best.1
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    fusion: Fusion,
+    sets: Vec<SetReport>,
+}
+
+#[derive(Serialize)]
+struct SetReport {
+    name: String,
+    keyword: Figures,
+    semantic: Figures,
+    hybrid: Figures,
+    clarify_at: f32,
+}
+
+/// Runs the evaluation (and the tuning) and prints the report.
+pub async fn run(config: crate::config::Config, args: EvalArgs) -> Result<()> {
+    let paths = crate::serve::model_paths(&config);
+    let embedder = tokio::task::spawn_blocking(move || OrtEmbedder::open(&paths))
+        .await?
+        .context("the semantic model is needed for eval")?;
+    let model = switchboard_engine::ports::Embedder::model_id(&embedder).to_owned();
+    let fusion = config.matching.fusion;
+    let mut matcher = HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), fusion);
+    let sets = tokio::task::block_in_place(|| collect(&matcher, &args))?;
+    let fusion = if args.tune { tune(&mut matcher, &sets) } else { fusion };
+    let mut reports = Vec::new();
+    for set in &sets {
+        let all = rankings(&matcher, set);
+        let of = |pick: fn(&Rankings) -> &switchboard_engine::ports::Ranking| -> Vec<Outcome> {
+            all.iter().map(|r| outcome(pick(r))).collect()
+        };
+        let hybrid_outcomes = of(|r| &r.hybrid);
+        let hybrid = figures(&set.queries, &hybrid_outcomes);
+        let clarify_at = thresholds(&set.queries, &hybrid_outcomes, hybrid.best_threshold);
+        reports.push(SetReport {
+            name: set.name.clone(),
+            keyword: figures(&set.queries, &of(|r| &r.keyword)),
+            semantic: figures(&set.queries, &of(|r| &r.semantic)),
+            hybrid,
+            clarify_at,
+        });
+    }
+    let report = Report { model, fusion, sets: reports };
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Text => print_text(&report),
+    }
+    if args.tune {
+        let toml = tuned_config(&report, &args.team);
+        match &args.write {
+            Some(path) => {
+                std::fs::write(path, &toml).with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("eval: tuned settings written to {}", path.display());
+            }
+            None => println!("\n# tuned settings (add to the configuration):\n{toml}"),
+        }
+    }
+    Ok(())
+}
+
+fn tuned_config(report: &Report, team: &str) -> String {
+    let f = &report.fusion;
+    let first = report.sets.first();
+    let answer_at = first.map_or(0.6, |s| s.hybrid.best_threshold);
+    let clarify_at = first.map_or(0.3, |s| s.clarify_at);
+    format!(
+        "[matching.fusion]\nsemantic_weight = {:.2}\nanswer_weight = {:.2}\nhybrid = {}\nsemantic = {}\n\n[teams.{team}.settings.answer_policy]\nanswer_at = {answer_at:.2}\nclarify_at = {clarify_at:.2}\n",
+        f.semantic_weight,
+        f.answer_weight,
+        calibration_toml(&f.hybrid),
+        calibration_toml(&f.semantic),
+    )
+}
+
+fn calibration_toml(c: &Calibration) -> String {
+    format!(
+        "{{ bias = {:.4}, level = {:.4}, margin = {:.4}, semantic = {:.4}, keyword = {:.4} }}",
+        c.bias, c.level, c.margin, c.semantic, c.keyword
+    )
+}
+
+fn print_text(report: &Report) {
+    println!("model: {}", report.model);
+    println!(
+        "fusion: semantic_weight {:.2}, answer_weight {:.2}",
+        report.fusion.semantic_weight, report.fusion.answer_weight
+    );
+    for set in &report.sets {
+        println!("\n== {} ({} questions with an FAQ, {} without)", set.name, set.hybrid.matched, set.hybrid.unmatched);
+        println!(
+            "{:<10} {:>6} {:>6} {:>7} {:>14} {:>10}",
+            "engine", "P@1", "R@5", "MRR@10", "best accuracy", "threshold"
+        );
+        for (name, f) in [("keyword", &set.keyword), ("semantic", &set.semantic), ("hybrid", &set.hybrid)] {
+            println!(
+                "{name:<10} {:>6.3} {:>6.3} {:>7.3} {:>14.3} {:>10.2}",
+                f.p_at_1, f.r_at_5, f.mrr_at_10, f.best_accuracy, f.best_threshold
+            );
+        }
+        let langs: Vec<String> = set.hybrid.p_at_1_by_language.iter().map(|(l, p)| format!("{l} {p:.3}")).collect();
+        println!("hybrid P@1 by language: {}", langs.join(", "));
+        println!("hybrid automatic answers by threshold (precision / answered / end-to-end accuracy):");
+        for (t, precision, coverage, accuracy) in &set.hybrid.thresholds {
+            println!("  {t:.1}: {precision:.3} / {coverage:.3} / {accuracy:.3}");
+        }
+        println!("suggested thresholds: answer_at {:.2}, clarify_at {:.2}", set.hybrid.best_threshold, set.clarify_at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(gold: Option<&str>) -> Query {
+        Query { text: String::new(), gold: gold.map(str::to_owned), lang: "zh".into() }
+    }
+
+    fn o(ranked: &[&str], confidence: f32) -> Outcome {
+        Outcome { ranked: ranked.iter().map(|s| (*s).to_owned()).collect(), confidence }
+    }
+
+    #[test]
+    fn figures_count_ranks_and_rejection() {
+        let queries = [q(Some("a")), q(Some("b")), q(None), q(Some("c"))];
+        let outcomes = [o(&["a", "x"], 0.9), o(&["x", "b"], 0.8), o(&["y"], 0.2), o(&["z"], 0.1)];
+        let f = figures(&queries, &outcomes);
+        assert_eq!((f.matched, f.unmatched), (3, 1));
+        assert!((f.p_at_1 - 1.0 / 3.0).abs() < 1e-9);
+        assert!((f.r_at_5 - 2.0 / 3.0).abs() < 1e-9);
+        assert!((f.mrr_at_10 - 0.5).abs() < 1e-9, "1 + 1/2 + 0 over 3");
+        // Answering above 0.85 only: a right; b, the unmatched and c handed over (only the
+        // unmatched one correctly) → 2 of 4.
+        assert!((f.best_accuracy - 0.5).abs() < 1e-9, "{}", f.best_accuracy);
+        let at_05 = f.thresholds.iter().find(|t| (t.0 - 0.5).abs() < 1e-6).unwrap();
+        assert!((at_05.1 - 0.5).abs() < 1e-9 && (at_05.2 - 0.5).abs() < 1e-9, "{at_05:?}");
+    }
+
+    #[test]
+    fn the_fitted_calibration_separates_right_from_wrong() {
+        let right = Evidence { first: 0.9, margin: 0.3, semantic: 0.8, keyword: 0.7 };
+        let wrong = Evidence { first: 0.3, margin: 0.01, semantic: 0.4, keyword: 0.0 };
+        let samples: Vec<(Evidence, bool)> =
+            (0..200).map(|i| if i % 2 == 0 { (right, true) } else { (wrong, false) }).collect();
+        let c = fit(&samples);
+        assert!(c.confidence(&right) > 0.9 && c.confidence(&wrong) < 0.1, "{c:?}");
+    }
+}

@@ -1,0 +1,255 @@
+//! The hybrid matcher: keyword (BM25F) and semantic (sentence embeddings) evidence fused
+//! into one ranking and one calibrated confidence.
+//!
+//! For each FAQ, with `k` its keyword score (BM25F over the query's IDF mass, in `[0, 1]`,
+//! 0 outside the keyword top 50), `w` the cosine similarity of the query with its closest
+//! wording and `a` with its answer:
+//!
+//! ```text
+//! semantic = w + answer_weight · a
+//! fused    = semantic_weight · semantic + (1 − semantic_weight) · k
+//! ```
+//!
+//! and the confidence that the first FAQ answers the question is a logistic function of the
+//! first fused score and its margin over the second:
+//!
+//! ```text
+//! confidence = σ(bias + level · fused₁ + margin · (fused₁ − fused₂)
+//!                + semantic · w₁ + keyword · agreeing keyword confidence)
+//! ```
+//!
+//! The weights and the calibration come from `switchboard eval --tune` on labelled
+//! questions, never from guesses; [`Fusion::default`] holds the values tuned on the shared
+//! development sets (see README). Every candidate carries its keyword and semantic scores in
+//! the `FaqMatched` event, so a new calibration can be replayed against past questions.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use switchboard_engine::ports::{MatchError, Matcher, Ranking};
+use switchboard_schemas::event::MatchCandidate;
+use switchboard_schemas::{FaqEvent, TeamId};
+
+use crate::semantic::{SemanticHit, SemanticMatcher};
+use crate::KeywordMatcher;
+
+/// Keyword candidates considered per question.
+const KEYWORD_DEPTH: usize = 50;
+
+/// The evidence about a ranking's first candidate that its confidence is computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Evidence {
+    /// The first candidate's score.
+    pub first: f32,
+    /// Its margin over the second.
+    pub margin: f32,
+    /// Its closest wording's cosine similarity with the question.
+    pub semantic: f32,
+    /// The keyword engine's confidence when its first candidate is the same FAQ, else 0.
+    pub keyword: f32,
+}
+
+/// A logistic calibration of the evidence into the probability that the first candidate
+/// answers the question.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Calibration {
+    /// Intercept.
+    pub bias: f32,
+    /// Weight of the first candidate's score.
+    pub level: f32,
+    /// Weight of its margin over the second.
+    pub margin: f32,
+    /// Weight of its wording similarity.
+    #[serde(default)]
+    pub semantic: f32,
+    /// Weight of the keyword engine's agreeing confidence.
+    #[serde(default)]
+    pub keyword: f32,
+}
+
+impl Calibration {
+    /// The probability for the evidence.
+    pub fn confidence(&self, e: &Evidence) -> f32 {
+        let z = self.bias
+            + self.level * e.first
+            + self.margin * e.margin
+            + self.semantic * e.semantic
+            + self.keyword * e.keyword;
+        1.0 / (1.0 + (-z).exp())
+    }
+}
+
+/// How keyword and semantic evidence are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fusion {
+    /// Share of the semantic score in the fused score, `[0, 1]`.
+    pub semantic_weight: f32,
+    /// Weight of the answer's similarity within the semantic score.
+    pub answer_weight: f32,
+    /// Calibration of the hybrid ranking's confidence.
+    pub hybrid: Calibration,
+    /// Calibration of the semantic-only ranking's confidence (for comparisons and `eval`).
+    pub semantic: Calibration,
+}
+
+impl Default for Fusion {
+    /// Tuned by `switchboard eval --tune` on the shared development queries: the weights on
+    /// lcqmc_faq and stackfaq together (best mean P@1), the calibrations on lcqmc_faq alone,
+    /// the set with questions no FAQ answers (stackfaq has none, so it cannot teach when to
+    /// hand over). README has the figures.
+    fn default() -> Self {
+        Self {
+            semantic_weight: 0.6,
+            answer_weight: 0.1,
+            hybrid: Calibration { bias: -9.7977, level: -3.3757, margin: 3.0898, semantic: 13.2494, keyword: 1.6901 },
+            semantic: Calibration { bias: -8.9227, level: 4.3919, margin: 3.8410, semantic: 4.3919, keyword: 2.1834 },
+        }
+    }
+}
+
+/// The three rankings of one question, for evaluation.
+#[derive(Debug, Clone)]
+pub struct Rankings {
+    /// Keyword only.
+    pub keyword: Ranking,
+    /// Semantic only.
+    pub semantic: Ranking,
+    /// Fused.
+    pub hybrid: Ranking,
+    /// The evidence behind the semantic ranking's confidence.
+    pub semantic_evidence: Evidence,
+    /// The evidence behind the hybrid ranking's confidence.
+    pub hybrid_evidence: Evidence,
+}
+
+/// Keyword and semantic matching fused.
+#[derive(Debug)]
+pub struct HybridMatcher {
+    keyword: KeywordMatcher,
+    semantic: SemanticMatcher,
+    fusion: Fusion,
+}
+
+/// Orders scored candidates and computes the evidence about the first one (its semantic
+/// score and the keyword engine's agreeing confidence come from `keyword`).
+pub fn evidence_of(scored: &mut [(f32, MatchCandidate)], keyword: &Ranking) -> Evidence {
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.faq_id.cmp(&b.1.faq_id)));
+    let Some((first, top)) = scored.first() else { return Evidence::default() };
+    let second = scored.get(1).map_or(0.0, |s| s.0);
+    let agrees = keyword.candidates.first().is_some_and(|k| k.faq_id == top.faq_id);
+    Evidence {
+        first: *first,
+        margin: first - second,
+        semantic: top.semantic_score.unwrap_or(0.0),
+        keyword: if agrees { keyword.confidence } else { 0.0 },
+    }
+}
+
+fn ranking(
+    mut scored: Vec<(f32, MatchCandidate)>,
+    keyword: &Ranking,
+    limit: usize,
+    calibration: &Calibration,
+    engine: String,
+) -> (Ranking, Evidence) {
+    let evidence = evidence_of(&mut scored, keyword);
+    let confidence = if scored.is_empty() { 0.0 } else { calibration.confidence(&evidence) };
+    let candidates = scored
+        .into_iter()
+        .take(limit)
+        .map(|(score, mut candidate)| {
+            candidate.score = score;
+            candidate
+        })
+        .collect();
+    (Ranking { candidates, confidence, engine }, evidence)
+}
+
+impl HybridMatcher {
+    /// A matcher over both indexes; replay the catalog events into it.
+    pub fn new(semantic: SemanticMatcher, fusion: Fusion) -> Self {
+        Self { keyword: KeywordMatcher::new(), semantic, fusion }
+    }
+
+    /// The fusion in use.
+    pub fn fusion(&self) -> &Fusion {
+        &self.fusion
+    }
+
+    /// Replaces the fusion (after tuning).
+    pub fn set_fusion(&mut self, fusion: Fusion) {
+        self.fusion = fusion;
+    }
+
+    /// The engine name recorded with hybrid matches.
+    pub fn engine(&self) -> String {
+        format!("hybrid:{}+{}", crate::ENGINE, self.semantic.model_id())
+    }
+
+    /// Applies a catalog event to both indexes.
+    pub fn apply_sync(&self, team: &TeamId, event: &FaqEvent) -> Result<(), MatchError> {
+        self.keyword.apply_sync(team, event)?;
+        self.semantic.apply_sync(team, event)
+    }
+
+    /// The keyword, semantic and hybrid rankings of a question, from one embedding.
+    pub fn rank_all(&self, team: &TeamId, query: &str, limit: usize) -> Result<Rankings, MatchError> {
+        let keyword = self.keyword.rank_sync(team, query, KEYWORD_DEPTH)?;
+        let vector = self.semantic.embed_query(query)?;
+        let hits = self.semantic.score_all(team, &vector)?;
+        Ok(self.combine(keyword, &hits, limit))
+    }
+
+    /// Fuses a keyword ranking with semantic hits; pure, so tuning can re-fuse stored
+    /// scores without embedding again.
+    pub fn combine(&self, keyword: Ranking, hits: &[SemanticHit], limit: usize) -> Rankings {
+        let f = &self.fusion;
+        let keyword_scores: HashMap<&str, (f32, Option<f32>)> =
+            keyword.candidates.iter().map(|c| (c.faq_id.as_str(), (c.score, c.keyword_score))).collect();
+        let semantic_of = |hit: &SemanticHit| hit.wording + f.answer_weight * hit.answer;
+        let (semantic, semantic_evidence) = ranking(
+            hits.iter().map(|h| (semantic_of(h), h.candidate.clone())).collect(),
+            &keyword,
+            limit,
+            &f.semantic,
+            format!("semantic:{}", self.semantic.model_id()),
+        );
+        let fused = hits
+            .iter()
+            .map(|hit| {
+                let (k, raw) = keyword_scores.get(hit.candidate.faq_id.as_str()).copied().unwrap_or((0.0, None));
+                let mut candidate = hit.candidate.clone();
+                candidate.keyword_score = raw;
+                (f.semantic_weight * semantic_of(hit) + (1.0 - f.semantic_weight) * k, candidate)
+            })
+            .collect();
+        let (hybrid, hybrid_evidence) = ranking(fused, &keyword, limit, &f.hybrid, self.engine());
+        let mut keyword = keyword;
+        keyword.candidates.truncate(limit);
+        Rankings { keyword, semantic, hybrid, semantic_evidence, hybrid_evidence }
+    }
+
+    /// The keyword index alone (for keyword-only comparisons).
+    pub fn keyword(&self) -> &KeywordMatcher {
+        &self.keyword
+    }
+
+    /// The semantic index.
+    pub fn semantic(&self) -> &SemanticMatcher {
+        &self.semantic
+    }
+}
+
+#[async_trait]
+impl Matcher for HybridMatcher {
+    async fn rank(&self, team: &TeamId, query: &str, limit: usize) -> Result<Ranking, MatchError> {
+        tokio::task::block_in_place(|| self.rank_all(team, query, limit)).map(|r| r.hybrid)
+    }
+
+    async fn apply(&self, team: &TeamId, event: &FaqEvent) -> Result<(), MatchError> {
+        tokio::task::block_in_place(|| self.apply_sync(team, event))
+    }
+}
