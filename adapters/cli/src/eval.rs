@@ -17,7 +17,7 @@ use switchboard_embed::OrtEmbedder;
 use switchboard_engine::ports::Ranking;
 use switchboard_schemas::event::FaqAdded;
 use switchboard_schemas::{FaqEvent, FaqId, TeamId};
-use switchboard_search::hybrid::{Calibration, Evidence, Rankings};
+use switchboard_search::hybrid::{Calibration, Evidence, Rankings, KEYWORD_DEPTH, SEMANTIC_DEPTH};
 use switchboard_search::{Fusion, HybridMatcher, SemanticMatcher};
 
 /// Options of `eval`.
@@ -285,9 +285,10 @@ fn collect(matcher: &HybridMatcher, args: &EvalArgs) -> Result<Vec<Set>> {
         let mut questions_mapped = Vec::new();
         let total = questions.len();
         for (i, q) in questions.into_iter().enumerate() {
-            let keyword = matcher.keyword().rank_sync(&team, &q.text, 50)?;
+            let keyword = matcher.keyword().rank_sync(&team, &q.text, KEYWORD_DEPTH)?;
             let vector = matcher.semantic().embed_query(&q.text)?;
-            let hits = matcher.semantic().score_all(&team, &vector)?;
+            let include: Vec<_> = keyword.candidates.iter().map(|c| &c.faq_id).collect();
+            let hits = matcher.semantic().score(&team, &vector, SEMANTIC_DEPTH, &include)?;
             evidence.push(Scores { keyword, hits });
             let gold = q.gold.as_deref().map(faq_id).transpose()?.map(|id| id.as_str().to_owned());
             questions_mapped.push(Query { gold, ..q });
@@ -490,7 +491,7 @@ fn tuned_config(report: &Report, team: &str) -> String {
     let answer_at = first.map_or(0.6, |s| s.hybrid.best_threshold);
     let clarify_at = first.map_or(0.3, |s| s.clarify_at);
     format!(
-        "[matching.fusion]\nsemantic_weight = {:.2}\nanswer_weight = {:.2}\nhybrid = {}\nsemantic = {}\n\n[teams.{team}.settings.answer_policy]\nanswer_at = {answer_at:.2}\nclarify_at = {clarify_at:.2}\n",
+        "[matching.fusion]\nsemantic_weight = {:.2}\nanswer_weight = {:.2}\nhybrid = {}\nsemantic = {}\n\n[teams.{team}]\nname = \"{team}\"\n[teams.{team}.settings.answer_policy]\nanswer_at = {answer_at:.2}\nclarify_at = {clarify_at:.2}\n",
         f.semantic_weight,
         f.answer_weight,
         calibration_toml(&f.hybrid),

@@ -35,7 +35,9 @@ use crate::semantic::{SemanticHit, SemanticMatcher};
 use crate::KeywordMatcher;
 
 /// Keyword candidates considered per question.
-const KEYWORD_DEPTH: usize = 50;
+pub const KEYWORD_DEPTH: usize = 50;
+/// Semantic candidates considered per question (besides the keyword ones).
+pub const SEMANTIC_DEPTH: usize = 50;
 
 /// The evidence about a ranking's first candidate that its confidence is computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -199,7 +201,8 @@ impl HybridMatcher {
     pub fn rank_all(&self, team: &TeamId, query: &str, limit: usize) -> Result<Rankings, MatchError> {
         let keyword = self.keyword.rank_sync(team, query, KEYWORD_DEPTH)?;
         let vector = self.semantic.embed_query(query)?;
-        let hits = self.semantic.score_all(team, &vector)?;
+        let include: Vec<_> = keyword.candidates.iter().map(|c| &c.faq_id).collect();
+        let hits = self.semantic.score(team, &vector, SEMANTIC_DEPTH, &include)?;
         Ok(self.combine(keyword, &hits, limit))
     }
 

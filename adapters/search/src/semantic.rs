@@ -77,25 +77,24 @@ impl TeamVectors {
         }
     }
 
-    /// (best wording similarity, answer similarity) per live FAQ slot.
-    fn scores(&self, query: &[f32]) -> Vec<(usize, f32, f32)> {
-        let mut best: HashMap<usize, (f32, f32)> = HashMap::with_capacity(self.by_id.len());
+    /// (best wording similarity, answer similarity) per FAQ slot (`f32::MIN` wording for
+    /// free slots), from one pass over the matrix.
+    fn scores(&self, query: &[f32]) -> Vec<(f32, f32)> {
+        let mut best = vec![(f32::MIN, 0.0f32); self.entries.len()];
         if self.dimensions == 0 || query.len() != self.dimensions {
-            return Vec::new();
+            return best;
         }
-        for (row, owner) in self.row_owner.iter().enumerate() {
-            let Some(slot) = *owner else { continue };
-            let vector = &self.matrix[row * self.dimensions..(row + 1) * self.dimensions];
+        for (row, vector) in self.matrix.chunks_exact(self.dimensions).enumerate() {
+            let Some(slot) = self.row_owner[row] else { continue };
             let similarity: f32 = vector.iter().zip(query).map(|(a, b)| a * b).sum();
-            let Some(entry) = self.entries[slot].as_ref() else { continue };
-            let scores = best.entry(slot).or_insert((f32::MIN, 0.0));
-            if entry.answer_row == Some(row) {
+            let scores = &mut best[slot];
+            if self.entries[slot].as_ref().is_some_and(|e| e.answer_row == Some(row)) {
                 scores.1 = similarity;
             } else {
                 scores.0 = scores.0.max(similarity);
             }
         }
-        best.into_iter().map(|(slot, (wording, answer))| (slot, wording, answer)).collect()
+        best
     }
 }
 
@@ -147,15 +146,37 @@ impl SemanticMatcher {
         vectors.pop().ok_or_else(|| MatchError::Backend("the embedder returned nothing".into()))
     }
 
-    /// Every FAQ of the team scored against an embedded query, best wording first.
-    pub fn score_all(&self, team: &TeamId, query: &[f32]) -> Result<Vec<SemanticHit>, MatchError> {
+    /// The team's FAQs scored against an embedded query: the `depth` best by wording or
+    /// answer similarity, plus those named in `include` (e.g. the keyword engine's
+    /// candidates, so every candidate of a fusion has both scores); best wording first.
+    pub fn score(
+        &self,
+        team: &TeamId,
+        query: &[f32],
+        depth: usize,
+        include: &[&FaqId],
+    ) -> Result<Vec<SemanticHit>, MatchError> {
         let teams = self.teams.read().map_err(|_| poisoned())?;
         let Some(vectors) = teams.get(team) else { return Ok(Vec::new()) };
-        let mut hits: Vec<SemanticHit> = vectors
-            .scores(query)
+        let scores = vectors.scores(query);
+        let mut slots: Vec<usize> = (0..scores.len()).filter(|&slot| vectors.entries[slot].is_some()).collect();
+        let key = |slot: &usize| scores[*slot].0.max(scores[*slot].1);
+        if slots.len() > depth {
+            slots.select_nth_unstable_by(depth.saturating_sub(1), |a, b| key(b).total_cmp(&key(a)));
+            slots.truncate(depth);
+        }
+        for id in include {
+            if let Some(&slot) = vectors.by_id.get(*id) {
+                if !slots.contains(&slot) {
+                    slots.push(slot);
+                }
+            }
+        }
+        let mut hits: Vec<SemanticHit> = slots
             .into_iter()
-            .filter_map(|(slot, wording, answer)| {
+            .filter_map(|slot| {
                 let entry = vectors.entries[slot].as_ref()?;
+                let (wording, answer) = scores[slot];
                 Some(SemanticHit {
                     candidate: MatchCandidate {
                         faq_id: entry.faq_id.clone(),

@@ -1,0 +1,82 @@
+#![allow(clippy::unwrap_used)]
+//! `switchboard eval` on the shared development sets (../shared/data/eval), with the
+//! installed semantic model: the figures the README reports, and --tune writing settings
+//! the binary accepts. Fails, never skips, without the data or the model.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn eval_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/eval")
+}
+
+fn switchboard(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_switchboard")).args(args).env("SWITCHBOARD_LOG", "warn").output().unwrap()
+}
+
+fn set_args(sets: &[&str]) -> Vec<String> {
+    let mut args = Vec::new();
+    for set in sets {
+        let dir = eval_dir().join(set);
+        assert!(dir.is_dir(), "evaluation data {} is missing", dir.display());
+        args.extend(["--faqs".into(), dir.join("faqs.jsonl").display().to_string()]);
+        args.extend(["--queries".into(), dir.join("queries-dev.jsonl").display().to_string()]);
+    }
+    args
+}
+
+#[test]
+fn hybrid_beats_either_engine_alone_on_the_dev_sets() {
+    let mut args = vec!["eval".to_owned(), "--format".into(), "json".into()];
+    args.extend(set_args(&["lcqmc_faq", "stackfaq"]));
+    let output = switchboard(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["model"], "use-multilingual-v3-int8");
+    let sets = report["sets"].as_array().unwrap();
+    let p1 = |set: &Value, engine: &str| set[engine]["p_at_1"].as_f64().unwrap();
+    for set in sets {
+        assert!(p1(set, "hybrid") > p1(set, "keyword") && p1(set, "hybrid") > p1(set, "semantic"), "{set}");
+        assert_eq!(set["hybrid"]["thresholds"].as_array().unwrap().len(), 9);
+    }
+    let (lcqmc, stackfaq) = (&sets[0], &sets[1]);
+    assert_eq!((lcqmc["hybrid"]["matched"].as_u64(), lcqmc["hybrid"]["unmatched"].as_u64()), (Some(883), Some(341)));
+    // Measured: stackfaq hybrid P@1 0.809 (target 0.75); lcqmc end-to-end accuracy with
+    // hand-over 0.777 (keyword 0.739, semantic 0.776; target 0.80 not reached yet).
+    assert!(p1(stackfaq, "hybrid") >= 0.75, "{stackfaq}");
+    assert!(p1(lcqmc, "hybrid") >= 0.95, "{lcqmc}");
+    let accuracy = lcqmc["hybrid"]["best_accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.77 && accuracy > lcqmc["keyword"]["best_accuracy"].as_f64().unwrap(), "{lcqmc}");
+}
+
+#[test]
+fn tuning_writes_settings_the_binary_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let tuned = dir.path().join("tuned.toml");
+    let mut args = vec![
+        "eval".to_owned(),
+        "--tune".into(),
+        "--write".into(),
+        tuned.display().to_string(),
+        "--team".into(),
+        "support".into(),
+    ];
+    args.extend(set_args(&["stackfaq"]));
+    let output = switchboard(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("hybrid P@1 by language: en"), "{text}");
+    let written = std::fs::read_to_string(&tuned).unwrap();
+    assert!(written.contains("[matching.fusion]") && written.contains("[teams.support.settings.answer_policy]"));
+    let data = dir.path().join("data");
+    let check = switchboard(&["--config", tuned.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "replay"]);
+    assert!(check.status.success(), "the tuned settings load: {}", String::from_utf8_lossy(&check.stderr));
+
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"id\": \"a\"}\n").unwrap();
+    let output = switchboard(&["eval", "--faqs", bad.to_str().unwrap(), "--queries", bad.to_str().unwrap()]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("entry 1: no question"), "a bad row is named");
+}

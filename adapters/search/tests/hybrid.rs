@@ -1,0 +1,82 @@
+#![allow(clippy::unwrap_used)]
+//! The semantic index and the hybrid matcher with the installed model: catalog events keep
+//! the vectors current, a question in another language finds its FAQ, and every candidate
+//! carries both engines' scores.
+
+use std::sync::Arc;
+
+use switchboard_embed::{ModelPaths, OrtEmbedder};
+use switchboard_schemas::event::{FaqAdded, FaqParaphraseAdded, FaqRemoved};
+use switchboard_schemas::{FaqEvent, FaqId, TeamId};
+use switchboard_search::{Fusion, HybridMatcher, SemanticMatcher};
+
+fn matcher() -> HybridMatcher {
+    let embedder = OrtEmbedder::open(&ModelPaths::installed()).unwrap_or_else(|e| panic!("model required: {e}"));
+    HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), Fusion::default())
+}
+
+fn add(m: &HybridMatcher, team: &TeamId, id: &str, question: &str, answer: &str) {
+    let event: FaqEvent = FaqAdded {
+        faq_id: FaqId::new(id).unwrap(),
+        question: question.into(),
+        answer: answer.into(),
+        category: None,
+        paraphrases: vec![],
+    }
+    .into();
+    m.apply_sync(team, &event).unwrap();
+}
+
+fn first(m: &HybridMatcher, team: &TeamId, query: &str) -> Option<String> {
+    m.rank_all(team, query, 5).unwrap().hybrid.candidates.first().map(|c| c.faq_id.as_str().to_owned())
+}
+
+#[test]
+fn catalog_events_keep_the_vectors_current_and_languages_cross() {
+    let m = matcher();
+    let team = TeamId::new("ops").unwrap();
+    add(&m, &team, "start-time", "如何修改活动的开始时间", "在活动设置里修改开始时间。");
+    add(&m, &team, "stock", "奖品库存不足怎么办", "在奖品管理里追加库存。");
+    add(&m, &team, "export", "怎么导出参与者名单", "在数据页点击导出。");
+    assert_eq!(m.semantic().document_count(&team), 3);
+
+    // No shared words with the Chinese question: the semantic evidence finds it.
+    let rankings = m.rank_all(&team, "Where can I edit when the activity begins?", 5).unwrap();
+    assert_eq!(rankings.hybrid.candidates[0].faq_id.as_str(), "start-time");
+    for candidate in &rankings.hybrid.candidates {
+        assert!(candidate.semantic_score.is_some(), "every candidate has its semantic score");
+    }
+    assert!(rankings.hybrid.engine.starts_with("hybrid:keyword-bm25+use-multilingual-v3-int8"));
+
+    // A Chinese paraphrase that shares words: both engines score it.
+    let rankings = m.rank_all(&team, "奖品库存不够了", 5).unwrap();
+    let top = &rankings.hybrid.candidates[0];
+    assert_eq!(top.faq_id.as_str(), "stock");
+    assert!(top.keyword_score.is_some() && top.semantic_score.is_some(), "{top:?}");
+
+    // A learned paraphrase pulls an unrelated wording to its FAQ.
+    let odd = "prize pool empty";
+    let before = first(&m, &team, odd);
+    let event: FaqEvent =
+        FaqParaphraseAdded { faq_id: FaqId::new("export").unwrap(), text: odd.into(), session_id: None }.into();
+    m.apply_sync(&team, &event).unwrap();
+    assert_eq!(first(&m, &team, odd).as_deref(), Some("export"), "was {before:?}");
+
+    // Removed FAQs are never ranked again; other teams see nothing of this one.
+    m.apply_sync(&team, &FaqRemoved { faq_id: FaqId::new("export").unwrap() }.into()).unwrap();
+    assert_eq!(m.semantic().document_count(&team), 2);
+    assert_ne!(first(&m, &team, odd).as_deref(), Some("export"));
+    assert_eq!(first(&m, &TeamId::new("other").unwrap(), "奖品库存不够了"), None);
+}
+
+#[test]
+fn an_exact_question_is_confident_and_nonsense_is_not() {
+    let m = matcher();
+    let team = TeamId::new("ops").unwrap();
+    add(&m, &team, "start-time", "如何修改活动的开始时间", "");
+    add(&m, &team, "stock", "奖品库存不足怎么办", "");
+    let exact = m.rank_all(&team, "如何修改活动的开始时间", 5).unwrap().hybrid;
+    let nonsense = m.rank_all(&team, "明天天气怎么样", 5).unwrap().hybrid;
+    assert!(exact.confidence > 0.8, "{}", exact.confidence);
+    assert!(nonsense.confidence < 0.3, "{}", nonsense.confidence);
+}
