@@ -9,9 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::Value;
+use std::sync::Arc;
 use switchboard_schemas::event::FaqAdded;
 use switchboard_schemas::{FaqEvent, FaqId, TeamId};
-use switchboard_search::{analyze, KeywordMatcher};
+
+use switchboard_embed::{ModelPaths, OrtEmbedder};
+use switchboard_engine::ports::Embedder;
+use switchboard_search::{analyze, Fusion, HybridMatcher, KeywordMatcher, SemanticMatcher};
 
 /// Sizes of the matching benchmark.
 #[derive(Debug, Clone, Args)]
@@ -103,6 +107,79 @@ pub fn run(args: &MatchArgs) -> Result<()> {
             a.as_secs_f64() * 1e3,
             b.as_secs_f64() * 1e3,
             b.as_secs_f64() / a.as_secs_f64()
+        );
+    }
+    match OrtEmbedder::open(&ModelPaths::installed()) {
+        Ok(embedder) => semantic(args, &bank, &queries, embedder),
+        Err(e) => {
+            println!("semantic and hybrid: SKIPPED, the model is not installed ({e}); run ops/setup.sh");
+            Ok(())
+        }
+    }
+}
+
+/// Semantic and hybrid latency with the real model over the same catalog, next to an
+/// embedding plus a naive scan (one allocation per vector, a full sort) of the questions.
+fn semantic(args: &MatchArgs, bank: &[(String, String)], queries: &[String], embedder: OrtEmbedder) -> Result<()> {
+    let embedder: Arc<dyn Embedder> = Arc::new(embedder);
+    let team = TeamId::new("bench")?;
+    let hybrid = HybridMatcher::new(SemanticMatcher::new(embedder.clone()), Fusion::default());
+    let started = Instant::now();
+    let mut texts = 0usize;
+    for i in 0..args.faqs {
+        let (question, answer) = &bank[i % bank.len()];
+        let copy = i / bank.len();
+        let question = if copy == 0 { question.clone() } else { format!("{question} v{copy}") };
+        texts += 1 + usize::from(!answer.trim().is_empty());
+        let event: FaqEvent = FaqAdded {
+            faq_id: FaqId::new(format!("faq-{i}"))?,
+            question,
+            answer: answer.clone(),
+            category: None,
+            paraphrases: Vec::new(),
+        }
+        .into();
+        hybrid.apply_sync(&team, &event)?;
+    }
+    let indexing = started.elapsed();
+    println!(
+        "embedding while indexing: {texts} texts in {:.1} s = {:.0} texts/s (one text per run, one intra-op thread)",
+        indexing.as_secs_f64(),
+        texts as f64 / indexing.as_secs_f64()
+    );
+    let naive: Vec<Vec<f32>> = (0..args.faqs.min(bank.len()))
+        .map(|i| embedder.embed(&[bank[i].0.as_str()]).map(|mut v| v.remove(0)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let naive: Vec<Vec<f32>> = (0..args.faqs).map(|i| naive[i % naive.len()].clone()).collect();
+    let sample: Vec<&String> = queries.iter().step_by((queries.len() / 400).max(1)).collect();
+    let (mut semantic, mut fused, mut baseline) = (Vec::new(), Vec::new(), Vec::new());
+    for q in &sample {
+        let started = Instant::now();
+        let vector = hybrid.semantic().embed_query(q)?;
+        std::hint::black_box(hybrid.semantic().score(&team, &vector, 10, &[])?);
+        semantic.push(started.elapsed());
+        let started = Instant::now();
+        std::hint::black_box(hybrid.rank_all(&team, q, 10)?);
+        fused.push(started.elapsed());
+        let started = Instant::now();
+        let vector = embedder.embed(&[q.as_str()]).map_err(|e| anyhow::anyhow!(e))?.remove(0);
+        let mut scored: Vec<(f32, usize)> =
+            naive.iter().enumerate().map(|(i, v)| (v.iter().zip(&vector).map(|(a, b)| a * b).sum(), i)).collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        std::hint::black_box(&scored[..10]);
+        baseline.push(started.elapsed());
+    }
+    for list in [&mut semantic, &mut fused, &mut baseline] {
+        list.sort();
+    }
+    for (label, p) in [("p50", 0.5), ("p99", 0.99)] {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "semantic rank (embed + scan) {label:<4} {:>9.3} ms | hybrid rank {label:<4} {:>9.3} ms | embed + naive scan and sort {label:<4} {:>9.3} ms",
+            ms(percentile(&semantic, p)),
+            ms(percentile(&fused, p)),
+            ms(percentile(&baseline, p)),
         );
     }
     Ok(())
