@@ -250,6 +250,9 @@ impl Core {
         for (stream, request) in pending.group_chats.clone() {
             workers.spawn(self.clone().create_group_chat(stream, request));
         }
+        for (session, learn) in pending.paraphrases.drain() {
+            workers.spawn(self.clone().learn(session, learn));
+        }
         self.timers.start();
         self.health.caught_up.store(true, Ordering::Relaxed);
     }
@@ -272,6 +275,11 @@ impl Core {
         let mine = self.config.shard.is_some_and(|shard| shard.owns(stream));
         match event {
             Event::Faq(faq) => {
+                if let switchboard_schemas::FaqEvent::FaqParaphraseAdded(learned) = &faq {
+                    if let Some(session) = learned.session_id {
+                        pending.paraphrases.remove(&session);
+                    }
+                }
                 if let Err(e) = self.matcher.apply(stream.team_id(), &faq).await {
                     error!(error = %e, team = %stream.team_id(), "FAQ index update failed");
                 }
@@ -285,10 +293,25 @@ impl Core {
                         workers.spawn(self.clone().answer(stream.clone(), m.message_id, m.query));
                     }
                 }
-                ConversationEvent::FaqMatched(m)
-                    if pending.matches.get(stream).is_some_and(|(id, _)| *id == m.message_id) =>
-                {
-                    pending.matches.remove(stream);
+                ConversationEvent::FaqMatched(m) => {
+                    if pending.matches.get(stream).is_some_and(|(id, _)| *id == m.message_id) {
+                        pending.matches.remove(stream);
+                    }
+                    pending.last_query.insert(stream.clone(), (m.session_id, m.query));
+                }
+                ConversationEvent::FeedbackGiven(f) if f.resolved => {
+                    // The learning loop: the operator's wording becomes a paraphrase of the
+                    // FAQ that resolved it, so the next operator who puts it that way is
+                    // answered directly.
+                    let Some((session, query)) = pending.last_query.get(stream).cloned() else { return };
+                    if session != f.session_id {
+                        return;
+                    }
+                    let learn = Learn { team: stream.team_id().clone(), faq_id: f.faq_id, text: query };
+                    if live {
+                        workers.spawn(self.clone().learn(session, learn.clone()));
+                    }
+                    pending.paraphrases.insert(session, learn);
                 }
                 ConversationEvent::SessionClosed(_) | ConversationEvent::SessionOpened(_) => {
                     pending.matches.remove(stream);
@@ -371,6 +394,23 @@ impl Core {
             }
             tokio::time::sleep(delay).await;
             delay *= 2;
+        }
+    }
+
+    /// Adds a confirmed wording to the FAQ's paraphrases (a no-op when already known, or
+    /// when the FAQ was removed meanwhile).
+    async fn learn(self: Arc<Self>, session: Uuid, learn: Learn) {
+        let command = crate::catalog::CatalogCommand::AddParaphrase {
+            faq_id: learn.faq_id.clone(),
+            text: learn.text,
+            session_id: Some(session),
+        };
+        match self.runtime.catalog(&learn.team, command, Causation::root(session)).await {
+            Ok(committed) if committed.events > 0 => {
+                info!(team = %learn.team, faq_id = %learn.faq_id, "learned a paraphrase from a resolved session");
+            }
+            Ok(_) => {}
+            Err(e) => warn!(team = %learn.team, faq_id = %learn.faq_id, error = %e, "learning a paraphrase failed"),
         }
     }
 
@@ -476,6 +516,18 @@ struct Pending {
     matches: HashMap<StreamId, (MessageId, String)>,
     deliveries: HashMap<Uuid, Outbound>,
     group_chats: HashMap<StreamId, GroupChatRequested>,
+    /// The wording last matched per conversation: (session, query).
+    last_query: HashMap<StreamId, (Uuid, String)>,
+    /// Confirmed resolutions whose wording is not yet learned, by session.
+    paraphrases: HashMap<Uuid, Learn>,
+}
+
+/// A wording to learn as a paraphrase of the FAQ it was resolved by.
+#[derive(Debug, Clone)]
+struct Learn {
+    team: TeamId,
+    faq_id: switchboard_schemas::FaqId,
+    text: String,
 }
 
 /// Lines of a group chat's opening summary, at most.

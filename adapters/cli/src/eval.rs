@@ -44,6 +44,10 @@ pub struct EvalArgs {
     /// With --write: the team whose answer policy the thresholds become.
     #[arg(long, default_value = "ops")]
     team: String,
+    /// Also simulate the learning loop: learn every other matched question as a confirmed
+    /// resolution (a paraphrase of its FAQ), then rank the others again.
+    #[arg(long)]
+    learning: bool,
 }
 
 /// Report formats.
@@ -156,8 +160,58 @@ struct Scores {
 
 struct Set {
     name: String,
+    team: TeamId,
     queries: Vec<Query>,
     evidence: Vec<Scores>,
+}
+
+/// The learning loop's effect on one set: P@1 of the held-out half before and after the
+/// other half was learned.
+#[derive(Debug, Clone, Serialize)]
+pub struct Learning {
+    /// Questions learned as paraphrases.
+    pub learned: usize,
+    /// Held-out questions ranked.
+    pub held_out: usize,
+    /// Hybrid P@1 on them before learning.
+    pub p_at_1_before: f64,
+    /// Hybrid P@1 on them after.
+    pub p_at_1_after: f64,
+}
+
+/// Learns every other matched question of `set` as a paraphrase of its FAQ (what a
+/// confirmed resolution does) and ranks the rest again.
+fn learning(matcher: &HybridMatcher, set: &Set) -> Result<Learning> {
+    let matched: Vec<usize> = (0..set.queries.len()).filter(|&i| set.queries[i].gold.is_some()).collect();
+    let (learn, held): (Vec<usize>, Vec<usize>) = matched.iter().partition(|&&i| i % 2 == 0);
+    let p1 = |ranked: &dyn Fn(usize) -> Result<Option<String>>| -> Result<f64> {
+        let mut right = 0usize;
+        for &i in &held {
+            right += usize::from(ranked(i)?.as_deref() == set.queries[i].gold.as_deref());
+        }
+        Ok(right as f64 / held.len().max(1) as f64)
+    };
+    let before = p1(&|i| {
+        let rankings = matcher.combine(set.evidence[i].keyword.clone(), &set.evidence[i].hits, DEPTH);
+        Ok(rankings.hybrid.candidates.first().map(|c| c.faq_id.as_str().to_owned()))
+    })?;
+    for (n, &i) in learn.iter().enumerate() {
+        let q = &set.queries[i];
+        let Some(gold) = &q.gold else { continue };
+        let event: FaqEvent = switchboard_schemas::event::FaqParaphraseAdded {
+            faq_id: FaqId::new(gold.as_str())?,
+            text: q.text.clone(),
+            session_id: None,
+        }
+        .into();
+        matcher.apply_sync(&set.team, &event)?;
+        progress(&format!("{}: learning", set.name), n + 1, learn.len());
+    }
+    let after = p1(&|i| {
+        let rankings = matcher.rank_all(&set.team, &set.queries[i].text, DEPTH)?;
+        Ok(rankings.hybrid.candidates.first().map(|c| c.faq_id.as_str().to_owned()))
+    })?;
+    Ok(Learning { learned: learn.len(), held_out: held.len(), p_at_1_before: before, p_at_1_after: after })
 }
 
 /// Figures of one engine on one set.
@@ -294,7 +348,7 @@ fn collect(matcher: &HybridMatcher, args: &EvalArgs) -> Result<Vec<Set>> {
             questions_mapped.push(Query { gold, ..q });
             progress(&format!("{name}: ranking questions"), i + 1, total);
         }
-        sets.push(Set { name, queries: questions_mapped, evidence });
+        sets.push(Set { name, team, queries: questions_mapped, evidence });
     }
     Ok(sets)
 }
@@ -437,6 +491,7 @@ struct SetReport {
     semantic: Figures,
     hybrid: Figures,
     clarify_at: f32,
+    learning: Option<Learning>,
 }
 
 /// Runs the evaluation (and the tuning) and prints the report.
@@ -465,7 +520,13 @@ pub async fn run(config: crate::config::Config, args: EvalArgs) -> Result<()> {
             semantic: figures(&set.queries, &of(|r| &r.semantic)),
             hybrid,
             clarify_at,
+            learning: None,
         });
+    }
+    if args.learning {
+        for (set, report) in sets.iter().zip(&mut reports) {
+            report.learning = Some(tokio::task::block_in_place(|| learning(&matcher, set))?);
+        }
     }
     let report = Report { model, fusion, sets: reports };
     match args.format {
@@ -531,6 +592,12 @@ fn print_text(report: &Report) {
             println!("  {t:.1}: {precision:.3} / {coverage:.3} / {accuracy:.3}");
         }
         println!("suggested thresholds: answer_at {:.2}, clarify_at {:.2}", set.hybrid.best_threshold, set.clarify_at);
+        if let Some(l) = &set.learning {
+            println!(
+                "learning loop: {} questions learned as paraphrases; hybrid P@1 on the other {}: {:.3} → {:.3}",
+                l.learned, l.held_out, l.p_at_1_before, l.p_at_1_after
+            );
+        }
     }
 }
 

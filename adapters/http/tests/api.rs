@@ -337,3 +337,38 @@ async fn read_model_queries_refuse_bad_input_clearly() {
     let response = h.client.get("/api/v1/teams/ops/reports/weekly?format=pdf").send().await;
     response.assert_status(StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_resolution_teaches_the_faq_the_operators_wording() {
+    let h = harness().await;
+    let (_, body) = send(&h, "ops", json!({"user": "zhangsan", "text": "奖品库存不足了怎么办"})).await;
+    assert_eq!(body["status"], "answered", "{body}");
+    h.client
+        .post("/api/v1/teams/ops/conversations/zhangsan/feedback")
+        .body_json(&json!({"resolved": true}))
+        .send()
+        .await
+        .assert_status_is_ok();
+    let mut paraphrases = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, faqs) = h.get_json("/api/v1/teams/ops/faqs").await;
+        paraphrases = faqs[0]["paraphrases"].clone();
+        if paraphrases.as_array().is_some_and(|p| p.iter().any(|t| t == "奖品库存不足了怎么办")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(paraphrases.as_array().unwrap().iter().any(|t| t == "奖品库存不足了怎么办"), "learned: {paraphrases}");
+    // Not resolved teaches nothing.
+    let (_, body) = send(&h, "ops", json!({"user": "lisi", "text": "奖品库存不足怎么办啊"})).await;
+    assert_eq!(body["status"], "answered", "{body}");
+    h.client
+        .post("/api/v1/teams/ops/conversations/lisi/feedback")
+        .body_json(&json!({"resolved": false}))
+        .send()
+        .await
+        .assert_status_is_ok();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, faqs) = h.get_json("/api/v1/teams/ops/faqs").await;
+    assert!(!faqs[0]["paraphrases"].as_array().unwrap().iter().any(|t| t == "奖品库存不足怎么办啊"));
+}
