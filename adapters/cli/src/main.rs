@@ -6,6 +6,7 @@ mod channels;
 mod config;
 mod demo;
 mod eval;
+mod faq;
 mod forward;
 mod read_models;
 mod replay;
@@ -52,6 +53,11 @@ enum Commands {
     /// Measure keyword, semantic and hybrid matching on labelled questions (P@1, MRR,
     /// end-to-end accuracy with hand-over); --tune picks weights, calibration and thresholds.
     Eval(eval::EvalArgs),
+    /// Import or export a team's FAQ catalog (CSV, Excel, JSON Lines).
+    Faq {
+        #[command(subcommand)]
+        command: faq::FaqCommand,
+    },
     /// Forward WeCom callbacks from a public address to an internal Switchboard, flagged
     /// with a department so a test environment's data stays apart.
     Forward(forward::ForwardArgs),
@@ -80,6 +86,7 @@ fn main() -> Result<()> {
             Commands::Simulate(args) => simulate::run(config, args).await,
             Commands::Forward(args) => forward::run(args).await,
             Commands::Eval(args) => eval::run(config, args).await,
+            Commands::Faq { command } => faq::run(config, command).await,
         }
     })
 }

@@ -1,0 +1,269 @@
+//! `switchboard faq import|export`: a team's FAQ catalog in and out of files. Importing
+//! appends catalog events (added, updated; unchanged rows change nothing), so the indexes
+//! of a running Switchboard follow at once. Rows are checked first: a file with a bad row
+//! imports nothing and names every bad row.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use calamine::{Data, Reader};
+use clap::{Args, Subcommand, ValueEnum};
+use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
+use switchboard_engine::ports::SystemClock;
+use switchboard_engine::runtime::Runtime;
+use switchboard_schemas::envelope::Causation;
+use switchboard_schemas::{FaqId, TeamId};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::serve::open_log;
+
+/// `faq` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FaqCommand {
+    /// Add or update FAQs from a file: CSV or Excel (.xlsx) with a header row
+    /// id,question,answer[,category][,paraphrases] (paraphrases separated by "|"), or JSON
+    /// Lines with those fields (paraphrases as a list).
+    Import(ImportArgs),
+    /// Write a team's FAQs to standard output.
+    Export(ExportArgs),
+}
+
+/// Options of `faq import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The team.
+    #[arg(long)]
+    team: TeamId,
+    /// The file (.csv, .xlsx or .jsonl).
+    file: PathBuf,
+    /// Check the file and report, without importing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Options of `faq export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The team.
+    #[arg(long)]
+    team: TeamId,
+    /// The format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    format: ExportFormat,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// CSV with a header (paraphrases joined by "|").
+    Csv,
+    /// JSON Lines.
+    Jsonl,
+}
+
+/// One row as read, before checking.
+#[derive(Debug, Default)]
+struct Row {
+    line: usize,
+    id: String,
+    question: String,
+    answer: String,
+    category: String,
+    paraphrases: Vec<String>,
+}
+
+fn split_paraphrases(text: &str) -> Vec<String> {
+    text.split('|').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+}
+
+fn from_table(header: &[String], rows: impl Iterator<Item = (usize, Vec<String>)>) -> Result<Vec<Row>> {
+    let column = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let (Some(id), Some(question), Some(answer)) = (column("id"), column("question"), column("answer")) else {
+        bail!("the header must name at least id, question and answer (found: {})", header.join(", "));
+    };
+    let (category, paraphrases) = (column("category"), column("paraphrases"));
+    Ok(rows
+        .map(|(line, cells)| {
+            let cell = |i: Option<usize>| i.and_then(|i| cells.get(i)).map(|c| c.trim().to_owned()).unwrap_or_default();
+            Row {
+                line,
+                id: cell(Some(id)),
+                question: cell(Some(question)),
+                answer: cell(Some(answer)),
+                category: cell(category),
+                paraphrases: split_paraphrases(&cell(paraphrases)),
+            }
+        })
+        .collect())
+}
+
+fn read(path: &Path) -> Result<Vec<Row>> {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match extension.as_str() {
+        "csv" => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let mut reader =
+                csv::ReaderBuilder::new().flexible(true).from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+            let header: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+            let mut rows = Vec::new();
+            for (n, record) in reader.records().enumerate() {
+                let record = record.with_context(|| format!("line {} is not valid CSV", n + 2))?;
+                rows.push((n + 2, record.iter().map(str::to_owned).collect()));
+            }
+            from_table(&header, rows.into_iter())
+        }
+        "xlsx" | "xlsm" | "xls" | "ods" => {
+            let mut book =
+                calamine::open_workbook_auto(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let sheet = book.sheet_names().first().cloned().context("the workbook has no sheet")?;
+            let range = book.worksheet_range(&sheet).with_context(|| format!("cannot read sheet {sheet:?}"))?;
+            let mut rows = range.rows().map(|r| {
+                r.iter()
+                    .map(|c| match c {
+                        Data::Float(f) if f.fract() == 0.0 => format!("{f:.0}"),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<String>>()
+            });
+            let header = rows.next().context("the sheet is empty")?;
+            from_table(&header, rows.enumerate().map(|(n, r)| (n + 2, r)))
+        }
+        "jsonl" | "json" => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let mut rows = Vec::new();
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let value: serde_json::Value =
+                    serde_json::from_str(line).with_context(|| format!("line {} is not JSON", n + 1))?;
+                let text = |key: &str| value[key].as_str().unwrap_or_default().trim().to_owned();
+                rows.push(Row {
+                    line: n + 1,
+                    id: text("id"),
+                    question: text("question"),
+                    answer: text("answer"),
+                    category: text("category"),
+                    paraphrases: value["paraphrases"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default(),
+                });
+            }
+            Ok(rows)
+        }
+        other => bail!("{}: unknown file type {other:?}; use .csv, .xlsx or .jsonl", path.display()),
+    }
+}
+
+/// Checks every row; returns the commands, or every problem with its line.
+fn check(rows: Vec<Row>) -> Result<Vec<(FaqId, FaqEntry)>, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    let mut entries = Vec::new();
+    for row in rows {
+        let mut bad = |what: String| problems.push(format!("line {}: {what}", row.line));
+        let id = match FaqId::new(row.id.clone()) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                bad(format!("id {:?}: {e}", row.id));
+                None
+            }
+        };
+        if row.question.is_empty() {
+            bad("the question is empty".into());
+        }
+        if row.answer.is_empty() {
+            bad("the answer is empty".into());
+        }
+        if let Some(first) = seen.insert(row.id.clone(), row.line) {
+            bad(format!("id {:?} already on line {first}", row.id));
+        }
+        if let (Some(id), false, false) = (id, row.question.is_empty(), row.answer.is_empty()) {
+            let category = (!row.category.is_empty()).then_some(row.category);
+            entries.push((
+                id,
+                FaqEntry { question: row.question, answer: row.answer, category, paraphrases: row.paraphrases },
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(entries)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Runs a `faq` subcommand.
+pub async fn run(config: Config, command: FaqCommand) -> Result<()> {
+    let log = open_log(&config).await?;
+    let runtime = Arc::new(Runtime::new(log, Arc::new(SystemClock)));
+    match command {
+        FaqCommand::Import(args) => {
+            runtime.policy(&args.team).await.with_context(|| format!("team {} is not onboarded", args.team))?;
+            let entries = match check(read(&args.file)?) {
+                Ok(entries) => entries,
+                Err(problems) => {
+                    for problem in &problems {
+                        eprintln!("{}: {problem}", args.file.display());
+                    }
+                    bail!("{} bad row(s) in {}; nothing was imported", problems.len(), args.file.display());
+                }
+            };
+            if args.dry_run {
+                println!("{} FAQs in {} are valid (dry run: nothing imported)", entries.len(), args.file.display());
+                return Ok(());
+            }
+            let causation = Causation::root(Uuid::now_v7());
+            let (mut changed, total) = (0usize, entries.len());
+            for (n, (faq_id, entry)) in entries.into_iter().enumerate() {
+                let committed = runtime
+                    .catalog(&args.team, CatalogCommand::Upsert { faq_id: faq_id.clone(), entry }, causation)
+                    .await
+                    .with_context(|| format!("importing {faq_id}"))?;
+                changed += usize::from(committed.events > 0);
+                if (n + 1) % 100 == 0 || n + 1 == total {
+                    eprint!("\rimporting: {}/{total}", n + 1);
+                    let _ = std::io::stderr().flush();
+                }
+            }
+            eprintln!();
+            println!(
+                "imported {total} FAQs into {}: {changed} added or changed, {} unchanged",
+                args.team,
+                total - changed
+            );
+        }
+        FaqCommand::Export(args) => {
+            let catalog = runtime.load_catalog(&args.team).await?;
+            let mut out = std::io::stdout().lock();
+            match args.format {
+                ExportFormat::Csv => {
+                    let mut writer = csv::Writer::from_writer(&mut out);
+                    writer.write_record(["id", "question", "answer", "category", "paraphrases"])?;
+                    for (id, e) in &catalog.entries {
+                        let category = e.category.clone().unwrap_or_default();
+                        writer.write_record([
+                            id.as_str(),
+                            &e.question,
+                            &e.answer,
+                            &category,
+                            &e.paraphrases.join("|"),
+                        ])?;
+                    }
+                    writer.flush()?;
+                }
+                ExportFormat::Jsonl => {
+                    for (id, e) in &catalog.entries {
+                        let line = serde_json::json!({
+                            "id": id.as_str(), "question": e.question, "answer": e.answer,
+                            "category": e.category, "paraphrases": e.paraphrases,
+                        });
+                        writeln!(out, "{line}")?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
