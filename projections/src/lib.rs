@@ -8,6 +8,8 @@
 //!   `switchboard-readstore`), with the session-list query and the statistics.
 //! - [`candidates`]: FAQ candidates — questions not answered well, grouped by wording.
 //! - [`report`]: the weekly report, as CSV and Excel.
+//! - [`training`]: labelled (question, FAQ) pairs with hard negatives, for offline
+//!   fine-tuning.
 //! - [`runtime`]: the projection runtime — batches, checkpoints, catch-up, live, rebuild.
 
 pub mod candidates;
@@ -16,6 +18,7 @@ pub mod report;
 pub mod runtime;
 pub mod sessions;
 pub mod store;
+pub mod training;
 
 #[cfg(feature = "contract")]
 pub mod contract;

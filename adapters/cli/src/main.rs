@@ -6,6 +6,7 @@ mod channels;
 mod config;
 mod demo;
 mod eval;
+mod export;
 mod faq;
 mod forward;
 mod read_models;
@@ -58,6 +59,11 @@ enum Commands {
         #[command(subcommand)]
         command: faq::FaqCommand,
     },
+    /// Export data derived from the log (training pairs for fine-tuning).
+    Export {
+        #[command(subcommand)]
+        command: export::ExportCommand,
+    },
     /// Forward WeCom callbacks from a public address to an internal Switchboard, flagged
     /// with a department so a test environment's data stays apart.
     Forward(forward::ForwardArgs),
@@ -87,6 +93,7 @@ fn main() -> Result<()> {
             Commands::Forward(args) => forward::run(args).await,
             Commands::Eval(args) => eval::run(config, args).await,
             Commands::Faq { command } => faq::run(config, command).await,
+            Commands::Export { command } => export::run(config, command).await,
         }
     })
 }

@@ -100,3 +100,39 @@ fn faqs_come_in_from_csv_excel_and_json_lines_and_go_out_again() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("not onboarded"));
 }
+
+#[test]
+fn training_pairs_come_from_resolved_and_unresolved_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, None, &["--demo"]);
+    let ask = |user: &str, text: &str| {
+        server.post("/api/v1/teams/demo/messages", serde_json::json!({"user": user, "text": text}))
+    };
+    let reply = ask("zhangsan", "奖品库存不够了怎么加");
+    assert_eq!(reply["status"], "answered", "{reply}");
+    server.post("/api/v1/teams/demo/conversations/zhangsan/feedback", serde_json::json!({"resolved": true}));
+    let reply = ask("lisi", "活动审核要多久");
+    assert_eq!(reply["status"], "answered", "{reply}");
+    server.post("/api/v1/teams/demo/conversations/lisi/feedback", serde_json::json!({"resolved": false}));
+    server.kill();
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["export", "training-pairs", "--team", "demo"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let pairs: Vec<serde_json::Value> =
+        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |source: &str| pairs.iter().filter(|p| p["source"] == source).collect::<Vec<_>>();
+    let resolved = of("resolved");
+    assert_eq!(resolved.len(), 1);
+    assert_eq!((resolved[0]["query"].as_str(), resolved[0]["label"].as_u64()), (Some("奖品库存不够了怎么加"), Some(1)));
+    assert!(!resolved[0]["faq_question"].as_str().unwrap().is_empty());
+    let negatives = of("hard_negative");
+    assert!(!negatives.is_empty() && negatives.iter().all(|p| p["label"] == 0 && p["faq_id"] != resolved[0]["faq_id"]));
+    let unresolved = of("not_resolved");
+    assert_eq!(unresolved.len(), 1);
+    assert_eq!(unresolved[0]["query"], "活动审核要多久");
+}
