@@ -25,33 +25,60 @@ pub enum IdError {
         max: usize,
     },
     /// The value had a character that is not allowed (ids end up in NATS subjects and URLs).
-    #[error("{kind} {value:?} may only contain letters, digits, '-' and '_'")]
+    #[error("{kind} {value:?} may only contain {allowed}")]
     BadCharacter {
         /// Which kind of identifier.
         kind: &'static str,
         /// The refused value.
         value: String,
+        /// What it may contain.
+        allowed: &'static str,
     },
     /// A stream id did not have the `<team>.<aggregate>.<key>` shape.
     #[error("stream id {0:?} is not of the form <team>.<conversation|faq|team>.<key>")]
     BadStream(String),
 }
 
-fn check_token(kind: &'static str, value: &str, max: usize) -> Result<(), IdError> {
+/// Which characters an identifier may hold.
+#[derive(Debug, Clone, Copy)]
+enum Alphabet {
+    /// Letters, digits, '-' and '_': one NATS subject token, safe in URLs.
+    Token,
+    /// Also '@' and '.' (not first, last or doubled), as WeCom UserIDs may have: a '.'
+    /// makes more subject tokens, none of them empty, and a stream id's key is everything
+    /// after its second '.', so it still reads back unambiguously.
+    Member,
+}
+
+fn check_id(kind: &'static str, value: &str, max: usize, alphabet: Alphabet) -> Result<(), IdError> {
     if value.is_empty() {
         return Err(IdError::Empty { kind });
     }
     if value.len() > max {
         return Err(IdError::TooLong { kind, len: value.len(), max });
     }
-    if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(IdError::BadCharacter { kind, value: value.to_owned() });
+    let token = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let ok = match alphabet {
+        Alphabet::Token => value.chars().all(token),
+        Alphabet::Member => {
+            value.chars().all(|c| token(c) || c == '@' || c == '.')
+                && !value.starts_with('.')
+                && !value.ends_with('.')
+                && !value.contains("..")
+        }
+    };
+    if !ok {
+        let allowed = match alphabet {
+            Alphabet::Token => "letters, digits, '-' and '_'",
+            Alphabet::Member => "letters, digits, '-', '_', '@' and '.' (not first, last or twice in a row)",
+        };
+        return Err(IdError::BadCharacter { kind, value: value.to_owned(), allowed });
     }
     Ok(())
 }
 
 macro_rules! token_id {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:literal) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:literal, $alphabet:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
         #[serde(try_from = "String", into = "String")]
@@ -61,7 +88,7 @@ macro_rules! token_id {
             /// Validates and wraps the value.
             pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
                 let value = value.into();
-                check_token($kind, &value, $max)?;
+                check_id($kind, &value, $max, $alphabet)?;
                 Ok(Self(value))
             }
 
@@ -101,19 +128,19 @@ macro_rules! token_id {
 
 token_id!(
     /// A team (tenant): every event, query and endpoint is scoped to one.
-    TeamId, "team id", 64
+    TeamId, "team id", 64, Alphabet::Token
 );
 token_id!(
     /// An operator as the channel knows them (WeCom UserID, or an API caller's user).
-    UserId, "user id", 64
+    UserId, "user id", 64, Alphabet::Member
 );
 token_id!(
     /// An on-call engineer or admin who acts on sessions.
-    StaffId, "staff id", 64
+    StaffId, "staff id", 64, Alphabet::Member
 );
 token_id!(
     /// One entry of a team's FAQ catalog.
-    FaqId, "FAQ id", 64
+    FaqId, "FAQ id", 64, Alphabet::Token
 );
 
 /// The channel's id of an inbound message (WeCom MsgId, or FromUserName+CreateTime for
@@ -228,7 +255,7 @@ impl std::str::FromStr for StreamId {
             _ => return Err(bad()),
         };
         let key = parts.next().ok_or_else(bad)?;
-        check_token("stream key", key, 64).map_err(|_| bad())?;
+        check_id("stream key", key, 64, Alphabet::Member).map_err(|_| bad())?;
         Ok(Self { team, kind, key: key.to_owned() })
     }
 }
@@ -245,6 +272,22 @@ mod tests {
         assert_eq!(stream.to_string(), "ops-cn.conversation.zhang_san");
         assert_eq!(stream.to_string().parse::<StreamId>().unwrap(), stream);
         assert_eq!(StreamId::faq(&team).to_string(), "ops-cn.faq.main");
+    }
+
+    #[test]
+    fn wecom_user_ids_with_at_and_dot_round_trip_through_streams() {
+        let team = TeamId::new("ops").unwrap();
+        let user = UserId::new("zhang.san@corp").unwrap();
+        let stream = StreamId::conversation(&team, &user);
+        assert_eq!(stream.to_string(), "ops.conversation.zhang.san@corp");
+        assert_eq!(stream.to_string().parse::<StreamId>().unwrap(), stream);
+        assert_eq!(stream.key(), "zhang.san@corp");
+        assert!(StaffId::new("li.lei").is_ok());
+        for bad in [".lead", "trail.", "two..dots", "sp ace", "star*", "gt>"] {
+            assert!(matches!(UserId::new(bad), Err(IdError::BadCharacter { .. })), "{bad:?}");
+        }
+        assert!("ops.conversation.a..b".parse::<StreamId>().is_err());
+        assert!(matches!(FaqId::new("a@b"), Err(IdError::BadCharacter { .. })), "FAQ ids stay single tokens");
     }
 
     #[test]

@@ -133,3 +133,23 @@ async fn waiting_for_an_append_wakes_on_another_process_append() {
     let later = reader.read_all(head, 10, None).await.unwrap();
     assert_eq!(later.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wecom_user_ids_with_dots_and_at_signs_keep_their_own_subjects() {
+    let server = NatsServer::start();
+    let log = JetStreamEventLog::connect(&server.url(), JetStreamOptions::default()).await.unwrap();
+    let dotted = stream("ops", "zhang.san@corp");
+    let prefix = stream("ops", "zhang");
+    assert_eq!(log.subject(&dotted), "sb.ops.conversation.zhang.san@corp");
+    log.append(&dotted, ExpectedVersion::Exact(0), commit(1)).await.unwrap();
+    log.append(&prefix, ExpectedVersion::Exact(0), commit(2)).await.unwrap();
+    // Optimistic concurrency is per subject: the dotted stream's version is its own.
+    log.append(&dotted, ExpectedVersion::Exact(1), commit(1)).await.unwrap();
+    let conflict = log.append(&prefix, ExpectedVersion::Exact(1), commit(1)).await;
+    assert!(matches!(conflict, Err(AppendError::Conflict { .. })), "{conflict:?}");
+    let read = log.read_stream(&dotted, 0).await.unwrap();
+    assert_eq!(read.len(), 2);
+    assert!(read.iter().all(|e| e.stream == dotted), "the key reads back whole");
+    let team = log.read_all(0, 100, Some(dotted.team_id())).await.unwrap();
+    assert_eq!(team.len(), 4);
+}

@@ -44,7 +44,7 @@
 //! applies) still answers 200: WeCom would only retry the same thing. See
 //! [`is_harmless_repeat`] for which rejections count as duplicates (logged at info); all other
 //! rejections are logged at warn. So is a sender whose UserID the engine does not accept as a
-//! user id (it allows letters, digits, `-` and `_`).
+//! user id (letters, digits, `-`, `_`, `@` and `.`, as WeCom UserIDs have).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -243,3 +243,12 @@ async fn a_forwarded_environment_keeps_its_data_in_its_own_team() {
     assert_eq!(c.callback(&other, Some("prod")).await, StatusCode::FORBIDDEN, "only configured departments");
     assert!(c.events(&ops(), "wangwu").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wecom_user_ids_with_dots_and_at_signs_are_served() {
+    let c = channel().await;
+    let question = text("zhao.liu@corp", "40001", "奖品库存不足了怎么办");
+    assert_eq!(c.callback(&question, None).await, StatusCode::OK);
+    assert_eq!(count(&c.events(&ops(), "zhao.liu@corp").await, "MessageReceived"), 1);
+    c.until("the answer to zhao.liu@corp", |s| s.delivered().iter().any(|m| m.to == ["zhao.liu@corp"])).await;
+}
