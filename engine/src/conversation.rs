@@ -591,7 +591,15 @@ impl<'c, 'a> Decision<'c, 'a> {
         self.send(self.operator(user), OutboundPurpose::TransferNotice, notice);
         if let Some(assignee) = assignee {
             let summary = format!("[{}] {user} ({:?}): {question}", category.as_deref().unwrap_or("general"), reason);
-            self.send(Recipient::Staff(assignee), OutboundPurpose::AssigneeNotice, summary);
+            self.send(Recipient::Staff(assignee.clone()), OutboundPurpose::AssigneeNotice, summary);
+            if self.ctx.policy.settings().group_chat_on_transfer && self.session().group_chat == GroupChat::None {
+                self.push(GroupChatRequested {
+                    session_id,
+                    by: Actor::System,
+                    operator: user.clone(),
+                    staff: vec![assignee],
+                });
+            }
         }
     }
 

@@ -427,3 +427,27 @@ fn commands_on_a_conversation_without_a_session_are_rejected() {
     assert_eq!(s.rejects(Command::ChangeStatus { by: staff("li"), to: SessionStatus::Waiting }), Rejection::NoSession);
     assert_eq!(s.rejects(Command::RequestGroupChat { by: Actor::System }), Rejection::NoSession);
 }
+
+#[test]
+fn a_team_policy_can_open_a_group_chat_on_every_transfer() {
+    let mut settings = TeamSettings { group_chat_on_transfer: true, ..TeamSettings::default() };
+    settings.human_keywords = vec!["人工".into()];
+    let mut roster = Roster::default();
+    roster.default = vec![staff("zhao")];
+    let mut s = Scenario::new(switchboard_engine::policy::TeamPolicy::new(settings, roster).unwrap());
+    s.given(message("m1", "系统报错 500"));
+    let events = s.when(message("m2", "人工"));
+    assert!(events.contains(&"TransferredToHuman") && events.contains(&"GroupChatRequested"), "{events:?}");
+    let request = s.last(|e| match e {
+        ConversationEvent::GroupChatRequested(r) => Some(r.clone()),
+        _ => None,
+    });
+    assert_eq!((request.by, request.staff), (Actor::System, vec![staff("zhao")]));
+    // A later transfer of the same session asks for no second chat.
+    let events = s.when(Command::Transfer { by: staff("zhao"), to: Some(staff("qian")) });
+    assert!(!events.contains(&"GroupChatRequested"), "{events:?}");
+    // Without the setting, a transfer opens no chat.
+    let mut plain = Scenario::new(plain_policy());
+    plain.given(message("m1", "系统报错 500"));
+    assert!(!plain.when(message("m2", "人工")).contains(&"GroupChatRequested"));
+}

@@ -734,6 +734,9 @@ pub struct TeamSettings {
     pub max_message_chars: u32,
     /// The texts Switchboard sends.
     pub texts: Texts,
+    /// Open a group chat with the operator and the assignee whenever a session is handed to
+    /// a person (the policy trigger of the one-click group chat).
+    pub group_chat_on_transfer: bool,
 }
 
 impl Default for TeamSettings {
@@ -749,6 +752,7 @@ impl Default for TeamSettings {
                 .collect(),
             max_message_chars: 2000,
             texts: Texts::default(),
+            group_chat_on_transfer: false,
         }
     }
 }
