@@ -19,6 +19,9 @@ macro_rules! events {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "type", content = "data")]
+        // Events are decoded, folded and dropped; a team's full settings in one variant is
+        // cheaper to move now and then than a box on every event of every kind.
+        #[allow(clippy::large_enum_variant)]
         pub enum $enum {
             $(
                 #[allow(missing_docs)]
