@@ -29,8 +29,8 @@ pub enum TeamCommand {
     },
     /// Replaces the settings (a no-op when unchanged).
     Configure {
-        /// The new settings.
-        settings: TeamSettings,
+        /// The new settings (boxed: they are large and the other commands small).
+        settings: Box<TeamSettings>,
     },
     /// Replaces the roster (a no-op when unchanged).
     UpdateRoster {
@@ -77,11 +77,11 @@ impl Team {
             (TeamCommand::Create { .. }, Some(existing)) => Err(TeamRejection::AlreadyExists(existing.clone())),
             (_, None) => Err(TeamRejection::NotCreated),
             (TeamCommand::Configure { settings }, Some(_)) => {
-                TeamPolicy::new(settings.clone(), self.roster.clone())?;
-                if *settings == self.settings && self.version > 1 {
+                TeamPolicy::new((**settings).clone(), self.roster.clone())?;
+                if **settings == self.settings && self.version > 1 {
                     return Ok(Vec::new());
                 }
-                Ok(vec![TeamConfigured { settings: settings.clone() }.into()])
+                Ok(vec![TeamConfigured { settings: (**settings).clone() }.into()])
             }
             (TeamCommand::UpdateRoster { roster }, Some(_)) => {
                 if *roster == self.roster {
@@ -114,10 +114,13 @@ mod tests {
             team.decide(&TeamCommand::Create { name: "Other".into() }),
             Err(TeamRejection::AlreadyExists("Ops".into()))
         );
-        let configured = team.decide(&TeamCommand::Configure { settings: TeamSettings::default() }).unwrap();
+        let configured = team.decide(&TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }).unwrap();
         assert_eq!(configured.len(), 1, "the first configuration is recorded even if it equals the defaults");
         configured.iter().for_each(|e| team.apply(e));
-        assert!(team.decide(&TeamCommand::Configure { settings: TeamSettings::default() }).unwrap().is_empty());
+        assert!(team
+            .decide(&TeamCommand::Configure { settings: Box::new(TeamSettings::default()) })
+            .unwrap()
+            .is_empty());
         let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
         let updated = team.decide(&TeamCommand::UpdateRoster { roster: roster.clone() }).unwrap();
         updated.iter().for_each(|e| team.apply(e));
@@ -129,11 +132,14 @@ mod tests {
     fn configuring_an_unknown_team_or_with_bad_settings_is_refused() {
         let team = Team::default();
         assert_eq!(
-            team.decide(&TeamCommand::Configure { settings: TeamSettings::default() }),
+            team.decide(&TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }),
             Err(TeamRejection::NotCreated)
         );
         let team = fold(&[TeamCreated { name: "Ops".into() }.into()]);
         let settings = TeamSettings { close_after_secs: 0, ..TeamSettings::default() };
-        assert!(matches!(team.decide(&TeamCommand::Configure { settings }), Err(TeamRejection::Invalid(_))));
+        assert!(matches!(
+            team.decide(&TeamCommand::Configure { settings: Box::new(settings) }),
+            Err(TeamRejection::Invalid(_))
+        ));
     }
 }

@@ -432,8 +432,7 @@ fn commands_on_a_conversation_without_a_session_are_rejected() {
 fn a_team_policy_can_open_a_group_chat_on_every_transfer() {
     let mut settings = TeamSettings { group_chat_on_transfer: true, ..TeamSettings::default() };
     settings.human_keywords = vec!["人工".into()];
-    let mut roster = Roster::default();
-    roster.default = vec![staff("zhao")];
+    let roster = Roster { default: vec![staff("zhao")], ..Roster::default() };
     let mut s = Scenario::new(switchboard_engine::policy::TeamPolicy::new(settings, roster).unwrap());
     s.given(message("m1", "系统报错 500"));
     let events = s.when(message("m2", "人工"));

@@ -158,7 +158,7 @@ async fn onboard(runtime: &Runtime, id: &str, team: &TeamConfig) -> Result<()> {
     let causation = Causation::root(Uuid::now_v7());
     let commands = [
         TeamCommand::Create { name: team.name.clone() },
-        TeamCommand::Configure { settings: team.settings.clone() },
+        TeamCommand::Configure { settings: Box::new(team.settings.clone()) },
         TeamCommand::UpdateRoster { roster: team.roster.clone() },
     ];
     for command in commands {

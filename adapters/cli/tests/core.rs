@@ -32,7 +32,7 @@ async fn setup(dir: &std::path::Path) -> (Arc<dyn EventLog>, Arc<Runtime>, TeamI
     let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
     let team = TeamId::new("ops").unwrap();
     runtime.team(&team, TeamCommand::Create { name: "Ops".into() }, cause()).await.unwrap();
-    runtime.team(&team, TeamCommand::Configure { settings: TeamSettings::default() }, cause()).await.unwrap();
+    runtime.team(&team, TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }, cause()).await.unwrap();
     let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
     runtime.team(&team, TeamCommand::UpdateRoster { roster }, cause()).await.unwrap();
     for (id, question, answer) in [

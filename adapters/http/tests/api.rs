@@ -46,12 +46,12 @@ async fn harness() -> Harness {
     // A second team, to show nothing crosses teams.
     let games = TeamId::new("games").unwrap();
     runtime.team(&games, TeamCommand::Create { name: "Games".into() }, cause).await.unwrap();
-    runtime.team(&games, TeamCommand::Configure { settings: TeamSettings::default() }, cause).await.unwrap();
+    runtime.team(&games, TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }, cause).await.unwrap();
     let team = TeamId::new("ops").unwrap();
     let settings = TeamSettings { max_message_chars: 200, ..TeamSettings::default() };
     let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
     runtime.team(&team, TeamCommand::Create { name: "Ops".into() }, cause).await.unwrap();
-    runtime.team(&team, TeamCommand::Configure { settings }, cause).await.unwrap();
+    runtime.team(&team, TeamCommand::Configure { settings: Box::new(settings) }, cause).await.unwrap();
     runtime.team(&team, TeamCommand::UpdateRoster { roster }, cause).await.unwrap();
     let faq = FaqEntry {
         question: "奖品库存不足怎么办？".into(),

@@ -79,7 +79,10 @@ async fn world() -> World {
     for name in ["ops", "games"] {
         let team = TeamId::new(name).unwrap();
         runtime.team(&team, TeamCommand::Create { name: name.into() }, cause()).await.unwrap();
-        runtime.team(&team, TeamCommand::Configure { settings: TeamSettings::default() }, cause()).await.unwrap();
+        runtime
+            .team(&team, TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }, cause())
+            .await
+            .unwrap();
         let mut roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
         roster.categories.insert("export".into(), vec![StaffId::new("qian").unwrap()]);
         runtime.team(&team, TeamCommand::UpdateRoster { roster }, cause()).await.unwrap();

@@ -61,7 +61,7 @@ async fn harness_at(dir: &Path, now: i64, options: CallbackOptions) -> Harness {
         let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
         let settings = TeamSettings { max_message_chars: 200, ..TeamSettings::default() };
         runtime.team(&team(), TeamCommand::Create { name: "Ops".into() }, cause).await.unwrap();
-        runtime.team(&team(), TeamCommand::Configure { settings }, cause).await.unwrap();
+        runtime.team(&team(), TeamCommand::Configure { settings: Box::new(settings) }, cause).await.unwrap();
         runtime.team(&team(), TeamCommand::UpdateRoster { roster }, cause).await.unwrap();
     }
     let app = WecomApp::new(CORP, AGENT, Secret::new(TOKEN), Secret::new(KEY), "WECOM_OPS_SECRET");

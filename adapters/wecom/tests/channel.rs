@@ -58,7 +58,10 @@ async fn channel() -> Channel {
     roster.categories.insert("prizes".into(), vec![StaffId::new("qian").unwrap()]);
     for team in [ops(), TeamId::new("ops-test").unwrap()] {
         runtime.team(&team, TeamCommand::Create { name: team.to_string() }, cause).await.unwrap();
-        runtime.team(&team, TeamCommand::Configure { settings: TeamSettings::default() }, cause).await.unwrap();
+        runtime
+            .team(&team, TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }, cause)
+            .await
+            .unwrap();
         runtime.team(&team, TeamCommand::UpdateRoster { roster: roster.clone() }, cause).await.unwrap();
         let entry = FaqEntry {
             question: "奖品库存不足怎么办？".into(),
