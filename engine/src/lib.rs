@@ -22,6 +22,8 @@ pub mod catalog;
 #[cfg(feature = "contract")]
 pub mod contract;
 pub mod conversation;
+#[cfg(feature = "contract")]
+pub mod matcher_contract;
 pub mod policy;
 pub mod runtime;
 pub mod services;

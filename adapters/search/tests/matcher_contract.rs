@@ -1,0 +1,31 @@
+#![allow(clippy::unwrap_used)]
+//! The matcher contract against the keyword index and the hybrid matcher (with the model
+//! ops/setup.sh installs; it fails without it).
+
+mod keyword {
+    use std::sync::Arc;
+
+    use switchboard_engine::ports::Matcher;
+    use switchboard_search::KeywordMatcher;
+
+    async fn fresh() -> Arc<dyn Matcher> {
+        Arc::new(KeywordMatcher::new())
+    }
+
+    switchboard_engine::matcher_contract!(fresh());
+}
+
+mod hybrid {
+    use std::sync::Arc;
+
+    use switchboard_embed::{ModelPaths, OrtEmbedder};
+    use switchboard_engine::ports::Matcher;
+    use switchboard_search::{Fusion, HybridMatcher, SemanticMatcher};
+
+    async fn fresh() -> Arc<dyn Matcher> {
+        let embedder = OrtEmbedder::open(&ModelPaths::installed()).unwrap_or_else(|e| panic!("model required: {e}"));
+        Arc::new(HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), Fusion::default()))
+    }
+
+    switchboard_engine::matcher_contract!(fresh());
+}
