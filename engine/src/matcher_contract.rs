@@ -14,15 +14,20 @@ use switchboard_schemas::{FaqEvent, FaqId, TeamId};
 use crate::ports::Matcher;
 
 /// Runs every check against matchers made by `$factory` (an expression evaluating to a
-/// future of an `Arc<dyn Matcher>`, fresh and empty for each test).
+/// future of an `Arc<dyn Matcher>`, fresh and empty for each test — or of an `Option` of
+/// one, for a backend whose server is reached through an environment variable: `None`
+/// runs nothing, and the factory says why).
 #[macro_export]
 macro_rules! matcher_contract {
     (@tests $factory:expr; $($test:ident => $check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
-                let matcher: ::std::sync::Arc<dyn $crate::ports::Matcher> = $factory.await;
-                $crate::matcher_contract::$check(matcher).await;
+                let matcher: ::core::option::Option<::std::sync::Arc<dyn $crate::ports::Matcher>> =
+                    $factory.await.into();
+                if let ::core::option::Option::Some(matcher) = matcher {
+                    $crate::matcher_contract::$check(matcher).await;
+                }
             }
         )*
     };

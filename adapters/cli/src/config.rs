@@ -171,12 +171,33 @@ pub struct MatchingConfig {
     pub runtime_library: Option<PathBuf>,
     /// Fusion weights and confidence calibration.
     pub fusion: Fusion,
+    /// Match on a Meilisearch server instead (keyword relevancy only).
+    pub meilisearch: Option<MeiliConfig>,
 }
 
 impl Default for MatchingConfig {
     fn default() -> Self {
-        Self { semantic: true, model_dir: None, runtime_library: None, fusion: Fusion::default() }
+        Self { semantic: true, model_dir: None, runtime_library: None, fusion: Fusion::default(), meilisearch: None }
     }
+}
+
+/// A Meilisearch server to match on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeiliConfig {
+    /// Its address, e.g. `http://127.0.0.1:7700`.
+    pub url: String,
+    /// The NAME of the environment variable holding its API key (none for a server
+    /// without one).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Index names are `<index_prefix>_<team>`.
+    #[serde(default = "default_index_prefix")]
+    pub index_prefix: String,
+}
+
+fn default_index_prefix() -> String {
+    "switchboard".into()
 }
 
 /// Logging.
@@ -287,5 +308,9 @@ default = ["zhao"]
         let config = Config::load(Some(&path)).unwrap();
         assert_eq!(config.read_models.kind, ReadModelKind::Postgres);
         assert_eq!(config.read_models.schema.as_deref(), Some("ops"));
+
+        std::fs::write(&path, "[matching.meilisearch]\nurl = \"http://meili:7700\"\napi_key_env = \"MEILI_KEY\"\n").unwrap();
+        let meili = Config::load(Some(&path)).unwrap().matching.meilisearch.unwrap();
+        assert_eq!((meili.url.as_str(), meili.index_prefix.as_str()), ("http://meili:7700", "switchboard"));
     }
 }

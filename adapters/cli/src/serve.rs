@@ -18,7 +18,8 @@ use switchboard_http::{AppState, Backends, HttpLimits};
 use switchboard_jetstream::JetStreamEventLog;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::TeamId;
-use switchboard_search::{HybridMatcher, KeywordMatcher, SemanticMatcher, ENGINE as KEYWORD_ENGINE};
+use switchboard_search::meili::ENGINE as MEILI_ENGINE;
+use switchboard_search::{HybridMatcher, KeywordMatcher, MeiliMatcher, SemanticMatcher, ENGINE as KEYWORD_ENGINE};
 use switchboard_wecom::{CallbackOptions, RetryPolicy, Secret, WecomApps, WecomClient};
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -101,7 +102,23 @@ pub fn model_paths(config: &Config) -> ModelPaths {
 
 /// The hybrid matcher when the semantic model loads, else the keyword matcher (said at
 /// start-up and on /healthz): (matcher, its name, the semantic status).
-async fn matcher(config: &Config) -> (Arc<dyn Matcher>, String, String) {
+async fn matcher(config: &Config) -> Result<(Arc<dyn Matcher>, String, String)> {
+    if let Some(meili) = &config.matching.meilisearch {
+        let key = meili.api_key_env.as_ref().map(|var| {
+            std::env::var(var)
+                .with_context(|| format!("matching.meilisearch.api_key_env names {var}, which is not set"))
+        });
+        let key = key.transpose()?;
+        let matcher = MeiliMatcher::new(&meili.url, key.as_deref(), &meili.index_prefix)
+            .with_context(|| format!("cannot use Meilisearch at {}", meili.url))?;
+        info!(url = %meili.url, "matching on Meilisearch (keyword relevancy)");
+        return Ok((Arc::new(matcher), MEILI_ENGINE.into(), "off: matching on Meilisearch".into()));
+    }
+    Ok(local_matcher(config).await)
+}
+
+/// The embedded matchers: hybrid when the model loads, keyword-only otherwise.
+async fn local_matcher(config: &Config) -> (Arc<dyn Matcher>, String, String) {
     if !config.matching.semantic {
         warn!("semantic matching is off (matching.semantic = false): keyword-only");
         return (Arc::new(KeywordMatcher::new()), KEYWORD_ENGINE.into(), "off: keyword-only".into());
@@ -190,7 +207,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     if config.teams.is_empty() {
         warn!("no teams are configured: add [teams.<id>] to the configuration or run with --demo");
     }
-    let (matcher, matcher_name, semantic_status) = matcher(&config).await;
+    let (matcher, matcher_name, semantic_status) = matcher(&config).await?;
     let shard: Shard = config.core.shard.parse().map_err(|e: String| anyhow::anyhow!("core.shard: {e}"))?;
     let core_config = CoreConfig {
         match_limit: config.core.match_limit,

@@ -10,6 +10,7 @@
 //! - [`KeywordMatcher`]: the [`Matcher`] port implementation.
 //! - [`SemanticMatcher`]: FAQ wordings and answers embedded by a sentence-embedding model.
 //! - [`HybridMatcher`]: both fused into one ranking and a calibrated confidence.
+//! - [`MeiliMatcher`]: keyword matching on a Meilisearch server, for deployments that run one.
 //!
 //! # Confidence
 //!
@@ -51,6 +52,7 @@
 mod analysis;
 pub mod hybrid;
 mod index;
+pub mod meili;
 pub mod semantic;
 
 use std::collections::HashMap;
@@ -63,6 +65,7 @@ use switchboard_schemas::{FaqEvent, TeamId};
 pub use analysis::analyze;
 pub use hybrid::{Fusion, HybridMatcher};
 use index::{query_terms, AnalysedFaq, TeamIndex, Terms};
+pub use meili::MeiliMatcher;
 pub use semantic::SemanticMatcher;
 
 /// The engine name recorded with every match, so audits know which ranker decided.

@@ -29,3 +29,24 @@ mod hybrid {
 
     switchboard_engine::matcher_contract!(fresh());
 }
+
+/// Meilisearch cannot be installed on the development machine: its contract runs when
+/// `MEILI_URL` (and `MEILI_API_KEY` if the server needs one) points at a server, and says
+/// so when it does not.
+mod meilisearch {
+    use std::sync::Arc;
+
+    use switchboard_engine::ports::Matcher;
+    use switchboard_search::MeiliMatcher;
+
+    async fn fresh() -> Option<Arc<dyn Matcher>> {
+        let Ok(url) = std::env::var("MEILI_URL") else {
+            eprintln!("MEILI_URL is not set: the Meilisearch matcher contract is not run (see README)");
+            return None;
+        };
+        let key = std::env::var("MEILI_API_KEY").ok();
+        Some(Arc::new(MeiliMatcher::new(&url, key.as_deref(), "switchboard_test").unwrap()))
+    }
+
+    switchboard_engine::matcher_contract!(fresh());
+}
