@@ -309,7 +309,8 @@ default = ["zhao"]
         assert_eq!(config.read_models.kind, ReadModelKind::Postgres);
         assert_eq!(config.read_models.schema.as_deref(), Some("ops"));
 
-        std::fs::write(&path, "[matching.meilisearch]\nurl = \"http://meili:7700\"\napi_key_env = \"MEILI_KEY\"\n").unwrap();
+        std::fs::write(&path, "[matching.meilisearch]\nurl = \"http://meili:7700\"\napi_key_env = \"MEILI_KEY\"\n")
+            .unwrap();
         let meili = Config::load(Some(&path)).unwrap().matching.meilisearch.unwrap();
         assert_eq!((meili.url.as_str(), meili.index_prefix.as_str()), ("http://meili:7700", "switchboard"));
     }
