@@ -124,6 +124,17 @@ fn ok(mut extra: Value) -> Json<Value> {
     Json(extra)
 }
 
+/// WeCom's checks of a text's content: not empty, within the size limit.
+fn check_text(content: &str) -> Result<(), Json<Value>> {
+    if content.is_empty() {
+        return Err(error(44004, "empty content"));
+    }
+    if content.len() > crate::client::MAX_TEXT_BYTES {
+        return Err(error(code::TOO_LONG, "content size out of limit"));
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 struct TokenQuery {
     corpid: Option<String>,
@@ -216,6 +227,14 @@ impl WecomSimulator {
         state.forced.pop_front()
     }
 
+    /// Counts an authenticated call: a forced error code first, then the token.
+    fn admit(&self, token: Option<&str>) -> Result<(), Json<Value>> {
+        if let Some(code) = self.begin() {
+            return Err(error(code, "forced by the test"));
+        }
+        self.check_token(token)
+    }
+
     fn check_token(&self, token: Option<&str>) -> Result<(), Json<Value>> {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Err(error(code::MISSING_TOKEN, "access_token missing"));
@@ -254,10 +273,7 @@ fn message_send(
     Query(query): Query<AccessQuery>,
     Json(body): Json<Value>,
 ) -> Json<Value> {
-    if let Some(code) = sim.begin() {
-        return error(code, "forced by the test");
-    }
-    if let Err(e) = sim.check_token(query.access_token.as_deref()) {
+    if let Err(e) = sim.admit(query.access_token.as_deref()) {
         return e;
     }
     if body["agentid"].as_u64() != Some(sim.config.agent_id) {
@@ -272,11 +288,8 @@ fn message_send(
     let content = match msgtype.as_str() {
         "text" | "markdown" => {
             let content = body[msgtype.as_str()]["content"].as_str().unwrap_or("");
-            if content.is_empty() {
-                return error(44004, "empty content");
-            }
-            if content.len() > crate::client::MAX_TEXT_BYTES {
-                return error(code::TOO_LONG, "content size out of limit");
+            if let Err(e) = check_text(content) {
+                return e;
             }
             content.to_owned()
         }
@@ -331,10 +344,7 @@ fn appchat_create(
     Query(query): Query<AccessQuery>,
     Json(body): Json<Value>,
 ) -> Json<Value> {
-    if let Some(code) = sim.begin() {
-        return error(code, "forced by the test");
-    }
-    if let Err(e) = sim.check_token(query.access_token.as_deref()) {
+    if let Err(e) = sim.admit(query.access_token.as_deref()) {
         return e;
     }
     let name = body["name"].as_str().unwrap_or("").to_owned();
@@ -373,18 +383,12 @@ fn appchat_send(
     Query(query): Query<AccessQuery>,
     Json(body): Json<Value>,
 ) -> Json<Value> {
-    if let Some(code) = sim.begin() {
-        return error(code, "forced by the test");
-    }
-    if let Err(e) = sim.check_token(query.access_token.as_deref()) {
+    if let Err(e) = sim.admit(query.access_token.as_deref()) {
         return e;
     }
     let text = body["text"]["content"].as_str().unwrap_or("").to_owned();
-    if text.is_empty() {
-        return error(44004, "empty content");
-    }
-    if text.len() > crate::client::MAX_TEXT_BYTES {
-        return error(code::TOO_LONG, "content size out of limit");
+    if let Err(e) = check_text(&text) {
+        return e;
     }
     let chat_id = body["chatid"].as_str().unwrap_or("");
     let mut state = sim.state();

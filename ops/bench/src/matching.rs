@@ -44,6 +44,26 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// The benchmark catalog: `args.faqs` FAQs from the real banks, repeated with a
+/// distinguishing suffix to reach the size.
+fn catalog(args: &MatchArgs, bank: &[(String, String)]) -> Result<Vec<FaqEvent>> {
+    (0..args.faqs)
+        .map(|i| {
+            let (question, answer) = &bank[i % bank.len()];
+            let copy = i / bank.len();
+            let question = if copy == 0 { question.clone() } else { format!("{question} v{copy}") };
+            let faq = FaqAdded {
+                faq_id: FaqId::new(format!("faq-{i}"))?,
+                question,
+                answer: answer.clone(),
+                category: None,
+                paraphrases: Vec::new(),
+            };
+            Ok(faq.into())
+        })
+        .collect()
+}
+
 /// Runs the benchmark and prints its lines.
 pub fn run(args: &MatchArgs) -> Result<()> {
     let dir = eval_dir();
@@ -65,21 +85,13 @@ pub fn run(args: &MatchArgs) -> Result<()> {
 
     let team = TeamId::new("bench")?;
     let matcher = KeywordMatcher::new();
+    let catalog = catalog(args, &bank)?;
     let mut scan: Vec<(usize, HashSet<String>)> = Vec::with_capacity(args.faqs);
-    for i in 0..args.faqs {
-        let (question, answer) = &bank[i % bank.len()];
-        let copy = i / bank.len();
-        let question = if copy == 0 { question.clone() } else { format!("{question} v{copy}") };
-        scan.push((i, analyze(&question).into_iter().collect()));
-        let event: FaqEvent = FaqAdded {
-            faq_id: FaqId::new(format!("faq-{i}"))?,
-            question,
-            answer: answer.clone(),
-            category: None,
-            paraphrases: Vec::new(),
+    for (i, event) in catalog.iter().enumerate() {
+        if let FaqEvent::FaqAdded(faq) = event {
+            scan.push((i, analyze(&faq.question).into_iter().collect()));
         }
-        .into();
-        matcher.apply_sync(&team, &event)?;
+        matcher.apply_sync(&team, event)?;
     }
 
     let mut ours = Vec::with_capacity(queries.len());
@@ -110,7 +122,7 @@ pub fn run(args: &MatchArgs) -> Result<()> {
         );
     }
     match OrtEmbedder::open(&ModelPaths::installed()) {
-        Ok(embedder) => semantic(args, &bank, &queries, embedder),
+        Ok(embedder) => semantic(args, &bank, &catalog, &queries, embedder),
         Err(e) => {
             println!("semantic and hybrid: SKIPPED, the model is not installed ({e}); run ops/setup.sh");
             Ok(())
@@ -120,26 +132,23 @@ pub fn run(args: &MatchArgs) -> Result<()> {
 
 /// Semantic and hybrid latency with the real model over the same catalog, next to an
 /// embedding plus a naive scan (one allocation per vector, a full sort) of the questions.
-fn semantic(args: &MatchArgs, bank: &[(String, String)], queries: &[String], embedder: OrtEmbedder) -> Result<()> {
+fn semantic(
+    args: &MatchArgs,
+    bank: &[(String, String)],
+    catalog: &[FaqEvent],
+    queries: &[String],
+    embedder: OrtEmbedder,
+) -> Result<()> {
     let embedder: Arc<dyn Embedder> = Arc::new(embedder);
     let team = TeamId::new("bench")?;
     let hybrid = HybridMatcher::new(SemanticMatcher::new(embedder.clone()), Fusion::default());
     let started = Instant::now();
     let mut texts = 0usize;
-    for i in 0..args.faqs {
-        let (question, answer) = &bank[i % bank.len()];
-        let copy = i / bank.len();
-        let question = if copy == 0 { question.clone() } else { format!("{question} v{copy}") };
-        texts += 1 + usize::from(!answer.trim().is_empty());
-        let event: FaqEvent = FaqAdded {
-            faq_id: FaqId::new(format!("faq-{i}"))?,
-            question,
-            answer: answer.clone(),
-            category: None,
-            paraphrases: Vec::new(),
+    for event in catalog {
+        if let FaqEvent::FaqAdded(faq) = event {
+            texts += 1 + usize::from(!faq.answer.trim().is_empty());
         }
-        .into();
-        hybrid.apply_sync(&team, &event)?;
+        hybrid.apply_sync(&team, event)?;
     }
     let indexing = started.elapsed();
     println!(
