@@ -14,6 +14,7 @@ mod replay;
 mod serve;
 mod simulate;
 mod tail;
+mod thresholds;
 
 use std::path::PathBuf;
 
@@ -54,6 +55,9 @@ enum Commands {
     /// Measure keyword, semantic and hybrid matching on labelled questions (P@1, MRR,
     /// end-to-end accuracy with hand-over); --tune picks weights, calibration and thresholds.
     Eval(eval::EvalArgs),
+    /// Replay a team's past matches against other answer / clarify thresholds before they
+    /// go live.
+    Thresholds(thresholds::ThresholdsArgs),
     /// Import or export a team's FAQ catalog (CSV, Excel, JSON Lines).
     Faq {
         #[command(subcommand)]
@@ -93,6 +97,7 @@ fn main() -> Result<()> {
             Commands::Forward(args) => forward::run(args).await,
             Commands::Eval(args) => eval::run(config, args).await,
             Commands::Faq { command } => faq::run(config, command).await,
+            Commands::Thresholds(args) => thresholds::run(config, args).await,
             Commands::Export { command } => export::run(config, command).await,
         }
     })

@@ -136,3 +136,34 @@ fn training_pairs_come_from_resolved_and_unresolved_sessions() {
     assert_eq!(unresolved.len(), 1);
     assert_eq!(unresolved[0]["query"], "活动审核要多久");
 }
+
+#[test]
+fn past_matches_replay_against_new_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, None, &["--demo"]);
+    for (user, text, resolved) in [("zhangsan", "奖品库存不够了怎么加", true), ("lisi", "活动审核要多久", false)]
+    {
+        let reply = server.post("/api/v1/teams/demo/messages", serde_json::json!({"user": user, "text": text}));
+        assert_eq!(reply["status"], "answered", "{reply}");
+        let path = format!("/api/v1/teams/demo/conversations/{user}/feedback");
+        server.post(&path, serde_json::json!({"resolved": resolved}));
+    }
+    server.kill();
+    let replay = |answer_at: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["thresholds", "--team", "demo", "--answer-at", answer_at, "--clarify-at", "0"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let strict = replay("1.0");
+    assert!(strict.contains("answers confirmed resolved: 0 still answered, 1 no longer answered"), "{strict}");
+    assert!(strict.contains("answers marked not resolved: 0 still answered, 1 no longer answered"), "{strict}");
+    assert!(strict.contains("answer     clarify           2"), "{strict}");
+    let same = replay("0.0");
+    assert!(same.contains("answers confirmed resolved: 1 still answered, 0 no longer answered"), "{same}");
+}
