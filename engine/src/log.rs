@@ -120,6 +120,22 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Events fetched per read while catching up.
 const BATCH: usize = 512;
 
+/// What the log holds after `after` now (optionally one team's events), in batches of at
+/// most `size`, ending at the current end instead of following. For one-off reads of a
+/// whole team (exports, replays of decisions, `events tail` without `--follow`).
+pub fn batches(
+    log: Arc<dyn EventLog>,
+    after: u64,
+    team: Option<TeamId>,
+    size: usize,
+) -> BoxStream<'static, Result<Vec<RecordedEvent>, LogError>> {
+    stream::try_unfold((log, after, team), move |(log, after, team)| async move {
+        let batch = log.read_all(after, size, team.as_ref()).await?;
+        Ok(batch.last().map(|e| e.position).map(|next| (batch, (log, next, team))))
+    })
+    .boxed()
+}
+
 /// Follows the log from after `after`: catches up in batches, then continues live. Ends
 /// only on a backend error (the item is the error; the caller decides to resubscribe).
 pub fn subscribe(

@@ -17,7 +17,7 @@ use switchboard_embed::OrtEmbedder;
 use switchboard_engine::ports::Ranking;
 use switchboard_schemas::event::FaqAdded;
 use switchboard_schemas::{FaqEvent, FaqId, TeamId};
-use switchboard_search::hybrid::{Calibration, Evidence, Rankings, KEYWORD_DEPTH, SEMANTIC_DEPTH};
+use switchboard_search::hybrid::{Calibration, Evidence, Rankings};
 use switchboard_search::{Fusion, HybridMatcher, SemanticMatcher};
 
 /// Options of `eval`.
@@ -339,10 +339,7 @@ fn collect(matcher: &HybridMatcher, args: &EvalArgs) -> Result<Vec<Set>> {
         let mut questions_mapped = Vec::new();
         let total = questions.len();
         for (i, q) in questions.into_iter().enumerate() {
-            let keyword = matcher.keyword().rank_sync(&team, &q.text, KEYWORD_DEPTH)?;
-            let vector = matcher.semantic().embed_query(&q.text)?;
-            let include: Vec<_> = keyword.candidates.iter().map(|c| &c.faq_id).collect();
-            let hits = matcher.semantic().score(&team, &vector, SEMANTIC_DEPTH, &include)?;
+            let (keyword, hits) = matcher.evidence(&team, &q.text)?;
             evidence.push(Scores { keyword, hits });
             let gold = q.gold.as_deref().map(faq_id).transpose()?.map(|id| id.as_str().to_owned());
             questions_mapped.push(Query { gold, ..q });

@@ -5,6 +5,8 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use futures::TryStreamExt;
+use switchboard_engine::log::batches;
 use switchboard_projections::training::training_pairs;
 use switchboard_schemas::TeamId;
 
@@ -34,14 +36,7 @@ const BATCH: usize = 5_000;
 pub async fn run(config: Config, command: ExportCommand) -> Result<()> {
     let ExportCommand::TrainingPairs(args) = command;
     let log = open_log(&config).await?;
-    let mut events = Vec::new();
-    let mut position = 0;
-    loop {
-        let batch = log.read_all(position, BATCH, Some(&args.team)).await.context("reading the event log")?;
-        let Some(last) = batch.last().map(|e| e.position) else { break };
-        position = last;
-        events.extend(batch);
-    }
+    let events: Vec<_> = batches(log, 0, Some(args.team), BATCH).try_concat().await.context("reading the event log")?;
     let pairs = training_pairs(&events).context("decoding the team's events")?;
     let mut out = std::io::stdout().lock();
     for pair in &pairs {

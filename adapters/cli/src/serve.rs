@@ -124,19 +124,19 @@ async fn local_matcher(config: &Config) -> (Arc<dyn Matcher>, String, String) {
         return (Arc::new(KeywordMatcher::new()), KEYWORD_ENGINE.into(), "off: keyword-only".into());
     }
     let paths = model_paths(config);
-    match tokio::task::spawn_blocking(move || OrtEmbedder::open(&paths)).await {
-        Ok(Ok(embedder)) => {
+    let loaded = tokio::task::spawn_blocking(move || OrtEmbedder::open(&paths))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|opened| opened.map_err(|e| e.to_string()));
+    match loaded {
+        Ok(embedder) => {
             let matcher = HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), config.matching.fusion);
             let name = matcher.engine();
             info!(matcher = %name, "matching with keyword and semantic evidence");
             (Arc::new(matcher), name, "ready".into())
         }
-        Ok(Err(e)) => {
-            warn!(error = %e, "no semantic model: matching is keyword-only");
-            (Arc::new(KeywordMatcher::new()), KEYWORD_ENGINE.into(), format!("unavailable: {e}"))
-        }
         Err(e) => {
-            warn!(error = %e, "loading the semantic model failed: matching is keyword-only");
+            warn!(error = %e, "no semantic model: matching is keyword-only");
             (Arc::new(KeywordMatcher::new()), KEYWORD_ENGINE.into(), format!("unavailable: {e}"))
         }
     }

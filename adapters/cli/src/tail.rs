@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::Args;
 use futures::StreamExt;
-use switchboard_engine::log::subscribe;
+use switchboard_engine::log::{batches, subscribe};
 use switchboard_schemas::{RecordedEvent, TeamId};
 
 use crate::config::Config;
@@ -42,17 +42,13 @@ pub async fn run(config: Config, args: TailArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let mut position = args.from;
-    loop {
-        let batch = log.read_all(position, BATCH, args.team.as_ref()).await.context("reading the event log")?;
-        let Some(last) = batch.last().map(|e| e.position) else {
-            return Ok(());
-        };
-        for event in &batch {
+    let mut existing = batches(log, args.from, args.team, BATCH);
+    while let Some(batch) = existing.next().await {
+        for event in &batch.context("reading the event log")? {
             print(&mut out, event, args.json)?;
         }
-        position = last;
     }
+    Ok(())
 }
 
 fn print(out: &mut impl Write, event: &RecordedEvent, json: bool) -> Result<()> {

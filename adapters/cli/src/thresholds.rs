@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use futures::StreamExt;
+use switchboard_engine::log::batches;
 use switchboard_engine::ports::Ranking;
 use switchboard_schemas::event::MatchDecision;
 use switchboard_schemas::{ConversationEvent, Event, StreamId, TeamId};
@@ -65,12 +67,9 @@ pub async fn run(config: Config, args: ThresholdsArgs) -> Result<()> {
     let mut changes: BTreeMap<(&'static str, &'static str), usize> = BTreeMap::new();
     let mut answers: Vec<((StreamId, Uuid, String), &'static str, &'static str)> = Vec::new();
     let mut feedback: HashMap<(StreamId, Uuid, String), bool> = HashMap::new();
-    let mut position = 0;
-    loop {
-        let batch = log.read_all(position, BATCH, Some(&args.team)).await.context("reading the event log")?;
-        let Some(last) = batch.last().map(|e| e.position) else { break };
-        position = last;
-        for recorded in batch {
+    let mut existing = batches(log, 0, Some(args.team.clone()), BATCH);
+    while let Some(batch) = existing.next().await {
+        for recorded in batch.context("reading the event log")? {
             let Ok(Event::Conversation(event)) = recorded.decode() else { continue };
             match event {
                 ConversationEvent::FaqMatched(m) => {

@@ -102,6 +102,12 @@ impl Harness {
         panic!("the read models did not reach position {head}");
     }
 
+    /// The operator's feedback on the last answer; returns the status.
+    async fn feedback(&self, user: &str, resolved: bool) -> StatusCode {
+        let path = format!("/api/v1/teams/ops/conversations/{user}/feedback");
+        self.client.post(path).body_json(&json!({ "resolved": resolved })).send().await.0.status()
+    }
+
     async fn get_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
         let response = self.client.get(path).send().await;
         let status = response.0.status();
@@ -139,20 +145,8 @@ async fn a_question_is_answered_from_the_faq_and_the_conversation_reads_back() {
     assert_eq!(received, 1);
     assert_eq!(view["sessions"][0]["status"], "answered");
 
-    let response = h
-        .client
-        .post("/api/v1/teams/ops/conversations/zhangsan/feedback")
-        .body_json(&json!({"resolved": true}))
-        .send()
-        .await;
-    response.assert_status_is_ok();
-    let response = h
-        .client
-        .post("/api/v1/teams/ops/conversations/zhangsan/feedback")
-        .body_json(&json!({"resolved": true}))
-        .send()
-        .await;
-    response.assert_status(StatusCode::CONFLICT);
+    assert_eq!(h.feedback("zhangsan", true).await, StatusCode::OK);
+    assert_eq!(h.feedback("zhangsan", true).await, StatusCode::CONFLICT);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,12 +237,7 @@ async fn health_and_the_openapi_document_are_served() {
 async fn session_list_statistics_candidates_and_report_come_from_the_read_models() {
     let h = harness().await;
     send(&h, "ops", json!({"user": "zhangsan", "text": "奖品库存不足了怎么办"})).await;
-    h.client
-        .post("/api/v1/teams/ops/conversations/zhangsan/feedback")
-        .body_json(&json!({"resolved": true}))
-        .send()
-        .await
-        .assert_status_is_ok();
+    assert_eq!(h.feedback("zhangsan", true).await, StatusCode::OK);
     // Two wordings of a question the FAQ cannot answer, and one for the other team.
     send(&h, "ops", json!({"user": "lisi", "text": "活动页面打不开白屏怎么办"})).await;
     send(&h, "ops", json!({"user": "wangwu", "text": "活动页面打不开，白屏了怎么办"})).await;
@@ -343,12 +332,7 @@ async fn a_confirmed_resolution_teaches_the_faq_the_operators_wording() {
     let h = harness().await;
     let (_, body) = send(&h, "ops", json!({"user": "zhangsan", "text": "奖品库存不足了怎么办"})).await;
     assert_eq!(body["status"], "answered", "{body}");
-    h.client
-        .post("/api/v1/teams/ops/conversations/zhangsan/feedback")
-        .body_json(&json!({"resolved": true}))
-        .send()
-        .await
-        .assert_status_is_ok();
+    assert_eq!(h.feedback("zhangsan", true).await, StatusCode::OK);
     let mut paraphrases = serde_json::Value::Null;
     for _ in 0..100 {
         let (_, faqs) = h.get_json("/api/v1/teams/ops/faqs").await;
@@ -362,12 +346,7 @@ async fn a_confirmed_resolution_teaches_the_faq_the_operators_wording() {
     // Not resolved teaches nothing.
     let (_, body) = send(&h, "ops", json!({"user": "lisi", "text": "奖品库存不足怎么办啊"})).await;
     assert_eq!(body["status"], "answered", "{body}");
-    h.client
-        .post("/api/v1/teams/ops/conversations/lisi/feedback")
-        .body_json(&json!({"resolved": false}))
-        .send()
-        .await
-        .assert_status_is_ok();
+    assert_eq!(h.feedback("lisi", false).await, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, faqs) = h.get_json("/api/v1/teams/ops/faqs").await;
     assert!(!faqs[0]["paraphrases"].as_array().unwrap().iter().any(|t| t == "奖品库存不足怎么办啊"));

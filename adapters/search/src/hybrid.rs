@@ -35,9 +35,9 @@ use crate::semantic::{SemanticHit, SemanticMatcher};
 use crate::KeywordMatcher;
 
 /// Keyword candidates considered per question.
-pub const KEYWORD_DEPTH: usize = 50;
+const KEYWORD_DEPTH: usize = 50;
 /// Semantic candidates considered per question (besides the keyword ones).
-pub const SEMANTIC_DEPTH: usize = 50;
+const SEMANTIC_DEPTH: usize = 50;
 
 /// The evidence about a ranking's first candidate that its confidence is computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -199,11 +199,18 @@ impl HybridMatcher {
 
     /// The keyword, semantic and hybrid rankings of a question, from one embedding.
     pub fn rank_all(&self, team: &TeamId, query: &str, limit: usize) -> Result<Rankings, MatchError> {
+        let (keyword, hits) = self.evidence(team, query)?;
+        Ok(self.combine(keyword, &hits, limit))
+    }
+
+    /// What both engines say about a question before fusion: the keyword ranking (its
+    /// best 50) and the semantic hits (the best 50 plus the keyword candidates). Evaluation keeps these to re-fuse them while tuning.
+    pub fn evidence(&self, team: &TeamId, query: &str) -> Result<(Ranking, Vec<SemanticHit>), MatchError> {
         let keyword = self.keyword.rank_sync(team, query, KEYWORD_DEPTH)?;
         let vector = self.semantic.embed_query(query)?;
         let include: Vec<_> = keyword.candidates.iter().map(|c| &c.faq_id).collect();
         let hits = self.semantic.score(team, &vector, SEMANTIC_DEPTH, &include)?;
-        Ok(self.combine(keyword, &hits, limit))
+        Ok((keyword, hits))
     }
 
     /// Fuses a keyword ranking with semantic hits; pure, so tuning can re-fuse stored

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
@@ -57,11 +57,6 @@ async fn runtime(path: &std::path::Path, team: &TeamId) -> Result<Arc<Runtime>> 
     let roster = Roster { default: vec![StaffId::new("zhao")?], ..Roster::default() };
     runtime.team(team, TeamCommand::UpdateRoster { roster }, cause).await?;
     Ok(runtime)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1);
-    sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// Runs the benchmark and prints its lines.
@@ -165,8 +160,8 @@ pub fn run(args: &CallbacksArgs) -> Result<()> {
         println!(
             "{:<44} p50 {:.2} ms, p99 {:.2} ms (WeCom waits 5,000 ms)",
             "callback latency",
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99)
+            crate::percentile_ms(&latencies, 0.5),
+            crate::percentile_ms(&latencies, 0.99)
         );
         Ok(())
     })

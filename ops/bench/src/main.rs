@@ -64,6 +64,12 @@ fn main() -> Result<()> {
     }
 }
 
+/// The `p` quantile (nearest rank) of sorted durations, in milliseconds; 0 without any.
+pub fn percentile_ms(sorted: &[std::time::Duration], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1);
+    sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 /// Prints one result line: the figure, its baseline and their ratio.
 pub fn report(name: &str, ours: f64, baseline_name: &str, baseline: f64, unit: &str) {
     println!(

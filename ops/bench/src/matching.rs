@@ -40,10 +40,6 @@ fn lines(path: PathBuf) -> Result<Vec<Value>> {
     text.lines().map(|l| serde_json::from_str(l).context("a JSON line")).collect()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 /// The benchmark catalog: `args.faqs` FAQs from the real banks, repeated with a
 /// distinguishing suffix to reach the size.
 fn catalog(args: &MatchArgs, bank: &[(String, String)]) -> Result<Vec<FaqEvent>> {
@@ -113,12 +109,10 @@ pub fn run(args: &MatchArgs) -> Result<()> {
     ours.sort();
     brute.sort();
     for (label, p) in [("p50", 0.5), ("p99", 0.99)] {
-        let (a, b) = (percentile(&ours, p), percentile(&brute, p));
+        let (a, b) = (crate::percentile_ms(&ours, p), crate::percentile_ms(&brute, p));
         println!(
-            "keyword rank (BM25F, posting lists) {label:<4} {:>9.3} ms   | brute-force term-overlap scan {label:<4} {:>9.3} ms   | {:.1}x faster",
-            a.as_secs_f64() * 1e3,
-            b.as_secs_f64() * 1e3,
-            b.as_secs_f64() / a.as_secs_f64()
+            "keyword rank (BM25F, posting lists) {label:<4} {a:>9.3} ms   | brute-force term-overlap scan {label:<4} {b:>9.3} ms   | {:.1}x faster",
+            b / a
         );
     }
     match OrtEmbedder::open(&ModelPaths::installed()) {
@@ -183,12 +177,12 @@ fn semantic(
         list.sort();
     }
     for (label, p) in [("p50", 0.5), ("p99", 0.99)] {
-        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let ms = |sorted: &[Duration]| crate::percentile_ms(sorted, p);
         println!(
             "semantic rank (embed + scan) {label:<4} {:>9.3} ms | hybrid rank {label:<4} {:>9.3} ms | embed + naive scan and sort {label:<4} {:>9.3} ms",
-            ms(percentile(&semantic, p)),
-            ms(percentile(&fused, p)),
-            ms(percentile(&baseline, p)),
+            ms(&semantic),
+            ms(&fused),
+            ms(&baseline),
         );
     }
     Ok(())
