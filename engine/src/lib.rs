@@ -27,4 +27,5 @@ pub mod matcher_contract;
 pub mod policy;
 pub mod runtime;
 pub mod services;
+pub mod shards;
 pub mod team;

@@ -5,8 +5,12 @@
 //! Everything pending is derived from the log, so a restart loses nothing: after catching up
 //! the follower hands over whatever is still pending (a crash between deciding and sending is
 //! redelivered with the same idempotency key) and then follows live.
+//!
+//! With several engine instances, pending work is kept for every conversation but started
+//! only for the parts this instance holds ([`Shards`]); when it gains a part, that part's
+//! pending work starts at once, which is how a stopped instance's work is taken over.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +20,7 @@ use futures::StreamExt;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::GroupChatRequested;
 use switchboard_schemas::{ConversationEvent, Event, MessageId, RecordedEvent, StreamId, TeamId, UserId};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 use uuid::Uuid;
@@ -25,6 +29,7 @@ use crate::conversation::{Command, DeliveryOutcome, Rejection};
 use crate::log::{subscribe, EventLog};
 use crate::ports::{DeliveryError, GroupChatOrder, GroupChats, Matcher, NoGroupChats, Notifier, Outbound};
 use crate::runtime::{CommandError, Runtime};
+use crate::shards::{part_of, Shard, Shards};
 
 /// Tunables of the asynchronous core.
 #[derive(Debug, Clone)]
@@ -35,10 +40,11 @@ pub struct CoreConfig {
     pub max_delivery_attempts: u32,
     /// The first retry delay; doubled per attempt.
     pub retry_base: Duration,
-    /// The conversations whose matching, deliveries and timers this instance handles; none
+    /// The conversations whose matching, deliveries and timers this instance handles (the
+    /// set may change while it runs: gained parts' pending work is taken up at once); none
     /// for an instance that only follows the log (to report health and keep its matcher
     /// current) while others do the work.
-    pub shard: Option<Shard>,
+    pub shards: Option<Arc<Shards>>,
 }
 
 impl Default for CoreConfig {
@@ -47,52 +53,8 @@ impl Default for CoreConfig {
             match_limit: 5,
             max_delivery_attempts: 5,
             retry_base: Duration::from_millis(500),
-            shard: Some(Shard::ALL),
+            shards: Some(Shards::fixed(Shard::ALL)),
         }
-    }
-}
-
-/// One of `count` disjoint parts of the conversations, so several engine instances on one
-/// log share the work and each conversation's work is done by exactly one of them (no
-/// answer sent twice, no timer fired twice). A conversation's part is a stable hash of its
-/// stream id, the same in every process and release.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    /// This instance's part, `0..count`.
-    pub index: u32,
-    /// How many parts (engine instances) there are.
-    pub count: u32,
-}
-
-impl Shard {
-    /// Everything: a single engine instance.
-    pub const ALL: Shard = Shard { index: 0, count: 1 };
-
-    /// Whether this part holds `stream`'s work.
-    pub fn owns(&self, stream: &StreamId) -> bool {
-        // FNV-1a: fixed and simple, unlike the standard hasher which may change between
-        // releases and would move conversations between instances on an upgrade.
-        let hash = stream
-            .to_string()
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
-        self.count <= 1 || hash % u64::from(self.count) == u64::from(self.index)
-    }
-}
-
-impl std::str::FromStr for Shard {
-    type Err = String;
-
-    /// Parses `index/count`, e.g. `0/3`.
-    fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("{text:?} is not a shard like 0/3 (this instance's index, then how many instances)");
-        let (index, count) = text.split_once('/').ok_or_else(bad)?;
-        let shard =
-            Shard { index: index.trim().parse().map_err(|_| bad())?, count: count.trim().parse().map_err(|_| bad())? };
-        if shard.count == 0 || shard.index >= shard.count {
-            return Err(bad());
-        }
-        Ok(shard)
     }
 }
 
@@ -109,6 +71,8 @@ pub struct CoreHealth {
     pub sends: AtomicU64,
     /// Timers this instance fired.
     pub timers_fired: AtomicU64,
+    /// Conversation parts this instance works on now.
+    pub parts_held: AtomicU64,
 }
 
 impl CoreHealth {
@@ -197,6 +161,9 @@ impl Core {
         let mut pending = Pending::default();
         let mut workers = JoinSet::new();
         let mut position = 0;
+        let mut changes = self.config.shards.as_ref().map(|shards| shards.changes());
+        let mut held = self.config.shards.as_ref().map(|shards| shards.held()).unwrap_or_default();
+        self.health.parts_held.store(held.len() as u64, Ordering::Relaxed);
         loop {
             let head = match log.head().await {
                 Ok(head) => head,
@@ -212,7 +179,15 @@ impl Core {
                 self.hand_over(&mut pending, &mut workers);
             }
             let mut events = subscribe(log.clone(), position, None);
-            while let Some(item) = events.next().await {
+            loop {
+                let item = tokio::select! {
+                    item = events.next() => item,
+                    now = parts_changed(&mut changes) => {
+                        held = self.parts_changed(&held, now, &mut pending, &mut workers);
+                        continue;
+                    }
+                };
+                let Some(item) = item else { break };
                 let recorded = match item {
                     Ok(recorded) => recorded,
                     Err(e) => {
@@ -233,7 +208,12 @@ impl Core {
         }
     }
 
-    /// Catch-up is complete: everything still pending is real work now.
+    /// Whether this instance works on `stream`.
+    fn owns(&self, stream: &StreamId) -> bool {
+        self.config.shards.as_ref().is_some_and(|shards| shards.owns(stream))
+    }
+
+    /// Catch-up is complete: everything still pending in the parts held is real work now.
     fn hand_over(self: &Arc<Self>, pending: &mut Pending, workers: &mut JoinSet<()>) {
         info!(
             matches = pending.matches.len(),
@@ -241,20 +221,55 @@ impl Core {
             timers = self.timers.len(),
             "caught up with the event log"
         );
-        for (stream, (message_id, query)) in pending.matches.clone() {
-            workers.spawn(self.clone().answer(stream, message_id, query));
-        }
-        for outbound in pending.deliveries.values() {
-            workers.spawn(self.clone().deliver(outbound.clone()));
-        }
-        for (stream, request) in pending.group_chats.clone() {
-            workers.spawn(self.clone().create_group_chat(stream, request));
-        }
-        for (session, learn) in pending.paraphrases.drain() {
-            workers.spawn(self.clone().learn(session, learn));
-        }
+        self.take_up(pending, |stream| self.owns(stream), workers);
         self.timers.start();
         self.health.caught_up.store(true, Ordering::Relaxed);
+    }
+
+    /// The parts held changed from `before` to `now`: timers move in or out of the due set,
+    /// and once caught up, the pending work of gained parts starts at once (a stopped
+    /// instance's questions, deliveries and group chats are taken over). Work already
+    /// running in a lost part finishes; its commands carry expected versions, so a part
+    /// taken over meanwhile cannot record it twice.
+    fn parts_changed(
+        self: &Arc<Self>,
+        before: &BTreeSet<u32>,
+        now: BTreeSet<u32>,
+        pending: &mut Pending,
+        workers: &mut JoinSet<()>,
+    ) -> BTreeSet<u32> {
+        let count = self.config.shards.as_ref().map_or(1, |shards| shards.count());
+        let gained: BTreeSet<u32> = now.difference(before).copied().collect();
+        let lost: Vec<u32> = before.difference(&now).copied().collect();
+        info!(held = ?now, gained = ?gained, lost = ?lost, "the conversation parts this instance works on changed");
+        self.health.parts_held.store(now.len() as u64, Ordering::Relaxed);
+        self.timers.rebalance(|stream| self.owns(stream));
+        if self.health.caught_up() {
+            self.take_up(pending, |stream| gained.contains(&part_of(stream, count)), workers);
+        }
+        now
+    }
+
+    /// Starts the pending work of the conversations `which` selects.
+    fn take_up(self: &Arc<Self>, pending: &mut Pending, which: impl Fn(&StreamId) -> bool, workers: &mut JoinSet<()>) {
+        for (stream, (message_id, query)) in pending.matches.iter().filter(|(stream, _)| which(stream)) {
+            workers.spawn(self.clone().answer(stream.clone(), message_id.clone(), query.clone()));
+        }
+        for outbound in pending.deliveries.values() {
+            if which(&StreamId::conversation(&outbound.team, &outbound.user)) {
+                workers.spawn(self.clone().deliver(outbound.clone()));
+            }
+        }
+        for (stream, request) in pending.group_chats.iter().filter(|(stream, _)| which(stream)) {
+            workers.spawn(self.clone().create_group_chat(stream.clone(), request.clone()));
+        }
+        let sessions: Vec<Uuid> =
+            pending.paraphrases.iter().filter(|(_, (stream, _))| which(stream)).map(|(session, _)| *session).collect();
+        for session in sessions {
+            if let Some((_, learn)) = pending.paraphrases.remove(&session) {
+                workers.spawn(self.clone().learn(session, learn));
+            }
+        }
     }
 
     async fn observe(
@@ -272,7 +287,10 @@ impl Core {
             }
         };
         let stream = &recorded.stream;
-        let mine = self.config.shard.is_some_and(|shard| shard.owns(stream));
+        // Pending work is kept for every conversation (so a part can be taken over at once)
+        // and started only for the parts held.
+        let mine = self.owns(stream);
+        let start = live && mine;
         match event {
             Event::Faq(faq) => {
                 if let switchboard_schemas::FaqEvent::FaqParaphraseAdded(learned) = &faq {
@@ -285,11 +303,11 @@ impl Core {
                 }
             }
             Event::Team(_) => {}
-            Event::Conversation(_) if !mine => {}
+            Event::Conversation(_) if self.config.shards.is_none() => {}
             Event::Conversation(event) => match event {
                 ConversationEvent::MatchRequested(m) => {
                     pending.matches.insert(stream.clone(), (m.message_id.clone(), m.query.clone()));
-                    if live {
+                    if start {
                         workers.spawn(self.clone().answer(stream.clone(), m.message_id, m.query));
                     }
                 }
@@ -308,17 +326,17 @@ impl Core {
                         return;
                     }
                     let learn = Learn { team: stream.team_id().clone(), faq_id: f.faq_id, text: query };
-                    if live {
+                    if start {
                         workers.spawn(self.clone().learn(session, learn.clone()));
                     }
-                    pending.paraphrases.insert(session, learn);
+                    pending.paraphrases.insert(session, (stream.clone(), learn));
                 }
                 ConversationEvent::SessionClosed(_) | ConversationEvent::SessionOpened(_) => {
                     pending.matches.remove(stream);
                     pending.group_chats.remove(stream);
                 }
                 ConversationEvent::GroupChatRequested(request) => {
-                    if live {
+                    if start {
                         workers.spawn(self.clone().create_group_chat(stream.clone(), request.clone()));
                     }
                     pending.group_chats.insert(stream.clone(), request);
@@ -338,7 +356,7 @@ impl Core {
                         text: q.text,
                         channel: q.channel,
                     };
-                    if live {
+                    if start {
                         workers.spawn(self.clone().deliver(outbound.clone()));
                     }
                     pending.deliveries.insert(q.outbound_id, outbound);
@@ -349,7 +367,7 @@ impl Core {
                 ConversationEvent::DeliveryFailed(f) if f.gave_up => {
                     pending.deliveries.remove(&f.outbound_id);
                 }
-                ConversationEvent::TimerScheduled(t) => self.timers.insert(t.timer_id, t.due_at, stream.clone()),
+                ConversationEvent::TimerScheduled(t) => self.timers.insert(t.timer_id, t.due_at, stream.clone(), mine),
                 ConversationEvent::TimerFired(t) => self.timers.remove(t.timer_id),
                 ConversationEvent::TimerCancelled(t) => self.timers.remove(t.timer_id),
                 _ => {}
@@ -500,11 +518,15 @@ impl Core {
                 }
                 self.timers.remove(timer_id);
             }
-            Err(CommandError::Rejected(Rejection::TimerNotDue(at))) => self.timers.insert(timer_id, at, stream),
+            Err(CommandError::Rejected(Rejection::TimerNotDue(at))) => {
+                let mine = self.owns(&stream);
+                self.timers.insert(timer_id, at, stream, mine);
+            }
             Err(e) => {
                 warn!(error = %e, %timer_id, "firing a timer failed; retrying in a second");
                 let retry = self.runtime.now() + chrono::Duration::seconds(1);
-                self.timers.insert(timer_id, retry, stream);
+                let mine = self.owns(&stream);
+                self.timers.insert(timer_id, retry, stream, mine);
             }
         }
     }
@@ -519,7 +541,7 @@ struct Pending {
     /// The wording last matched per conversation: (session, query).
     last_query: HashMap<StreamId, (Uuid, String)>,
     /// Confirmed resolutions whose wording is not yet learned, by session.
-    paraphrases: HashMap<Uuid, Learn>,
+    paraphrases: HashMap<Uuid, (StreamId, Learn)>,
 }
 
 /// A wording to learn as a paraphrase of the FAQ it was resolved by.
@@ -566,7 +588,9 @@ enum Due {
     Nothing,
 }
 
-/// The due set: timers ordered by due time, shared by the follower and the timer worker.
+/// The due set: timers ordered by due time, shared by the follower and the timer worker;
+/// timers of conversations in parts held elsewhere are parked beside it, ready to move in
+/// when their part is taken over.
 #[derive(Default)]
 struct TimerQueue {
     inner: Mutex<TimerSet>,
@@ -578,6 +602,7 @@ struct TimerQueue {
 struct TimerSet {
     by_due: BTreeMap<(DateTime<Utc>, Uuid), StreamId>,
     due_of: HashMap<Uuid, DateTime<Utc>>,
+    parked: HashMap<Uuid, (DateTime<Utc>, StreamId)>,
 }
 
 impl TimerQueue {
@@ -585,24 +610,49 @@ impl TimerQueue {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn insert(&self, timer_id: Uuid, due: DateTime<Utc>, stream: StreamId) {
+    /// Adds or moves a timer; `owned` says whether this instance fires it.
+    fn insert(&self, timer_id: Uuid, due: DateTime<Utc>, stream: StreamId, owned: bool) {
         {
             let mut set = self.lock();
-            if let Some(old) = set.due_of.insert(timer_id, due) {
-                set.by_due.remove(&(old, timer_id));
+            set.take(timer_id);
+            if owned {
+                set.due_of.insert(timer_id, due);
+                set.by_due.insert((due, timer_id), stream);
+            } else {
+                set.parked.insert(timer_id, (due, stream));
             }
-            set.by_due.insert((due, timer_id), stream);
         }
         self.changed.notify_one();
     }
 
     fn remove(&self, timer_id: Uuid) {
-        let mut set = self.lock();
-        if let Some(due) = set.due_of.remove(&timer_id) {
-            set.by_due.remove(&(due, timer_id));
-        }
+        self.lock().take(timer_id);
     }
 
+    /// Moves timers between the due set and the parked ones after the parts held changed.
+    fn rebalance(&self, owns: impl Fn(&StreamId) -> bool) {
+        {
+            let mut set = self.lock();
+            let lost: Vec<Uuid> =
+                set.by_due.iter().filter(|(_, stream)| !owns(stream)).map(|((_, timer_id), _)| *timer_id).collect();
+            let gained: Vec<Uuid> =
+                set.parked.iter().filter(|(_, (_, stream))| owns(stream)).map(|(timer_id, _)| *timer_id).collect();
+            for timer_id in lost {
+                if let Some((due, stream)) = set.take(timer_id) {
+                    set.parked.insert(timer_id, (due, stream));
+                }
+            }
+            for timer_id in gained {
+                if let Some((due, stream)) = set.take(timer_id) {
+                    set.due_of.insert(timer_id, due);
+                    set.by_due.insert((due, timer_id), stream);
+                }
+            }
+        }
+        self.changed.notify_one();
+    }
+
+    /// Timers this instance fires.
     fn len(&self) -> usize {
         self.lock().due_of.len()
     }
@@ -629,38 +679,58 @@ impl TimerQueue {
     }
 }
 
+impl TimerSet {
+    /// Takes a timer out, wherever it is.
+    fn take(&mut self, timer_id: Uuid) -> Option<(DateTime<Utc>, StreamId)> {
+        if let Some(due) = self.due_of.remove(&timer_id) {
+            return self.by_due.remove(&(due, timer_id)).map(|stream| (due, stream));
+        }
+        self.parked.remove(&timer_id)
+    }
+}
+
+/// Waits until the parts held change and returns them; never, for an instance without parts.
+async fn parts_changed(changes: &mut Option<watch::Receiver<BTreeSet<u32>>>) -> BTreeSet<u32> {
+    if let Some(receiver) = changes {
+        if receiver.changed().await.is_ok() {
+            return receiver.borrow_and_update().clone();
+        }
+    }
+    futures::future::pending().await
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use switchboard_schemas::{TeamId, UserId};
 
-    #[test]
-    fn shards_split_conversations_disjointly_and_evenly() {
-        let team = TeamId::new("ops").unwrap();
-        let streams: Vec<StreamId> =
-            (0..3_000).map(|n| StreamId::conversation(&team, &UserId::new(format!("user{n}")).unwrap())).collect();
-        let shards: Vec<Shard> = (0..3).map(|index| Shard { index, count: 3 }).collect();
-        let mut sizes = [0usize; 3];
-        for stream in &streams {
-            let owners: Vec<usize> = (0..3).filter(|&i| shards[i].owns(stream)).collect();
-            assert_eq!(owners.len(), 1, "{stream} has exactly one owner");
-            sizes[owners[0]] += 1;
-        }
-        assert!(sizes.iter().all(|&n| (800..1_200).contains(&n)), "roughly even: {sizes:?}");
-        assert!(streams.iter().all(|s| Shard::ALL.owns(s)));
-        // Stable across processes and releases: a known stream's part never moves.
-        let known = StreamId::conversation(&team, &UserId::new("zhangsan").unwrap());
-        // FNV-1a("ops.conversation.zhangsan") = 14766160791586136138, which is 2 modulo 3.
-        assert_eq!((0..3).find(|&i| shards[i].owns(&known)), Some(2));
+    fn stream(user: &str) -> StreamId {
+        StreamId::conversation(&TeamId::new("ops").unwrap(), &UserId::new(user).unwrap())
     }
 
     #[test]
-    fn shards_parse_from_index_and_count() {
-        assert_eq!("1/3".parse::<Shard>().unwrap(), Shard { index: 1, count: 3 });
-        for bad in ["3/3", "0/0", "1", "a/3", ""] {
-            assert!(bad.parse::<Shard>().is_err(), "{bad:?}");
+    fn timers_of_parts_held_elsewhere_wait_parked_until_their_part_moves_here() {
+        let queue = TimerQueue::default();
+        let now = Utc::now();
+        let (mine, theirs) = (Uuid::now_v7(), Uuid::now_v7());
+        queue.insert(mine, now + chrono::Duration::seconds(5), stream("a"), true);
+        queue.insert(theirs, now - chrono::Duration::seconds(5), stream("b"), false);
+        // Only the held one is ever due here, even though the parked one is overdue.
+        assert!(matches!(queue.next_due(now), Due::At(_)));
+        assert_eq!(queue.len(), 1);
+
+        // Part of "b" gained, part of "a" lost.
+        queue.rebalance(|s| *s == stream("b"));
+        match queue.next_due(now) {
+            Due::Now(id, s) => assert_eq!((id, s), (theirs, stream("b"))),
+            _ => panic!("the taken-over timer is due at once"),
         }
+        assert!(matches!(queue.next_due(now + chrono::Duration::seconds(10)), Due::Nothing), "a's timer is parked");
+
+        // A fired (or cancelled) timer is forgotten wherever it waits.
+        queue.remove(mine);
+        queue.rebalance(|_| true);
+        assert!(matches!(queue.next_due(now + chrono::Duration::seconds(10)), Due::Nothing));
     }
 }

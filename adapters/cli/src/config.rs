@@ -146,14 +146,29 @@ pub struct CoreSettings {
     #[serde(with = "humantime_serde")]
     pub retry_base: Duration,
     /// With several engine instances on one log: this instance's part of the conversations
-    /// and how many parts there are, as `index/count` (e.g. `0/3`, `1/3`, `2/3`). Every
-    /// part must be run by exactly one instance.
+    /// and how many parts there are, as `index/count` (e.g. `0/3`, `1/3`, `2/3`; every part
+    /// must be run by exactly one instance), or `auto`: the instances lease the parts from
+    /// NATS (`store.kind = "nats"`), share them evenly and take over a stopped one's.
     pub shard: String,
+    /// With `shard = "auto"`: how many parts the conversations are split into, the most
+    /// engine instances that can share the work; the same on every instance.
+    pub parts: u32,
+    /// With `shard = "auto"`: how long a part's lease lasts without renewal, so how soon a
+    /// stopped instance's conversations are taken over; the same on every instance.
+    #[serde(with = "humantime_serde")]
+    pub lease_term: Duration,
 }
 
 impl Default for CoreSettings {
     fn default() -> Self {
-        Self { match_limit: 5, max_delivery_attempts: 5, retry_base: Duration::from_millis(500), shard: "0/1".into() }
+        Self {
+            match_limit: 5,
+            max_delivery_attempts: 5,
+            retry_base: Duration::from_millis(500),
+            shard: "0/1".into(),
+            parts: 16,
+            lease_term: Duration::from_secs(10),
+        }
     }
 }
 

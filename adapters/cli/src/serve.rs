@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use poem::listener::TcpListener;
 use switchboard_embed::{ModelPaths, OrtEmbedder};
@@ -12,9 +12,11 @@ use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::Matcher;
 use switchboard_engine::ports::SystemClock;
 use switchboard_engine::runtime::Runtime;
-use switchboard_engine::services::{Core, CoreConfig, Shard};
+use switchboard_engine::services::{Core, CoreConfig};
+use switchboard_engine::shards::{Shard, Shards};
 use switchboard_engine::team::TeamCommand;
 use switchboard_http::{AppState, Backends, HttpLimits};
+use switchboard_jetstream::leases::ShardLeases;
 use switchboard_jetstream::JetStreamEventLog;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::TeamId;
@@ -69,6 +71,12 @@ impl std::fmt::Display for Role {
 
 /// Opens the configured event log.
 pub async fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
+    Ok(open_store(config).await?.0)
+}
+
+/// Opens the configured event log, and the JetStream one again by its own type when the
+/// log is on NATS (for the part leases).
+async fn open_store(config: &Config) -> Result<(Arc<dyn EventLog>, Option<Arc<JetStreamEventLog>>)> {
     match config.store.kind {
         StoreKind::Embedded => {
             std::fs::create_dir_all(&config.data_dir)
@@ -76,7 +84,7 @@ pub async fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
             let path = config.data_dir.join("events.sqlite");
             let log = SqliteEventLog::open(&path, config.store.embedded.clone())
                 .with_context(|| format!("cannot open the event log at {}", path.display()))?;
-            Ok(Arc::new(log))
+            Ok((Arc::new(log), None))
         }
         StoreKind::Nats => {
             let url = &config.store.nats_url;
@@ -85,9 +93,41 @@ pub async fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
                     "cannot open the event log on NATS at {url} (is nats-server running with JetStream enabled, -js?)"
                 )
             })?;
-            Ok(Arc::new(log))
+            let log = Arc::new(log);
+            Ok((log.clone(), Some(log)))
         }
     }
+}
+
+/// The conversation parts this instance works on: fixed by `core.shard = "i/N"`, or leased
+/// from NATS with `core.shard = "auto"` (the lease keeper is started here).
+async fn shards(config: &Config, jetstream: Option<&JetStreamEventLog>) -> Result<Arc<Shards>> {
+    if config.core.shard.trim() != "auto" {
+        let shard: Shard = config.core.shard.parse().map_err(|e: String| anyhow::anyhow!("core.shard: {e}"))?;
+        return Ok(Shards::fixed(shard));
+    }
+    let Some(log) = jetstream else {
+        bail!("core.shard = \"auto\" leases the conversation parts from NATS: set store.kind = \"nats\", or give this instance a fixed part such as \"0/1\"");
+    };
+    if config.core.parts == 0 {
+        bail!("core.parts must be at least 1");
+    }
+    let shards = Shards::leased(config.core.parts);
+    let instance = Uuid::now_v7().simple().to_string();
+    let bucket = format!("{}_parts", config.store.jetstream.stream);
+    let leases = ShardLeases::open(
+        log.jetstream(),
+        &bucket,
+        config.store.jetstream.replicas,
+        instance.clone(),
+        config.core.lease_term,
+        shards.clone(),
+    )
+    .await
+    .context("cannot lease conversation parts (core.shard = \"auto\")")?;
+    info!(%instance, %bucket, parts = config.core.parts, lease_term = ?config.core.lease_term, "leasing conversation parts");
+    tokio::spawn(leases.run());
+    Ok(shards)
 }
 
 /// Where the model and the runtime library are, from the configuration or where
@@ -189,7 +229,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let log = open_log(&config).await?;
+    let (log, jetstream) = open_store(&config).await?;
     let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
     if args.demo {
         let team = config.teams.entry(demo::DEMO_TEAM.into()).or_insert(demo::team()?);
@@ -208,12 +248,13 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         warn!("no teams are configured: add [teams.<id>] to the configuration or run with --demo");
     }
     let (matcher, matcher_name, semantic_status) = matcher(&config).await?;
-    let shard: Shard = config.core.shard.parse().map_err(|e: String| anyhow::anyhow!("core.shard: {e}"))?;
+    let engine = args.roles.contains(&Role::Engine);
+    let shards = if engine { Some(shards(&config, jetstream.as_deref()).await?) } else { None };
     let core_config = CoreConfig {
         match_limit: config.core.match_limit,
         max_delivery_attempts: config.core.max_delivery_attempts,
         retry_base: config.core.retry_base,
-        shard: args.roles.contains(&Role::Engine).then_some(shard),
+        shards,
     };
     let wecom = Arc::new(wecom_client(&config, args.demo)?);
     let router = Arc::new(ChannelRouter { wecom: wecom.clone() });

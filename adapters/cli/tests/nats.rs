@@ -270,3 +270,61 @@ fn a_killed_nats_server_and_a_killed_engine_lose_nothing() {
         assert!(!view["sessions"].as_array().unwrap().is_empty(), "op{user}: {view}");
     }
 }
+
+/// Waits until each instance holds `parts` conversation parts (the `parts_held` gauge).
+fn wait_for_parts(servers: &[&Server], parts: &[u64]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held: Vec<u64> = servers.iter().map(|s| metric(s, "switchboard_core_parts_held")).collect();
+        if held == parts {
+            return;
+        }
+        assert!(Instant::now() < deadline, "parts held {held:?}, expected {parts:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn leased_parts_move_from_a_stopped_engine_to_the_others() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &nats.url());
+    // Leased parts with a short term; timers come due 4 s after an answer, well after the
+    // instance holding them is stopped.
+    let text =
+        std::fs::read_to_string(&config).unwrap().replace("reconfirm_after_secs = 2", "reconfirm_after_secs = 4");
+    std::fs::write(&config, format!("{text}\n[core]\nshard = \"auto\"\nparts = 8\nlease_term = \"2s\"\n")).unwrap();
+    let start = |name: &str| Server::start_with_env(&dir.path().join(name), Some(&config), &["--demo"], &[]);
+    let survivor = start("survivor");
+    let mut stopped = start("stopped");
+    wait_for_parts(&[&survivor, &stopped], &[4, 4]);
+
+    // Questions from 16 operators, all answered before one instance stops.
+    let mut accepted = BTreeSet::new();
+    for user in 0..16 {
+        let id = format!("u{user}");
+        let body = json!({"user": format!("op{user}"), "text": QUESTIONS[user % 3], "message_id": id});
+        assert_eq!(survivor.try_post("/api/v1/teams/demo/messages", body).0, 200);
+        accepted.insert((format!("op{user}"), id));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while of_type(&events(&config, Some("demo")), "FaqMatched").len() < 16 {
+        assert!(Instant::now() < deadline, "questions not matched");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(metric(&stopped, "switchboard_core_matched_total") > 0, "the stopped instance had conversations");
+    assert_eq!(metric(&stopped, "switchboard_core_timers_fired_total"), 0, "its timers were not due yet");
+    stopped.kill_now();
+
+    // Its parts expire and move to the survivor, which fires every timer.
+    wait_for_parts(&[&survivor], &[8]);
+    let all = settled(&config);
+    check_log(&all, &accepted);
+    let fired = of_type(&all, "TimerFired").len() as u64;
+    assert!(fired >= 16, "every operator's re-confirm timer fired ({fired})");
+    assert_eq!(metric(&survivor, "switchboard_core_timers_fired_total"), fired, "the survivor fired them all");
+
+    // A newcomer gets an even share: the survivor releases half.
+    let newcomer = start("newcomer");
+    wait_for_parts(&[&survivor, &newcomer], &[4, 4]);
+}

@@ -145,6 +145,12 @@ fn metrics(Data(state): Data<&Arc<AppState>>) -> String {
         "Timers this instance fired.",
         h.timers_fired.load(Relaxed),
     );
+    metric(
+        "switchboard_core_parts_held",
+        "gauge",
+        "Conversation parts this instance works on (see core.shard).",
+        h.parts_held.load(Relaxed),
+    );
     out
 }
 

@@ -89,6 +89,7 @@
 
 mod codec;
 mod error;
+pub mod leases;
 mod options;
 #[cfg(feature = "testing")]
 pub mod testing;
