@@ -20,6 +20,8 @@ use switchboard_schemas::{FaqEvent, FaqId, TeamId};
 use switchboard_search::hybrid::{Calibration, Evidence, Rankings};
 use switchboard_search::{Fusion, HybridMatcher, SemanticMatcher};
 
+use crate::records;
+
 /// Options of `eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -78,61 +80,24 @@ struct Query {
     lang: String,
 }
 
-fn read_rows(path: &Path) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let mut rows = Vec::new();
-    if is_csv {
-        let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-        let headers = reader.headers()?.clone();
-        for (line, record) in reader.records().enumerate() {
-            let record = record.with_context(|| format!("{} row {}", path.display(), line + 2))?;
-            let row = headers
-                .iter()
-                .zip(record.iter())
-                .map(|(k, v)| (k.to_owned(), if v.is_empty() { serde_json::Value::Null } else { v.into() }))
-                .collect();
-            rows.push(row);
-        }
-    } else {
-        for (line, text) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let value: serde_json::Value = serde_json::from_str(text)
-                .with_context(|| format!("{} line {}: not JSON", path.display(), line + 1))?;
-            let serde_json::Value::Object(row) = value else {
-                bail!("{} line {}: not a JSON object", path.display(), line + 1)
-            };
-            rows.push(row);
-        }
-    }
-    Ok(rows)
-}
-
-fn field(row: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<String> {
-    row.get(key).and_then(|v| v.as_str()).map(str::to_owned)
-}
-
 fn load(faqs: &Path, queries: &Path) -> Result<(Vec<Faq>, Vec<Query>)> {
     let mut bank = Vec::new();
-    for (n, row) in read_rows(faqs)?.iter().enumerate() {
-        let at = || format!("{} entry {}", faqs.display(), n + 1);
+    for row in records::read(faqs, &["id", "question"])? {
+        let at = || format!("{} line {}", faqs.display(), row.line);
         bank.push(Faq {
-            id: field(row, "id").with_context(|| format!("{}: no id", at()))?,
-            question: field(row, "question").with_context(|| format!("{}: no question", at()))?,
-            answer: field(row, "answer").unwrap_or_default(),
-            category: field(row, "category"),
-            paraphrases: row
-                .get("paraphrases")
-                .and_then(|p| p.as_array())
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default(),
+            id: row.text("id").with_context(|| format!("{}: no id", at()))?,
+            question: row.text("question").with_context(|| format!("{}: no question", at()))?,
+            answer: row.text("answer").unwrap_or_default(),
+            category: row.text("category"),
+            paraphrases: row.list("paraphrases"),
         });
     }
     let mut questions = Vec::new();
-    for (n, row) in read_rows(queries)?.iter().enumerate() {
+    for row in records::read(queries, &["query"])? {
         questions.push(Query {
-            text: field(row, "query").with_context(|| format!("{} entry {}: no query", queries.display(), n + 1))?,
-            gold: field(row, "faq_id"),
-            lang: field(row, "lang").unwrap_or_else(|| "?".into()),
+            text: row.text("query").with_context(|| format!("{} line {}: no query", queries.display(), row.line))?,
+            gold: row.text("faq_id"),
+            lang: row.text("lang").unwrap_or_else(|| "?".into()),
         });
     }
     Ok((bank, questions))

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use calamine::{Data, Reader};
 use clap::{Args, Subcommand, ValueEnum};
 use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
 use switchboard_engine::ports::SystemClock;
@@ -18,6 +17,7 @@ use switchboard_schemas::{FaqId, TeamId};
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::records;
 use crate::serve::open_log;
 
 /// `faq` subcommands.
@@ -75,85 +75,20 @@ struct Row {
     paraphrases: Vec<String>,
 }
 
-fn split_paraphrases(text: &str) -> Vec<String> {
-    text.split('|').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
-}
-
-fn from_table(header: &[String], rows: impl Iterator<Item = (usize, Vec<String>)>) -> Result<Vec<Row>> {
-    let column = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
-    let (Some(id), Some(question), Some(answer)) = (column("id"), column("question"), column("answer")) else {
-        bail!("the header must name at least id, question and answer (found: {})", header.join(", "));
-    };
-    let (category, paraphrases) = (column("category"), column("paraphrases"));
-    Ok(rows
-        .map(|(line, cells)| {
-            let cell = |i: Option<usize>| i.and_then(|i| cells.get(i)).map(|c| c.trim().to_owned()).unwrap_or_default();
-            Row {
-                line,
-                id: cell(Some(id)),
-                question: cell(Some(question)),
-                answer: cell(Some(answer)),
-                category: cell(category),
-                paraphrases: split_paraphrases(&cell(paraphrases)),
-            }
+fn read(path: &Path) -> Result<Vec<Row>> {
+    let records = records::read(path, &["id", "question", "answer"])?;
+    let text = |record: &records::Record, name: &str| record.text(name).unwrap_or_default();
+    Ok(records
+        .iter()
+        .map(|record| Row {
+            line: record.line,
+            id: text(record, "id"),
+            question: text(record, "question"),
+            answer: text(record, "answer"),
+            category: text(record, "category"),
+            paraphrases: record.list("paraphrases"),
         })
         .collect())
-}
-
-fn read(path: &Path) -> Result<Vec<Row>> {
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    match extension.as_str() {
-        "csv" => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let mut reader =
-                csv::ReaderBuilder::new().flexible(true).from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-            let header: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
-            let mut rows = Vec::new();
-            for (n, record) in reader.records().enumerate() {
-                let record = record.with_context(|| format!("line {} is not valid CSV", n + 2))?;
-                rows.push((n + 2, record.iter().map(str::to_owned).collect()));
-            }
-            from_table(&header, rows.into_iter())
-        }
-        "xlsx" | "xlsm" | "xls" | "ods" => {
-            let mut book =
-                calamine::open_workbook_auto(path).with_context(|| format!("cannot open {}", path.display()))?;
-            let sheet = book.sheet_names().first().cloned().context("the workbook has no sheet")?;
-            let range = book.worksheet_range(&sheet).with_context(|| format!("cannot read sheet {sheet:?}"))?;
-            let mut rows = range.rows().map(|r| {
-                r.iter()
-                    .map(|c| match c {
-                        Data::Float(f) if f.fract() == 0.0 => format!("{f:.0}"),
-                        other => other.to_string(),
-                    })
-                    .collect::<Vec<String>>()
-            });
-            let header = rows.next().context("the sheet is empty")?;
-            from_table(&header, rows.enumerate().map(|(n, r)| (n + 2, r)))
-        }
-        "jsonl" | "json" => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let mut rows = Vec::new();
-            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                let value: serde_json::Value =
-                    serde_json::from_str(line).with_context(|| format!("line {} is not JSON", n + 1))?;
-                let text = |key: &str| value[key].as_str().unwrap_or_default().trim().to_owned();
-                rows.push(Row {
-                    line: n + 1,
-                    id: text("id"),
-                    question: text("question"),
-                    answer: text("answer"),
-                    category: text("category"),
-                    paraphrases: value["paraphrases"]
-                        .as_array()
-                        .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
-                        .unwrap_or_default(),
-                });
-            }
-            Ok(rows)
-        }
-        other => bail!("{}: unknown file type {other:?}; use .csv, .xlsx or .jsonl", path.display()),
-    }
 }
 
 /// Checks every row; returns the commands, or every problem with its line.

@@ -10,6 +10,7 @@ mod export;
 mod faq;
 mod forward;
 mod read_models;
+mod records;
 mod replay;
 mod serve;
 mod simulate;

@@ -88,5 +88,8 @@ fn tuning_writes_settings_the_binary_accepts() {
     std::fs::write(&bad, "{\"id\": \"a\"}\n").unwrap();
     let output = switchboard(&["eval", "--faqs", bad.to_str().unwrap(), "--queries", bad.to_str().unwrap()]);
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("entry 1: no question"), "a bad row is named");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("bad.jsonl line 1: no question"),
+        "a bad row is named by its line"
+    );
 }
