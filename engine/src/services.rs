@@ -213,6 +213,12 @@ impl Core {
         self.config.shards.as_ref().is_some_and(|shards| shards.owns(stream))
     }
 
+    /// Puts a timer in the due set when this instance fires it, else parks it.
+    fn schedule(&self, timer_id: Uuid, due: DateTime<Utc>, stream: StreamId) {
+        let owned = self.owns(&stream);
+        self.timers.insert(timer_id, due, stream, owned);
+    }
+
     /// Catch-up is complete: everything still pending in the parts held is real work now.
     fn hand_over(self: &Arc<Self>, pending: &mut Pending, workers: &mut JoinSet<()>) {
         info!(
@@ -287,9 +293,11 @@ impl Core {
             }
         };
         let stream = &recorded.stream;
-        // Pending work is kept for every conversation (so a part can be taken over at once)
-        // and started only for the parts held.
+        // With leased parts, pending work is kept for every conversation (so a part can be
+        // taken over at once) and started only for the parts held; fixed parts never move,
+        // so other instances' conversations are not followed at all.
         let mine = self.owns(stream);
+        let followed = self.config.shards.as_ref().is_some_and(|shards| mine || shards.movable());
         let start = live && mine;
         match event {
             Event::Faq(faq) => {
@@ -303,7 +311,7 @@ impl Core {
                 }
             }
             Event::Team(_) => {}
-            Event::Conversation(_) if self.config.shards.is_none() => {}
+            Event::Conversation(_) if !followed => {}
             Event::Conversation(event) => match event {
                 ConversationEvent::MatchRequested(m) => {
                     pending.matches.insert(stream.clone(), (m.message_id.clone(), m.query.clone()));
@@ -367,7 +375,7 @@ impl Core {
                 ConversationEvent::DeliveryFailed(f) if f.gave_up => {
                     pending.deliveries.remove(&f.outbound_id);
                 }
-                ConversationEvent::TimerScheduled(t) => self.timers.insert(t.timer_id, t.due_at, stream.clone(), mine),
+                ConversationEvent::TimerScheduled(t) => self.schedule(t.timer_id, t.due_at, stream.clone()),
                 ConversationEvent::TimerFired(t) => self.timers.remove(t.timer_id),
                 ConversationEvent::TimerCancelled(t) => self.timers.remove(t.timer_id),
                 _ => {}
@@ -518,15 +526,11 @@ impl Core {
                 }
                 self.timers.remove(timer_id);
             }
-            Err(CommandError::Rejected(Rejection::TimerNotDue(at))) => {
-                let mine = self.owns(&stream);
-                self.timers.insert(timer_id, at, stream, mine);
-            }
+            Err(CommandError::Rejected(Rejection::TimerNotDue(at))) => self.schedule(timer_id, at, stream),
             Err(e) => {
                 warn!(error = %e, %timer_id, "firing a timer failed; retrying in a second");
                 let retry = self.runtime.now() + chrono::Duration::seconds(1);
-                let mine = self.owns(&stream);
-                self.timers.insert(timer_id, retry, stream, mine);
+                self.schedule(timer_id, retry, stream);
             }
         }
     }
@@ -615,12 +619,7 @@ impl TimerQueue {
         {
             let mut set = self.lock();
             set.take(timer_id);
-            if owned {
-                set.due_of.insert(timer_id, due);
-                set.by_due.insert((due, timer_id), stream);
-            } else {
-                set.parked.insert(timer_id, (due, stream));
-            }
+            set.place(timer_id, due, stream, owned);
         }
         self.changed.notify_one();
     }
@@ -633,19 +632,13 @@ impl TimerQueue {
     fn rebalance(&self, owns: impl Fn(&StreamId) -> bool) {
         {
             let mut set = self.lock();
-            let lost: Vec<Uuid> =
-                set.by_due.iter().filter(|(_, stream)| !owns(stream)).map(|((_, timer_id), _)| *timer_id).collect();
-            let gained: Vec<Uuid> =
-                set.parked.iter().filter(|(_, (_, stream))| owns(stream)).map(|(timer_id, _)| *timer_id).collect();
-            for timer_id in lost {
+            let lost = set.by_due.iter().filter(|(_, stream)| !owns(stream)).map(|((_, timer_id), _)| *timer_id);
+            let gained = set.parked.iter().filter(|(_, (_, stream))| owns(stream)).map(|(timer_id, _)| *timer_id);
+            let moving: Vec<Uuid> = lost.chain(gained).collect();
+            for timer_id in moving {
                 if let Some((due, stream)) = set.take(timer_id) {
-                    set.parked.insert(timer_id, (due, stream));
-                }
-            }
-            for timer_id in gained {
-                if let Some((due, stream)) = set.take(timer_id) {
-                    set.due_of.insert(timer_id, due);
-                    set.by_due.insert((due, timer_id), stream);
+                    let owned = owns(&stream);
+                    set.place(timer_id, due, stream, owned);
                 }
             }
         }
@@ -686,6 +679,16 @@ impl TimerSet {
             return self.by_due.remove(&(due, timer_id)).map(|stream| (due, stream));
         }
         self.parked.remove(&timer_id)
+    }
+
+    /// Puts a timer (not present) in the due set, or parks it when another instance fires it.
+    fn place(&mut self, timer_id: Uuid, due: DateTime<Utc>, stream: StreamId, owned: bool) {
+        if owned {
+            self.due_of.insert(timer_id, due);
+            self.by_due.insert((due, timer_id), stream);
+        } else {
+            self.parked.insert(timer_id, (due, stream));
+        }
     }
 }
 

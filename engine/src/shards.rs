@@ -59,23 +59,33 @@ pub fn part_of(stream: &StreamId, count: u32) -> u32 {
 #[derive(Debug)]
 pub struct Shards {
     count: u32,
+    movable: bool,
     held: watch::Sender<BTreeSet<u32>>,
 }
 
 impl Shards {
     /// A fixed part, never changing.
     pub fn fixed(shard: Shard) -> Arc<Self> {
-        Arc::new(Self { count: shard.count.max(1), held: watch::Sender::new(BTreeSet::from([shard.index])) })
+        Arc::new(Self {
+            count: shard.count.max(1),
+            movable: false,
+            held: watch::Sender::new(BTreeSet::from([shard.index])),
+        })
     }
 
     /// `count` parts of which none is held until a lease keeper grants them.
     pub fn leased(count: u32) -> Arc<Self> {
-        Arc::new(Self { count: count.max(1), held: watch::Sender::new(BTreeSet::new()) })
+        Arc::new(Self { count: count.max(1), movable: true, held: watch::Sender::new(BTreeSet::new()) })
     }
 
     /// How many parts the conversations are split into.
     pub fn count(&self) -> u32 {
         self.count
+    }
+
+    /// Whether the parts held can change (leased), so other parts' work is worth following.
+    pub fn movable(&self) -> bool {
+        self.movable
     }
 
     /// Whether this instance holds `stream`'s part.

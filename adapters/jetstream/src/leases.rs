@@ -44,6 +44,9 @@ pub enum LeaseError {
 pub struct ShardLeases {
     kv: kv::Store,
     instance: String,
+    /// Where this instance starts looking for free parts, its own place so instances
+    /// starting together do not all race for the same parts.
+    first_part: u32,
     term: Duration,
     shards: Arc<Shards>,
 }
@@ -91,7 +94,9 @@ impl ShardLeases {
                  one log must use the same core.lease_term (delete the bucket to change it)"
             )));
         }
-        Ok(Self { kv, instance, term, shards })
+        let first_part =
+            instance.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % shards.count();
+        Ok(Self { kv, instance, first_part, term, shards })
     }
 
     /// Renews, releases and takes parts every third of a term, for ever.
@@ -151,10 +156,7 @@ impl ShardLeases {
             }
             info!(part, instance = %self.instance, members, "released a conversation part for a newer instance");
         }
-        // Start looking at a place of this instance's own, so instances starting together
-        // do not all race for the same parts.
-        let offset = self.instance.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % count;
-        for part in (0..count).map(|n| (n + offset) % count) {
+        for part in (0..count).map(|n| (n + self.first_part) % count) {
             if held.len() >= share {
                 break;
             }
