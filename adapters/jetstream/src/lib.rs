@@ -95,7 +95,7 @@ mod options;
 pub mod testing;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
@@ -126,6 +126,9 @@ const LAST_CACHE_CAPACITY: usize = 100_000;
 
 /// Messages requested per pull while reading.
 const READ_BATCH: usize = 1_000;
+
+/// Messages decoded together on a blocking thread while reading.
+const DECODE_CHUNK: usize = 256;
 
 /// Pause before the following consumer is created again after it failed.
 const WATCH_RETRY: Duration = Duration::from_millis(500);
@@ -328,24 +331,35 @@ impl JetStreamEventLog {
             if start <= 1 { DeliverPolicy::All } else { DeliverPolicy::ByStartSequence { start_sequence: start } };
         let doing = format!("read {filter} from message {start}");
         let batch = READ_BATCH.min(limit.saturating_add(1));
-        let mut out = Vec::new();
         if limit == 0 {
-            return Ok(out);
+            return Ok(Vec::new());
         }
+        // Decoding runs beside receiving: every full chunk of messages is decoded on a
+        // blocking thread while the next chunk arrives. Every message holds at least one
+        // event, and a limited read's `keep` drops events of its first message only, so
+        // `limit + 1` messages hold `limit` kept events whenever the log has them.
+        let prefix = Arc::<str>::from(self.options.subject_prefix.as_str());
+        let mut decoding = Vec::new();
+        let mut chunk = Vec::with_capacity(DECODE_CHUNK);
+        let mut received = 0_usize;
         self.consume(filter, deliver_policy, false, batch, until, &doing, |message, sequence| {
-            let events =
-                codec::decode(&self.options.subject_prefix, message.subject.as_str(), sequence, &message.payload)?;
-            for event in events {
-                if out.len() >= limit {
-                    return Ok(false);
-                }
-                if keep(&event) {
-                    out.push(event);
-                }
+            chunk.push((message.subject.clone(), sequence, message.payload.clone()));
+            received += 1;
+            if chunk.len() == DECODE_CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(DECODE_CHUNK));
+                let prefix = Arc::clone(&prefix);
+                decoding.push(tokio::task::spawn_blocking(move || decode_chunk(&prefix, full)));
             }
-            Ok(out.len() < limit)
+            Ok(received <= limit)
         })
         .await?;
+        let mut out = Vec::new();
+        for task in decoding {
+            let events = task.await.map_err(|e| LogError::Backend(format!("{doing}: decoding failed: {e}")))??;
+            out.extend(events.into_iter().filter(&keep));
+        }
+        out.extend(decode_chunk(&prefix, chunk)?.into_iter().filter(&keep));
+        out.truncate(limit);
         Ok(out)
     }
 
@@ -697,4 +711,16 @@ impl EventLog for JetStreamEventLog {
         let message = codec::sequence_of(after);
         let _ = tokio::time::timeout(timeout, stored.wait_for(|sequence| *sequence > message)).await;
     }
+}
+
+/// Decodes received messages (subject, stream sequence, body) into their events, in order.
+fn decode_chunk(
+    prefix: &str,
+    messages: Vec<(async_nats::Subject, u64, bytes::Bytes)>,
+) -> Result<Vec<RecordedEvent>, LogError> {
+    let mut events = Vec::with_capacity(messages.len());
+    for (subject, sequence, body) in messages {
+        events.extend(codec::decode(prefix, subject.as_str(), sequence, &body)?);
+    }
+    Ok(events)
 }
