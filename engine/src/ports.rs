@@ -147,7 +147,14 @@ pub trait Embedder: Send + Sync + 'static {
     /// is seen and embeddings are rebuilt.
     fn model_id(&self) -> &str;
 
-    /// Embeds each text (in order). Implementations give the same vector for the same text
-    /// every time.
+    /// Embeds each question (in order). Implementations give the same vector for the same
+    /// text every time.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
+
+    /// Embeds each text that questions are matched against (FAQ wordings and answers), in
+    /// order. Models trained with separate query and passage instructions (E5) embed the
+    /// two sides differently; for others both are the same.
+    fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed(texts)
+    }
 }

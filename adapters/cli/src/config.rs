@@ -184,15 +184,35 @@ pub struct MatchingConfig {
     /// The ONNX Runtime library; where `ops/setup.sh` installs it (or `ORT_DYLIB_PATH`)
     /// when absent.
     pub runtime_library: Option<PathBuf>,
-    /// Fusion weights and confidence calibration.
-    pub fusion: Fusion,
+    /// Fusion weights and confidence calibration; when absent, the values tuned for the
+    /// model that loads (see [`MatchingConfig::fusion_for`]).
+    pub fusion: Option<Fusion>,
     /// Match on a Meilisearch server instead (keyword relevancy only).
     pub meilisearch: Option<MeiliConfig>,
 }
 
 impl Default for MatchingConfig {
     fn default() -> Self {
-        Self { semantic: true, model_dir: None, runtime_library: None, fusion: Fusion::default(), meilisearch: None }
+        Self { semantic: true, model_dir: None, runtime_library: None, fusion: None, meilisearch: None }
+    }
+}
+
+impl MatchingConfig {
+    /// The fusion to match with for `model_id`: the configured one, else the values tuned
+    /// for that model on the shared development sets, else (a model nobody tuned yet) the
+    /// default model's, with a warning to tune it.
+    pub fn fusion_for(&self, model_id: &str) -> Fusion {
+        if let Some(fusion) = self.fusion {
+            return fusion;
+        }
+        Fusion::tuned_for(model_id).unwrap_or_else(|| {
+            tracing::warn!(
+                model = model_id,
+                "no fusion is tuned for this model: using the default model's; run `switchboard eval --tune` \
+                 on labelled questions and put its [matching.fusion] in the configuration"
+            );
+            Fusion::default()
+        })
     }
 }
 
@@ -288,6 +308,20 @@ pub fn init_tracing(config: &LogConfig) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_installed_model_matches_with_its_own_tuned_fusion_unless_one_is_configured() {
+        let matching = MatchingConfig::default();
+        let use_m3 = matching.fusion_for("use-multilingual-v3-int8");
+        let e5 = matching.fusion_for("multilingual-e5-small-q4+passage");
+        assert_eq!(use_m3, Fusion::default());
+        assert_ne!(e5, use_m3);
+        assert_eq!(Some(e5), Fusion::tuned_for("multilingual-e5-small-q4+passage"));
+        assert_eq!(matching.fusion_for("a-model-nobody-tuned"), Fusion::default());
+        let configured = Fusion { semantic_weight: 0.5, ..Fusion::default() };
+        let matching = MatchingConfig { fusion: Some(configured), ..MatchingConfig::default() };
+        assert_eq!(matching.fusion_for("multilingual-e5-small-q4+passage"), configured);
+    }
 
     #[test]
     fn a_file_configures_teams_and_unknown_keys_are_refused() {

@@ -463,7 +463,7 @@ pub async fn run(config: crate::config::Config, args: EvalArgs) -> Result<()> {
         .await?
         .context("the semantic model is needed for eval")?;
     let model = switchboard_engine::ports::Embedder::model_id(&embedder).to_owned();
-    let fusion = config.matching.fusion;
+    let fusion = config.matching.fusion_for(&model);
     let mut matcher = HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), fusion);
     let sets = tokio::task::block_in_place(|| collect(&matcher, &args))?;
     let fusion = if args.tune { tune(&mut matcher, &sets) } else { fusion };

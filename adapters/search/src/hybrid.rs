@@ -98,16 +98,41 @@ pub struct Fusion {
 }
 
 impl Default for Fusion {
-    /// Tuned by `switchboard eval --tune` on the shared development queries: the weights on
-    /// lcqmc_faq and stackfaq together (best mean P@1), the calibrations on lcqmc_faq alone,
-    /// the set with questions no FAQ answers (stackfaq has none, so it cannot teach when to
-    /// hand over). README has the figures.
+    /// The values tuned for the default model ([`Fusion::tuned_for`]).
     fn default() -> Self {
-        Self {
-            semantic_weight: 0.6,
-            answer_weight: 0.1,
-            hybrid: Calibration { bias: -9.7977, level: -3.3757, margin: 3.0898, semantic: 13.2494, keyword: 1.6901 },
-            semantic: Calibration { bias: -8.9227, level: 4.3919, margin: 3.8410, semantic: 4.3919, keyword: 2.1834 },
+        Self::USE_M3
+    }
+}
+
+impl Fusion {
+    /// Tuned by `switchboard eval --tune` on the shared development queries for Universal
+    /// Sentence Encoder Multilingual v3: the weights on lcqmc_faq and stackfaq together
+    /// (best mean P@1), the calibrations on lcqmc_faq alone, the set with questions no FAQ
+    /// answers (stackfaq has none, so it cannot teach when to hand over). README has the
+    /// figures.
+    const USE_M3: Self = Self {
+        semantic_weight: 0.6,
+        answer_weight: 0.1,
+        hybrid: Calibration { bias: -9.7977, level: -3.3757, margin: 3.0898, semantic: 13.2494, keyword: 1.6901 },
+        semantic: Calibration { bias: -8.9227, level: 4.3919, margin: 3.8410, semantic: 4.3919, keyword: 2.1834 },
+    };
+
+    /// The same tuning for multilingual E5-small (questions as queries, FAQs as passages):
+    /// its similarities are spread differently, so it needs its own weights and calibration.
+    const E5_SMALL: Self = Self {
+        semantic_weight: 0.9,
+        answer_weight: 0.3,
+        hybrid: Calibration { bias: -46.3935, level: 19.5859, margin: 11.8636, semantic: 29.7188, keyword: 0.4546 },
+        semantic: Calibration { bias: -50.0038, level: 18.3415, margin: 16.0309, semantic: 33.4658, keyword: 2.3189 },
+    };
+
+    /// The tuned values for a model `ops/setup.sh` installs, by its id; `None` for any
+    /// other model, which should be tuned with `switchboard eval --tune` before it answers.
+    pub fn tuned_for(model_id: &str) -> Option<Self> {
+        match model_id {
+            "use-multilingual-v3-int8" => Some(Self::USE_M3),
+            "multilingual-e5-small-q4+passage" => Some(Self::E5_SMALL),
+            _ => None,
         }
     }
 }

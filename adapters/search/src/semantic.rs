@@ -230,7 +230,7 @@ impl SemanticMatcher {
                 if !answer_text.trim().is_empty() {
                     texts.push(&answer_text);
                 }
-                let mut vectors = self.embedder.embed(&texts).map_err(embed_error)?;
+                let mut vectors = self.embedder.embed_documents(&texts).map_err(embed_error)?;
                 let answer_vector = (!answer_text.trim().is_empty()).then(|| vectors.pop()).flatten();
                 let entry = Entry {
                     faq_id: faq_id.clone(),
