@@ -29,7 +29,8 @@ This script writes three files into <output-dir>:
    pieces and scores in id order (fairseq ids: <s>=0, <pad>=1, </s>=2, <unk>=3), the file's
    per-code-point normalisation map as a SentencePiece precompiled charsmap, runs of spaces
    collapsed (no stripping), Metaspace, <s> ... </s> around the text, truncation to 512.
-   The "query: " prefix is not added: the caller prepends it.
+   No prefix is added: the embedder puts the one model.json names before each text
+   ("query: " for questions, "passage: " for FAQ wordings and answers).
 3. model.json: the manifest read by switchboard-embed.
 
 It then checks the result (tokenizer ids always; similarities with onnxruntime when it is

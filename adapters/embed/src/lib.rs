@@ -2,15 +2,20 @@
 //! with the runtime library loaded at start-up from a path, never downloaded) and its
 //! tokenizer (HuggingFace `tokenizers`).
 //!
-//! The model files come from `ops/setup.sh`, which prepares Universal Sentence Encoder
-//! Multilingual v3 (int8, Apache-2.0) from a registry package: `model.onnx` takes the token
-//! ids of a batch concatenated (`int32[n_tokens]`) and the row offsets (`int64[batch + 1]`)
-//! and returns one L2-normalised 512-dimensional vector per text; `tokenizer.json` makes the
-//! ids; `model.json` names the inputs and the model id.
+//! The model files come from `ops/setup.sh`, which prepares two models from registry
+//! packages; `model.json` beside each names its inputs, its id and the instructions put
+//! before texts:
 //!
-//! The model quantises activations per batch, so a text embedded in different batches
-//! differs slightly; [`OrtEmbedder`] embeds one text per run, which makes every vector
-//! reproducible (and a short query takes 1–2 ms).
+//! - [`DEFAULT_MODEL`]: Universal Sentence Encoder Multilingual v3 (int8, Apache-2.0).
+//!   `model.onnx` takes the token ids of a batch concatenated (`int32[n_tokens]`) and the
+//!   row offsets (`int64[batch + 1]`) and returns one L2-normalised 512-dimensional vector
+//!   per text. It quantises activations per batch, so a text embedded in different batches
+//!   differs slightly.
+//! - [`E5_MODEL`]: multilingual E5-small (4-bit weights, MIT), which takes the ids of one
+//!   text and returns a 384-dimensional vector; questions get `"query: "`, FAQ texts
+//!   `"passage: "`.
+//!
+//! [`OrtEmbedder`] embeds one text per run, which makes every vector reproducible.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -224,7 +229,7 @@ fn setup_cache() -> PathBuf {
 /// Universal Sentence Encoder Multilingual v3 (fast: a question in 1–2 ms).
 pub const DEFAULT_MODEL: &str = "use-m3";
 /// The folder name of the alternative model `ops/setup.sh` installs: multilingual
-/// E5-small (better matches, English above all, at about ten times the time per question).
+/// E5-small (better matches, English above all, at about five times the time per question).
 pub const E5_MODEL: &str = "e5-small";
 /// The ONNX Runtime library file `ops/setup.sh` installs.
 pub const RUNTIME_LIBRARY: &str = "libonnxruntime.so.1.31.1";
