@@ -99,12 +99,29 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn EventLog>, Option<Arc<Je
     }
 }
 
+/// The running lease keeper of an instance with leased parts.
+struct LeaseKeeper {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LeaseKeeper {
+    /// Gives every part back (after the core has stopped), so the other instances take them
+    /// over at once instead of one lease term later.
+    async fn give_back(self) {
+        let _ = self.stop.send(());
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await.is_err() {
+            warn!("giving the conversation parts back took over 5 s; the rest free themselves when they expire");
+        }
+    }
+}
+
 /// The conversation parts this instance works on: fixed by `core.shard = "i/N"`, or leased
 /// from NATS with `core.shard = "auto"` (the lease keeper is started here).
-async fn shards(config: &Config, jetstream: Option<&JetStreamEventLog>) -> Result<Arc<Shards>> {
+async fn shards(config: &Config, jetstream: Option<&JetStreamEventLog>) -> Result<(Arc<Shards>, Option<LeaseKeeper>)> {
     if config.core.shard.trim() != "auto" {
         let shard: Shard = config.core.shard.parse().map_err(|e: String| anyhow::anyhow!("core.shard: {e}"))?;
-        return Ok(Shards::fixed(shard));
+        return Ok((Shards::fixed(shard), None));
     }
     let Some(log) = jetstream else {
         bail!("core.shard = \"auto\" leases the conversation parts from NATS: set store.kind = \"nats\", or give this instance a fixed part such as \"0/1\"");
@@ -126,8 +143,11 @@ async fn shards(config: &Config, jetstream: Option<&JetStreamEventLog>) -> Resul
     .await
     .context("cannot lease conversation parts (core.shard = \"auto\")")?;
     info!(%instance, %bucket, parts = config.core.parts, lease_term = ?config.core.lease_term, "leasing conversation parts");
-    tokio::spawn(leases.run());
-    Ok(shards)
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(leases.run(async move {
+        let _ = stopped.await;
+    }));
+    Ok((shards, Some(LeaseKeeper { stop, task })))
 }
 
 /// Where the model and the runtime library are, from the configuration or where
@@ -250,7 +270,13 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     }
     let (matcher, matcher_name, semantic_status) = matcher(&config).await?;
     let engine = args.roles.contains(&Role::Engine);
-    let shards = if engine { Some(shards(&config, jetstream.as_deref()).await?) } else { None };
+    let (shards, lease_keeper) = match engine {
+        true => {
+            let (shards, keeper) = shards(&config, jetstream.as_deref()).await?;
+            (Some(shards), keeper)
+        }
+        false => (None, None),
+    };
     let core_config = CoreConfig {
         match_limit: config.core.match_limit,
         max_delivery_attempts: config.core.max_delivery_attempts,
@@ -324,6 +350,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         projector.abort();
     }
     core.shutdown().await;
+    if let Some(keeper) = lease_keeper {
+        keeper.give_back().await;
+    }
     info!("stopped");
     Ok(())
 }

@@ -328,3 +328,26 @@ fn leased_parts_move_from_a_stopped_engine_to_the_others() {
     let newcomer = start("newcomer");
     wait_for_parts(&[&survivor, &newcomer], &[4, 4]);
 }
+
+#[test]
+fn an_engine_stopped_gracefully_gives_its_parts_back_at_once() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &nats.url());
+    // A long term: parts that had to expire would take 30 s to move.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n[core]\nshard = \"auto\"\nparts = 8\nlease_term = \"30s\"\n")).unwrap();
+    let start = |name: &str| Server::start_with_env(&dir.path().join(name), Some(&config), &["--demo"], &[]);
+    let staying = start("staying");
+    let mut leaving = start("leaving");
+    wait_for_parts(&[&staying, &leaving], &[4, 4]);
+    let stopped_at = Instant::now();
+    assert!(leaving.stop_gracefully(), "a SIGTERM is a clean stop");
+    // Within one renewal (a third of the term), not when the leases expire; the share of
+    // the one instance left is every part only if the leaver's membership went too.
+    let deadline = stopped_at + Duration::from_secs(20);
+    while metric(&staying, "switchboard_core_parts_held") != 8 {
+        assert!(Instant::now() < deadline, "the parts were not given back: they would move only when they expire");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

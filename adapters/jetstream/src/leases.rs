@@ -8,8 +8,9 @@
 //!
 //! Each instance aims at an even share, `ceil(parts / members)`: it renews what it holds,
 //! releases what is above its share (a newcomer then finds free parts) and takes free parts
-//! up to it. An instance that stops renewing loses its parts when their entries expire, one
-//! term later, and the others take them over. An instance that cannot reach the bucket for
+//! up to it. An instance that stops gracefully gives every part back, so the others take
+//! them over at their next renewal; one that crashes loses its parts when their entries
+//! expire, one term later. An instance that cannot reach the bucket for
 //! half a term gives its parts up on its own, so two instances hold a part at the same time
 //! only across a pause longer than that; even then every state change carries an expected
 //! version, so a conversation cannot record the same step twice.
@@ -99,10 +100,12 @@ impl ShardLeases {
         Ok(Self { kv, instance, first_part, term, shards })
     }
 
-    /// Renews, releases and takes parts every third of a term, for ever.
-    pub async fn run(self) {
+    /// Renews, releases and takes parts every third of a term until `stop` resolves, then
+    /// gives every part back at once.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let mut held: BTreeMap<u32, u64> = BTreeMap::new();
         let mut last_renewed = Instant::now();
+        tokio::pin!(stop);
         loop {
             match self.renew(&mut held).await {
                 Ok(()) => last_renewed = Instant::now(),
@@ -115,8 +118,29 @@ impl ShardLeases {
                 }
             }
             self.shards.hold(held.keys().copied().collect());
-            tokio::time::sleep(self.term / 3).await;
+            tokio::select! {
+                () = &mut stop => break,
+                () = tokio::time::sleep(self.term / 3) => {}
+            }
         }
+        self.give_back(held).await;
+    }
+
+    /// Stops working on every part, then deletes its leases (each at the revision this
+    /// instance wrote, so a part someone else already took stays theirs) and its
+    /// membership, so the others' shares grow at their next renewal.
+    async fn give_back(&self, held: BTreeMap<u32, u64>) {
+        self.shards.hold(std::collections::BTreeSet::new());
+        let count = held.len();
+        for (part, revision) in held {
+            if let Err(e) = self.kv.delete_expect_revision(part_key(part), Some(revision)).await {
+                warn!(part, error = %e, "giving a conversation part back failed; it frees itself when it expires");
+            }
+        }
+        if let Err(e) = self.kv.delete(format!("member.{}", self.instance)).await {
+            warn!(error = %e, "leaving the lease bucket failed; the membership expires after one term");
+        }
+        info!(parts = count, instance = %self.instance, "gave every conversation part back");
     }
 
     /// One round: announce this instance, renew what it holds, then release or take parts

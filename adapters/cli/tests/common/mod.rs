@@ -72,6 +72,22 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Stops the process with SIGTERM, as a service manager would, and waits (up to 20 s)
+    /// for it to exit; returns whether it exited successfully.
+    pub fn stop_gracefully(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", pid.as_str()]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(std::time::Instant::now() < deadline, "switchboard did not stop within 20 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Starts the same command again on the same port and waits until it is healthy.
     pub fn restart(&mut self) {
         self.kill_now();
