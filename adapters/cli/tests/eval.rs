@@ -79,10 +79,10 @@ fn the_e5_model_matches_with_its_own_tuned_fusion() {
     let (lcqmc, stackfaq) = (&report["sets"][0], &report["sets"][1]);
     let figure = |set: &Value, engine: &str, name: &str| set[engine][name].as_f64().unwrap();
     // Measured: stackfaq hybrid P@1 0.875 (0.809 with the default model); lcqmc
-    // end-to-end accuracy with hand-over 0.781 (0.777).
+    // end-to-end accuracy with hand-over 0.793 (0.777).
     assert!(figure(stackfaq, "hybrid", "p_at_1") >= 0.86, "{stackfaq}");
     assert!(figure(lcqmc, "hybrid", "p_at_1") >= 0.955, "{lcqmc}");
-    assert!(figure(lcqmc, "hybrid", "best_accuracy") >= 0.775, "{lcqmc}");
+    assert!(figure(lcqmc, "hybrid", "best_accuracy") >= 0.785, "{lcqmc}");
 }
 
 #[test]

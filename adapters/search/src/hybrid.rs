@@ -122,8 +122,8 @@ impl Fusion {
     const E5_SMALL: Self = Self {
         semantic_weight: 0.9,
         answer_weight: 0.3,
-        hybrid: Calibration { bias: -46.3935, level: 19.5859, margin: 11.8636, semantic: 29.7188, keyword: 0.4546 },
-        semantic: Calibration { bias: -50.0038, level: 18.3415, margin: 16.0309, semantic: 33.4658, keyword: 2.3189 },
+        hybrid: Calibration { bias: -65.3514, level: -9.0671, margin: 5.4498, semantic: 77.4394, keyword: 1.9504 },
+        semantic: Calibration { bias: -57.7283, level: 30.1142, margin: 10.3908, semantic: 30.1142, keyword: 2.2450 },
     };
 
     /// The tuned values for a model `ops/setup.sh` installs, by its id; `None` for any
