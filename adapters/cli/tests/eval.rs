@@ -74,15 +74,15 @@ fn the_e5_model_matches_with_its_own_tuned_fusion() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["model"], "multilingual-e5-small-q4+passage");
+    assert_eq!(report["model"], "multilingual-e5-small-q4+query+passage");
     assert_eq!(report["fusion"]["semantic_weight"].as_f64().map(|w| (w * 100.0).round()), Some(90.0));
     let (lcqmc, stackfaq) = (&report["sets"][0], &report["sets"][1]);
     let figure = |set: &Value, engine: &str, name: &str| set[engine][name].as_f64().unwrap();
-    // Measured: stackfaq hybrid P@1 0.875 (0.809 with the default model); lcqmc
-    // end-to-end accuracy with hand-over 0.793 (0.777).
+    // Measured: stackfaq hybrid P@1 0.873 (0.809 with the default model); lcqmc
+    // end-to-end accuracy with hand-over 0.799 (0.777).
     assert!(figure(stackfaq, "hybrid", "p_at_1") >= 0.86, "{stackfaq}");
     assert!(figure(lcqmc, "hybrid", "p_at_1") >= 0.955, "{lcqmc}");
-    assert!(figure(lcqmc, "hybrid", "best_accuracy") >= 0.785, "{lcqmc}");
+    assert!(figure(lcqmc, "hybrid", "best_accuracy") >= 0.79, "{lcqmc}");
 }
 
 #[test]

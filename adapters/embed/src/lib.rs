@@ -12,8 +12,8 @@
 //!   per text. It quantises activations per batch, so a text embedded in different batches
 //!   differs slightly.
 //! - [`E5_MODEL`]: multilingual E5-small (4-bit weights, MIT), which takes the ids of one
-//!   text and returns a 384-dimensional vector; questions get `"query: "`, FAQ texts
-//!   `"passage: "`.
+//!   text and returns a 384-dimensional vector. Questions are embedded with `"query: "`;
+//!   FAQ texts with `"query: "` and with `"passage: "`, the two joined into one vector.
 //!
 //! [`OrtEmbedder`] embeds one text per run, which makes every vector reproducible.
 
@@ -27,12 +27,13 @@ use serde::Deserialize;
 use switchboard_engine::ports::{EmbedError, Embedder};
 use tokenizers::Tokenizer;
 
-/// What `ops/prepare_model.py` writes beside the model.
+/// What `ops/prepare_model.py` or `ops/prepare_e5.py` writes beside the model.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Manifest {
     /// The model's id (recorded with matches).
     pub id: String,
-    /// Length of each vector.
+    /// Length of the vector one run of the model gives (a vector joined from several
+    /// views is that many times longer).
     pub dimensions: usize,
     /// Input names.
     pub inputs: ManifestInputs,
@@ -42,10 +43,12 @@ pub struct Manifest {
     /// instructions, such as E5's `"query: "`, embed well only with them).
     #[serde(default)]
     pub query_prefix: String,
-    /// Put before every text questions are matched against (E5's `"passage: "`); the query
-    /// prefix when absent.
+    /// Put before every text questions are matched against, one embedding per prefix
+    /// (E5: `"passage: "`, or both `"query: "` and `"passage: "`); the query prefix when
+    /// empty. With several, a text's embeddings are joined into one vector and every
+    /// question's repeated to match, so a similarity is the mean of the views' similarities.
     #[serde(default)]
-    pub passage_prefix: Option<String>,
+    pub passage_prefixes: Vec<String>,
 }
 
 /// The model's input names.
@@ -187,13 +190,36 @@ impl Embedder for OrtEmbedder {
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        texts.iter().map(|text| self.embed_one(&self.manifest.query_prefix, text)).collect()
+        let views = self.manifest.passage_prefixes.len().max(1);
+        texts
+            .iter()
+            .map(|text| Ok(joined(std::iter::repeat_n(self.embed_one(&self.manifest.query_prefix, text)?, views))))
+            .collect()
     }
 
     fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let prefix = self.manifest.passage_prefix.as_ref().unwrap_or(&self.manifest.query_prefix);
-        texts.iter().map(|text| self.embed_one(prefix, text)).collect()
+        if self.manifest.passage_prefixes.is_empty() {
+            return self.embed(texts);
+        }
+        texts
+            .iter()
+            .map(|text| {
+                let views = self.manifest.passage_prefixes.iter().map(|prefix| self.embed_one(prefix, text));
+                Ok(joined(views.collect::<Result<Vec<_>, _>>()?))
+            })
+            .collect()
     }
+}
+
+/// Unit vectors joined into one unit vector (each scaled by 1/√k), so the dot product of
+/// two joined vectors is the mean of their parts' dot products.
+fn joined(parts: impl IntoIterator<Item = Vec<f32>>) -> Vec<f32> {
+    let parts: Vec<Vec<f32>> = parts.into_iter().collect();
+    if parts.len() == 1 {
+        return parts.into_iter().next().unwrap_or_default();
+    }
+    let scale = 1.0 / (parts.len() as f32).sqrt();
+    parts.into_iter().flatten().map(|x| x * scale).collect()
 }
 
 /// Cosine similarity of two unit vectors (their dot product).

