@@ -151,7 +151,7 @@ fn semantic(
         texts as f64 / indexing.as_secs_f64()
     );
     let naive: Vec<Vec<f32>> = (0..args.faqs.min(bank.len()))
-        .map(|i| embedder.embed(&[bank[i].0.as_str()]).map(|mut v| v.remove(0)))
+        .map(|i| embedder.embed_documents(&[bank[i].0.as_str()]).map(|mut v| v.remove(0)))
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!(e))?;
     let naive: Vec<Vec<f32>> = (0..args.faqs).map(|i| naive[i % naive.len()].clone()).collect();
