@@ -407,11 +407,8 @@ fn tune(matcher: &mut HybridMatcher, sets: &[Set]) -> Fusion {
     // The calibrations learn when to hand a question over, which only sets with questions
     // no FAQ answers can teach: where every question has an FAQ, they would learn to
     // answer everything.
-    let teaches_hand_over = |set: &&Set| set.queries.iter().any(|q| q.gold.is_none());
-    let calibrating: Vec<&Set> = match sets.iter().any(|set| teaches_hand_over(&set)) {
-        true => sets.iter().filter(teaches_hand_over).collect(),
-        false => sets.iter().collect(),
-    };
+    let hand_over: Vec<&Set> = sets.iter().filter(|set| set.queries.iter().any(|q| q.gold.is_none())).collect();
+    let calibrating = if hand_over.is_empty() { sets.iter().collect() } else { hand_over };
     let (mut hybrid, mut semantic) = (Vec::new(), Vec::new());
     for set in calibrating {
         let all = rankings(matcher, set);

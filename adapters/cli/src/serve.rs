@@ -269,13 +269,11 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         warn!("no teams are configured: add [teams.<id>] to the configuration or run with --demo");
     }
     let (matcher, matcher_name, semantic_status) = matcher(&config).await?;
-    let engine = args.roles.contains(&Role::Engine);
-    let (shards, lease_keeper) = match engine {
-        true => {
-            let (shards, keeper) = shards(&config, jetstream.as_deref()).await?;
-            (Some(shards), keeper)
-        }
-        false => (None, None),
+    let (shards, lease_keeper) = if args.roles.contains(&Role::Engine) {
+        let (shards, keeper) = shards(&config, jetstream.as_deref()).await?;
+        (Some(shards), keeper)
+    } else {
+        (None, None)
     };
     let core_config = CoreConfig {
         match_limit: config.core.match_limit,

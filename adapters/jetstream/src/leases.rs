@@ -126,21 +126,26 @@ impl ShardLeases {
         self.give_back(held).await;
     }
 
-    /// Stops working on every part, then deletes its leases (each at the revision this
-    /// instance wrote, so a part someone else already took stays theirs) and its
+    /// Stops working on every part, then releases them and deletes this instance's
     /// membership, so the others' shares grow at their next renewal.
     async fn give_back(&self, held: BTreeMap<u32, u64>) {
         self.shards.hold(std::collections::BTreeSet::new());
         let count = held.len();
         for (part, revision) in held {
-            if let Err(e) = self.kv.delete_expect_revision(part_key(part), Some(revision)).await {
-                warn!(part, error = %e, "giving a conversation part back failed; it frees itself when it expires");
-            }
+            self.release(part, revision).await;
         }
         if let Err(e) = self.kv.delete(format!("member.{}", self.instance)).await {
             warn!(error = %e, "leaving the lease bucket failed; the membership expires after one term");
         }
         info!(parts = count, instance = %self.instance, "gave every conversation part back");
+    }
+
+    /// Deletes the lease of `part` if it is still at the revision this instance wrote (a
+    /// part someone else already took stays theirs).
+    async fn release(&self, part: u32, revision: u64) {
+        if let Err(e) = self.kv.delete_expect_revision(part_key(part), Some(revision)).await {
+            warn!(part, error = %e, "releasing a conversation part failed; it frees itself when it expires");
+        }
     }
 
     /// One round: announce this instance, renew what it holds, then release or take parts
@@ -175,9 +180,7 @@ impl ShardLeases {
             let Some((part, revision)) = held.pop_last() else { break };
             // Stop working on it before anyone else can take it.
             self.shards.hold(held.keys().copied().collect());
-            if let Err(e) = self.kv.delete_expect_revision(part_key(part), Some(revision)).await {
-                warn!(part, error = %e, "releasing a conversation part failed; it frees itself when it expires");
-            }
+            self.release(part, revision).await;
             info!(part, instance = %self.instance, members, "released a conversation part for a newer instance");
         }
         for part in (0..count).map(|n| (n + self.first_part) % count) {
