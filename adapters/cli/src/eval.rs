@@ -233,14 +233,20 @@ fn figures(queries: &[Query], outcomes: &[Outcome]) -> Figures {
         let n = queries.len().max(1) as f64;
         (right as f64 / n, answered_right as f64 / answered.max(1) as f64, answered as f64 / n)
     };
-    let mut best = (0.0, 0.0);
-    for step in 0..=100 {
-        let t = step as f32 / 100.0;
-        let (accuracy, _, _) = accuracy_at(t);
-        if accuracy > best.0 {
-            best = (accuracy, t);
-        }
-    }
+    // Answering a question instead of handing it over gains it when its first FAQ is right
+    // and loses it when no FAQ answers it.
+    let gains: Vec<(f32, f64)> = queries
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| !o.ranked.is_empty())
+        .map(|(q, o)| {
+            let right = q.gold.as_deref().is_some_and(|g| o.ranked.first().is_some_and(|id| id == g));
+            (o.confidence, f64::from(u8::from(right)) - f64::from(u8::from(q.gold.is_none())))
+        })
+        .collect();
+    let handed_over_right = queries.iter().filter(|q| q.gold.is_none()).count() as f64;
+    let (gain, threshold) = best_cut(gains, 1.0);
+    let best = ((handed_over_right + gain) / queries.len().max(1) as f64, threshold);
     let m = matched.max(1) as f64;
     Figures {
         matched,
@@ -420,29 +426,41 @@ fn tune(matcher: &mut HybridMatcher, sets: &[Set]) -> Fusion {
     fusion
 }
 
-/// The answer and clarify thresholds for one set: answer where end-to-end accuracy is
-/// best; clarify where offering the top three (when below the answer threshold) helps most,
-/// counting a clarification right when the FAQ is among the choices.
-fn thresholds(queries: &[Query], outcomes: &[Outcome], answer_at: f32) -> f32 {
-    let mut best = (f64::MIN, answer_at / 2.0);
-    for step in 0..=100 {
-        let t = step as f32 / 100.0;
-        if t > answer_at {
-            break;
-        }
-        let mut utility = 0.0;
-        for (q, o) in queries.iter().zip(outcomes) {
-            if o.confidence >= answer_at || o.confidence < t {
-                continue;
-            }
+/// The clarify threshold for one set, below `answer_at`: where offering the top three helps
+/// most, counting a clarification right when the FAQ is among the choices and a wrong one
+/// as half a loss (the operator reads a list that does not help).
+fn clarify_threshold(queries: &[Query], outcomes: &[Outcome], answer_at: f32) -> f32 {
+    let gains = queries
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| o.confidence < answer_at)
+        .map(|(q, o)| {
             let offered = q.gold.as_deref().is_some_and(|g| o.ranked.iter().take(3).any(|id| id == g));
-            utility += if offered { 1.0 } else { -0.5 };
+            (o.confidence, if offered { 1.0 } else { -0.5 })
+        })
+        .collect();
+    best_cut(gains, answer_at).1
+}
+
+/// The threshold that maximises the summed gain of the items at or above it, searched over
+/// every distinct confidence (so no grid hides the optimum), and that gain. The threshold
+/// sits halfway between the lowest item taken and the highest left out, as far from both as
+/// possible; taking nothing puts it halfway between the highest item and `ceiling`.
+fn best_cut(mut gains: Vec<(f32, f64)>, ceiling: f32) -> (f64, f32) {
+    gains.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let highest = gains.first().map_or(ceiling, |g| g.0);
+    let (mut best, mut sum) = ((0.0, (highest + ceiling) / 2.0), 0.0);
+    for (i, &(confidence, gain)) in gains.iter().enumerate() {
+        sum += gain;
+        let next = gains.get(i + 1).map(|g| g.0);
+        if next == Some(confidence) {
+            continue; // equal confidences are taken together
         }
-        if utility > best.0 {
-            best = (utility, t);
+        if sum > best.0 {
+            best = (sum, next.map_or(confidence, |n| (confidence + n) / 2.0));
         }
     }
-    best.1
+    best
 }
 
 #[derive(Serialize)]
@@ -481,7 +499,7 @@ pub async fn run(config: crate::config::Config, args: EvalArgs) -> Result<()> {
         };
         let hybrid_outcomes = of(|r| &r.hybrid);
         let hybrid = figures(&set.queries, &hybrid_outcomes);
-        let clarify_at = thresholds(&set.queries, &hybrid_outcomes, hybrid.best_threshold);
+        let clarify_at = clarify_threshold(&set.queries, &hybrid_outcomes, hybrid.best_threshold);
         reports.push(SetReport {
             name: set.name.clone(),
             keyword: figures(&set.queries, &of(|r| &r.keyword)),
@@ -520,7 +538,7 @@ fn tuned_config(report: &Report, team: &str) -> String {
     let answer_at = first.map_or(0.6, |s| s.hybrid.best_threshold);
     let clarify_at = first.map_or(0.3, |s| s.clarify_at);
     format!(
-        "[matching.fusion]\nsemantic_weight = {:.2}\nanswer_weight = {:.2}\nhybrid = {}\nsemantic = {}\n\n[teams.{team}]\nname = \"{team}\"\n[teams.{team}.settings.answer_policy]\nanswer_at = {answer_at:.2}\nclarify_at = {clarify_at:.2}\n",
+        "[matching.fusion]\nsemantic_weight = {:.2}\nanswer_weight = {:.2}\nhybrid = {}\nsemantic = {}\n\n[teams.{team}]\nname = \"{team}\"\n[teams.{team}.settings.answer_policy]\nanswer_at = {answer_at}\nclarify_at = {clarify_at}\n",
         f.semantic_weight,
         f.answer_weight,
         calibration_toml(&f.hybrid),
@@ -549,7 +567,7 @@ fn print_text(report: &Report) {
         );
         for (name, f) in [("keyword", &set.keyword), ("semantic", &set.semantic), ("hybrid", &set.hybrid)] {
             println!(
-                "{name:<10} {:>6.3} {:>6.3} {:>7.3} {:>14.3} {:>10.2}",
+                "{name:<10} {:>6.3} {:>6.3} {:>7.3} {:>14.3} {:>10.4}",
                 f.p_at_1, f.r_at_5, f.mrr_at_10, f.best_accuracy, f.best_threshold
             );
         }
@@ -559,7 +577,7 @@ fn print_text(report: &Report) {
         for (t, precision, coverage, accuracy) in &set.hybrid.thresholds {
             println!("  {t:.1}: {precision:.3} / {coverage:.3} / {accuracy:.3}");
         }
-        println!("suggested thresholds: answer_at {:.2}, clarify_at {:.2}", set.hybrid.best_threshold, set.clarify_at);
+        println!("suggested thresholds: answer_at {:.4}, clarify_at {:.4}", set.hybrid.best_threshold, set.clarify_at);
         if let Some(l) = &set.learning {
             println!(
                 "learning loop: {} questions learned as paraphrases; hybrid P@1 on the other {}: {:.3} → {:.3}",
@@ -593,8 +611,23 @@ mod tests {
         // Answering above 0.85 only: a right; b, the unmatched and c handed over (only the
         // unmatched one correctly) → 2 of 4.
         assert!((f.best_accuracy - 0.5).abs() < 1e-9, "{}", f.best_accuracy);
+        assert!((f.best_threshold - 0.85).abs() < 1e-6, "halfway between 0.9 and 0.8: {}", f.best_threshold);
         let at_05 = f.thresholds.iter().find(|t| (t.0 - 0.5).abs() < 1e-6).unwrap();
         assert!((at_05.1 - 0.5).abs() < 1e-9 && (at_05.2 - 0.5).abs() < 1e-9, "{at_05:?}");
+    }
+
+    #[test]
+    fn the_best_cut_is_found_between_any_two_confidences() {
+        // A grid of 0.01 would cut at 0.42 or 0.43 and take both the +2 and the -1.
+        let (gain, t) = best_cut(vec![(0.425, -1.0), (0.9, 1.0), (0.4251, 2.0), (0.1, -3.0)], 1.0);
+        assert_eq!(gain, 3.0);
+        assert!(t > 0.425 && t < 0.4251, "{t}");
+        // Equal confidences are taken together or not at all.
+        let (gain, t) = best_cut(vec![(0.5, 2.0), (0.5, -3.0), (0.3, 0.5)], 1.0);
+        assert_eq!((gain, t), (0.0, 0.75), "taking nothing beats taking the tie");
+        // Taking everything cuts at the lowest confidence.
+        assert_eq!(best_cut(vec![(0.7, 1.0), (0.2, 1.0)], 1.0), (2.0, 0.2));
+        assert_eq!(best_cut(Vec::new(), 0.6), (0.0, 0.6));
     }
 
     #[test]
