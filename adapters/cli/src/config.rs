@@ -313,14 +313,14 @@ mod tests {
     fn each_installed_model_matches_with_its_own_tuned_fusion_unless_one_is_configured() {
         let matching = MatchingConfig::default();
         let use_m3 = matching.fusion_for("use-multilingual-v3-int8");
-        let e5 = matching.fusion_for("multilingual-e5-small-q4+query+passage");
-        assert_eq!(use_m3, Fusion::default());
+        let e5 = matching.fusion_for("multilingual-e5-small-q4q8+query+passage");
+        assert_eq!(e5, Fusion::default());
         assert_ne!(e5, use_m3);
-        assert_eq!(Some(e5), Fusion::tuned_for("multilingual-e5-small-q4+query+passage"));
+        assert_eq!(Some(use_m3), Fusion::tuned_for("use-multilingual-v3-int8"));
         assert_eq!(matching.fusion_for("a-model-nobody-tuned"), Fusion::default());
         let configured = Fusion { semantic_weight: 0.5, ..Fusion::default() };
         let matching = MatchingConfig { fusion: Some(configured), ..MatchingConfig::default() };
-        assert_eq!(matching.fusion_for("multilingual-e5-small-q4+query+passage"), configured);
+        assert_eq!(matching.fusion_for("multilingual-e5-small-q4q8+query+passage"), configured);
     }
 
     #[test]

@@ -98,9 +98,9 @@ pub struct Fusion {
 }
 
 impl Default for Fusion {
-    /// The values tuned for the default model ([`Fusion::tuned_for`]).
+    /// The values tuned for the default model, E5-small ([`Fusion::tuned_for`]).
     fn default() -> Self {
-        Self::USE_M3
+        Self::E5_SMALL
     }
 }
 
@@ -122,9 +122,9 @@ impl Fusion {
     /// calibration.
     const E5_SMALL: Self = Self {
         semantic_weight: 0.9,
-        answer_weight: 0.2,
-        hybrid: Calibration { bias: -70.0996, level: -17.0563, margin: 5.7050, semantic: 89.2364, keyword: 1.6428 },
-        semantic: Calibration { bias: -60.6350, level: 31.2836, margin: 11.6385, semantic: 31.2836, keyword: 1.5792 },
+        answer_weight: 0.1,
+        hybrid: Calibration { bias: -70.0901, level: -17.0440, margin: 5.7568, semantic: 89.2187, keyword: 1.6365 },
+        semantic: Calibration { bias: -60.5546, level: 31.2364, margin: 11.4418, semantic: 31.2364, keyword: 1.6164 },
     };
 
     /// The tuned values for a model `ops/setup.sh` installs, by its id; `None` for any
@@ -132,7 +132,7 @@ impl Fusion {
     pub fn tuned_for(model_id: &str) -> Option<Self> {
         match model_id {
             "use-multilingual-v3-int8" => Some(Self::USE_M3),
-            "multilingual-e5-small-q4+query+passage" => Some(Self::E5_SMALL),
+            "multilingual-e5-small-q4q8+query+passage" => Some(Self::E5_SMALL),
             _ => None,
         }
     }

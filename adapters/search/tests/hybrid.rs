@@ -1,18 +1,23 @@
 #![allow(clippy::unwrap_used)]
-//! The semantic index and the hybrid matcher with the installed model: catalog events keep
-//! the vectors current, a question in another language finds its FAQ, and every candidate
-//! carries both engines' scores.
+//! The semantic index and the hybrid matcher with each installed model (each with the fusion
+//! tuned for it): catalog events keep the vectors current, a question in another language
+//! finds its FAQ, and every candidate carries both engines' scores.
 
 use std::sync::Arc;
 
-use switchboard_embed::{ModelPaths, OrtEmbedder};
+use switchboard_embed::{ModelPaths, OrtEmbedder, E5_MODEL, USE_MODEL};
+use switchboard_engine::ports::Embedder;
 use switchboard_schemas::event::{FaqAdded, FaqParaphraseAdded, FaqRemoved};
 use switchboard_schemas::{FaqEvent, FaqId, TeamId};
 use switchboard_search::{Fusion, HybridMatcher, SemanticMatcher};
 
-fn matcher() -> HybridMatcher {
-    let embedder = OrtEmbedder::open(&ModelPaths::installed()).unwrap_or_else(|e| panic!("model required: {e}"));
-    HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), Fusion::default())
+const MODELS: [&str; 2] = [E5_MODEL, USE_MODEL];
+
+fn matcher(model: &str) -> HybridMatcher {
+    let embedder =
+        OrtEmbedder::open(&ModelPaths::setup_model(model)).unwrap_or_else(|e| panic!("model {model} required: {e}"));
+    let fusion = Fusion::tuned_for(embedder.model_id()).unwrap_or_else(|| panic!("{model} has a tuned fusion"));
+    HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), fusion)
 }
 
 fn add(m: &HybridMatcher, team: &TeamId, id: &str, question: &str, answer: &str) {
@@ -33,7 +38,13 @@ fn first(m: &HybridMatcher, team: &TeamId, query: &str) -> Option<String> {
 
 #[test]
 fn catalog_events_keep_the_vectors_current_and_languages_cross() {
-    let m = matcher();
+    for model in MODELS {
+        catalog_events_keep_the_vectors_current_and_languages_cross_with(model);
+    }
+}
+
+fn catalog_events_keep_the_vectors_current_and_languages_cross_with(model: &str) {
+    let m = matcher(model);
     let team = TeamId::new("ops").unwrap();
     add(&m, &team, "start-time", "如何修改活动的开始时间", "在活动设置里修改开始时间。");
     add(&m, &team, "stock", "奖品库存不足怎么办", "在奖品管理里追加库存。");
@@ -46,7 +57,7 @@ fn catalog_events_keep_the_vectors_current_and_languages_cross() {
     for candidate in &rankings.hybrid.candidates {
         assert!(candidate.semantic_score.is_some(), "every candidate has its semantic score");
     }
-    assert!(rankings.hybrid.engine.starts_with("hybrid:keyword-bm25+use-multilingual-v3-int8"));
+    assert!(rankings.hybrid.engine.starts_with(&format!("hybrid:keyword-bm25+{}", m.semantic().model_id())));
 
     // A Chinese paraphrase that shares words: both engines score it.
     let rankings = m.rank_all(&team, "奖品库存不够了", 5).unwrap();
@@ -71,12 +82,18 @@ fn catalog_events_keep_the_vectors_current_and_languages_cross() {
 
 #[test]
 fn an_exact_question_is_confident_and_nonsense_is_not() {
-    let m = matcher();
+    for model in MODELS {
+        an_exact_question_is_confident_and_nonsense_is_not_with(model);
+    }
+}
+
+fn an_exact_question_is_confident_and_nonsense_is_not_with(model: &str) {
+    let m = matcher(model);
     let team = TeamId::new("ops").unwrap();
     add(&m, &team, "start-time", "如何修改活动的开始时间", "");
     add(&m, &team, "stock", "奖品库存不足怎么办", "");
     let exact = m.rank_all(&team, "如何修改活动的开始时间", 5).unwrap().hybrid;
     let nonsense = m.rank_all(&team, "明天天气怎么样", 5).unwrap().hybrid;
-    assert!(exact.confidence > 0.8, "{}", exact.confidence);
-    assert!(nonsense.confidence < 0.3, "{}", nonsense.confidence);
+    assert!(exact.confidence > 0.8, "{model}: {}", exact.confidence);
+    assert!(nonsense.confidence < 0.3, "{model}: {}", nonsense.confidence);
 }
