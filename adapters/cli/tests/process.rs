@@ -1,5 +1,6 @@
-//! The real `switchboard` binary as a user runs it: the demo answers from its FAQ, and a
-//! SIGKILL between scheduling and firing a timer neither loses nor doubles it.
+//! The real `switchboard` binary as a user runs it: the demo answers from its FAQ (and keeps
+//! its FAQ vectors across a restart), and a SIGKILL between scheduling and firing a timer
+//! neither loses nor doubles it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -57,6 +58,17 @@ fn the_demo_answers_questions_from_its_faq_in_chinese_and_english() {
         let first = &m["payload"]["candidates"][0];
         assert!(first["semantic_score"].is_number(), "every score is recorded: {m}");
     }
+
+    // The FAQ vectors were kept: a restart embeds nothing it has seen, and still answers.
+    let vectors = dir.path().join("vectors").join("multilingual-e5-small-q4q8_query_passage.vectors");
+    let size = || std::fs::metadata(&vectors).unwrap_or_else(|e| panic!("{}: {e}", vectors.display())).len();
+    let before = size();
+    assert!(before > 16 * 2 * 1_500, "the demo's 16 FAQ questions and answers at least: {before} bytes");
+    let server = Server::start(dir.path(), None, &["--demo"]);
+    let reply = server.post("/api/v1/teams/demo/messages", json!({"user": "lisi", "text": "奖品库存不够了怎么加"}));
+    assert_eq!(reply["status"], "answered", "{reply}");
+    assert_eq!(size(), before, "no text embedded again");
+    server.kill();
 }
 
 fn config_with_fast_timers(dir: &Path) -> PathBuf {

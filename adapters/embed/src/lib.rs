@@ -18,6 +18,10 @@
 //!
 //! [`OrtEmbedder`] embeds one text per run, which makes every vector reproducible.
 
+mod cache;
+
+pub use cache::CachedEmbedder;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 

@@ -141,7 +141,7 @@ impl World {
             }
             0 => {
                 // Unsure between two; the second choice resolves it.
-                self.run(team, &user, matched(0.45)).await;
+                self.run(team, &user, matched(0.3)).await;
                 self.message(team, &user, format!("{id}-choice"), "2").await;
                 self.run(team, &user, Command::GiveFeedback { resolved: true }).await;
             }
@@ -170,7 +170,7 @@ impl World {
             _ if round == 0 => {
                 // Unsure: two numbered choices; the operator picks the second, then asks
                 // for a person anyway.
-                self.run(team, &user, matched(0.45)).await;
+                self.run(team, &user, matched(0.3)).await;
                 self.message(team, &user, format!("{id}-choice"), "2").await;
                 self.run(team, &user, Command::RequestHuman).await;
             }
