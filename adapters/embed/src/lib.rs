@@ -16,7 +16,8 @@
 //!   L2-normalised 512-dimensional vector per text. It quantises activations per batch, so a
 //!   text embedded in different batches differs slightly.
 //!
-//! [`OrtEmbedder`] embeds one text per run, which makes every vector reproducible.
+//! [`OrtEmbedder`] embeds one text per run, which makes every vector reproducible (and the
+//! same whatever number of threads runs it).
 
 mod cache;
 
@@ -94,9 +95,11 @@ pub enum LoadError {
     Runtime(String),
 }
 
-/// The embedder over one ONNX Runtime session.
+/// The embedder over two ONNX Runtime sessions of the model: one for questions, which a
+/// person waits for, and one for FAQ texts, so embedding a catalog never holds a question up.
 pub struct OrtEmbedder {
-    session: Mutex<Session>,
+    questions: Mutex<Session>,
+    documents: Mutex<Session>,
     tokenizer: Tokenizer,
     manifest: Manifest,
 }
@@ -147,10 +150,23 @@ impl OrtEmbedder {
         let tokenizer =
             Tokenizer::from_file(&tokenizer_path).map_err(|e| unreadable(&tokenizer_path, e.to_string()))?;
         let environment = environment(&library)?;
-        let mut builder = Session::builder(environment).map_err(runtime)?.with_intra_threads(1).map_err(runtime)?;
-        let session = builder.commit_from_file(&model).map_err(runtime)?;
-        tracing::info!(model = %manifest.id, "semantic model loaded");
-        Ok(Self { session: Mutex::new(session), tokenizer, manifest })
+        // A question runs on every core (up to four; its vector is bitwise the same as on
+        // one), an FAQ text on one, leaving the others to questions and the engine. Threads
+        // do not spin between runs: on a small machine that would take the engine's cores.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let session = |threads: usize| -> Result<Session, LoadError> {
+            Session::builder(environment)
+                .map_err(runtime)?
+                .with_intra_threads(threads)
+                .map_err(runtime)?
+                .with_intra_op_spinning(false)
+                .map_err(runtime)?
+                .commit_from_file(&model)
+                .map_err(runtime)
+        };
+        let (questions, documents) = (session(cores)?, session(1)?);
+        tracing::info!(model = %manifest.id, question_threads = cores, "semantic model loaded");
+        Ok(Self { questions: Mutex::new(questions), documents: Mutex::new(documents), tokenizer, manifest })
     }
 
     /// The manifest (model id, dimensions).
@@ -158,7 +174,7 @@ impl OrtEmbedder {
         &self.manifest
     }
 
-    fn embed_one(&self, prefix: &str, text: &str) -> Result<Vec<f32>, EmbedError> {
+    fn embed_one(&self, session: &Mutex<Session>, prefix: &str, text: &str) -> Result<Vec<f32>, EmbedError> {
         let encoding = match prefix {
             "" => self.tokenizer.encode(text, true),
             prefix => self.tokenizer.encode(format!("{prefix}{text}"), true),
@@ -174,7 +190,7 @@ impl OrtEmbedder {
         if let Some(name) = &self.manifest.inputs.offsets {
             inputs.push((name.as_str(), Tensor::from_array(([2usize], vec![0, count])).map_err(error)?.into_dyn()));
         }
-        let mut session = self.session.lock().map_err(|_| EmbedError("the model session is poisoned".into()))?;
+        let mut session = session.lock().map_err(|_| EmbedError("the model session is poisoned".into()))?;
         let outputs = session.run(inputs).map_err(error)?;
         let (_, values) = outputs[self.manifest.output.as_str()].try_extract_tensor::<f32>().map_err(error)?;
         if values.len() != self.manifest.dimensions {
@@ -194,17 +210,19 @@ impl Embedder for OrtEmbedder {
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        texts.iter().map(|text| self.embed_one(&self.manifest.query_prefix, text)).collect()
+        texts.iter().map(|text| self.embed_one(&self.questions, &self.manifest.query_prefix, text)).collect()
     }
 
     fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        if self.manifest.passage_prefixes.is_empty() {
-            return self.embed(texts);
-        }
+        let query_prefix = std::slice::from_ref(&self.manifest.query_prefix);
+        let prefixes = match self.manifest.passage_prefixes.as_slice() {
+            [] => query_prefix,
+            prefixes => prefixes,
+        };
         texts
             .iter()
             .map(|text| {
-                let views = self.manifest.passage_prefixes.iter().map(|prefix| self.embed_one(prefix, text));
+                let views = prefixes.iter().map(|prefix| self.embed_one(&self.documents, prefix, text));
                 Ok(averaged(views.collect::<Result<Vec<_>, _>>()?))
             })
             .collect()

@@ -48,6 +48,8 @@ fn vectors_are_unit_length_and_reproducible() {
     let first = e.embed(&["奖品库存不足怎么办", "x"]).unwrap();
     let again = e.embed(&["奖品库存不足怎么办"]).unwrap();
     assert_eq!(first[0], again[0], "the same text gives the same vector, whatever else is embedded");
+    let document = e.embed_documents(&["奖品库存不足怎么办"]).unwrap();
+    assert_eq!(document[0], again[0], "the FAQ session (one thread) gives the question session's vector");
     assert_eq!(first[0].len(), 512);
     let norm: f32 = first[0].iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-3, "{norm}");

@@ -146,7 +146,7 @@ fn semantic(
     }
     let indexing = started.elapsed();
     println!(
-        "embedding while indexing: {texts} texts in {:.1} s = {:.0} texts/s (one text per run, one intra-op thread)",
+        "embedding while indexing: {texts} texts in {:.1} s = {:.0} texts/s (one text per run, one intra-op thread for FAQ texts)",
         indexing.as_secs_f64(),
         texts as f64 / indexing.as_secs_f64()
     );
