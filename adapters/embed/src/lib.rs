@@ -279,8 +279,8 @@ pub const DEFAULT_MODEL: &str = E5_MODEL;
 /// its matches (lcqmc end-to-end accuracy 0.80, stackfaq P@1 0.87 on the dev sets).
 pub const E5_MODEL: &str = "e5-small";
 /// The folder name of Universal Sentence Encoder Multilingual v3 as `ops/setup.sh`
-/// installs it: the fast alternative (a question in a third of E5's time, FAQs indexed
-/// twenty times as fast), with weaker matches.
+/// installs it: the fast alternative (a question in a little over half of E5's time, FAQ
+/// texts indexed about thirty times as fast), with weaker matches.
 pub const USE_MODEL: &str = "use-m3";
 /// The ONNX Runtime library file `ops/setup.sh` installs.
 pub const RUNTIME_LIBRARY: &str = "libonnxruntime.so.1.31.1";
