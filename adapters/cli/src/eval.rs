@@ -244,9 +244,10 @@ fn figures(queries: &[Query], outcomes: &[Outcome]) -> Figures {
             (o.confidence, f64::from(u8::from(right)) - f64::from(u8::from(q.gold.is_none())))
         })
         .collect();
-    let handed_over_right = queries.iter().filter(|q| q.gold.is_none()).count() as f64;
-    let (gain, threshold) = best_cut(gains, 1.0);
-    let best = ((handed_over_right + gain) / queries.len().max(1) as f64, threshold);
+    // The accuracy reported is the one at the threshold `--tune` writes, by the same count
+    // as every other threshold's.
+    let (_, threshold) = best_cut(gains, 1.0);
+    let best = (accuracy_at(threshold).0, threshold);
     let m = matched.max(1) as f64;
     Figures {
         matched,
