@@ -157,4 +157,11 @@ pub trait Embedder: Send + Sync + 'static {
     fn embed_documents(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.embed(texts)
     }
+
+    /// Embeds questions that become part of the catalog (learned paraphrases): the same
+    /// vectors as [`Embedder::embed`], told apart so that a caching embedder keeps these
+    /// across restarts without keeping every live question.
+    fn embed_learned(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.embed(texts)
+    }
 }

@@ -30,7 +30,8 @@ enum Side {
 type Key = (Side, [u8; 32]);
 type Vectors = HashMap<Key, Vec<f32>>;
 
-/// An [`Embedder`] that remembers every vector it computed, in memory and in a file.
+/// An [`Embedder`] that remembers the vectors of the catalog (FAQ texts and learned
+/// paraphrases), in memory and in a file; live questions are not kept.
 pub struct CachedEmbedder<E> {
     inner: E,
     path: PathBuf,
@@ -125,7 +126,13 @@ impl<E: Embedder> Embedder for CachedEmbedder<E> {
         self.inner.model_id()
     }
 
+    /// Live questions pass straight through: each is asked once or twice, and keeping them
+    /// all would grow the file without bound.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.inner.embed(texts)
+    }
+
+    fn embed_learned(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         self.cached(Side::Question, texts, |missing| self.inner.embed(missing))
     }
 
@@ -253,9 +260,9 @@ mod tests {
         let cache = CachedEmbedder::open(model, dir.path());
         let first = cache.embed_documents(&["活动开始时间", "stock"]).unwrap();
         assert_eq!(
-            cache.embed(&["stock"]).unwrap(),
+            cache.embed_learned(&["stock"]).unwrap(),
             vec![Counting::vector("stock", 0.0)],
-            "a question is its own side"
+            "a learned question is its own side"
         );
         assert_eq!(calls.load(Ordering::SeqCst), 3);
         drop(cache);
@@ -272,11 +279,11 @@ mod tests {
     fn another_model_gets_its_own_file_and_a_foreign_file_is_started_afresh() {
         let dir = tempfile::tempdir().unwrap();
         let (model, _) = counting("m1");
-        CachedEmbedder::open(model, dir.path()).embed(&["a"]).unwrap();
+        CachedEmbedder::open(model, dir.path()).embed_learned(&["a"]).unwrap();
         let (model, calls) = counting("m2/other");
         let other = CachedEmbedder::open(model, dir.path());
         assert!(other.is_empty());
-        other.embed(&["a"]).unwrap();
+        other.embed_learned(&["a"]).unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert!(dir.path().join("m2_other.vectors").is_file());
 
@@ -293,8 +300,8 @@ mod tests {
         let (model, calls) = counting("m1");
         let cache = CachedEmbedder::open(model, &blocked);
         assert!(!cache.is_persistent());
-        cache.embed(&["a"]).unwrap();
-        cache.embed(&["a"]).unwrap();
+        cache.embed_learned(&["a"]).unwrap();
+        cache.embed_learned(&["a"]).unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
@@ -303,7 +310,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (model, _) = counting("m1");
         let cache = CachedEmbedder::open(model, dir.path());
-        cache.embed(&["one", "two"]).unwrap();
+        cache.embed_learned(&["one", "two"]).unwrap();
         drop(cache);
         let path = dir.path().join("m1.vectors");
         let len = std::fs::metadata(&path).unwrap().len();
@@ -312,11 +319,25 @@ mod tests {
         let (model, calls) = counting("m1");
         let cache = CachedEmbedder::open(model, dir.path());
         assert_eq!(cache.len(), 1);
-        cache.embed(&["one", "two", "three"]).unwrap();
+        cache.embed_learned(&["one", "two", "three"]).unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 2, "the cut record and the new text");
         drop(cache);
         let (model, calls) = counting("m1");
         let cache = CachedEmbedder::open(model, dir.path());
         assert_eq!((cache.len(), calls.load(Ordering::SeqCst)), (3, 0), "records after the cut read back");
+    }
+
+    #[test]
+    fn live_questions_pass_through_without_being_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (model, calls) = counting("m1");
+        let cache = CachedEmbedder::open(model, dir.path());
+        let learned = cache.embed_learned(&["how do I refund"]).unwrap();
+        let file_len = || std::fs::metadata(dir.path().join("m1.vectors")).unwrap().len();
+        let kept = file_len();
+        assert_eq!(cache.embed(&["how do I refund", "a one-off question"]).unwrap()[0], learned[0]);
+        cache.embed(&["a one-off question"]).unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 4, "every live question is embedded afresh");
+        assert_eq!((cache.len(), file_len()), (1, kept), "and none is kept");
     }
 }

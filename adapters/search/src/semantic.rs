@@ -148,6 +148,11 @@ fn embed_error(e: switchboard_engine::ports::EmbedError) -> MatchError {
     MatchError::Backend(e.to_string())
 }
 
+/// The one vector of a one-text embedding.
+fn only_vector(vectors: Result<Vec<Vec<f32>>, switchboard_engine::ports::EmbedError>) -> Result<Vec<f32>, MatchError> {
+    vectors.map_err(embed_error)?.pop().ok_or_else(|| MatchError::Backend("the embedder returned nothing".into()))
+}
+
 impl SemanticMatcher {
     /// An empty index over `embedder`; replay the catalog events into it.
     pub fn new(embedder: Arc<dyn Embedder>) -> Self {
@@ -161,8 +166,7 @@ impl SemanticMatcher {
 
     /// Embeds a query (for callers that score several indexes with one embedding).
     pub fn embed_query(&self, query: &str) -> Result<Vec<f32>, MatchError> {
-        let mut vectors = self.embedder.embed(&[query]).map_err(embed_error)?;
-        vectors.pop().ok_or_else(|| MatchError::Backend("the embedder returned nothing".into()))
+        only_vector(self.embedder.embed(&[query]))
     }
 
     /// The team's FAQs scored against an embedded query: the `depth` best by wording or
@@ -254,7 +258,7 @@ impl SemanticMatcher {
                 Ok(())
             }
             FaqEvent::FaqParaphraseAdded(e) => {
-                let vector = self.embed_query(&e.text)?;
+                let vector = only_vector(self.embedder.embed_learned(&[e.text.as_str()]))?;
                 let mut teams = self.teams.write().map_err(|_| poisoned())?;
                 let Some(vectors) = teams.get_mut(team) else { return Ok(()) };
                 let Some(&slot) = vectors.by_id.get(&e.faq_id) else {
