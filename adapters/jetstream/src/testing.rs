@@ -113,6 +113,11 @@ impl NatsServer {
         self.dir.path().join("store")
     }
 
+    /// The server's process id while it runs, for tools that measure its CPU time.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The binary's version line (`nats-server: v2.9.10`), for reports.
     pub fn version(&self) -> String {
         Command::new(&self.binary)

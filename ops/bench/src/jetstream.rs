@@ -7,8 +7,11 @@
 //! - replay (`read_all` from the start, in batches, decoded into events) against a raw
 //!   ordered-consumer read of the same stream.
 //!
+//! Each throughput line is followed by the CPU time one message cost the server and this
+//! process (from `/proc`), which is where the gap to raw publishing goes.
+//!
 //! Starts its own nats-server (`$NATS_SERVER_BIN`, else `nats-server` on `PATH`) with a
-//! temporary store, unless `--url` names a running one.
+//! temporary store, unless `--url` names a running one (its CPU time is then not shown).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,22 +97,36 @@ pub fn run(args: &JetstreamArgs) -> Result<()> {
         .await?;
 
         // Throughput.
-        let ours = parallel_appends(&log, args.commits, args.writers).await?;
+        let meter = CpuMeter { server: server.as_ref().and_then(NatsServer::pid) };
+        let (ours, ours_cpu) = meter.during(parallel_appends(&log, args.commits, args.writers)).await?;
         // The raw baseline publishes exactly the bytes of a stored commit.
         let sample = js.get_stream(&options.stream).await?.get_raw_message(1).await?;
-        let raw = raw_async_publish(&js, &format!("raw{run_id}.conversation"), &sample, args.commits, false).await?;
+        let subject = format!("raw{run_id}.conversation");
+        let (raw, raw_cpu) = meter.during(raw_async_publish(&js, &subject, &sample, args.commits, false)).await?;
         let line = "JetStream log append, parallel conversations";
-        crate::report(line, ours, "raw JetStream async publish", raw, "appends/s");
+        let report = |baseline: &str, rate: f64, cpu: Cpu| {
+            crate::report(line, ours, baseline, rate, "appends/s");
+            println!(
+                "{:<44} {:>22}   | {:<40} {:>22}",
+                "  CPU per append: server + this process",
+                ours_cpu.per_message(args.commits),
+                "",
+                cpu.per_message(args.commits)
+            );
+        };
+        report("raw JetStream async publish", raw, raw_cpu);
         // Where the gap goes: the server's duplicate check, waiting for each conversation's
         // acknowledgement, and both concurrency headers together.
-        let deduplicated = raw_async_publish(&js, &format!("raw{run_id}.msgid"), &sample, args.commits, true).await?;
-        crate::report(line, ours, "raw async publish with Nats-Msg-Id", deduplicated, "appends/s");
+        let subject = format!("raw{run_id}.msgid");
+        let (deduplicated, cpu) = meter.during(raw_async_publish(&js, &subject, &sample, args.commits, true)).await?;
+        report("raw async publish with Nats-Msg-Id", deduplicated, cpu);
         let (subject, commits, writers) = (format!("raw{run_id}.sequential"), args.commits, args.writers);
-        let sequential = raw_sequential_publish(&js, &subject, &sample, commits, writers, false).await?;
-        crate::report(line, ours, "raw publish, one at a time per conversation", sequential, "appends/s");
+        let (sequential, cpu) =
+            meter.during(raw_sequential_publish(&js, &subject, &sample, commits, writers, false)).await?;
+        report("raw publish, one at a time per conversation", sequential, cpu);
         let subject = format!("raw{run_id}.same");
-        let same = raw_sequential_publish(&js, &subject, &sample, commits, writers, true).await?;
-        crate::report(line, ours, "raw publish, same headers and concurrency", same, "appends/s");
+        let (same, cpu) = meter.during(raw_sequential_publish(&js, &subject, &sample, commits, writers, true)).await?;
+        report("raw publish, same headers and concurrency", same, cpu);
 
         // Latency.
         let (ours_p50, ours_p99) = single_conversation_latency(&log, args.samples).await?;
@@ -144,6 +161,53 @@ pub fn run(args: &JetstreamArgs) -> Result<()> {
         let _ = js.delete_stream(&raw_name).await;
         Ok(())
     })
+}
+
+/// Reads the CPU time the nats-server (when this run started it) and this process have
+/// used, from `/proc` on Linux.
+struct CpuMeter {
+    server: Option<u32>,
+}
+
+/// CPU time spent during one measurement.
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    server: Option<Duration>,
+    client: Option<Duration>,
+}
+
+impl CpuMeter {
+    /// Runs `work`, returning its result with the CPU time spent meanwhile.
+    async fn during<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<(T, Cpu)> {
+        let server_pid = self.server.map(|pid| pid.to_string());
+        let read = || (server_pid.as_deref().and_then(cpu_time), cpu_time("self"));
+        let (server_before, client_before) = read();
+        let value = work.await?;
+        let (server_after, client_after) = read();
+        let spent = |before: Option<Duration>, after: Option<Duration>| Some(after?.saturating_sub(before?));
+        Ok((value, Cpu { server: spent(server_before, server_after), client: spent(client_before, client_after) }))
+    }
+}
+
+impl Cpu {
+    /// `server X + client Y µs` for one of `messages`, `?` where unknown.
+    fn per_message(&self, messages: usize) -> String {
+        let micros = |d: Option<Duration>| {
+            d.map_or_else(|| "?".to_owned(), |d| format!("{:.1}", d.as_secs_f64() * 1e6 / messages.max(1) as f64))
+        };
+        format!("{} + {} µs", micros(self.server), micros(self.client))
+    }
+}
+
+/// User plus system CPU time of process `pid` (or `self`), from `/proc/<pid>/stat`.
+fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces) start at the state; user
+    // and system time are the 14th and 15th fields of the line, in clock ticks.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports these in USER_HZ, which is 100 on every architecture it supports.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// `writers` conversations, each appending its share of `commits` one after the other with
