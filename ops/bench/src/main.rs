@@ -13,10 +13,6 @@ mod projection;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-/// The allocator of the `switchboard` binary, so figures are those of the product.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Switchboard benchmarks.
 #[derive(Debug, Parser)]
 #[command(name = "switchboard-bench", about)]
