@@ -255,13 +255,16 @@ impl JetStreamEventLog {
     /// is already known.
     fn remember(&self, subject: &str, sequence: u64, version: u64) {
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if last.len() >= LAST_CACHE_CAPACITY && !last.contains_key(subject) {
+        if let Some(entry) = last.get_mut(subject) {
+            if sequence >= entry.0 {
+                *entry = (sequence, version);
+            }
+            return;
+        }
+        if last.len() >= LAST_CACHE_CAPACITY {
             last.clear();
         }
-        let entry = last.entry(subject.to_owned()).or_insert((sequence, version));
-        if sequence >= entry.0 {
-            *entry = (sequence, version);
-        }
+        last.insert(subject.to_owned(), (sequence, version));
     }
 
     fn forget(&self, subject: &str) {
