@@ -116,7 +116,7 @@ pub fn encode(commit_id: Uuid, first_version: u64, events: &[NewEvent]) -> Resul
 }
 
 /// Bytes reserved for a commit's body before encoding: a one-event commit with a chat
-/// message is about 700.
+/// message takes about 600.
 const COMMIT_CAPACITY: usize = 1_024;
 
 /// The stream version after a stored commit and the number of its events, read from its
