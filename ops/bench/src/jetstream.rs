@@ -116,16 +116,22 @@ pub fn run(args: &JetstreamArgs) -> Result<()> {
         };
         report("raw JetStream async publish", raw, raw_cpu);
         // Where the gap goes: the server's duplicate check, waiting for each conversation's
-        // acknowledgement, and both concurrency headers together.
+        // acknowledgement, the expected-sequence check alone, and both headers together.
         let subject = format!("raw{run_id}.msgid");
         let (deduplicated, cpu) = meter.during(raw_async_publish(&js, &subject, &sample, args.commits, true)).await?;
         report("raw async publish with Nats-Msg-Id", deduplicated, cpu);
         let (subject, commits, writers) = (format!("raw{run_id}.sequential"), args.commits, args.writers);
         let (sequential, cpu) =
-            meter.during(raw_sequential_publish(&js, &subject, &sample, commits, writers, false)).await?;
+            meter.during(raw_sequential_publish(&js, &subject, &sample, commits, writers, Headers::None)).await?;
         report("raw publish, one at a time per conversation", sequential, cpu);
+        let subject = format!("raw{run_id}.checked");
+        let only_sequence = Headers::ExpectedSequence;
+        let (checked, cpu) =
+            meter.during(raw_sequential_publish(&js, &subject, &sample, commits, writers, only_sequence)).await?;
+        report("raw publish, expected sequence only", checked, cpu);
         let subject = format!("raw{run_id}.same");
-        let (same, cpu) = meter.during(raw_sequential_publish(&js, &subject, &sample, commits, writers, true)).await?;
+        let (same, cpu) =
+            meter.during(raw_sequential_publish(&js, &subject, &sample, commits, writers, Headers::Both)).await?;
         report("raw publish, same headers and concurrency", same, cpu);
 
         // Latency.
@@ -269,18 +275,27 @@ async fn raw_async_publish(
     Ok(count as f64 / start.elapsed().as_secs_f64())
 }
 
+/// The headers a raw sequential publish carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Headers {
+    /// None: the ceiling of any log that orders each conversation's writes.
+    None,
+    /// `Nats-Expected-Last-Subject-Sequence` alone: the cost of the server's check.
+    ExpectedSequence,
+    /// What every append carries: that and `Nats-Msg-Id`.
+    Both,
+}
+
 /// Baselines that isolate the log's own overhead: raw publishes from the same number of
 /// conversations, each waiting for its acknowledgement before the next, as optimistic
-/// concurrency requires; with `headers`, carrying what every append carries (`Nats-Msg-Id`
-/// and `Nats-Expected-Last-Subject-Sequence`), without them the ceiling of any log that
-/// orders each conversation's writes.
+/// concurrency requires, carrying `headers`.
 async fn raw_sequential_publish(
     js: &async_nats::jetstream::Context,
     subject: &str,
     sample: &StreamMessage,
     count: usize,
     writers: usize,
-    headers: bool,
+    headers: Headers,
 ) -> Result<f64> {
     let per_writer = count / writers.max(1);
     let start = Instant::now();
@@ -291,8 +306,11 @@ async fn raw_sequential_publish(
             let mut last = 0;
             for _ in 0..per_writer {
                 let mut message = PublishMessage::build().payload(payload.clone());
-                if headers {
-                    message = message.message_id(Uuid::now_v7().to_string()).expected_last_subject_sequence(last);
+                if headers == Headers::Both {
+                    message = message.message_id(Uuid::now_v7().to_string());
+                }
+                if headers != Headers::None {
+                    message = message.expected_last_subject_sequence(last);
                 }
                 last = js.send_publish(subject.clone(), message).await?.await?.sequence;
             }
