@@ -789,7 +789,7 @@ pub async fn check_events_round_trip_exactly(log: Arc<dyn EventLog>) {
         category: Some("rewards".to_owned()),
         paraphrases: vec!["reward not received".to_owned(), String::new()],
     }));
-    let created = Event::from(TeamEvent::from(TeamCreated { name: "Ops 中国".to_owned() }));
+    let created = Event::from(TeamEvent::from(TeamCreated { name: "Ops 中国".to_owned(), cloned_from: None }));
 
     let at = |secs: i64, nanos: u32| -> DateTime<Utc> {
         Utc.timestamp_opt(secs, nanos).single().expect("a valid timestamp")

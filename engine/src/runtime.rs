@@ -62,6 +62,16 @@ pub enum CommandError {
     /// A stored event could not be read.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// The caller decided on a version of the stream that is no longer the latest.
+    #[error("{stream} changed since you read it (it is at version {actual}, you read version {expected}); reload it and try again")]
+    Stale {
+        /// The stream.
+        stream: StreamId,
+        /// The version the caller read.
+        expected: u64,
+        /// The version now.
+        actual: u64,
+    },
     /// Others kept appending to the stream.
     #[error("stream {stream} kept changing; gave up after {attempts} attempts")]
     Contention {
@@ -251,7 +261,6 @@ impl Runtime {
     }
 
     /// Runs a command on one operator's conversation.
-    #[tracing::instrument(skip_all, fields(team = %team, user = %user, command = command_kind(&command)))]
     pub async fn conversation(
         &self,
         team: &TeamId,
@@ -259,11 +268,27 @@ impl Runtime {
         command: Command,
         causation: Causation,
     ) -> Result<Committed, CommandError> {
+        self.conversation_expecting(team, user, command, causation, None).await
+    }
+
+    /// Runs a command on one operator's conversation if it is still at the `expected`
+    /// version (when given), so a person acting on what they read cannot undo a change
+    /// they have not seen ([`CommandError::Stale`] otherwise).
+    #[tracing::instrument(skip_all, fields(team = %team, user = %user, command = command_kind(&command)))]
+    pub async fn conversation_expecting(
+        &self,
+        team: &TeamId,
+        user: &UserId,
+        command: Command,
+        causation: Causation,
+        expected: Option<u64>,
+    ) -> Result<Committed, CommandError> {
         let stream = StreamId::conversation(team, user);
         // A configuration change between loading the policy and appending is harmless: the
         // decision used the policy in force when it was made.
         let policy = self.policy(team).await?;
         self.execute(&self.conversations, &stream, causation, |state: &Conversation, now, ids| {
+            still_at(&stream, state, expected)?;
             let mut ctx = Context { now, policy: &policy, ids };
             Ok(conversation::decide(state, user, &command, &mut ctx)?)
         })
@@ -277,8 +302,24 @@ impl Runtime {
         command: TeamCommand,
         causation: Causation,
     ) -> Result<Committed, CommandError> {
+        self.team_expecting(team, command, causation, None).await
+    }
+
+    /// Runs a command on a team if its stream is still at the `expected` version (when
+    /// given); see [`Runtime::conversation_expecting`].
+    pub async fn team_expecting(
+        &self,
+        team: &TeamId,
+        command: TeamCommand,
+        causation: Causation,
+        expected: Option<u64>,
+    ) -> Result<Committed, CommandError> {
         let stream = StreamId::team(team);
-        self.execute(&self.teams, &stream, causation, |state: &Team, _, _| Ok(state.decide(&command)?)).await
+        self.execute(&self.teams, &stream, causation, |state: &Team, _, _| {
+            still_at(&stream, state, expected)?;
+            Ok(state.decide(&command)?)
+        })
+        .await
     }
 
     /// Runs a command on a team's FAQ catalog.
@@ -372,7 +413,13 @@ impl Runtime {
             let now = self.clock.now();
             let mut ids = id_source(Uuid::now_v7());
             let events = decide(&state, now, &mut ids).inspect_err(|e| {
-                if matches!(e, CommandError::Rejected(_) | CommandError::Team(_) | CommandError::Catalog(_)) {
+                if matches!(
+                    e,
+                    CommandError::Rejected(_)
+                        | CommandError::Team(_)
+                        | CommandError::Catalog(_)
+                        | CommandError::Stale { .. }
+                ) {
                     self.metrics.rejected.fetch_add(1, Ordering::Relaxed);
                 }
             })?;
@@ -407,6 +454,16 @@ impl Runtime {
             }
         }
         Err(CommandError::Contention { stream: stream.clone(), attempts: MAX_ATTEMPTS })
+    }
+}
+
+/// Refuses a decision on a state that moved past the version the caller read.
+fn still_at<A: Aggregate>(stream: &StreamId, state: &A, expected: Option<u64>) -> Result<(), CommandError> {
+    match expected {
+        Some(expected) if expected != state.version() => {
+            Err(CommandError::Stale { stream: stream.clone(), expected, actual: state.version() })
+        }
+        _ => Ok(()),
     }
 }
 

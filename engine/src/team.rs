@@ -1,10 +1,19 @@
 //! The team aggregate: onboarding and configuration as events, so a team's behaviour at any
 //! moment can be audited and a new team is onboarded by configuration alone.
 
-use switchboard_schemas::event::{Roster, RosterUpdated, TeamConfigured, TeamCreated, TeamSettings};
-use switchboard_schemas::TeamEvent;
+use std::collections::BTreeMap;
+
+use switchboard_schemas::event::{
+    AccessKeyIssued, AccessKeyRevoked, AccessRole, Roster, RosterUpdated, TeamConfigured, TeamCreated, TeamSettings,
+    WecomConfigured, WecomSettings,
+};
+use switchboard_schemas::{StaffId, TeamEvent, TeamId};
+use uuid::Uuid;
 
 use crate::policy::{PolicyError, TeamPolicy};
+
+/// Longest label of an access key, in characters.
+pub const MAX_KEY_LABEL: usize = 100;
 
 /// A team's configuration as folded from its stream.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -13,10 +22,29 @@ pub struct Team {
     pub version: u64,
     /// The display name; `None` until the team is created.
     pub name: Option<String>,
+    /// The template team it was cloned from.
+    pub cloned_from: Option<TeamId>,
     /// The settings in force.
     pub settings: TeamSettings,
     /// The roster in force.
     pub roster: Roster,
+    /// The access keys that work, by key id.
+    pub keys: BTreeMap<Uuid, AccessKey>,
+    /// The WeCom application set up from the console, if any.
+    pub wecom: Option<WecomSettings>,
+}
+
+/// An access key that works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    /// What it is for.
+    pub label: String,
+    /// What it allows.
+    pub role: AccessRole,
+    /// Who acts with it.
+    pub staff: StaffId,
+    /// Lower-case hex SHA-256 of its token.
+    pub token_sha256: String,
 }
 
 /// What can be asked of a team.
@@ -26,6 +54,8 @@ pub enum TeamCommand {
     Create {
         /// Display name.
         name: String,
+        /// The template it is cloned from, if any.
+        cloned_from: Option<TeamId>,
     },
     /// Replaces the settings (a no-op when unchanged).
     Configure {
@@ -36,6 +66,30 @@ pub enum TeamCommand {
     UpdateRoster {
         /// The new roster.
         roster: Roster,
+    },
+    /// Records a new access key (its token was made outside: the core draws no randomness).
+    IssueKey {
+        /// The key's id.
+        key_id: Uuid,
+        /// What it is for.
+        label: String,
+        /// What it allows.
+        role: AccessRole,
+        /// Who acts with it.
+        staff: StaffId,
+        /// Lower-case hex SHA-256 of its token.
+        token_sha256: String,
+    },
+    /// Stops a key from working.
+    RevokeKey {
+        /// The key.
+        key_id: Uuid,
+    },
+    /// Sets up, replaces or (with `None`) removes the team's WeCom application (a no-op
+    /// when unchanged).
+    ConfigureWecom {
+        /// The application.
+        wecom: Option<Box<WecomSettings>>,
     },
 }
 
@@ -51,6 +105,53 @@ pub enum TeamRejection {
     /// The settings cannot be used.
     #[error(transparent)]
     Invalid(#[from] PolicyError),
+    /// A key id or token digest that is already recorded.
+    #[error("access key {0} is already issued")]
+    DuplicateKey(Uuid),
+    /// Revoking a key that does not work.
+    #[error("access key {0} does not exist or was revoked")]
+    UnknownKey(Uuid),
+    /// A key label that is empty or too long, or a digest that is not SHA-256 hex.
+    #[error("access key: {0}")]
+    BadKey(&'static str),
+    /// A WeCom application setting that cannot work.
+    #[error("WeCom application: {field} {problem}")]
+    BadWecom {
+        /// The setting.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+/// True for a name an environment variable or a secret-file key can have.
+pub fn is_secret_ref(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+fn check_wecom(wecom: &WecomSettings) -> Result<(), TeamRejection> {
+    let bad = |field, problem| Err(TeamRejection::BadWecom { field, problem });
+    if wecom.corp_id.trim().is_empty() {
+        return bad("corp_id", "must not be empty");
+    }
+    if wecom.agent_id == 0 {
+        return bad("agent_id", "must be the application's AgentId");
+    }
+    for (field, name) in [
+        ("token_ref", &wecom.token_ref),
+        ("encoding_aes_key_ref", &wecom.encoding_aes_key_ref),
+        ("secret_ref", &wecom.secret_ref),
+    ] {
+        if !is_secret_ref(name) {
+            return bad(field, "must name an environment variable or secret key ([A-Za-z0-9_.-], 1..=128)");
+        }
+    }
+    for (field, url) in [("api_base", &wecom.api_base), ("console_url", &wecom.console_url)] {
+        if url.as_deref().is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+            return bad(field, "must be an http:// or https:// address");
+        }
+    }
+    Ok(())
 }
 
 impl Team {
@@ -58,9 +159,25 @@ impl Team {
     pub fn apply(&mut self, event: &TeamEvent) {
         self.version += 1;
         match event {
-            TeamEvent::TeamCreated(e) => self.name = Some(e.name.clone()),
+            TeamEvent::TeamCreated(e) => {
+                self.name = Some(e.name.clone());
+                self.cloned_from = e.cloned_from.clone();
+            }
             TeamEvent::TeamConfigured(e) => self.settings = e.settings.clone(),
             TeamEvent::RosterUpdated(e) => self.roster = e.roster.clone(),
+            TeamEvent::AccessKeyIssued(e) => {
+                let key = AccessKey {
+                    label: e.label.clone(),
+                    role: e.role,
+                    staff: e.staff.clone(),
+                    token_sha256: e.token_sha256.clone(),
+                };
+                self.keys.insert(e.key_id, key);
+            }
+            TeamEvent::AccessKeyRevoked(e) => {
+                self.keys.remove(&e.key_id);
+            }
+            TeamEvent::WecomConfigured(e) => self.wecom = e.wecom.clone(),
         }
     }
 
@@ -69,11 +186,18 @@ impl Team {
         TeamPolicy::new(self.settings.clone(), self.roster.clone())
     }
 
+    /// The working key whose token has this digest.
+    pub fn key_by_digest(&self, token_sha256: &str) -> Option<(Uuid, &AccessKey)> {
+        self.keys.iter().find(|(_, key)| key.token_sha256 == token_sha256).map(|(id, key)| (*id, key))
+    }
+
     /// Decides what a command causes.
     pub fn decide(&self, command: &TeamCommand) -> Result<Vec<TeamEvent>, TeamRejection> {
         match (command, &self.name) {
-            (TeamCommand::Create { name }, None) => Ok(vec![TeamCreated { name: name.clone() }.into()]),
-            (TeamCommand::Create { name }, Some(existing)) if existing == name => Ok(Vec::new()),
+            (TeamCommand::Create { name, cloned_from }, None) => {
+                Ok(vec![TeamCreated { name: name.clone(), cloned_from: cloned_from.clone() }.into()])
+            }
+            (TeamCommand::Create { name, .. }, Some(existing)) if existing == name => Ok(Vec::new()),
             (TeamCommand::Create { .. }, Some(existing)) => Err(TeamRejection::AlreadyExists(existing.clone())),
             (_, None) => Err(TeamRejection::NotCreated),
             (TeamCommand::Configure { settings }, Some(_)) => {
@@ -89,12 +213,50 @@ impl Team {
                 }
                 Ok(vec![RosterUpdated { roster: roster.clone() }.into()])
             }
+            (TeamCommand::IssueKey { key_id, label, role, staff, token_sha256 }, Some(_)) => {
+                let label = label.trim();
+                if label.is_empty() || label.chars().count() > MAX_KEY_LABEL {
+                    return Err(TeamRejection::BadKey("the label must have 1 to 100 characters"));
+                }
+                if token_sha256.len() != 64 || !token_sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    return Err(TeamRejection::BadKey("the token digest must be 64 lower-case hex digits"));
+                }
+                if self.keys.contains_key(key_id) || self.key_by_digest(token_sha256).is_some() {
+                    return Err(TeamRejection::DuplicateKey(*key_id));
+                }
+                Ok(vec![AccessKeyIssued {
+                    key_id: *key_id,
+                    label: label.to_owned(),
+                    role: *role,
+                    staff: staff.clone(),
+                    token_sha256: token_sha256.clone(),
+                }
+                .into()])
+            }
+            (TeamCommand::RevokeKey { key_id }, Some(_)) => {
+                if !self.keys.contains_key(key_id) {
+                    return Err(TeamRejection::UnknownKey(*key_id));
+                }
+                Ok(vec![AccessKeyRevoked { key_id: *key_id }.into()])
+            }
+            (TeamCommand::ConfigureWecom { wecom }, Some(_)) => {
+                let wecom = wecom.as_deref().cloned();
+                if let Some(settings) = &wecom {
+                    check_wecom(settings)?;
+                }
+                if wecom == self.wecom {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![WecomConfigured { wecom }.into()])
+            }
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
     use switchboard_schemas::StaffId;
 
@@ -104,14 +266,24 @@ mod tests {
         team
     }
 
+    fn run(team: &mut Team, command: TeamCommand) -> Vec<TeamEvent> {
+        let events = team.decide(&command).unwrap();
+        events.iter().for_each(|e| team.apply(e));
+        events
+    }
+
+    fn created() -> Team {
+        fold(&[TeamCreated { name: "Ops".into(), cloned_from: None }.into()])
+    }
+
     #[test]
     fn a_team_is_created_configured_and_rostered_once() {
         let mut team = Team::default();
-        let created = team.decide(&TeamCommand::Create { name: "Ops".into() }).unwrap();
+        let created = team.decide(&TeamCommand::Create { name: "Ops".into(), cloned_from: None }).unwrap();
         created.iter().for_each(|e| team.apply(e));
-        assert!(team.decide(&TeamCommand::Create { name: "Ops".into() }).unwrap().is_empty());
+        assert!(team.decide(&TeamCommand::Create { name: "Ops".into(), cloned_from: None }).unwrap().is_empty());
         assert_eq!(
-            team.decide(&TeamCommand::Create { name: "Other".into() }),
+            team.decide(&TeamCommand::Create { name: "Other".into(), cloned_from: None }),
             Err(TeamRejection::AlreadyExists("Ops".into()))
         );
         let configured = team.decide(&TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }).unwrap();
@@ -129,17 +301,108 @@ mod tests {
     }
 
     #[test]
+    fn a_cloned_team_remembers_its_template() {
+        let mut team = Team::default();
+        let template = TeamId::new("template").unwrap();
+        run(&mut team, TeamCommand::Create { name: "New".into(), cloned_from: Some(template.clone()) });
+        assert_eq!(team.cloned_from, Some(template));
+    }
+
+    #[test]
     fn configuring_an_unknown_team_or_with_bad_settings_is_refused() {
         let team = Team::default();
         assert_eq!(
             team.decide(&TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }),
             Err(TeamRejection::NotCreated)
         );
-        let team = fold(&[TeamCreated { name: "Ops".into() }.into()]);
+        let team = created();
         let settings = TeamSettings { close_after_secs: 0, ..TeamSettings::default() };
         assert!(matches!(
             team.decide(&TeamCommand::Configure { settings: Box::new(settings) }),
             Err(TeamRejection::Invalid(_))
         ));
+    }
+
+    fn issue(key_id: u128, digest: &str) -> TeamCommand {
+        TeamCommand::IssueKey {
+            key_id: Uuid::from_u128(key_id),
+            label: " laptop ".into(),
+            role: AccessRole::Agent,
+            staff: StaffId::new("wang_fang").unwrap(),
+            token_sha256: digest.into(),
+        }
+    }
+
+    #[test]
+    fn keys_are_issued_found_by_digest_and_revoked_once() {
+        let mut team = created();
+        let digest = "a".repeat(64);
+        let issued = run(&mut team, issue(1, &digest));
+        assert_eq!(issued[0].event_type(), "AccessKeyIssued");
+        let (id, key) = team.key_by_digest(&digest).unwrap();
+        assert_eq!((id, key.label.as_str(), key.role), (Uuid::from_u128(1), "laptop", AccessRole::Agent));
+        assert_eq!(team.decide(&issue(1, &"b".repeat(64))), Err(TeamRejection::DuplicateKey(Uuid::from_u128(1))));
+        assert_eq!(team.decide(&issue(2, &digest)), Err(TeamRejection::DuplicateKey(Uuid::from_u128(2))));
+        run(&mut team, TeamCommand::RevokeKey { key_id: Uuid::from_u128(1) });
+        assert!(team.key_by_digest(&digest).is_none());
+        assert_eq!(
+            team.decide(&TeamCommand::RevokeKey { key_id: Uuid::from_u128(1) }),
+            Err(TeamRejection::UnknownKey(Uuid::from_u128(1)))
+        );
+    }
+
+    #[test]
+    fn malformed_keys_are_refused() {
+        let team = created();
+        assert!(matches!(team.decide(&issue(1, "not-hex")), Err(TeamRejection::BadKey(_))));
+        assert!(matches!(team.decide(&issue(1, &"A".repeat(64))), Err(TeamRejection::BadKey(_))));
+        let mut unlabelled = issue(1, &"a".repeat(64));
+        if let TeamCommand::IssueKey { label, .. } = &mut unlabelled {
+            *label = "  ".into();
+        }
+        assert!(matches!(team.decide(&unlabelled), Err(TeamRejection::BadKey(_))));
+    }
+
+    fn wecom() -> WecomSettings {
+        WecomSettings {
+            corp_id: "ww1".into(),
+            agent_id: 1_000_002,
+            receive_id: None,
+            token_ref: "OPS_TOKEN".into(),
+            encoding_aes_key_ref: "OPS_AES".into(),
+            secret_ref: "OPS_SECRET".into(),
+            api_base: None,
+            console_url: Some("https://sb.example.com".into()),
+            greeting: None,
+        }
+    }
+
+    #[test]
+    fn a_wecom_application_is_set_up_replaced_and_removed() {
+        let mut team = created();
+        let set = TeamCommand::ConfigureWecom { wecom: Some(Box::new(wecom())) };
+        assert_eq!(run(&mut team, set.clone()).len(), 1);
+        assert_eq!(team.wecom, Some(wecom()));
+        assert!(team.decide(&set).unwrap().is_empty(), "the same settings again change nothing");
+        run(&mut team, TeamCommand::ConfigureWecom { wecom: None });
+        assert_eq!(team.wecom, None);
+    }
+
+    #[test]
+    fn unusable_wecom_settings_are_refused_with_the_field() {
+        let team = created();
+        type Spoil = fn(&mut WecomSettings);
+        let cases: [(&str, Spoil); 4] = [
+            ("corp_id", |w| w.corp_id = " ".into()),
+            ("agent_id", |w| w.agent_id = 0),
+            ("secret_ref", |w| w.secret_ref = "has space".into()),
+            ("console_url", |w| w.console_url = Some("ftp://x".into())),
+        ];
+        for (field, spoil) in cases {
+            let mut settings = wecom();
+            spoil(&mut settings);
+            let refused = team.decide(&TeamCommand::ConfigureWecom { wecom: Some(Box::new(settings)) });
+            assert!(matches!(refused, Err(TeamRejection::BadWecom { field: f, .. }) if f == field), "{field}");
+        }
     }
 }

@@ -44,6 +44,8 @@ pub struct CandidateGroup {
     pub category: Option<String>,
     /// Sessions to read, most recent first (at most [`MAX_EXAMPLES`]).
     pub sessions: Vec<Uuid>,
+    /// Every session in the group, most recent first, for approving or rejecting it whole.
+    pub members: Vec<Uuid>,
     /// The most recent question's time.
     pub last_seen: DateTime<Utc>,
 }
@@ -126,6 +128,7 @@ pub fn group_candidates(records: &[CandidateRecord], threshold: f64) -> Vec<Cand
                 reasons: BTreeMap::new(),
                 category: None,
                 sessions: Vec::new(),
+                members: Vec::new(),
                 last_seen: record.at,
             };
             groups.push((group, HashMap::new()));
@@ -142,6 +145,7 @@ pub fn group_candidates(records: &[CandidateRecord], threshold: f64) -> Vec<Cand
         if group.sessions.len() < MAX_EXAMPLES && !group.sessions.contains(&record.session_id) {
             group.sessions.push(record.session_id);
         }
+        group.members.push(record.session_id);
         group.last_seen = group.last_seen.max(record.at);
     }
     let mut out: Vec<CandidateGroup> = groups
@@ -206,6 +210,7 @@ mod tests {
         assert_eq!(groups[0].count, 20);
         assert_eq!(groups[0].examples, vec!["退款多久到账"]);
         assert_eq!(groups[0].sessions.len(), MAX_EXAMPLES);
+        assert_eq!(groups[0].members.len(), 20, "every session can be approved with the group");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use switchboard_schemas::TeamId;
 use uuid::Uuid;
 
 use crate::sessions::{CandidateQuestion, CandidateReason, RowChange, SessionRow};
-use crate::store::{Count, Period, ReadStore, SessionQuery};
+use crate::store::{Batch, Count, Period, ReadStore, SessionQuery, TeamRow};
 
 /// A store made for one test, and how to clean up after it (e.g. drop a schema).
 pub struct TestStore {
@@ -48,6 +48,7 @@ macro_rules! read_store_contract {
             no_query_returns_another_teams_data => check_team_isolation,
             statistics_on_a_known_data_set => check_statistics,
             candidate_questions_newest_first_within_the_team => check_candidate_questions,
+            teams_are_listed_by_id_and_reset_with_the_rest => check_teams,
         );
     };
 }
@@ -145,7 +146,7 @@ fn new_rows(rows: &[SessionRow]) -> Vec<RowChange> {
 }
 
 async fn load_known(store: &Arc<dyn ReadStore>) {
-    store.commit_batch("sessions", &new_rows(&known_rows()), 42).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&new_rows(&known_rows())), 42).await.unwrap();
 }
 
 /// Loads the known data set in two batches, as the projection would: every session as just
@@ -155,17 +156,17 @@ async fn load_known_in_steps(store: &Arc<dyn ReadStore>) {
     let finals = known_rows();
     let opened: Vec<SessionRow> =
         finals.iter().map(|r| SessionRow::opened(&r.team, r.session_id, &r.user, r.opened_at)).collect();
-    store.commit_batch("sessions", &new_rows(&opened), 40).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&new_rows(&opened)), 40).await.unwrap();
     let changes: Vec<RowChange> =
         opened.into_iter().zip(finals).map(|(before, after)| RowChange { before: Some(before), after }).collect();
-    store.commit_batch("sessions", &changes, 42).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&changes), 42).await.unwrap();
 }
 
 pub async fn check_commit_batch(store: Arc<dyn ReadStore>) {
     assert_eq!(store.checkpoint("sessions").await.unwrap(), 0);
     assert_eq!(store.load_session(id(1)).await.unwrap(), None);
     let rows = known_rows();
-    store.commit_batch("sessions", &new_rows(&rows[..2]), 7).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&new_rows(&rows[..2])), 7).await.unwrap();
     assert_eq!(store.checkpoint("sessions").await.unwrap(), 7);
     assert_eq!(store.checkpoint("other").await.unwrap(), 0, "checkpoints are per projection");
     for row in &rows[..2] {
@@ -175,11 +176,29 @@ pub async fn check_commit_batch(store: Arc<dyn ReadStore>) {
     changed.messages_in = 9;
     changed.reopen_for_test();
     let change = RowChange { before: Some(rows[0].clone()), after: changed.clone() };
-    store.commit_batch("sessions", &[change], 9).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&[change]), 9).await.unwrap();
     assert_eq!(store.load_session(changed.session_id).await.unwrap(), Some(changed), "upsert replaces");
     assert_eq!(store.checkpoint("sessions").await.unwrap(), 9);
-    store.commit_batch("sessions", &[], 12).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&[]), 12).await.unwrap();
     assert_eq!(store.checkpoint("sessions").await.unwrap(), 12, "an empty batch still moves the checkpoint");
+}
+
+pub async fn check_teams(store: Arc<dyn ReadStore>) {
+    assert!(store.teams().await.unwrap().is_empty());
+    let team = |id: &str, template: Option<&str>| TeamRow {
+        team: id.to_owned(),
+        name: format!("Team {id} 团队"),
+        created_at: day1(),
+        cloned_from: template.map(str::to_owned),
+    };
+    let rows = known_rows();
+    let teams = [team("zeta", Some("alpha")), team("alpha", None)];
+    store.commit_batch("sessions", &Batch { sessions: &new_rows(&rows[..1]), teams: &teams }, 3).await.unwrap();
+    assert_eq!(store.teams().await.unwrap(), vec![teams[1].clone(), teams[0].clone()], "by id");
+    store.commit_batch("sessions", &Batch { sessions: &[], teams: &teams[..1] }, 4).await.unwrap();
+    assert_eq!(store.teams().await.unwrap().len(), 2, "recording a team again keeps one row");
+    store.reset("sessions").await.unwrap();
+    assert!(store.teams().await.unwrap().is_empty(), "a rebuild starts from no teams");
 }
 
 impl SessionRow {
@@ -193,7 +212,7 @@ impl SessionRow {
 
 pub async fn check_failed_batch_is_atomic(store: Arc<dyn ReadStore>) {
     let rows = known_rows();
-    store.commit_batch("sessions", &new_rows(&rows[..2]), 10).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&new_rows(&rows[..2])), 10).await.unwrap();
     let period = Period { from: day1(), to: day1() + Duration::days(2) };
     let stats_before = store.statistics(&team("alpha"), period).await.unwrap();
     let mut changed = rows[0].clone();
@@ -206,7 +225,7 @@ pub async fn check_failed_batch_is_atomic(store: Arc<dyn ReadStore>) {
         RowChange { before: None, after: broken },
         RowChange { before: None, after: rows[3].clone() },
     ];
-    let result = store.commit_batch("sessions", &batch, 20).await;
+    let result = store.commit_batch("sessions", &Batch::sessions(&batch), 20).await;
     assert!(result.is_err(), "a row breaking a constraint fails the batch");
     assert_eq!(store.checkpoint("sessions").await.unwrap(), 10, "the checkpoint did not move");
     assert_eq!(store.load_session(rows[0].session_id).await.unwrap().as_ref(), Some(&rows[0]), "old row kept");
@@ -214,7 +233,7 @@ pub async fn check_failed_batch_is_atomic(store: Arc<dyn ReadStore>) {
     assert_eq!(store.load_session(rows[3].session_id).await.unwrap(), None, "no partial insert");
     assert_eq!(store.statistics(&team("alpha"), period).await.unwrap(), stats_before, "rollup unchanged");
     // The store is still usable afterwards.
-    store.commit_batch("sessions", &new_rows(&rows[2..4]), 20).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&new_rows(&rows[2..4])), 20).await.unwrap();
     assert_eq!(store.checkpoint("sessions").await.unwrap(), 20);
 }
 
@@ -276,7 +295,7 @@ pub async fn check_paging(store: Arc<dyn ReadStore>) {
     let mut twin = row("alpha", 7, known_rows()[2].opened_at, "same moment as s3");
     twin.messages_in = 2;
     let newer = row("alpha", 8, day1() + Duration::days(5), "newest");
-    store.commit_batch("sessions", &new_rows(&[twin, newer]), 43).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&new_rows(&[twin, newer])), 43).await.unwrap();
     let second = SessionQuery { cursor: first.next.clone(), ..SessionQuery::team(team("alpha"), 3) };
     assert_eq!(ids(&store, second).await, vec![7, 3, 2]);
     let exact = SessionQuery::team(team("alpha"), 7);
@@ -348,7 +367,7 @@ pub async fn check_statistics(store: Arc<dyn ReadStore>) {
     // Three significant digits above 1,000 seconds.
     let mut slow = row("alpha", 9, day1() + Duration::days(1), "slow");
     close(&mut slow, 3725, CloseReason::Manual);
-    store.commit_batch("sessions", &new_rows(&[slow]), 43).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&new_rows(&[slow])), 43).await.unwrap();
     let stats = store.statistics(&team("alpha"), day2).await.unwrap();
     assert_eq!(stats.time_to_resolution.p90_secs, Some(3720.0));
 }

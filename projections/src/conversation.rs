@@ -70,6 +70,30 @@ pub struct SessionView {
     pub messages: Vec<MessageView>,
     /// Staff remarks.
     pub remarks: Vec<RemarkView>,
+    /// Every FAQ lookup in the session, with its ranked candidates and scores.
+    pub matches: Vec<MatchView>,
+    /// Who wrote the person's reply whose outbound message comes next.
+    #[serde(skip)]
+    replier: Option<StaffId>,
+}
+
+/// One FAQ lookup as the console shows it: what was asked, what ranked, what was decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchView {
+    /// Its global position in the log.
+    pub position: u64,
+    /// When it was made.
+    pub at: DateTime<Utc>,
+    /// The question matched.
+    pub query: String,
+    /// The ranked candidates with every engine's score.
+    pub candidates: Vec<MatchCandidate>,
+    /// The calibrated confidence in the first candidate.
+    pub confidence: f32,
+    /// What the answer policy decided.
+    pub decision: MatchDecision,
+    /// The engine (and model) that ranked.
+    pub engine: String,
 }
 
 /// One line of the timeline: every event, in words.
@@ -154,6 +178,8 @@ fn fold_session(sessions: &mut Vec<SessionView>, event: &ConversationEvent, at: 
             category: None,
             messages: Vec::new(),
             remarks: Vec::new(),
+            matches: Vec::new(),
+            replier: None,
         });
         return;
     }
@@ -175,7 +201,9 @@ fn fold_session(sessions: &mut Vec<SessionView>, event: &ConversationEvent, at: 
             position,
             at,
             from: match e.purpose {
-                OutboundPurpose::HumanReply => session.assignee.clone().map_or(Speaker::Bot, Speaker::Staff),
+                OutboundPurpose::HumanReply => {
+                    session.replier.take().or_else(|| session.assignee.clone()).map_or(Speaker::Bot, Speaker::Staff)
+                }
                 _ => Speaker::Bot,
             },
             to: Some(e.to.clone()),
@@ -185,7 +213,7 @@ fn fold_session(sessions: &mut Vec<SessionView>, event: &ConversationEvent, at: 
         }),
         E::HumanReplied(e) => {
             // The reply's outbound message follows; attribute it to the replier.
-            session.assignee = Some(e.staff.clone());
+            session.replier = Some(e.staff.clone());
         }
         E::AnswerDelivered(e) => {
             if let Some(m) = session.messages.iter_mut().find(|m| m.outbound_id == Some(e.outbound_id)) {
@@ -193,6 +221,15 @@ fn fold_session(sessions: &mut Vec<SessionView>, event: &ConversationEvent, at: 
             }
         }
         E::RemarkAdded(e) => session.remarks.push(RemarkView { at, author: e.author.clone(), text: e.text.clone() }),
+        E::FaqMatched(e) => session.matches.push(MatchView {
+            position,
+            at,
+            query: e.query.clone(),
+            candidates: e.candidates.clone(),
+            confidence: e.confidence,
+            decision: e.decision.clone(),
+            engine: e.engine.clone(),
+        }),
         E::SessionClosed(e) => {
             session.closed_at = Some(at);
             session.close_reason = Some(e.reason);

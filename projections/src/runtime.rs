@@ -9,12 +9,13 @@ use std::sync::Arc;
 use futures::StreamExt;
 use switchboard_engine::conversation::session_of;
 use switchboard_engine::log::{subscribe, EventLog, LogError};
-use switchboard_schemas::{ConversationEvent, DecodeError, Event, RecordedEvent};
+use switchboard_schemas::event::{FaqCandidateApproved, FaqCandidateRejected};
+use switchboard_schemas::{AggregateKind, DecodeError, Event, FaqEvent, RecordedEvent, TeamEvent};
 use tracing::debug;
 use uuid::Uuid;
 
 use crate::sessions::{RowChange, SessionRow};
-use crate::store::{ReadStore, StoreError};
+use crate::store::{Batch, ReadStore, StoreError, TeamRow};
 
 /// The name of the session-list projection (its checkpoint key); statistics are queries
 /// over its rows.
@@ -135,47 +136,83 @@ impl Projection {
             self.fold.apply(self.store.as_ref(), recorded).await?;
         }
         let changes = self.fold.take_changes();
-        self.store.commit_batch(SESSIONS, &changes, checkpoint).await?;
+        let teams = std::mem::take(&mut self.fold.teams);
+        self.store.commit_batch(SESSIONS, &Batch { sessions: &changes, teams: &teams }, checkpoint).await?;
         self.fold.trim(self.options.cache);
         Ok(())
     }
 }
 
 /// The in-memory side of the fold: rows of sessions seen recently (as stored after the last
-/// commit, plus the current batch), and for those changed in the current batch, the row as
-/// stored before it.
+/// commit, plus the current batch), for those changed in the current batch the row as
+/// stored before it, and the teams onboarded in the current batch.
 #[derive(Default)]
 struct SessionFold {
     rows: HashMap<Uuid, SessionRow>,
     before: HashMap<Uuid, Option<SessionRow>>,
+    teams: Vec<TeamRow>,
 }
 
 impl SessionFold {
     async fn apply(&mut self, store: &dyn ReadStore, recorded: &RecordedEvent) -> Result<(), ProjectionError> {
-        if recorded.stream.kind() != switchboard_schemas::AggregateKind::Conversation {
-            return Ok(());
-        }
-        let Event::Conversation(event) = recorded.decode()? else {
-            return Ok(());
+        let event = match recorded.stream.kind() {
+            AggregateKind::Conversation => recorded.decode()?,
+            AggregateKind::Team if recorded.event_type == "TeamCreated" => recorded.decode()?,
+            AggregateKind::Faq
+                if matches!(recorded.event_type.as_str(), "FaqCandidateApproved" | "FaqCandidateRejected") =>
+            {
+                recorded.decode()?
+            }
+            _ => return Ok(()),
         };
-        if let ConversationEvent::SessionOpened(e) = &event {
+        let event = match event {
+            Event::Conversation(event) => event,
+            Event::Team(TeamEvent::TeamCreated(e)) => {
+                self.teams.push(TeamRow {
+                    team: recorded.team.to_string(),
+                    name: e.name,
+                    created_at: recorded.occurred_at,
+                    cloned_from: e.cloned_from.map(String::from),
+                });
+                return Ok(());
+            }
+            Event::Faq(FaqEvent::FaqCandidateApproved(FaqCandidateApproved { candidate_id, .. }))
+            | Event::Faq(FaqEvent::FaqCandidateRejected(FaqCandidateRejected { candidate_id })) => {
+                // A candidate is a session's question; only the session's own team settles it.
+                if let Some(row) = self.row(store, candidate_id).await? {
+                    if row.team == recorded.team.as_str() {
+                        row.candidate = None;
+                    }
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
+        if let switchboard_schemas::ConversationEvent::SessionOpened(e) = &event {
             let row = SessionRow::opened(recorded.team.as_str(), e.session_id, e.user.as_str(), recorded.occurred_at);
             let previous = self.rows.insert(e.session_id, row);
             self.before.entry(e.session_id).or_insert(previous);
             return Ok(());
         }
-        let id = session_of(&event);
+        // An event of a session never opened has nothing to attach to.
+        if let Some(row) = self.row(store, session_of(&event)).await? {
+            row.apply(&event, recorded.occurred_at);
+        }
+        Ok(())
+    }
+
+    /// The row of a session about to change (loaded from the store when not in memory), its
+    /// stored form remembered for the rollup; none for a session never opened.
+    async fn row(&mut self, store: &dyn ReadStore, id: Uuid) -> Result<Option<&mut SessionRow>, ProjectionError> {
         let row = match self.rows.entry(id) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => match store.load_session(id).await? {
                 Some(row) => entry.insert(row),
-                // An event of a session never opened: nothing to attach it to.
-                None => return Ok(()),
+                None => return Ok(None),
             },
         };
         self.before.entry(id).or_insert_with(|| Some(row.clone()));
-        row.apply(&event, recorded.occurred_at);
-        Ok(())
+        Ok(Some(row))
     }
 
     fn take_changes(&mut self) -> Vec<RowChange> {

@@ -155,6 +155,35 @@ pub struct Statistics {
     pub auto_closed: u64,
 }
 
+/// A team as the team directory lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeamRow {
+    /// The team's id.
+    pub team: String,
+    /// Its display name.
+    pub name: String,
+    /// When it was onboarded.
+    pub created_at: DateTime<Utc>,
+    /// The template it was cloned from, if any.
+    pub cloned_from: Option<String>,
+}
+
+/// What one projection batch writes: changed session rows and newly onboarded teams.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Batch<'a> {
+    /// Session rows changed in the batch.
+    pub sessions: &'a [RowChange],
+    /// Teams onboarded in the batch.
+    pub teams: &'a [TeamRow],
+}
+
+impl<'a> Batch<'a> {
+    /// A batch of session rows only.
+    pub fn sessions(sessions: &'a [RowChange]) -> Self {
+        Self { sessions, teams: &[] }
+    }
+}
+
 /// Where read models live. Implementations write a batch of rows and the projection's
 /// checkpoint in one transaction, so a crash never leaves rows ahead of or behind the
 /// checkpoint.
@@ -166,16 +195,20 @@ pub trait ReadStore: Send + Sync + 'static {
     /// A stored session row, for folding an event of a session not held in memory.
     async fn load_session(&self, session_id: Uuid) -> Result<Option<SessionRow>, StoreError>;
 
-    /// Upserts the changed rows, moves the statistics rollup by their difference
-    /// ([`crate::sessions::rollup_delta`]) and sets the checkpoint, atomically: on error
-    /// nothing is written. Each change's `before` must be the row as stored.
-    async fn commit_batch(&self, projection: &str, changes: &[RowChange], checkpoint: u64) -> Result<(), StoreError>;
+    /// Upserts the changed session rows and teams, moves the statistics rollup by the
+    /// rows' difference ([`crate::sessions::rollup_delta`]) and sets the checkpoint,
+    /// atomically: on error nothing is written. Each change's `before` must be the row as
+    /// stored.
+    async fn commit_batch(&self, projection: &str, batch: &Batch<'_>, checkpoint: u64) -> Result<(), StoreError>;
 
     /// Drops everything `projection` wrote and its checkpoint, so it rebuilds from 0.
     async fn reset(&self, projection: &str) -> Result<(), StoreError>;
 
     /// One page of a team's session list, newest first.
     async fn sessions(&self, query: &SessionQuery) -> Result<SessionPage, StoreError>;
+
+    /// Every onboarded team, by id.
+    async fn teams(&self) -> Result<Vec<TeamRow>, StoreError>;
 
     /// A team's statistics over a period.
     async fn statistics(&self, team: &TeamId, period: Period) -> Result<Statistics, StoreError>;

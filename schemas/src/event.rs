@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::ids::{FaqId, MessageId, StaffId, UserId};
+use crate::ids::{FaqId, MessageId, StaffId, TeamId, UserId};
 
 macro_rules! events {
     ($(#[$meta:meta])* $enum:ident, $types:ident { $($variant:ident = $version:literal),* $(,)? }) => {
@@ -107,6 +107,9 @@ events!(
         TeamCreated = 1,
         TeamConfigured = 1,
         RosterUpdated = 1,
+        AccessKeyIssued = 1,
+        AccessKeyRevoked = 1,
+        WecomConfigured = 1,
     }
 );
 
@@ -703,6 +706,10 @@ pub struct FaqCandidateRejected {
 pub struct TeamCreated {
     /// The team's display name.
     pub name: String,
+    /// The team it was cloned from, when it was onboarded from a template, so an audit can
+    /// tell where its FAQ, roster and policies came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloned_from: Option<TeamId>,
 }
 
 /// A team's behaviour was (re)configured.
@@ -740,6 +747,8 @@ pub struct TeamSettings {
     /// Open a group chat with the operator and the assignee whenever a session is handed to
     /// a person (the policy trigger of the one-click group chat).
     pub group_chat_on_transfer: bool,
+    /// How the team's admin console behaves.
+    pub console: ConsoleSettings,
 }
 
 impl Default for TeamSettings {
@@ -756,8 +765,37 @@ impl Default for TeamSettings {
             max_message_chars: 2000,
             texts: Texts::default(),
             group_chat_on_transfer: false,
+            console: ConsoleSettings::default(),
         }
     }
+}
+
+/// How a team's admin console behaves, cloned with the rest of a template team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// The language the console opens in (each person can switch).
+    pub language: ConsoleLanguage,
+    /// Sessions shown per page of the session list.
+    pub page_size: u32,
+    /// How often the session list looks for new sessions, in seconds.
+    pub refresh_secs: u32,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self { language: ConsoleLanguage::Zh, page_size: 50, refresh_secs: 5 }
+    }
+}
+
+/// The languages the console is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsoleLanguage {
+    /// Simplified Chinese.
+    Zh,
+    /// English.
+    En,
 }
 
 /// A field a team needs before a question can be answered.
@@ -837,4 +875,78 @@ pub struct Roster {
     pub categories: BTreeMap<String, Vec<StaffId>>,
     /// Engineers for questions with no category or an unlisted one.
     pub default: Vec<StaffId>,
+}
+
+/// What an access key lets its holder do in one team; each role can do everything the
+/// ones before it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessRole {
+    /// Reads sessions, conversations, the FAQ, candidates, statistics and settings.
+    Viewer,
+    /// Also works on sessions (remarks, replies, transfers, status, group chats), writes
+    /// operators' messages for an API channel, and maintains the FAQ and its candidates.
+    Agent,
+    /// Also changes the team's settings, roster, WeCom application and access keys.
+    Admin,
+}
+
+/// An access key to a team's API and console was issued to a person. Only a digest of the
+/// token is recorded: the token itself is shown once to whoever issued it and never stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccessKeyIssued {
+    /// The key, for listing and revoking it.
+    pub key_id: Uuid,
+    /// What the key is for ("Wang Fang's laptop", "CI").
+    pub label: String,
+    /// What the key allows.
+    pub role: AccessRole,
+    /// Who acts when the key is used: the staff id recorded on remarks, transfers and closes.
+    pub staff: StaffId,
+    /// Lower-case hex SHA-256 of the token.
+    pub token_sha256: String,
+}
+
+/// An access key stopped working.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AccessKeyRevoked {
+    /// The key.
+    pub key_id: Uuid,
+}
+
+/// A team's WeCom application was set up (or removed) from the console. Secrets are not
+/// recorded: the token, the EncodingAESKey and the application secret are named by
+/// reference (an environment variable, or a key of the instance's secret file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WecomConfigured {
+    /// The application; none when it was removed.
+    pub wecom: Option<WecomSettings>,
+}
+
+/// A team's WeCom application as recorded in its stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WecomSettings {
+    /// The enterprise's CorpID.
+    pub corp_id: String,
+    /// The application's AgentId.
+    pub agent_id: u64,
+    /// The receive id decrypted callbacks must carry; the CorpID when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive_id: Option<String>,
+    /// Where the callback Token is kept.
+    pub token_ref: String,
+    /// Where the callback EncodingAESKey is kept.
+    pub encoding_aes_key_ref: String,
+    /// Where the application secret is kept.
+    pub secret_ref: String,
+    /// The WeCom API address; WeCom's own when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_base: Option<String>,
+    /// Where the console is reachable, for the link posted in group chats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_url: Option<String>,
+    /// Sent when an operator opens the application outside a session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub greeting: Option<String>,
 }

@@ -28,8 +28,10 @@ pub struct Config {
     pub store: StoreConfig,
     /// Where the read models (session list, statistics, FAQ candidates) live.
     pub read_models: ReadModelConfig,
-    /// HTTP limits.
+    /// HTTP limits and the public address.
     pub http: HttpConfig,
+    /// Who may use the API and the console besides team access keys.
+    pub auth: AuthConfig,
     /// The asynchronous core.
     pub core: CoreSettings,
     /// How questions are matched to FAQs.
@@ -48,6 +50,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             read_models: ReadModelConfig::default(),
             http: HttpConfig::default(),
+            auth: AuthConfig::default(),
             core: CoreSettings::default(),
             matching: MatchingConfig::default(),
             log: LogConfig::default(),
@@ -117,21 +120,59 @@ pub enum ReadModelKind {
     Postgres,
 }
 
-/// HTTP limits.
+/// HTTP limits and the public address.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Larger request bodies are refused with 413.
     pub max_body_bytes: usize,
+    /// Larger FAQ files (console upload, `…/faqs/import`) are refused with 413.
+    pub max_upload_bytes: usize,
     /// How long sending a message waits for the reply.
     #[serde(with = "humantime_serde")]
     pub reply_wait: Duration,
+    /// Where WeCom and people reach this deployment (`https://switchboard.example.com`): the
+    /// base of the callback URLs the console shows. This instance's address when absent.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 64 * 1024, reply_wait: Duration::from_secs(3) }
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_upload_bytes: 8 * 1024 * 1024,
+            reply_wait: Duration::from_secs(3),
+            public_url: None,
+        }
     }
+}
+
+/// Global administrators: they see every team and onboard new ones. Team members use the
+/// access keys their team admins issue (`switchboard keys issue`, or the console).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The NAME of the environment variable holding an administrator key (acting as
+    /// `admin`); unset or empty: none from the environment.
+    pub admin_key_env: String,
+    /// Administrators by the SHA-256 of their keys (`printf %s "$KEY" | sha256sum`).
+    pub admins: Vec<AdminConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { admin_key_env: "SWITCHBOARD_ADMIN_KEY".into(), admins: Vec::new() }
+    }
+}
+
+/// One administrator known by the digest of their key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The staff id recorded on what they do.
+    pub name: String,
+    /// Lower-case hex SHA-256 of their key.
+    pub key_sha256: String,
 }
 
 /// The asynchronous core.
@@ -287,7 +328,14 @@ impl Config {
             anyhow::ensure!(file.exists(), "configuration file {} does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("SWITCHBOARD_").ignore(&["CONFIG", "LOG"]).split("__"));
+        // Variables that are not configuration keys: the file's path, the log filter, keys
+        // and secrets read by name (`SWITCHBOARD_ADMIN_KEY`, console-made WeCom secrets
+        // `SWITCHBOARD_TEAM_<TEAM>_WECOM_*`, the demo's secret, `simulate`'s key).
+        let env = Env::prefixed("SWITCHBOARD_")
+            .ignore(&["CONFIG", "LOG", "ADMIN_KEY", "API_KEY", "DEMO_WECOM_SECRET"])
+            .filter(|key| !key.as_str().starts_with("team_"))
+            .split("__");
+        figment = figment.merge(env);
         figment.extract().context("invalid configuration (check the file and SWITCHBOARD_* variables)")
     }
 }
@@ -333,6 +381,9 @@ mod tests {
 listen = "127.0.0.1:9999"
 [http]
 reply_wait = "1s"
+[[auth.admins]]
+name = "ops-lead"
+key_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
 [teams.ops]
 name = "Ops"
 [teams.ops.settings]
@@ -345,6 +396,8 @@ default = ["zhao"]
         let config = Config::load(Some(&path)).unwrap();
         assert_eq!(config.listen.port(), 9999);
         assert_eq!(config.http.reply_wait, Duration::from_secs(1));
+        assert_eq!(config.auth.admins[0].name, "ops-lead");
+        assert_eq!(config.auth.admin_key_env, "SWITCHBOARD_ADMIN_KEY", "the default variable stays");
         assert_eq!(config.teams["ops"].settings.reconfirm_after_secs, 60);
         assert_eq!(config.teams["ops"].roster.default.len(), 1);
 

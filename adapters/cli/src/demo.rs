@@ -5,8 +5,9 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
 use switchboard_engine::runtime::Runtime;
+use switchboard_engine::team::TeamCommand;
 use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::{Roster, TeamSettings};
+use switchboard_schemas::event::{AccessRole, Roster, TeamSettings};
 use switchboard_schemas::{FaqId, StaffId, TeamId};
 use uuid::Uuid;
 
@@ -88,6 +89,40 @@ pub async fn seed_faqs(runtime: &Runtime) -> Result<usize> {
             },
         };
         written += runtime.catalog(&team, command, Causation::root(Uuid::now_v7())).await?.events;
+    }
+    Ok(written)
+}
+
+/// The demo's global administrator key when `SWITCHBOARD_ADMIN_KEY` is not set (public;
+/// demo only).
+pub const DEMO_ADMIN_KEY: &str = "switchboard-demo-admin-key";
+
+/// The demo team's access keys: (token, label, role, staff). Public, like the rest of the
+/// demo; a real team's keys are issued with `switchboard keys issue` or in the console.
+pub const DEMO_KEYS: [(&str, &str, AccessRole, &str); 3] = [
+    ("sbk.demo.demo-team-admin", "demo team admin", AccessRole::Admin, "zhao_min"),
+    ("sbk.demo.demo-agent", "demo on-call engineer", AccessRole::Agent, "wang_fang"),
+    ("sbk.demo.demo-viewer", "demo viewer", AccessRole::Viewer, "guest"),
+];
+
+/// Records the demo team's access keys (once; re-running changes nothing).
+pub async fn seed_keys(runtime: &Runtime) -> Result<usize> {
+    let team = TeamId::new(DEMO_TEAM)?;
+    let state = runtime.load_team(&team).await?;
+    let mut written = 0;
+    for (n, (token, label, role, staff)) in DEMO_KEYS.into_iter().enumerate() {
+        let digest = switchboard_http::auth::digest_hex(token);
+        if state.key_by_digest(&digest).is_some() {
+            continue;
+        }
+        let command = TeamCommand::IssueKey {
+            key_id: Uuid::from_u128(0xdeed_0000 + n as u128),
+            label: label.into(),
+            role,
+            staff: StaffId::new(staff)?,
+            token_sha256: digest,
+        };
+        written += runtime.team(&team, command, Causation::root(Uuid::now_v7())).await?.events;
     }
     Ok(written)
 }

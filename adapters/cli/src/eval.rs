@@ -20,8 +20,6 @@ use switchboard_schemas::{FaqEvent, FaqId, TeamId};
 use switchboard_search::hybrid::{Calibration, Evidence, Rankings};
 use switchboard_search::{Fusion, HybridMatcher, SemanticMatcher};
 
-use crate::records;
-
 /// Options of `eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -82,7 +80,7 @@ struct Query {
 
 fn load(faqs: &Path, queries: &Path) -> Result<(Vec<Faq>, Vec<Query>)> {
     let mut bank = Vec::new();
-    for row in records::read(faqs, &["id", "question"])? {
+    for row in switchboard_tabular::read_path(faqs, &["id", "question"]).with_context(|| faqs.display().to_string())? {
         let at = || format!("{} line {}", faqs.display(), row.line);
         bank.push(Faq {
             id: row.text("id").with_context(|| format!("{}: no id", at()))?,
@@ -93,7 +91,7 @@ fn load(faqs: &Path, queries: &Path) -> Result<(Vec<Faq>, Vec<Query>)> {
         });
     }
     let mut questions = Vec::new();
-    for row in records::read(queries, &["query"])? {
+    for row in switchboard_tabular::read_path(queries, &["query"]).with_context(|| queries.display().to_string())? {
         questions.push(Query {
             text: row.text("query").with_context(|| format!("{} line {}: no query", queries.display(), row.line))?,
             gold: row.text("faq_id"),

@@ -4,7 +4,7 @@
 //! imports nothing and names every bad row.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -17,8 +17,8 @@ use switchboard_schemas::{FaqId, TeamId};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::records;
 use crate::serve::open_log;
+use switchboard_tabular::{faq, Format};
 
 /// `faq` subcommands.
 #[derive(Debug, Subcommand)]
@@ -62,71 +62,8 @@ pub enum ExportFormat {
     Csv,
     /// JSON Lines.
     Jsonl,
-}
-
-/// One row as read, before checking.
-#[derive(Debug, Default)]
-struct Row {
-    line: usize,
-    id: String,
-    question: String,
-    answer: String,
-    category: String,
-    paraphrases: Vec<String>,
-}
-
-fn read(path: &Path) -> Result<Vec<Row>> {
-    let records = records::read(path, &["id", "question", "answer"])?;
-    let text = |record: &records::Record, name: &str| record.text(name).unwrap_or_default();
-    Ok(records
-        .iter()
-        .map(|record| Row {
-            line: record.line,
-            id: text(record, "id"),
-            question: text(record, "question"),
-            answer: text(record, "answer"),
-            category: text(record, "category"),
-            paraphrases: record.list("paraphrases"),
-        })
-        .collect())
-}
-
-/// Checks every row; returns the commands, or every problem with its line.
-fn check(rows: Vec<Row>) -> Result<Vec<(FaqId, FaqEntry)>, Vec<String>> {
-    let mut problems = Vec::new();
-    let mut seen = std::collections::HashMap::new();
-    let mut entries = Vec::new();
-    for row in rows {
-        let mut bad = |what: String| problems.push(format!("line {}: {what}", row.line));
-        let id = match FaqId::new(row.id.clone()) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                bad(format!("id {:?}: {e}", row.id));
-                None
-            }
-        };
-        if row.question.is_empty() {
-            bad("the question is empty".into());
-        }
-        if row.answer.is_empty() {
-            bad("the answer is empty".into());
-        }
-        if let Some(first) = seen.insert(row.id.clone(), row.line) {
-            bad(format!("id {:?} already on line {first}", row.id));
-        }
-        if let (Some(id), false, false) = (id, row.question.is_empty(), row.answer.is_empty()) {
-            let category = (!row.category.is_empty()).then_some(row.category);
-            entries.push((
-                id,
-                FaqEntry { question: row.question, answer: row.answer, category, paraphrases: row.paraphrases },
-            ));
-        }
-    }
-    if problems.is_empty() {
-        Ok(entries)
-    } else {
-        Err(problems)
-    }
+    /// An Excel workbook (write it to a file: `> faqs.xlsx`).
+    Xlsx,
 }
 
 /// Runs a `faq` subcommand.
@@ -136,15 +73,18 @@ pub async fn run(config: Config, command: FaqCommand) -> Result<()> {
     match command {
         FaqCommand::Import(args) => {
             runtime.policy(&args.team).await.with_context(|| format!("team {} is not onboarded", args.team))?;
-            let entries = match check(read(&args.file)?) {
-                Ok(entries) => entries,
-                Err(problems) => {
-                    for problem in &problems {
-                        eprintln!("{}: {problem}", args.file.display());
-                    }
-                    bail!("{} bad row(s) in {}; nothing was imported", problems.len(), args.file.display());
+            let file = args.file.display().to_string();
+            let format = Format::from_extension(&file)
+                .with_context(|| format!("{file}: unknown file type; use .csv, .xlsx or .jsonl"))?;
+            let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {file}"))?;
+            let checked = faq::parse(&bytes, format).with_context(|| file.clone())?;
+            if !checked.problems.is_empty() {
+                for problem in &checked.problems {
+                    eprintln!("{file}: line {}: {}", problem.line, problem.message);
                 }
-            };
+                bail!("{} bad row(s) in {file}; nothing was imported", checked.problems.len());
+            }
+            let entries: Vec<(FaqId, FaqEntry)> = checked.rows.into_iter().map(|r| (r.faq_id, r.entry)).collect();
             if args.dry_run {
                 println!("{} FAQs in {} are valid (dry run: nothing imported)", entries.len(), args.file.display());
                 return Ok(());
@@ -171,33 +111,13 @@ pub async fn run(config: Config, command: FaqCommand) -> Result<()> {
         }
         FaqCommand::Export(args) => {
             let catalog = runtime.load_catalog(&args.team).await?;
-            let mut out = std::io::stdout().lock();
-            match args.format {
-                ExportFormat::Csv => {
-                    let mut writer = csv::Writer::from_writer(&mut out);
-                    writer.write_record(["id", "question", "answer", "category", "paraphrases"])?;
-                    for (id, e) in &catalog.entries {
-                        let category = e.category.clone().unwrap_or_default();
-                        writer.write_record([
-                            id.as_str(),
-                            &e.question,
-                            &e.answer,
-                            &category,
-                            &e.paraphrases.join("|"),
-                        ])?;
-                    }
-                    writer.flush()?;
-                }
-                ExportFormat::Jsonl => {
-                    for (id, e) in &catalog.entries {
-                        let line = serde_json::json!({
-                            "id": id.as_str(), "question": e.question, "answer": e.answer,
-                            "category": e.category, "paraphrases": e.paraphrases,
-                        });
-                        writeln!(out, "{line}")?;
-                    }
-                }
-            }
+            let format = match args.format {
+                ExportFormat::Csv => Format::Csv,
+                ExportFormat::Jsonl => Format::Jsonl,
+                ExportFormat::Xlsx => Format::Xlsx,
+            };
+            let bytes = faq::write(&catalog, format)?;
+            std::io::stdout().lock().write_all(&bytes).context("cannot write to standard output")?;
         }
     }
     Ok(())

@@ -9,8 +9,8 @@ mod eval;
 mod export;
 mod faq;
 mod forward;
+mod keys;
 mod read_models;
-mod records;
 mod replay;
 mod serve;
 mod simulate;
@@ -64,6 +64,11 @@ enum Commands {
         #[command(subcommand)]
         command: faq::FaqCommand,
     },
+    /// Issue, list or revoke a team's access keys to the API and the console.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Export data derived from the log (training pairs for fine-tuning).
     Export {
         #[command(subcommand)]
@@ -100,6 +105,7 @@ fn main() -> Result<()> {
             Commands::Faq { command } => faq::run(config, command).await,
             Commands::Thresholds(args) => thresholds::run(config, args).await,
             Commands::Export { command } => export::run(config, command).await,
+            Commands::Keys { command } => keys::run(config, command).await,
         }
     })
 }

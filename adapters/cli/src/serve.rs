@@ -15,13 +15,15 @@ use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig};
 use switchboard_engine::shards::{Shard, Shards};
 use switchboard_engine::team::TeamCommand;
-use switchboard_http::{AppState, Backends, HttpLimits};
+use switchboard_http::auth::ADMIN_ACTOR;
+use switchboard_http::{AppState, Backends, GlobalAdmins, HttpLimits, Onboarding};
 use switchboard_jetstream::leases::ShardLeases;
 use switchboard_jetstream::JetStreamEventLog;
 use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::TeamId;
+use switchboard_schemas::{StaffId, TeamId};
 use switchboard_search::meili::ENGINE as MEILI_ENGINE;
 use switchboard_search::{HybridMatcher, KeywordMatcher, MeiliMatcher, SemanticMatcher, ENGINE as KEYWORD_ENGINE};
+use switchboard_wecom::setup::{ConsoleApps, SecretStore};
 use switchboard_wecom::{CallbackOptions, RetryPolicy, Secret, WecomApps, WecomClient};
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -233,11 +235,81 @@ fn wecom_client(config: &Config, demo: bool) -> Result<WecomClient> {
     Ok(WecomClient::new(apps, RetryPolicy::default()))
 }
 
+/// The WeCom applications of the configuration file, with those of forwarded departments.
+fn configured_apps(config: &Config) -> Result<Vec<(TeamId, switchboard_wecom::WecomApp)>> {
+    config
+        .teams
+        .iter()
+        .filter_map(|(id, team)| team.wecom.clone().map(|app| (id, app)))
+        .map(|(id, app)| Ok((TeamId::new(id.as_str()).with_context(|| format!("team id {id:?}"))?, app)))
+        .collect()
+}
+
+/// The global administrators: the key in the variable `auth.admin_key_env` names (acting as
+/// `admin`), the digests in `auth.admins`, and with `--demo` and no variable set, the demo's
+/// public key.
+fn admins(config: &Config, demo: bool) -> Result<GlobalAdmins> {
+    let actor = |name: &str| StaffId::new(name).with_context(|| format!("administrator name {name:?}"));
+    let mut admins = GlobalAdmins::none();
+    let from_env = (!config.auth.admin_key_env.is_empty())
+        .then(|| std::env::var(&config.auth.admin_key_env).ok())
+        .flatten()
+        .filter(|k| !k.is_empty());
+    match (from_env, demo) {
+        (Some(key), _) => {
+            admins = admins
+                .with_key(actor(ADMIN_ACTOR)?, key.trim())
+                .with_context(|| format!("${}", config.auth.admin_key_env))?
+        }
+        (None, true) => {
+            warn!("using the demo's public administrator key; set {} for a real one", config.auth.admin_key_env);
+            admins = admins.with_key(actor(ADMIN_ACTOR)?, demo::DEMO_ADMIN_KEY)?;
+        }
+        (None, false) => {}
+    }
+    for admin in &config.auth.admins {
+        admins = admins.with_digest(actor(&admin.name)?, &admin.key_sha256).context("auth.admins")?;
+    }
+    if admins.is_empty() {
+        warn!(variable = %config.auth.admin_key_env, "no global administrator: teams can only be onboarded in the configuration; set the variable to an administrator key (24 characters or more) to onboard teams from the console");
+    }
+    Ok(admins)
+}
+
+/// How often WeCom applications set up on other instances are picked up.
+const CONSOLE_APPS_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Serves the WeCom applications set up from the console (on any instance), as the team
+/// streams say: at start and every [`CONSOLE_APPS_EVERY`].
+async fn follow_console_apps(
+    runtime: Arc<Runtime>,
+    read_models: Arc<dyn switchboard_projections::store::ReadStore>,
+    console: Arc<ConsoleApps>,
+) {
+    loop {
+        match read_models.teams().await {
+            Ok(teams) => {
+                for row in teams {
+                    let Ok(id) = TeamId::new(row.team) else { continue };
+                    match runtime.load_team(&id).await {
+                        Ok(team) => {
+                            console.sync(&id, team.wecom.as_ref(), false);
+                        }
+                        Err(e) => warn!(team = %id, error = %e, "cannot read the team to serve its WeCom application"),
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot list the teams to serve their WeCom applications"),
+        }
+        tokio::time::sleep(CONSOLE_APPS_EVERY).await;
+    }
+}
+
 async fn onboard(runtime: &Runtime, id: &str, team: &TeamConfig) -> Result<()> {
     let team_id = TeamId::new(id).with_context(|| format!("team id {id:?} in the configuration"))?;
     let causation = Causation::root(Uuid::now_v7());
     let commands = [
-        TeamCommand::Create { name: team.name.clone() },
+        TeamCommand::Create { name: team.name.clone(), cloned_from: None },
         TeamCommand::Configure { settings: Box::new(team.settings.clone()) },
         TeamCommand::UpdateRoster { roster: team.roster.clone() },
     ];
@@ -264,9 +336,10 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         onboard(&runtime, id, team).await?;
     }
     if args.demo {
-        let written = demo::seed_faqs(&runtime).await?;
-        info!(team = demo::DEMO_TEAM, new_events = written, "demo FAQ seeded");
+        let written = demo::seed_faqs(&runtime).await? + demo::seed_keys(&runtime).await?;
+        info!(team = demo::DEMO_TEAM, new_events = written, "demo FAQ and access keys seeded");
     }
+    let admins = admins(&config, args.demo)?;
     if config.teams.is_empty() {
         warn!("no teams are configured: add [teams.<id>] to the configuration or run with --demo");
     }
@@ -284,6 +357,15 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         shards,
     };
     let wecom = Arc::new(wecom_client(&config, args.demo)?);
+    let configured_wecom = configured_apps(&config)?;
+    let configured_teams: Vec<TeamId> = configured_wecom.iter().map(|(id, _)| id.clone()).collect();
+    let wecom_apps =
+        Arc::new(WecomApps::new(configured_wecom).context("invalid WeCom application in the configuration")?);
+    let secrets_path = config.data_dir.join("secrets.json");
+    let secrets = Arc::new(SecretStore::open(&secrets_path).with_context(|| {
+        format!("cannot read the secret file {} (console-made WeCom secrets)", secrets_path.display())
+    })?);
+    let console_apps = Arc::new(ConsoleApps::new(wecom_apps.clone(), wecom.clone(), secrets, configured_teams));
     let router = Arc::new(ChannelRouter { wecom: wecom.clone() });
     let core = Core::new(runtime.clone(), matcher, router.clone(), core_config).with_group_chats(router).spawn();
     // The read models (session list, statistics, FAQ candidates) follow the log.
@@ -306,30 +388,38 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
             }
         })
     });
+    let sync = tokio::spawn(follow_console_apps(runtime.clone(), read_models.clone(), console_apps.clone()));
+    let local_host =
+        if config.listen.ip().is_unspecified() { "127.0.0.1".to_owned() } else { config.listen.ip().to_string() };
+    let local_url = match config.listen.ip() {
+        std::net::IpAddr::V6(_) if !config.listen.ip().is_unspecified() => {
+            format!("http://[{local_host}]:{}", config.listen.port())
+        }
+        _ => format!("http://{local_host}:{}", config.listen.port()),
+    };
     let state = Arc::new(AppState {
         runtime,
         read_models,
         health: core.health(),
-        limits: HttpLimits { max_body_bytes: config.http.max_body_bytes, reply_wait: config.http.reply_wait },
+        limits: HttpLimits {
+            max_body_bytes: config.http.max_body_bytes,
+            max_upload_bytes: config.http.max_upload_bytes,
+            reply_wait: config.http.reply_wait,
+        },
         backends: Backends {
             store: format!("{:?}", config.store.kind).to_lowercase(),
             matcher: matcher_name,
             semantic: semantic_status,
         },
+        admins,
+        onboarding: Onboarding { console: console_apps, public_url: config.http.public_url.clone(), local_url },
     });
     let serves_http = args.roles.contains(&Role::Http);
     let mut app = poem::Route::new();
     if serves_http {
-        let wecom_apps = config
-            .teams
-            .iter()
-            .filter_map(|(id, team)| team.wecom.clone().map(|app| TeamId::new(id.as_str()).map(|id| (id, app))))
-            .collect::<Result<Vec<_>, _>>()?;
         if !wecom_apps.is_empty() {
             info!(teams = wecom_apps.len(), "WeCom callbacks served at /wecom/<team>/callback");
         }
-        let wecom_apps =
-            Arc::new(WecomApps::new(wecom_apps).context("invalid WeCom application in the configuration")?);
         let options = CallbackOptions { greeter: Some(wecom.clone()), ..CallbackOptions::default() };
         let wecom = switchboard_wecom::routes(state.runtime.clone(), wecom_apps, options);
         app = app.nest(switchboard_wecom::DEFAULT_MOUNT_PATH, wecom);
@@ -338,14 +428,27 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     let listener = TcpListener::bind(config.listen);
     let roles: Vec<String> = args.roles.iter().map(Role::to_string).collect();
     info!(listen = %config.listen, roles = %roles.join(","), shard = %config.core.shard, "switchboard is serving");
-    eprintln!(
-        "\n  Switchboard is up: http://{0}/docs (API explorer), http://{0}/healthz\n  Try: curl -s http://{0}/api/v1/teams/demo/messages -H 'content-type: application/json' \\\n         -d '{{\"user\":\"zhangsan\",\"text\":\"奖品库存不足怎么办\"}}'\n",
-        config.listen
-    );
+    if args.demo {
+        eprintln!(
+            "\n  Switchboard is up: http://{0}/console/ (console), http://{0}/docs (API explorer), http://{0}/healthz\n  \
+             Demo access keys (public; demo only): team admin {1}, on-call engineer {2}, viewer {3};\n  \
+             global administrator {4}\n  \
+             Try: curl -s http://{0}/api/v1/teams/demo/messages -H 'authorization: Bearer {2}' \\\n         \
+             -H 'content-type: application/json' -d '{{\"user\":\"zhangsan\",\"text\":\"奖品库存不足怎么办\"}}'\n",
+            config.listen,
+            demo::DEMO_KEYS[0].0,
+            demo::DEMO_KEYS[1].0,
+            demo::DEMO_KEYS[2].0,
+            if std::env::var_os(&config.auth.admin_key_env).is_some() { "from $".to_owned() + &config.auth.admin_key_env } else { demo::DEMO_ADMIN_KEY.to_owned() },
+        );
+    } else {
+        eprintln!("\n  Switchboard is up: http://{0}/console/ (console), http://{0}/docs (API explorer), http://{0}/healthz\n", config.listen);
+    }
     poem::Server::new(listener)
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(std::time::Duration::from_secs(5)))
         .await
         .with_context(|| format!("the HTTP server on {} failed (is the port in use?)", config.listen))?;
+    sync.abort();
     if let Some(projector) = projector {
         projector.abort();
     }

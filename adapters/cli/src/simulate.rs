@@ -37,6 +37,10 @@ pub struct SimulateArgs {
     /// demo team's built-in one for `demo`).
     #[arg(long, default_value = demo::DEMO_TEAM)]
     team: String,
+    /// An access key that may read the team's statistics, for the summary at the end
+    /// (the demo team's viewer key for `demo`).
+    #[arg(long, env = "SWITCHBOARD_API_KEY")]
+    key: Option<String>,
     /// Where to serve the simulated WeCom API; the team's `api_base` must point here.
     #[arg(long, default_value = demo::SIMULATOR_ADDR)]
     api_listen: SocketAddr,
@@ -267,7 +271,13 @@ async fn report(args: &SimulateArgs, simulator: &WecomSimulator, tally: &Tally) 
     println!("messages WeCom dropped (duplicate check, per-member limit): {}", simulator.dropped().len());
     println!("group chats created: {}", simulator.chats().len());
     let stats_url = format!("{}/api/v1/teams/{}/statistics", args.target.trim_end_matches('/'), args.team);
-    if let Ok(response) = reqwest::get(&stats_url).await {
+    let key = args.key.clone().or_else(|| (args.team == demo::DEMO_TEAM).then(|| demo::DEMO_KEYS[2].0.to_owned()));
+    let request = reqwest::Client::new().get(&stats_url);
+    let request = match &key {
+        Some(key) => request.bearer_auth(key),
+        None => request,
+    };
+    if let Ok(response) = request.send().await.and_then(|r| r.error_for_status()) {
         if let Ok(stats) = response.json::<serde_json::Value>().await {
             println!(
                 "sessions (today and the last 30 days, from the read models): opened {}, closed {}, transferred {}, resolved automatically {}",

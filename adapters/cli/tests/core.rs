@@ -31,7 +31,7 @@ async fn setup(dir: &std::path::Path) -> (Arc<dyn EventLog>, Arc<Runtime>, TeamI
         Arc::new(SqliteEventLog::open(&dir.join("events.sqlite"), SqliteOptions::default()).unwrap());
     let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
     let team = TeamId::new("ops").unwrap();
-    runtime.team(&team, TeamCommand::Create { name: "Ops".into() }, cause()).await.unwrap();
+    runtime.team(&team, TeamCommand::Create { name: "Ops".into(), cloned_from: None }, cause()).await.unwrap();
     runtime.team(&team, TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }, cause()).await.unwrap();
     let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
     runtime.team(&team, TeamCommand::UpdateRoster { roster }, cause()).await.unwrap();
@@ -192,7 +192,14 @@ async fn the_keyword_index_rebuilt_from_the_log_ranks_like_the_live_one() {
         .catalog(&team, CatalogCommand::Upsert { faq_id: FaqId::new("export").unwrap(), entry }, cause())
         .await
         .unwrap();
-    runtime.catalog(&team, CatalogCommand::Remove { faq_id: FaqId::new("review").unwrap() }, cause()).await.unwrap();
+    runtime
+        .catalog(
+            &team,
+            CatalogCommand::Remove { faq_id: FaqId::new("review").unwrap(), expected_revision: None },
+            cause(),
+        )
+        .await
+        .unwrap();
     let head = log.head().await.unwrap();
     wait_for("the core to apply the catalog changes", async || health.position() >= head).await;
     core.shutdown().await;

@@ -1,55 +1,87 @@
-//! The REST endpoints, grouped under `/api/v1`.
+//! The conversation endpoints under `/api/v1`: operators' messages for an API channel,
+//! conversation detail, audit and event stream, and every staff action on a session.
+//! Commands go through the runtime and become events; each staff action can carry the
+//! conversation version it was decided on (`expected_version`), so acting on a stale view
+//! is refused instead of undoing a change the person has not seen.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 use switchboard_engine::conversation::Command;
-use switchboard_engine::runtime::Committed;
 use switchboard_projections::conversation::{audit, view, Speaker};
 use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::{Actor, Channel, SessionStatus};
-use switchboard_schemas::{MessageId, StaffId, TeamId, UserId};
+use switchboard_schemas::event::{AccessRole, Actor, Channel, Recipient, SessionStatus};
+use switchboard_schemas::{MessageId, StaffId, StreamId, TeamId, UserId};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::auth::AccessKey;
 use crate::dto::*;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::{ApiTags, AppState};
 
-/// The API.
+/// Longest a caller may wait for new events of a conversation.
+const MAX_EVENT_WAIT: Duration = Duration::from_secs(30);
+
+/// The conversation endpoints.
 pub struct Api {
     pub(crate) state: Arc<AppState>,
 }
 
-fn team_id(raw: &str) -> Result<TeamId, ApiError> {
+pub(crate) fn team_id(raw: &str) -> Result<TeamId, ApiError> {
     TeamId::new(raw).map_err(|e| ApiError::bad_request("bad_team_id", e))
 }
 
-fn user_id(raw: &str) -> Result<UserId, ApiError> {
+pub(crate) fn user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::new(raw).map_err(|e| ApiError::bad_request("bad_user_id", e))
 }
 
-fn staff_id(raw: &str) -> Result<StaffId, ApiError> {
+pub(crate) fn staff_id(raw: &str) -> Result<StaffId, ApiError> {
     StaffId::new(raw).map_err(|e| ApiError::bad_request("bad_staff_id", e))
 }
 
-fn result(committed: Committed) -> Json<CommandResult> {
-    Json(CommandResult { version: committed.version, events: u32::try_from(committed.events).unwrap_or(u32::MAX) })
-}
-
 impl Api {
-    async fn command(&self, team: &str, user: &str, command: Command) -> Result<Json<CommandResult>, ApiError> {
+    /// Checks the key, then runs a command on the conversation (if still at `expected`).
+    async fn command(
+        &self,
+        key: &AccessKey,
+        team: &str,
+        user: &str,
+        expected: Option<u64>,
+        command: impl FnOnce(StaffId) -> Result<Command, ApiError>,
+    ) -> Result<Json<CommandResult>, ApiError> {
         let (team, user) = (team_id(team)?, user_id(user)?);
-        let committed = self.state.runtime.conversation(&team, &user, command, Causation::root(Uuid::now_v7())).await?;
-        Ok(result(committed))
+        let principal = self.state.authorize(key, &team, AccessRole::Agent).await?;
+        let command = command(principal.actor())?;
+        let causation = Causation::root(Uuid::now_v7());
+        let committed = self.state.runtime.conversation_expecting(&team, &user, command, causation, expected).await?;
+        Ok(Json(committed.into()))
+    }
+
+    /// The stored events of a conversation that exists, after checking the key.
+    async fn events_of(
+        &self,
+        key: &AccessKey,
+        team: &str,
+        user: &str,
+    ) -> Result<(TeamId, UserId, Vec<switchboard_schemas::RecordedEvent>), ApiError> {
+        let (team, user) = (team_id(team)?, user_id(user)?);
+        self.state.authorize(key, &team, AccessRole::Viewer).await?;
+        self.state.runtime.policy(&team).await?;
+        let events = self.state.runtime.conversation_events(&team, &user).await?;
+        if events.is_empty() {
+            return Err(ApiError::not_found("no_conversation", format!("{user} has no conversation with {team}")));
+        }
+        Ok((team, user, events))
     }
 }
 
-#[OpenApi]
+#[OpenApi(tag = "ApiTags::Conversations")]
 impl Api {
-    /// Send a message as an operator.
+    /// Send a message as an operator (an API channel; needs the agent role).
     ///
     /// The message is recorded durably first; Switchboard then looks up the FAQ and
     /// replies asynchronously. This call waits briefly for the reply and returns what is
@@ -57,10 +89,12 @@ impl Api {
     #[oai(path = "/teams/:team/messages", method = "post")]
     async fn send_message(
         &self,
+        key: AccessKey,
         team: Path<String>,
         body: Json<SendMessage>,
     ) -> Result<Json<MessageAccepted>, ApiError> {
         let team = team_id(&team)?;
+        self.state.authorize(&key, &team, AccessRole::Agent).await?;
         let user = user_id(&body.user)?;
         let message_id = MessageId(body.message_id.clone().unwrap_or_else(|| Uuid::now_v7().to_string()));
         let command =
@@ -84,7 +118,7 @@ impl Api {
                         s.messages
                             .iter()
                             .filter(|m| m.from != Speaker::Operator && m.position > committed.position)
-                            .filter(|m| matches!(m.to, Some(switchboard_schemas::event::Recipient::Operator(_))))
+                            .filter(|m| matches!(m.to, Some(Recipient::Operator(_))))
                             .map(Message::from)
                             .collect()
                     })
@@ -101,146 +135,190 @@ impl Api {
         }
     }
 
-    /// A conversation: every session with its messages, and the timeline.
+    /// A conversation: every session with its messages, matched FAQs and remarks, and
+    /// the timeline of every event.
     #[oai(path = "/teams/:team/conversations/:user", method = "get")]
-    async fn conversation(&self, team: Path<String>, user: Path<String>) -> Result<Json<Conversation>, ApiError> {
-        self.audit(team, user, Query(None)).await
+    async fn conversation(
+        &self,
+        key: AccessKey,
+        team: Path<String>,
+        user: Path<String>,
+    ) -> Result<Json<Conversation>, ApiError> {
+        self.audit(key, team, user, Query(None)).await
     }
 
     /// A conversation as it was at a moment (`at`, RFC 3339), rebuilt from the log.
     #[oai(path = "/teams/:team/conversations/:user/audit", method = "get")]
     async fn audit(
         &self,
+        key: AccessKey,
         team: Path<String>,
         user: Path<String>,
         at: Query<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> Result<Json<Conversation>, ApiError> {
-        let (team_id, user_id) = (team_id(&team)?, user_id(&user)?);
-        self.state.runtime.policy(&team_id).await?;
-        let events = self.state.runtime.conversation_events(&team_id, &user_id).await?;
-        if events.is_empty() {
-            return Err(ApiError::not_found(
-                "no_conversation",
-                format!("{user_id} has no conversation with {team_id}"),
-            ));
-        }
+        let (team, user, events) = self.events_of(&key, &team, &user).await?;
         let audit = audit(&events, at.0)?;
-        Ok(Json(Conversation::from_view(&team, &user, &audit.view, at.0)))
+        Ok(Json(Conversation::from_view(team.as_str(), user.as_str(), &audit.view, at.0)))
     }
 
-    /// The operator's feedback on the last answer.
+    /// The conversation's events as stored (the subscribers' envelope), after stream
+    /// version `after`; with `wait` (seconds, at most 30) the call waits for the next
+    /// event when there is none yet, so a client can follow a conversation live.
+    #[oai(path = "/teams/:team/conversations/:user/events", method = "get")]
+    async fn events(
+        &self,
+        key: AccessKey,
+        team: Path<String>,
+        user: Path<String>,
+        /// Only events after this stream version (default 0: all).
+        after: Query<Option<u64>>,
+        /// Seconds to wait for a new event when there is none (default 0).
+        wait: Query<Option<u64>>,
+    ) -> Result<Json<EventPage>, ApiError> {
+        let (team, user, _) = self.events_of(&key, &team, &user).await?;
+        let after = after.0.unwrap_or(0);
+        let wait = Duration::from_secs(wait.0.unwrap_or(0));
+        if wait > MAX_EVENT_WAIT {
+            return Err(ApiError::bad_request("bad_wait", "wait is at most 30 seconds"));
+        }
+        let stream = StreamId::conversation(&team, &user);
+        let log = self.state.runtime.log();
+        let deadline = Instant::now() + wait;
+        loop {
+            let head = log.head().await?;
+            let events = log.read_stream(&stream, after).await?;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if !events.is_empty() || remaining.is_zero() {
+                let version = events.last().map_or(after, |e| e.version);
+                return Ok(Json(EventPage { events: events.iter().map(Envelope::from).collect(), version }));
+            }
+            log.wait_for_append(head, remaining).await;
+        }
+    }
+
+    /// The operator's feedback on the last answer (an API channel; needs the agent role).
     #[oai(path = "/teams/:team/conversations/:user/feedback", method = "post")]
     async fn feedback(
         &self,
+        key: AccessKey,
         team: Path<String>,
         user: Path<String>,
         body: Json<Feedback>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::GiveFeedback { resolved: body.resolved }).await
+        self.command(&key, &team, &user, None, |_| Ok(Command::GiveFeedback { resolved: body.resolved })).await
     }
 
-    /// The operator asks for a person.
+    /// The operator asks for a person (an API channel; needs the agent role).
     #[oai(path = "/teams/:team/conversations/:user/human", method = "post")]
-    async fn request_human(&self, team: Path<String>, user: Path<String>) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::RequestHuman).await
+    async fn request_human(
+        &self,
+        key: AccessKey,
+        team: Path<String>,
+        user: Path<String>,
+    ) -> Result<Json<CommandResult>, ApiError> {
+        self.command(&key, &team, &user, None, |_| Ok(Command::RequestHuman)).await
     }
 
-    /// Staff transfer the session (to a named engineer or the on-call one).
+    /// Transfer the session to a named engineer, or to the one on call for its category.
     #[oai(path = "/teams/:team/conversations/:user/transfer", method = "post")]
     async fn transfer(
         &self,
+        key: AccessKey,
         team: Path<String>,
         user: Path<String>,
+        /// The conversation version the decision was made on; refused (409) if it moved.
+        expected_version: Query<Option<u64>>,
         body: Json<TransferRequest>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let to = body.to.as_deref().map(staff_id).transpose()?;
-        self.command(&team, &user, Command::Transfer { by: staff_id(&body.by)?, to }).await
+        self.command(&key, &team, &user, expected_version.0, |by| Ok(Command::Transfer { by, to })).await
     }
 
-    /// A person replies to the operator.
+    /// Reply to the operator as the key's holder.
     #[oai(path = "/teams/:team/conversations/:user/replies", method = "post")]
     async fn reply(
         &self,
+        key: AccessKey,
         team: Path<String>,
         user: Path<String>,
+        /// The conversation version the decision was made on; refused (409) if it moved.
+        expected_version: Query<Option<u64>>,
         body: Json<StaffText>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::HumanReply { staff: staff_id(&body.by)?, text: body.text.clone() }).await
+        let text = body.text.clone();
+        self.command(&key, &team, &user, expected_version.0, |staff| Ok(Command::HumanReply { staff, text })).await
     }
 
-    /// Staff add a remark (not shown to the operator).
+    /// Add a remark to the session (staff only; never shown to the operator).
     #[oai(path = "/teams/:team/conversations/:user/remarks", method = "post")]
     async fn remark(
         &self,
+        key: AccessKey,
         team: Path<String>,
         user: Path<String>,
+        /// The conversation version the remark was written on; refused (409) if it moved.
+        expected_version: Query<Option<u64>>,
         body: Json<StaffText>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::AddRemark { author: staff_id(&body.by)?, text: body.text.clone() }).await
+        let text = body.text.clone();
+        self.command(&key, &team, &user, expected_version.0, |author| Ok(Command::AddRemark { author, text })).await
     }
 
-    /// Staff change the status (with_human, waiting or closed).
+    /// Change the session's status (with_human, waiting or closed).
     #[oai(path = "/teams/:team/conversations/:user/status", method = "post")]
     async fn status(
         &self,
+        key: AccessKey,
         team: Path<String>,
         user: Path<String>,
+        /// The conversation version the decision was made on; refused (409) if it moved.
+        expected_version: Query<Option<u64>>,
         body: Json<StatusRequest>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::ChangeStatus { by: staff_id(&body.by)?, to: body.to.into() }).await
+        let to = body.to.into();
+        self.command(&key, &team, &user, expected_version.0, |by| Ok(Command::ChangeStatus { by, to })).await
     }
 
-    /// Staff close the session.
+    /// Close the session.
     #[oai(path = "/teams/:team/conversations/:user/close", method = "post")]
     async fn close(
         &self,
+        key: AccessKey,
         team: Path<String>,
         user: Path<String>,
-        body: Json<StaffAction>,
+        /// The conversation version the decision was made on; refused (409) if it moved.
+        expected_version: Query<Option<u64>>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::Close { by: staff_id(&body.by)? }).await
+        self.command(&key, &team, &user, expected_version.0, |by| Ok(Command::Close { by })).await
     }
 
-    /// Staff reopen the last session.
+    /// Reopen the last session.
     #[oai(path = "/teams/:team/conversations/:user/reopen", method = "post")]
     async fn reopen(
         &self,
+        key: AccessKey,
         team: Path<String>,
         user: Path<String>,
-        body: Json<StaffAction>,
+        /// The conversation version the decision was made on; refused (409) if it moved.
+        expected_version: Query<Option<u64>>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::Reopen { by: Actor::Staff(staff_id(&body.by)?) }).await
+        self.command(&key, &team, &user, expected_version.0, |by| Ok(Command::Reopen { by: Actor::Staff(by) })).await
     }
 
-    /// Ask for a group chat between the operator and the on-call engineers.
+    /// Open a WeCom group chat between the operator and the on-call engineers (once per
+    /// session; asking again changes nothing).
     #[oai(path = "/teams/:team/conversations/:user/group-chat", method = "post")]
     async fn group_chat(
         &self,
+        key: AccessKey,
         team: Path<String>,
         user: Path<String>,
-        body: Json<StaffAction>,
+        /// The conversation version the decision was made on; refused (409) if it moved.
+        expected_version: Query<Option<u64>>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&team, &user, Command::RequestGroupChat { by: Actor::Staff(staff_id(&body.by)?) }).await
-    }
-
-    /// The team's FAQ catalog.
-    #[oai(path = "/teams/:team/faqs", method = "get")]
-    async fn faqs(&self, team: Path<String>) -> Result<Json<Vec<Faq>>, ApiError> {
-        let team = team_id(&team)?;
-        self.state.runtime.policy(&team).await?;
-        let catalog = self.state.runtime.load_catalog(&team).await?;
-        Ok(Json(
-            catalog
-                .entries
-                .iter()
-                .map(|(id, e)| Faq {
-                    id: id.to_string(),
-                    question: e.question.clone(),
-                    answer: e.answer.clone(),
-                    category: e.category.clone(),
-                    paraphrases: e.paraphrases.clone(),
-                })
-                .collect(),
-        ))
+        self.command(&key, &team, &user, expected_version.0, |by| {
+            Ok(Command::RequestGroupChat { by: Actor::Staff(by) })
+        })
+        .await
     }
 }

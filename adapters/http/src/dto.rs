@@ -4,10 +4,13 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
 use switchboard_projections::candidates::CandidateGroup;
-use switchboard_projections::conversation::{ConversationView, MessageView, SessionView, Speaker, TimelineEntry};
+use switchboard_projections::conversation::{
+    ConversationView, MatchView, MessageView, SessionView, Speaker, TimelineEntry,
+};
 use switchboard_projections::sessions::{close_reason_name, SessionRow};
 use switchboard_projections::store::{Count, Percentiles, Period, Statistics};
-use switchboard_schemas::event::{Recipient, SessionStatus};
+use switchboard_schemas::event::{MatchDecision, Recipient, SessionStatus};
+use switchboard_schemas::RecordedEvent;
 use uuid::Uuid;
 
 /// An operator's message sent through the JSON API channel.
@@ -156,6 +159,77 @@ pub struct Session {
     pub messages: Vec<Message>,
     /// Staff remarks.
     pub remarks: Vec<Remark>,
+    /// Every FAQ lookup, with the ranked candidates and their scores.
+    pub matches: Vec<FaqLookup>,
+}
+
+/// One candidate of an FAQ lookup.
+#[derive(Debug, Object)]
+pub struct LookupCandidate {
+    /// The FAQ.
+    pub faq_id: String,
+    /// Its question as it read then.
+    pub question: String,
+    /// Its category.
+    pub category: Option<String>,
+    /// The fused score it was ranked by.
+    pub score: f32,
+    /// The keyword engine's score.
+    pub keyword_score: Option<f32>,
+    /// The semantic engine's score.
+    pub semantic_score: Option<f32>,
+}
+
+/// One FAQ lookup of a session.
+#[derive(Debug, Object)]
+pub struct FaqLookup {
+    /// Its position in the log.
+    pub position: u64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The question matched.
+    pub query: String,
+    /// Calibrated confidence in the first candidate.
+    pub confidence: f32,
+    /// answer, clarify or transfer.
+    pub decision: String,
+    /// The FAQ answered from, or the choices offered.
+    pub chosen: Vec<String>,
+    /// The engine (and model) that ranked.
+    pub engine: String,
+    /// Ranked candidates, best first.
+    pub candidates: Vec<LookupCandidate>,
+}
+
+impl From<&MatchView> for FaqLookup {
+    fn from(m: &MatchView) -> Self {
+        let (decision, chosen) = match &m.decision {
+            MatchDecision::Answer { faq_id } => ("answer", vec![faq_id.to_string()]),
+            MatchDecision::Clarify { choices } => ("clarify", choices.iter().map(|c| c.to_string()).collect()),
+            MatchDecision::Transfer => ("transfer", Vec::new()),
+        };
+        Self {
+            position: m.position,
+            at: m.at,
+            query: m.query.clone(),
+            confidence: m.confidence,
+            decision: decision.to_owned(),
+            chosen,
+            engine: m.engine.clone(),
+            candidates: m
+                .candidates
+                .iter()
+                .map(|c| LookupCandidate {
+                    faq_id: c.faq_id.to_string(),
+                    question: c.question.clone(),
+                    category: c.category.clone(),
+                    score: c.score,
+                    keyword_score: c.keyword_score,
+                    semantic_score: c.semantic_score,
+                })
+                .collect(),
+        }
+    }
 }
 
 impl From<&SessionView> for Session {
@@ -176,6 +250,7 @@ impl From<&SessionView> for Session {
                 .iter()
                 .map(|r| Remark { at: r.at, author: r.author.to_string(), text: r.text.clone() })
                 .collect(),
+            matches: s.matches.iter().map(FaqLookup::from).collect(),
         }
     }
 }
@@ -245,27 +320,16 @@ pub struct Feedback {
     pub resolved: bool,
 }
 
-/// A staff action that names who does it.
-#[derive(Debug, Object)]
-pub struct StaffAction {
-    /// The staff member.
-    pub by: String,
-}
-
-/// A manual transfer.
+/// A transfer by staff.
 #[derive(Debug, Object)]
 pub struct TransferRequest {
-    /// Who transfers.
-    pub by: String,
-    /// The new assignee; the on-call engineer for the category when absent.
+    /// The new assignee; the on-call engineer for the session's category when absent.
     pub to: Option<String>,
 }
 
-/// Text written by staff (a reply or a remark).
+/// Text written by staff (a reply or a remark); the writer is the access key's holder.
 #[derive(Debug, Object)]
 pub struct StaffText {
-    /// Who writes.
-    pub by: String,
     /// The text.
     pub text: String,
 }
@@ -273,8 +337,6 @@ pub struct StaffText {
 /// A status change by staff.
 #[derive(Debug, Object)]
 pub struct StatusRequest {
-    /// Who changes it.
-    pub by: String,
     /// The new status: with_human, waiting or closed.
     pub to: Status,
 }
@@ -288,11 +350,20 @@ pub struct CommandResult {
     pub events: u32,
 }
 
+impl From<switchboard_engine::runtime::Committed> for CommandResult {
+    fn from(c: switchboard_engine::runtime::Committed) -> Self {
+        Self { version: c.version, events: u32::try_from(c.events).unwrap_or(u32::MAX) }
+    }
+}
+
 /// One FAQ entry.
 #[derive(Debug, Object)]
 pub struct Faq {
     /// Its id.
     pub id: String,
+    /// Its revision: send it back when editing or deleting, so a change made meanwhile by
+    /// someone else is refused (409) instead of overwritten.
+    pub revision: u64,
     /// The question.
     pub question: String,
     /// The answer.
@@ -494,6 +565,8 @@ pub struct FaqCandidateGroup {
     pub category: Option<String>,
     /// Sessions to read, most recent first.
     pub sessions: Vec<Uuid>,
+    /// Every session of the group: approve or reject them together.
+    pub members: Vec<Uuid>,
     /// The most recent question's time.
     pub last_seen: DateTime<Utc>,
 }
@@ -511,6 +584,7 @@ impl From<&CandidateGroup> for FaqCandidateGroup {
                 .collect(),
             category: g.category.clone(),
             sessions: g.sessions.clone(),
+            members: g.members.clone(),
             last_seen: g.last_seen,
         }
     }
@@ -525,4 +599,58 @@ pub enum ReportFormat {
     Xlsx,
     /// The session table as CSV (UTF-8 with a byte-order mark).
     Csv,
+}
+
+/// An event as stored, in the envelope every subscriber reads (see `schemas/json/`).
+#[derive(Debug, Object)]
+pub struct Envelope {
+    /// Position in the whole log.
+    pub position: u64,
+    /// The stream, `<team>.<aggregate>.<key>`.
+    pub stream: String,
+    /// Version within the stream.
+    pub version: u64,
+    /// The event's id.
+    pub event_id: Uuid,
+    /// The commit it was appended with.
+    pub commit_id: Uuid,
+    /// The type name.
+    pub event_type: String,
+    /// The schema version of the payload.
+    pub schema_version: u16,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Shared by everything done for one outside request.
+    pub correlation_id: Uuid,
+    /// What directly caused it.
+    pub causation_id: Option<Uuid>,
+    /// The payload, as its JSON Schema describes.
+    pub payload: serde_json::Value,
+}
+
+impl From<&RecordedEvent> for Envelope {
+    fn from(e: &RecordedEvent) -> Self {
+        Self {
+            position: e.position,
+            stream: e.stream.to_string(),
+            version: e.version,
+            event_id: e.event_id,
+            commit_id: e.commit_id,
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version,
+            occurred_at: e.occurred_at,
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            payload: e.payload.clone(),
+        }
+    }
+}
+
+/// Events of a stream after a version.
+#[derive(Debug, Object)]
+pub struct EventPage {
+    /// The events, oldest first.
+    pub events: Vec<Envelope>,
+    /// The stream version after the last event returned; pass it as `after` next time.
+    pub version: u64,
 }

@@ -1,15 +1,21 @@
-//! How command errors become HTTP responses: the right status and a message that says what
-//! to do, never internal details of the log.
+//! How errors become HTTP responses: the right status and one JSON body format,
+//! `{"code": "...", "message": "..."}`, whose message says what to do and never shows
+//! internal details of the log. Errors poem itself raises (a malformed parameter or body, a
+//! missing key, an unknown route) are rewritten into the same format by [`json_error`].
 
+use poem::http::StatusCode;
+use poem::IntoResponse;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
+use switchboard_engine::catalog::CatalogRejection;
 use switchboard_engine::conversation::Rejection;
 use switchboard_engine::log::LogError;
 use switchboard_engine::runtime::CommandError;
+use switchboard_engine::team::TeamRejection;
 use tracing::error;
 
 /// The body of every error response.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct ErrorBody {
     /// A stable machine-readable code.
     pub code: String,
@@ -20,19 +26,28 @@ pub struct ErrorBody {
 /// Every error an endpoint can answer with.
 #[derive(Debug, ApiResponse)]
 pub enum ApiError {
-    /// The request is malformed (bad id, empty text).
+    /// The request is malformed (bad id, empty text, invalid filter).
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// The team or conversation does not exist.
+    /// No access key, or one that is not (or no longer) valid.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The access key is valid but does not allow this (another team's, or a lower role).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// The team, conversation, FAQ or key does not exist.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// The command does not fit the session's current state.
+    /// The command does not fit the current state, or someone else changed it first.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
-    /// The message is longer than the team allows.
+    /// The message or file is larger than allowed.
     #[oai(status = 413)]
     TooLarge(Json<ErrorBody>),
-    /// The event log is unreachable; retry later.
+    /// The file is of a kind that cannot be read.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// The event log or the read models are unreachable; retry later.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
     /// Something is wrong with stored data or configuration; see the server log.
@@ -50,9 +65,34 @@ impl ApiError {
         ApiError::BadRequest(body(code, message))
     }
 
+    /// A 401: the caller must present a valid access key.
+    pub fn unauthorized(message: impl ToString) -> Self {
+        ApiError::Unauthorized(body("unauthorized", message))
+    }
+
+    /// A 403: the key is valid but not for this.
+    pub fn forbidden(code: &str, message: impl ToString) -> Self {
+        ApiError::Forbidden(body(code, message))
+    }
+
     /// A 404.
     pub fn not_found(code: &str, message: impl ToString) -> Self {
         ApiError::NotFound(body(code, message))
+    }
+
+    /// A 409.
+    pub fn conflict(code: &str, message: impl ToString) -> Self {
+        ApiError::Conflict(body(code, message))
+    }
+
+    /// A 413.
+    pub fn too_large(code: &str, message: impl ToString) -> Self {
+        ApiError::TooLarge(body(code, message))
+    }
+
+    /// A 415.
+    pub fn unsupported(code: &str, message: impl ToString) -> Self {
+        ApiError::UnsupportedMediaType(body(code, message))
     }
 
     /// A 503: a backend is unreachable for now.
@@ -81,17 +121,17 @@ impl From<switchboard_schemas::DecodeError> for ApiError {
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         match &e {
-            CommandError::Rejected(Rejection::EmptyText) => ApiError::BadRequest(body("empty_text", &e)),
-            CommandError::Rejected(Rejection::MessageTooLong { .. }) => {
-                ApiError::TooLarge(body("message_too_long", &e))
-            }
-            CommandError::Rejected(Rejection::NoSession) => ApiError::NotFound(body("no_session", &e)),
-            CommandError::Rejected(_) => ApiError::Conflict(body("rejected", &e)),
-            CommandError::Team(_) | CommandError::Catalog(_) => ApiError::Conflict(body("rejected", &e)),
-            CommandError::UnknownTeam(_) => ApiError::NotFound(body("unknown_team", &e)),
-            CommandError::Contention { .. } => ApiError::Unavailable(body("contention", &e)),
+            CommandError::Rejected(Rejection::EmptyText) => ApiError::bad_request("empty_text", &e),
+            CommandError::Rejected(Rejection::MessageTooLong { .. }) => ApiError::too_large("message_too_long", &e),
+            CommandError::Rejected(Rejection::NoSession) => ApiError::not_found("no_session", &e),
+            CommandError::Rejected(_) => ApiError::conflict("rejected", &e),
+            CommandError::Team(rejection) => team_rejection(rejection, &e),
+            CommandError::Catalog(rejection) => catalog_rejection(rejection, &e),
+            CommandError::Stale { .. } => ApiError::conflict("version_conflict", &e),
+            CommandError::UnknownTeam(_) => ApiError::not_found("unknown_team", &e),
+            CommandError::Contention { .. } => ApiError::unavailable("contention", &e),
             CommandError::Log(LogError::Unavailable(_)) => {
-                ApiError::Unavailable(body("log_unavailable", "the event log is unreachable; retry shortly"))
+                ApiError::unavailable("log_unavailable", "the event log is unreachable; retry shortly")
             }
             CommandError::Log(_) | CommandError::Decode(_) | CommandError::BadTeamSettings { .. } => {
                 error!(error = %e, "request failed on stored data or configuration");
@@ -99,4 +139,52 @@ impl From<CommandError> for ApiError {
             }
         }
     }
+}
+
+fn team_rejection(rejection: &TeamRejection, e: &CommandError) -> ApiError {
+    match rejection {
+        TeamRejection::NotCreated => ApiError::not_found("unknown_team", e),
+        TeamRejection::AlreadyExists(_) => ApiError::conflict("team_exists", e),
+        TeamRejection::Invalid(_) => ApiError::bad_request("invalid_settings", e),
+        TeamRejection::DuplicateKey(_) => ApiError::conflict("duplicate_key", e),
+        TeamRejection::UnknownKey(_) => ApiError::not_found("unknown_key", e),
+        TeamRejection::BadKey(_) => ApiError::bad_request("bad_key", e),
+        TeamRejection::BadWecom { .. } => ApiError::bad_request("bad_wecom_settings", e),
+    }
+}
+
+fn catalog_rejection(rejection: &CatalogRejection, e: &CommandError) -> ApiError {
+    match rejection {
+        CatalogRejection::UnknownFaq(_) => ApiError::not_found("unknown_faq", e),
+        CatalogRejection::EmptyField(_) => ApiError::bad_request("empty_field", e),
+        CatalogRejection::FaqExists(_) => ApiError::conflict("faq_exists", e),
+        CatalogRejection::StaleRevision { .. } => ApiError::conflict("version_conflict", e),
+        CatalogRejection::NoCandidates => ApiError::bad_request("no_candidates", e),
+    }
+}
+
+/// Rewrites an error poem raised before or instead of a handler into the JSON error format,
+/// with a code derived from its status and a message that says what to do.
+pub async fn json_error(error: poem::Error) -> poem::Response {
+    if error.is_from_response() {
+        // A handler's own answer (an [`ApiError`]), already in the format.
+        return error.into_response();
+    }
+    let status = error.status();
+    let (code, message) = match status {
+        StatusCode::UNAUTHORIZED => {
+            ("unauthorized", "send an access key as `Authorization: Bearer <key>`; ask a team admin for one".to_owned())
+        }
+        StatusCode::NOT_FOUND => ("not_found", "no such endpoint; see /docs for the API".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this endpoint does not take that method".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", error.to_string()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", error.to_string()),
+        s if s.is_client_error() => ("bad_request", error.to_string()),
+        _ => {
+            error!(error = %error, "request failed");
+            ("internal", "the request failed; see the server log".to_owned())
+        }
+    };
+    let body = ErrorBody { code: code.to_owned(), message };
+    (status, poem::web::Json(body)).into_response()
 }

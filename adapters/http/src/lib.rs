@@ -1,14 +1,20 @@
-//! The HTTP edge (poem): the JSON API channel for operators and staff, `/healthz`, the
+//! The HTTP edge (poem): the versioned REST API for the console and integrations (every
+//! route checks an access key), the admin console itself, `/healthz`, `/metrics`, the
 //! OpenAPI document (`/openapi.json`) and its browsable UI (`/docs`).
 //!
-//! Handlers only call the [`Runtime`] and the read models; they never touch the log or a
-//! search backend directly.
+//! Handlers only call the [`Runtime`] and the read models; they never touch a search
+//! backend directly. Commands become events; queries read projections.
 
 mod api;
+pub mod auth;
 mod channel;
+mod console;
 mod dto;
 mod error;
+mod faqs;
+pub mod onboarding;
 mod read_models;
+mod teams;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,19 +22,26 @@ use std::time::Duration;
 use poem::middleware::Tracing;
 use poem::web::{Data, Json};
 use poem::{get, handler, http::StatusCode, EndpointExt, IntoResponse, Route};
-use poem_openapi::OpenApiService;
+use poem_openapi::{OpenApiService, Tags};
 use serde::Serialize;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::CoreHealth;
 use switchboard_projections::store::ReadStore;
+use switchboard_schemas::event::AccessRole;
+use switchboard_schemas::TeamId;
 
+pub use auth::{GlobalAdmins, Principal};
 pub use channel::ApiChannel;
+pub use onboarding::Onboarding;
 
-/// What the edge needs: the runtime, the core's health and its limits.
+use auth::{digest_hex, team_of, AccessKey};
+use error::ApiError;
+
+/// What the edge needs: the runtime, the read models, who may call, and its limits.
 pub struct AppState {
     /// Where commands go.
     pub runtime: Arc<Runtime>,
-    /// The session list, statistics and FAQ candidates.
+    /// The session list, statistics, FAQ candidates and the team directory.
     pub read_models: Arc<dyn ReadStore>,
     /// The asynchronous core's health, for `/healthz`.
     pub health: Arc<CoreHealth>,
@@ -36,6 +49,51 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// What this instance runs on, reported by `/healthz`.
     pub backends: Backends,
+    /// The global administrators' keys (team keys live in the team streams).
+    pub admins: GlobalAdmins,
+    /// WeCom applications set up from the console.
+    pub onboarding: Onboarding,
+}
+
+impl AppState {
+    /// Who a key belongs to: 401 when it is nobody's (unknown, revoked or malformed).
+    pub async fn principal(&self, key: &AccessKey) -> Result<Principal, ApiError> {
+        let token = key.0.token.trim();
+        if let Some(name) = self.admins.recognise(token) {
+            return Ok(Principal::Admin { name });
+        }
+        let invalid = || {
+            ApiError::unauthorized(
+                "the access key is not valid (mistyped, revoked, or of a team that no longer exists)",
+            )
+        };
+        let team = team_of(token).ok_or_else(invalid)?;
+        let state = self.runtime.load_team(&team).await?;
+        let (key_id, key) = state.key_by_digest(&digest_hex(token)).ok_or_else(invalid)?;
+        Ok(Principal::Member { team, key_id, role: key.role, staff: key.staff.clone(), label: key.label.clone() })
+    }
+
+    /// The principal, once it may act with `role` in `team` (403 otherwise).
+    pub async fn authorize(&self, key: &AccessKey, team: &TeamId, role: AccessRole) -> Result<Principal, ApiError> {
+        let principal = self.principal(key).await?;
+        principal.require(team, role)?;
+        Ok(principal)
+    }
+}
+
+/// The groups of the API, as the browsable documentation shows them.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Operators' messages and everything done to a session.
+    Conversations,
+    /// The session list, statistics and weekly reports.
+    Sessions,
+    /// The FAQ catalog, its import and export.
+    Faq,
+    /// Questions Switchboard could not answer well, to approve into FAQs.
+    Candidates,
+    /// Teams: onboarding, settings, roster, WeCom, access keys.
+    Teams,
 }
 
 /// Limits of the HTTP edge.
@@ -43,13 +101,15 @@ pub struct AppState {
 pub struct HttpLimits {
     /// Requests with a larger body are refused with 413.
     pub max_body_bytes: usize,
+    /// FAQ files larger than this are refused with 413.
+    pub max_upload_bytes: usize,
     /// How long sending a message waits for Switchboard's reply before returning.
     pub reply_wait: Duration,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        Self { max_body_bytes: 64 * 1024, reply_wait: Duration::from_secs(3) }
+        Self { max_body_bytes: 64 * 1024, max_upload_bytes: 8 * 1024 * 1024, reply_wait: Duration::from_secs(3) }
     }
 }
 
@@ -154,10 +214,12 @@ fn metrics(Data(state): Data<&Arc<AppState>>) -> String {
     out
 }
 
-/// Refuses request bodies over the configured limit with 413, whether or not the client
-/// declared a length, before any handler reads them.
+/// Refuses request bodies over the configured limit (the upload limit for FAQ files) with
+/// 413, whether or not the client declared a length, before any handler reads them.
 async fn limit_body<E: poem::Endpoint>(next: Arc<E>, mut req: poem::Request) -> poem::Result<poem::Response> {
-    let max = req.data::<Arc<AppState>>().map_or(HttpLimits::default().max_body_bytes, |s| s.limits.max_body_bytes);
+    let limits = req.data::<Arc<AppState>>().map_or_else(HttpLimits::default, |s| s.limits.clone());
+    let upload = req.uri().path().ends_with("/faqs/import");
+    let max = if upload { limits.max_upload_bytes } else { limits.max_body_bytes };
     let too_large = || {
         let body = serde_json::json!({
             "code": "body_too_large",
@@ -179,15 +241,27 @@ async fn limit_body<E: poem::Endpoint>(next: Arc<E>, mut req: poem::Request) -> 
 }
 
 /// The whole HTTP application; without `api` (an instance that only runs the engine or a
-/// projector) just `/healthz` and `/metrics`.
+/// projector) just `/healthz` and `/metrics`. Every error, also those poem raises before a
+/// handler runs, answers in one JSON format.
 pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem::Response> {
     let mut route = Route::new();
     if api {
-        let apis = (api::Api { state: state.clone() }, read_models::ReadModelsApi { state: state.clone() });
+        let apis = (
+            api::Api { state: state.clone() },
+            read_models::ReadModelsApi { state: state.clone() },
+            faqs::FaqApi { state: state.clone() },
+            teams::TeamsApi { state: state.clone() },
+            onboarding::WecomApi { state: state.clone() },
+        );
         let service = OpenApiService::new(apis, "Switchboard", env!("CARGO_PKG_VERSION")).server("/api/v1");
         let spec = service.spec_endpoint();
         let ui = service.swagger_ui();
-        route = route.nest("/api/v1", service).nest("/docs", ui).at("/openapi.json", spec);
+        route = route
+            .nest("/api/v1", service)
+            .nest("/docs", ui)
+            .at("/openapi.json", spec)
+            .nest("/console", console::routes())
+            .at("/", get(console::to_console));
     }
     route
         .at("/healthz", get(healthz))
@@ -195,5 +269,5 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
         .around(limit_body)
         .data(state)
         .with(Tracing)
-        .map_to_response()
+        .catch_all_error(error::json_error)
 }

@@ -10,11 +10,14 @@ use poem_openapi::{ApiResponse, OpenApi};
 use switchboard_projections::candidates::{group_candidates, DEFAULT_SIMILARITY};
 use switchboard_projections::report::{ReportError, Week, WeeklyReport};
 use switchboard_projections::store::{Period, SessionQuery, StoreError};
+use switchboard_schemas::event::AccessRole;
 use switchboard_schemas::TeamId;
 
+use crate::api::team_id;
+use crate::auth::AccessKey;
 use crate::dto::{FaqCandidateGroup, ReportFormat, SessionList, SessionSummary, Status, TeamStatistics};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::{ApiTags, AppState};
 
 /// Most sessions per page.
 const MAX_PAGE: u32 = 500;
@@ -81,15 +84,17 @@ fn period(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Peri
 }
 
 impl ReadModelsApi {
-    /// The team, checked to exist, so an unknown team is a 404 and not an empty answer.
-    async fn team(&self, raw: &str) -> Result<TeamId, ApiError> {
-        let team = TeamId::new(raw).map_err(|e| ApiError::bad_request("bad_team_id", e))?;
+    /// The team, once the key may read it and it exists (an unknown team is a 404, not an
+    /// empty answer).
+    async fn team(&self, key: &AccessKey, raw: &str) -> Result<TeamId, ApiError> {
+        let team = team_id(raw)?;
+        self.state.authorize(key, &team, AccessRole::Viewer).await?;
         self.state.runtime.policy(&team).await?;
         Ok(team)
     }
 }
 
-#[OpenApi]
+#[OpenApi(tag = "ApiTags::Sessions")]
 impl ReadModelsApi {
     /// The team's sessions, newest first, filtered and paged.
     ///
@@ -100,6 +105,7 @@ impl ReadModelsApi {
     #[allow(clippy::too_many_arguments)]
     async fn sessions(
         &self,
+        key: AccessKey,
         team: Path<String>,
         status: Query<Option<Status>>,
         assignee: Query<Option<String>>,
@@ -111,7 +117,7 @@ impl ReadModelsApi {
         limit: Query<Option<u32>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<SessionList>, ApiError> {
-        let team = self.team(&team).await?;
+        let team = self.team(&key, &team).await?;
         let limit = limit.0.unwrap_or(50);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(ApiError::bad_request("bad_limit", format!("limit must be between 1 and {MAX_PAGE}")));
@@ -135,11 +141,12 @@ impl ReadModelsApi {
     #[oai(path = "/teams/:team/statistics", method = "get")]
     async fn statistics(
         &self,
+        key: AccessKey,
         team: Path<String>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
     ) -> Result<Json<TeamStatistics>, ApiError> {
-        let team = self.team(&team).await?;
+        let team = self.team(&key, &team).await?;
         let period = period(from.0, to.0)?;
         let statistics = self.state.read_models.statistics(&team, period).await?;
         Ok(Json(TeamStatistics::new(&statistics, period)))
@@ -151,13 +158,14 @@ impl ReadModelsApi {
     #[oai(path = "/teams/:team/faq-candidates", method = "get")]
     async fn faq_candidates(
         &self,
+        key: AccessKey,
         team: Path<String>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         /// Groups returned (1 to 500, default 50).
         limit: Query<Option<u32>>,
     ) -> Result<Json<Vec<FaqCandidateGroup>>, ApiError> {
-        let team = self.team(&team).await?;
+        let team = self.team(&key, &team).await?;
         let period = period(from.0, to.0)?;
         let limit = limit.0.unwrap_or(50);
         if !(1..=MAX_PAGE).contains(&limit) {
@@ -174,11 +182,12 @@ impl ReadModelsApi {
     #[oai(path = "/teams/:team/reports/weekly", method = "get")]
     async fn weekly_report(
         &self,
+        key: AccessKey,
         team: Path<String>,
         week: Query<Option<String>>,
         format: Query<Option<ReportFormat>>,
     ) -> Result<ReportFile, ApiError> {
-        let team = self.team(&team).await?;
+        let team = self.team(&key, &team).await?;
         let week = match week.0.as_deref() {
             Some(text) => Week::parse(text)?,
             None => Week::containing(Utc::now()).previous(),

@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 
 use switchboard_projections::candidates::CandidateRecord;
-use switchboard_projections::sessions::{metric, rollup_delta, RowChange, SessionRow};
+use switchboard_projections::sessions::{metric, rollup_delta, SessionRow};
 use switchboard_projections::store::{
-    cursor_after, Count, Percentiles, Period, ReadStore, SessionPage, SessionQuery, Statistics, StoreError,
+    cursor_after, Batch, Count, Percentiles, Period, ReadStore, SessionPage, SessionQuery, Statistics, StoreError,
+    TeamRow,
 };
 use switchboard_schemas::TeamId;
 use uuid::Uuid;
@@ -162,12 +163,13 @@ impl<B: Backend> ReadStore for SqlStore<B> {
         rows.first().map(|row| sql::session_from(row)).transpose()
     }
 
-    async fn commit_batch(&self, projection: &str, changes: &[RowChange], checkpoint: u64) -> Result<(), StoreError> {
+    async fn commit_batch(&self, projection: &str, batch: &Batch<'_>, checkpoint: u64) -> Result<(), StoreError> {
         let upsert = sql::upsert_session();
         let position = i64::try_from(checkpoint).map_err(|_| StoreError::Invalid(format!("position {checkpoint}")))?;
         let mut statements: Vec<(String, Vec<Value>)> =
-            changes.iter().map(|change| (upsert.clone(), sql::session_values(&change.after))).collect();
-        statements.extend(sql::rollup_statements(rollup_delta(changes)));
+            batch.sessions.iter().map(|change| (upsert.clone(), sql::session_values(&change.after))).collect();
+        statements.extend(sql::rollup_statements(rollup_delta(batch.sessions)));
+        statements.extend(batch.teams.iter().map(|team| (sql::UPSERT_TEAM.to_owned(), sql::team_values(team))));
         statements.push((
             sql::UPSERT_CHECKPOINT.to_owned(),
             vec![Value::Text(Some(projection.to_owned())), Value::Int(Some(position))],
@@ -180,6 +182,7 @@ impl<B: Backend> ReadStore for SqlStore<B> {
             .transaction(&[
                 (sql::DELETE_SESSIONS.to_owned(), vec![]),
                 (sql::DELETE_ROLLUP.to_owned(), vec![]),
+                (sql::DELETE_TEAMS.to_owned(), vec![]),
                 (sql::DELETE_CHECKPOINT.to_owned(), vec![Value::Text(Some(projection.to_owned()))]),
             ])
             .await
@@ -197,6 +200,11 @@ impl<B: Backend> ReadStore for SqlStore<B> {
             None
         };
         Ok(SessionPage { rows, next })
+    }
+
+    async fn teams(&self) -> Result<Vec<TeamRow>, StoreError> {
+        let rows = self.backend.rows(sql::SELECT_TEAMS, &[]).await?;
+        rows.iter().map(|row| sql::team_from(row)).collect()
     }
 
     async fn statistics(&self, team: &TeamId, period: Period) -> Result<Statistics, StoreError> {

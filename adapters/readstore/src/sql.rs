@@ -8,12 +8,12 @@ use switchboard_projections::candidates::CandidateRecord;
 use switchboard_projections::sessions::{
     close_reason_name, parse_close_reason, parse_status, status_name, CandidateQuestion, CandidateReason, SessionRow,
 };
-use switchboard_projections::store::{parse_cursor, SessionQuery, StoreError};
+use switchboard_projections::store::{parse_cursor, SessionQuery, StoreError, TeamRow};
 use uuid::Uuid;
 
 /// The layout of the tables below. Read models are derived data: a store holding another
 /// layout is dropped and rebuilt from the log (its checkpoint goes with it), never migrated.
-pub const LAYOUT: i64 = 2;
+pub const LAYOUT: i64 = 3;
 
 /// The table recording [`LAYOUT`]; created before anything else.
 pub const LAYOUT_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_layout (version BIGINT NOT NULL)";
@@ -21,8 +21,9 @@ pub const LAYOUT_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_layout (version BI
 pub const SELECT_LAYOUT: &str = "SELECT version FROM sb_layout";
 
 /// Statements that drop every table of an older layout.
-pub const DROP_TABLES: [&str; 4] = [
+pub const DROP_TABLES: [&str; 5] = [
     "DROP TABLE IF EXISTS sb_sessions",
+    "DROP TABLE IF EXISTS sb_teams",
     "DROP TABLE IF EXISTS sb_rollup",
     "DROP TABLE IF EXISTS sb_checkpoints",
     "DELETE FROM sb_layout",
@@ -30,7 +31,7 @@ pub const DROP_TABLES: [&str; 4] = [
 
 /// The statements creating the current layout; idempotent. The last one records the layout
 /// and takes it as `$1`.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS sb_checkpoints (
     name TEXT PRIMARY KEY,
     position BIGINT NOT NULL
@@ -78,6 +79,12 @@ pub const TABLES: [&str; 6] = [
     key TEXT NOT NULL,
     n BIGINT NOT NULL,
     PRIMARY KEY (team, grain, period, metric, key)
+)",
+    "CREATE TABLE IF NOT EXISTS sb_teams (
+    team TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    cloned_from TEXT
 )",
     "INSERT INTO sb_layout (version) SELECT CAST($1 AS BIGINT) WHERE NOT EXISTS (SELECT 1 FROM sb_layout)",
 ];
@@ -166,6 +173,34 @@ pub const DELETE_CHECKPOINT: &str = "DELETE FROM sb_checkpoints WHERE name = $1"
 pub const DELETE_SESSIONS: &str = "DELETE FROM sb_sessions";
 /// Drops the statistics rollup (owned by the sessions projection).
 pub const DELETE_ROLLUP: &str = "DELETE FROM sb_rollup";
+/// Drops the team directory (owned by the sessions projection).
+pub const DELETE_TEAMS: &str = "DELETE FROM sb_teams";
+/// Records a team: `$1` id, `$2` name, `$3` created (epoch ms), `$4` template.
+pub const UPSERT_TEAM: &str = "INSERT INTO sb_teams (team, name, created_at, cloned_from) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (team) DO UPDATE SET name = excluded.name";
+/// Every team, by id.
+pub const SELECT_TEAMS: &str = "SELECT team, name, created_at, cloned_from FROM sb_teams ORDER BY team";
+
+/// The parameters of [`UPSERT_TEAM`].
+pub fn team_values(team: &TeamRow) -> Vec<Value> {
+    vec![
+        Value::Text(Some(team.team.clone())),
+        Value::Text(Some(team.name.clone())),
+        Value::Int(Some(millis(team.created_at))),
+        text(team.cloned_from.as_deref()),
+    ]
+}
+
+/// Reads a row selected by [`SELECT_TEAMS`].
+pub fn team_from(row: &[Value]) -> Result<TeamRow, StoreError> {
+    Ok(TeamRow {
+        team: required(text_at(row, 0)?, "team")?,
+        name: required(text_at(row, 1)?, "name")?,
+        created_at: time(required(int_at(row, 2)?, "created_at")?)?,
+        cloned_from: text_at(row, 3)?,
+    })
+}
+
 /// Adds to a rollup counter: `$1` team, `$2` grain, `$3` period, `$4` metric, `$5` key,
 /// `$6` amount.
 pub const ADD_ROLLUP: &str = "INSERT INTO sb_rollup (team, grain, period, metric, key, n) \

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use switchboard_projections::contract::known_rows;
 use switchboard_projections::sessions::RowChange;
-use switchboard_projections::store::{ReadStore, SessionQuery};
+use switchboard_projections::store::{Batch, ReadStore, SessionQuery};
 use switchboard_readstore::{PostgresReadStore, SqliteReadStore};
 use switchboard_schemas::TeamId;
 
@@ -26,7 +26,7 @@ async fn sqlite_keeps_its_own_layout_and_rebuilds_another() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("readmodels.sqlite");
     let store = SqliteReadStore::open(&path).await.unwrap();
-    store.commit_batch("sessions", &rows(), 42).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&rows()), 42).await.unwrap();
     drop(store);
     let store = SqliteReadStore::open(&path).await.unwrap();
     assert_eq!((store.checkpoint("sessions").await.unwrap(), count(&store).await), (42, 5), "same layout kept");
@@ -34,7 +34,7 @@ async fn sqlite_keeps_its_own_layout_and_rebuilds_another() {
     Connection::open(&path).unwrap().execute_batch("UPDATE sb_layout SET version = 1").unwrap();
     let store = SqliteReadStore::open(&path).await.unwrap();
     assert_eq!((store.checkpoint("sessions").await.unwrap(), count(&store).await), (0, 0), "older layout dropped");
-    store.commit_batch("sessions", &rows(), 42).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&rows()), 42).await.unwrap();
     assert_eq!(count(&store).await, 5, "usable after the rebuild");
 }
 
@@ -52,14 +52,14 @@ async fn sqlite_from_before_layouts_were_recorded_is_rebuilt() {
         .unwrap();
     let store = SqliteReadStore::open(&path).await.unwrap();
     assert_eq!(store.checkpoint("sessions").await.unwrap(), 0, "the old checkpoint went with its rows");
-    store.commit_batch("sessions", &rows(), 42).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&rows()), 42).await.unwrap();
     assert_eq!(count(&store).await, 5);
 }
 
 #[tokio::test]
 async fn postgres_keeps_its_own_layout_and_rebuilds_another() {
     let (store, schema) = common::postgres().await;
-    store.commit_batch("sessions", &rows(), 42).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&rows()), 42).await.unwrap();
     let url = common::database_url();
     let again = PostgresReadStore::connect(&url, Some(&schema)).await.unwrap();
     assert_eq!((again.checkpoint("sessions").await.unwrap(), count(&again).await), (42, 5), "same layout kept");

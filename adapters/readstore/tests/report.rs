@@ -11,12 +11,12 @@ use calamine::{Data, Reader, Xlsx};
 use switchboard_projections::contract::known_rows;
 use switchboard_projections::report::{Week, WeeklyReport, SESSION_COLUMNS};
 use switchboard_projections::sessions::RowChange;
-use switchboard_projections::store::ReadStore;
+use switchboard_projections::store::{Batch, ReadStore};
 use switchboard_schemas::TeamId;
 
 async fn check_weekly_report(store: Arc<dyn ReadStore>) {
     let changes: Vec<RowChange> = known_rows().into_iter().map(|after| RowChange { before: None, after }).collect();
-    store.commit_batch("sessions", &changes, 42).await.unwrap();
+    store.commit_batch("sessions", &Batch::sessions(&changes), 42).await.unwrap();
     let alpha = TeamId::new("alpha").unwrap();
     let week = Week::parse("2026-W10").unwrap();
     let report = WeeklyReport::assemble(store.as_ref(), &alpha, week).await.unwrap();

@@ -169,7 +169,7 @@ fn query(req: &Request) -> Result<CallbackQuery, Refusal> {
 fn lookup(state: &CallbackState, team: &str) -> Result<(TeamId, Arc<Registered>), Refusal> {
     let unknown = || Refusal::new(StatusCode::NOT_FOUND, "unknown_team", "no WeCom application is configured");
     let team = TeamId::new(team).map_err(|_| unknown())?;
-    let app = state.apps.get(&team).cloned().ok_or_else(unknown)?;
+    let app = state.apps.get(&team).ok_or_else(unknown)?;
     Ok((team, app))
 }
 

@@ -124,16 +124,18 @@ struct AppClient {
     token: Mutex<Option<Token>>,
 }
 
-/// The client for every team with a WeCom application.
+/// The client for every team with a WeCom application; applications set up from the
+/// console join and leave while running ([`WecomClient::set`]).
 pub struct WecomClient {
     http: reqwest::Client,
-    apps: HashMap<TeamId, Arc<AppClient>>,
+    apps: std::sync::RwLock<HashMap<TeamId, Arc<AppClient>>>,
     retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for WecomClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WecomClient").field("teams", &self.apps.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+        let teams: Vec<TeamId> = self.apps().keys().cloned().collect();
+        f.debug_struct("WecomClient").field("teams", &teams).finish_non_exhaustive()
     }
 }
 
@@ -145,16 +147,32 @@ impl WecomClient {
             .map(|(team, app, secret)| (team, Arc::new(AppClient { app, secret, token: Mutex::new(None) })))
             .collect();
         let http = reqwest::Client::builder().timeout(retry.timeout).build().unwrap_or_default();
-        Self { http, apps, retry }
+        Self { http, apps: std::sync::RwLock::new(apps), retry }
+    }
+
+    fn apps(&self) -> std::sync::RwLockReadGuard<'_, HashMap<TeamId, Arc<AppClient>>> {
+        self.apps.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends for a team's application (with its resolved secret) from now on, or with
+    /// `None` stops. A changed application starts with a fresh access token.
+    pub fn set(&self, team: &TeamId, app: Option<(WecomApp, Secret)>) {
+        let mut apps = self.apps.write().unwrap_or_else(|e| e.into_inner());
+        match app {
+            Some((app, secret)) => {
+                apps.insert(team.clone(), Arc::new(AppClient { app, secret, token: Mutex::new(None) }))
+            }
+            None => apps.remove(team),
+        };
     }
 
     /// Whether a team has an application here.
     pub fn serves(&self, team: &TeamId) -> bool {
-        self.apps.contains_key(team)
+        self.apps().contains_key(team)
     }
 
-    fn app(&self, team: &TeamId) -> Result<&Arc<AppClient>, ClientError> {
-        self.apps.get(team).ok_or_else(|| ClientError::NoApplication(team.clone()))
+    fn app(&self, team: &TeamId) -> Result<Arc<AppClient>, ClientError> {
+        self.apps().get(team).cloned().ok_or_else(|| ClientError::NoApplication(team.clone()))
     }
 
     async fn token(&self, app: &AppClient, refresh: bool) -> Result<String, ClientError> {
@@ -202,7 +220,7 @@ impl WecomClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let token = self.token(app, refresh).await?;
+            let token = self.token(&app, refresh).await?;
             let url = format!("{}/{path}", app.app.api_base);
             match self.answer(self.http.post(url).query(&[("access_token", token)]).json(body)).await {
                 Err(ClientError::Wecom { code: code::INVALID_TOKEN | code::EXPIRED_TOKEN, .. }) if !refresh => {
@@ -367,7 +385,7 @@ impl GroupChats for WecomClient {
         let mut summary = order.summary.clone();
         if let Some(console) = &app.app.console_url {
             summary.push_str(&format!(
-                "\n\n{}/teams/{}/conversations/{}",
+                "\n\n{}/console/#/teams/{}/conversations/{}",
                 console.trim_end_matches('/'),
                 order.team,
                 order.operator

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use switchboard_schemas::TeamId;
@@ -209,13 +209,14 @@ pub struct Registered {
     pub crypto: WecomCrypto,
 }
 
-/// The teams served by the callback endpoint: team id → application. Built once at start-up
-/// so a malformed key is found then, not on the first callback. Deserialises from a map of
-/// team id to [`WecomApp`], validating every entry.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The teams served by the callback endpoint: team id → application. The configured ones
+/// are validated at start-up so a malformed key is found then, not on the first callback;
+/// applications set up from the console join and leave while running ([`WecomApps::set`]).
+/// Deserialises from a map of team id to [`WecomApp`], validating every entry.
+#[derive(Debug, Default, Deserialize)]
 #[serde(try_from = "BTreeMap<TeamId, WecomApp>")]
 pub struct WecomApps {
-    apps: HashMap<TeamId, Arc<Registered>>,
+    apps: RwLock<HashMap<TeamId, Arc<Registered>>>,
 }
 
 impl WecomApps {
@@ -226,29 +227,46 @@ impl WecomApps {
             let crypto = app.crypto(&team)?;
             registry.insert(team, Arc::new(Registered { app, crypto }));
         }
-        Ok(Self { apps: registry })
+        Ok(Self { apps: RwLock::new(registry) })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<TeamId, Arc<Registered>>> {
+        self.apps.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The application of a team, if it has one.
-    pub fn get(&self, team: &TeamId) -> Option<&Arc<Registered>> {
-        self.apps.get(team)
+    pub fn get(&self, team: &TeamId) -> Option<Arc<Registered>> {
+        self.read().get(team).cloned()
+    }
+
+    /// Serves a team's application from now on (validated first), or with `None` stops
+    /// serving the team.
+    pub fn set(&self, team: &TeamId, app: Option<WecomApp>) -> Result<(), ConfigError> {
+        let registered =
+            app.map(|app| app.crypto(team).map(|crypto| Arc::new(Registered { app, crypto }))).transpose()?;
+        let mut apps = self.apps.write().unwrap_or_else(|e| e.into_inner());
+        match registered {
+            Some(registered) => apps.insert(team.clone(), registered),
+            None => apps.remove(team),
+        };
+        Ok(())
     }
 
     /// The teams served, sorted.
     pub fn teams(&self) -> Vec<TeamId> {
-        let mut teams: Vec<TeamId> = self.apps.keys().cloned().collect();
+        let mut teams: Vec<TeamId> = self.read().keys().cloned().collect();
         teams.sort();
         teams
     }
 
     /// How many teams are served.
     pub fn len(&self) -> usize {
-        self.apps.len()
+        self.read().len()
     }
 
     /// True when no team is served.
     pub fn is_empty(&self) -> bool {
-        self.apps.is_empty()
+        self.read().is_empty()
     }
 }
 

@@ -9,6 +9,8 @@
 //!   channel's notifier and group-chat port.
 //! - [`simulator`]: the WeCom cloud's stand-in (API and operators) for tests and
 //!   `switchboard simulate`.
+//! - [`setup`]: applications set up from the console, with their secrets kept outside the
+//!   log.
 //! - [`callback`]: the poem routes WeCom calls (`/wecom/<team>/callback`), which append the
 //!   inbound message durably before answering an empty 200.
 
@@ -16,6 +18,7 @@ pub mod callback;
 pub mod client;
 pub mod config;
 pub mod crypto;
+pub mod setup;
 pub mod simulator;
 pub mod xml;
 

@@ -60,7 +60,7 @@ async fn harness_at(dir: &Path, now: i64, options: CallbackOptions) -> Harness {
     if runtime.load_team(&team()).await.unwrap().name.is_none() {
         let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
         let settings = TeamSettings { max_message_chars: 200, ..TeamSettings::default() };
-        runtime.team(&team(), TeamCommand::Create { name: "Ops".into() }, cause).await.unwrap();
+        runtime.team(&team(), TeamCommand::Create { name: "Ops".into(), cloned_from: None }, cause).await.unwrap();
         runtime.team(&team(), TeamCommand::Configure { settings: Box::new(settings) }, cause).await.unwrap();
         runtime.team(&team(), TeamCommand::UpdateRoster { roster }, cause).await.unwrap();
     }

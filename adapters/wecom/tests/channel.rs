@@ -57,7 +57,7 @@ async fn channel() -> Channel {
     let mut roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
     roster.categories.insert("prizes".into(), vec![StaffId::new("qian").unwrap()]);
     for team in [ops(), TeamId::new("ops-test").unwrap()] {
-        runtime.team(&team, TeamCommand::Create { name: team.to_string() }, cause).await.unwrap();
+        runtime.team(&team, TeamCommand::Create { name: team.to_string(), cloned_from: None }, cause).await.unwrap();
         runtime
             .team(&team, TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }, cause)
             .await
@@ -229,7 +229,7 @@ async fn a_transfer_notifies_the_engineer_and_one_click_makes_one_group_chat() {
     assert_eq!(chats[0].owner, "zhao");
     let summary = &chats[0].messages[0];
     assert!(summary.contains("operator: 系统报错 500 了，页面打不开"), "{summary}");
-    assert!(summary.ends_with("https://console.example.com/teams/ops/conversations/lisi"), "{summary}");
+    assert!(summary.ends_with("https://console.example.com/console/#/teams/ops/conversations/lisi"), "{summary}");
     let events = c.events(&ops(), "lisi").await;
     assert_eq!((count(&events, "GroupChatRequested"), count(&events, "GroupChatCreated")), (1, 1), "{events:?}");
 }

@@ -149,7 +149,7 @@ async fn a_group_chat_is_created_once_with_a_summary_and_a_console_link() {
     assert_eq!(chats[0].owner, "zhao");
     assert_eq!(chats[0].members, vec!["zhangsan", "zhao", "qian"]);
     assert!(chats[0].messages[0].starts_with("operator: 页面白屏\nreply: 已转人工"));
-    assert!(chats[0].messages[0].ends_with("https://console.example.com/teams/ops/conversations/zhangsan"));
+    assert!(chats[0].messages[0].ends_with("https://console.example.com/console/#/teams/ops/conversations/zhangsan"));
     let error = client.send_chat_text(&team(), "nochat", "x").await.unwrap_err();
     assert!(matches!(error, ClientError::Wecom { code: code::CHAT_NOT_FOUND, .. }), "{error}");
     let lonely = GroupChatOrder { staff: vec![], ..order };

@@ -54,7 +54,10 @@ async fn log_lines_carry_codes_and_ids_but_no_secrets_or_text() {
         Arc::new(SqliteEventLog::open(&dir.path().join("events.sqlite"), SqliteOptions::default()).unwrap());
     let runtime = Arc::new(Runtime::new(log, Arc::new(SystemClock)));
     let team = TeamId::new("ops").unwrap();
-    runtime.team(&team, TeamCommand::Create { name: "Ops".into() }, Causation::root(Uuid::now_v7())).await.unwrap();
+    runtime
+        .team(&team, TeamCommand::Create { name: "Ops".into(), cloned_from: None }, Causation::root(Uuid::now_v7()))
+        .await
+        .unwrap();
     let app = WecomApp::new("ww1", 7, Secret::new(TOKEN), Secret::new(KEY), "WECOM_SECRET");
     let apps = Arc::new(WecomApps::new([(team, app)]).unwrap());
     let client = TestClient::new(

@@ -52,7 +52,7 @@ async fn runtime(path: &std::path::Path, team: &TeamId) -> Result<Arc<Runtime>> 
     let log: Arc<dyn EventLog> = Arc::new(SqliteEventLog::open(path, SqliteOptions::default())?);
     let runtime = Arc::new(Runtime::new(log, Arc::new(SystemClock)));
     let cause = Causation::root(Uuid::now_v7());
-    runtime.team(team, TeamCommand::Create { name: "Bench".into() }, cause).await?;
+    runtime.team(team, TeamCommand::Create { name: "Bench".into(), cloned_from: None }, cause).await?;
     runtime.team(team, TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }, cause).await?;
     let roster = Roster { default: vec![StaffId::new("zhao")?], ..Roster::default() };
     runtime.team(team, TeamCommand::UpdateRoster { roster }, cause).await?;

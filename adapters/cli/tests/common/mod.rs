@@ -9,6 +9,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The global administrator key every test server is started with (`SWITCHBOARD_ADMIN_KEY`);
+/// the request helpers send it.
+pub const ADMIN_KEY: &str = "process-test-administrator-key";
+
+/// The `Authorization` header value of [`ADMIN_KEY`].
+pub fn admin_auth() -> String {
+    format!("Bearer {ADMIN_KEY}")
+}
+
 /// A running `switchboard serve`, killed when dropped.
 pub struct Server {
     child: Child,
@@ -106,13 +115,20 @@ impl Server {
 
     /// POSTs JSON and returns the JSON answer; panics on an error status.
     pub fn post(&self, path: &str, body: Value) -> Value {
-        let response = ureq::post(&format!("{}{path}", self.base)).send_json(body).expect("request succeeds");
+        let response = ureq::post(&format!("{}{path}", self.base))
+            .set("authorization", &admin_auth())
+            .send_json(body)
+            .expect("request succeeds");
         response.into_json().unwrap()
     }
 
     /// POSTs JSON and returns the status and the JSON answer (if any), without panicking.
     pub fn try_post(&self, path: &str, body: Value) -> (u16, Option<Value>) {
-        match ureq::post(&format!("{}{path}", self.base)).timeout(Duration::from_secs(15)).send_json(body) {
+        match ureq::post(&format!("{}{path}", self.base))
+            .set("authorization", &admin_auth())
+            .timeout(Duration::from_secs(15))
+            .send_json(body)
+        {
             Ok(r) => (r.status(), r.into_json().ok()),
             Err(ureq::Error::Status(code, r)) => (code, r.into_json().ok()),
             Err(_) => (0, None),
@@ -121,7 +137,12 @@ impl Server {
 
     /// GETs JSON; panics on an error status.
     pub fn get(&self, path: &str) -> Value {
-        ureq::get(&format!("{}{path}", self.base)).call().expect("request succeeds").into_json().unwrap()
+        ureq::get(&format!("{}{path}", self.base))
+            .set("authorization", &admin_auth())
+            .call()
+            .expect("request succeeds")
+            .into_json()
+            .unwrap()
     }
 
     /// Polls `path` until `done` holds for its JSON (at most 20 s) and returns the last answer.
@@ -151,6 +172,7 @@ fn spawn(command: &[std::ffi::OsString], env: &[(String, String)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(command)
         .env("SWITCHBOARD_LOG", "warn")
+        .env("SWITCHBOARD_ADMIN_KEY", ADMIN_KEY)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

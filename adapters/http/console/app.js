@@ -1,0 +1,821 @@
+// The Switchboard admin console: one page, no build step. It talks to the REST API under
+// /api/v1 with the access key its user logged in with, and renders every text through
+// textContent, never as HTML.
+
+import { t, lang, setLang } from './i18n.js';
+import { dayColumns, bars } from './charts.js';
+
+const STATUSES = ['collecting', 'matching', 'awaiting_choice', 'answered', 'with_human', 'waiting', 'reconfirming', 'closed'];
+const main = document.getElementById('main');
+const session = {
+  key: sessionStorage.getItem('sb.key') || localStorage.getItem('sb.key'),
+  me: null,
+  teams: [],
+  team: null,
+  detail: null,
+  timers: [],
+  aborts: [],
+};
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------------------
+
+/** An element with attributes (`on*` become listeners) and children (strings become text). */
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+    else if (name === 'class') node.className = value;
+    else if (name === 'value') node.value = value;
+    else if (value === true) node.setAttribute(name, '');
+    else node.setAttribute(name, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/** An API failure, with the JSON error body's code and message. */
+class ApiFailure extends Error {
+  constructor(status, code, message, body) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+/** Calls the API; JSON in and out unless `raw` (a Blob or bytes with a content type). */
+async function api(method, path, body, { raw, contentType, signal } = {}) {
+  const headers = { authorization: `Bearer ${session.key}` };
+  let payload;
+  if (raw !== undefined) {
+    payload = raw;
+    headers['content-type'] = contentType || 'application/octet-stream';
+  } else if (body !== undefined) {
+    payload = JSON.stringify(body);
+    headers['content-type'] = 'application/json';
+  }
+  const response = await fetch(`/api/v1${path}`, { method, headers, body: payload, signal });
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (!response.ok) {
+    if (response.status === 401 && !path.startsWith('/me')) {
+      logout();
+      throw new ApiFailure(401, 'unauthorized', t('login_failed'), data);
+    }
+    throw new ApiFailure(response.status, data?.code || 'error', data?.message || response.statusText, data);
+  }
+  return data;
+}
+
+/** Shows a short message; errors stay longer. */
+function toast(message, kind = 'ok') {
+  const node = document.getElementById('toast');
+  node.textContent = message;
+  node.className = `toast ${kind}`;
+  node.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { node.hidden = true; }, kind === 'error' ? 8000 : 3000);
+}
+
+/** Says what went wrong; a version conflict says the view was reloaded. */
+function failed(error) {
+  if (error instanceof ApiFailure && error.code === 'version_conflict') toast(t('version_conflict'), 'error');
+  else toast(`${t('error')}: ${error.message}`, 'error');
+}
+
+/** Fetches a file with the key and hands it to the browser as a download. */
+async function download(path, name) {
+  try {
+    const response = await fetch(`/api/v1${path}`, { headers: { authorization: `Bearer ${session.key}` } });
+    if (!response.ok) throw new ApiFailure(response.status, 'error', (await response.json()).message);
+    const url = URL.createObjectURL(await response.blob());
+    const link = h('a', { href: url, download: name });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) { failed(e); }
+}
+
+function when(at) {
+  if (!at) return '';
+  const d = new Date(at);
+  return d.toLocaleString(lang() === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false });
+}
+
+function seconds(value) {
+  if (value === null || value === undefined) return '–';
+  if (value < 90) return `${Math.round(value)} s`;
+  if (value < 5400) return `${Math.round(value / 60)} min`;
+  return `${(value / 3600).toFixed(1)} h`;
+}
+
+function percent(value) { return `${(value * 100).toFixed(1)}%`; }
+
+function statusBadge(status) { return h('span', { class: `badge st-${status}`, 'data-status': status }, t(`st_${status}`)); }
+
+function teamPath(rest = '') { return `/teams/${encodeURIComponent(session.team)}${rest}`; }
+
+function field(label, input, hint) {
+  return h('label', { class: 'field' }, h('span', {}, label), input, hint ? h('small', {}, hint) : null);
+}
+
+/** Runs `work` with the button disabled, so a double click does not do it twice. */
+async function busy(button, work) {
+  button.disabled = true;
+  try { await work(); } catch (e) { failed(e); } finally { button.disabled = false; }
+}
+
+function later(ms, fn) { session.timers.push(setTimeout(fn, ms)); }
+
+function stopLiveWork() {
+  session.timers.forEach(clearTimeout);
+  session.timers = [];
+  session.aborts.forEach((a) => a.abort());
+  session.aborts = [];
+}
+
+// ---------------------------------------------------------------------------------------
+// Chrome: header, language, login
+// ---------------------------------------------------------------------------------------
+
+function renderChrome() {
+  document.querySelectorAll('[data-i18n]').forEach((node) => { node.textContent = t(node.dataset.i18n); });
+  document.getElementById('lang').textContent = lang() === 'zh' ? 'English' : '中文';
+  const nav = document.getElementById('nav');
+  const logged = Boolean(session.me);
+  nav.hidden = !logged || !session.team;
+  document.getElementById('logout').hidden = !logged;
+  document.getElementById('team-pick').hidden = !logged || session.teams.length < 2;
+  document.getElementById('who').textContent = logged
+    ? `${session.me.staff} · ${session.me.global_admin ? t('r_admin') + ' (global)' : t(`r_${session.me.role}`)}`
+    : '';
+  nav.replaceChildren();
+  if (logged && session.team) {
+    const here = location.hash;
+    const links = [['sessions', '/sessions'], ['faqs', '/faqs'], ['candidates', '/candidates'], ['statistics', '/statistics'], ['settings', '/settings']];
+    for (const [key, path] of links) {
+      const href = `#${teamPath(path)}`;
+      nav.append(h('a', { href, class: here.startsWith(href) ? 'active' : '', 'data-test': `nav-${key}` }, t(key)));
+    }
+    if (session.me.global_admin) nav.append(h('a', { href: '#/onboarding', 'data-test': 'nav-onboarding', class: here === '#/onboarding' ? 'active' : '' }, t('onboarding')));
+  }
+  const select = document.getElementById('team-select');
+  select.replaceChildren(...session.teams.map((team) => h('option', { value: team.id, selected: team.id === session.team }, `${team.name} (${team.id})`)));
+}
+
+function logout() {
+  sessionStorage.removeItem('sb.key');
+  localStorage.removeItem('sb.key');
+  Object.assign(session, { key: null, me: null, teams: [], team: null, detail: null });
+  location.hash = '#/login';
+}
+
+async function identify() {
+  session.me = await api('GET', '/me');
+  session.teams = await api('GET', '/teams');
+  if (session.me.team) session.team = session.me.team;
+  if (!session.team && session.teams.length) session.team = session.teams[0].id;
+}
+
+function loginPage() {
+  const key = h('input', { type: 'password', autocomplete: 'current-password', 'data-test': 'login-key', required: true, size: 48 });
+  const remember = h('input', { type: 'checkbox' });
+  const message = h('p', { class: 'error', hidden: true });
+  const form = h('form', { class: 'card login', 'data-test': 'login-form', onsubmit: async (event) => {
+    event.preventDefault();
+    session.key = key.value.trim();
+    try {
+      await identify();
+      (remember.checked ? localStorage : sessionStorage).setItem('sb.key', session.key);
+      location.hash = session.team ? `#${teamPath('/sessions')}` : '#/onboarding';
+    } catch (e) {
+      session.key = null;
+      session.me = null;
+      message.hidden = false;
+      message.textContent = e.status === 401 ? t('login_failed') : `${t('error')}: ${e.message}`;
+    }
+  } },
+  h('h1', {}, 'Switchboard'),
+  h('p', {}, t('login_hint')),
+  field(t('key'), key),
+  h('label', { class: 'check' }, remember, t('remember')),
+  message,
+  h('button', { type: 'submit', class: 'primary', 'data-test': 'login-submit' }, t('login')));
+  main.replaceChildren(form);
+  key.focus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------------------
+
+async function teamDetail(force = false) {
+  if (force || !session.detail || session.detail.id !== session.team) session.detail = await api('GET', teamPath());
+  return session.detail;
+}
+
+function sessionsPage(params) {
+  const filters = {
+    status: params.get('status') || '', assignee: params.get('assignee') || '', category: params.get('category') || '',
+    text: params.get('text') || '', from: params.get('from') || '', to: params.get('to') || '',
+  };
+  const cursor = params.get('cursor') || '';
+  const status = h('select', { name: 'status', 'data-test': 'filter-status' }, h('option', { value: '' }, t('all')),
+    STATUSES.map((s) => h('option', { value: s, selected: filters.status === s }, t(`st_${s}`))));
+  const input = (name, type = 'text') => h('input', { name, type, value: filters[name], 'data-test': `filter-${name}` });
+  const assignee = input('assignee'), category = input('category'), text = input('text'), from = input('from', 'date'), to = input('to', 'date');
+  const apply = (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    for (const [name, node] of Object.entries({ status, assignee, category, text, from, to })) if (node.value) next.set(name, node.value);
+    location.hash = `#${teamPath('/sessions')}?${next}`;
+  };
+  const form = h('form', { class: 'filters', onsubmit: apply },
+    field(t('status'), status), field(t('assignee'), assignee), field(t('category'), category),
+    field(t('text'), text), field(t('from'), from), field(t('to'), to),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', 'data-test': 'filter-apply' }, t('filter')),
+      h('a', { href: `#${teamPath('/sessions')}`, class: 'button' }, t('reset'))));
+  const notice = h('button', { type: 'button', class: 'notice', hidden: true, 'data-test': 'new-sessions', onclick: () => load() });
+  const body = h('tbody');
+  const pager = h('div', { class: 'pager' });
+  const table = h('table', { class: 'list', 'data-test': 'sessions' },
+    h('thead', {}, h('tr', {}, [t('opened'), t('user'), t('question'), t('status'), t('assignee'), t('category'), t('messages')].map((c) => h('th', {}, c)))),
+    body);
+  main.replaceChildren(h('section', {}, h('h1', {}, t('sessions')), form, notice, table, pager));
+
+  const query = () => {
+    const q = new URLSearchParams();
+    if (filters.status) q.set('status', filters.status);
+    for (const name of ['assignee', 'category', 'text']) if (filters[name]) q.set(name, filters[name]);
+    if (filters.from) q.set('from', new Date(`${filters.from}T00:00:00`).toISOString());
+    if (filters.to) q.set('to', new Date(`${filters.to}T23:59:59.999`).toISOString());
+    return q;
+  };
+  let newest = null;
+  async function load() {
+    notice.hidden = true;
+    try {
+      const detail = await teamDetail();
+      const q = query();
+      q.set('limit', String(detail.settings.console?.page_size || 50));
+      if (cursor) q.set('cursor', cursor);
+      const page = await api('GET', `${teamPath('/sessions')}?${q}`);
+      newest = page.sessions[0]?.session_id || null;
+      body.replaceChildren(...(page.sessions.length ? page.sessions.map((s) => h('tr', { 'data-session': s.session_id, 'data-user': s.user },
+        h('td', {}, when(s.opened_at)),
+        h('td', {}, h('a', { href: `#${teamPath(`/conversations/${encodeURIComponent(s.user)}`)}`, 'data-test': 'open-session' }, s.user)),
+        h('td', { class: 'question' }, s.question || ''),
+        h('td', {}, statusBadge(s.status)),
+        h('td', {}, s.assignee || ''),
+        h('td', {}, s.category || ''),
+        h('td', { class: 'num' }, `${s.messages_in} / ${s.messages_out}`)))
+        : [h('tr', {}, h('td', { colspan: 7, class: 'empty' }, t('none')))]));
+      pager.replaceChildren(
+        cursor ? h('a', { class: 'button', href: `#${teamPath('/sessions')}?${new URLSearchParams({ ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)) })}` }, t('first_page')) : '',
+        page.next ? h('a', { class: 'button', 'data-test': 'next-page', href: `#${teamPath('/sessions')}?${new URLSearchParams({ ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)), cursor: page.next })}` }, t('next_page')) : '');
+      if (!cursor) watch((detail.settings.console?.refresh_secs || 5) * 1000);
+    } catch (e) { failed(e); }
+  }
+  // Live refresh: look for sessions newer than the first row and offer to show them.
+  function watch(every) {
+    later(every, async () => {
+      try {
+        const q = query();
+        q.set('limit', '100');
+        const page = await api('GET', `${teamPath('/sessions')}?${q}`);
+        const index = page.sessions.findIndex((s) => s.session_id === newest);
+        const fresh = index === -1 ? page.sessions.length : index;
+        if (fresh > 0) {
+          notice.textContent = t('new_sessions', { n: fresh });
+          notice.hidden = false;
+        }
+      } catch { /* a missed refresh is retried at the next one */ }
+      watch(every);
+    });
+  }
+  load();
+}
+
+// ---------------------------------------------------------------------------------------
+// Conversation detail
+// ---------------------------------------------------------------------------------------
+
+function speaker(from) {
+  if (from === 'operator') return t('operator');
+  if (from === 'switchboard') return t('switchboard');
+  return from.replace(/^staff:/, '');
+}
+
+function lookupView(lookup) {
+  return h('div', { class: 'lookup', 'data-test': 'lookup' },
+    h('div', { class: 'lookup-head' },
+      h('strong', {}, lookup.query), ' ',
+      h('span', { class: `badge d-${lookup.decision}` }, t(`d_${lookup.decision}`)), ' ',
+      h('span', { class: 'muted' }, `${t('confidence')} ${lookup.confidence.toFixed(2)} · ${lookup.engine} · ${when(lookup.at)}`)),
+    h('table', { class: 'scores' },
+      h('thead', {}, h('tr', {}, ['#', t('faq_id'), t('question'), t('score'), t('keyword'), t('semantic')].map((c) => h('th', {}, c)))),
+      h('tbody', {}, lookup.candidates.map((c, i) => h('tr', { class: lookup.chosen.includes(c.faq_id) ? 'chosen' : '' },
+        h('td', {}, i + 1), h('td', {}, c.faq_id), h('td', {}, c.question),
+        h('td', { class: 'num' }, c.score.toFixed(3)),
+        h('td', { class: 'num' }, c.keyword_score?.toFixed(3) ?? '–'),
+        h('td', { class: 'num' }, c.semantic_score?.toFixed(3) ?? '–'))))));
+}
+
+function conversationPage(user) {
+  const path = teamPath(`/conversations/${encodeURIComponent(user)}`);
+  let view = null;
+  const container = h('section', { class: 'conversation' }, h('p', {}, t('loading')));
+  main.replaceChildren(container);
+  const abort = new AbortController();
+  session.aborts.push(abort);
+
+  async function act(button, action, body = {}) {
+    await busy(button, async () => {
+      try {
+        await api('POST', `${path}/${action}?expected_version=${view.version}`, body);
+        toast(t('done'));
+      } catch (e) {
+        if (e.code === 'version_conflict') { toast(t('stale'), 'error'); } else throw e;
+      }
+      await load();
+    });
+  }
+
+  function render() {
+    const current = view.sessions[view.sessions.length - 1];
+    const open = current && current.status !== 'closed';
+    const remark = h('textarea', { rows: 2, placeholder: t('remark_placeholder'), 'data-test': 'remark-text' });
+    const reply = h('textarea', { rows: 2, placeholder: t('reply_placeholder'), 'data-test': 'reply-text' });
+    const transferTo = h('input', { placeholder: 'staff id', size: 14, 'data-test': 'transfer-to' });
+    const button = (label, test, onclick, cls = '') => h('button', { type: 'button', class: cls, 'data-test': test, onclick }, label);
+    const actions = h('div', { class: 'actions status-actions' },
+      open ? button(t('take_over'), 'take-over', (e) => act(e.target, 'transfer', { to: session.me.staff })) : null,
+      open ? h('span', { class: 'inline' }, transferTo, button(t('transfer'), 'transfer', (e) => act(e.target, 'transfer', transferTo.value.trim() ? { to: transferTo.value.trim() } : {}))) : null,
+      open ? button(t('wait'), 'wait', (e) => act(e.target, 'status', { to: 'waiting' })) : null,
+      open ? button(t('group_chat'), 'group-chat', (e) => act(e.target, 'group-chat')) : null,
+      open ? button(t('close'), 'close-session', (e) => act(e.target, 'close'), 'danger') : button(t('reopen'), 'reopen', (e) => act(e.target, 'reopen')));
+    const sessions = view.sessions.slice().reverse().map((s) => h('article', { class: 'card session', 'data-test': 'session', 'data-session': s.session_id },
+      h('header', {}, h('strong', {}, `${t('session')} · ${when(s.opened_at)}`), ' ', statusBadge(s.status),
+        s.assignee ? h('span', { class: 'muted' }, ` · ${t('assignee')}: ${s.assignee}`) : null,
+        s.category ? h('span', { class: 'muted' }, ` · ${t('category')}: ${s.category}`) : null),
+      h('div', { class: 'chat' }, s.messages.map((m) => h('div', { class: `bubble ${m.from === 'operator' ? 'in' : 'out'}` },
+        h('div', { class: 'meta' }, `${speaker(m.from)} · ${when(m.at)}${m.delivered === false ? ' · …' : ''}`),
+        h('div', { class: 'text' }, m.text)))),
+      s.matches.length ? h('details', { open: s === current }, h('summary', {}, `${t('matched')} (${s.matches.length})`), s.matches.map(lookupView)) : null,
+      h('div', { class: 'remarks' }, h('h3', {}, t('remarks')),
+        s.remarks.length ? h('ul', { 'data-test': 'remarks' }, s.remarks.map((r) => h('li', {}, h('span', { class: 'muted' }, `${r.author} · ${when(r.at)}: `), r.text))) : h('p', { class: 'muted' }, t('none')))));
+    const canAct = session.me.global_admin || session.me.role !== 'viewer';
+    container.replaceChildren(
+      h('p', {}, h('a', { href: `#${teamPath('/sessions')}` }, `← ${t('back')}`)),
+      h('h1', {}, `${t('conversation')}: ${view.user}`),
+      canAct ? actions : null,
+      canAct && current ? h('div', { class: 'grid2' },
+        h('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); if (remark.value.trim()) act(e.submitter, 'remarks', { text: remark.value.trim() }); } },
+          h('h3', {}, t('add_remark')), remark, h('button', { type: 'submit', 'data-test': 'remark-submit' }, t('add_remark'))),
+        open ? h('form', { class: 'card', onsubmit: (e) => { e.preventDefault(); if (reply.value.trim()) act(e.submitter, 'replies', { text: reply.value.trim() }); } },
+          h('h3', {}, t('reply')), reply, h('button', { type: 'submit', class: 'primary', 'data-test': 'reply-submit' }, t('send'))) : h('div')) : null,
+      ...sessions,
+      h('details', { class: 'card' }, h('summary', {}, `${t('timeline')} (${view.timeline.length})`),
+        h('ol', { class: 'timeline', 'data-test': 'timeline' }, view.timeline.map((line) => h('li', {}, h('span', { class: 'muted' }, `${when(line.at)} · v${line.version} · ${line.event_type}: `), line.summary)))));
+  }
+
+  async function load() {
+    try {
+      view = await api('GET', path);
+      render();
+    } catch (e) { container.replaceChildren(h('p', { class: 'error' }, e.message)); }
+  }
+  // Follow the conversation: wait for its next event, then show it.
+  async function follow() {
+    while (!abort.signal.aborted) {
+      try {
+        if (!view) { await new Promise((r) => setTimeout(r, 500)); continue; }
+        const page = await api('GET', `${path}/events?after=${view.version}&wait=25`, undefined, { signal: abort.signal });
+        if (page.events.length && !abort.signal.aborted) await load();
+      } catch (e) {
+        if (abort.signal.aborted) return;
+        await new Promise((r) => setTimeout(r, 3000));
+      }
+    }
+  }
+  load().then(follow);
+}
+
+// ---------------------------------------------------------------------------------------
+// FAQ
+// ---------------------------------------------------------------------------------------
+
+function faqForm(faq, onDone) {
+  const id = h('input', { value: faq?.id || '', disabled: Boolean(faq), 'data-test': 'faq-id', placeholder: 'refund-time' });
+  const question = h('input', { value: faq?.question || '', required: true, 'data-test': 'faq-question' });
+  const answer = h('textarea', { rows: 4, required: true, 'data-test': 'faq-answer' }, faq?.answer || '');
+  const category = h('input', { value: faq?.category || '', 'data-test': 'faq-category' });
+  const paraphrases = h('input', { value: (faq?.paraphrases || []).join(' | '), 'data-test': 'faq-paraphrases' });
+  const form = h('form', { class: 'card faq-form', 'data-test': 'faq-form', onsubmit: async (event) => {
+    event.preventDefault();
+    const body = { question: question.value, answer: answer.value, category: category.value || null,
+      paraphrases: paraphrases.value.split('|').map((p) => p.trim()).filter(Boolean) };
+    await busy(event.submitter, async () => {
+      try {
+        if (faq) await api('PUT', teamPath(`/faqs/${encodeURIComponent(faq.id)}`), { ...body, expected_revision: faq.revision });
+        else await api('POST', teamPath('/faqs'), { ...body, id: id.value.trim() || null });
+        toast(t('saved'));
+        onDone();
+      } catch (e) { failed(e); if (e.code === 'version_conflict') onDone(); }
+    });
+  } },
+  field(t('faq_id'), id), field(t('question'), question), field(t('answer'), answer),
+  field(t('category'), category), field(t('paraphrases'), paraphrases),
+  h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', 'data-test': 'faq-save' }, t('save')),
+    h('button', { type: 'button', onclick: () => form.remove() }, t('cancel'))));
+  return form;
+}
+
+function importPanel(onDone) {
+  const file = h('input', { type: 'file', accept: '.csv,.xlsx,.xls,.ods,.jsonl,.json', 'data-test': 'upload-file' });
+  const result = h('div', { class: 'import-result', 'data-test': 'import-result' });
+  const format = (name) => {
+    const ext = name.split('.').pop().toLowerCase();
+    return { csv: 'csv', xlsx: 'xlsx', xls: 'xlsx', ods: 'xlsx', jsonl: 'jsonl', json: 'jsonl' }[ext];
+  };
+  async function send(dryRun) {
+    const chosen = file.files[0];
+    if (!chosen) return null;
+    const kind = format(chosen.name);
+    return api('POST', `${teamPath('/faqs/import')}?format=${kind || 'csv'}&dry_run=${dryRun}`, undefined, { raw: await chosen.arrayBuffer() });
+  }
+  function show(report) {
+    const rows = report.preview.map((r) => h('tr', { class: `change-${r.change}` }, h('td', {}, r.line), h('td', {}, r.id), h('td', {}, r.question), h('td', {}, r.answer), h('td', {}, r.category || ''), h('td', {}, t(r.change))));
+    const problems = report.problems.map((p) => h('tr', { class: 'problem' }, h('td', {}, p.line), h('td', {}, p.message)));
+    const importButton = h('button', { type: 'button', class: 'primary', 'data-test': 'upload-import', disabled: report.problems.length > 0, onclick: (e) => busy(e.target, async () => {
+      const done = await send(false);
+      toast(t('imported', { n: done.added + done.updated }));
+      result.replaceChildren();
+      file.value = '';
+      onDone();
+    }) }, t('import'));
+    result.replaceChildren(
+      h('p', {}, `${t('rows')}: ${report.rows} · ${t('added')}: ${report.added} · ${t('updated')}: ${report.updated} · ${t('unchanged')}: ${report.unchanged}`),
+      report.problems.length ? h('div', {}, h('h3', { class: 'error' }, `${t('problems')}: ${report.problems.length}`),
+        h('table', { class: 'list', 'data-test': 'upload-problems' }, h('thead', {}, h('tr', {}, h('th', {}, t('line')), h('th', {}, t('problem')))), h('tbody', {}, problems))) : null,
+      rows.length ? h('table', { class: 'list', 'data-test': 'upload-preview' }, h('thead', {}, h('tr', {}, [t('line'), t('faq_id'), t('question'), t('answer'), t('category'), ''].map((c) => h('th', {}, c)))), h('tbody', {}, rows)) : null,
+      importButton);
+  }
+  file.addEventListener('change', async () => {
+    try { const report = await send(true); if (report) show(report); } catch (e) { failed(e); result.replaceChildren(h('p', { class: 'error' }, e.message)); }
+  });
+  return h('div', { class: 'card' }, h('h3', {}, t('upload')), h('p', { class: 'muted' }, t('upload_hint')), file, result);
+}
+
+async function faqsPage() {
+  const canEdit = session.me.global_admin || session.me.role !== 'viewer';
+  const search = h('input', { type: 'search', placeholder: t('search'), 'data-test': 'faq-search' });
+  const editor = h('div');
+  const body = h('tbody');
+  let catalog = { faqs: [] };
+  const render = () => {
+    const needle = search.value.trim().toLowerCase();
+    const shown = catalog.faqs.filter((f) => !needle || [f.id, f.question, f.answer, f.category || '', ...f.paraphrases].join(' ').toLowerCase().includes(needle));
+    body.replaceChildren(...shown.map((f) => h('tr', { 'data-faq': f.id },
+      h('td', {}, f.id), h('td', {}, f.question, f.paraphrases.length ? h('div', { class: 'muted' }, f.paraphrases.join(' | ')) : null),
+      h('td', { class: 'answer' }, f.answer), h('td', {}, f.category || ''),
+      h('td', {}, canEdit ? [
+        h('button', { type: 'button', class: 'link', 'data-test': 'faq-edit', onclick: () => editor.replaceChildren(faqForm(f, load)) }, t('edit')),
+        h('button', { type: 'button', class: 'link danger', 'data-test': 'faq-delete', onclick: async (e) => {
+          if (!confirm(t('confirm_delete'))) return;
+          await busy(e.target, async () => { await api('DELETE', `${teamPath(`/faqs/${encodeURIComponent(f.id)}`)}?expected_revision=${f.revision}`); toast(t('done')); await load(); });
+        } }, t('delete'))] : null))));
+    if (!shown.length) body.replaceChildren(h('tr', {}, h('td', { colspan: 5, class: 'empty' }, t('none'))));
+  };
+  async function load() {
+    try { catalog = await api('GET', teamPath('/faqs')); editor.replaceChildren(); render(); } catch (e) { failed(e); }
+  }
+  search.addEventListener('input', render);
+  main.replaceChildren(h('section', {},
+    h('h1', {}, t('faqs')),
+    h('div', { class: 'actions' }, search,
+      canEdit ? h('button', { type: 'button', class: 'primary', 'data-test': 'faq-new', onclick: () => editor.replaceChildren(faqForm(null, load)) }, t('new_faq')) : null,
+      h('button', { type: 'button', 'data-test': 'export-csv', onclick: () => download(`${teamPath('/faqs/export')}?format=csv`, `faqs-${session.team}.csv`) }, `${t('export')} CSV`),
+      h('button', { type: 'button', 'data-test': 'export-xlsx', onclick: () => download(`${teamPath('/faqs/export')}?format=xlsx`, `faqs-${session.team}.xlsx`) }, `${t('export')} Excel`)),
+    editor,
+    canEdit ? importPanel(load) : null,
+    h('table', { class: 'list', 'data-test': 'faqs' }, h('thead', {}, h('tr', {}, [t('faq_id'), t('question'), t('answer'), t('category'), ''].map((c) => h('th', {}, c)))), body)));
+  await load();
+}
+
+// ---------------------------------------------------------------------------------------
+// FAQ candidates
+// ---------------------------------------------------------------------------------------
+
+async function candidatesPage() {
+  const list = h('div', { 'data-test': 'candidates' });
+  main.replaceChildren(h('section', {}, h('h1', {}, t('candidates')), list));
+  const canAct = session.me.global_admin || session.me.role !== 'viewer';
+  let faqs = [];
+  async function load() {
+    try {
+      const [groups, catalog] = await Promise.all([api('GET', teamPath('/faq-candidates')), api('GET', teamPath('/faqs'))]);
+      faqs = catalog.faqs;
+      list.replaceChildren(...(groups.length ? groups.map(card) : [h('p', { class: 'empty' }, t('none'))]));
+    } catch (e) { failed(e); }
+  }
+  function card(group) {
+    const question = h('input', { value: group.representative, 'data-test': 'candidate-question' });
+    const answer = h('textarea', { rows: 3, 'data-test': 'candidate-answer' });
+    const category = h('input', { value: group.category || '', 'data-test': 'candidate-category' });
+    const into = h('select', { 'data-test': 'candidate-into' }, h('option', { value: '' }, '—'), faqs.map((f) => h('option', { value: f.id }, `${f.id}: ${f.question}`)));
+    const approve = (e) => busy(e.target, async () => {
+      let body;
+      if (into.value) body = { sessions: group.members, into: into.value, wordings: group.examples };
+      else if (!answer.value.trim()) { toast(t('answer_required'), 'error'); answer.focus(); return; } else body = { sessions: group.members, faq: { question: question.value, answer: answer.value, category: category.value || null, paraphrases: group.examples.filter((x) => x !== question.value) } };
+      const done = await api('POST', teamPath('/faq-candidates/approve'), body);
+      toast(`${t('approved')}: ${done.faq_id}`);
+      node.remove();
+    });
+    const reject = (e) => busy(e.target, async () => {
+      await api('POST', teamPath('/faq-candidates/reject'), { sessions: group.members });
+      toast(t('rejected'));
+      node.remove();
+    });
+    const node = h('article', { class: 'card candidate', 'data-test': 'candidate' },
+      h('header', {}, h('strong', {}, group.representative), ' ', h('span', { class: 'badge' }, `${t('count')}: ${group.count}`), ' ',
+        group.reasons.map((r) => h('span', { class: 'badge muted' }, `${t(`c_${r.reason}`)} ${r.count}`)),
+        h('span', { class: 'muted' }, ` · ${when(group.last_seen)}`)),
+      h('p', { class: 'muted' }, `${t('examples')}: ${group.examples.join(' / ')}`),
+      canAct ? h('div', { class: 'grid2' },
+        h('div', {}, field(t('question'), question), field(t('answer'), answer), field(t('category'), category)),
+        h('div', {}, field(t('merge_into'), into),
+          h('div', { class: 'actions' }, h('button', { type: 'button', class: 'primary', 'data-test': 'candidate-approve', onclick: approve }, t('approve')),
+            h('button', { type: 'button', 'data-test': 'candidate-reject', onclick: reject }, t('reject'))))) : null);
+    return node;
+  }
+  await load();
+}
+
+// ---------------------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------------------
+
+async function statisticsPage(params) {
+  const days = Number(params.get('days') || 30);
+  const to = new Date();
+  to.setUTCHours(0, 0, 0, 0);
+  to.setUTCDate(to.getUTCDate() + 1);
+  const from = new Date(to.getTime() - days * 86400000);
+  const period = h('select', { 'data-test': 'stats-period', onchange: (e) => { location.hash = `#${teamPath('/statistics')}?days=${e.target.value}`; } },
+    [7, 30, 90].map((d) => h('option', { value: d, selected: d === days }, t(`days${d}`))));
+  const content = h('div', {}, t('loading'));
+  main.replaceChildren(h('section', {}, h('h1', {}, t('statistics')), field(t('period'), period), content));
+  try {
+    const s = await api('GET', `${teamPath('/statistics')}?from=${from.toISOString()}&to=${to.toISOString()}`);
+    const dayList = [];
+    for (let d = new Date(from); d < to; d = new Date(d.getTime() + 86400000)) dayList.push(d.toISOString().slice(0, 10));
+    const series = (rows) => new Map(rows.map((r) => [r.key, r.count]));
+    const kpi = (label, value, test) => h('div', { class: 'kpi', 'data-test': test }, h('div', { class: 'value' }, value), h('div', { class: 'label' }, label));
+    const ranked = (rows, none = '—') => rows.map((r) => ({ label: r.key || none, count: r.count }));
+    content.replaceChildren(
+      h('div', { class: 'kpis' },
+        kpi(t('s_opened'), s.opened, 'kpi-opened'), kpi(t('s_closed'), s.closed, 'kpi-closed'),
+        kpi(t('s_auto_rate'), percent(s.automatic_resolution_rate), 'kpi-auto'), kpi(t('s_transfer_rate'), percent(s.transfer_rate), 'kpi-transfer'),
+        kpi(t('s_first_answer'), `${seconds(s.time_to_first_answer.median_secs)} / ${seconds(s.time_to_first_answer.p90_secs)}`, 'kpi-first'),
+        kpi(t('s_resolution'), `${seconds(s.time_to_resolution.median_secs)} / ${seconds(s.time_to_resolution.p90_secs)}`, 'kpi-resolution'),
+        kpi(t('s_reconfirmed'), s.reconfirmed, 'kpi-reconfirmed'), kpi(t('s_auto_closed'), s.auto_closed, 'kpi-stale')),
+      h('div', { class: 'card', 'data-test': 'chart-per-day' }, h('h3', {}, t('per_day')),
+        dayColumns(dayList, [{ label: t('s_opened'), cls: 'series-a', values: series(s.opened_per_day) }, { label: t('s_closed'), cls: 'series-b', values: series(s.closed_per_day) }])),
+      h('div', { class: 'grid3' },
+        h('div', { class: 'card', 'data-test': 'chart-top-faqs' }, h('h3', {}, t('top_faqs')), s.top_faqs.length ? bars(ranked(s.top_faqs)) : h('p', { class: 'muted' }, t('none'))),
+        h('div', { class: 'card', 'data-test': 'chart-categories' }, h('h3', {}, t('per_category')), s.per_category.length ? bars(ranked(s.per_category)) : h('p', { class: 'muted' }, t('none'))),
+        h('div', { class: 'card', 'data-test': 'chart-assignees' }, h('h3', {}, t('per_assignee')), s.per_assignee.length ? bars(ranked(s.per_assignee)) : h('p', { class: 'muted' }, t('none')))));
+  } catch (e) { failed(e); content.replaceChildren(h('p', { class: 'error' }, e.message)); }
+}
+
+// ---------------------------------------------------------------------------------------
+// Team settings: policies, roster, keys, WeCom
+// ---------------------------------------------------------------------------------------
+
+function policiesCard(detail, reload) {
+  const s = detail.settings;
+  const num = (value, step = 1) => h('input', { type: 'number', value, step, min: 0 });
+  const reconfirm = num(s.reconfirm_after_secs), close = num(s.close_after_secs);
+  const answerAt = num(s.answer_policy.answer_at, 0.01), clarifyAt = num(s.answer_policy.clarify_at, 0.01);
+  const keywords = h('input', { value: s.human_keywords.join(', ') });
+  const groupChat = h('input', { type: 'checkbox', checked: s.group_chat_on_transfer });
+  const language = h('select', {}, ['zh', 'en'].map((l) => h('option', { value: l, selected: s.console.language === l }, l === 'zh' ? '中文' : 'English')));
+  const pageSize = num(s.console.page_size), refresh = num(s.console.refresh_secs);
+  const raw = h('textarea', { rows: 12, class: 'code', 'data-test': 'settings-json' }, JSON.stringify(s, null, 2));
+  const save = (settings) => api('PUT', teamPath('/settings'), { settings, expected_version: detail.version });
+  return h('form', { class: 'card', 'data-test': 'policies', onsubmit: (e) => {
+    e.preventDefault();
+    busy(e.submitter, async () => {
+      const next = structuredClone(s);
+      next.reconfirm_after_secs = Number(reconfirm.value);
+      next.close_after_secs = Number(close.value);
+      next.answer_policy.answer_at = Number(answerAt.value);
+      next.answer_policy.clarify_at = Number(clarifyAt.value);
+      next.human_keywords = keywords.value.split(/[,，]/).map((k) => k.trim()).filter(Boolean);
+      next.group_chat_on_transfer = groupChat.checked;
+      next.console = { language: language.value, page_size: Number(pageSize.value), refresh_secs: Number(refresh.value) };
+      try { await save(next); toast(t('saved')); } finally { await reload(); }
+    });
+  } },
+  h('h2', {}, t('policies')),
+  h('div', { class: 'grid2' }, field(t('reconfirm_after'), reconfirm), field(t('close_after'), close),
+    field(t('answer_at'), answerAt), field(t('clarify_at'), clarifyAt), field(t('human_keywords'), keywords),
+    h('label', { class: 'check' }, groupChat, t('group_chat_on_transfer')),
+    field(t('console_language'), language), field(t('page_size'), pageSize), field(t('refresh_secs'), refresh)),
+  h('button', { type: 'submit', class: 'primary', 'data-test': 'policies-save' }, t('save')),
+  h('details', {}, h('summary', {}, t('advanced')), raw,
+    h('button', { type: 'button', onclick: (e) => busy(e.target, async () => {
+      try { await save(JSON.parse(raw.value)); toast(t('saved')); } finally { await reload(); }
+    }) }, t('save'))));
+}
+
+function rosterCard(detail, reload) {
+  const rows = h('tbody');
+  const row = (name, people) => h('tr', {},
+    h('td', {}, h('input', { value: name, class: 'category', placeholder: t('category') })),
+    h('td', {}, h('input', { value: people.join(', '), class: 'people', size: 40 })),
+    h('td', {}, h('button', { type: 'button', class: 'link danger', onclick: (e) => e.target.closest('tr').remove() }, '×')));
+  const fallback = h('input', { value: detail.roster.default.join(', '), size: 40, 'data-test': 'roster-default' });
+  Object.entries(detail.roster.categories).forEach(([name, people]) => rows.append(row(name, people)));
+  const split = (text) => text.split(/[,，\s]+/).map((x) => x.trim()).filter(Boolean);
+  return h('form', { class: 'card', 'data-test': 'roster', onsubmit: (e) => {
+    e.preventDefault();
+    const categories = {};
+    rows.querySelectorAll('tr').forEach((tr) => {
+      const name = tr.querySelector('.category').value.trim();
+      if (name) categories[name] = split(tr.querySelector('.people').value);
+    });
+    busy(e.submitter, async () => {
+      try { await api('PUT', teamPath('/roster'), { roster: { categories, default: split(fallback.value) }, expected_version: detail.version }); toast(t('saved')); } finally { await reload(); }
+    });
+  } },
+  h('h2', {}, t('roster')), field(`${t('default_roster')} — ${t('people')}`, fallback),
+  h('table', { class: 'list' }, h('thead', {}, h('tr', {}, h('th', {}, t('category')), h('th', {}, t('people')), h('th', {}))), rows),
+  h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => rows.append(row('', [])) }, t('add_category')),
+    h('button', { type: 'submit', class: 'primary', 'data-test': 'roster-save' }, t('save'))));
+}
+
+async function keysCard() {
+  const body = h('tbody');
+  const shown = h('div');
+  const label = h('input', { placeholder: t('label'), required: true, 'data-test': 'key-label' });
+  const staff = h('input', { placeholder: 'staff id', required: true, 'data-test': 'key-staff' });
+  const role = h('select', { 'data-test': 'key-role' }, ['viewer', 'agent', 'admin'].map((r) => h('option', { value: r, selected: r === 'agent' }, t(`r_${r}`))));
+  async function load() {
+    const keys = await api('GET', teamPath('/keys'));
+    body.replaceChildren(...keys.map((k) => h('tr', {}, h('td', {}, k.label), h('td', {}, k.staff), h('td', {}, t(`r_${k.role}`)),
+      h('td', {}, h('button', { type: 'button', class: 'link danger', onclick: (e) => busy(e.target, async () => { await api('DELETE', teamPath(`/keys/${k.key_id}`)); await load(); }) }, t('revoke'))))));
+  }
+  const card = h('form', { class: 'card', 'data-test': 'keys', onsubmit: (e) => {
+    e.preventDefault();
+    busy(e.submitter, async () => {
+      const issued = await api('POST', teamPath('/keys'), { label: label.value, staff: staff.value.trim(), role: role.value });
+      shown.replaceChildren(h('p', { class: 'token' }, t('token_once'), ' ', h('code', { 'data-test': 'issued-token' }, issued.token)));
+      label.value = ''; staff.value = '';
+      await load();
+    });
+  } },
+  h('h2', {}, t('keys')), h('table', { class: 'list' }, h('thead', {}, h('tr', {}, [t('label'), 'staff', t('role'), ''].map((c) => h('th', {}, c)))), body),
+  h('div', { class: 'actions' }, label, staff, role, h('button', { type: 'submit', 'data-test': 'key-issue' }, t('issue_key'))), shown);
+  await load();
+  return card;
+}
+
+function wecomCard(detail, reload) {
+  const w = detail.wecom;
+  const status = h('p', {}, `${t('receiving')}: ${w.receiving ? t('yes') : t('no')} · ${t('sending')}: ${w.sending ? t('yes') : t('no')}`,
+    w.problem ? h('span', { class: 'error' }, ` — ${w.problem}`) : null);
+  const url = h('p', {}, `${t('callback_url')}: `, h('code', { 'data-test': 'callback-url' }, w.callback_url));
+  const report = h('p', { 'data-test': 'verify-result' });
+  const verify = h('button', { type: 'button', 'data-test': 'wecom-verify', disabled: !w.receiving, onclick: (e) => busy(e.target, async () => {
+    const r = await api('POST', teamPath('/wecom/verify'));
+    report.className = r.ok ? 'ok' : 'error';
+    report.textContent = r.message;
+  }) }, t('verify'));
+  if (w.source === 'configuration') return h('div', { class: 'card', 'data-test': 'wecom' }, h('h2', {}, t('wecom')), h('p', {}, t('from_config')), url, status, verify, report);
+  const input = (name, value, attrs = {}) => h('input', { name, value: value ?? '', 'data-test': `wecom-${name}`, ...attrs });
+  const corp = input('corp_id', w.corp_id, { required: true }), agent = input('agent_id', w.agent_id, { type: 'number', required: true });
+  const token = input('token', '', { placeholder: w.source === 'console' ? t('keep_secret') : '' });
+  const aes = input('encoding_aes_key', '', { placeholder: w.source === 'console' ? t('keep_secret') : '', size: 50 });
+  const secret = input('secret', '', { type: 'password', placeholder: w.source === 'console' ? t('keep_secret') : '' });
+  const apiBase = input('api_base', w.api_base), consoleUrl = input('console_url', w.console_url || location.origin), greeting = input('greeting', w.greeting);
+  return h('form', { class: 'card', 'data-test': 'wecom', onsubmit: (e) => {
+    e.preventDefault();
+    const value = (node) => node.value.trim() || null;
+    busy(e.submitter, async () => {
+      try {
+        await api('PUT', teamPath('/wecom'), {
+          corp_id: corp.value.trim(), agent_id: Number(agent.value), token: value(token), encoding_aes_key: value(aes), secret: value(secret),
+          api_base: value(apiBase), console_url: value(consoleUrl), greeting: value(greeting), expected_version: detail.version,
+        });
+        toast(t('saved'));
+      } finally { await reload(); }
+    });
+  } },
+  h('h2', {}, t('wecom')), url, status,
+  h('div', { class: 'grid2' }, field(t('corp_id'), corp), field(t('agent_id'), agent), field(t('token'), token), field(t('aes_key'), aes),
+    field(t('secret'), secret), field(t('api_base'), apiBase), field(t('console_url'), consoleUrl), field(t('greeting'), greeting)),
+  h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', 'data-test': 'wecom-save' }, t('save')), verify,
+    w.source === 'console' ? h('button', { type: 'button', class: 'danger', onclick: (ev) => busy(ev.target, async () => { await api('DELETE', teamPath('/wecom')); await reload(); }) }, t('remove_wecom')) : null),
+  report);
+}
+
+async function settingsPage() {
+  const container = h('section', {}, t('loading'));
+  main.replaceChildren(container);
+  const reload = async () => {
+    const detail = await teamDetail(true);
+    const isAdmin = session.me.global_admin || session.me.role === 'admin';
+    const checklist = h('div', { class: 'card', 'data-test': 'checklist' }, h('h2', {}, t('checklist')),
+      h('ul', { class: 'checklist' }, detail.checklist.map((item) => h('li', { class: item.done ? 'done' : 'todo', 'data-item': item.key }, item.done ? '✓ ' : '○ ', t(`ck_${item.key}`)))));
+    const parts = [h('h1', {}, `${t('settings')}: ${detail.name} (${detail.id})`), checklist];
+    if (isAdmin) parts.push(wecomCard(detail, reload), rosterCard(detail, reload), policiesCard(detail, reload), await keysCard());
+    else parts.push(h('pre', { class: 'code' }, JSON.stringify(detail.settings, null, 2)));
+    container.replaceChildren(...parts);
+  };
+  try { await reload(); } catch (e) { failed(e); }
+}
+
+// ---------------------------------------------------------------------------------------
+// Onboarding (global administrators)
+// ---------------------------------------------------------------------------------------
+
+function onboardingPage() {
+  const id = h('input', { required: true, pattern: '[A-Za-z0-9_-]+', 'data-test': 'new-team-id' });
+  const name = h('input', { required: true, 'data-test': 'new-team-name' });
+  const template = h('select', { 'data-test': 'new-team-template' }, h('option', { value: '' }, t('no_template')),
+    session.teams.map((team) => h('option', { value: team.id }, `${team.name} (${team.id})`)));
+  const people = h('input', { type: 'checkbox' });
+  const form = h('form', { class: 'card', 'data-test': 'onboarding', onsubmit: (e) => {
+    e.preventDefault();
+    busy(e.submitter, async () => {
+      const created = await api('POST', '/teams', { id: id.value.trim(), name: name.value.trim(), template: template.value || null, copy_people: people.checked });
+      toast(t('created'));
+      session.teams = [...session.teams, { id: created.id, name: created.name }];
+      session.team = created.id;
+      session.detail = created;
+      location.hash = `#${teamPath('/settings')}`;
+    });
+  } },
+  h('h1', {}, t('new_team')), field(t('team_id'), id), field(t('team_name'), name), field(t('template'), template),
+  h('label', { class: 'check' }, people, t('copy_people')),
+  h('button', { type: 'submit', class: 'primary', 'data-test': 'new-team-create' }, t('create')));
+  main.replaceChildren(form);
+}
+
+// ---------------------------------------------------------------------------------------
+// Routing
+// ---------------------------------------------------------------------------------------
+
+const routes = [
+  [/^\/login$/, () => loginPage()],
+  [/^\/onboarding$/, () => onboardingPage()],
+  [/^\/teams\/([^/]+)\/sessions$/, (m, q) => sessionsPage(q)],
+  [/^\/teams\/([^/]+)\/conversations\/([^/]+)$/, (m) => conversationPage(decodeURIComponent(m[2]))],
+  [/^\/teams\/([^/]+)\/faqs$/, () => faqsPage()],
+  [/^\/teams\/([^/]+)\/candidates$/, () => candidatesPage()],
+  [/^\/teams\/([^/]+)\/statistics$/, (m, q) => statisticsPage(q)],
+  [/^\/teams\/([^/]+)\/settings$/, () => settingsPage()],
+];
+
+async function render() {
+  stopLiveWork();
+  const [path, search] = (location.hash.slice(1) || '/').split('?');
+  if (!session.key && path !== '/login') { location.hash = '#/login'; return; }
+  if (session.key && !session.me) {
+    try { await identify(); } catch { logout(); return; }
+    const chosen = session.detail?.settings?.console?.language;
+    if (!localStorage.getItem('sb.lang') && chosen) setLang(chosen);
+  }
+  const teamMatch = path.match(/^\/teams\/([^/]+)/);
+  if (teamMatch) {
+    const wanted = decodeURIComponent(teamMatch[1]);
+    if (wanted !== session.team) { session.team = wanted; session.detail = null; }
+  }
+  renderChrome();
+  for (const [pattern, page] of routes) {
+    const match = path.match(pattern);
+    if (match) { page(match, new URLSearchParams(search || '')); return; }
+  }
+  location.hash = session.me ? (session.team ? `#${teamPath('/sessions')}` : '#/onboarding') : '#/login';
+}
+
+document.getElementById('lang').addEventListener('click', () => { setLang(lang() === 'zh' ? 'en' : 'zh'); render(); });
+document.getElementById('logout').addEventListener('click', logout);
+document.getElementById('team-select').addEventListener('change', (e) => {
+  session.team = e.target.value;
+  session.detail = null;
+  location.hash = `#${teamPath('/sessions')}`;
+});
+window.addEventListener('hashchange', render);
+setLang(lang());
+render();

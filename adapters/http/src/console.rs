@@ -1,0 +1,53 @@
+//! The admin console: a single page with no build step, compiled into the binary, so every
+//! instance serves it at `/console/` without files to deploy. It talks to the same REST
+//! API as any other client, with the access key its user logs in with.
+
+use poem::http::{header, StatusCode};
+use poem::web::{Path, Redirect};
+use poem::{get, handler, IntoResponse, Response, Route};
+
+/// The console's files: name, media type, content.
+const FILES: &[(&str, &str, &str)] = &[
+    ("index.html", "text/html; charset=utf-8", include_str!("../console/index.html")),
+    ("app.js", "text/javascript; charset=utf-8", include_str!("../console/app.js")),
+    ("i18n.js", "text/javascript; charset=utf-8", include_str!("../console/i18n.js")),
+    ("charts.js", "text/javascript; charset=utf-8", include_str!("../console/charts.js")),
+    ("style.css", "text/css; charset=utf-8", include_str!("../console/style.css")),
+];
+
+fn file(name: &str) -> Response {
+    match FILES.iter().find(|(n, _, _)| *n == name) {
+        Some((_, media_type, body)) => Response::builder()
+            .header(header::CONTENT_TYPE, *media_type)
+            // The files change with the binary; a reload after an upgrade must see the new ones.
+            .header(header::CACHE_CONTROL, "no-cache")
+            .header("x-content-type-options", "nosniff")
+            .header(
+                "content-security-policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+            )
+            .body(*body),
+        None => Response::builder().status(StatusCode::NOT_FOUND).body("no such console file"),
+    }
+}
+
+#[handler]
+fn index() -> Response {
+    file("index.html")
+}
+
+#[handler]
+fn asset(Path(name): Path<String>) -> Response {
+    file(&name)
+}
+
+/// `/` leads to the console.
+#[handler]
+pub fn to_console() -> impl IntoResponse {
+    Redirect::see_other("/console/")
+}
+
+/// The console's routes, relative to `/console`.
+pub fn routes() -> Route {
+    Route::new().at("/", get(index)).at("/:name", get(asset))
+}

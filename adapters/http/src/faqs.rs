@@ -1,0 +1,485 @@
+//! The FAQ endpoints under `/api/v1`: the catalog (list, read, create, edit, delete), file
+//! import with a preview and row-level errors, export, and turning FAQ candidates into
+//! entries. Every write is a catalog command, so the search indexes follow at once.
+
+use std::sync::Arc;
+
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use switchboard_engine::catalog::{Catalog, CatalogCommand, FaqEntry};
+use switchboard_engine::runtime::Committed;
+use switchboard_schemas::envelope::Causation;
+use switchboard_schemas::event::AccessRole;
+use switchboard_schemas::{FaqId, TeamId};
+use switchboard_tabular::faq::{self as faq_file, Change};
+use switchboard_tabular::Format;
+use uuid::Uuid;
+
+use crate::api::team_id;
+use crate::auth::AccessKey;
+use crate::dto::{CommandResult, Faq};
+use crate::error::ApiError;
+use crate::{ApiTags, AppState};
+
+/// Rows of an import written per commit (a commit is one message on JetStream, whose
+/// default limit is 1 MB).
+const IMPORT_CHUNK: usize = 200;
+/// Rows shown in an import preview.
+const PREVIEW_ROWS: usize = 200;
+
+/// The FAQ endpoints.
+pub struct FaqApi {
+    pub(crate) state: Arc<AppState>,
+}
+
+/// An FAQ entry to create.
+#[derive(Debug, Object)]
+pub struct NewFaq {
+    /// Its id (letters, digits, '-', '_'); made up when absent.
+    pub id: Option<String>,
+    /// The question.
+    pub question: String,
+    /// The answer.
+    pub answer: String,
+    /// The routing category.
+    pub category: Option<String>,
+    /// Other wordings.
+    #[oai(default)]
+    pub paraphrases: Vec<String>,
+}
+
+/// An FAQ entry's new content.
+#[derive(Debug, Object)]
+pub struct FaqEdit {
+    /// The question.
+    pub question: String,
+    /// The answer.
+    pub answer: String,
+    /// The routing category.
+    pub category: Option<String>,
+    /// Other wordings.
+    #[oai(default)]
+    pub paraphrases: Vec<String>,
+    /// The revision the edit was made on; refused (409) if the entry changed since.
+    pub expected_revision: Option<u64>,
+}
+
+/// The catalog.
+#[derive(Debug, Object)]
+pub struct FaqList {
+    /// The catalog stream's version.
+    pub version: u64,
+    /// Every entry, by id.
+    pub faqs: Vec<Faq>,
+}
+
+/// FAQ file formats.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// CSV with a header row (UTF-8).
+    Csv,
+    /// An Excel workbook; its first sheet, with a header row.
+    Xlsx,
+    /// JSON Lines.
+    Jsonl,
+}
+
+impl From<FileFormat> for Format {
+    fn from(f: FileFormat) -> Self {
+        match f {
+            FileFormat::Csv => Format::Csv,
+            FileFormat::Xlsx => Format::Xlsx,
+            FileFormat::Jsonl => Format::Jsonl,
+        }
+    }
+}
+
+/// What importing a row does.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum RowChange {
+    /// A new entry.
+    Added,
+    /// An existing entry changes.
+    Updated,
+    /// The entry already reads so.
+    Unchanged,
+}
+
+impl From<Change> for RowChange {
+    fn from(c: Change) -> Self {
+        match c {
+            Change::Added => RowChange::Added,
+            Change::Updated => RowChange::Updated,
+            Change::Unchanged => RowChange::Unchanged,
+        }
+    }
+}
+
+/// One good row of an import.
+#[derive(Debug, Object)]
+pub struct ImportRow {
+    /// Its line in the file (the header is line 1).
+    pub line: u64,
+    /// The FAQ id.
+    pub id: String,
+    /// The question.
+    pub question: String,
+    /// The answer.
+    pub answer: String,
+    /// The category.
+    pub category: Option<String>,
+    /// Other wordings.
+    pub paraphrases: Vec<String>,
+    /// What importing it does.
+    pub change: RowChange,
+}
+
+/// One bad row of an import.
+#[derive(Debug, Object)]
+pub struct RowError {
+    /// Its line in the file (the header is line 1).
+    pub line: u64,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// What an import found, and did.
+#[derive(Debug, Object)]
+pub struct ImportReport {
+    /// Whether the catalog was changed (false for a preview).
+    pub imported: bool,
+    /// Good rows in the file.
+    pub rows: u64,
+    /// New entries.
+    pub added: u64,
+    /// Changed entries.
+    pub updated: u64,
+    /// Rows that change nothing.
+    pub unchanged: u64,
+    /// Bad rows; a file with any imports nothing.
+    pub problems: Vec<RowError>,
+    /// The first good rows, as they would be imported.
+    pub preview: Vec<ImportRow>,
+}
+
+/// A refused import: the error format plus every bad row.
+#[derive(Debug, Object)]
+pub struct ImportRefusal {
+    /// `bad_rows`.
+    pub code: String,
+    /// What to do.
+    pub message: String,
+    /// Every bad row.
+    pub problems: Vec<RowError>,
+}
+
+/// The outcome of an import.
+#[derive(ApiResponse)]
+pub enum ImportOutcome {
+    /// Checked (and, unless a dry run, imported).
+    #[oai(status = 200)]
+    Done(Json<ImportReport>),
+    /// The file has bad rows; nothing was imported.
+    #[oai(status = 422)]
+    BadRows(Json<ImportRefusal>),
+}
+
+/// An exported catalog.
+#[derive(ApiResponse)]
+pub enum FaqFile {
+    /// CSV.
+    #[oai(status = 200, content_type = "text/csv; charset=utf-8")]
+    Csv(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
+    /// An Excel workbook.
+    #[oai(status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")]
+    Xlsx(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
+    /// JSON Lines.
+    #[oai(status = 200, content_type = "application/x-ndjson")]
+    Jsonl(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
+}
+
+/// Candidates to turn into an FAQ: a new entry (`faq`) or wordings of an existing one
+/// (`into`).
+#[derive(Debug, Object)]
+pub struct ApproveCandidates {
+    /// The candidates' sessions (a group's `members`).
+    pub sessions: Vec<Uuid>,
+    /// A new entry for them.
+    pub faq: Option<NewFaq>,
+    /// Or: the existing entry they are asking about.
+    pub into: Option<String>,
+    /// With `into`: the operators' wordings to learn as its paraphrases.
+    #[oai(default)]
+    pub wordings: Vec<String>,
+}
+
+/// Candidates to dismiss.
+#[derive(Debug, Object)]
+pub struct RejectCandidates {
+    /// The candidates' sessions (a group's `members`).
+    pub sessions: Vec<Uuid>,
+}
+
+/// What approving candidates did.
+#[derive(Debug, Object)]
+pub struct Approved {
+    /// The entry they became or joined.
+    pub faq_id: String,
+    /// The catalog version after it.
+    pub version: u64,
+    /// Events written (0 when every candidate was already settled).
+    pub events: u32,
+}
+
+fn faq_id(raw: &str) -> Result<FaqId, ApiError> {
+    FaqId::new(raw).map_err(|e| ApiError::bad_request("bad_faq_id", e))
+}
+
+fn faq(catalog: &Catalog, id: &FaqId) -> Result<Faq, ApiError> {
+    let entry = catalog.entries.get(id).ok_or_else(|| ApiError::not_found("unknown_faq", format!("no FAQ {id}")))?;
+    Ok(Faq {
+        id: id.to_string(),
+        revision: catalog.revision(id),
+        question: entry.question.clone(),
+        answer: entry.answer.clone(),
+        category: entry.category.clone(),
+        paraphrases: entry.paraphrases.clone(),
+    })
+}
+
+fn entry(question: &str, answer: &str, category: Option<&str>, paraphrases: &[String]) -> FaqEntry {
+    let clean = |t: &str| t.trim().to_owned();
+    FaqEntry {
+        question: clean(question),
+        answer: clean(answer),
+        category: category.map(clean).filter(|c| !c.is_empty()),
+        paraphrases: paraphrases.iter().map(|p| clean(p)).filter(|p| !p.is_empty()).collect(),
+    }
+}
+
+fn new_entry(new: &NewFaq) -> Result<(FaqId, FaqEntry), ApiError> {
+    let id = match &new.id {
+        Some(id) => faq_id(id.trim())?,
+        None => faq_id(&format!("faq-{}", &Uuid::now_v7().simple().to_string()[20..]))?,
+    };
+    Ok((id, entry(&new.question, &new.answer, new.category.as_deref(), &new.paraphrases)))
+}
+
+impl FaqApi {
+    async fn team(&self, key: &AccessKey, raw: &str, role: AccessRole) -> Result<TeamId, ApiError> {
+        let team = team_id(raw)?;
+        self.state.authorize(key, &team, role).await?;
+        self.state.runtime.policy(&team).await?;
+        Ok(team)
+    }
+
+    async fn run(&self, team: &TeamId, command: CatalogCommand) -> Result<Committed, ApiError> {
+        Ok(self.state.runtime.catalog(team, command, Causation::root(Uuid::now_v7())).await?)
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Faq")]
+impl FaqApi {
+    /// The team's FAQ catalog.
+    #[oai(path = "/teams/:team/faqs", method = "get")]
+    async fn list(&self, key: AccessKey, team: Path<String>) -> Result<Json<FaqList>, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Viewer).await?;
+        let catalog = self.state.runtime.load_catalog(&team).await?;
+        let faqs = catalog.entries.keys().map(|id| faq(&catalog, id)).collect::<Result<_, _>>()?;
+        Ok(Json(FaqList { version: catalog.version, faqs }))
+    }
+
+    /// One FAQ entry, with the revision to send back when editing it.
+    #[oai(path = "/teams/:team/faqs/:faq_id", method = "get")]
+    async fn get(&self, key: AccessKey, team: Path<String>, faq_id: Path<String>) -> Result<Json<Faq>, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Viewer).await?;
+        let id = self::faq_id(&faq_id)?;
+        Ok(Json(faq(&self.state.runtime.load_catalog(&team).await?, &id)?))
+    }
+
+    /// Create an FAQ entry (409 when the id is taken).
+    #[oai(path = "/teams/:team/faqs", method = "post")]
+    async fn create(&self, key: AccessKey, team: Path<String>, body: Json<NewFaq>) -> Result<Json<Faq>, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Agent).await?;
+        let (faq_id, entry) = new_entry(&body)?;
+        self.run(&team, CatalogCommand::Create { faq_id: faq_id.clone(), entry }).await?;
+        Ok(Json(faq(&self.state.runtime.load_catalog(&team).await?, &faq_id)?))
+    }
+
+    /// Edit an FAQ entry; with `expected_revision`, refused (409) if someone changed it
+    /// since it was read.
+    #[oai(path = "/teams/:team/faqs/:faq_id", method = "put")]
+    async fn edit(
+        &self,
+        key: AccessKey,
+        team: Path<String>,
+        faq_id: Path<String>,
+        body: Json<FaqEdit>,
+    ) -> Result<Json<Faq>, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Agent).await?;
+        let faq_id = self::faq_id(&faq_id)?;
+        let entry = entry(&body.question, &body.answer, body.category.as_deref(), &body.paraphrases);
+        let command = CatalogCommand::Edit { faq_id: faq_id.clone(), entry, expected_revision: body.expected_revision };
+        self.run(&team, command).await?;
+        Ok(Json(faq(&self.state.runtime.load_catalog(&team).await?, &faq_id)?))
+    }
+
+    /// Delete an FAQ entry; with `expected_revision`, refused (409) if it changed since.
+    #[oai(path = "/teams/:team/faqs/:faq_id", method = "delete")]
+    async fn delete(
+        &self,
+        key: AccessKey,
+        team: Path<String>,
+        faq_id: Path<String>,
+        expected_revision: Query<Option<u64>>,
+    ) -> Result<Json<CommandResult>, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Agent).await?;
+        let command = CatalogCommand::Remove { faq_id: self::faq_id(&faq_id)?, expected_revision: expected_revision.0 };
+        Ok(Json(self.run(&team, command).await?.into()))
+    }
+
+    /// Import FAQs from a file (the body, `application/octet-stream`): CSV or Excel with a
+    /// header row `id,question,answer[,category][,paraphrases]` (paraphrases separated by
+    /// `|`), or JSON Lines with those fields. Every row is checked first: with `dry_run`
+    /// nothing is written and the report previews the rows; a file with a bad row imports
+    /// nothing (422, every bad row named). Importing the same file again changes nothing.
+    #[oai(path = "/teams/:team/faqs/import", method = "post")]
+    async fn import(
+        &self,
+        key: AccessKey,
+        team: Path<String>,
+        format: Query<FileFormat>,
+        /// Only check the file and preview it.
+        dry_run: Query<Option<bool>>,
+        file: Binary<Vec<u8>>,
+    ) -> Result<ImportOutcome, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Agent).await?;
+        let parsed = faq_file::parse(&file, format.0.into()).map_err(|e| match e {
+            switchboard_tabular::TabularError::BadWorkbook(_) | switchboard_tabular::TabularError::NotUtf8 => {
+                ApiError::unsupported("unreadable_file", e)
+            }
+            e => ApiError::bad_request("unreadable_file", e),
+        })?;
+        let problems: Vec<RowError> =
+            parsed.problems.iter().map(|p| RowError { line: p.line as u64, message: p.message.clone() }).collect();
+        if parsed.rows.is_empty() && problems.is_empty() {
+            return Err(ApiError::bad_request("empty_file", "the file has a header but no rows"));
+        }
+        let catalog = self.state.runtime.load_catalog(&team).await?;
+        let changes = parsed.changes(&catalog);
+        let count = |kind: Change| changes.iter().filter(|c| **c == kind).count() as u64;
+        let report = |imported, problems| ImportReport {
+            imported,
+            rows: parsed.rows.len() as u64,
+            added: count(Change::Added),
+            updated: count(Change::Updated),
+            unchanged: count(Change::Unchanged),
+            problems,
+            preview: parsed
+                .rows
+                .iter()
+                .zip(&changes)
+                .take(PREVIEW_ROWS)
+                .map(|(row, change)| ImportRow {
+                    line: row.line as u64,
+                    id: row.faq_id.to_string(),
+                    question: row.entry.question.clone(),
+                    answer: row.entry.answer.clone(),
+                    category: row.entry.category.clone(),
+                    paraphrases: row.entry.paraphrases.clone(),
+                    change: (*change).into(),
+                })
+                .collect(),
+        };
+        if dry_run.0.unwrap_or(false) {
+            return Ok(ImportOutcome::Done(Json(report(false, problems))));
+        }
+        if !problems.is_empty() {
+            return Ok(ImportOutcome::BadRows(Json(ImportRefusal {
+                code: "bad_rows".into(),
+                message: format!(
+                    "{} bad row(s); nothing was imported. Fix them and upload the file again",
+                    problems.len()
+                ),
+                problems,
+            })));
+        }
+        let rows: Vec<(FaqId, FaqEntry)> = parsed.rows.iter().map(|r| (r.faq_id.clone(), r.entry.clone())).collect();
+        for chunk in rows.chunks(IMPORT_CHUNK) {
+            self.run(&team, CatalogCommand::Import { rows: chunk.to_vec() }).await?;
+        }
+        Ok(ImportOutcome::Done(Json(report(true, Vec::new()))))
+    }
+
+    /// The catalog as a file (CSV by default), ready to edit and import again.
+    #[oai(path = "/teams/:team/faqs/export", method = "get")]
+    async fn export(
+        &self,
+        key: AccessKey,
+        team: Path<String>,
+        format: Query<Option<FileFormat>>,
+    ) -> Result<FaqFile, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Viewer).await?;
+        let catalog = self.state.runtime.load_catalog(&team).await?;
+        let format = format.0.unwrap_or(FileFormat::Csv);
+        let bytes = faq_file::write(&catalog, format.into()).map_err(|e| {
+            tracing::error!(error = %e, "FAQ export failed");
+            ApiError::internal("the file could not be written; see the server log")
+        })?;
+        let name = format!("attachment; filename=\"faqs-{team}.{}\"", Format::from(format).extension());
+        Ok(match format {
+            FileFormat::Csv => FaqFile::Csv(Binary(bytes), name),
+            FileFormat::Xlsx => FaqFile::Xlsx(Binary(bytes), name),
+            FileFormat::Jsonl => FaqFile::Jsonl(Binary(bytes), name),
+        })
+    }
+
+    /// Turn FAQ candidates into an FAQ: a new entry, or the operators' wordings learned by
+    /// an existing one. They leave the candidate list; approving again changes nothing.
+    #[oai(path = "/teams/:team/faq-candidates/approve", method = "post", tag = "ApiTags::Candidates")]
+    async fn approve(
+        &self,
+        key: AccessKey,
+        team: Path<String>,
+        body: Json<ApproveCandidates>,
+    ) -> Result<Json<Approved>, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Agent).await?;
+        let (faq_id, new_entry) = match (&body.faq, &body.into) {
+            (Some(new), None) => {
+                let (id, entry) = new_entry(new)?;
+                (id, Some(entry))
+            }
+            (None, Some(into)) => (faq_id(into)?, None),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "approve_what",
+                    "give either `faq` (a new entry) or `into` (an existing FAQ id), not both",
+                ))
+            }
+        };
+        let command = CatalogCommand::ApproveCandidates {
+            candidates: body.sessions.clone(),
+            faq_id: faq_id.clone(),
+            new_entry,
+            wordings: body.wordings.clone(),
+        };
+        let done = CommandResult::from(self.run(&team, command).await?);
+        Ok(Json(Approved { faq_id: faq_id.to_string(), version: done.version, events: done.events }))
+    }
+
+    /// Dismiss FAQ candidates; they leave the candidate list.
+    #[oai(path = "/teams/:team/faq-candidates/reject", method = "post", tag = "ApiTags::Candidates")]
+    async fn reject(
+        &self,
+        key: AccessKey,
+        team: Path<String>,
+        body: Json<RejectCandidates>,
+    ) -> Result<Json<CommandResult>, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Agent).await?;
+        let command = CatalogCommand::RejectCandidates { candidates: body.sessions.clone() };
+        Ok(Json(self.run(&team, command).await?.into()))
+    }
+}

@@ -1,0 +1,208 @@
+//! One in-process Switchboard per test: a real embedded log, read models on SQLite, the
+//! keyword matcher and the real core, behind the HTTP application through poem's test
+//! client; two teams with access keys of every role, and a global administrator.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::http::StatusCode;
+use poem::test::TestClient;
+use serde_json::Value;
+use switchboard_embedded::{SqliteEventLog, SqliteOptions};
+use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
+use switchboard_engine::log::EventLog;
+use switchboard_engine::ports::SystemClock;
+use switchboard_engine::runtime::Runtime;
+use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
+use switchboard_engine::team::TeamCommand;
+use switchboard_http::auth::{new_token, ADMIN_ACTOR};
+use switchboard_http::{app, ApiChannel, AppState, Backends, GlobalAdmins, HttpLimits, Onboarding};
+use switchboard_projections::runtime::{Projection, ProjectionOptions, SESSIONS};
+use switchboard_projections::store::ReadStore;
+use switchboard_readstore::SqliteReadStore;
+use switchboard_schemas::envelope::Causation;
+use switchboard_schemas::event::{AccessRole, Roster, TeamSettings};
+use switchboard_schemas::{FaqId, StaffId, TeamId};
+use switchboard_search::KeywordMatcher;
+use switchboard_wecom::setup::{ConsoleApps, SecretStore};
+use switchboard_wecom::{RetryPolicy, WecomApps, WecomClient};
+use uuid::Uuid;
+
+/// The global administrator's key.
+pub const ADMIN_KEY: &str = "test-administrator-key-0123456789";
+
+/// Tokens of the keys the harness issues.
+pub struct Keys {
+    /// ops, role admin, staff zhao.
+    pub ops_admin: String,
+    /// ops, role agent, staff qian.
+    pub ops_agent: String,
+    /// ops, role viewer, staff sun.
+    pub ops_viewer: String,
+    /// games, role admin, staff li.
+    pub games_admin: String,
+}
+
+pub struct Harness {
+    pub client: TestClient<poem::endpoint::BoxEndpoint<'static>>,
+    pub log: Arc<dyn EventLog>,
+    pub runtime: Arc<Runtime>,
+    pub read_models: Arc<dyn ReadStore>,
+    pub keys: Keys,
+    pub secrets_path: std::path::PathBuf,
+    _core: CoreHandle,
+    _projection: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn issue(runtime: &Runtime, team: &TeamId, role: AccessRole, staff: &str) -> String {
+    let token = new_token(team).unwrap();
+    let command = TeamCommand::IssueKey {
+        key_id: Uuid::now_v7(),
+        label: format!("{staff}'s key"),
+        role,
+        staff: StaffId::new(staff).unwrap(),
+        token_sha256: token.digest,
+    };
+    runtime.team(team, command, Causation::root(Uuid::now_v7())).await.unwrap();
+    token.token
+}
+
+/// A harness whose HTTP edge has these limits.
+pub async fn harness_with(limits: HttpLimits) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let log: Arc<dyn EventLog> =
+        Arc::new(SqliteEventLog::open(&dir.path().join("events.sqlite"), SqliteOptions::default()).unwrap());
+    let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
+    let cause = Causation::root(Uuid::now_v7());
+    // A second team, to show nothing crosses teams.
+    let games = TeamId::new("games").unwrap();
+    runtime.team(&games, TeamCommand::Create { name: "Games".into(), cloned_from: None }, cause).await.unwrap();
+    runtime.team(&games, TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }, cause).await.unwrap();
+    let team = TeamId::new("ops").unwrap();
+    let settings = TeamSettings { max_message_chars: 200, ..TeamSettings::default() };
+    let mut roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
+    roster.categories.insert("prizes".into(), vec![StaffId::new("wang").unwrap()]);
+    runtime.team(&team, TeamCommand::Create { name: "Ops".into(), cloned_from: None }, cause).await.unwrap();
+    runtime.team(&team, TeamCommand::Configure { settings: Box::new(settings) }, cause).await.unwrap();
+    runtime.team(&team, TeamCommand::UpdateRoster { roster }, cause).await.unwrap();
+    let faq = FaqEntry {
+        question: "奖品库存不足怎么办？".into(),
+        answer: "在奖品管理里追加库存即可。".into(),
+        category: Some("prizes".into()),
+        paraphrases: vec!["The prize stock has run out".into()],
+    };
+    runtime
+        .catalog(&team, CatalogCommand::Upsert { faq_id: FaqId::new("prize-stock").unwrap(), entry: faq }, cause)
+        .await
+        .unwrap();
+    let keys = Keys {
+        ops_admin: issue(&runtime, &team, AccessRole::Admin, "zhao").await,
+        ops_agent: issue(&runtime, &team, AccessRole::Agent, "qian").await,
+        ops_viewer: issue(&runtime, &team, AccessRole::Viewer, "sun").await,
+        games_admin: issue(&runtime, &games, AccessRole::Admin, "li").await,
+    };
+    let core = Core::new(runtime.clone(), Arc::new(KeywordMatcher::new()), Arc::new(ApiChannel), CoreConfig::default())
+        .spawn();
+    let read_models: Arc<dyn ReadStore> =
+        Arc::new(SqliteReadStore::open(&dir.path().join("readmodels.sqlite")).await.unwrap());
+    let mut projection = Projection::new(log.clone(), read_models.clone(), ProjectionOptions::default());
+    let projection = tokio::spawn(async move {
+        projection.run(futures::future::pending()).await.unwrap();
+    });
+    let secrets_path = dir.path().join("secrets.json");
+    let secrets = Arc::new(SecretStore::open(&secrets_path).unwrap());
+    let wecom_apps = Arc::new(WecomApps::new([]).unwrap());
+    let wecom_client = Arc::new(WecomClient::new([], RetryPolicy::default()));
+    let console = Arc::new(ConsoleApps::new(wecom_apps, wecom_client, secrets, []));
+    let state = Arc::new(AppState {
+        runtime: runtime.clone(),
+        read_models: read_models.clone(),
+        health: core.health(),
+        limits,
+        backends: Backends { store: "embedded".into(), matcher: "keyword-bm25".into(), semantic: "none".into() },
+        admins: GlobalAdmins::none().with_key(StaffId::new(ADMIN_ACTOR).unwrap(), ADMIN_KEY).unwrap(),
+        onboarding: Onboarding {
+            console,
+            public_url: Some("https://sb.example.com".into()),
+            local_url: "http://127.0.0.1:9".into(),
+        },
+    });
+    let client = TestClient::new(poem::EndpointExt::boxed(app(state, true)));
+    // Wait until the core has caught up so matching can run.
+    for _ in 0..100 {
+        if client.get("/healthz").send().await.0.status() == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Harness { client, log, runtime, read_models, keys, secrets_path, _core: core, _projection: projection, _dir: dir }
+}
+
+/// A harness with a 4 KiB body limit and a 64 KiB upload limit.
+pub async fn harness() -> Harness {
+    harness_with(HttpLimits { max_body_bytes: 4096, max_upload_bytes: 64 * 1024, reply_wait: Duration::from_secs(5) })
+        .await
+}
+
+async fn read(response: poem::test::TestResponse) -> (StatusCode, Value) {
+    let status = response.0.status();
+    let body = response.0.into_body().into_string().await.unwrap();
+    (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+}
+
+impl Harness {
+    /// Waits until the read models have folded everything in the log.
+    pub async fn read_models_caught_up(&self) {
+        let head = self.log.head().await.unwrap();
+        for _ in 0..200 {
+            if self.read_models.checkpoint(SESSIONS).await.unwrap() >= head {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the read models did not reach position {head}");
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        read(self.client.get(path).header("authorization", format!("Bearer {key}")).send().await).await
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        read(self.client.post(path).header("authorization", format!("Bearer {key}")).body_json(&body).send().await)
+            .await
+    }
+
+    pub async fn put(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        read(self.client.put(path).header("authorization", format!("Bearer {key}")).body_json(&body).send().await).await
+    }
+
+    pub async fn delete(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        read(self.client.delete(path).header("authorization", format!("Bearer {key}")).send().await).await
+    }
+
+    /// Uploads a file body (`application/octet-stream`).
+    pub async fn upload(&self, key: &str, path: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let request = self
+            .client
+            .post(path)
+            .header("authorization", format!("Bearer {key}"))
+            .content_type("application/octet-stream")
+            .body(bytes);
+        read(request.send().await).await
+    }
+
+    /// An operator's message through the API channel, with the ops agent's key.
+    pub async fn send(&self, team: &str, body: Value) -> (StatusCode, Value) {
+        let key = if team == "games" { &self.keys.games_admin } else { &self.keys.ops_agent };
+        self.post(key, &format!("/api/v1/teams/{team}/messages"), body).await
+    }
+
+    /// The operator's feedback on the last answer; returns the status.
+    pub async fn feedback(&self, user: &str, resolved: bool) -> StatusCode {
+        let path = format!("/api/v1/teams/ops/conversations/{user}/feedback");
+        self.post(&self.keys.ops_agent, &path, serde_json::json!({ "resolved": resolved })).await.0
+    }
+}

@@ -1,0 +1,250 @@
+//! The FAQ catalog through the API: edits that carry the revision they saw, file imports
+//! with a preview and row-level errors, export, FAQ candidates approved into entries; and
+//! staff actions refused when the conversation moved since it was read.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::harness;
+use poem::http::StatusCode;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_edit_is_refused_and_changes_nothing() {
+    let h = harness().await;
+    let agent = &h.keys.ops_agent;
+    let (status, created) = h
+        .post(
+            agent,
+            "/api/v1/teams/ops/faqs",
+            json!({"id": "refund", "question": "退款多久到账", "answer": "三个工作日", "category": "pay"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let seen = created["revision"].as_u64().unwrap();
+    let (status, again) =
+        h.post(agent, "/api/v1/teams/ops/faqs", json!({"id": "refund", "question": "q", "answer": "a"})).await;
+    assert_eq!((status, again["code"].as_str()), (StatusCode::CONFLICT, Some("faq_exists")));
+    // Two people edit what they both read; the second is refused.
+    let first =
+        json!({"question": "退款多久到账？", "answer": "三个工作日内", "category": "pay", "expected_revision": seen});
+    let (status, edited) = h.put(agent, "/api/v1/teams/ops/faqs/refund", first).await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert!(edited["revision"].as_u64().unwrap() > seen);
+    let second = json!({"question": "退款", "answer": "马上", "expected_revision": seen});
+    let (status, refused) = h.put(&h.keys.ops_admin, "/api/v1/teams/ops/faqs/refund", second).await;
+    assert_eq!((status, refused["code"].as_str()), (StatusCode::CONFLICT, Some("version_conflict")), "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("reload"), "{refused}");
+    let (status, deleted) = h.delete(agent, &format!("/api/v1/teams/ops/faqs/refund?expected_revision={seen}")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{deleted}");
+    let (_, now) = h.get(agent, "/api/v1/teams/ops/faqs/refund").await;
+    assert_eq!(now["answer"], "三个工作日内", "the refused edits changed nothing");
+    let revision = now["revision"].as_u64().unwrap();
+    assert_eq!(
+        h.delete(agent, &format!("/api/v1/teams/ops/faqs/refund?expected_revision={revision}")).await.0,
+        StatusCode::OK
+    );
+    let (status, gone) = h.get(agent, "/api/v1/teams/ops/faqs/refund").await;
+    assert_eq!((status, gone["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_faq")));
+    for (body, code) in [
+        (json!({"question": " ", "answer": "a"}), "empty_field"),
+        (json!({"id": "bad id", "question": "q", "answer": "a"}), "bad_faq_id"),
+    ] {
+        let (status, answer) = h.post(agent, "/api/v1/teams/ops/faqs", body).await;
+        assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_action_on_a_stale_view_is_refused() {
+    let h = harness().await;
+    h.send("ops", json!({"user": "lisi", "text": "系统报错 500 了"})).await;
+    let (_, view) = h.get(&h.keys.ops_viewer, "/api/v1/teams/ops/conversations/lisi").await;
+    let seen = view["version"].as_u64().unwrap();
+    let close = format!("/api/v1/teams/ops/conversations/lisi/close?expected_version={seen}");
+    // Someone else adds a remark first.
+    let (status, _) =
+        h.post(&h.keys.ops_admin, "/api/v1/teams/ops/conversations/lisi/remarks", json!({"text": "看过了"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, refused) = h.post(&h.keys.ops_agent, &close, json!({})).await;
+    assert_eq!((status, refused["code"].as_str()), (StatusCode::CONFLICT, Some("version_conflict")), "{refused}");
+    let (_, after) = h.get(&h.keys.ops_viewer, "/api/v1/teams/ops/conversations/lisi").await;
+    assert_ne!(after["sessions"][0]["status"], "closed", "nothing changed");
+    let current = after["version"].as_u64().unwrap();
+    let close = format!("/api/v1/teams/ops/conversations/lisi/close?expected_version={current}");
+    assert_eq!(h.post(&h.keys.ops_agent, &close, json!({})).await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_of_a_conversation_can_be_followed() {
+    let h = harness().await;
+    h.send("ops", json!({"user": "lisi", "text": "系统报错 500 了"})).await;
+    let (status, page) = h.get(&h.keys.ops_viewer, "/api/v1/teams/ops/conversations/lisi/events").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events[0]["event_type"], "SessionOpened");
+    assert_eq!(events[0]["stream"], "ops.conversation.lisi");
+    assert!(events.iter().all(|e| e["payload"].is_object() && e["event_id"].is_string()));
+    let version = page["version"].as_u64().unwrap();
+    assert_eq!(version, events.last().unwrap()["version"].as_u64().unwrap());
+    // A waiting reader gets the next event as soon as it is appended.
+    let path = format!("/api/v1/teams/ops/conversations/lisi/events?after={version}&wait=10");
+    let waiting = h.get(&h.keys.ops_viewer, &path);
+    let remark = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        h.post(&h.keys.ops_agent, "/api/v1/teams/ops/conversations/lisi/remarks", json!({"text": "on it"})).await
+    };
+    let started = std::time::Instant::now();
+    let ((status, next), _) = tokio::join!(waiting, remark);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(next["events"][0]["event_type"], "RemarkAdded", "{next}");
+    assert!(started.elapsed() < Duration::from_secs(5), "answered when the event came, not at the deadline");
+    let (status, empty) =
+        h.get(&h.keys.ops_viewer, &format!("/api/v1/teams/ops/conversations/lisi/events?after={}", version + 5)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(empty["events"].as_array().unwrap().is_empty());
+    let (status, body) = h.get(&h.keys.ops_viewer, "/api/v1/teams/ops/conversations/lisi/events?wait=31").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_wait")));
+}
+
+fn xlsx(rows: &[[&str; 5]]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (r, row) in (0u32..).zip(rows) {
+        for (c, cell) in (0u16..).zip(row) {
+            sheet.write_string(r, c, *cell).unwrap();
+        }
+    }
+    book.save_to_buffer().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_previews_names_every_bad_row_and_imports_all_or_nothing() {
+    let h = harness().await;
+    let agent = &h.keys.ops_agent;
+    let head = h.log.head().await.unwrap();
+    let bad = "id,question,answer,category\n\
+               prize-stock,奖品库存不足怎么办？,在奖品管理里追加库存即可。,prizes\n\
+               bad id,q,a,\n\
+               refund,退款多久到账,,pay\n";
+    let (status, report) = h.upload(agent, "/api/v1/teams/ops/faqs/import?format=csv&dry_run=true", bad.into()).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["imported"], false);
+    let lines: Vec<u64> = report["problems"].as_array().unwrap().iter().map(|p| p["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [3, 4], "{report}");
+    let (status, refused) = h.upload(agent, "/api/v1/teams/ops/faqs/import?format=csv", bad.into()).await;
+    assert_eq!((status, refused["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("bad_rows")), "{refused}");
+    assert_eq!(refused["problems"][1]["message"], "the answer is empty");
+    assert_eq!(h.log.head().await.unwrap(), head, "a file with a bad row imports nothing");
+
+    let good = xlsx(&[
+        ["id", "question", "answer", "category", "paraphrases"],
+        ["prize-stock", "奖品库存不足怎么办？", "在奖品管理里追加库存即可。", "prizes", "The prize stock has run out"],
+        ["refund", "退款多久到账", "三个工作日内到账。", "pay", "退款什么时候到|how long does a refund take"],
+    ]);
+    let (status, preview) =
+        h.upload(agent, "/api/v1/teams/ops/faqs/import?format=xlsx&dry_run=true", good.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!((preview["added"].as_u64(), preview["unchanged"].as_u64()), (Some(1), Some(1)), "{preview}");
+    assert_eq!(preview["preview"][1]["change"], "added");
+    assert_eq!(preview["preview"][1]["paraphrases"][1], "how long does a refund take");
+    assert_eq!(h.log.head().await.unwrap(), head, "a preview writes nothing");
+    let (status, done) = h.upload(agent, "/api/v1/teams/ops/faqs/import?format=xlsx", good.clone()).await;
+    assert_eq!((status, done["imported"].as_bool()), (StatusCode::OK, Some(true)), "{done}");
+    let (_, again) = h.upload(agent, "/api/v1/teams/ops/faqs/import?format=xlsx", good).await;
+    assert_eq!(again["unchanged"], 2, "importing the same file again changes nothing");
+    let (_, faqs) = h.get(agent, "/api/v1/teams/ops/faqs").await;
+    assert_eq!(faqs["faqs"].as_array().unwrap().len(), 2);
+
+    // Export reads back as the same catalog.
+    let response = h
+        .client
+        .get("/api/v1/teams/ops/faqs/export?format=csv")
+        .header("authorization", format!("Bearer {}", h.keys.ops_viewer))
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    response.assert_content_type("text/csv; charset=utf-8");
+    let csv = response.0.into_body().into_bytes().await.unwrap().to_vec();
+    let (_, round) = h.upload(agent, "/api/v1/teams/ops/faqs/import?format=csv&dry_run=true", csv).await;
+    assert_eq!((round["unchanged"].as_u64(), round["rows"].as_u64()), (Some(2), Some(2)), "{round}");
+
+    // Unreadable, empty and oversized files are refused clearly.
+    let (status, body) = h.upload(agent, "/api/v1/teams/ops/faqs/import?format=xlsx", b"not a workbook".to_vec()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unreadable_file")),
+        "{body}"
+    );
+    let (status, body) =
+        h.upload(agent, "/api/v1/teams/ops/faqs/import?format=csv", b"question,answer\nq,a\n".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("id, question, answer"), "{body}");
+    let (status, body) =
+        h.upload(agent, "/api/v1/teams/ops/faqs/import?format=csv", b"id,question,answer\n".to_vec()).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("empty_file")));
+    let (status, body) = h.upload(agent, "/api/v1/teams/ops/faqs/import?format=pdf", b"x".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let huge = format!("id,question,answer\n{}", "f,q,a\n".repeat(20_000)).into_bytes();
+    let (status, body) = h.upload(agent, "/api/v1/teams/ops/faqs/import?format=csv", huge).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_are_approved_into_faqs_and_leave_the_list() {
+    let h = harness().await;
+    for (user, text) in [
+        ("lisi", "活动页面打不开白屏怎么办"),
+        ("wangwu", "活动页面打不开，白屏了怎么办"),
+        ("zhaoliu", "发票什么时候开"),
+    ] {
+        h.send("ops", json!({"user": user, "text": text})).await;
+    }
+    h.read_models_caught_up().await;
+    let (_, groups) = h.get(&h.keys.ops_viewer, "/api/v1/teams/ops/faq-candidates").await;
+    let groups = groups.as_array().unwrap().clone();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    let blank = groups.iter().find(|g| g["count"] == 2).unwrap();
+    assert_eq!(blank["members"].as_array().unwrap().len(), 2);
+    let approve = json!({
+        "sessions": blank["members"],
+        "faq": {"id": "blank-page", "question": "活动页面白屏怎么办", "answer": "清除缓存后重新打开。", "category": "tech"},
+    });
+    let (status, approved) =
+        h.post(&h.keys.ops_agent, "/api/v1/teams/ops/faq-candidates/approve", approve.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(approved["faq_id"], "blank-page");
+    let (_, again) = h.post(&h.keys.ops_agent, "/api/v1/teams/ops/faq-candidates/approve", approve).await;
+    assert_eq!(again["events"], 0, "approving twice changes nothing");
+    let (_, faq) = h.get(&h.keys.ops_viewer, "/api/v1/teams/ops/faqs/blank-page").await;
+    assert_eq!(faq["answer"], "清除缓存后重新打开。");
+    let invoice = groups.iter().find(|g| g["count"] == 1).unwrap();
+    let reject = json!({"sessions": invoice["members"]});
+    // Another team cannot settle ops's candidates.
+    let (status, _) = h.post(&h.keys.games_admin, "/api/v1/teams/games/faq-candidates/reject", reject.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    h.read_models_caught_up().await;
+    let (_, left) = h.get(&h.keys.ops_viewer, "/api/v1/teams/ops/faq-candidates").await;
+    assert_eq!(
+        left.as_array().unwrap().len(),
+        1,
+        "the approved group left, the other team's rejection settled nothing: {left}"
+    );
+    assert_eq!(h.post(&h.keys.ops_agent, "/api/v1/teams/ops/faq-candidates/reject", reject).await.0, StatusCode::OK);
+    h.read_models_caught_up().await;
+    let (_, none) = h.get(&h.keys.ops_viewer, "/api/v1/teams/ops/faq-candidates").await;
+    assert!(none.as_array().unwrap().is_empty(), "{none}");
+    for (body, code) in [
+        (json!({"sessions": [], "into": "prize-stock"}), "no_candidates"),
+        (json!({"sessions": invoice["members"]}), "approve_what"),
+    ] {
+        let (status, answer) = h.post(&h.keys.ops_agent, "/api/v1/teams/ops/faq-candidates/approve", body).await;
+        assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
+    }
+    let into_missing = json!({"sessions": ["01932f6e-0000-7000-8000-000000000009"], "into": "missing"});
+    let (status, answer) = h.post(&h.keys.ops_agent, "/api/v1/teams/ops/faq-candidates/approve", into_missing).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_faq")));
+}

@@ -1,0 +1,287 @@
+//! Tabular files — CSV, Excel or OpenDocument sheets, JSON Lines — read into records by
+//! field name, so the FAQ import (command line and console) and the evaluation sets accept
+//! the same formats and report problems by the same line numbers; and the FAQ catalog
+//! written back out in those formats.
+
+pub mod faq;
+
+use std::io::Cursor;
+use std::path::Path;
+
+use calamine::{Data, Reader};
+use serde_json::{Map, Value};
+
+/// The file formats read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated values with a header row (a UTF-8 byte-order mark is ignored).
+    Csv,
+    /// An Excel (or OpenDocument) workbook; its first sheet, with a header row.
+    Xlsx,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl Format {
+    /// The format a file name's extension says, if any.
+    pub fn from_extension(name: &str) -> Option<Self> {
+        let extension = Path::new(name).extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "csv" => Some(Self::Csv),
+            "xlsx" | "xlsm" | "xls" | "ods" => Some(Self::Xlsx),
+            "jsonl" | "json" | "ndjson" => Some(Self::Jsonl),
+            _ => None,
+        }
+    }
+
+    /// The format a `Content-Type` names, if any.
+    pub fn from_media_type(media_type: &str) -> Option<Self> {
+        let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match essence.as_str() {
+            "text/csv" => Some(Self::Csv),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            | "application/vnd.ms-excel"
+            | "application/vnd.oasis.opendocument.spreadsheet" => Some(Self::Xlsx),
+            "application/x-ndjson" | "application/jsonl" | "application/json" => Some(Self::Jsonl),
+            _ => None,
+        }
+    }
+
+    /// The media type files of this format are served as.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Self::Jsonl => "application/x-ndjson",
+        }
+    }
+
+    /// The usual file extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Xlsx => "xlsx",
+            Self::Jsonl => "jsonl",
+        }
+    }
+}
+
+/// Why a file could not be read at all (a bad row inside a readable file is reported by
+/// the reader of that kind of file, row by row).
+#[derive(Debug, thiserror::Error)]
+pub enum TabularError {
+    /// The file cannot be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The extension names no format this reader knows.
+    #[error("unknown file type of {0:?}; use .csv, .xlsx or .jsonl")]
+    UnknownFormat(String),
+    /// CSV text is not UTF-8.
+    #[error("the file is not UTF-8 text (save it as \"CSV UTF-8\")")]
+    NotUtf8,
+    /// A table without a header row.
+    #[error("the file has no header row")]
+    NoHeader,
+    /// A header without a required column.
+    #[error("the header must name at least {required} (found: {found})")]
+    MissingColumns {
+        /// The required columns.
+        required: String,
+        /// The header as found.
+        found: String,
+    },
+    /// A line that is not valid CSV.
+    #[error("line {line} is not valid CSV: {detail}")]
+    BadCsv {
+        /// The line.
+        line: usize,
+        /// What the parser said.
+        detail: String,
+    },
+    /// A workbook that cannot be read.
+    #[error("the workbook cannot be read: {0}")]
+    BadWorkbook(String),
+    /// A JSON Lines line that is not a JSON object.
+    #[error("line {line} is not a JSON object")]
+    BadJson {
+        /// The line.
+        line: usize,
+    },
+    /// Writing a workbook failed.
+    #[error("the workbook could not be written: {0}")]
+    Write(String),
+}
+
+/// One row of a file, with the line (or sheet row) it came from.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// 1-based line in the file (the header of a table is line 1).
+    pub line: usize,
+    fields: Map<String, Value>,
+}
+
+impl Record {
+    /// A text field, trimmed; `None` when missing, empty or not text.
+    pub fn text(&self, name: &str) -> Option<String> {
+        let text = self.fields.get(name)?.as_str()?.trim();
+        (!text.is_empty()).then(|| text.to_owned())
+    }
+
+    /// A list field: a JSON array of texts, or in a table one cell separated by `|`.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        let texts: Vec<&str> = match self.fields.get(name) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(Value::String(cell)) => cell.split('|').collect(),
+            _ => Vec::new(),
+        };
+        texts.into_iter().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+    }
+
+    /// True when the field is present but not text (a number or a list where text belongs).
+    pub fn is_not_text(&self, name: &str) -> bool {
+        self.fields.get(name).is_some_and(|v| !v.is_string() && !v.is_null())
+    }
+}
+
+/// Reads every record of a file on disk, by its extension. A table's header must name
+/// every column in `required` (matched without regard to case); JSON Lines records are
+/// checked by the caller, row by row.
+pub fn read_path(path: &Path, required: &[&str]) -> Result<Vec<Record>, TabularError> {
+    let name = path.display().to_string();
+    let format = Format::from_extension(&name).ok_or_else(|| TabularError::UnknownFormat(name.clone()))?;
+    let bytes = std::fs::read(path).map_err(|source| TabularError::Io { path: name, source })?;
+    read(&bytes, format, required)
+}
+
+/// Reads every record of a file's bytes in the given format (see [`read_path`]).
+pub fn read(bytes: &[u8], format: Format, required: &[&str]) -> Result<Vec<Record>, TabularError> {
+    match format {
+        Format::Csv => {
+            let text = std::str::from_utf8(bytes).map_err(|_| TabularError::NotUtf8)?;
+            let mut reader =
+                csv::ReaderBuilder::new().flexible(true).from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+            let header: Vec<String> = reader
+                .headers()
+                .map_err(|e| TabularError::BadCsv { line: 1, detail: e.to_string() })?
+                .iter()
+                .map(str::to_owned)
+                .collect();
+            if header.iter().all(|h| h.trim().is_empty()) {
+                return Err(TabularError::NoHeader);
+            }
+            let mut rows = Vec::new();
+            for (n, record) in reader.records().enumerate() {
+                let record = record.map_err(|e| TabularError::BadCsv { line: n + 2, detail: e.to_string() })?;
+                rows.push((n + 2, record.iter().map(str::to_owned).collect()));
+            }
+            table(&header, rows, required)
+        }
+        Format::Xlsx => {
+            let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
+                .map_err(|e| TabularError::BadWorkbook(e.to_string()))?;
+            let sheet = book.sheet_names().first().cloned().ok_or(TabularError::NoHeader)?;
+            let range = book.worksheet_range(&sheet).map_err(|e| TabularError::BadWorkbook(e.to_string()))?;
+            let mut rows = range.rows().map(|r| {
+                r.iter()
+                    .map(|c| match c {
+                        Data::Float(f) if f.fract() == 0.0 => format!("{f:.0}"),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<String>>()
+            });
+            let header = rows.next().ok_or(TabularError::NoHeader)?;
+            table(&header, rows.enumerate().map(|(n, r)| (n + 2, r)).collect(), required)
+        }
+        Format::Jsonl => {
+            let text = std::str::from_utf8(bytes).map_err(|_| TabularError::NotUtf8)?;
+            let mut records = Vec::new();
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                let line = if n == 0 { line.trim_start_matches('\u{feff}') } else { line };
+                match serde_json::from_str(line) {
+                    Ok(Value::Object(fields)) => records.push(Record { line: n + 1, fields }),
+                    _ => return Err(TabularError::BadJson { line: n + 1 }),
+                }
+            }
+            Ok(records)
+        }
+    }
+}
+
+/// Rows of cells under a header into records keyed by the lower-cased column names; empty
+/// cells are left out.
+fn table(header: &[String], rows: Vec<(usize, Vec<String>)>, required: &[&str]) -> Result<Vec<Record>, TabularError> {
+    let names: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
+    if required.iter().any(|r| !names.iter().any(|n| n == r)) {
+        return Err(TabularError::MissingColumns { required: required.join(", "), found: header.join(", ") });
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|(_, cells)| cells.iter().any(|c| !c.trim().is_empty()))
+        .map(|(line, cells)| {
+            let fields = names
+                .iter()
+                .zip(cells)
+                .filter(|(_, cell)| !cell.trim().is_empty())
+                .map(|(name, cell)| (name.clone(), Value::String(cell)))
+                .collect();
+            Record { line, fields }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn csv_and_json_lines_read_into_the_same_records() {
+        let csv = "\u{feff}ID, Question ,answer,paraphrases\nf1, 奖品怎么加 ,去后台,怎么加奖品| 加奖品 \nf2,,\n";
+        let jsonl = "{\"id\":\"f1\",\"question\":\"奖品怎么加\",\"paraphrases\":[\"怎么加奖品\",\"加奖品\"]}\n\n{\"id\":\"f2\"}\n";
+        for (bytes, format) in [(csv, Format::Csv), (jsonl, Format::Jsonl)] {
+            let records = read(bytes.as_bytes(), format, &["id"]).unwrap();
+            assert_eq!(records.len(), 2, "{format:?}");
+            assert_eq!(records[0].text("id").as_deref(), Some("f1"));
+            assert_eq!(records[0].text("question").as_deref(), Some("奖品怎么加"));
+            assert_eq!(records[0].list("paraphrases"), ["怎么加奖品", "加奖品"]);
+            assert_eq!(records[1].text("question"), None, "an empty cell is no value");
+            assert_eq!(records[1].line, 3, "{format:?}: blank lines keep their number");
+        }
+    }
+
+    #[test]
+    fn blank_table_rows_are_skipped_but_keep_line_numbers() {
+        let records = read(b"id,question\n,\nf1,q\n", Format::Csv, &[]).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].line, 3);
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong_and_where() {
+        let error = read(b"text,faq\nhello,f1\n", Format::Csv, &["query"]).unwrap_err().to_string();
+        assert!(error.contains("must name at least query"), "{error}");
+        let error = read(b"{\"query\":\"a\"}\n[1]\n", Format::Jsonl, &[]).unwrap_err().to_string();
+        assert!(error.contains("line 2 is not a JSON object"), "{error}");
+        assert!(matches!(read(&[0xff, 0xfe, b'a'], Format::Csv, &[]), Err(TabularError::NotUtf8)));
+        assert!(matches!(read(b"not a workbook", Format::Xlsx, &[]), Err(TabularError::BadWorkbook(_))));
+        let missing = read_path(Path::new("/nonexistent/q.csv"), &[]).unwrap_err().to_string();
+        assert!(missing.contains("/nonexistent/q.csv"), "{missing}");
+        assert!(matches!(read_path(Path::new("q.txt"), &[]), Err(TabularError::UnknownFormat(_))));
+    }
+
+    #[test]
+    fn formats_are_known_by_extension_and_media_type() {
+        assert_eq!(Format::from_extension("FAQ.XLSX"), Some(Format::Xlsx));
+        assert_eq!(Format::from_extension("faq.txt"), None);
+        assert_eq!(Format::from_media_type("text/csv; charset=utf-8"), Some(Format::Csv));
+        assert_eq!(Format::from_media_type(Format::Xlsx.media_type()), Some(Format::Xlsx));
+        assert_eq!(Format::from_media_type("image/png"), None);
+    }
+}
