@@ -605,7 +605,9 @@ function policiesCard(detail, reload) {
   const s = detail.settings;
   const num = (value, step = 1) => h('input', { type: 'number', value, step, min: 0 });
   const reconfirm = num(s.reconfirm_after_secs), close = num(s.close_after_secs);
-  const answerAt = num(s.answer_policy.answer_at, 0.01), clarifyAt = num(s.answer_policy.clarify_at, 0.01);
+  // Thresholds are 32-bit floats: show them as the two or three digits they were set with.
+  const answerAt = num(Number(s.answer_policy.answer_at.toFixed(3)), 0.01);
+  const clarifyAt = num(Number(s.answer_policy.clarify_at.toFixed(3)), 0.01);
   const keywords = h('input', { value: s.human_keywords.join(', ') });
   const groupChat = h('input', { type: 'checkbox', checked: s.group_chat_on_transfer });
   const language = h('select', {}, ['zh', 'en'].map((l) => h('option', { value: l, selected: s.console.language === l }, l === 'zh' ? '中文' : 'English')));

@@ -14,15 +14,17 @@ function svg(tag, attrs = {}, text) {
  * given days (YYYY-MM-DD, ascending), with a value axis and every few day labels.
  */
 export function dayColumns(days, series, { height = 220 } = {}) {
-  const width = Math.max(480, days.length * 22 + 60);
+  const width = Math.max(1100, days.length * 22 + 60);
   const top = 12, bottom = 34, left = 40, right = 10;
   const plotH = height - top - bottom;
-  const max = Math.max(1, ...series.flatMap((s) => days.map((d) => s.values.get(d) || 0)));
+  const highest = Math.max(1, ...series.flatMap((s) => days.map((d) => s.values.get(d) || 0)));
+  const tick = Math.ceil(highest / 4);
+  const max = tick * 4;
   const step = (width - left - right) / Math.max(1, days.length);
   const bar = Math.max(2, (step - 4) / series.length);
   const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img' });
   for (let i = 0; i <= 4; i += 1) {
-    const value = Math.round((max * i) / 4);
+    const value = tick * i;
     const y = top + plotH - (plotH * i) / 4;
     root.append(svg('line', { x1: left, x2: width - right, y1: y, y2: y, class: 'grid' }));
     root.append(svg('text', { x: left - 6, y: y + 4, class: 'axis', 'text-anchor': 'end' }, value));
@@ -48,7 +50,7 @@ export function dayColumns(days, series, { height = 220 } = {}) {
 }
 
 /** Horizontal bars for ranked counts ({label, count}), longest first. */
-export function bars(rows, { width = 420 } = {}) {
+export function bars(rows, { width = 360 } = {}) {
   const rowH = 24, label = 150;
   const max = Math.max(1, ...rows.map((r) => r.count));
   const height = Math.max(rowH, rows.length * rowH);

@@ -1,0 +1,230 @@
+// The admin console used as a person would, in headless Chromium: log in, open a session,
+// add a remark, close it, upload an FAQ file (a bad one first), approve a candidate, read
+// the statistics, onboard a team by cloning a template and verify its WeCom callback URL,
+// switch language. A screenshot of every page goes to $SCREENSHOTS.
+//
+// Environment: BASE (the running `switchboard serve --demo`), SCREENSHOTS (a folder),
+// CHROMIUM (default /usr/bin/chromium), TEAM_KEY, ADMIN_KEY. Exits non-zero on the first
+// step that does not behave.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.env.BASE;
+const shots = process.env.SCREENSHOTS;
+const teamKey = process.env.TEAM_KEY;
+const adminKey = process.env.ADMIN_KEY;
+if (!base || !shots || !teamKey || !adminKey) {
+  console.error('set BASE, SCREENSHOTS, TEAM_KEY and ADMIN_KEY');
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN', acceptDownloads: true });
+const page = await context.newPage();
+const problems = [];
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+// The browser logs every refused request; the refusals a step provokes on purpose (a wrong
+// key) are not problems, anything else is.
+const expected = /Failed to load resource: the server responded with a status of 401/;
+page.on('console', (m) => { if (m.type() === 'error' && !expected.test(m.text())) problems.push(`console error: ${m.text()}`); });
+page.setDefaultTimeout(15000);
+
+let step = 0;
+async function check(name, work) {
+  step += 1;
+  const started = Date.now();
+  try {
+    await work();
+  } catch (e) {
+    await page.screenshot({ path: join(shots, `failed-${step}.png`), fullPage: true }).catch(() => {});
+    console.error(`FAIL ${step}. ${name}: ${e.message}`);
+    await browser.close();
+    process.exit(1);
+  }
+  if (problems.length) {
+    console.error(`FAIL ${step}. ${name}: ${problems.join('; ')}`);
+    await browser.close();
+    process.exit(1);
+  }
+  console.log(`ok ${step}. ${name} (${Date.now() - started} ms)`);
+}
+function expect(condition, message) { if (!condition) throw new Error(message); }
+const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+const text = (selector) => page.locator(selector).first().innerText();
+
+async function login(key) {
+  await page.goto(`${base}/console/`);
+  await page.waitForSelector('[data-test=login-key]');
+  await page.fill('[data-test=login-key]', key);
+  await page.click('[data-test=login-submit]');
+}
+
+await check('a wrong key is refused on the login page', async () => {
+  await login('sbk.demo.not-a-key');
+  await page.waitForSelector('.login .error:not([hidden])');
+  expect((await text('.login .error')).includes('无效'), 'the refusal says the key is not valid');
+  await shot('01-login');
+});
+
+await check('logging in shows the session list', async () => {
+  await page.fill('[data-test=login-key]', teamKey);
+  await page.click('[data-test=login-submit]');
+  await page.waitForSelector('[data-test=sessions] tr[data-session]');
+  const rows = await page.locator('[data-test=sessions] tr[data-session]').count();
+  expect(rows >= 4, `the seeded sessions are listed (${rows})`);
+  await shot('02-sessions');
+});
+
+await check('filters narrow the list', async () => {
+  await page.selectOption('[data-test=filter-status]', 'with_human');
+  await page.click('[data-test=filter-apply]');
+  await page.waitForFunction(() => location.hash.includes('status=with_human'));
+  await page.waitForSelector('[data-test=sessions] tr[data-session]');
+  const statuses = await page.locator('[data-test=sessions] [data-status]').evaluateAll((n) => n.map((x) => x.dataset.status));
+  expect(statuses.length > 0 && statuses.every((s) => s === 'with_human'), `only sessions with a person: ${statuses}`);
+});
+
+await check('a new session appears while the list is open', async () => {
+  await page.click('a.button[href$="/sessions"]');
+  await page.waitForSelector('[data-test=sessions] tr[data-session]');
+  const response = await fetch(`${base}/api/v1/teams/demo/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${teamKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ user: 'live_user', text: '活动报名人数上限在哪里设置' }),
+  });
+  expect(response.ok, `the message was accepted (${response.status})`);
+  await page.waitForSelector('[data-test=new-sessions]:not([hidden])', { timeout: 20000 });
+  await page.click('[data-test=new-sessions]');
+  await page.waitForSelector('[data-test=sessions] tr[data-user=live_user]');
+});
+
+await check('a session opens with its timeline and matched FAQs with scores', async () => {
+  await page.click('[data-test=sessions] tr[data-user=lisi] [data-test=open-session]');
+  await page.waitForSelector('[data-test=session]');
+  expect(await page.locator('[data-test=lookup]').count() >= 1, 'the FAQ lookup is shown');
+  const scores = await page.locator('table.scores tbody tr').count();
+  expect(scores >= 1, 'ranked candidates with scores');
+  await shot('03-conversation');
+});
+
+await check('a remark is added inline', async () => {
+  await page.fill('[data-test=remark-text]', '运营反馈活动 10086 白屏，已联系前端');
+  await page.click('[data-test=remark-submit]');
+  await page.waitForSelector('[data-test=remarks] li:has-text("已联系前端")');
+});
+
+await check('the session is closed from its page', async () => {
+  await page.click('[data-test=close-session]');
+  await page.waitForSelector('[data-test=session] [data-status=closed]');
+  await page.waitForSelector('[data-test=reopen]');
+  await shot('04-conversation-closed');
+});
+
+await check('a bad FAQ file is previewed with its bad rows and cannot be imported', async () => {
+  await page.click('[data-test=nav-faqs]');
+  await page.waitForSelector('[data-test=faqs] tr[data-faq]');
+  await page.setInputFiles('[data-test=upload-file]', {
+    name: 'bad.csv', mimeType: 'text/csv',
+    buffer: Buffer.from('id,question,answer,category\nok-row,退款多久到账,三个工作日,billing\nbad id,问题,,\n'),
+  });
+  await page.waitForSelector('[data-test=upload-problems]');
+  const lines = await page.locator('[data-test=upload-problems] tbody tr').count();
+  expect(lines === 2, `two problems on line 3 (id and answer): ${lines}`);
+  expect(await page.locator('[data-test=upload-import]').isDisabled(), 'import is refused while rows are bad');
+});
+
+await check('a good FAQ file (Excel-compatible CSV) is previewed and imported', async () => {
+  await page.setInputFiles('[data-test=upload-file]', {
+    name: 'faqs.csv', mimeType: 'text/csv',
+    buffer: Buffer.from('\ufeffid,question,answer,category,paraphrases\nrefund-time,退款多久到账,退款在三个工作日内原路返回。,billing,退款什么时候到|how long does a refund take\n'),
+  });
+  await page.waitForSelector('[data-test=upload-preview] tr.change-added');
+  await shot('05-faq-upload-preview');
+  await page.click('[data-test=upload-import]');
+  await page.waitForSelector('[data-test=faqs] tr[data-faq=refund-time]');
+  await shot('06-faqs');
+});
+
+await check('an FAQ is edited in place', async () => {
+  await page.click('[data-test=faqs] tr[data-faq=refund-time] [data-test=faq-edit]');
+  await page.fill('[data-test=faq-answer]', '退款在三个工作日内原路返回；节假日顺延。');
+  await page.click('[data-test=faq-save]');
+  await page.waitForSelector('[data-test=faqs] tr[data-faq=refund-time]:has-text("节假日顺延")');
+});
+
+await check('an FAQ candidate is approved in one click', async () => {
+  await page.click('[data-test=nav-candidates]');
+  await page.waitForSelector('[data-test=candidate]');
+  const before = await page.locator('[data-test=candidate]').count();
+  const card = page.locator('[data-test=candidate]').filter({ hasText: '发票' }).first();
+  await card.locator('[data-test=candidate-answer]').fill('发票在活动结束后 7 个工作日内开具，在「财务 → 发票」下载。');
+  await shot('07-candidates');
+  await card.locator('[data-test=candidate-approve]').click();
+  await page.waitForFunction((n) => document.querySelectorAll('[data-test=candidate]').length === n - 1, before);
+  const faqs = await (await fetch(`${base}/api/v1/teams/demo/faqs`, { headers: { authorization: `Bearer ${teamKey}` } })).json();
+  expect(faqs.faqs.some((f) => f.answer.includes('7 个工作日')), 'the approved candidate is an FAQ');
+});
+
+await check('statistics show figures and charts', async () => {
+  await page.click('[data-test=nav-statistics]');
+  await page.waitForSelector('[data-test=chart-per-day] svg rect');
+  const opened = Number(await text('[data-test=kpi-opened] .value'));
+  expect(opened >= 5, `sessions counted: ${opened}`);
+  expect(await page.locator('[data-test=chart-top-faqs] svg rect').count() >= 1, 'top FAQs drawn');
+  await shot('08-statistics');
+});
+
+await check('team settings show the roster, keys and checklist', async () => {
+  await page.click('[data-test=nav-settings]');
+  await page.waitForSelector('[data-test=checklist] li');
+  await page.waitForSelector('[data-test=keys] tbody tr');
+  await shot('09-settings');
+});
+
+await check('the console speaks English too', async () => {
+  await page.click('[data-test=lang]');
+  await page.waitForSelector('[data-test=nav-sessions]:has-text("Sessions")');
+  await page.click('[data-test=nav-sessions]');
+  await page.waitForSelector('[data-test=sessions] tr[data-session]');
+  expect((await text('h1')) === 'Sessions', 'headings in English');
+  await shot('10-sessions-en');
+  await page.click('[data-test=lang]');
+});
+
+await check('a global administrator clones the demo into a new team', async () => {
+  await page.click('[data-test=logout]');
+  await login(adminKey);
+  await page.waitForSelector('[data-test=nav-onboarding]');
+  await page.click('[data-test=nav-onboarding]');
+  await page.fill('[data-test=new-team-id]', 'ops-sh');
+  await page.fill('[data-test=new-team-name]', '上海运营');
+  await page.selectOption('[data-test=new-team-template]', 'demo');
+  await shot('11-onboarding');
+  await page.click('[data-test=new-team-create]');
+  await page.waitForSelector('[data-test=checklist] li[data-item=faq].done');
+  await page.waitForSelector('[data-test=checklist] li[data-item=wecom].todo');
+  const url = await text('[data-test=callback-url]');
+  expect(url.endsWith('/wecom/ops-sh/callback'), `the callback URL is shown: ${url}`);
+});
+
+await check('its WeCom application is set up and the URL verification passes', async () => {
+  await page.fill('[data-test=wecom-corp_id]', 'wwopssh0001');
+  await page.fill('[data-test=wecom-agent_id]', '1000009');
+  await page.fill('[data-test=wecom-token]', 'OpsShanghai2026');
+  await page.fill('[data-test=wecom-encoding_aes_key]', 'jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C');
+  await page.click('[data-test=wecom-save]');
+  await page.waitForSelector('[data-test=checklist] li[data-item=wecom].done');
+  await page.click('[data-test=wecom-verify]');
+  await page.waitForSelector('[data-test=verify-result].ok');
+  await shot('12-team-wecom');
+});
+
+await browser.close();
+console.log(`all ${step} steps passed; screenshots in ${shots}`);
