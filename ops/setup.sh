@@ -166,4 +166,28 @@ for f in "$e5_dir/model.onnx" "$e5_dir/tokenizer.json" "$e5_dir/model.json"; do
 done
 echo "setup: default semantic model in $e5_dir" >&2
 # --- end semantic model ------------------------------------------------------------------
+# --- headless Chromium for the console's browser test (ops/browser) ----------------------
+# Debian's chromium, CJK fonts so screenshots show the Chinese text, and playwright-core
+# from the npm registry (pinned by ops/browser/package-lock.json).
+need_browser=()
+[ -x /usr/bin/chromium ] || need_browser+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_browser+=(chromium-driver)
+ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || need_browser+=(fonts-noto-cjk)
+command -v npm >/dev/null 2>&1 || need_browser+=(nodejs npm)
+if [ ${#need_browser[@]} -gt 0 ]; then
+    echo "setup: installing ${need_browser[*]} from Debian (console browser test)" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_browser[@]}" >/dev/null
+fi
+browser_dir="$(cd "$(dirname "$0")" && pwd)/browser"
+lock_stamp=$(sha256sum "$browser_dir/package-lock.json" | cut -d' ' -f1)
+if [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ] \
+    || [ "$(cat "$browser_dir/node_modules/.installed-from" 2>/dev/null)" != "$lock_stamp" ]; then
+    echo "setup: installing playwright-core into ops/browser/node_modules (npm ci)" >&2
+    (cd "$browser_dir" && npm ci --silent --no-audit --no-fund)
+    echo "$lock_stamp" > "$browser_dir/node_modules/.installed-from"
+fi
+[ -f "$browser_dir/node_modules/playwright-core/package.json" ] \
+    || { echo "setup: playwright-core was not installed in $browser_dir" >&2; exit 1; }
+# --- end headless Chromium --------------------------------------------------------------
 echo "setup: ready (rustc $version)" >&2

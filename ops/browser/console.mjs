@@ -174,7 +174,7 @@ await check('an FAQ candidate is approved in one click', async () => {
 
 await check('statistics show figures and charts', async () => {
   await page.click('[data-test=nav-statistics]');
-  await page.waitForSelector('[data-test=chart-per-day] svg rect');
+  await page.waitForSelector('[data-test=chart-per-day] svg rect', { state: 'attached' });
   const opened = Number(await text('[data-test=kpi-opened] .value'));
   expect(opened >= 5, `sessions counted: ${opened}`);
   expect(await page.locator('[data-test=chart-top-faqs] svg rect').count() >= 1, 'top FAQs drawn');

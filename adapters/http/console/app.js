@@ -354,7 +354,7 @@ function conversationPage(user) {
     const open = current && current.status !== 'closed';
     const remark = h('textarea', { rows: 2, placeholder: t('remark_placeholder'), 'data-test': 'remark-text' });
     const reply = h('textarea', { rows: 2, placeholder: t('reply_placeholder'), 'data-test': 'reply-text' });
-    const transferTo = h('input', { placeholder: 'staff id', size: 14, 'data-test': 'transfer-to' });
+    const transferTo = h('input', { placeholder: t('staff_id'), size: 14, 'data-test': 'transfer-to' });
     const button = (label, test, onclick, cls = '') => h('button', { type: 'button', class: cls, 'data-test': test, onclick }, label);
     const actions = h('div', { class: 'actions status-actions' },
       open ? button(t('take_over'), 'take-over', (e) => act(e.target, 'transfer', { to: session.me.staff })) : null,
@@ -670,7 +670,7 @@ async function keysCard() {
   const body = h('tbody');
   const shown = h('div');
   const label = h('input', { placeholder: t('label'), required: true, 'data-test': 'key-label' });
-  const staff = h('input', { placeholder: 'staff id', required: true, 'data-test': 'key-staff' });
+  const staff = h('input', { placeholder: t('staff_id'), required: true, 'data-test': 'key-staff' });
   const role = h('select', { 'data-test': 'key-role' }, ['viewer', 'agent', 'admin'].map((r) => h('option', { value: r, selected: r === 'agent' }, t(`r_${r}`))));
   async function load() {
     const keys = await api('GET', teamPath('/keys'));
@@ -686,7 +686,7 @@ async function keysCard() {
       await load();
     });
   } },
-  h('h2', {}, t('keys')), h('table', { class: 'list' }, h('thead', {}, h('tr', {}, [t('label'), 'staff', t('role'), ''].map((c) => h('th', {}, c)))), body),
+  h('h2', {}, t('keys')), h('table', { class: 'list' }, h('thead', {}, h('tr', {}, [t('label'), t('staff'), t('role'), ''].map((c) => h('th', {}, c)))), body),
   h('div', { class: 'actions' }, label, staff, role, h('button', { type: 'submit', 'data-test': 'key-issue' }, t('issue_key'))), shown);
   await load();
   return card;
@@ -752,7 +752,7 @@ async function settingsPage() {
 // ---------------------------------------------------------------------------------------
 
 function onboardingPage() {
-  const id = h('input', { required: true, pattern: '[A-Za-z0-9_-]+', 'data-test': 'new-team-id' });
+  const id = h('input', { required: true, pattern: '[A-Za-z0-9_\\-]+', 'data-test': 'new-team-id' });
   const name = h('input', { required: true, 'data-test': 'new-team-name' });
   const template = h('select', { 'data-test': 'new-team-template' }, h('option', { value: '' }, t('no_template')),
     session.teams.map((team) => h('option', { value: team.id }, `${team.name} (${team.id})`)));
