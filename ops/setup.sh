@@ -171,7 +171,6 @@ echo "setup: default semantic model in $e5_dir" >&2
 # from the npm registry (pinned by ops/browser/package-lock.json).
 need_browser=()
 [ -x /usr/bin/chromium ] || need_browser+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || need_browser+=(chromium-driver)
 ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || need_browser+=(fonts-noto-cjk)
 command -v npm >/dev/null 2>&1 || need_browser+=(nodejs npm)
 if [ ${#need_browser[@]} -gt 0 ]; then

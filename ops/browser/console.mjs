@@ -40,24 +40,27 @@ let step = 0;
 async function check(name, work) {
   step += 1;
   const started = Date.now();
+  const fail = async (why) => {
+    console.error(`FAIL ${step}. ${name}: ${why}`);
+    await browser.close();
+    process.exit(1);
+  };
   try {
     await work();
   } catch (e) {
     await page.screenshot({ path: join(shots, `failed-${step}.png`), fullPage: true }).catch(() => {});
-    console.error(`FAIL ${step}. ${name}: ${e.message}`);
-    await browser.close();
-    process.exit(1);
+    await fail(e.message);
   }
-  if (problems.length) {
-    console.error(`FAIL ${step}. ${name}: ${problems.join('; ')}`);
-    await browser.close();
-    process.exit(1);
-  }
+  if (problems.length) await fail(problems.join('; '));
   console.log(`ok ${step}. ${name} (${Date.now() - started} ms)`);
 }
 function expect(condition, message) { if (!condition) throw new Error(message); }
 const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 const text = (selector) => page.locator(selector).first().innerText();
+
+// The demo team's API as the team administrator, for what a step arranges or checks behind the page.
+const teamApi = (path, init = {}) =>
+  fetch(`${base}/api/v1/teams/demo${path}`, { ...init, headers: { authorization: `Bearer ${teamKey}`, ...init.headers } });
 
 async function login(key) {
   await page.goto(`${base}/console/`);
@@ -74,8 +77,7 @@ await check('a wrong key is refused on the login page', async () => {
 });
 
 await check('logging in shows the session list', async () => {
-  await page.fill('[data-test=login-key]', teamKey);
-  await page.click('[data-test=login-submit]');
+  await login(teamKey);
   await page.waitForSelector('[data-test=sessions] tr[data-session]');
   const rows = await page.locator('[data-test=sessions] tr[data-session]').count();
   expect(rows >= 4, `the seeded sessions are listed (${rows})`);
@@ -94,9 +96,9 @@ await check('filters narrow the list', async () => {
 await check('a new session appears while the list is open', async () => {
   await page.click('a.button[href$="/sessions"]');
   await page.waitForSelector('[data-test=sessions] tr[data-session]');
-  const response = await fetch(`${base}/api/v1/teams/demo/messages`, {
+  const response = await teamApi('/messages', {
     method: 'POST',
-    headers: { authorization: `Bearer ${teamKey}`, 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ user: 'live_user', text: '活动报名人数上限在哪里设置' }),
   });
   expect(response.ok, `the message was accepted (${response.status})`);
@@ -168,7 +170,7 @@ await check('an FAQ candidate is approved in one click', async () => {
   await shot('07-candidates');
   await card.locator('[data-test=candidate-approve]').click();
   await page.waitForFunction((n) => document.querySelectorAll('[data-test=candidate]').length === n - 1, before);
-  const faqs = await (await fetch(`${base}/api/v1/teams/demo/faqs`, { headers: { authorization: `Bearer ${teamKey}` } })).json();
+  const faqs = await (await teamApi('/faqs')).json();
   expect(faqs.faqs.some((f) => f.answer.includes('7 个工作日')), 'the approved candidate is an FAQ');
 });
 
