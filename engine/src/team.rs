@@ -5,15 +5,21 @@ use std::collections::BTreeMap;
 
 use switchboard_schemas::event::{
     AccessKeyIssued, AccessKeyRevoked, AccessRole, Roster, RosterUpdated, TeamConfigured, TeamCreated, TeamSettings,
-    WecomConfigured, WecomSettings,
+    WebhookRegistered, WebhookRemoved, WecomConfigured, WecomSettings,
 };
-use switchboard_schemas::{StaffId, TeamEvent, TeamId};
+use switchboard_schemas::{StaffId, TeamEvent, TeamId, CONVERSATION_EVENT_TYPES, FAQ_EVENT_TYPES, TEAM_EVENT_TYPES};
 use uuid::Uuid;
 
 use crate::policy::{PolicyError, TeamPolicy};
 
-/// Longest label of an access key, in characters.
+/// Longest label of an access key or a webhook, in characters.
 pub const MAX_KEY_LABEL: usize = 100;
+
+/// Most webhook endpoints one team may have: each one is a delivery per event.
+pub const MAX_WEBHOOKS: usize = 20;
+
+/// Longest webhook address, in bytes.
+pub const MAX_WEBHOOK_URL: usize = 2_048;
 
 /// A team's configuration as folded from its stream.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,6 +38,8 @@ pub struct Team {
     pub keys: BTreeMap<Uuid, AccessKey>,
     /// The WeCom application set up from the console, if any.
     pub wecom: Option<WecomSettings>,
+    /// The webhook endpoints receiving the team's events, by id.
+    pub webhooks: BTreeMap<Uuid, WebhookRegistered>,
 }
 
 /// An access key that works.
@@ -91,6 +99,17 @@ pub enum TeamCommand {
         /// The application.
         wecom: Option<Box<WecomSettings>>,
     },
+    /// Registers a webhook endpoint, or changes the one with the same id (a no-op when
+    /// unchanged).
+    RegisterWebhook {
+        /// The endpoint as it should be.
+        webhook: WebhookRegistered,
+    },
+    /// Stops deliveries to an endpoint.
+    RemoveWebhook {
+        /// The endpoint.
+        webhook_id: Uuid,
+    },
 }
 
 /// Why a team command was refused.
@@ -122,6 +141,41 @@ pub enum TeamRejection {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// A webhook setting that cannot work.
+    #[error("webhook: {0}")]
+    BadWebhook(String),
+    /// Removing a webhook the team does not have.
+    #[error("webhook {0} does not exist or was removed")]
+    UnknownWebhook(Uuid),
+}
+
+/// True for the type name of any event of any aggregate.
+pub fn is_event_type(name: &str) -> bool {
+    [CONVERSATION_EVENT_TYPES, FAQ_EVENT_TYPES, TEAM_EVENT_TYPES]
+        .iter()
+        .any(|types| types.iter().any(|(n, _)| *n == name))
+}
+
+fn check_webhook(webhook: &WebhookRegistered) -> Result<(), TeamRejection> {
+    let bad = |problem: String| Err(TeamRejection::BadWebhook(problem));
+    let label = webhook.label.trim();
+    if label.is_empty() || label.chars().count() > MAX_KEY_LABEL {
+        return bad("the label must have 1 to 100 characters".into());
+    }
+    let url = webhook.url.as_str();
+    let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
+        return bad("the url must be an http:// or https:// address".into());
+    };
+    if rest.is_empty() || rest.starts_with('/') || url.len() > MAX_WEBHOOK_URL || url.chars().any(char::is_whitespace) {
+        return bad(format!("the url must name a host, have no spaces and at most {MAX_WEBHOOK_URL} bytes"));
+    }
+    if let Some(unknown) = webhook.event_types.iter().find(|t| !is_event_type(t)) {
+        return bad(format!("{unknown:?} is not an event type"));
+    }
+    if !is_secret_ref(&webhook.secret_ref) {
+        return bad("the secret_ref must name an environment variable or secret key ([A-Za-z0-9_.-], 1..=128)".into());
+    }
+    Ok(())
 }
 
 /// True for a name an environment variable or a secret-file key can have.
@@ -178,6 +232,12 @@ impl Team {
                 self.keys.remove(&e.key_id);
             }
             TeamEvent::WecomConfigured(e) => self.wecom = e.wecom.clone(),
+            TeamEvent::WebhookRegistered(e) => {
+                self.webhooks.insert(e.webhook_id, e.clone());
+            }
+            TeamEvent::WebhookRemoved(e) => {
+                self.webhooks.remove(&e.webhook_id);
+            }
         }
     }
 
@@ -248,6 +308,26 @@ impl Team {
                     return Ok(Vec::new());
                 }
                 Ok(vec![WecomConfigured { wecom }.into()])
+            }
+            (TeamCommand::RegisterWebhook { webhook }, Some(_)) => {
+                let webhook = WebhookRegistered { label: webhook.label.trim().to_owned(), ..webhook.clone() };
+                check_webhook(&webhook)?;
+                match self.webhooks.get(&webhook.webhook_id) {
+                    Some(existing) if *existing == webhook => return Ok(Vec::new()),
+                    None if self.webhooks.len() >= MAX_WEBHOOKS => {
+                        return Err(TeamRejection::BadWebhook(format!(
+                            "a team can have at most {MAX_WEBHOOKS} webhooks"
+                        )))
+                    }
+                    _ => {}
+                }
+                Ok(vec![webhook.into()])
+            }
+            (TeamCommand::RemoveWebhook { webhook_id }, Some(_)) => {
+                if !self.webhooks.contains_key(webhook_id) {
+                    return Err(TeamRejection::UnknownWebhook(*webhook_id));
+                }
+                Ok(vec![WebhookRemoved { webhook_id: *webhook_id }.into()])
             }
         }
     }
@@ -404,5 +484,60 @@ mod tests {
             let refused = team.decide(&TeamCommand::ConfigureWecom { wecom: Some(Box::new(settings)) });
             assert!(matches!(refused, Err(TeamRejection::BadWecom { field: f, .. }) if f == field), "{field}");
         }
+    }
+
+    fn webhook(id: u128) -> WebhookRegistered {
+        WebhookRegistered {
+            webhook_id: Uuid::from_u128(id),
+            label: " CRM ".into(),
+            url: "https://crm.example.com/hooks/switchboard".into(),
+            event_types: vec!["SessionOpened".into(), "SessionClosed".into()],
+            secret_ref: "SWITCHBOARD_WEBHOOK_1".into(),
+        }
+    }
+
+    #[test]
+    fn a_webhook_is_registered_changed_and_removed() {
+        let mut team = created();
+        let register = TeamCommand::RegisterWebhook { webhook: webhook(1) };
+        assert_eq!(run(&mut team, register.clone()).len(), 1);
+        assert_eq!(team.webhooks[&Uuid::from_u128(1)].label, "CRM", "the label is trimmed");
+        assert!(team.decide(&register).unwrap().is_empty(), "the same endpoint again changes nothing");
+        let all_types = WebhookRegistered { event_types: Vec::new(), ..webhook(1) };
+        run(&mut team, TeamCommand::RegisterWebhook { webhook: all_types });
+        assert!(team.webhooks[&Uuid::from_u128(1)].event_types.is_empty());
+        run(&mut team, TeamCommand::RemoveWebhook { webhook_id: Uuid::from_u128(1) });
+        assert!(team.webhooks.is_empty());
+        assert_eq!(
+            team.decide(&TeamCommand::RemoveWebhook { webhook_id: Uuid::from_u128(1) }),
+            Err(TeamRejection::UnknownWebhook(Uuid::from_u128(1)))
+        );
+    }
+
+    #[test]
+    fn unusable_webhooks_are_refused_and_their_number_is_bounded() {
+        let mut team = created();
+        type Spoil = fn(&mut WebhookRegistered);
+        let cases: [Spoil; 6] = [
+            |w| w.url = "ftp://crm.example.com".into(),
+            |w| w.url = "https://".into(),
+            |w| w.url = "https://crm.example.com/a b".into(),
+            |w| w.event_types = vec!["SessionExploded".into()],
+            |w| w.secret_ref = "has space".into(),
+            |w| w.label = " ".into(),
+        ];
+        for spoil in cases {
+            let mut hook = webhook(1);
+            spoil(&mut hook);
+            let refused = team.decide(&TeamCommand::RegisterWebhook { webhook: hook.clone() });
+            assert!(matches!(refused, Err(TeamRejection::BadWebhook(_))), "{hook:?}");
+        }
+        for id in 0..MAX_WEBHOOKS as u128 {
+            run(&mut team, TeamCommand::RegisterWebhook { webhook: webhook(id) });
+        }
+        let one_more = team.decide(&TeamCommand::RegisterWebhook { webhook: webhook(1_000) });
+        assert!(matches!(one_more, Err(TeamRejection::BadWebhook(_))));
+        let changed = WebhookRegistered { url: "http://10.0.0.1:9000/in".into(), ..webhook(3) };
+        assert_eq!(run(&mut team, TeamCommand::RegisterWebhook { webhook: changed }).len(), 1, "changes still work");
     }
 }

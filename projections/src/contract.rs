@@ -15,9 +15,9 @@ use crate::sessions::{CandidateQuestion, CandidateReason, RowChange, SessionRow}
 use crate::store::{Batch, Count, Period, ReadStore, SessionQuery, TeamRow};
 
 /// A store made for one test, and how to clean up after it (e.g. drop a schema).
-pub struct TestStore {
+pub struct TestStore<S: ?Sized = dyn ReadStore> {
     /// The store under test, empty.
-    pub store: Arc<dyn ReadStore>,
+    pub store: Arc<S>,
     /// Run after the check passed.
     pub cleanup: Option<BoxFuture<'static, ()>>,
 }

@@ -10,10 +10,12 @@
 //! - [`report`]: the weekly report, as CSV and Excel.
 //! - [`training`]: labelled (question, FAQ) pairs with hard negatives, for offline
 //!   fine-tuning.
+//! - [`outbox`]: the webhook outbox — one delivery per event and endpoint, checkpointed.
 //! - [`runtime`]: the projection runtime — batches, checkpoints, catch-up, live, rebuild.
 
 pub mod candidates;
 pub mod conversation;
+pub mod outbox;
 pub mod report;
 pub mod runtime;
 pub mod sessions;
@@ -22,3 +24,5 @@ pub mod training;
 
 #[cfg(feature = "contract")]
 pub mod contract;
+#[cfg(feature = "contract")]
+pub mod outbox_contract;

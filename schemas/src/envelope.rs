@@ -5,6 +5,7 @@
 //! happens once, above every backend, so all of them read old versions the same way.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -168,5 +169,62 @@ impl RecordedEvent {
             AggregateKind::Faq => Event::Faq(serde_json::from_value::<FaqEvent>(tagged).map_err(malformed)?),
             AggregateKind::Team => Event::Team(serde_json::from_value::<TeamEvent>(tagged).map_err(malformed)?),
         })
+    }
+}
+
+/// The version of [`PublishedEvent`]'s layout. It changes only when a field is removed or
+/// changes meaning; added fields keep it (receivers ignore fields they do not know).
+pub const ENVELOPE_VERSION: u16 = 1;
+
+/// An event as Switchboard publishes it to the outside (webhook bodies, in-house
+/// subscribers): the envelope around the payload, whose schema is named by `event_type`
+/// and `schema_version` (`schemas/json/<aggregate>/<event_type>.v<schema_version>.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PublishedEvent {
+    /// The layout of this envelope ([`ENVELOPE_VERSION`]).
+    pub envelope_version: u16,
+    /// The event's id (UUIDv7): receivers deduplicate by it.
+    pub event_id: Uuid,
+    /// The type name.
+    pub event_type: String,
+    /// The version of the payload's schema.
+    pub schema_version: u16,
+    /// The team the event belongs to.
+    pub team: TeamId,
+    /// The stream (`<team>.conversation.<user>`, `<team>.faq`, `<team>.team`).
+    pub stream: StreamId,
+    /// Version within the stream (1-based, gap-free): events of one stream are in order.
+    pub version: u64,
+    /// Position in the whole log (increasing; gap-free only on the embedded store).
+    pub position: u64,
+    /// The commit (one decision's events) it was appended with.
+    pub commit_id: Uuid,
+    /// When it happened (UTC).
+    pub occurred_at: DateTime<Utc>,
+    /// Shared by everything done for one outside request.
+    pub correlation_id: Uuid,
+    /// What directly caused it.
+    pub causation_id: Option<Uuid>,
+    /// The event's data.
+    pub payload: serde_json::Value,
+}
+
+impl From<&RecordedEvent> for PublishedEvent {
+    fn from(e: &RecordedEvent) -> Self {
+        Self {
+            envelope_version: ENVELOPE_VERSION,
+            event_id: e.event_id,
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version,
+            team: e.team.clone(),
+            stream: e.stream.clone(),
+            version: e.version,
+            position: e.position,
+            commit_id: e.commit_id,
+            occurred_at: e.occurred_at,
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            payload: e.payload.clone(),
+        }
     }
 }

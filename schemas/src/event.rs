@@ -110,6 +110,8 @@ events!(
         AccessKeyIssued = 1,
         AccessKeyRevoked = 1,
         WecomConfigured = 1,
+        WebhookRegistered = 1,
+        WebhookRemoved = 1,
     }
 );
 
@@ -949,4 +951,28 @@ pub struct WecomSettings {
     /// Sent when an operator opens the application outside a session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub greeting: Option<String>,
+}
+
+/// A team registered (or, with the same id, changed) an endpoint that receives its events.
+/// The signing secret is not recorded, only where it is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookRegistered {
+    /// The endpoint, for changing, removing and listing its deliveries.
+    pub webhook_id: Uuid,
+    /// What the endpoint is for ("CRM sync").
+    pub label: String,
+    /// Where deliveries are POSTed (http:// or https://).
+    pub url: String,
+    /// The event types delivered; empty for every type.
+    pub event_types: Vec<String>,
+    /// Where the HMAC-SHA256 signing secret is kept (an environment variable, or a key of
+    /// the instance's secret file).
+    pub secret_ref: String,
+}
+
+/// A team's webhook endpoint stopped receiving events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WebhookRemoved {
+    /// The endpoint.
+    pub webhook_id: Uuid,
 }

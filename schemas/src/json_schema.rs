@@ -1,4 +1,5 @@
-//! The JSON Schema of every event, generated from the Rust types.
+//! The JSON Schema of every event and of the published envelope, generated from the Rust
+//! types.
 //!
 //! The files under `schemas/json/` are the published contract for subscribers in other
 //! languages. A test regenerates them and fails when the checked-in copies are stale.
@@ -25,5 +26,11 @@ pub fn generate() -> Vec<(String, String)> {
             files.push((format!("{aggregate}/{name}.v{version}.json"), text));
         }
     }
+    let mut envelope = schemars::schema_for!(crate::PublishedEvent).to_value();
+    if let Some(object) = envelope.as_object_mut() {
+        object.insert("x-envelope-version".into(), crate::envelope::ENVELOPE_VERSION.into());
+    }
+    let text = serde_json::to_string_pretty(&envelope).unwrap_or_default() + "\n";
+    files.push((format!("envelope/PublishedEvent.v{}.json", crate::envelope::ENVELOPE_VERSION), text));
     files
 }

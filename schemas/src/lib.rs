@@ -6,7 +6,8 @@
 //!
 //! - [`ids`]: newtype identifiers (teams, users, streams, FAQs…), validated once at the edge.
 //! - [`event`]: the event types of the three aggregates (conversation, FAQ catalog, team).
-//! - [`envelope`]: the stored form (envelope + JSON payload) and decoding with upcasting.
+//! - [`envelope`]: the stored form (envelope + JSON payload), decoding with upcasting, and
+//!   the published form ([`PublishedEvent`]) webhooks and subscribers receive.
 //! - [`upcast`]: how older schema versions are read as the current type.
 //! - [`json_schema`]: the generated JSON Schema of every event (checked into `schemas/json/`).
 //!
@@ -18,7 +19,7 @@ pub mod ids;
 pub mod json_schema;
 pub mod upcast;
 
-pub use envelope::{DecodeError, NewEvent, RecordedEvent};
+pub use envelope::{DecodeError, NewEvent, PublishedEvent, RecordedEvent};
 pub use event::{
     ConversationEvent, Event, FaqEvent, TeamEvent, CONVERSATION_EVENT_TYPES, FAQ_EVENT_TYPES, TEAM_EVENT_TYPES,
 };

@@ -150,6 +150,8 @@ fn team_rejection(rejection: &TeamRejection, e: &CommandError) -> ApiError {
         TeamRejection::UnknownKey(_) => ApiError::not_found("unknown_key", e),
         TeamRejection::BadKey(_) => ApiError::bad_request("bad_key", e),
         TeamRejection::BadWecom { .. } => ApiError::bad_request("bad_wecom_settings", e),
+        TeamRejection::BadWebhook(_) => ApiError::bad_request("bad_webhook", e),
+        TeamRejection::UnknownWebhook(_) => ApiError::not_found("unknown_webhook", e),
     }
 }
 

@@ -19,6 +19,7 @@ use switchboard_projections::store::{
 use switchboard_schemas::TeamId;
 use uuid::Uuid;
 
+pub mod outbox;
 mod postgres;
 pub mod sql;
 mod sqlite;

@@ -30,8 +30,9 @@ pub const DROP_TABLES: [&str; 5] = [
 ];
 
 /// The statements creating the current layout; idempotent. The last one records the layout
-/// and takes it as `$1`.
-pub const TABLES: [&str; 7] = [
+/// and takes it as `$1`. The webhook outbox's tables are not read models (they record what
+/// was sent to the outside), so a new layout never drops them.
+pub const TABLES: [&str; 12] = [
     "CREATE TABLE IF NOT EXISTS sb_checkpoints (
     name TEXT PRIMARY KEY,
     position BIGINT NOT NULL
@@ -86,6 +87,11 @@ pub const TABLES: [&str; 7] = [
     created_at BIGINT NOT NULL,
     cloned_from TEXT
 )",
+    crate::outbox::CHECKPOINT_TABLE,
+    crate::outbox::ENDPOINTS_TABLE,
+    crate::outbox::DELIVERIES_TABLE,
+    crate::outbox::OPEN_INDEX,
+    crate::outbox::LIST_INDEX,
     "INSERT INTO sb_layout (version) SELECT CAST($1 AS BIGINT) WHERE NOT EXISTS (SELECT 1 FROM sb_layout)",
 ];
 

@@ -11,3 +11,11 @@ mod sqlite {
 mod postgres {
     switchboard_projections::read_store_contract!(crate::common::postgres_test_store());
 }
+
+mod sqlite_outbox {
+    switchboard_projections::outbox_contract!(crate::common::sqlite_outbox_store());
+}
+
+mod postgres_outbox {
+    switchboard_projections::outbox_contract!(crate::common::postgres_outbox_store());
+}

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use switchboard_projections::contract::TestStore;
+use switchboard_projections::outbox::DeliveryStore;
 use switchboard_projections::store::ReadStore;
 use switchboard_readstore::{PostgresReadStore, SqliteReadStore};
 
@@ -22,12 +23,12 @@ pub async fn sqlite() -> (Arc<SqliteReadStore>, tempfile::TempDir) {
 
 pub async fn sqlite_test_store() -> TestStore {
     let (store, dir) = sqlite().await;
-    TestStore {
-        store: store as Arc<dyn ReadStore>,
-        cleanup: Some(Box::pin(async move {
-            drop(dir);
-        })),
-    }
+    TestStore { store: store as Arc<dyn ReadStore>, cleanup: Some(Box::pin(async move { drop(dir) })) }
+}
+
+pub async fn sqlite_outbox_store() -> TestStore<dyn DeliveryStore> {
+    let (store, dir) = sqlite().await;
+    TestStore { store: store as Arc<dyn DeliveryStore>, cleanup: Some(Box::pin(async move { drop(dir) })) }
 }
 
 /// An empty PostgreSQL store in a fresh schema. Fails loudly when PostgreSQL is not
@@ -50,6 +51,15 @@ pub async fn postgres_test_store() -> TestStore {
     let keep = store.clone();
     TestStore {
         store: store as Arc<dyn ReadStore>,
+        cleanup: Some(Box::pin(async move { drop_schema(&keep, &schema).await })),
+    }
+}
+
+pub async fn postgres_outbox_store() -> TestStore<dyn DeliveryStore> {
+    let (store, schema) = postgres().await;
+    let keep = store.clone();
+    TestStore {
+        store: store as Arc<dyn DeliveryStore>,
         cleanup: Some(Box::pin(async move { drop_schema(&keep, &schema).await })),
     }
 }
