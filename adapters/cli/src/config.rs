@@ -38,6 +38,8 @@ pub struct Config {
     pub matching: MatchingConfig,
     /// Logging.
     pub log: LogConfig,
+    /// How webhook deliveries are sent and retried.
+    pub webhooks: WebhookConfig,
     /// Teams onboarded by configuration, by team id.
     pub teams: BTreeMap<String, TeamConfig>,
 }
@@ -54,6 +56,7 @@ impl Default for Config {
             core: CoreSettings::default(),
             matching: MatchingConfig::default(),
             log: LogConfig::default(),
+            webhooks: WebhookConfig::default(),
             teams: BTreeMap::new(),
         }
     }
@@ -144,6 +147,56 @@ impl Default for HttpConfig {
             reply_wait: Duration::from_secs(3),
             public_url: None,
         }
+    }
+}
+
+/// How webhook deliveries are sent and retried (endpoints are registered per team, in the
+/// console or the API). The instance running the `projector` role sends them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// How long an endpoint may take to answer.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Attempts before a delivery is given up (it can be replayed from the console).
+    pub max_attempts: u32,
+    /// The wait after the first failure; it doubles after each further one.
+    #[serde(with = "humantime_serde")]
+    pub first_retry: Duration,
+    /// The longest wait between attempts.
+    #[serde(with = "humantime_serde")]
+    pub max_retry: Duration,
+    /// Deliveries in flight at once.
+    pub concurrency: u32,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        let defaults = switchboard_webhooks::SenderOptions::default();
+        Self {
+            timeout: defaults.timeout,
+            max_attempts: defaults.max_attempts,
+            first_retry: defaults.first_retry,
+            max_retry: defaults.max_retry,
+            concurrency: defaults.concurrency,
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// The sender's options.
+    pub fn sender_options(&self) -> Result<switchboard_webhooks::SenderOptions> {
+        anyhow::ensure!(self.max_attempts >= 1, "webhooks.max_attempts must be at least 1");
+        anyhow::ensure!(self.concurrency >= 1, "webhooks.concurrency must be at least 1");
+        anyhow::ensure!(!self.timeout.is_zero(), "webhooks.timeout must be longer than 0 s");
+        Ok(switchboard_webhooks::SenderOptions {
+            timeout: self.timeout,
+            max_attempts: self.max_attempts,
+            first_retry: self.first_retry,
+            max_retry: self.max_retry.max(self.first_retry),
+            concurrency: self.concurrency,
+            ..switchboard_webhooks::SenderOptions::default()
+        })
     }
 }
 

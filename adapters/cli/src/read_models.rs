@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use switchboard_projections::outbox::DeliveryStore;
 use switchboard_projections::store::ReadStore;
 use switchboard_readstore::{PostgresReadStore, SqliteReadStore};
 
@@ -25,8 +26,13 @@ pub fn describe(config: &Config) -> String {
     }
 }
 
+/// What a read-model store holds: the read models and the webhook outbox.
+pub trait ReadModels: ReadStore + DeliveryStore {}
+
+impl<T: ReadStore + DeliveryStore> ReadModels for T {}
+
 /// Opens (creating tables if needed) the configured store.
-pub async fn open(config: &Config) -> Result<Arc<dyn ReadStore>> {
+pub async fn open(config: &Config) -> Result<Arc<dyn ReadModels>> {
     match config.read_models.kind {
         ReadModelKind::Embedded => {
             std::fs::create_dir_all(&config.data_dir)

@@ -19,10 +19,12 @@ use switchboard_http::auth::ADMIN_ACTOR;
 use switchboard_http::{AppState, Backends, GlobalAdmins, HttpLimits, Onboarding};
 use switchboard_jetstream::leases::ShardLeases;
 use switchboard_jetstream::JetStreamEventLog;
+use switchboard_projections::outbox::{DeliveryStore, Outbox};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::{StaffId, TeamId};
 use switchboard_search::meili::ENGINE as MEILI_ENGINE;
 use switchboard_search::{HybridMatcher, KeywordMatcher, MeiliMatcher, SemanticMatcher, ENGINE as KEYWORD_ENGINE};
+use switchboard_webhooks::{SecretLookup, Sender};
 use switchboard_wecom::setup::{ConsoleApps, SecretStore};
 use switchboard_wecom::{CallbackOptions, RetryPolicy, Secret, WecomApps, WecomClient};
 use tracing::{info, warn};
@@ -47,7 +49,8 @@ pub struct ServeArgs {
     demo_wecom_api: Option<String>,
     /// What this process runs, for scaling out on one JetStream log: `http` (the API and
     /// WeCom callbacks), `engine` (matching, deliveries and timers of its `core.shard`),
-    /// `projector` (the read models; run one per read-model store). Every instance serves
+    /// `projector` (the read models and webhook deliveries; run one per read-model store).
+    /// Every instance serves
     /// /healthz and /metrics.
     #[arg(long, value_delimiter = ',', default_values_t = [Role::Http, Role::Engine, Role::Projector])]
     roles: Vec<Role>,
@@ -365,18 +368,22 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     let secrets = Arc::new(SecretStore::open(&secrets_path).with_context(|| {
         format!("cannot read the secret file {} (console-made WeCom secrets)", secrets_path.display())
     })?);
-    let console_apps = Arc::new(ConsoleApps::new(wecom_apps.clone(), wecom.clone(), secrets, configured_teams));
+    let console_apps = Arc::new(ConsoleApps::new(wecom_apps.clone(), wecom.clone(), secrets.clone(), configured_teams));
     let router = Arc::new(ChannelRouter { wecom: wecom.clone() });
     let core = Core::new(runtime.clone(), matcher, router.clone(), core_config).with_group_chats(router).spawn();
     // The read models (session list, statistics, FAQ candidates) follow the log.
-    let read_models = crate::read_models::open(&config).await?;
+    let stores = crate::read_models::open(&config).await?;
+    let read_models: Arc<dyn switchboard_projections::store::ReadStore> = stores.clone();
+    let deliveries: Arc<dyn DeliveryStore> = stores;
     let mut projection = switchboard_projections::runtime::Projection::new(
         log.clone(),
         read_models.clone(),
         switchboard_projections::runtime::ProjectionOptions::default(),
     );
-    let projector = args.roles.contains(&Role::Projector).then(|| {
-        tokio::spawn(async move {
+    let wake_webhooks = Arc::new(tokio::sync::Notify::new());
+    let mut projector = Vec::new();
+    if args.roles.contains(&Role::Projector) {
+        projector.push(tokio::spawn(async move {
             loop {
                 match projection.run(futures::future::pending()).await {
                     Ok(_) => return,
@@ -386,8 +393,40 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
                     }
                 }
             }
-        })
-    });
+        }));
+        let outbox = Outbox::new(log.clone(), deliveries.clone(), wake_webhooks.clone());
+        let lookup: SecretLookup = Arc::new(move |name: &str| secrets.get(name).map(|s| s.expose().to_owned()));
+        let sender = Sender::new(
+            log.clone(),
+            deliveries.clone(),
+            lookup,
+            Arc::new(SystemClock),
+            wake_webhooks.clone(),
+            config.webhooks.sender_options()?,
+        )?;
+        projector.push(tokio::spawn(async move {
+            loop {
+                match outbox.run(futures::future::pending()).await {
+                    Ok(_) => return,
+                    Err(e) => {
+                        warn!(error = %e, "the webhook outbox stopped; resuming from its checkpoint");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }));
+        projector.push(tokio::spawn(async move {
+            loop {
+                match sender.run(futures::future::pending()).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        warn!(error = %e, "the webhook sender stopped; resuming with what the store holds");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }));
+    }
     let sync = tokio::spawn(follow_console_apps(runtime.clone(), read_models.clone(), console_apps.clone()));
     let local_host =
         if config.listen.ip().is_unspecified() { "127.0.0.1".to_owned() } else { config.listen.ip().to_string() };
@@ -413,6 +452,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         },
         admins,
         onboarding: Onboarding { console: console_apps, public_url: config.http.public_url.clone(), local_url },
+        deliveries,
+        wake_webhooks,
     });
     let serves_http = args.roles.contains(&Role::Http);
     let mut app = poem::Route::new();
@@ -449,8 +490,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("the HTTP server on {} failed (is the port in use?)", config.listen))?;
     sync.abort();
-    if let Some(projector) = projector {
-        projector.abort();
+    for task in projector {
+        task.abort();
     }
     core.shutdown().await;
     if let Some(keeper) = lease_keeper {

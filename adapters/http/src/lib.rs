@@ -15,6 +15,7 @@ mod faqs;
 pub mod onboarding;
 mod read_models;
 mod teams;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ use poem_openapi::{OpenApiService, Tags};
 use serde::Serialize;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::CoreHealth;
+use switchboard_projections::outbox::DeliveryStore;
 use switchboard_projections::store::ReadStore;
 use switchboard_schemas::event::AccessRole;
 use switchboard_schemas::TeamId;
@@ -53,6 +55,10 @@ pub struct AppState {
     pub admins: GlobalAdmins,
     /// WeCom applications set up from the console.
     pub onboarding: Onboarding,
+    /// Webhook deliveries, for listing and replaying them.
+    pub deliveries: Arc<dyn DeliveryStore>,
+    /// Wakes this instance's webhook sender when a delivery is replayed.
+    pub wake_webhooks: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -92,7 +98,7 @@ pub enum ApiTags {
     Faq,
     /// Questions Switchboard could not answer well, to approve into FAQs.
     Candidates,
-    /// Teams: onboarding, settings, roster, WeCom, access keys.
+    /// Teams: onboarding, settings, roster, WeCom, access keys, webhooks.
     Teams,
 }
 
@@ -252,6 +258,7 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
             faqs::FaqApi { state: state.clone() },
             teams::TeamsApi { state: state.clone() },
             onboarding::WecomApi { state: state.clone() },
+            webhooks::WebhooksApi { state: state.clone() },
         );
         let service = OpenApiService::new(apis, "Switchboard", env!("CARGO_PKG_VERSION")).server("/api/v1");
         let spec = service.spec_endpoint();

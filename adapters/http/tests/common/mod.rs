@@ -19,6 +19,7 @@ use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
 use switchboard_engine::team::TeamCommand;
 use switchboard_http::auth::{new_token, ADMIN_ACTOR};
 use switchboard_http::{app, ApiChannel, AppState, Backends, GlobalAdmins, HttpLimits, Onboarding};
+use switchboard_projections::outbox::{DeliveryStore, Outbox};
 use switchboard_projections::runtime::{Projection, ProjectionOptions, SESSIONS};
 use switchboard_projections::store::ReadStore;
 use switchboard_readstore::SqliteReadStore;
@@ -106,11 +107,17 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
     };
     let core = Core::new(runtime.clone(), Arc::new(KeywordMatcher::new()), Arc::new(ApiChannel), CoreConfig::default())
         .spawn();
-    let read_models: Arc<dyn ReadStore> =
-        Arc::new(SqliteReadStore::open(&dir.path().join("readmodels.sqlite")).await.unwrap());
+    let stores = Arc::new(SqliteReadStore::open(&dir.path().join("readmodels.sqlite")).await.unwrap());
+    let read_models: Arc<dyn ReadStore> = stores.clone();
+    let deliveries: Arc<dyn DeliveryStore> = stores;
     let mut projection = Projection::new(log.clone(), read_models.clone(), ProjectionOptions::default());
+    let wake_webhooks = Arc::new(tokio::sync::Notify::new());
+    let outbox = Outbox::new(log.clone(), deliveries.clone(), wake_webhooks.clone());
     let projection = tokio::spawn(async move {
-        projection.run(futures::future::pending()).await.unwrap();
+        let (projected, routed) =
+            tokio::join!(projection.run(futures::future::pending()), outbox.run(futures::future::pending()));
+        projected.unwrap();
+        routed.unwrap();
     });
     let secrets_path = dir.path().join("secrets.json");
     let secrets = Arc::new(SecretStore::open(&secrets_path).unwrap());
@@ -129,6 +136,8 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
             public_url: Some("https://sb.example.com".into()),
             local_url: "http://127.0.0.1:9".into(),
         },
+        deliveries,
+        wake_webhooks,
     });
     let client = TestClient::new(poem::EndpointExt::boxed(app(state, true)));
     // Wait until the core has caught up so matching can run.
