@@ -190,6 +190,30 @@ await check('team settings show the roster, keys and checklist', async () => {
   await shot('09-settings');
 });
 
+await check('a webhook is added, its failed deliveries are shown and replayed', async () => {
+  // Nothing listens on the discard port: every attempt fails and is shown as such.
+  await page.fill('[data-test=hook-label]', 'CRM');
+  await page.fill('[data-test=hook-url]', 'http://127.0.0.1:9/hook');
+  await page.fill('[data-test=hook-types]', 'SessionOpened');
+  await page.click('[data-test=hook-add]');
+  const secret = await page.locator('[data-test=hook-secret]').innerText();
+  expect(secret.startsWith('whsec_'), `the signing secret is shown once: ${secret}`);
+  const sent = await teamApi('/messages', {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'webhook-watcher', text: '活动怎么下线' }),
+  });
+  expect(sent.ok, `a message opens a session: ${sent.status}`);
+  await page.waitForFunction(async () => {
+    document.querySelector('[data-test=delivery-status]').dispatchEvent(new Event('change'));
+    await new Promise((r) => setTimeout(r, 300));
+    return document.querySelector('[data-test=deliveries] tr[data-status=failed]') !== null;
+  }, null, { timeout: 20000, polling: 500 });
+  const error = await text('[data-test=deliveries] tr[data-status=failed] td.error');
+  expect(error.includes('cannot reach'), `the failure says why: ${error}`);
+  await shot('09b-webhooks');
+  await page.locator('[data-test=deliveries] tr[data-status=failed] [data-test=delivery-replay]').first().click();
+  await page.waitForSelector('#toast.ok:has-text("已重新排队")');
+});
+
 await check('the console speaks English too', async () => {
   await page.click('[data-test=lang]');
   await page.waitForSelector('[data-test=nav-sessions]:has-text("Sessions")');

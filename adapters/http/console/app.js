@@ -692,6 +692,52 @@ async function keysCard() {
   return card;
 }
 
+async function webhooksCard() {
+  const hooks = h('tbody');
+  const deliveries = h('tbody');
+  const shown = h('div');
+  const label = h('input', { placeholder: t('label'), required: true, 'data-test': 'hook-label' });
+  const url = h('input', { placeholder: 'https://…', required: true, type: 'url', size: 40, 'data-test': 'hook-url' });
+  const types = h('input', { placeholder: t('hook_types_hint'), size: 30, 'data-test': 'hook-types' });
+  const status = h('select', { 'data-test': 'delivery-status', onchange: () => loadDeliveries() },
+    h('option', { value: '' }, t('all')), ['pending', 'failed', 'delivered', 'gave_up'].map((s) => h('option', { value: s }, t(`d_${s}`))));
+  const when = (v) => (v ? new Date(v).toLocaleString() : '');
+  async function loadDeliveries() {
+    const query = status.value ? `?status=${status.value}` : '';
+    const page = await api('GET', teamPath(`/webhooks/deliveries${query}`));
+    deliveries.replaceChildren(...page.deliveries.map((d) => h('tr', { 'data-status': d.status }, h('td', {}, when(d.occurred_at)), h('td', {}, d.event_type),
+      h('td', {}, h('span', { class: `badge ${d.status}` }, t(`d_${d.status}`))), h('td', {}, String(d.attempts)),
+      h('td', { class: 'error' }, d.last_error || (d.last_status ? String(d.last_status) : '')),
+      h('td', {}, d.status === 'pending' ? '' : h('button', { type: 'button', class: 'link', 'data-test': 'delivery-replay', onclick: (e) => busy(e.target, async () => {
+        await api('POST', teamPath(`/webhooks/deliveries/${d.delivery_id}/replay`)); toast(t('replayed')); await loadDeliveries();
+      }) }, t('replay'))))));
+  }
+  async function load() {
+    const list = await api('GET', teamPath('/webhooks'));
+    hooks.replaceChildren(...list.map((w) => h('tr', {}, h('td', {}, w.label), h('td', {}, h('code', {}, w.url)),
+      h('td', {}, w.event_types.length ? w.event_types.join(', ') : t('all')), h('td', {}, w.secret_available ? '✓' : h('span', { class: 'error' }, t('secret_missing'))),
+      h('td', {}, h('button', { type: 'button', class: 'link danger', onclick: (e) => busy(e.target, async () => { await api('DELETE', teamPath(`/webhooks/${w.webhook_id}`)); await load(); }) }, t('remove'))))));
+    await loadDeliveries();
+  }
+  const card = h('form', { class: 'card', 'data-test': 'webhooks', onsubmit: (e) => {
+    e.preventDefault();
+    busy(e.submitter, async () => {
+      const event_types = types.value.split(/[\s,，]+/).filter(Boolean);
+      const created = await api('POST', teamPath('/webhooks'), { label: label.value, url: url.value.trim(), event_types });
+      shown.replaceChildren(h('p', { class: 'token' }, t('hook_secret_once'), ' ', h('code', { 'data-test': 'hook-secret' }, created.secret)));
+      label.value = ''; url.value = ''; types.value = '';
+      await load();
+    });
+  } },
+  h('h2', {}, t('webhooks')), h('p', { class: 'muted' }, t('webhooks_help')),
+  h('table', { class: 'list' }, h('thead', {}, h('tr', {}, [t('label'), 'URL', t('hook_types'), t('signing_secret'), ''].map((c) => h('th', {}, c)))), hooks),
+  h('div', { class: 'actions' }, label, url, types, h('button', { type: 'submit', 'data-test': 'hook-add' }, t('add_webhook'))), shown,
+  h('h3', {}, t('deliveries'), ' ', status),
+  h('table', { class: 'list', 'data-test': 'deliveries' }, h('thead', {}, h('tr', {}, [t('time'), t('event'), t('status'), t('attempts'), t('last_error'), ''].map((c) => h('th', {}, c)))), deliveries));
+  await load();
+  return card;
+}
+
 function wecomCard(detail, reload) {
   const w = detail.wecom;
   const status = h('p', {}, `${t('receiving')}: ${w.receiving ? t('yes') : t('no')} · ${t('sending')}: ${w.sending ? t('yes') : t('no')}`,
@@ -740,7 +786,7 @@ async function settingsPage() {
     const checklist = h('div', { class: 'card', 'data-test': 'checklist' }, h('h2', {}, t('checklist')),
       h('ul', { class: 'checklist' }, detail.checklist.map((item) => h('li', { class: item.done ? 'done' : 'todo', 'data-item': item.key }, item.done ? '✓ ' : '○ ', t(`ck_${item.key}`)))));
     const parts = [h('h1', {}, `${t('settings')}: ${detail.name} (${detail.id})`), checklist];
-    if (isAdmin) parts.push(wecomCard(detail, reload), rosterCard(detail, reload), policiesCard(detail, reload), await keysCard());
+    if (isAdmin) parts.push(wecomCard(detail, reload), rosterCard(detail, reload), policiesCard(detail, reload), await keysCard(), await webhooksCard());
     else parts.push(h('pre', { class: 'code' }, JSON.stringify(detail.settings, null, 2)));
     container.replaceChildren(...parts);
   };
