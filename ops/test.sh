@@ -28,17 +28,29 @@ if [ -z "$nats_debian" ] || [ -z "$nats_current" ]; then
 fi
 echo "== nats-server: $("$nats_debian" --version) at $nats_debian; $("$nats_current" --version) at $nats_current" >&2
 
+# The EventStoreDB contract needs a server this machine cannot run: it runs when
+# EVENTSTORE_URL names one, and is announced as not run otherwise (never a silent pass).
+eventstore_filter=()
+if [ -z "${EVENTSTORE_URL:-}" ]; then
+    echo "== NOTE: the EventStoreDB contract suite is NOT run: set EVENTSTORE_URL=esdb://host:2113?tls=false to run it" >&2
+    eventstore_filter=(-E 'not binary(eventstore_contract)')
+    eventstore_skip=(--workspace --exclude switchboard-eventstore)
+else
+    echo "== EventStoreDB contract suite against $EVENTSTORE_URL" >&2
+    eventstore_skip=(--workspace)
+fi
+
 echo "== tests" >&2
 if cargo nextest --version >/dev/null 2>&1; then
     # Documentation examples first, so the suite's summary is the last thing printed.
     cargo test --locked --workspace --doc --quiet
-    NATS_SERVER_BIN="$nats_debian" cargo nextest run --locked --workspace --no-fail-fast
+    NATS_SERVER_BIN="$nats_debian" cargo nextest run --locked --workspace --no-fail-fast "${eventstore_filter[@]}"
     echo "== JetStream tests (log contract, multi-instance, faults) against the current nats-server release" >&2
     NATS_SERVER_BIN="$nats_current" cargo nextest run --locked -p switchboard-jetstream --no-fail-fast
     NATS_SERVER_BIN="$nats_current" cargo nextest run --locked -p switchboard-cli --test nats --no-fail-fast
 else
     echo "cargo-nextest not found; running cargo test" >&2
-    NATS_SERVER_BIN="$nats_debian" cargo test --locked --workspace --no-fail-fast
+    NATS_SERVER_BIN="$nats_debian" cargo test --locked "${eventstore_skip[@]}" --no-fail-fast
     echo "== JetStream tests (log contract, multi-instance, faults) against the current nats-server release" >&2
     NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-jetstream --no-fail-fast
     NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-cli --test nats --no-fail-fast

@@ -8,6 +8,8 @@
 //! - [`team`] and [`catalog`]: the team and FAQ catalog aggregates.
 //! - [`log`] and [`ports`]: the traits the outside world implements (event log, matcher,
 //!   notifier, clock).
+//! - [`codec`]: the stored form of a commit for logs that keep one record per commit
+//!   (JetStream messages, EventStoreDB events), and the positions of its events.
 //! - [`runtime`]: load → decide → append with the expected version, retrying on conflict;
 //!   idempotent on inbound message ids and timer ids.
 //! - [`services`]: the asynchronous core that follows the log — matching, delivering
@@ -15,6 +17,7 @@
 //!
 //! No I/O happens here beyond the ports; there is no networking and no database.
 
+pub mod codec;
 pub mod log;
 pub mod ports;
 

@@ -74,6 +74,11 @@ pub struct StoreConfig {
     pub nats_url: String,
     /// The JetStream stream's settings with `kind = "nats"`.
     pub jetstream: JetStreamOptions,
+    /// The EventStoreDB / KurrentDB server with `kind = "eventstore"`
+    /// (`esdb://host:2113?tls=false`, or `esdb+discover://…` for a cluster).
+    pub eventstore_url: String,
+    /// The prefix of Switchboard's stream names on EventStoreDB (`<prefix>.<team>.…`).
+    pub eventstore_prefix: String,
 }
 
 impl Default for StoreConfig {
@@ -83,6 +88,8 @@ impl Default for StoreConfig {
             embedded: SqliteOptions::default(),
             nats_url: "nats://127.0.0.1:4222".into(),
             jetstream: JetStreamOptions::default(),
+            eventstore_url: "esdb://127.0.0.1:2113?tls=false".into(),
+            eventstore_prefix: "sb".into(),
         }
     }
 }
@@ -96,6 +103,8 @@ pub enum StoreKind {
     Embedded,
     /// NATS JetStream: several instances share one log.
     Nats,
+    /// EventStoreDB / KurrentDB.
+    Eventstore,
 }
 
 /// Where the read models live.

@@ -10,6 +10,7 @@ mod export;
 mod faq;
 mod forward;
 mod keys;
+mod migrate;
 mod read_models;
 mod replay;
 mod serve;
@@ -77,6 +78,9 @@ enum Commands {
     /// Forward WeCom callbacks from a public address to an internal Switchboard, flagged
     /// with a department so a test environment's data stays apart.
     Forward(forward::ForwardArgs),
+    /// Copy the whole event log between two backends (embedded, NATS JetStream,
+    /// EventStoreDB), keeping versions and ids, then verify every stream.
+    Migrate(migrate::MigrateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +110,7 @@ fn main() -> Result<()> {
             Commands::Thresholds(args) => thresholds::run(config, args).await,
             Commands::Export { command } => export::run(config, command).await,
             Commands::Keys { command } => keys::run(config, command).await,
+            Commands::Migrate(args) => migrate::run(config, args).await,
         }
     })
 }

@@ -8,6 +8,7 @@ use clap::Args;
 use poem::listener::TcpListener;
 use switchboard_embed::{CachedEmbedder, ModelPaths, OrtEmbedder};
 use switchboard_embedded::SqliteEventLog;
+use switchboard_eventstore::EventStoreLog;
 use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::Matcher;
 use switchboard_engine::ports::SystemClock;
@@ -100,6 +101,13 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn EventLog>, Option<Arc<Je
             })?;
             let log = Arc::new(log);
             Ok((log.clone(), Some(log)))
+        }
+        StoreKind::Eventstore => {
+            let url = &config.store.eventstore_url;
+            let log = EventStoreLog::connect(url, &config.store.eventstore_prefix)
+                .await
+                .with_context(|| format!("cannot open the event log on EventStoreDB at {url} (store.eventstore_url)"))?;
+            Ok((Arc::new(log), None))
         }
     }
 }

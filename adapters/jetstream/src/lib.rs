@@ -87,7 +87,6 @@
 //! release). On a clustered stream (`replicas` > 1) the same headers are checked by the
 //! stream leader; that path is not exercised by this crate's tests.
 
-mod codec;
 mod error;
 pub mod leases;
 mod options;
@@ -110,7 +109,8 @@ use switchboard_schemas::{RecordedEvent, StreamId, TeamId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use codec::{MAX_EVENTS_PER_COMMIT, MAX_SEQUENCE};
+pub use switchboard_engine::codec::{MAX_EVENTS_PER_COMMIT, MAX_SEQUENCE};
+use switchboard_engine::codec;
 pub use error::JetStreamError;
 pub use options::JetStreamOptions;
 

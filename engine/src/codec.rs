@@ -1,6 +1,7 @@
-//! The stored form of a commit (one NATS message) and the global positions of its events.
+//! The stored form of a commit in logs that keep one record per commit (a NATS JetStream
+//! message, an EventStoreDB event) and the global positions of its events.
 //!
-//! A message body is JSON:
+//! A record body is JSON:
 //!
 //! ```json
 //! { "commit_id": "…", "first_version": 4,
@@ -9,13 +10,14 @@
 //!                 "correlation_id": "…", "causation_id": null, "payload": { … } } ] }
 //! ```
 //!
-//! The stream is the message's subject after the prefix; the team is the stream's first
-//! token. An event's version is `first_version + index`; its position is
-//! [`position(sequence, index)`](position).
+//! The stream is the record's subject (stream name) after the prefix; the team is the
+//! stream's first token. An event's version is `first_version + index`; its position is
+//! [`position(sequence, index)`](position), where `sequence` is the record's place in the
+//! whole log (the JetStream sequence, the EventStoreDB commit position).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use switchboard_engine::log::LogError;
+use crate::log::LogError;
 use switchboard_schemas::{NewEvent, RecordedEvent, StreamId};
 use uuid::Uuid;
 
@@ -174,7 +176,7 @@ pub fn decode(prefix: &str, subject: &str, sequence: u64, body: &[u8]) -> Result
 fn corrupt(sequence: u64, index: usize, detail: String) -> LogError {
     LogError::Corrupt {
         position: position(sequence.min(MAX_SEQUENCE), index),
-        detail: format!("JetStream message {sequence}: {detail}"),
+        detail: format!("stored commit {sequence}: {detail}"),
     }
 }
 
