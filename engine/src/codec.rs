@@ -15,9 +15,9 @@
 //! [`position(sequence, index)`](position), where `sequence` is the record's place in the
 //! whole log (the JetStream sequence, the EventStoreDB commit position).
 
+use crate::log::LogError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use crate::log::LogError;
 use switchboard_schemas::{NewEvent, RecordedEvent, StreamId};
 use uuid::Uuid;
 

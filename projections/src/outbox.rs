@@ -275,15 +275,13 @@ impl Routes {
                 batch.registered.push(endpoint.clone());
                 self.endpoints.insert(endpoint.webhook.webhook_id, endpoint);
             }
-            Some(Change::Removed(id)) => {
-                // Only the team that registered an endpoint can remove it.
-                if self.endpoints.get(&id).is_some_and(|e| e.team == recorded.team) {
-                    self.endpoints.remove(&id);
-                    batch.registered.retain(|e| e.webhook.webhook_id != id);
-                    batch.removed.push(id);
-                }
+            // Only the team that registered an endpoint can remove it.
+            Some(Change::Removed(id)) if self.endpoints.get(&id).is_some_and(|e| e.team == recorded.team) => {
+                self.endpoints.remove(&id);
+                batch.registered.retain(|e| e.webhook.webhook_id != id);
+                batch.removed.push(id);
             }
-            None => {}
+            Some(Change::Removed(_)) | None => {}
         }
         Ok(())
     }

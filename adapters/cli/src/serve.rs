@@ -8,7 +8,6 @@ use clap::Args;
 use poem::listener::TcpListener;
 use switchboard_embed::{CachedEmbedder, ModelPaths, OrtEmbedder};
 use switchboard_embedded::SqliteEventLog;
-use switchboard_eventstore::EventStoreLog;
 use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::Matcher;
 use switchboard_engine::ports::SystemClock;
@@ -16,6 +15,7 @@ use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig};
 use switchboard_engine::shards::{Shard, Shards};
 use switchboard_engine::team::TeamCommand;
+use switchboard_eventstore::EventStoreLog;
 use switchboard_http::auth::ADMIN_ACTOR;
 use switchboard_http::{AppState, Backends, GlobalAdmins, HttpLimits, Onboarding};
 use switchboard_jetstream::leases::ShardLeases;
@@ -104,9 +104,9 @@ async fn open_store(config: &Config) -> Result<(Arc<dyn EventLog>, Option<Arc<Je
         }
         StoreKind::Eventstore => {
             let url = &config.store.eventstore_url;
-            let log = EventStoreLog::connect(url, &config.store.eventstore_prefix)
-                .await
-                .with_context(|| format!("cannot open the event log on EventStoreDB at {url} (store.eventstore_url)"))?;
+            let log = EventStoreLog::connect(url, &config.store.eventstore_prefix).await.with_context(|| {
+                format!("cannot open the event log on EventStoreDB at {url} (store.eventstore_url)")
+            })?;
             Ok((Arc::new(log), None))
         }
     }

@@ -140,7 +140,10 @@ async fn a_target_holding_other_events_is_refused_with_the_stream_named() {
         causation: Causation::root(Uuid::now_v7()),
         payload: serde_json::json!({ "name": "Other" }),
     };
-    target.append(&stream, ExpectedVersion::Any, Commit { commit_id: Uuid::now_v7(), events: vec![stray] }).await.unwrap();
+    target
+        .append(&stream, ExpectedVersion::Any, Commit { commit_id: Uuid::now_v7(), events: vec![stray] })
+        .await
+        .unwrap();
     drop(target);
     let out = migrate(
         &format!("embedded:{}", source_dir.path().display()),

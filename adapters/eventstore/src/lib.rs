@@ -156,7 +156,11 @@ impl EventLog for EventStoreLog {
             return Err(AppendError::EmptyCommit);
         }
         if commit.events.len() > codec::MAX_EVENTS_PER_COMMIT {
-            return Err(LogError::Backend(format!("a commit may carry at most {} events", codec::MAX_EVENTS_PER_COMMIT)).into());
+            return Err(LogError::Backend(format!(
+                "a commit may carry at most {} events",
+                codec::MAX_EVENTS_PER_COMMIT
+            ))
+            .into());
         }
         let name = self.name(stream);
         let tail = self.tail(&name).await?;

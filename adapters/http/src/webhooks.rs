@@ -218,7 +218,7 @@ impl WebhooksApi {
         Ok(())
     }
 
-    fn known<'a>(team: &'a Team, webhook_id: Uuid) -> Result<&'a WebhookRegistered, ApiError> {
+    fn known(team: &Team, webhook_id: Uuid) -> Result<&WebhookRegistered, ApiError> {
         team.webhooks
             .get(&webhook_id)
             .ok_or_else(|| ApiError::not_found("unknown_webhook", format!("webhook {webhook_id} does not exist")))

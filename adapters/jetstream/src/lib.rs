@@ -109,10 +109,10 @@ use switchboard_schemas::{RecordedEvent, StreamId, TeamId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use switchboard_engine::codec::{MAX_EVENTS_PER_COMMIT, MAX_SEQUENCE};
-use switchboard_engine::codec;
 pub use error::JetStreamError;
 pub use options::JetStreamOptions;
+use switchboard_engine::codec;
+pub use switchboard_engine::codec::{MAX_EVENTS_PER_COMMIT, MAX_SEQUENCE};
 
 use crate::error::{log_error, Place};
 

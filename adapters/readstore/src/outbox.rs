@@ -116,7 +116,8 @@ fn team_at(row: &[Value], index: usize) -> Result<TeamId, StoreError> {
 fn delivery_from(row: &[Value]) -> Result<Delivery, StoreError> {
     let status = required(text_at(row, 8)?, "status")?;
     let count = |index, column| -> Result<u64, StoreError> {
-        u64::try_from(required(int_at(row, index)?, column)?).map_err(|_| StoreError::Corrupt(format!("{column}")))
+        u64::try_from(required(int_at(row, index)?, column)?)
+            .map_err(|_| StoreError::Corrupt(format!("{column} is negative")))
     };
     Ok(Delivery {
         delivery: NewDelivery {
