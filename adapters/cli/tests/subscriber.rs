@@ -51,7 +51,8 @@ async fn the_example_subscriber_follows_one_team_from_a_durable_position() {
     let nats = NatsServer::start();
     // The suite runs this beside CPU-heavy tests on two cores: the test's own reads wait
     // longer than the default before calling the server unavailable.
-    let options = JetStreamOptions { request_timeout: std::time::Duration::from_secs(20), ..JetStreamOptions::default() };
+    let options =
+        JetStreamOptions { request_timeout: std::time::Duration::from_secs(20), ..JetStreamOptions::default() };
     let log = JetStreamEventLog::connect(&nats.url(), options).await.unwrap();
     let (ops, games) = (TeamId::new("ops").unwrap(), TeamId::new("games").unwrap());
     converse(&log, &ops, "zhangsan", 3).await;
