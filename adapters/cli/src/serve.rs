@@ -316,6 +316,20 @@ async fn follow_console_apps(
     }
 }
 
+/// After a background part (a projection, the webhook outbox or sender) stopped: true, once
+/// a second has passed, when it failed and should resume from what its store holds; false
+/// when it finished.
+async fn resume_after(what: &str, outcome: Result<(), impl std::fmt::Display>) -> bool {
+    match outcome {
+        Ok(()) => false,
+        Err(e) => {
+            warn!(error = %e, "{what} stopped; resuming from what its store holds");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            true
+        }
+    }
+}
+
 async fn onboard(runtime: &Runtime, id: &str, team: &TeamConfig) -> Result<()> {
     let team_id = TeamId::new(id).with_context(|| format!("team id {id:?} in the configuration"))?;
     let causation = Causation::root(Uuid::now_v7());
@@ -392,15 +406,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     let mut projector = Vec::new();
     if args.roles.contains(&Role::Projector) {
         projector.push(tokio::spawn(async move {
-            loop {
-                match projection.run(futures::future::pending()).await {
-                    Ok(_) => return,
-                    Err(e) => {
-                        warn!(error = %e, "the read-model projection stopped; resuming from its checkpoint");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                }
-            }
+            let what = "the read-model projection";
+            while resume_after(what, projection.run(futures::future::pending()).await.map(drop)).await {}
         }));
         let outbox = Outbox::new(log.clone(), deliveries.clone(), wake_webhooks.clone());
         let lookup: SecretLookup = Arc::new(move |name: &str| secrets.get(name).map(|s| s.expose().to_owned()));
@@ -413,26 +420,10 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
             config.webhooks.sender_options()?,
         )?;
         projector.push(tokio::spawn(async move {
-            loop {
-                match outbox.run(futures::future::pending()).await {
-                    Ok(_) => return,
-                    Err(e) => {
-                        warn!(error = %e, "the webhook outbox stopped; resuming from its checkpoint");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                }
-            }
+            while resume_after("the webhook outbox", outbox.run(futures::future::pending()).await.map(drop)).await {}
         }));
         projector.push(tokio::spawn(async move {
-            loop {
-                match sender.run(futures::future::pending()).await {
-                    Ok(()) => return,
-                    Err(e) => {
-                        warn!(error = %e, "the webhook sender stopped; resuming with what the store holds");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                }
-            }
+            while resume_after("the webhook sender", sender.run(futures::future::pending()).await).await {}
         }));
     }
     let sync = tokio::spawn(follow_console_apps(runtime.clone(), read_models.clone(), console_apps.clone()));

@@ -85,6 +85,23 @@ impl AppState {
         principal.require(team, role)?;
         Ok(principal)
     }
+
+    /// The team a route names, once the key may act on it with `role` and it exists (404
+    /// for a team never created).
+    pub(crate) async fn existing_team(
+        &self,
+        key: &AccessKey,
+        raw: &str,
+        role: AccessRole,
+    ) -> Result<(TeamId, Principal, switchboard_engine::team::Team), ApiError> {
+        let id = api::team_id(raw)?;
+        let principal = self.authorize(key, &id, role).await?;
+        let team = self.runtime.load_team(&id).await?;
+        if team.name.is_none() {
+            return Err(ApiError::not_found("unknown_team", format!("team {id} does not exist")));
+        }
+        Ok((id, principal, team))
+    }
 }
 
 /// The groups of the API, as the browsable documentation shows them.

@@ -18,7 +18,6 @@ use switchboard_wecom::simulator::CallbackSender;
 use switchboard_wecom::Secret;
 use uuid::Uuid;
 
-use crate::api::team_id;
 use crate::auth::AccessKey;
 use crate::error::ApiError;
 use crate::{ApiTags, AppState};
@@ -174,12 +173,7 @@ pub struct WecomApi {
 
 impl WecomApi {
     async fn admin(&self, key: &AccessKey, raw: &str) -> Result<(TeamId, Team), ApiError> {
-        let id = team_id(raw)?;
-        self.state.authorize(key, &id, AccessRole::Admin).await?;
-        let team = self.state.runtime.load_team(&id).await?;
-        if team.name.is_none() {
-            return Err(ApiError::not_found("unknown_team", format!("team {id} does not exist")));
-        }
+        let (id, _, team) = self.state.existing_team(key, raw, AccessRole::Admin).await?;
         Ok((id, team))
     }
 

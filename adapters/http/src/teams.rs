@@ -233,13 +233,7 @@ fn settings_json(settings: &TeamSettings) -> Result<serde_json::Value, ApiError>
 impl TeamsApi {
     /// The team, once the key may act on it with `role` and it exists.
     async fn team(&self, key: &AccessKey, raw: &str, role: AccessRole) -> Result<(TeamId, Principal, Team), ApiError> {
-        let id = team_id(raw)?;
-        let principal = self.state.authorize(key, &id, role).await?;
-        let team = self.state.runtime.load_team(&id).await?;
-        if team.name.is_none() {
-            return Err(ApiError::not_found("unknown_team", format!("team {id} does not exist")));
-        }
-        Ok((id, principal, team))
+        self.state.existing_team(key, raw, role).await
     }
 
     async fn detail(&self, id: &TeamId) -> Result<TeamDetail, ApiError> {

@@ -19,7 +19,6 @@ use switchboard_schemas::TeamId;
 use switchboard_wecom::Secret;
 use uuid::Uuid;
 
-use crate::api::team_id;
 use crate::auth::AccessKey;
 use crate::dto::CommandResult;
 use crate::error::ApiError;
@@ -181,12 +180,7 @@ fn new_secret() -> Result<String, ApiError> {
 
 impl WebhooksApi {
     async fn team(&self, key: &AccessKey, raw: &str) -> Result<(TeamId, Team), ApiError> {
-        let id = team_id(raw)?;
-        self.state.authorize(key, &id, AccessRole::Admin).await?;
-        let team = self.state.runtime.load_team(&id).await?;
-        if team.name.is_none() {
-            return Err(ApiError::not_found("unknown_team", format!("team {id} does not exist")));
-        }
+        let (id, _, team) = self.state.existing_team(key, raw, AccessRole::Admin).await?;
         Ok((id, team))
     }
 
