@@ -14,7 +14,7 @@ use switchboard_schemas::{ConversationEvent, FaqId, MessageId, StaffId, UserId};
 use uuid::Uuid;
 
 use crate::policy::{choice_in_words, feedback_in_words, TeamPolicy};
-use crate::ports::Ranking;
+use crate::ports::{Ranking, Rephrased};
 
 /// How many recent inbound message ids a conversation remembers for deduplication; WeCom
 /// retries within seconds, so this covers retries with a wide margin.
@@ -175,6 +175,9 @@ pub enum Command {
         message_id: MessageId,
         /// The ranking.
         ranking: Ranking,
+        /// The top FAQ's answer reworded for the question, when a generative model is
+        /// configured; used only if the policy answers from that same FAQ.
+        rephrased: Option<Rephrased>,
     },
     /// The operator pressed "resolved" / "not resolved".
     GiveFeedback {
@@ -308,6 +311,26 @@ pub enum Rejection {
     /// A timer fired before it was due (clock skew between instances).
     #[error("the timer is not due until {0}")]
     TimerNotDue(DateTime<Utc>),
+}
+
+/// The rejections that mean "this already happened" for an operator's command from a
+/// button or menu, so a retried (or concurrently retried) click is harmless:
+///
+/// - `RequestHuman` → `AlreadyWithHuman`
+/// - `CloseByOperator` → `NoActiveSession`
+/// - `GiveFeedback` → `NotAwaitingFeedback` or `NoActiveSession` (the first click moved the
+///   session on: to a person, or closed it)
+///
+/// The same rejections also follow a stale click (a button on an old card); that is just as
+/// harmless. Every other rejection is a real problem.
+pub fn is_harmless_repeat(command: &Command, rejection: &Rejection) -> bool {
+    matches!(
+        (command, rejection),
+        (Command::RequestHuman, Rejection::AlreadyWithHuman)
+            | (Command::CloseByOperator, Rejection::NoActiveSession)
+            | (Command::GiveFeedback { .. }, Rejection::NotAwaitingFeedback | Rejection::NoActiveSession)
+            | (Command::RequestGroupChat { .. }, Rejection::NoActiveSession)
+    )
 }
 
 /// What a decision needs from outside: the time, fresh ids and the team's policy.
@@ -603,8 +626,10 @@ impl<'c, 'a> Decision<'c, 'a> {
         }
     }
 
-    fn answer(&mut self, user: &UserId, candidate: &MatchCandidate) {
-        let text = format!("{}\n\n{}", candidate.answer, self.ctx.policy.settings().texts.feedback_hint);
+    /// Answers from `candidate`, in the words of `rephrased` when there is a rewording.
+    fn answer(&mut self, user: &UserId, candidate: &MatchCandidate, rephrased: Option<&str>) {
+        let answer = rephrased.unwrap_or(&candidate.answer);
+        let text = format!("{answer}\n\n{}", self.ctx.policy.settings().texts.feedback_hint);
         self.send(self.operator(user), OutboundPurpose::Answer { faq_id: candidate.faq_id.clone() }, text);
     }
 
@@ -695,7 +720,7 @@ pub fn decide(
             receive(&mut d, user, message_id, text);
             d.restart_inactivity_timer();
         }
-        Command::ApplyMatch { message_id, ranking } => {
+        Command::ApplyMatch { message_id, ranking, rephrased } => {
             let session = require_active()?;
             let Phase::Matching { message_id: waiting, query } = &session.phase else {
                 return Ok(Vec::new());
@@ -705,6 +730,11 @@ pub fn decide(
             }
             let query = query.clone();
             let decision = d.ctx.policy.decide_match(ranking);
+            // A rewording is only ever used for a confident answer from the FAQ it was made
+            // from: never on low confidence, never for another FAQ.
+            let rephrased = rephrased
+                .as_ref()
+                .filter(|r| matches!(&decision, MatchDecision::Answer { faq_id } if *faq_id == r.faq_id));
             d.push(FaqMatched {
                 session_id: session.id,
                 message_id: message_id.clone(),
@@ -713,11 +743,12 @@ pub fn decide(
                 confidence: ranking.confidence,
                 decision: decision.clone(),
                 engine: ranking.engine.clone(),
+                rephrased_by: rephrased.map(|r| r.model.clone()),
             });
             match decision {
                 MatchDecision::Answer { .. } => {
                     if let Some(top) = ranking.candidates.first() {
-                        d.answer(user, top);
+                        d.answer(user, top, rephrased.map(|r| r.text.as_str()));
                     }
                 }
                 MatchDecision::Clarify { choices } => {
@@ -915,7 +946,7 @@ fn receive(d: &mut Decision<'_, '_>, user: &UserId, message_id: &MessageId, text
                 let chosen = choices[usize::from(n) - 1].clone();
                 let session_id = d.session_id();
                 d.push(ChoiceSelected { session_id, choice: n, faq_id: chosen.faq_id.clone() });
-                d.answer(user, &chosen);
+                d.answer(user, &chosen, None);
             }
             None => d.start_question(user, message_id, text),
         },

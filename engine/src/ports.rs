@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use switchboard_schemas::event::{Channel, MatchCandidate, OutboundPurpose, Recipient};
-use switchboard_schemas::{FaqEvent, StaffId, TeamId, UserId};
+use switchboard_schemas::{FaqEvent, FaqId, StaffId, TeamId, UserId};
 use uuid::Uuid;
 
 /// The answering port's view of a question: ranked FAQ candidates and one confidence.
@@ -27,6 +27,53 @@ pub enum MatchError {
     /// The backend failed.
     #[error("matcher backend error: {0}")]
     Backend(String),
+}
+
+/// An FAQ answer reworded for the operator's question by a generative model, from that
+/// FAQ's text alone. The engine uses it only for a confident answer from the same FAQ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rephrased {
+    /// The FAQ it was made from.
+    pub faq_id: FaqId,
+    /// The reworded answer.
+    pub text: String,
+    /// The model that wrote it, recorded with the match for audit.
+    pub model: String,
+}
+
+/// What a rephrasing is grounded in: the question and the one FAQ that answers it.
+#[derive(Debug, Clone, Copy)]
+pub struct RephraseRequest<'a> {
+    /// The team (for routing and logs; never sent to the model).
+    pub team: &'a TeamId,
+    /// The operator's question as matched.
+    pub question: &'a str,
+    /// The matched FAQ: its question and answer are the only facts the model may use.
+    pub faq: &'a MatchCandidate,
+}
+
+/// Why no rephrased answer came; the plain FAQ answer is sent instead.
+#[derive(Debug, thiserror::Error)]
+pub enum RephraseError {
+    /// The service did not answer in time.
+    #[error("the generative service did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The service refused the request (bad key, unknown model, rate limit, server error).
+    #[error("the generative service refused: {0}")]
+    Refused(String),
+    /// The service could not be reached or answered something unreadable.
+    #[error("the generative service is unavailable: {0}")]
+    Unavailable(String),
+    /// The text it wrote says something the FAQ does not (a number, a link) or is unusable.
+    #[error("the generated text was not grounded in the FAQ: {0}")]
+    Ungrounded(String),
+}
+
+/// Rewords a confident FAQ answer for the question asked (an optional generative model).
+#[async_trait]
+pub trait Rephraser: Send + Sync + 'static {
+    /// A rephrased answer grounded in `request.faq`, or why there is none.
+    async fn rephrase(&self, request: RephraseRequest<'_>) -> Result<Rephrased, RephraseError>;
 }
 
 /// Ranks a team's FAQs for a question; indexes are projections of the FAQ events.

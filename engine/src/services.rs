@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::GroupChatRequested;
+use switchboard_schemas::event::{GroupChatRequested, MatchDecision};
 use switchboard_schemas::{ConversationEvent, Event, MessageId, RecordedEvent, StreamId, TeamId, UserId};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
@@ -27,7 +27,10 @@ use uuid::Uuid;
 
 use crate::conversation::{Command, DeliveryOutcome, Rejection};
 use crate::log::{subscribe, EventLog};
-use crate::ports::{DeliveryError, GroupChatOrder, GroupChats, Matcher, NoGroupChats, Notifier, Outbound};
+use crate::ports::{
+    DeliveryError, GroupChatOrder, GroupChats, Matcher, NoGroupChats, Notifier, Outbound, Ranking, RephraseError,
+    RephraseRequest, Rephrased, Rephraser,
+};
 use crate::runtime::{CommandError, Runtime};
 use crate::shards::{part_of, Shard, Shards};
 
@@ -73,6 +76,11 @@ pub struct CoreHealth {
     pub timers_fired: AtomicU64,
     /// Conversation parts this instance works on now.
     pub parts_held: AtomicU64,
+    /// Confident answers sent in a generative model's words.
+    pub rephrased: AtomicU64,
+    /// Confident answers sent in the FAQ's own words because the model failed, timed out
+    /// or wrote something not grounded in the FAQ.
+    pub rephrase_fallbacks: AtomicU64,
 }
 
 impl CoreHealth {
@@ -92,12 +100,22 @@ impl CoreHealth {
     }
 }
 
+/// Which teams' confident answers a generative model rewords, and how long it may take.
+#[derive(Debug, Clone)]
+pub struct RephraseOptions {
+    /// Longer than this and the FAQ's own words are sent.
+    pub timeout: Duration,
+    /// The teams that use it (none: every team).
+    pub teams: Option<BTreeSet<TeamId>>,
+}
+
 /// The ports the core drives.
 pub struct Core {
     runtime: Arc<Runtime>,
     matcher: Arc<dyn Matcher>,
     notifier: Arc<dyn Notifier>,
     group_chats: Arc<dyn GroupChats>,
+    rephraser: Option<(Arc<dyn Rephraser>, RephraseOptions)>,
     config: CoreConfig,
     health: Arc<CoreHealth>,
     timers: Arc<TimerQueue>,
@@ -134,6 +152,7 @@ impl Core {
             matcher,
             notifier,
             group_chats: Arc::new(NoGroupChats),
+            rephraser: None,
             config,
             health: Arc::new(CoreHealth::default()),
             timers: Arc::new(TimerQueue::default()),
@@ -143,6 +162,13 @@ impl Core {
     /// Creates requested group chats through `group_chats` (none can be created without).
     pub fn with_group_chats(mut self, group_chats: Arc<dyn GroupChats>) -> Self {
         self.group_chats = group_chats;
+        self
+    }
+
+    /// Rewords confident answers with `rephraser` (off without): the FAQ's own words are
+    /// sent whenever it fails, is slow or strays from the FAQ.
+    pub fn with_rephraser(mut self, rephraser: Arc<dyn Rephraser>, options: RephraseOptions) -> Self {
+        self.rephraser = Some((rephraser, options));
         self
     }
 
@@ -395,9 +421,46 @@ impl Core {
                 }
             }
         };
-        let command = Command::ApplyMatch { message_id, ranking };
+        let rephrased = self.rephrase(&team, &query, &ranking).await;
+        let command = Command::ApplyMatch { message_id, ranking, rephrased };
         if self.submit(&team, &user, command).await {
             self.health.matched.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The top candidate's answer reworded, when a rephraser is configured for the team
+    /// and the policy will answer from that candidate; the model is never asked about a
+    /// question Switchboard is not confident about.
+    async fn rephrase(&self, team: &TeamId, query: &str, ranking: &Ranking) -> Option<Rephrased> {
+        let (rephraser, options) = self.rephraser.as_ref()?;
+        if options.teams.as_ref().is_some_and(|teams| !teams.contains(team)) {
+            return None;
+        }
+        let policy = self.runtime.policy(team).await.ok()?;
+        let MatchDecision::Answer { faq_id } = policy.decide_match(ranking) else {
+            return None;
+        };
+        let faq = ranking.candidates.first().filter(|c| c.faq_id == faq_id)?;
+        let request = RephraseRequest { team, question: query, faq };
+        let outcome = match tokio::time::timeout(options.timeout, rephraser.rephrase(request)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(RephraseError::Timeout(options.timeout)),
+        };
+        match outcome {
+            Ok(rephrased) if rephrased.faq_id == faq_id => {
+                self.health.rephrased.fetch_add(1, Ordering::Relaxed);
+                Some(rephrased)
+            }
+            Ok(_) => {
+                warn!(%team, %faq_id, "the rephraser answered for another FAQ; sending the FAQ's own words");
+                self.health.rephrase_fallbacks.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Err(e) => {
+                warn!(%team, %faq_id, error = %e, "no rephrased answer; sending the FAQ's own words");
+                self.health.rephrase_fallbacks.fetch_add(1, Ordering::Relaxed);
+                None
+            }
         }
     }
 

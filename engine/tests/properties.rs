@@ -10,8 +10,9 @@ use chrono::Duration;
 use proptest::prelude::*;
 use scenario::*;
 use switchboard_engine::conversation::{allowed_after_close, session_of, Command, Conversation, DeliveryOutcome};
-use switchboard_schemas::event::{Actor, SessionStatus};
-use switchboard_schemas::ConversationEvent;
+use switchboard_engine::ports::Rephrased;
+use switchboard_schemas::event::{Actor, MatchDecision, OutboundPurpose, SessionStatus};
+use switchboard_schemas::{ConversationEvent, FaqId};
 
 /// A step of a random history: commands chosen by index so they stay meaningful (a match
 /// for the latest message, a timer that exists, a delivery that was queued).
@@ -54,6 +55,9 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+/// Marks a reworded answer in the outbound texts.
+const REWORDED: &str = "REWORDED";
+
 const TEXTS: &[&str] = &["奖品怎么发放", "活动 123456 开始时间", "人工", "2", "解决了", "没解决", "hello", "1"];
 
 fn command(s: &Scenario, step: &Step, counter: &mut u32) -> Option<Command> {
@@ -72,7 +76,14 @@ fn command(s: &Scenario, step: &Step, counter: &mut u32) -> Option<Command> {
                 _ => None,
             })?;
             let confidence = f32::from(*c) / 255.0;
-            Command::ApplyMatch { message_id: waiting, ranking: ranking(confidence, &["a", "b", "c"]) }
+            // Every other match comes with a rewording, half of those for a lower candidate:
+            // only a confident answer from the same FAQ may use it.
+            let rephrased = (c % 2 == 0).then(|| Rephrased {
+                faq_id: FaqId::new(if c % 4 == 0 { "a" } else { "b" }).unwrap(),
+                text: format!("{REWORDED} {c}"),
+                model: "stand-in".into(),
+            });
+            Command::ApplyMatch { message_id: waiting, ranking: ranking(confidence, &["a", "b", "c"]), rephrased }
         }
         Step::Feedback(resolved) => Command::GiveFeedback { resolved: *resolved },
         Step::RequestHuman => Command::RequestHuman,
@@ -214,6 +225,29 @@ proptest! {
         for event in &s.history {
             if let ConversationEvent::MessageReceived(m) = event {
                 prop_assert!(seen.insert(m.message_id.clone()), "{:?} recorded twice", m.message_id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_rewording_is_sent_only_for_a_confident_answer_from_its_faq(steps in prop::collection::vec(step(), 1..80)) {
+        let (s, _) = run(&steps);
+        let mut last_match: Option<(MatchDecision, Option<String>)> = None;
+        for event in &s.history {
+            match event {
+                ConversationEvent::FaqMatched(m) => {
+                    if m.rephrased_by.is_some() {
+                        prop_assert_eq!(&m.decision, &MatchDecision::Answer { faq_id: FaqId::new("a").unwrap() });
+                    }
+                    last_match = Some((m.decision.clone(), m.rephrased_by.clone()));
+                }
+                ConversationEvent::AnswerQueued(q) if q.text.contains(REWORDED) => {
+                    prop_assert!(matches!(q.purpose, OutboundPurpose::Answer { .. }), "only answers: {:?}", q.purpose);
+                    let (decision, by) = last_match.clone().expect("a match before a reworded answer");
+                    let confident = matches!(decision, MatchDecision::Answer { .. });
+                    prop_assert!(confident && by.is_some(), "a reworded answer after {:?} by {:?}", decision, by);
+                }
+                _ => {}
             }
         }
     }

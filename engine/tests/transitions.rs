@@ -7,12 +7,17 @@ mod scenario;
 use chrono::Duration;
 use scenario::*;
 use switchboard_engine::conversation::{Command, DeliveryOutcome, Rejection};
+use switchboard_engine::ports::Rephrased;
 use switchboard_schemas::event::*;
-use switchboard_schemas::{ConversationEvent, MessageId};
+use switchboard_schemas::{ConversationEvent, FaqId, MessageId};
 
 fn answered(s: &mut Scenario) {
     s.given(message("m1", "奖品怎么发放？"));
-    s.given(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking: ranking(0.9, &["prize-1"]) });
+    s.given(Command::ApplyMatch {
+        message_id: MessageId("m1".into()),
+        ranking: ranking(0.9, &["prize-1"]),
+        rephrased: None,
+    });
 }
 
 #[test]
@@ -58,11 +63,60 @@ fn a_reply_without_the_field_asks_again() {
 fn a_confident_match_is_answered_with_feedback_buttons() {
     let mut s = Scenario::new(plain_policy());
     s.given(message("m1", "奖品怎么发放？"));
-    let events =
-        s.when(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking: ranking(0.9, &["prize-1"]) });
+    let events = s.when(Command::ApplyMatch {
+        message_id: MessageId("m1".into()),
+        ranking: ranking(0.9, &["prize-1"]),
+        rephrased: None,
+    });
     assert_eq!(events, ["FaqMatched", "AnswerQueued", "TimerCancelled", "TimerScheduled"]);
     assert_eq!(s.status(), SessionStatus::Answered);
     assert!(s.outbound_texts().last().unwrap().starts_with("answer prize-1"));
+}
+
+fn reworded(faq: &str) -> Option<Rephrased> {
+    Some(Rephrased { faq_id: FaqId::new(faq).unwrap(), text: format!("reworded {faq}"), model: "stand-in-1".into() })
+}
+
+fn rephrased_by(s: &Scenario) -> Option<String> {
+    s.last(|e| match e {
+        ConversationEvent::FaqMatched(m) => Some(m.rephrased_by.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_confident_match_with_a_rewording_of_its_faq_is_answered_in_those_words() {
+    let mut s = Scenario::new(plain_policy());
+    s.given(message("m1", "奖品怎么发放？"));
+    let ranking = ranking(0.9, &["prize-1"]);
+    let events =
+        s.when(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking, rephrased: reworded("prize-1") });
+    assert_eq!(events, ["FaqMatched", "AnswerQueued", "TimerCancelled", "TimerScheduled"]);
+    let text = s.outbound_texts().pop().unwrap();
+    assert!(text.starts_with("reworded prize-1") && !text.contains("answer prize-1"), "{text}");
+    assert_eq!(rephrased_by(&s).as_deref(), Some("stand-in-1"), "the model is recorded with the match");
+    assert_eq!(s.status(), SessionStatus::Answered);
+}
+
+#[test]
+fn a_rewording_is_ignored_on_low_confidence_and_for_another_faq() {
+    for (confidence, faq, outcome) in [
+        (0.1, "prize-1", SessionStatus::WithHuman),
+        (0.3, "prize-1", SessionStatus::AwaitingChoice),
+        (0.9, "prize-2", SessionStatus::Answered),
+    ] {
+        let mut s = Scenario::new(plain_policy());
+        s.given(message("m1", "奖品怎么发放？"));
+        let ranking = ranking(confidence, &["prize-1", "prize-2"]);
+        s.when(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking, rephrased: reworded(faq) });
+        assert_eq!(s.status(), outcome, "{confidence} {faq}");
+        assert!(
+            s.outbound_texts().iter().all(|t| !t.contains("reworded")),
+            "{confidence} {faq}: {:?}",
+            s.outbound_texts()
+        );
+        assert_eq!(rephrased_by(&s), None);
+    }
 }
 
 #[test]
@@ -70,7 +124,7 @@ fn an_unsure_match_offers_numbered_choices_and_a_number_answers() {
     let mut s = Scenario::new(plain_policy());
     s.given(message("m1", "奖品"));
     let ranking = ranking(0.3, &["a", "b", "c", "d"]);
-    s.when(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking });
+    s.when(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking, rephrased: None });
     assert_eq!(s.status(), SessionStatus::AwaitingChoice);
     let offered = s.outbound_texts().pop().unwrap();
     assert!(offered.contains("1. question a") && offered.contains("3. question c") && !offered.contains("question d"));
@@ -84,7 +138,11 @@ fn an_unsure_match_offers_numbered_choices_and_a_number_answers() {
 fn words_instead_of_a_number_are_a_new_question() {
     let mut s = Scenario::new(plain_policy());
     s.given(message("m1", "奖品"));
-    s.given(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking: ranking(0.3, &["a", "b"]) });
+    s.given(Command::ApplyMatch {
+        message_id: MessageId("m1".into()),
+        ranking: ranking(0.3, &["a", "b"]),
+        rephrased: None,
+    });
     let events = s.when(message("m2", "其实是报名人数的问题"));
     assert_eq!(events, ["MessageReceived", "MatchRequested", "TimerCancelled", "TimerScheduled"]);
 }
@@ -93,8 +151,11 @@ fn words_instead_of_a_number_are_a_new_question() {
 fn a_low_confidence_match_transfers_to_the_on_call_engineer_of_the_category() {
     let mut s = Scenario::new(plain_policy());
     s.given(message("m1", "系统报错 500"));
-    let events =
-        s.when(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking: ranking(0.1, &["prize-1"]) });
+    let events = s.when(Command::ApplyMatch {
+        message_id: MessageId("m1".into()),
+        ranking: ranking(0.1, &["prize-1"]),
+        rephrased: None,
+    });
     assert_eq!(
         events,
         ["FaqMatched", "TransferredToHuman", "AnswerQueued", "AnswerQueued", "TimerCancelled", "TimerScheduled"]
@@ -113,7 +174,7 @@ fn a_low_confidence_match_transfers_to_the_on_call_engineer_of_the_category() {
 fn no_candidates_at_all_transfer_to_the_default_rotation() {
     let mut s = Scenario::new(plain_policy());
     s.given(message("m1", "???"));
-    s.when(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking: ranking(0.0, &[]) });
+    s.when(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking: ranking(0.0, &[]), rephrased: None });
     let transfer = s.last(|e| match e {
         ConversationEvent::TransferredToHuman(t) => Some(t.assignee.clone()),
         _ => None,
@@ -126,11 +187,23 @@ fn a_match_for_an_older_message_is_ignored() {
     let mut s = Scenario::new(plain_policy());
     s.given(message("m1", "奖品"));
     s.given(message("m2", "怎么发放"));
-    let events = s.when(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking: ranking(0.9, &["a"]) });
+    let events = s.when(Command::ApplyMatch {
+        message_id: MessageId("m1".into()),
+        ranking: ranking(0.9, &["a"]),
+        rephrased: None,
+    });
     assert!(events.is_empty());
-    let events = s.when(Command::ApplyMatch { message_id: MessageId("m2".into()), ranking: ranking(0.9, &["a"]) });
+    let events = s.when(Command::ApplyMatch {
+        message_id: MessageId("m2".into()),
+        ranking: ranking(0.9, &["a"]),
+        rephrased: None,
+    });
     assert_eq!(events[0], "FaqMatched");
-    let again = s.when(Command::ApplyMatch { message_id: MessageId("m2".into()), ranking: ranking(0.9, &["a"]) });
+    let again = s.when(Command::ApplyMatch {
+        message_id: MessageId("m2".into()),
+        ranking: ranking(0.9, &["a"]),
+        rephrased: None,
+    });
     assert!(again.is_empty(), "applying the same match twice changes nothing");
 }
 
@@ -373,7 +446,7 @@ fn a_timer_fires_once() {
 fn a_group_chat_is_requested_once_with_the_assignee_and_on_call() {
     let mut s = Scenario::new(plain_policy());
     s.given(message("m1", "奖品"));
-    s.given(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking: ranking(0.1, &["a"]) });
+    s.given(Command::ApplyMatch { message_id: MessageId("m1".into()), ranking: ranking(0.1, &["a"]), rephrased: None });
     s.given(Command::Transfer { by: staff("lead"), to: Some(staff("li")) });
     assert_eq!(s.rejects(Command::RecordGroupChat { chat_id: "c1".into() }), Rejection::NoGroupChatRequested);
     let events = s.when(Command::RequestGroupChat { by: Actor::Operator(user()) });

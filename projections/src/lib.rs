@@ -3,6 +3,8 @@
 //! - [`conversation`]: one conversation as people read it — sessions with their messages,
 //!   status, assignee and remarks — and its human-readable timeline; the same fold, cut at
 //!   a moment, is the audit view ("what did this conversation look like at 10:42?").
+//! - [`operator`]: the conversation as its operator sees it, for chat channels that render
+//!   it (the WebSocket channel).
 //! - [`sessions`]: the session list, one row per session, and its pure fold.
 //! - [`store`]: the read-model store port (SQLite and PostgreSQL live in
 //!   `switchboard-readstore`), with the session-list query and the statistics.
@@ -15,6 +17,7 @@
 
 pub mod candidates;
 pub mod conversation;
+pub mod operator;
 pub mod outbox;
 pub mod report;
 pub mod runtime;

@@ -415,6 +415,10 @@ pub struct FaqMatched {
     pub decision: MatchDecision,
     /// Which engine (and model version) produced the ranking.
     pub engine: String,
+    /// The generative model that reworded the answer, when one did (absent: the FAQ's own
+    /// words were sent). Added within version 1; older events lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rephrased_by: Option<String>,
 }
 
 /// The operator picked one of the offered choices.

@@ -1,5 +1,5 @@
-//! The JSON Schema of every event and of the published envelope, generated from the Rust
-//! types.
+//! The JSON Schema of every event, of the published envelope and of the WebSocket channel's
+//! frames, generated from the Rust types.
 //!
 //! The files under `schemas/json/` are the published contract for subscribers in other
 //! languages. A test regenerates them and fails when the checked-in copies are stale.
@@ -32,5 +32,18 @@ pub fn generate() -> Vec<(String, String)> {
     }
     let text = serde_json::to_string_pretty(&envelope).unwrap_or_default() + "\n";
     files.push((format!("envelope/PublishedEvent.v{}.json", crate::envelope::ENVELOPE_VERSION), text));
+    let version = crate::channel::PROTOCOL_VERSION;
+    let channel = [
+        ("ClientFrame", schemars::schema_for!(crate::channel::ClientFrame)),
+        ("ServerFrame", schemars::schema_for!(crate::channel::ServerFrame)),
+    ];
+    for (name, schema) in channel {
+        let mut value = schema.to_value();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("x-protocol-version".into(), version.into());
+        }
+        let text = serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
+        files.push((format!("channel/{name}.v{version}.json"), text));
+    }
     files
 }

@@ -9,10 +9,12 @@
 //! - [`envelope`]: the stored form (envelope + JSON payload), decoding with upcasting, and
 //!   the published form ([`PublishedEvent`]) webhooks and subscribers receive.
 //! - [`upcast`]: how older schema versions are read as the current type.
+//! - [`channel`]: the WebSocket chat channel's frames (a published contract too).
 //! - [`json_schema`]: the generated JSON Schema of every event (checked into `schemas/json/`).
 //!
 //! This crate has no I/O and no async runtime.
 
+pub mod channel;
 pub mod envelope;
 pub mod event;
 pub mod ids;

@@ -66,6 +66,7 @@ fn events_survive_the_stored_form() {
             confidence: 0.8,
             decision: MatchDecision::Answer { faq_id: FaqId::new("prize-1").unwrap() },
             engine: "keyword".into(),
+            rephrased_by: Some("gpt-4o-mini".into()),
         })
         .into(),
     ];

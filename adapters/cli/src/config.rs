@@ -40,6 +40,8 @@ pub struct Config {
     pub log: LogConfig,
     /// How webhook deliveries are sent and retried.
     pub webhooks: WebhookConfig,
+    /// Generative answers (off by default).
+    pub generative: GenerativeConfig,
     /// Teams onboarded by configuration, by team id.
     pub teams: BTreeMap<String, TeamConfig>,
 }
@@ -57,6 +59,7 @@ impl Default for Config {
             matching: MatchingConfig::default(),
             log: LogConfig::default(),
             webhooks: WebhookConfig::default(),
+            generative: GenerativeConfig::default(),
             teams: BTreeMap::new(),
         }
     }
@@ -146,15 +149,23 @@ pub struct HttpConfig {
     /// Where WeCom and people reach this deployment (`https://switchboard.example.com`): the
     /// base of the callback URLs the console shows. This instance's address when absent.
     pub public_url: Option<String>,
+    /// Open WebSocket channel connections one instance admits; more are refused with 503.
+    pub channel_max_connections: usize,
+    /// The largest frame a WebSocket channel client may send (its connection is closed
+    /// with 1009 otherwise).
+    pub channel_max_frame_bytes: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
+        let limits = switchboard_http::HttpLimits::default();
         Self {
-            max_body_bytes: 64 * 1024,
-            max_upload_bytes: 8 * 1024 * 1024,
-            reply_wait: Duration::from_secs(3),
+            max_body_bytes: limits.max_body_bytes,
+            max_upload_bytes: limits.max_upload_bytes,
+            reply_wait: limits.reply_wait,
             public_url: None,
+            channel_max_connections: limits.channel_max_connections,
+            channel_max_frame_bytes: limits.channel_max_frame_bytes,
         }
     }
 }
@@ -177,6 +188,52 @@ pub struct WebhookConfig {
     pub max_retry: Duration,
     /// Deliveries in flight at once.
     pub concurrency: u32,
+}
+
+/// Generative answers: a model behind an OpenAI-compatible chat API rewords confident FAQ
+/// answers for the question asked. Off unless `enabled`; never asked about a question
+/// Switchboard is unsure of; the FAQ's own words are sent when it fails, is slower than
+/// `timeout` or strays from the FAQ.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerativeConfig {
+    /// Whether to use it at all.
+    pub enabled: bool,
+    /// The API base (`/chat/completions` is appended).
+    pub base_url: String,
+    /// The model.
+    pub model: String,
+    /// The NAME of the environment variable holding the API key (none needed for a local
+    /// service that takes no key).
+    pub api_key_env: String,
+    /// The longest an answer waits for the model before the FAQ's own words are sent.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// The most tokens a reply may use.
+    pub max_tokens: u32,
+    /// Longer replies are not sent.
+    pub max_output_chars: usize,
+    /// The teams that use it; empty for every team.
+    pub teams: Vec<String>,
+}
+
+impl Default for GenerativeConfig {
+    fn default() -> Self {
+        let defaults = switchboard_generative::OpenAiConfig::default();
+        Self {
+            enabled: false,
+            base_url: defaults.base_url,
+            model: defaults.model,
+            api_key_env: "OPENAI_API_KEY".into(),
+            timeout: Duration::from_secs(3),
+            temperature: defaults.temperature,
+            max_tokens: defaults.max_tokens,
+            max_output_chars: defaults.max_output_chars,
+            teams: Vec::new(),
+        }
+    }
 }
 
 impl Default for WebhookConfig {
@@ -382,6 +439,18 @@ pub struct TeamConfig {
     pub wecom: Option<switchboard_wecom::WecomApp>,
 }
 
+/// Whether `SWITCHBOARD_<key>` is a variable read by its name rather than a configuration
+/// key: the file's path, the log filter, keys and secrets (`SWITCHBOARD_ADMIN_KEY`, a team's
+/// console-made WeCom secrets and channel key `SWITCHBOARD_TEAM_<TEAM>_*`, webhook secrets
+/// `SWITCHBOARD_WEBHOOK_<ID>`, the demo's secret, `simulate`'s key). Case does not matter:
+/// the environment keeps the variable's own.
+fn is_read_by_name(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["config", "log", "admin_key", "api_key", "demo_wecom_secret"].contains(&key.as_str())
+        || key.starts_with("team_")
+        || key.starts_with("webhook_")
+}
+
 impl Config {
     /// Loads defaults, the file (if given) and the environment.
     pub fn load(file: Option<&Path>) -> Result<Self> {
@@ -390,13 +459,7 @@ impl Config {
             anyhow::ensure!(file.exists(), "configuration file {} does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        // Variables that are not configuration keys: the file's path, the log filter, keys
-        // and secrets read by name (`SWITCHBOARD_ADMIN_KEY`, console-made WeCom secrets
-        // `SWITCHBOARD_TEAM_<TEAM>_WECOM_*`, the demo's secret, `simulate`'s key).
-        let env = Env::prefixed("SWITCHBOARD_")
-            .ignore(&["CONFIG", "LOG", "ADMIN_KEY", "API_KEY", "DEMO_WECOM_SECRET"])
-            .filter(|key| !key.as_str().starts_with("team_"))
-            .split("__");
+        let env = Env::prefixed("SWITCHBOARD_").filter(|key| !is_read_by_name(key.as_str())).split("__");
         figment = figment.merge(env);
         figment.extract().context("invalid configuration (check the file and SWITCHBOARD_* variables)")
     }
@@ -431,6 +494,18 @@ mod tests {
         let configured = Fusion { semantic_weight: 0.5, ..Fusion::default() };
         let matching = MatchingConfig { fusion: Some(configured), ..MatchingConfig::default() };
         assert_eq!(matching.fusion_for("multilingual-e5-small-q4q8+query+passage"), configured);
+    }
+
+    #[test]
+    fn secrets_read_by_name_are_not_taken_for_configuration_keys() {
+        for secret in
+            ["TEAM_OPS_WECOM_TOKEN", "TEAM_DEMO_CHANNEL_KEY", "WEBHOOK_0193ABCD", "ADMIN_KEY", "config", "LOG"]
+        {
+            assert!(is_read_by_name(secret), "{secret}");
+        }
+        for key in ["HTTP__REPLY_WAIT", "WEBHOOKS__TIMEOUT", "TEAMS__OPS__NAME", "STORE__KIND", "LISTEN"] {
+            assert!(!is_read_by_name(key), "{key}");
+        }
     }
 
     #[test]

@@ -105,6 +105,12 @@ pub const DEMO_KEYS: [(&str, &str, AccessRole, &str); 3] = [
     ("sbk.demo.demo-viewer", "demo viewer", AccessRole::Viewer, "guest"),
 ];
 
+/// The key a command reads a team's data with: the one given, else the demo team's viewer
+/// key when the team is the demo's.
+pub fn reading_key(given: Option<String>, team: &str) -> Option<String> {
+    given.or_else(|| (team == DEMO_TEAM).then(|| DEMO_KEYS[2].0.to_owned()))
+}
+
 /// Records the demo team's access keys (once; re-running changes nothing).
 pub async fn seed_keys(runtime: &Runtime) -> Result<usize> {
     let team = TeamId::new(DEMO_TEAM)?;

@@ -10,6 +10,7 @@ mod export;
 mod faq;
 mod forward;
 mod keys;
+mod load;
 mod migrate;
 mod read_models;
 mod replay;
@@ -54,6 +55,10 @@ enum Commands {
     /// Drive realistic WeCom traffic (encrypted callbacks, clicks, retries) through a running
     /// `serve`, with a simulated WeCom cloud receiving its answers; prints what happened.
     Simulate(simulate::SimulateArgs),
+    /// Drive encrypted WeCom callbacks at a fixed rate for a fixed time through a running
+    /// `serve` (loopback only), then check that every accepted message is in the log exactly
+    /// once and every session reached a valid state; exits non-zero when not.
+    Load(load::LoadArgs),
     /// Measure keyword, semantic and hybrid matching on labelled questions (P@1, MRR,
     /// end-to-end accuracy with hand-over); --tune picks weights, calibration and thresholds.
     Eval(eval::EvalArgs),
@@ -104,6 +109,7 @@ fn main() -> Result<()> {
             Commands::Audit(args) => audit::run(config, args).await,
             Commands::Replay(args) => replay::run(config, args).await,
             Commands::Simulate(args) => simulate::run(config, args).await,
+            Commands::Load(args) => load::run(config, args).await,
             Commands::Forward(args) => forward::run(args).await,
             Commands::Eval(args) => eval::run(config, args).await,
             Commands::Faq { command } => faq::run(config, command).await,

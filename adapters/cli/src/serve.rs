@@ -9,15 +9,16 @@ use poem::listener::TcpListener;
 use switchboard_embed::{CachedEmbedder, ModelPaths, OrtEmbedder};
 use switchboard_embedded::SqliteEventLog;
 use switchboard_engine::log::EventLog;
-use switchboard_engine::ports::Matcher;
 use switchboard_engine::ports::SystemClock;
+use switchboard_engine::ports::{Matcher, Rephraser};
 use switchboard_engine::runtime::Runtime;
-use switchboard_engine::services::{Core, CoreConfig};
+use switchboard_engine::services::{Core, CoreConfig, RephraseOptions};
 use switchboard_engine::shards::{Shard, Shards};
 use switchboard_engine::team::TeamCommand;
 use switchboard_eventstore::EventStoreLog;
+use switchboard_generative::{OpenAiConfig, OpenAiRephraser};
 use switchboard_http::auth::ADMIN_ACTOR;
-use switchboard_http::{AppState, Backends, GlobalAdmins, HttpLimits, Onboarding};
+use switchboard_http::{AppState, Backends, GlobalAdmins, HttpLimits, LiveConversations, Onboarding};
 use switchboard_jetstream::leases::ShardLeases;
 use switchboard_jetstream::JetStreamEventLog;
 use switchboard_projections::outbox::{DeliveryStore, Outbox};
@@ -32,7 +33,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::channels::ChannelRouter;
-use crate::config::{Config, StoreKind, TeamConfig};
+use crate::config::{Config, GenerativeConfig, StoreKind, TeamConfig};
 use crate::demo;
 
 /// Options of `serve`.
@@ -221,6 +222,48 @@ async fn local_matcher(config: &Config) -> (Arc<dyn Matcher>, String, String) {
 /// The WeCom API client for every team with an application whose secret is available
 /// (from the environment variable its `secret_ref` names), including the teams of its
 /// forwarded departments.
+/// Generative answers as configured: the adapter, the core's options, and how `/healthz`
+/// names them.
+struct Generative {
+    rephraser: Arc<dyn Rephraser>,
+    options: RephraseOptions,
+    described: String,
+}
+
+/// The rephraser `generative` asks for; none when generative answers are off.
+fn rephraser(generative: &GenerativeConfig) -> Result<Option<Generative>> {
+    if !generative.enabled {
+        return Ok(None);
+    }
+    let api_key = std::env::var(&generative.api_key_env).ok().filter(|k| !k.is_empty());
+    if api_key.is_none() {
+        warn!(
+            variable = %generative.api_key_env,
+            "generative answers are on but {} is not set: requests go without a key (fine for a local model server)",
+            generative.api_key_env
+        );
+    }
+    let adapter = OpenAiRephraser::new(OpenAiConfig {
+        base_url: generative.base_url.clone(),
+        model: generative.model.clone(),
+        api_key,
+        temperature: generative.temperature,
+        max_tokens: generative.max_tokens,
+        max_output_chars: generative.max_output_chars,
+        timeout: generative.timeout,
+    })
+    .context("generative answers cannot be set up")?;
+    let teams = if generative.teams.is_empty() {
+        None
+    } else {
+        let teams = generative.teams.iter().map(|t| TeamId::new(t).with_context(|| format!("generative.teams: {t:?}")));
+        Some(teams.collect::<Result<_>>()?)
+    };
+    let described = format!("{} at {}", generative.model, generative.base_url);
+    let options = RephraseOptions { timeout: generative.timeout, teams };
+    Ok(Some(Generative { rephraser: Arc::new(adapter), options, described }))
+}
+
 fn wecom_client(config: &Config, demo: bool) -> Result<WecomClient> {
     let mut apps = Vec::new();
     for (id, team) in &config.teams {
@@ -392,7 +435,16 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     })?);
     let console_apps = Arc::new(ConsoleApps::new(wecom_apps.clone(), wecom.clone(), secrets.clone(), configured_teams));
     let router = Arc::new(ChannelRouter { wecom: wecom.clone() });
-    let core = Core::new(runtime.clone(), matcher, router.clone(), core_config).with_group_chats(router).spawn();
+    let mut core = Core::new(runtime.clone(), matcher, router.clone(), core_config).with_group_chats(router);
+    let generative = match rephraser(&config.generative)? {
+        Some(Generative { rephraser, options, described }) => {
+            info!(model = %described, "generative answers are on");
+            core = core.with_rephraser(rephraser, options);
+            described
+        }
+        None => "off".to_owned(),
+    };
+    let core = core.spawn();
     // The read models (session list, statistics, FAQ candidates) follow the log.
     let stores = crate::read_models::open(&config).await?;
     let read_models: Arc<dyn switchboard_projections::store::ReadStore> = stores.clone();
@@ -435,24 +487,31 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         }
         _ => format!("http://{local_host}:{}", config.listen.port()),
     };
+    let limits = HttpLimits {
+        max_body_bytes: config.http.max_body_bytes,
+        max_upload_bytes: config.http.max_upload_bytes,
+        reply_wait: config.http.reply_wait,
+        channel_max_connections: config.http.channel_max_connections,
+        channel_max_frame_bytes: config.http.channel_max_frame_bytes,
+        ..HttpLimits::default()
+    };
+    let live = Arc::new(LiveConversations::new(runtime.log().clone(), limits.channel_max_connections));
     let state = Arc::new(AppState {
         runtime,
         read_models,
         health: core.health(),
-        limits: HttpLimits {
-            max_body_bytes: config.http.max_body_bytes,
-            max_upload_bytes: config.http.max_upload_bytes,
-            reply_wait: config.http.reply_wait,
-        },
+        limits,
         backends: Backends {
             store: format!("{:?}", config.store.kind).to_lowercase(),
             matcher: matcher_name,
             semantic: semantic_status,
+            generative,
         },
         admins,
         onboarding: Onboarding { console: console_apps, public_url: config.http.public_url.clone(), local_url },
         deliveries,
         wake_webhooks,
+        live,
     });
     let serves_http = args.roles.contains(&Role::Http);
     let mut app = poem::Route::new();

@@ -20,6 +20,7 @@ use switchboard_wecom::{Action, WecomApp};
 
 use crate::config::Config;
 use crate::demo;
+use crate::load::Latency;
 
 /// Options of `simulate`.
 #[derive(Debug, Args)]
@@ -54,7 +55,7 @@ pub struct SimulateArgs {
 
 /// What operators say: answerable in Chinese and English, unanswerable, and asking for a
 /// person.
-const QUESTIONS: [&str; 10] = [
+pub(crate) const QUESTIONS: [&str; 10] = [
     "奖品库存不够了怎么加",
     "活动审核要多久",
     "How do I export the list of participants?",
@@ -68,7 +69,7 @@ const QUESTIONS: [&str; 10] = [
 ];
 
 /// A small deterministic generator (SplitMix64): repeatable runs without a dependency.
-struct Dice(u64);
+pub(crate) struct Dice(pub(crate) u64);
 
 impl Dice {
     fn next(&mut self) -> u64 {
@@ -79,11 +80,11 @@ impl Dice {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
-    fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         (self.next() as f64 / u64::MAX as f64) < p
     }
 }
@@ -97,6 +98,37 @@ struct Tally {
     latencies_us: std::sync::Mutex<Vec<u64>>,
 }
 
+/// WeCom's side of a run against a `serve`: the team's application, the simulated WeCom
+/// API its answers go to, and a sender of callbacks as WeCom makes them.
+pub(crate) struct WecomSide {
+    /// The team's application.
+    pub(crate) app: WecomApp,
+    /// The simulated WeCom API, serving.
+    pub(crate) simulator: WecomSimulator,
+    /// Where the simulated API listens.
+    pub(crate) api: SocketAddr,
+    /// Posts encrypted callbacks to the team's callback URL.
+    pub(crate) sender: CallbackSender,
+    /// The team's callback URL on `target`.
+    pub(crate) url: String,
+}
+
+/// Serves the simulated WeCom API on `api_listen` for `team`'s application and aims a
+/// callback sender at `target`.
+pub(crate) async fn wecom_side(config: &Config, team: &str, target: &str, api_listen: SocketAddr) -> Result<WecomSide> {
+    let app = app_of(config, team)?;
+    let secret = std::env::var(&app.secret_ref).unwrap_or_else(|_| demo::DEMO_SECRET.to_owned());
+    let simulator = WecomSimulator::new(SimulatorConfig::new(&app.corp_id, secret, app.agent_id));
+    let api = simulator
+        .serve(api_listen)
+        .await
+        .with_context(|| format!("cannot serve the simulated WeCom API on {api_listen} (in use?)"))?;
+    let crypto = app.crypto(&switchboard_schemas::TeamId::new(team)?)?;
+    let url = format!("{}/wecom/{team}/callback", target.trim_end_matches('/'));
+    let sender = CallbackSender::new(&url, crypto, &app.corp_id, app.agent_id);
+    Ok(WecomSide { app, simulator, api, sender, url })
+}
+
 fn app_of(config: &Config, team: &str) -> Result<WecomApp> {
     match config.teams.get(team).and_then(|t| t.wecom.clone()) {
         Some(app) => Ok(app),
@@ -107,16 +139,8 @@ fn app_of(config: &Config, team: &str) -> Result<WecomApp> {
 
 /// Runs the simulation and prints the report.
 pub async fn run(config: Config, args: SimulateArgs) -> Result<()> {
-    let app = app_of(&config, &args.team)?;
-    let secret = std::env::var(&app.secret_ref).unwrap_or_else(|_| demo::DEMO_SECRET.to_owned());
-    let simulator = WecomSimulator::new(SimulatorConfig::new(&app.corp_id, secret, app.agent_id));
-    let api = simulator
-        .serve(args.api_listen)
-        .await
-        .with_context(|| format!("cannot serve the simulated WeCom API on {} (in use?)", args.api_listen))?;
-    let crypto = app.crypto(&switchboard_schemas::TeamId::new(args.team.as_str())?)?;
-    let url = format!("{}/wecom/{}/callback", args.target.trim_end_matches('/'), args.team);
-    let sender = CallbackSender::new(&url, crypto, &app.corp_id, app.agent_id);
+    let WecomSide { app, simulator, api, sender, url } =
+        wecom_side(&config, &args.team, &args.target, args.api_listen).await?;
     eprintln!(
         "simulate: WeCom API on http://{api}/cgi-bin, {} operators for {:?} → {url}",
         args.operators, args.duration
@@ -248,20 +272,14 @@ async fn report(args: &SimulateArgs, simulator: &WecomSimulator, tally: &Tally) 
         };
         *kinds.entry(kind).or_default() += 1;
     }
-    let mut latencies = tally.latencies_us.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    latencies.sort_unstable();
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
-            .map_or(0.0, |us| *us as f64 / 1000.0)
-    };
+    let latency = Latency::of(tally.latencies_us.lock().unwrap_or_else(|e| e.into_inner()).clone());
     println!(
         "callbacks delivered: {} ({} sent twice on purpose, {} not answered 200)",
         tally.callbacks.load(Ordering::Relaxed),
         tally.duplicates.load(Ordering::Relaxed),
         tally.refused.load(Ordering::Relaxed)
     );
-    println!("callback latency: p50 {:.2} ms, p99 {:.2} ms", percentile(0.5), percentile(0.99));
+    println!("callback latency: p50 {:.2} ms, p99 {:.2} ms", latency.p50, latency.p99);
     println!("feedback clicks: {}", tally.clicks.load(Ordering::Relaxed));
     let mut kinds: Vec<_> = kinds.into_iter().collect();
     kinds.sort();
@@ -271,7 +289,7 @@ async fn report(args: &SimulateArgs, simulator: &WecomSimulator, tally: &Tally) 
     println!("messages WeCom dropped (duplicate check, per-member limit): {}", simulator.dropped().len());
     println!("group chats created: {}", simulator.chats().len());
     let stats_url = format!("{}/api/v1/teams/{}/statistics", args.target.trim_end_matches('/'), args.team);
-    let key = args.key.clone().or_else(|| (args.team == demo::DEMO_TEAM).then(|| demo::DEMO_KEYS[2].0.to_owned()));
+    let key = demo::reading_key(args.key.clone(), &args.team);
     let request = reqwest::Client::new().get(&stats_url);
     let request = match &key {
         Some(key) => request.bearer_auth(key),

@@ -1,7 +1,8 @@
 //! The admin console used as a person would: `ops/browser/console.mjs` drives headless
 //! Chromium through the demo served by the real binary (log in, filter, watch a new session
 //! arrive, remark, close, upload FAQ files good and bad, edit, approve a candidate, read the
-//! statistics, switch language, onboard a team and verify its WeCom URL). Node, Chromium and
+//! statistics, switch language, onboard a team and verify its WeCom URL); and the chat widget
+//! (`ops/browser/widget.mjs`): answer, feedback, transfer, live reply, reload, close, framed. Node, Chromium and
 //! playwright-core come from `ops/setup.sh`; any of them missing fails the test.
 
 #![allow(clippy::unwrap_used)]
@@ -62,6 +63,42 @@ fn the_console_works_in_a_browser() {
     assert!(output.status.success(), "the console walkthrough failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("steps passed"), "{stdout}");
     for page in ["02-sessions", "03-conversation", "08-statistics", "12-team-wecom"] {
+        assert!(screenshots.join(format!("{page}.png")).exists(), "screenshot {page} in {}", screenshots.display());
+    }
+    server.kill();
+}
+
+#[test]
+fn the_widget_works_in_a_browser() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(PathBuf::from(&chromium).exists(), "{chromium} is missing: run ops/setup.sh (Debian package chromium)");
+    assert!(
+        browser_dir().join("node_modules/playwright-core/package.json").exists(),
+        "playwright-core is missing in ops/browser: run ops/setup.sh (npm ci there)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None, &["--demo"]);
+    let issued = server.post("/api/v1/teams/demo/channel/tokens", json!({"user": "widget-user"}));
+    let token = issued["token"].as_str().expect("a channel token").to_owned();
+    let renewed = server.post("/api/v1/teams/demo/channel/tokens", json!({"user": "widget-user", "ttl_seconds": 7200}));
+
+    let screenshots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("widget-screenshots");
+    let output = Command::new("node")
+        .arg("widget.mjs")
+        .current_dir(browser_dir())
+        .env("BASE", &server.base)
+        .env("SCREENSHOTS", &screenshots)
+        .env("CHROMIUM", &chromium)
+        .env("TOKEN", &token)
+        .env("TOKEN_RENEWED", renewed["token"].as_str().expect("a second channel token"))
+        .env("TEAM_KEY", TEAM_ADMIN_KEY)
+        .output()
+        .unwrap_or_else(|e| panic!("node could not be started ({e}): run ops/setup.sh"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the widget walkthrough failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("steps passed"), "{stdout}");
+    for page in ["w01-answered", "w02-transferred", "w03-human-reply", "w04-closed", "w05-framed"] {
         assert!(screenshots.join(format!("{page}.png")).exists(), "screenshot {page} in {}", screenshots.display());
     }
     server.kill();

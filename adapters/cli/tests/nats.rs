@@ -352,3 +352,78 @@ fn an_engine_stopped_gracefully_gives_its_parts_back_at_once() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A WebSocket channel client (blocking), reading frames as JSON.
+struct ChannelClient {
+    socket: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+}
+
+impl ChannelClient {
+    fn greeted(server: &Server, token: &str) -> ChannelClient {
+        let url = format!("ws://127.0.0.1:{}/api/v1/teams/demo/channel/ws", server.port());
+        let (mut socket, _) = tungstenite::connect(url).unwrap();
+        if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_mut() {
+            stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        }
+        socket.send(tungstenite::Message::text(json!({"type": "hello", "token": token}).to_string())).unwrap();
+        let mut client = ChannelClient { socket };
+        assert_eq!(client.next()["type"], "ready");
+        client
+    }
+
+    fn next(&mut self) -> Value {
+        loop {
+            match self.socket.read().expect("a frame within 20 s") {
+                tungstenite::Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+                tungstenite::Message::Close(frame) => panic!("closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    fn until_reply(&mut self, purpose: &str) -> Value {
+        loop {
+            let frame = self.next();
+            if frame["type"] == "event" && frame["item"]["kind"] == "reply" && frame["item"]["purpose"] == purpose {
+                return frame;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_websocket_on_one_instance_carries_what_other_instances_write() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &nats.url());
+    // The channel key shared by every instance, as the README says to run several.
+    let key = ("SWITCHBOARD_TEAM_DEMO_CHANNEL_KEY", "a-channel-key-shared-by-both-instances");
+    let servers: Vec<Server> = (0..2)
+        .map(|i| {
+            let shard = format!("{i}/2");
+            let env = [("SWITCHBOARD_CORE__SHARD", shard.as_str()), key];
+            Server::start_with_env(&dir.path().join(format!("instance{i}")), Some(&config), &["--demo"], &env)
+        })
+        .collect();
+
+    // Operators connect to instance 0 with tokens instance 1 issued; each conversation's
+    // answer is written by whichever engine holds its part.
+    let mut clients = Vec::new();
+    for user in 0..6 {
+        let issued = servers[1].post("/api/v1/teams/demo/channel/tokens", json!({"user": format!("ws{user}")}));
+        let mut client = ChannelClient::greeted(&servers[0], issued["token"].as_str().unwrap());
+        let frame = json!({"type": "message", "client_id": format!("q{user}"), "text": QUESTIONS[0]});
+        client.socket.send(tungstenite::Message::text(frame.to_string())).unwrap();
+        clients.push(client);
+    }
+    for client in &mut clients {
+        let answer = client.until_reply("answer");
+        assert!(answer["item"]["text"].as_str().unwrap().contains("库存"), "{answer}");
+    }
+    assert!(metric(&servers[1], "switchboard_core_sends_total") > 0, "instance 1's engine answered some of them");
+
+    // An engineer replies through instance 1; the operator on instance 0 reads it live.
+    let reply = servers[1].post("/api/v1/teams/demo/conversations/ws0/replies", json!({"text": "已处理"}));
+    assert!(reply["version"].as_u64().is_some(), "{reply}");
+    assert_eq!(clients[0].until_reply("human_reply")["item"]["text"], "已处理");
+}

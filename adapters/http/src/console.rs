@@ -15,19 +15,25 @@ const FILES: &[(&str, &str, &str)] = &[
     ("style.css", "text/css; charset=utf-8", include_str!("../console/style.css")),
 ];
 
+/// The console's content security policy: its own files only, never framed.
+const POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'";
+
 fn file(name: &str) -> Response {
-    match FILES.iter().find(|(n, _, _)| *n == name) {
+    compiled_file(FILES, name, POLICY)
+}
+
+/// One of `files` (name, media type, content) as a response with `policy` as its content
+/// security policy; 404 for a name not among them.
+pub(crate) fn compiled_file(files: &[(&str, &str, &'static str)], name: &str, policy: &str) -> Response {
+    match files.iter().find(|(n, _, _)| *n == name) {
         Some((_, media_type, body)) => Response::builder()
             .header(header::CONTENT_TYPE, *media_type)
             // The files change with the binary; a reload after an upgrade must see the new ones.
             .header(header::CACHE_CONTROL, "no-cache")
             .header("x-content-type-options", "nosniff")
-            .header(
-                "content-security-policy",
-                "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
-            )
+            .header("content-security-policy", policy)
             .body(*body),
-        None => Response::builder().status(StatusCode::NOT_FOUND).body("no such console file"),
+        None => Response::builder().status(StatusCode::NOT_FOUND).body("no such file"),
     }
 }
 

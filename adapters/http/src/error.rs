@@ -104,6 +104,22 @@ impl ApiError {
     pub fn internal(message: impl ToString) -> Self {
         ApiError::Internal(body("internal", message))
     }
+
+    /// The code and message, for protocols that carry errors in their own frames (the
+    /// WebSocket channel).
+    pub fn into_body(self) -> ErrorBody {
+        match self {
+            ApiError::BadRequest(Json(b))
+            | ApiError::Unauthorized(Json(b))
+            | ApiError::Forbidden(Json(b))
+            | ApiError::NotFound(Json(b))
+            | ApiError::Conflict(Json(b))
+            | ApiError::TooLarge(Json(b))
+            | ApiError::UnsupportedMediaType(Json(b))
+            | ApiError::Unavailable(Json(b))
+            | ApiError::Internal(Json(b)) => b,
+        }
+    }
 }
 
 impl From<LogError> for ApiError {

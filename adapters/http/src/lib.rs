@@ -1,6 +1,7 @@
 //! The HTTP edge (poem): the versioned REST API for the console and integrations (every
 //! route checks an access key), the admin console itself, `/healthz`, `/metrics`, the
-//! OpenAPI document (`/openapi.json`) and its browsable UI (`/docs`).
+//! OpenAPI document (`/openapi.json`) and its browsable UI (`/docs`), the WebSocket chat
+//! channel (`/api/v1/teams/{team}/channel/ws`) and its embeddable widget (`/widget/{team}`).
 //!
 //! Handlers only call the [`Runtime`] and the read models; they never touch a search
 //! backend directly. Commands become events; queries read projections.
@@ -12,10 +13,14 @@ mod console;
 mod dto;
 mod error;
 mod faqs;
+pub mod live;
 pub mod onboarding;
 mod read_models;
+mod socket;
 mod teams;
+pub mod user_tokens;
 mod webhooks;
+mod widget;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +39,7 @@ use switchboard_schemas::TeamId;
 
 pub use auth::{GlobalAdmins, Principal};
 pub use channel::ApiChannel;
+pub use live::LiveConversations;
 pub use onboarding::Onboarding;
 
 use auth::{digest_hex, team_of, AccessKey};
@@ -59,6 +65,9 @@ pub struct AppState {
     pub deliveries: Arc<dyn DeliveryStore>,
     /// Wakes this instance's webhook sender when a delivery is replayed.
     pub wake_webhooks: Arc<tokio::sync::Notify>,
+    /// The WebSocket channel's open conversations (made with
+    /// `limits.channel_max_connections`).
+    pub live: Arc<LiveConversations>,
 }
 
 impl AppState {
@@ -117,6 +126,8 @@ pub enum ApiTags {
     Candidates,
     /// Teams: onboarding, settings, roster, WeCom, access keys, webhooks.
     Teams,
+    /// The WebSocket chat channel: tokens for operators' pages.
+    Channel,
 }
 
 /// Limits of the HTTP edge.
@@ -128,11 +139,24 @@ pub struct HttpLimits {
     pub max_upload_bytes: usize,
     /// How long sending a message waits for Switchboard's reply before returning.
     pub reply_wait: Duration,
+    /// Open WebSocket channel connections this instance admits; more are refused (503).
+    pub channel_max_connections: usize,
+    /// The largest WebSocket frame (and message) a client may send.
+    pub channel_max_frame_bytes: usize,
+    /// How long a new WebSocket connection may take to say `hello`.
+    pub channel_hello_timeout: Duration,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        Self { max_body_bytes: 64 * 1024, max_upload_bytes: 8 * 1024 * 1024, reply_wait: Duration::from_secs(3) }
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_upload_bytes: 8 * 1024 * 1024,
+            reply_wait: Duration::from_secs(3),
+            channel_max_connections: 10_000,
+            channel_max_frame_bytes: 16 * 1024,
+            channel_hello_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -145,6 +169,8 @@ pub struct Backends {
     pub matcher: String,
     /// Whether semantic matching is available (and why not, when it is not).
     pub semantic: String,
+    /// The generative model rewording confident answers, or `off`.
+    pub generative: String,
 }
 
 #[derive(Serialize)]
@@ -214,6 +240,18 @@ fn metrics(Data(state): Data<&Arc<AppState>>) -> String {
         "1 once the core has caught up with the log.",
         u64::from(h.caught_up()),
     );
+    metric(
+        "switchboard_core_rephrased_total",
+        "counter",
+        "Confident answers this instance sent in a generative model's words.",
+        h.rephrased.load(Relaxed),
+    );
+    metric(
+        "switchboard_core_rephrase_fallbacks_total",
+        "counter",
+        "Confident answers sent in the FAQ's words because the model failed, was slow or strayed.",
+        h.rephrase_fallbacks.load(Relaxed),
+    );
     metric("switchboard_log_reachable", "gauge", "1 while the event log answers.", u64::from(h.log_ok()));
     metric("switchboard_core_matched_total", "counter", "Questions this instance matched.", h.matched.load(Relaxed));
     metric(
@@ -276,12 +314,15 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
             teams::TeamsApi { state: state.clone() },
             onboarding::WecomApi { state: state.clone() },
             webhooks::WebhooksApi { state: state.clone() },
+            user_tokens::UserTokensApi { state: state.clone() },
         );
         let service = OpenApiService::new(apis, "Switchboard", env!("CARGO_PKG_VERSION")).server("/api/v1");
         let spec = service.spec_endpoint();
         let ui = service.swagger_ui();
         route = route
+            .at("/api/v1/teams/:team/channel/ws", get(socket::channel_socket))
             .nest("/api/v1", service)
+            .nest("/widget", widget::routes())
             .nest("/docs", ui)
             .at("/openapi.json", spec)
             .nest("/console", console::routes())

@@ -68,3 +68,36 @@ async fn postgres_keeps_its_own_layout_and_rebuilds_another() {
     assert_eq!((rebuilt.checkpoint("sessions").await.unwrap(), count(rebuilt.as_ref()).await), (0, 0));
     common::drop_schema(&rebuilt, &schema).await;
 }
+
+#[tokio::test]
+async fn postgres_reconnects_after_the_server_drops_the_connection() {
+    use switchboard_readstore::sql::Value;
+    use switchboard_readstore::Backend;
+    let (store, schema) = common::postgres().await;
+    store.commit_batch("sessions", &Batch::sessions(&rows()), 7).await.unwrap();
+    let backend_pid = || async {
+        match store.backend().rows("SELECT pg_backend_pid()", &[]).await?[0][0] {
+            Value::Int(Some(pid)) => Ok::<i64, switchboard_projections::store::StoreError>(pid),
+            ref other => panic!("pg_backend_pid() gave {other:?}"),
+        }
+    };
+    let pid = backend_pid().await.unwrap();
+    // Another session ends the store's connection, as a server restart or failover would.
+    let admin = PostgresReadStore::connect(&common::database_url(), None).await.unwrap();
+    admin.backend().batch_execute(&format!("SELECT pg_terminate_backend({pid})")).await.unwrap();
+    // A statement already on its way when the connection died fails; the next one runs on
+    // a new connection, in the same schema.
+    let after = match backend_pid().await {
+        Ok(pid) => pid,
+        Err(_) => backend_pid().await.unwrap(),
+    };
+    assert_ne!(after, pid, "a new connection");
+    assert_eq!(
+        (store.checkpoint("sessions").await.unwrap(), count(store.as_ref()).await),
+        (7, 5),
+        "same data after reconnecting"
+    );
+    store.commit_batch("sessions", &Batch::sessions(&rows()), 8).await.unwrap();
+    assert_eq!(store.checkpoint("sessions").await.unwrap(), 8, "writes work again");
+    common::drop_schema(&store, &schema).await;
+}

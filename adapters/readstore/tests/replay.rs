@@ -131,8 +131,11 @@ impl World {
         let user = UserId::new(format!("user{n}")).unwrap();
         let id = format!("m{n}-{round}");
         self.message(team, &user, id.clone(), &format!("Round {round}: problem number {n}")).await;
-        let matched =
-            |confidence| Command::ApplyMatch { message_id: MessageId(id.clone()), ranking: ranking(n, confidence) };
+        let matched = |confidence| Command::ApplyMatch {
+            message_id: MessageId(id.clone()),
+            ranking: ranking(n, confidence),
+            rephrased: None,
+        };
         let staff = StaffId::new("sun").unwrap();
         match n % 5 {
             0 if round == 0 => {

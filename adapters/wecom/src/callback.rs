@@ -38,11 +38,11 @@
 //! correlation id derived from that key ([`correlation_id`]), and a callback whose id is
 //! already in the operator's stream is a duplicate — also after a restart. Concurrent
 //! retries race past that check together, but the runtime serialises them and the engine
-//! refuses the second one (see [`is_harmless_repeat`]).
+//! refuses the second one (see [`is_harmless_repeat`](switchboard_engine::conversation::is_harmless_repeat)).
 //!
 //! An engine rejection of an authentic callback (an empty text, a click that no longer
 //! applies) still answers 200: WeCom would only retry the same thing. See
-//! [`is_harmless_repeat`] for which rejections count as duplicates (logged at info); all other
+//! [`is_harmless_repeat`](switchboard_engine::conversation::is_harmless_repeat) for which rejections count as duplicates (logged at info); all other
 //! rejections are logged at warn. So is a sender whose UserID the engine does not accept as a
 //! user id (letters, digits, `-`, `_`, `@` and `.`, as WeCom UserIDs have).
 
@@ -54,7 +54,7 @@ use poem::web::{Data, Path};
 use poem::{get, handler, Body, EndpointExt, Request, Response, Route};
 use serde::Deserialize;
 use sha1::{Digest, Sha1};
-use switchboard_engine::conversation::{Command, Rejection};
+use switchboard_engine::conversation::{is_harmless_repeat, Command};
 use switchboard_engine::runtime::{CommandError, Runtime};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::Channel;
@@ -418,26 +418,6 @@ pub fn correlation_id(team: &TeamId, dedupe_key: &str) -> Uuid {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     uuid::Builder::from_sha1_bytes(bytes).into_uuid()
-}
-
-/// The rejections that mean "this already happened" for a command mapped from an event,
-/// so a retried (or concurrently retried) click is harmless:
-///
-/// - `RequestHuman` → `AlreadyWithHuman`
-/// - `CloseByOperator` → `NoActiveSession`
-/// - `GiveFeedback` → `NotAwaitingFeedback` or `NoActiveSession` (the first click moved the
-///   session on: to a person, or closed it)
-///
-/// The same rejections also follow a stale click (a button on an old card); that is just as
-/// harmless. Every other rejection is a real problem and is logged at warn.
-pub fn is_harmless_repeat(command: &Command, rejection: &Rejection) -> bool {
-    matches!(
-        (command, rejection),
-        (Command::RequestHuman, Rejection::AlreadyWithHuman)
-            | (Command::CloseByOperator, Rejection::NoActiveSession)
-            | (Command::GiveFeedback { .. }, Rejection::NotAwaitingFeedback | Rejection::NoActiveSession)
-            | (Command::RequestGroupChat { .. }, Rejection::NoActiveSession)
-    )
 }
 
 fn command_failure(e: &CommandError) -> Refusal {

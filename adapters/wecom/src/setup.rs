@@ -100,6 +100,13 @@ impl SecretStore {
     }
 }
 
+/// The secret-store name (and environment variable) of one of a team's secrets:
+/// `SWITCHBOARD_TEAM_<TEAM>_<WHAT>`, the team upper-cased with '-' as '_'.
+pub fn team_secret_name(team: &TeamId, what: &str) -> String {
+    let stem: String = team.as_str().chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }).collect();
+    format!("SWITCHBOARD_TEAM_{stem}_{what}")
+}
+
 /// The names a team's console-made secrets are kept under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretNames {
@@ -115,8 +122,7 @@ impl SecretNames {
     /// `SWITCHBOARD_TEAM_<TEAM>_WECOM_{TOKEN,AES_KEY,SECRET}`, so the same names also work as
     /// environment variables on instances without the file.
     pub fn for_team(team: &TeamId) -> Self {
-        let stem: String = team.as_str().chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }).collect();
-        let name = |what: &str| format!("SWITCHBOARD_TEAM_{stem}_WECOM_{what}");
+        let name = |what: &str| team_secret_name(team, &format!("WECOM_{what}"));
         Self { token: name("TOKEN"), encoding_aes_key: name("AES_KEY"), secret: name("SECRET") }
     }
 }

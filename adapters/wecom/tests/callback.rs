@@ -251,7 +251,7 @@ async fn answer_with_faq(h: &Harness, user: &str) {
         switchboard_engine::conversation::Phase::Matching { message_id, .. } => message_id,
         other => panic!("expected matching, got {other:?}"),
     };
-    let command = Command::ApplyMatch { message_id: waiting, ranking };
+    let command = Command::ApplyMatch { message_id: waiting, ranking, rephrased: None };
     h.runtime.conversation(&team(), &user, command, Causation::root(Uuid::now_v7())).await.unwrap();
 }
 

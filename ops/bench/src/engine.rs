@@ -63,7 +63,7 @@ pub fn run(args: &EngineArgs) -> Result<()> {
                 text: "活动开始时间怎么改？".into(),
                 channel: Channel::Wecom,
             },
-            Command::ApplyMatch { message_id, ranking: ranking.clone() },
+            Command::ApplyMatch { message_id, ranking: ranking.clone(), rephrased: None },
             Command::GiveFeedback { resolved: true },
         ];
         for command in &script {

@@ -82,6 +82,7 @@ fn session_events(n: usize) -> Result<Vec<ConversationEvent>> {
             confidence: if transfer { 0.2 } else { 0.8 },
             decision: if transfer { MatchDecision::Transfer } else { MatchDecision::Answer { faq_id: faq.clone() } },
             engine: "keyword".into(),
+            rephrased_by: None,
         }
         .into(),
     );

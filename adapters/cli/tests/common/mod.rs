@@ -26,6 +26,7 @@ pub struct Server {
     port: u16,
     command: Vec<std::ffi::OsString>,
     env: Vec<(String, String)>,
+    log: Option<std::path::PathBuf>,
 }
 
 /// A free port on loopback.
@@ -42,6 +43,18 @@ impl Server {
 
     /// [`start`](Self::start) with extra environment variables.
     pub fn start_with_env(data_dir: &Path, config: Option<&Path>, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_logging(data_dir, config, extra, env, None)
+    }
+
+    /// [`start_with_env`](Self::start_with_env), with the log (stderr) appended to `log`
+    /// when given instead of the test's own stderr.
+    pub fn start_logging(
+        data_dir: &Path,
+        config: Option<&Path>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Server {
         let port = free_port();
         let mut command: Vec<std::ffi::OsString> = Vec::new();
         if let Some(config) = config {
@@ -52,8 +65,9 @@ impl Server {
         command.push(format!("127.0.0.1:{port}").into());
         command.extend(extra.iter().map(Into::into));
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        let child = spawn(&command, &env);
-        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), port, command, env };
+        let log = log.map(Path::to_path_buf);
+        let child = spawn(&command, &env, log.as_deref());
+        let mut server = Server { child, base: format!("http://127.0.0.1:{port}"), port, command, env, log };
         server.wait_healthy();
         server
     }
@@ -100,7 +114,7 @@ impl Server {
     /// Starts the same command again on the same port and waits until it is healthy.
     pub fn restart(&mut self) {
         self.kill_now();
-        self.child = spawn(&self.command, &self.env);
+        self.child = spawn(&self.command, &self.env, self.log.as_deref());
         self.wait_healthy();
     }
 
@@ -128,6 +142,19 @@ impl Server {
             .set("authorization", &admin_auth())
             .timeout(Duration::from_secs(15))
             .send_json(body)
+        {
+            Ok(r) => (r.status(), r.into_json().ok()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_json().ok()),
+            Err(_) => (0, None),
+        }
+    }
+
+    /// GETs JSON and returns the status and the JSON answer (if any), without panicking.
+    pub fn try_get(&self, path: &str) -> (u16, Option<Value>) {
+        match ureq::get(&format!("{}{path}", self.base))
+            .set("authorization", &admin_auth())
+            .timeout(Duration::from_secs(15))
+            .call()
         {
             Ok(r) => (r.status(), r.into_json().ok()),
             Err(ureq::Error::Status(code, r)) => (code, r.into_json().ok()),
@@ -168,14 +195,18 @@ impl Server {
     }
 }
 
-fn spawn(command: &[std::ffi::OsString], env: &[(String, String)]) -> Child {
+fn spawn(command: &[std::ffi::OsString], env: &[(String, String)], log: Option<&Path>) -> Child {
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap()),
+        None => Stdio::inherit(),
+    };
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(command)
         .env("SWITCHBOARD_LOG", "warn")
         .env("SWITCHBOARD_ADMIN_KEY", ADMIN_KEY)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("the switchboard binary starts")
 }
@@ -189,4 +220,58 @@ impl Drop for Server {
 /// Runs the binary with a configuration file and arguments (not `serve`) to completion.
 pub fn run(config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_switchboard")).arg("--config").arg(config).args(args).output().unwrap()
+}
+
+/// A configuration file for a JetStream log at `nats_url`, in `dir`.
+pub fn nats_config(dir: &Path, nats_url: &str) -> std::path::PathBuf {
+    let path = dir.join("switchboard-nats.toml");
+    let text =
+        format!("[store]\nkind = \"nats\"\nnats_url = \"{nats_url}\"\n[store.jetstream]\nrequest_timeout = \"2s\"\n");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `switchboard load` running against `target` with its simulated WeCom API on
+/// `api_port`; [`LoadRun::report`] waits for it.
+pub struct LoadRun(Child);
+
+impl LoadRun {
+    /// Starts `load --json` with `config` (if any) and extra arguments.
+    pub fn start(config: Option<&Path>, target: &str, api_port: u16, extra: &[&str]) -> LoadRun {
+        Self::start_with_env(config, target, api_port, extra, &[])
+    }
+
+    /// [`start`](Self::start) with extra environment variables.
+    pub fn start_with_env(
+        config: Option<&Path>,
+        target: &str,
+        api_port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> LoadRun {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let child = command
+            .args(["load", "--json", "--target", target, "--api-listen", &format!("127.0.0.1:{api_port}")])
+            .args(extra)
+            .env("SWITCHBOARD_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the switchboard binary starts");
+        LoadRun(child)
+    }
+
+    /// Waits for the run and returns its JSON report and whether it exited successfully.
+    pub fn report(self) -> (Value, bool) {
+        let output = self.0.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let report = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!("load printed no report ({e}): {stdout}\n{}", String::from_utf8_lossy(&output.stderr))
+        });
+        (report, output.status.success())
+    }
 }

@@ -18,7 +18,7 @@ use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
 use switchboard_engine::team::TeamCommand;
 use switchboard_http::auth::{new_token, ADMIN_ACTOR};
-use switchboard_http::{app, ApiChannel, AppState, Backends, GlobalAdmins, HttpLimits, Onboarding};
+use switchboard_http::{app, ApiChannel, AppState, Backends, GlobalAdmins, HttpLimits, LiveConversations, Onboarding};
 use switchboard_projections::outbox::{DeliveryStore, Outbox};
 use switchboard_projections::runtime::{Projection, ProjectionOptions, SESSIONS};
 use switchboard_projections::store::ReadStore;
@@ -48,6 +48,8 @@ pub struct Keys {
 
 pub struct Harness {
     pub client: TestClient<poem::endpoint::BoxEndpoint<'static>>,
+    /// What the application was built from, to serve it on a real socket too.
+    pub state: Arc<AppState>,
     pub log: Arc<dyn EventLog>,
     pub runtime: Arc<Runtime>,
     pub read_models: Arc<dyn ReadStore>,
@@ -124,12 +126,18 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
     let wecom_apps = Arc::new(WecomApps::new([]).unwrap());
     let wecom_client = Arc::new(WecomClient::new([], RetryPolicy::default()));
     let console = Arc::new(ConsoleApps::new(wecom_apps, wecom_client, secrets, []));
+    let limits_copy = limits.clone();
     let state = Arc::new(AppState {
         runtime: runtime.clone(),
         read_models: read_models.clone(),
         health: core.health(),
         limits,
-        backends: Backends { store: "embedded".into(), matcher: "keyword-bm25".into(), semantic: "none".into() },
+        backends: Backends {
+            store: "embedded".into(),
+            matcher: "keyword-bm25".into(),
+            semantic: "none".into(),
+            generative: "off".into(),
+        },
         admins: GlobalAdmins::none().with_key(StaffId::new(ADMIN_ACTOR).unwrap(), ADMIN_KEY).unwrap(),
         onboarding: Onboarding {
             console,
@@ -138,8 +146,9 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         },
         deliveries,
         wake_webhooks,
+        live: Arc::new(LiveConversations::new(log.clone(), limits_copy.channel_max_connections)),
     });
-    let client = TestClient::new(poem::EndpointExt::boxed(app(state, true)));
+    let client = TestClient::new(poem::EndpointExt::boxed(app(state.clone(), true)));
     // Wait until the core has caught up so matching can run.
     for _ in 0..100 {
         if client.get("/healthz").send().await.0.status() == StatusCode::OK {
@@ -147,13 +156,29 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Harness { client, log, runtime, read_models, keys, secrets_path, _core: core, _projection: projection, _dir: dir }
+    Harness {
+        client,
+        state,
+        log,
+        runtime,
+        read_models,
+        keys,
+        secrets_path,
+        _core: core,
+        _projection: projection,
+        _dir: dir,
+    }
 }
 
 /// A harness with a 4 KiB body limit and a 64 KiB upload limit.
 pub async fn harness() -> Harness {
-    harness_with(HttpLimits { max_body_bytes: 4096, max_upload_bytes: 64 * 1024, reply_wait: Duration::from_secs(5) })
-        .await
+    harness_with(HttpLimits {
+        max_body_bytes: 4096,
+        max_upload_bytes: 64 * 1024,
+        reply_wait: Duration::from_secs(5),
+        ..HttpLimits::default()
+    })
+    .await
 }
 
 async fn read(response: poem::test::TestResponse) -> (StatusCode, Value) {
@@ -163,6 +188,17 @@ async fn read(response: poem::test::TestResponse) -> (StatusCode, Value) {
 }
 
 impl Harness {
+    /// Serves the same application on a loopback port (for WebSocket clients); returns
+    /// `host:port`. The server lives as long as the test's runtime.
+    pub async fn serve(&self) -> String {
+        use poem::listener::{Acceptor, Listener};
+        let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+        let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+        let endpoint = app(self.state.clone(), true);
+        tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(endpoint).await });
+        addr.to_string()
+    }
+
     /// Waits until the read models have folded everything in the log.
     pub async fn read_models_caught_up(&self) {
         let head = self.log.head().await.unwrap();
