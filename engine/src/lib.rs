@@ -32,3 +32,4 @@ pub mod runtime;
 pub mod services;
 pub mod shards;
 pub mod team;
+pub mod timers;

@@ -10,9 +10,9 @@
 //! only for the parts this instance holds ([`Shards`]); when it gains a part, that part's
 //! pending work starts at once, which is how a stopped instance's work is taken over.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,7 +20,7 @@ use futures::StreamExt;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{GroupChatRequested, MatchDecision};
 use switchboard_schemas::{ConversationEvent, Event, MessageId, RecordedEvent, StreamId, TeamId, UserId};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 use uuid::Uuid;
@@ -33,6 +33,7 @@ use crate::ports::{
 };
 use crate::runtime::{CommandError, Runtime};
 use crate::shards::{part_of, Shard, Shards};
+use crate::timers::TimerQueue;
 
 /// Tunables of the asynchronous core.
 #[derive(Debug, Clone)]
@@ -250,7 +251,7 @@ impl Core {
         info!(
             matches = pending.matches.len(),
             deliveries = pending.deliveries.len(),
-            timers = self.timers.len(),
+            timers = self.timers.held(),
             "caught up with the event log"
         );
         self.take_up(pending, |stream| self.owns(stream), workers);
@@ -561,21 +562,7 @@ impl Core {
     }
 
     async fn run_timers(self: Arc<Self>) {
-        self.timers.started.notified().await;
-        loop {
-            let now = self.runtime.now();
-            match self.timers.next_due(now) {
-                Due::Now(timer_id, stream) => self.fire(timer_id, stream).await,
-                Due::At(at) => {
-                    let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = self.timers.changed.notified() => {}
-                    }
-                }
-                Due::Nothing => self.timers.changed.notified().await,
-            }
-        }
+        self.timers.run(|| self.runtime.now(), |timer_id, stream| self.fire(timer_id, stream)).await;
     }
 
     async fn fire(&self, timer_id: Uuid, stream: StreamId) {
@@ -649,112 +636,6 @@ pub fn summary(events: &[RecordedEvent], session_id: Uuid) -> String {
     lines.split_off(skip).join("\n")
 }
 
-enum Due {
-    Now(Uuid, StreamId),
-    At(DateTime<Utc>),
-    Nothing,
-}
-
-/// The due set: timers ordered by due time, shared by the follower and the timer worker;
-/// timers of conversations in parts held elsewhere are parked beside it, ready to move in
-/// when their part is taken over.
-#[derive(Default)]
-struct TimerQueue {
-    inner: Mutex<TimerSet>,
-    changed: Notify,
-    started: Notify,
-}
-
-#[derive(Default)]
-struct TimerSet {
-    by_due: BTreeMap<(DateTime<Utc>, Uuid), StreamId>,
-    due_of: HashMap<Uuid, DateTime<Utc>>,
-    parked: HashMap<Uuid, (DateTime<Utc>, StreamId)>,
-}
-
-impl TimerQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, TimerSet> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Adds or moves a timer; `owned` says whether this instance fires it.
-    fn insert(&self, timer_id: Uuid, due: DateTime<Utc>, stream: StreamId, owned: bool) {
-        {
-            let mut set = self.lock();
-            set.take(timer_id);
-            set.place(timer_id, due, stream, owned);
-        }
-        self.changed.notify_one();
-    }
-
-    fn remove(&self, timer_id: Uuid) {
-        self.lock().take(timer_id);
-    }
-
-    /// Moves timers between the due set and the parked ones after the parts held changed.
-    fn rebalance(&self, owns: impl Fn(&StreamId) -> bool) {
-        {
-            let mut set = self.lock();
-            let lost = set.by_due.iter().filter(|(_, stream)| !owns(stream)).map(|((_, timer_id), _)| *timer_id);
-            let gained = set.parked.iter().filter(|(_, (_, stream))| owns(stream)).map(|(timer_id, _)| *timer_id);
-            let moving: Vec<Uuid> = lost.chain(gained).collect();
-            for timer_id in moving {
-                if let Some((due, stream)) = set.take(timer_id) {
-                    let owned = owns(&stream);
-                    set.place(timer_id, due, stream, owned);
-                }
-            }
-        }
-        self.changed.notify_one();
-    }
-
-    /// Timers this instance fires.
-    fn len(&self) -> usize {
-        self.lock().due_of.len()
-    }
-
-    fn start(&self) {
-        self.started.notify_one();
-    }
-
-    /// The earliest timer: taken out if due, otherwise its due time.
-    fn next_due(&self, now: DateTime<Utc>) -> Due {
-        let mut set = self.lock();
-        let Some((&(due, timer_id), _)) = set.by_due.iter().next() else {
-            return Due::Nothing;
-        };
-        if due > now {
-            return Due::At(due);
-        }
-        let stream = set.by_due.remove(&(due, timer_id));
-        set.due_of.remove(&timer_id);
-        match stream {
-            Some(stream) => Due::Now(timer_id, stream),
-            None => Due::Nothing,
-        }
-    }
-}
-
-impl TimerSet {
-    /// Takes a timer out, wherever it is.
-    fn take(&mut self, timer_id: Uuid) -> Option<(DateTime<Utc>, StreamId)> {
-        if let Some(due) = self.due_of.remove(&timer_id) {
-            return self.by_due.remove(&(due, timer_id)).map(|stream| (due, stream));
-        }
-        self.parked.remove(&timer_id)
-    }
-
-    /// Puts a timer (not present) in the due set, or parks it when another instance fires it.
-    fn place(&mut self, timer_id: Uuid, due: DateTime<Utc>, stream: StreamId, owned: bool) {
-        if owned {
-            self.due_of.insert(timer_id, due);
-            self.by_due.insert((due, timer_id), stream);
-        } else {
-            self.parked.insert(timer_id, (due, stream));
-        }
-    }
-}
-
 /// Waits until the parts held change and returns them; never, for an instance without parts.
 async fn parts_changed(changes: &mut Option<watch::Receiver<BTreeSet<u32>>>) -> BTreeSet<u32> {
     if let Some(receiver) = changes {
@@ -763,40 +644,4 @@ async fn parts_changed(changes: &mut Option<watch::Receiver<BTreeSet<u32>>>) -> 
         }
     }
     futures::future::pending().await
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    fn stream(user: &str) -> StreamId {
-        StreamId::conversation(&TeamId::new("ops").unwrap(), &UserId::new(user).unwrap())
-    }
-
-    #[test]
-    fn timers_of_parts_held_elsewhere_wait_parked_until_their_part_moves_here() {
-        let queue = TimerQueue::default();
-        let now = Utc::now();
-        let (mine, theirs) = (Uuid::now_v7(), Uuid::now_v7());
-        queue.insert(mine, now + chrono::Duration::seconds(5), stream("a"), true);
-        queue.insert(theirs, now - chrono::Duration::seconds(5), stream("b"), false);
-        // Only the held one is ever due here, even though the parked one is overdue.
-        assert!(matches!(queue.next_due(now), Due::At(_)));
-        assert_eq!(queue.len(), 1);
-
-        // Part of "b" gained, part of "a" lost.
-        queue.rebalance(|s| *s == stream("b"));
-        match queue.next_due(now) {
-            Due::Now(id, s) => assert_eq!((id, s), (theirs, stream("b"))),
-            _ => panic!("the taken-over timer is due at once"),
-        }
-        assert!(matches!(queue.next_due(now + chrono::Duration::seconds(10)), Due::Nothing), "a's timer is parked");
-
-        // A fired (or cancelled) timer is forgotten wherever it waits.
-        queue.remove(mine);
-        queue.rebalance(|_| true);
-        assert!(matches!(queue.next_due(now + chrono::Duration::seconds(10)), Due::Nothing));
-    }
 }

@@ -9,6 +9,7 @@ mod engine;
 mod jetstream;
 mod matching;
 mod projection;
+mod timers;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -33,8 +34,13 @@ enum Bench {
     Projection(projection::ProjectionArgs),
     /// JetStream log appends, latency and replay vs raw JetStream on a nats-server it starts.
     Jetstream(jetstream::JetstreamArgs),
-    /// WeCom callbacks/s and latency end to end vs the same messages straight to the runtime.
+    /// WeCom callbacks/s and latency end to end vs a minimal poem handler and vs the runtime directly.
     Callbacks(callbacks::CallbacksArgs),
+    /// Timer firing lateness and memory with 1,000,000 pending vs one tokio task per timer.
+    Timers(timers::TimersArgs),
+    /// One side of the timer benchmark, in its own process so its memory is its own.
+    #[command(hide = true)]
+    TimersSide(timers::SideArgs),
     /// Everything, with default sizes.
     All,
 }
@@ -47,12 +53,15 @@ fn main() -> Result<()> {
         Bench::Projection(args) => projection::run(&args),
         Bench::Jetstream(args) => jetstream::run(&args),
         Bench::Callbacks(args) => callbacks::run(&args),
+        Bench::Timers(args) => timers::run(&args),
+        Bench::TimersSide(args) => timers::run_side(&args),
         Bench::All => {
             append::run(&append::AppendArgs::default())?;
             engine::run(&engine::EngineArgs::default())?;
             matching::run(&matching::MatchArgs::default())?;
             projection::run(&projection::ProjectionArgs::default())?;
             callbacks::run(&callbacks::CallbacksArgs::default())?;
+            timers::run(&timers::TimersArgs::default())?;
             match jetstream::unavailable() {
                 None => jetstream::run(&jetstream::JetstreamArgs::default()),
                 Some(why) => {
