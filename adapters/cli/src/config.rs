@@ -154,11 +154,19 @@ pub struct HttpConfig {
     /// The largest frame a WebSocket channel client may send (its connection is closed
     /// with 1009 otherwise).
     pub channel_max_frame_bytes: usize,
+    /// Open HTTP connections one instance admits, WebSockets included; one more is answered
+    /// 503 and closed, so a flood cannot exhaust file descriptors.
+    pub max_connections: usize,
+    /// How long a client may take to send one whole request, from its first byte; slower
+    /// connections are closed (slowloris). WebSockets are exempt once open.
+    #[serde(with = "humantime_serde")]
+    pub request_deadline: Duration,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         let limits = switchboard_http::HttpLimits::default();
+        let connections = switchboard_http::guard::ConnectionLimits::default();
         Self {
             max_body_bytes: limits.max_body_bytes,
             max_upload_bytes: limits.max_upload_bytes,
@@ -166,6 +174,8 @@ impl Default for HttpConfig {
             public_url: None,
             channel_max_connections: limits.channel_max_connections,
             channel_max_frame_bytes: limits.channel_max_frame_bytes,
+            max_connections: connections.max_connections,
+            request_deadline: connections.request_deadline,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use poem::listener::TcpListener;
+use poem::listener::{Listener, TcpListener};
 use switchboard_embed::{CachedEmbedder, ModelPaths, OrtEmbedder};
 use switchboard_embedded::SqliteEventLog;
 use switchboard_engine::log::EventLog;
@@ -18,6 +18,7 @@ use switchboard_engine::team::TeamCommand;
 use switchboard_eventstore::EventStoreLog;
 use switchboard_generative::{OpenAiConfig, OpenAiRephraser};
 use switchboard_http::auth::ADMIN_ACTOR;
+use switchboard_http::guard::{ConnectionLimits, GuardedAcceptor};
 use switchboard_http::{AppState, Backends, GlobalAdmins, HttpLimits, LiveConversations, Onboarding};
 use switchboard_jetstream::leases::ShardLeases;
 use switchboard_jetstream::JetStreamEventLog;
@@ -543,7 +544,15 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     } else {
         eprintln!("\n  Switchboard is up: http://{0}/console/ (console), http://{0}/docs (API explorer), http://{0}/healthz\n", config.listen);
     }
-    poem::Server::new(listener)
+    let limits = ConnectionLimits {
+        max_connections: config.http.max_connections,
+        request_deadline: config.http.request_deadline,
+    };
+    let acceptor = listener
+        .into_acceptor()
+        .await
+        .with_context(|| format!("listening on {} failed (is the port in use?)", config.listen))?;
+    poem::Server::new_with_acceptor(GuardedAcceptor::new(acceptor, limits))
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(std::time::Duration::from_secs(5)))
         .await
         .with_context(|| format!("the HTTP server on {} failed (is the port in use?)", config.listen))?;

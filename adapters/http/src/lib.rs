@@ -13,6 +13,7 @@ mod console;
 mod dto;
 mod error;
 mod faqs;
+pub mod guard;
 pub mod live;
 pub mod onboarding;
 mod read_models;

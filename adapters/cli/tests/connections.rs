@@ -1,0 +1,103 @@
+//! Hostile connections against a real `serve`: a client trickling its request (slowloris) is
+//! cut off at `http.request_deadline`, unanswered; a flood of connections past
+//! `http.max_connections` is told 503 with the setting to raise, and the instance answers
+//! again once they are gone; an idle keep-alive connection between requests is left alone.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::Server;
+
+const LIMITS: &[(&str, &str)] =
+    &[("SWITCHBOARD_HTTP__MAX_CONNECTIONS", "8"), ("SWITCHBOARD_HTTP__REQUEST_DEADLINE", "1s")];
+
+fn connect(server: &Server) -> TcpStream {
+    let stream = TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+}
+
+/// Reads until the server closes the connection (or it resets); what it sent.
+fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut chunk = [0; 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                panic!("the server kept the connection open past the read timeout")
+            }
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn get_healthz(stream: &mut TcpStream) -> String {
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: switchboard\r\n\r\n").unwrap();
+    let mut chunk = [0; 4096];
+    let n = stream.read(&mut chunk).unwrap();
+    String::from_utf8_lossy(&chunk[..n]).into_owned()
+}
+
+#[test]
+fn a_trickled_request_is_cut_off_at_the_deadline_unanswered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_env(dir.path(), None, &[], LIMITS);
+    let mut slow = connect(&server);
+    slow.write_all(b"POST /api/v1/teams/demo/messages HTTP/1.1\r\nhost: switchboard\r\n").unwrap();
+    let started = Instant::now();
+    // One header byte every 100 ms: never idle, never done.
+    let trickle = std::thread::spawn({
+        let mut slow = slow.try_clone().unwrap();
+        move || {
+            for byte in b"x-slow: ".iter().cycle().take(100) {
+                if slow.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    let answer = read_to_close(&mut slow);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "cut off after {took:?}, the deadline is 1 s");
+    assert!(!answer.contains("200 OK"), "no request was served: {answer:?}");
+    trickle.join().unwrap();
+    assert!(answer.is_empty(), "a cut-off request gets no answer to act on: {answer:?}");
+    assert_eq!(server.health_status(), 200, "the instance is fine");
+}
+
+#[test]
+fn connections_past_the_cap_are_told_503_and_the_instance_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_env(dir.path(), None, &[], LIMITS);
+    // Wait for the health check's own connection to be released.
+    std::thread::sleep(Duration::from_millis(200));
+    let held: Vec<TcpStream> = (0..8).map(|_| connect(&server)).collect();
+    let mut refused = connect(&server);
+    let answer = read_to_close(&mut refused);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    assert!(answer.contains("http.max_connections"), "the refusal names the setting: {answer:?}");
+    // The held connections never sent a request: the deadline frees their slots.
+    for mut stream in held {
+        let _ = read_to_close(&mut stream);
+    }
+    assert_eq!(server.health_status(), 200, "slots are released when connections end");
+}
+
+#[test]
+fn an_idle_keep_alive_connection_between_requests_is_left_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_env(dir.path(), None, &[], LIMITS);
+    let mut stream = connect(&server);
+    assert!(get_healthz(&mut stream).starts_with("HTTP/1.1 200"));
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(get_healthz(&mut stream).starts_with("HTTP/1.1 200"), "the deadline counts a request, not idle time");
+}
