@@ -32,6 +32,12 @@ if [ "$major" -lt 1 ] || { [ "$major" -eq 1 ] && [ "$minor" -lt 89 ]; }; then
     exit 1
 fi
 
+# cargo-deny checks the dependencies' licenses, bans and sources in ops/test.sh (deny.toml).
+if ! command -v cargo-deny >/dev/null 2>&1; then
+    echo "setup: installing cargo-deny 0.20.2 from crates.io (dependency policy check)" >&2
+    cargo install --locked --quiet cargo-deny@0.20.2
+fi
+
 if [ ! -d "$(dirname "$0")/../../shared/data/eval" ]; then
     echo "setup: warning: ../shared/data/eval is missing beside the checkout; the matching-quality tests will fail." >&2
 fi

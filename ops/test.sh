@@ -16,6 +16,9 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== dependency boundaries" >&2
 bash ops/check-boundaries.sh
 
+echo "== dependency licenses, bans and sources (deny.toml; advisories need the RustSec git database)" >&2
+cargo deny check licenses bans sources
+
 # The JetStream log tests start their own nats-server: the whole suite runs against
 # Debian's (2.9), then the JetStream tests again against the current release. Either
 # binary missing is an error, never a skipped test.
