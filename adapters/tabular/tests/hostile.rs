@@ -1,0 +1,127 @@
+//! Hostile FAQ files: random bytes, valid files with bytes flipped, cut short or laced with
+//! invalid UTF-8, in every format, and files past the row limit. Parsing never panics; what
+//! it refuses it refuses with a message, and every bad row it reports names a line.
+
+#![allow(clippy::unwrap_used)]
+
+use proptest::prelude::*;
+use switchboard_engine::catalog::{Catalog, CatalogCommand};
+use switchboard_tabular::faq::{parse, write, FaqFile, MAX_ROWS};
+use switchboard_tabular::{Format, TabularError};
+
+const FORMATS: [Format; 3] = [Format::Csv, Format::Xlsx, Format::Jsonl];
+
+const SEED_CSV: &str = "id,question,answer,category,paraphrases\n\
+                        a,\"逗号, 引号 \"\"\",\"答案\n多行\",prizes,p1|p2\n\
+                        b,How?,Like this.,,\n";
+
+fn seed(format: Format) -> Vec<u8> {
+    let file = parse(SEED_CSV.as_bytes(), Format::Csv).unwrap();
+    let mut catalog = Catalog::default();
+    for row in &file.rows {
+        let command = CatalogCommand::Upsert { faq_id: row.faq_id.clone(), entry: row.entry.clone() };
+        catalog.decide(&command).unwrap().iter().for_each(|e| catalog.apply(e));
+    }
+    write(&catalog, format).unwrap()
+}
+
+/// What any answer of `parse` must satisfy, whatever it was given.
+fn well_formed(outcome: Result<FaqFile, TabularError>) -> Result<(), TestCaseError> {
+    match outcome {
+        Err(e) => prop_assert!(!e.to_string().trim().is_empty(), "a refusal says why"),
+        Ok(file) => {
+            for problem in &file.problems {
+                prop_assert!(problem.line >= 1 && !problem.message.is_empty(), "{problem:?}");
+            }
+            for row in &file.rows {
+                prop_assert!(!row.entry.question.trim().is_empty() && !row.entry.answer.trim().is_empty());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip(usize, u8),
+    Truncate(usize),
+    InsertInvalidUtf8(usize),
+}
+
+fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
+    let one = prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
+        any::<usize>().prop_map(Mutation::Truncate),
+        any::<usize>().prop_map(Mutation::InsertInvalidUtf8),
+    ];
+    prop::collection::vec(one, 1..6)
+}
+
+fn mutate(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
+    for mutation in mutations {
+        if bytes.is_empty() {
+            break;
+        }
+        match *mutation {
+            Mutation::Flip(i, b) => {
+                let i = i % bytes.len();
+                bytes[i] ^= b | 1;
+            }
+            Mutation::Truncate(i) => bytes.truncate(i % bytes.len()),
+            Mutation::InsertInvalidUtf8(i) => {
+                let i = i % bytes.len();
+                bytes.splice(i..i, [0xff, 0xfe, 0xc3]);
+            }
+        }
+    }
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_are_refused_or_read_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
+        for format in FORMATS {
+            well_formed(parse(&bytes, format))?;
+        }
+    }
+
+    #[test]
+    fn damaged_files_in_every_format_are_refused_or_read_never_a_panic(mutations in mutations()) {
+        for format in FORMATS {
+            well_formed(parse(&mutate(seed(format), &mutations), format))?;
+        }
+    }
+}
+
+#[test]
+fn invalid_utf8_in_a_text_file_is_refused_with_a_message() {
+    let mut csv = SEED_CSV.as_bytes().to_vec();
+    let at = SEED_CSV.find("How?").unwrap();
+    csv.splice(at..at, [0xff, 0xfe]);
+    for format in [Format::Csv, Format::Jsonl] {
+        let outcome = parse(&csv, format);
+        let refused = match &outcome {
+            Err(e) => !e.to_string().is_empty(),
+            Ok(file) => !file.problems.is_empty() && file.rows.len() < 2,
+        };
+        assert!(refused, "{format:?}: {outcome:?}");
+    }
+}
+
+#[test]
+fn a_file_past_the_row_limit_is_refused_naming_the_limit_and_one_at_it_is_read() {
+    let rows = |n: usize| {
+        let mut csv = String::from("id,question,answer\n");
+        for i in 0..n {
+            csv.push_str(&format!("f{i},question number {i},answer number {i}\n"));
+        }
+        csv.into_bytes()
+    };
+    let at_limit = parse(&rows(MAX_ROWS), Format::Csv).unwrap();
+    assert_eq!((at_limit.rows.len(), at_limit.problems.len()), (MAX_ROWS, 0));
+    let over = parse(&rows(MAX_ROWS + 1), Format::Csv).unwrap();
+    assert!(over.rows.is_empty(), "nothing of an oversized file is imported");
+    assert!(over.problems.iter().any(|p| p.message.contains(&MAX_ROWS.to_string())), "{:?}", over.problems);
+}
