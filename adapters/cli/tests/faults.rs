@@ -20,11 +20,26 @@ use switchboard_jetstream::testing::NatsServer;
 const LOAD: [&str; 6] = ["--rate", "30", "--duration", "12s", "--drain-timeout", "90s"];
 const FAULT_AT: Duration = Duration::from_secs(4);
 
-/// What one scenario produced.
+/// What one scenario's run produced.
+struct Run {
+    report: Value,
+    /// What else the scenario checked, when it failed.
+    problem: Option<String>,
+}
+
+impl Run {
+    fn report(report: Value) -> Run {
+        Run { report, problem: None }
+    }
+}
+
+/// A scenario: sets up, runs load through a fault in `dir`, and reports.
+type Scenario = fn(&Path) -> Run;
+
+/// One scenario's result, named for the table.
 struct Outcome {
     scenario: &'static str,
     report: Value,
-    /// What else the scenario checked, when it failed.
     problem: Option<String>,
 }
 
@@ -72,7 +87,7 @@ fn demo_under_load(data: &Path, config: Option<&Path>, fault: impl FnOnce()) -> 
     (server, report)
 }
 
-fn serve_killed_on_the_embedded_store(dir: &Path) -> Outcome {
+fn serve_killed_on_the_embedded_store(dir: &Path) -> Run {
     let api_port = free_port();
     let mut server = start(&dir.join("data"), None, &with_demo_api(api_port, None));
     let base = server.base.clone();
@@ -81,10 +96,10 @@ fn serve_killed_on_the_embedded_store(dir: &Path) -> Outcome {
         std::thread::sleep(Duration::from_secs(1));
         server.restart();
     });
-    Outcome { scenario: "serve (embedded) SIGKILLed, restarted after 1 s", report, problem: None }
+    Run::report(report)
 }
 
-fn nats_server_killed(dir: &Path) -> Outcome {
+fn nats_server_killed(dir: &Path) -> Run {
     let mut nats = NatsServer::start();
     let config = common::nats_config(dir, &nats.url());
     let (_server, report) = demo_under_load(&dir.join("data"), Some(&config), || {
@@ -92,12 +107,12 @@ fn nats_server_killed(dir: &Path) -> Outcome {
         std::thread::sleep(Duration::from_secs(2));
         nats.restart();
     });
-    Outcome { scenario: "nats-server SIGKILLed, restarted after 2 s", report, problem: None }
+    Run::report(report)
 }
 
 /// An `http` process and an `engine,projector` process on one JetStream log; `kill_http`
 /// picks which one dies.
-fn split_role_killed(dir: &Path, kill_http: bool) -> Outcome {
+fn split_role_killed(dir: &Path, kill_http: bool) -> Run {
     let nats = NatsServer::start();
     let config = common::nats_config(dir, &nats.url());
     let api_port = free_port();
@@ -110,12 +125,7 @@ fn split_role_killed(dir: &Path, kill_http: bool) -> Outcome {
         std::thread::sleep(Duration::from_secs(1));
         victim.restart();
     });
-    let scenario = if kill_http {
-        "HTTP role SIGKILLed, restarted after 1 s (JetStream)"
-    } else {
-        "engine role SIGKILLed, restarted after 1 s (JetStream)"
-    };
-    Outcome { scenario, report, problem: None }
+    Run::report(report)
 }
 
 /// A PostgreSQL server of the test's own (initdb in a temporary directory), so restarting it
@@ -224,7 +234,7 @@ fn running_as_root() -> bool {
     Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
 }
 
-fn postgres_restarted_under_the_projector(dir: &Path) -> Outcome {
+fn postgres_restarted_under_the_projector(dir: &Path) -> Run {
     let mut postgres = Postgres::start();
     let config = dir.join("switchboard.toml");
     std::fs::write(&config, format!("[read_models]\nkind = \"postgres\"\nurl = \"{}\"\n", postgres.url())).unwrap();
@@ -249,12 +259,12 @@ fn postgres_restarted_under_the_projector(dir: &Path) -> Outcome {
         }
         std::thread::sleep(Duration::from_millis(250));
     };
-    Outcome { scenario: "PostgreSQL (read models) crashed, restarted after 2 s", report, problem }
+    Run { report, problem }
 }
 
 /// A small filesystem of the test's own for the embedded store, filled up mid-load and
 /// freed 2 s later.
-fn embedded_disk_full(dir: &Path) -> Outcome {
+fn embedded_disk_full(dir: &Path) -> Run {
     let mount = dir.join("small-disk");
     std::fs::create_dir(&mount).unwrap();
     let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"]).arg(&mount).status();
@@ -282,7 +292,7 @@ fn embedded_disk_full(dir: &Path) -> Outcome {
         std::fs::remove_file(&filler).unwrap();
     });
     let problem = (server.health_status() != 200).then(|| "serve is not healthy after the disk was freed".to_owned());
-    Outcome { scenario: "embedded store's disk full for 2 s", report, problem }
+    Run { report, problem }
 }
 
 fn table(outcomes: &[Outcome]) -> String {
@@ -302,7 +312,11 @@ fn table(outcomes: &[Outcome]) -> String {
             r["longest_outage_secs"].as_f64().unwrap_or(f64::NAN),
             r["drained_secs"].as_f64().unwrap_or(f64::NAN),
             r["latency_ms"]["p99"].as_f64().unwrap_or(f64::NAN),
-            if o.passed() { "ok".to_owned() } else { format!("FAILED {}", o.problem.clone().unwrap_or_default()) }
+            if o.passed() {
+                "ok".to_owned()
+            } else {
+                format!("FAILED {}", o.problem.as_deref().unwrap_or_default().replace('\n', " "))
+            }
         ));
     }
     text
@@ -310,20 +324,30 @@ fn table(outcomes: &[Outcome]) -> String {
 
 #[test]
 fn no_fault_during_load_loses_or_duplicates_a_message() {
-    let scenarios: [fn(&Path) -> Outcome; 6] = [
-        serve_killed_on_the_embedded_store,
-        nats_server_killed,
-        |dir| split_role_killed(dir, false),
-        |dir| split_role_killed(dir, true),
-        postgres_restarted_under_the_projector,
-        embedded_disk_full,
+    let scenarios: [(&str, Scenario); 6] = [
+        ("serve (embedded) SIGKILLed, restarted after 1 s", serve_killed_on_the_embedded_store),
+        ("nats-server SIGKILLed, restarted after 2 s", nats_server_killed),
+        ("engine role SIGKILLed, restarted after 1 s (JetStream)", |dir| split_role_killed(dir, false)),
+        ("HTTP role SIGKILLed, restarted after 1 s (JetStream)", |dir| split_role_killed(dir, true)),
+        ("PostgreSQL (read models) crashed, restarted after 2 s", postgres_restarted_under_the_projector),
+        ("embedded store's disk full for 2 s", embedded_disk_full),
     ];
     let mut outcomes = Vec::new();
-    for scenario in scenarios {
+    for (scenario, run) in scenarios {
         let dir = tempfile::tempdir().unwrap();
-        let outcome = scenario(dir.path());
-        eprintln!("fault scenario done: {}", outcome.scenario);
-        outcomes.push(outcome);
+        // A scenario that panics (a server that would not start, a report that never came)
+        // is a failed row of the table, so the scenarios after it still run and report.
+        let Run { report, problem } = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(dir.path())))
+            .unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                Run { report: Value::Null, problem: Some(format!("the scenario panicked: {message}")) }
+            });
+        eprintln!("fault scenario done: {scenario}");
+        outcomes.push(Outcome { scenario, report, problem });
     }
     let table = table(&outcomes);
     println!("{table}");

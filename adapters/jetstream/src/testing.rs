@@ -208,8 +208,29 @@ impl std::fmt::Debug for NatsServer {
     }
 }
 
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+/// A port on loopback that is free now and that no outgoing connection will take later.
+///
+/// Port 0 would hand out a port from the ephemeral range, which the kernel also gives to
+/// every outgoing connection: a server restarted on its old port, or a process told a port
+/// it binds only seconds later, could then find it taken by some client's socket (or
+/// connect to itself). So the port is drawn at random from below the ephemeral range.
+pub fn free_port() -> std::io::Result<u16> {
+    use std::hash::{BuildHasher, Hasher};
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000_u16, ephemeral_start.max(10_001));
+    let mut last_error = None;
+    for _ in 0..200 {
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let port = low + u16::try_from(random % u64::from(high - low)).unwrap_or(0);
+        match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            Ok(_) => return Ok(port),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::other("no free port below the ephemeral range")))
 }
 
 fn tail(path: &Path) -> String {

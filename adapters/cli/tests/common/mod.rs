@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used, dead_code)]
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -29,9 +28,10 @@ pub struct Server {
     log: Option<std::path::PathBuf>,
 }
 
-/// A free port on loopback.
+/// A free port on loopback, outside the range outgoing connections take (see
+/// [`switchboard_jetstream::testing::free_port`]).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    switchboard_jetstream::testing::free_port().expect("a free port on loopback")
 }
 
 impl Server {
