@@ -38,6 +38,12 @@ if ! command -v cargo-deny >/dev/null 2>&1; then
     cargo install --locked --quiet cargo-deny@0.20.2
 fi
 
+# cargo-fuzz builds the fuzz targets for libFuzzer (ops/fuzz/run, part of ops/test.sh).
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    echo "setup: installing cargo-fuzz 0.13.2 from crates.io (fuzzing)" >&2
+    cargo install --locked --quiet cargo-fuzz@0.13.2
+fi
+
 if [ ! -d "$(dirname "$0")/../../shared/data/eval" ]; then
     echo "setup: warning: ../shared/data/eval is missing beside the checkout; the matching-quality tests will fail." >&2
 fi

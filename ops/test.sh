@@ -58,3 +58,8 @@ else
     NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-jetstream --no-fail-fast
     NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-cli --test nats --no-fail-fast
 fi
+
+# Every fuzz target under libFuzzer for a bounded time (the test suite above already ran
+# them over their corpus and random mutations on stable); longer: ops/fuzz/run --seconds N.
+echo "== fuzzing: every target for 30 s under libFuzzer with AddressSanitizer" >&2
+bash ops/fuzz/run --seconds 30

@@ -19,6 +19,8 @@ pub mod onboarding;
 mod read_models;
 mod socket;
 mod teams;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod user_tokens;
 mod webhooks;
 mod widget;

@@ -3,14 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
 use chrono::Datelike;
-use common::{harness, Harness};
 use poem::http::StatusCode;
 use serde_json::json;
+use switchboard_http::testing::{harness, Harness};
 
 async fn get_json(h: &Harness, path: &str) -> (StatusCode, serde_json::Value) {
     h.get(&h.keys.ops_viewer, path).await
@@ -52,8 +50,13 @@ async fn a_question_is_answered_from_the_faq_and_the_conversation_reads_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     let h = harness().await;
-    let (status, body) =
-        h.post(common::ADMIN_KEY, "/api/v1/teams/nope/messages", json!({"user": "zhangsan", "text": "hi"})).await;
+    let (status, body) = h
+        .post(
+            switchboard_http::testing::ADMIN_KEY,
+            "/api/v1/teams/nope/messages",
+            json!({"user": "zhangsan", "text": "hi"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["code"], "unknown_team");
 
@@ -264,7 +267,7 @@ async fn read_model_queries_refuse_bad_input_clearly() {
         assert_eq!(body["code"], code, "{path}: {body}");
     }
     for path in ["/api/v1/teams/nope/sessions", "/api/v1/teams/nope/statistics"] {
-        let (status, body) = h.get(common::ADMIN_KEY, path).await;
+        let (status, body) = h.get(switchboard_http::testing::ADMIN_KEY, path).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_team")), "{path}: {body}");
     }
     for path in [

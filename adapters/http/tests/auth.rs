@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{harness, ADMIN_KEY};
 use poem::http::StatusCode;
 use serde_json::json;
+use switchboard_http::testing::{harness, ADMIN_KEY};
 
 /// Every team-scoped route of the API, with a body where it takes one.
 fn routes(team: &str) -> Vec<(&'static str, String, Option<serde_json::Value>)> {
@@ -53,7 +51,7 @@ fn routes(team: &str) -> Vec<(&'static str, String, Option<serde_json::Value>)> 
 }
 
 async fn call(
-    h: &common::Harness,
+    h: &switchboard_http::testing::Harness,
     method: &str,
     path: &str,
     body: &Option<serde_json::Value>,

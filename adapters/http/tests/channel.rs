@@ -5,14 +5,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{harness, harness_with, Harness};
 use futures::{SinkExt, StreamExt};
 use poem::http::StatusCode;
 use serde_json::{json, Value};
+use switchboard_http::testing::{harness, harness_with, Harness};
 use switchboard_http::user_tokens::{channel_key_name, mint, UserClaims};
 use switchboard_http::HttpLimits;
 use switchboard_schemas::{StreamId, TeamId, UserId};

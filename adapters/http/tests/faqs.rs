@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::harness;
 use poem::http::StatusCode;
 use serde_json::json;
+use switchboard_http::testing::harness;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concurrent_edit_is_refused_and_changes_nothing() {

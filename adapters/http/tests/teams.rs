@@ -4,11 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{harness, ADMIN_KEY};
 use poem::http::StatusCode;
 use serde_json::json;
+use switchboard_http::testing::{harness, ADMIN_KEY};
 
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 

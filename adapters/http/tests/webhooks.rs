@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::harness;
 use poem::http::StatusCode;
 use serde_json::json;
+use switchboard_http::testing::harness;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_is_registered_queued_for_listed_replayed_and_removed() {

@@ -159,6 +159,32 @@ pub fn read_path(path: &Path, required: &[&str]) -> Result<Vec<Record>, TabularE
     read(&bytes, format, required)
 }
 
+/// The first sheet's rows as text. The workbook reader panics on some damaged files (a
+/// shared-string index past the table, found by fuzzing), so a panic in it is a damaged
+/// workbook too, not a crashed request.
+fn workbook_rows(bytes: &[u8]) -> Result<Vec<Vec<String>>, TabularError> {
+    let read = || -> Result<Vec<Vec<String>>, TabularError> {
+        let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
+            .map_err(|e| TabularError::BadWorkbook(e.to_string()))?;
+        let sheet = book.sheet_names().first().cloned().ok_or(TabularError::NoHeader)?;
+        let range = book.worksheet_range(&sheet).map_err(|e| TabularError::BadWorkbook(e.to_string()))?;
+        Ok(range
+            .rows()
+            .map(|r| {
+                r.iter()
+                    .map(|c| match c {
+                        Data::Float(f) if f.fract() == 0.0 => format!("{f:.0}"),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect())
+    };
+    std::panic::catch_unwind(read).unwrap_or_else(|_| {
+        Err(TabularError::BadWorkbook("it is damaged (its parts do not fit together); save it again from Excel".into()))
+    })
+}
+
 /// Reads every record of a file's bytes in the given format (see [`read_path`]).
 pub fn read(bytes: &[u8], format: Format, required: &[&str]) -> Result<Vec<Record>, TabularError> {
     match format {
@@ -183,18 +209,7 @@ pub fn read(bytes: &[u8], format: Format, required: &[&str]) -> Result<Vec<Recor
             table(&header, rows, required)
         }
         Format::Xlsx => {
-            let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
-                .map_err(|e| TabularError::BadWorkbook(e.to_string()))?;
-            let sheet = book.sheet_names().first().cloned().ok_or(TabularError::NoHeader)?;
-            let range = book.worksheet_range(&sheet).map_err(|e| TabularError::BadWorkbook(e.to_string()))?;
-            let mut rows = range.rows().map(|r| {
-                r.iter()
-                    .map(|c| match c {
-                        Data::Float(f) if f.fract() == 0.0 => format!("{f:.0}"),
-                        other => other.to_string(),
-                    })
-                    .collect::<Vec<String>>()
-            });
+            let mut rows = workbook_rows(bytes)?.into_iter();
             let header = rows.next().ok_or(TabularError::NoHeader)?;
             table(&header, rows.enumerate().map(|(n, r)| (n + 2, r)).collect(), required)
         }

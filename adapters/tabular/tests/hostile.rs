@@ -125,3 +125,14 @@ fn a_file_past_the_row_limit_is_refused_naming_the_limit_and_one_at_it_is_read()
     assert!(over.rows.is_empty(), "nothing of an oversized file is imported");
     assert!(over.problems.iter().any(|p| p.message.contains(&MAX_ROWS.to_string())), "{:?}", over.problems);
 }
+
+/// Found by fuzzing: a sheet cell naming a shared string past the end of the table made
+/// the workbook reader panic (an index out of bounds inside it). It is a damaged workbook.
+#[test]
+fn a_workbook_whose_cell_names_a_missing_shared_string_is_refused_as_damaged() {
+    let bytes = include_bytes!("data/shared-string-past-the-table.xlsx");
+    match parse(bytes, Format::Xlsx) {
+        Err(TabularError::BadWorkbook(why)) => assert!(why.contains("damaged"), "{why}"),
+        other => panic!("expected a damaged workbook, got {other:?}"),
+    }
+}

@@ -1,12 +1,15 @@
-//! One in-process Switchboard per test: a real embedded log, read models on SQLite, the
-//! keyword matcher and the real core, behind the HTTP application through poem's test
-//! client; two teams with access keys of every role, and a global administrator.
+//! One in-process Switchboard for a test or a fuzz target: a real embedded log, read models
+//! on SQLite, the keyword matcher and the real core, behind the HTTP application through
+//! poem's test client; two teams with access keys of every role, and a global administrator.
+//! Enabled by the `testing` feature; it panics with the cause when it cannot be set up.
 
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::{new_token, ADMIN_ACTOR};
+use crate::{app, ApiChannel, AppState, Backends, GlobalAdmins, HttpLimits, LiveConversations, Onboarding};
 use poem::http::StatusCode;
 use poem::test::TestClient;
 use serde_json::Value;
@@ -17,8 +20,6 @@ use switchboard_engine::ports::SystemClock;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
 use switchboard_engine::team::TeamCommand;
-use switchboard_http::auth::{new_token, ADMIN_ACTOR};
-use switchboard_http::{app, ApiChannel, AppState, Backends, GlobalAdmins, HttpLimits, LiveConversations, Onboarding};
 use switchboard_projections::outbox::{DeliveryStore, Outbox};
 use switchboard_projections::runtime::{Projection, ProjectionOptions, SESSIONS};
 use switchboard_projections::store::ReadStore;
@@ -46,14 +47,21 @@ pub struct Keys {
     pub games_admin: String,
 }
 
+/// The application and what it runs on; everything stops when it is dropped.
 pub struct Harness {
+    /// The application, called in process.
     pub client: TestClient<poem::endpoint::BoxEndpoint<'static>>,
     /// What the application was built from, to serve it on a real socket too.
     pub state: Arc<AppState>,
+    /// The event log, to check what a request wrote.
     pub log: Arc<dyn EventLog>,
+    /// The runtime the application commands.
     pub runtime: Arc<Runtime>,
+    /// The read models the projection keeps.
     pub read_models: Arc<dyn ReadStore>,
+    /// Access keys of every role.
     pub keys: Keys,
+    /// Where the WeCom secrets set through the console are kept.
     pub secrets_path: std::path::PathBuf,
     _core: CoreHandle,
     _projection: tokio::task::JoinHandle<()>,
@@ -211,19 +219,91 @@ impl Harness {
         panic!("the read models did not reach position {head}");
     }
 
+    /// Waits until the core has processed everything in the log (and what that wrote), so
+    /// the log's head moves next only because of the next request.
+    pub async fn settled(&self) {
+        let mut stable = 0;
+        for _ in 0..400 {
+            let head = self.log.head().await.unwrap();
+            if self.state.health.position() >= head {
+                stable += 1;
+                if stable == 2 {
+                    return;
+                }
+            } else {
+                stable = 0;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the core did not catch up with the log within 2 s");
+    }
+
+    /// Every API operation that takes a JSON body, from the application's own OpenAPI
+    /// document, as (method, path) with the path's parameters filled in for team `ops`.
+    pub async fn json_operations(&self) -> Vec<(poem::http::Method, String)> {
+        let (status, spec) = read(self.client.get("/openapi.json").send().await).await;
+        assert_eq!(status, StatusCode::OK, "the OpenAPI document is served");
+        let mut operations = Vec::new();
+        for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                let content = operation["requestBody"]["content"].as_object();
+                if !content.is_some_and(|types| types.keys().any(|t| t.starts_with("application/json"))) {
+                    continue;
+                }
+                let concrete = path
+                    .split('/')
+                    .map(|segment| match segment {
+                        "{team}" => "ops",
+                        "{user}" => "zhangsan",
+                        "{faq_id}" => "prize-stock",
+                        s if s.starts_with('{') => "00000000-0000-7000-8000-000000000000",
+                        s => s,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let method = method.to_uppercase().parse().unwrap();
+                operations.push((method, format!("/api/v1{concrete}")));
+            }
+        }
+        operations
+    }
+
+    /// Sends `body` with `content_type` to `path` with `key`; returns the status and the
+    /// JSON answer (or the text, when it is not JSON).
+    pub async fn request(
+        &self,
+        method: poem::http::Method,
+        path: &str,
+        key: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let request = self
+            .client
+            .request(method, path)
+            .header("authorization", format!("Bearer {key}"))
+            .content_type(content_type)
+            .body(body);
+        read(request.send().await).await
+    }
+
+    /// GETs `path` with `key`.
     pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
         read(self.client.get(path).header("authorization", format!("Bearer {key}")).send().await).await
     }
 
+    /// POSTs JSON to `path` with `key`.
     pub async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
         read(self.client.post(path).header("authorization", format!("Bearer {key}")).body_json(&body).send().await)
             .await
     }
 
+    /// PUTs JSON to `path` with `key`.
     pub async fn put(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
         read(self.client.put(path).header("authorization", format!("Bearer {key}")).body_json(&body).send().await).await
     }
 
+    /// DELETEs `path` with `key`.
     pub async fn delete(&self, key: &str, path: &str) -> (StatusCode, Value) {
         read(self.client.delete(path).header("authorization", format!("Bearer {key}")).send().await).await
     }
