@@ -548,6 +548,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         max_connections: config.http.max_connections,
         request_deadline: config.http.request_deadline,
     };
+    raise_open_file_limit(limits.max_connections);
     let acceptor = listener
         .into_acceptor()
         .await
@@ -566,6 +567,32 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Open files the process needs besides its connections: the stores, logs, outbound
+/// connections to NATS, PostgreSQL, search and webhooks.
+const FILE_HEADROOM: u64 = 1024;
+
+/// Raises the soft limit on open files (often 1,024) as far as the hard limit allows, so
+/// `http.max_connections` can be reached: past the soft limit, accepting fails with
+/// "too many open files" instead of the cap's clear 503. Warns with what to do when even
+/// the hard limit is too low.
+fn raise_open_file_limit(max_connections: usize) {
+    let wanted = u64::try_from(max_connections).unwrap_or(u64::MAX).saturating_add(FILE_HEADROOM);
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit >= wanted => info!(open_files = limit, "open-file limit fits http.max_connections"),
+        Ok(limit) if limit >= wanted - FILE_HEADROOM => info!(
+            open_files = limit,
+            wanted, "the open-file limit fits http.max_connections with little room for files and outbound connections"
+        ),
+        Ok(limit) => warn!(
+            open_files = limit,
+            wanted,
+            "the open-file limit is below http.max_connections; raise the hard limit \
+             (ulimit -Hn, or LimitNOFILE= in the systemd unit) or lower http.max_connections"
+        ),
+        Err(e) => warn!(error = %e, wanted, "the open-file limit could not be raised; connections may fail past it"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -101,3 +101,40 @@ fn an_idle_keep_alive_connection_between_requests_is_left_open() {
     std::thread::sleep(Duration::from_millis(1_500));
     assert!(get_healthz(&mut stream).starts_with("HTTP/1.1 200"), "the deadline counts a request, not idle time");
 }
+
+/// The soft limit on open files `serve` was started with (often 1,024) would cut
+/// connections off long before `http.max_connections`: `serve` raises it for the cap.
+#[test]
+fn serve_raises_its_open_file_limit_to_fit_the_connection_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -Sn 256 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env("SWITCHBOARD_HTTP__MAX_CONNECTIONS", "2000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call().is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "serve exited before becoming healthy");
+        assert!(Instant::now() < deadline, "serve did not become healthy within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let soft: u64 = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|soft| soft.parse().ok())
+        .unwrap_or_else(|| panic!("no open-file limit in {limits}"));
+    // 2,000 connections and 1,024 for files and outbound connections, if the hard limit allows.
+    let hard = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap().1;
+    assert_eq!(soft, 3024.min(hard), "the soft open-file limit after start (started at 256)");
+}
