@@ -223,7 +223,8 @@ impl Harness {
     /// the log's head moves next only because of the next request.
     pub async fn settled(&self) {
         let mut stable = 0;
-        for _ in 0..400 {
+        // Generous: on a loaded machine the core may take seconds to answer what came in.
+        for _ in 0..2000 {
             let head = self.log.head().await.unwrap();
             if self.state.health.position() >= head {
                 stable += 1;
@@ -235,7 +236,7 @@ impl Harness {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        panic!("the core did not catch up with the log within 2 s");
+        panic!("the core did not catch up with the log within 10 s");
     }
 
     /// Every API operation that takes a JSON body, from the application's own OpenAPI
