@@ -293,6 +293,10 @@ pub enum Rejection {
     /// Transferred to the current assignee.
     #[error("the session is already assigned to {0}")]
     AlreadyAssigned(StaffId),
+    /// Transferred to someone who is not the team's: only its roster and key holders can be
+    /// handed a session (so an assignee notice can reach nobody else).
+    #[error("{0} is neither on the team's roster nor holds one of its access keys; add them to the roster first")]
+    NotStaff(StaffId),
     /// Reopening a session that is not closed.
     #[error("the session is not closed")]
     NotClosed,
@@ -652,8 +656,10 @@ impl<'c, 'a> Decision<'c, 'a> {
     fn schedule(&mut self, purpose: TimerPurpose, after_secs: u64) {
         let session_id = self.session_id();
         let timer_id = self.id();
-        let after = Duration::seconds(i64::try_from(after_secs).unwrap_or(i64::MAX / 1000));
-        let due_at = self.ctx.now + after;
+        // The team's settings are bounded (`policy::bounds`); saturating here keeps a
+        // decision total even so, since a panic would stop the worker deciding it.
+        let after = i64::try_from(after_secs).ok().and_then(Duration::try_seconds).unwrap_or(Duration::MAX);
+        let due_at = self.ctx.now.checked_add_signed(after).unwrap_or(DateTime::<Utc>::MAX_UTC);
         let scheduled_at_version = self.version;
         self.push(TimerScheduled { session_id, timer_id, purpose, due_at, scheduled_at_version });
     }
@@ -788,6 +794,9 @@ pub fn decide(
         }
         Command::Transfer { by, to } => {
             let session = require_active()?;
+            if let Some(to) = to.as_ref().filter(|to| !d.ctx.policy.is_staff(to)) {
+                return Err(Rejection::NotStaff(to.clone()));
+            }
             if let (Phase::WithHuman, Some(current), Some(to)) = (&session.phase, &session.assignee, to) {
                 if current == to {
                     return Err(Rejection::AlreadyAssigned(current.clone()));

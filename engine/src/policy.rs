@@ -2,8 +2,10 @@
 //! (confidence → answer / clarify / transfer), field extraction, how operators ask for a
 //! person or give feedback in words, and on-call routing. Pure: time comes in as an argument.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, TimeZone, Utc};
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 use switchboard_schemas::event::{MatchDecision, RequiredField, Roster, TeamSettings};
 use switchboard_schemas::StaffId;
 
@@ -30,9 +32,132 @@ pub enum PolicyError {
         /// Configured answer threshold.
         answer_at: f32,
     },
-    /// A duration of zero would close sessions at once.
-    #[error("reconfirm_after_secs and close_after_secs must be positive")]
-    ZeroDuration,
+    /// A duration, count or size outside what the engine accepts from a team.
+    #[error("{setting} must be {expected} (got {got})")]
+    OutOfBounds {
+        /// The setting, as spelled in the settings document.
+        setting: String,
+        /// What it may be.
+        expected: String,
+        /// What it was.
+        got: String,
+    },
+}
+
+/// The bounds on every value a team admin sets. A tenant is trusted with their team only:
+/// each duration, count and size has an upper limit so no team can overflow the engine's
+/// time arithmetic or make the instance do unbounded work for it.
+pub mod bounds {
+    /// The longest silence before a re-confirmation, and before a stale close: 30 days.
+    pub const MAX_TIMER_SECS: u64 = 30 * 24 * 3600;
+    /// The longest message a team may accept, in characters.
+    pub const MAX_MESSAGE_CHARS: u32 = 20_000;
+    /// Most choices offered at once (a reply is one digit).
+    pub const MAX_CHOICES: u8 = 9;
+    /// Most words with which an operator asks for a person.
+    pub const MAX_HUMAN_KEYWORDS: usize = 50;
+    /// Longest such word, in characters.
+    pub const MAX_KEYWORD_CHARS: usize = 32;
+    /// Most fields collected before matching.
+    pub const MAX_REQUIRED_FIELDS: usize = 10;
+    /// Longest field key, in characters.
+    pub const MAX_FIELD_KEY_CHARS: usize = 64;
+    /// Longest prompt, pattern or text Switchboard sends, in characters.
+    pub const MAX_TEXT_CHARS: usize = 1_000;
+    /// The most memory one compiled field pattern may take, in bytes.
+    pub const MAX_PATTERN_BYTES: usize = 1 << 20;
+    /// Most sessions per page of the console's session list.
+    pub const MAX_PAGE_SIZE: u32 = 500;
+    /// The slowest refresh of the console's session list, in seconds.
+    pub const MAX_REFRESH_SECS: u32 = 3_600;
+    /// Most categories in a roster.
+    pub const MAX_CATEGORIES: usize = 100;
+    /// Longest category name, in characters.
+    pub const MAX_CATEGORY_CHARS: usize = 64;
+    /// Most engineers in one rotation.
+    pub const MAX_ROTATION: usize = 100;
+}
+
+/// Refuses `got` unless it lies within `min..=max`.
+fn within<T: PartialOrd + std::fmt::Display>(setting: &str, got: T, min: T, max: T) -> Result<(), PolicyError> {
+    if got < min || got > max {
+        return Err(PolicyError::OutOfBounds {
+            setting: setting.to_owned(),
+            expected: format!("between {min} and {max}"),
+            got: got.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a text longer than `max` characters.
+fn short(setting: &str, text: &str, max: usize) -> Result<(), PolicyError> {
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(PolicyError::OutOfBounds {
+            setting: setting.to_owned(),
+            expected: format!("at most {max} characters"),
+            got: format!("{chars} characters"),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a list longer than `max` items.
+fn few(setting: &str, len: usize, max: usize) -> Result<(), PolicyError> {
+    if len > max {
+        return Err(PolicyError::OutOfBounds {
+            setting: setting.to_owned(),
+            expected: format!("at most {max} entries"),
+            got: format!("{len} entries"),
+        });
+    }
+    Ok(())
+}
+
+/// Checks every bound on a team's settings (see [`bounds`]).
+fn check_settings(settings: &TeamSettings) -> Result<(), PolicyError> {
+    use bounds::*;
+    within("reconfirm_after_secs", settings.reconfirm_after_secs, 1, MAX_TIMER_SECS)?;
+    within("close_after_secs", settings.close_after_secs, 1, MAX_TIMER_SECS)?;
+    within("max_message_chars", settings.max_message_chars, 1, MAX_MESSAGE_CHARS)?;
+    within("answer_policy.max_choices", settings.answer_policy.max_choices, 0, MAX_CHOICES)?;
+    few("human_keywords", settings.human_keywords.len(), MAX_HUMAN_KEYWORDS)?;
+    for keyword in &settings.human_keywords {
+        short("human_keywords[]", keyword, MAX_KEYWORD_CHARS)?;
+    }
+    few("required_fields", settings.required_fields.len(), MAX_REQUIRED_FIELDS)?;
+    for field in &settings.required_fields {
+        within("required_fields[].key", field.key.chars().count(), 1, MAX_FIELD_KEY_CHARS)?;
+        short("required_fields[].prompt", &field.prompt, MAX_TEXT_CHARS)?;
+        short("required_fields[].pattern", &field.pattern, MAX_TEXT_CHARS)?;
+    }
+    let texts = &settings.texts;
+    for (setting, text) in [
+        ("texts.feedback_hint", &texts.feedback_hint),
+        ("texts.clarify_intro", &texts.clarify_intro),
+        ("texts.transfer_notice", &texts.transfer_notice),
+        ("texts.nobody_on_call", &texts.nobody_on_call),
+        ("texts.reconfirm", &texts.reconfirm),
+        ("texts.closed_stale", &texts.closed_stale),
+        ("texts.closed_resolved", &texts.closed_resolved),
+    ] {
+        short(setting, text, MAX_TEXT_CHARS)?;
+    }
+    within("console.page_size", settings.console.page_size, 1, MAX_PAGE_SIZE)?;
+    within("console.refresh_secs", settings.console.refresh_secs, 1, MAX_REFRESH_SECS)?;
+    Ok(())
+}
+
+/// Checks every bound on a roster (see [`bounds`]).
+pub fn check_roster(roster: &Roster) -> Result<(), PolicyError> {
+    use bounds::*;
+    few("roster.categories", roster.categories.len(), MAX_CATEGORIES)?;
+    for (category, rotation) in &roster.categories {
+        within("roster.categories (name)", category.chars().count(), 1, MAX_CATEGORY_CHARS)?;
+        few("roster.categories[]", rotation.len(), MAX_ROTATION)?;
+    }
+    few("roster.default", roster.default.len(), MAX_ROTATION)
 }
 
 /// A team's settings and roster, validated and compiled for use in every decision.
@@ -41,6 +166,7 @@ pub struct TeamPolicy {
     settings: TeamSettings,
     roster: Roster,
     fields: Vec<(RequiredField, Regex)>,
+    key_holders: BTreeSet<StaffId>,
 }
 
 /// The Monday that on-call weeks are counted from, so rotation is stable across restarts.
@@ -56,19 +182,35 @@ impl TeamPolicy {
         if !in_range(policy.clarify_at) || !in_range(policy.answer_at) || policy.clarify_at > policy.answer_at {
             return Err(PolicyError::BadThresholds { clarify_at: policy.clarify_at, answer_at: policy.answer_at });
         }
-        if settings.reconfirm_after_secs == 0 || settings.close_after_secs == 0 {
-            return Err(PolicyError::ZeroDuration);
-        }
+        check_settings(&settings)?;
+        check_roster(&roster)?;
         let fields = settings
             .required_fields
             .iter()
             .map(|field| {
-                Regex::new(&field.pattern)
+                RegexBuilder::new(&field.pattern)
+                    .size_limit(bounds::MAX_PATTERN_BYTES)
+                    .build()
                     .map(|re| (field.clone(), re))
                     .map_err(|e| PolicyError::BadPattern { field: field.key.clone(), reason: e.to_string() })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { settings, roster, fields })
+        Ok(Self { settings, roster, fields, key_holders: BTreeSet::new() })
+    }
+
+    /// Also counts these people (the holders of the team's access keys) as the team's
+    /// staff, to whom a session may be transferred.
+    pub fn with_key_holders(mut self, holders: impl IntoIterator<Item = StaffId>) -> Self {
+        self.key_holders = holders.into_iter().collect();
+        self
+    }
+
+    /// Whether `staff` belongs to the team: on its roster or holding one of its keys. Only
+    /// they may be handed a session, so an assignee can never address anyone else.
+    pub fn is_staff(&self, staff: &StaffId) -> bool {
+        self.key_holders.contains(staff)
+            || self.roster.default.contains(staff)
+            || self.roster.categories.values().any(|rotation| rotation.contains(staff))
     }
 
     /// The settings in force.
@@ -223,6 +365,74 @@ mod tests {
         let mut settings = TeamSettings::default();
         settings.answer_policy.clarify_at = 0.9;
         assert!(matches!(TeamPolicy::new(settings, Roster::default()), Err(PolicyError::BadThresholds { .. })));
+    }
+
+    #[test]
+    fn every_value_a_team_sets_is_bounded() {
+        let refused = |change: fn(&mut TeamSettings)| {
+            let mut settings = TeamSettings::default();
+            change(&mut settings);
+            match TeamPolicy::new(settings, Roster::default()) {
+                Err(PolicyError::OutOfBounds { setting, .. }) => setting,
+                other => panic!("expected a bound to refuse, got {other:?}"),
+            }
+        };
+        // The exploit of the review: one team's huge timer overflowed the core's clock.
+        assert_eq!(refused(|s| s.close_after_secs = 10_000_000_000_000), "close_after_secs");
+        assert_eq!(refused(|s| s.reconfirm_after_secs = u64::MAX), "reconfirm_after_secs");
+        assert_eq!(refused(|s| s.reconfirm_after_secs = 0), "reconfirm_after_secs");
+        assert_eq!(refused(|s| s.max_message_chars = u32::MAX), "max_message_chars");
+        assert_eq!(refused(|s| s.answer_policy.max_choices = 200), "answer_policy.max_choices");
+        assert_eq!(refused(|s| s.human_keywords = vec!["x".into(); 51]), "human_keywords");
+        assert_eq!(refused(|s| s.human_keywords = vec!["长".repeat(33)]), "human_keywords[]");
+        assert_eq!(refused(|s| s.texts.reconfirm = "x".repeat(1_001)), "texts.reconfirm");
+        assert_eq!(refused(|s| s.console.page_size = 1_000_000), "console.page_size");
+        assert_eq!(refused(|s| s.console.refresh_secs = 0), "console.refresh_secs");
+        let field = RequiredField { key: "k".into(), prompt: "?".into(), pattern: "\\d+".into() };
+        let many = vec![field; 11];
+        let mut settings = TeamSettings { required_fields: many, ..TeamSettings::default() };
+        assert!(matches!(
+            TeamPolicy::new(settings.clone(), Roster::default()),
+            Err(PolicyError::OutOfBounds { setting, .. }) if setting == "required_fields"
+        ));
+        settings.required_fields.truncate(1);
+        settings.required_fields[0].pattern = "(a{1000}){1000}".into();
+        assert!(
+            matches!(TeamPolicy::new(settings, Roster::default()), Err(PolicyError::BadPattern { .. })),
+            "a pattern that compiles to a huge automaton is refused"
+        );
+        let at_the_limit = TeamSettings {
+            reconfirm_after_secs: bounds::MAX_TIMER_SECS,
+            close_after_secs: bounds::MAX_TIMER_SECS,
+            ..TeamSettings::default()
+        };
+        assert!(TeamPolicy::new(at_the_limit, Roster::default()).is_ok());
+    }
+
+    #[test]
+    fn rosters_are_bounded() {
+        let roster = Roster { default: (0..101).map(|i| staff(&format!("e{i}"))).collect(), ..Roster::default() };
+        assert!(
+            matches!(check_roster(&roster), Err(PolicyError::OutOfBounds { setting, .. }) if setting == "roster.default")
+        );
+        let categories = (0..101).map(|i| (format!("c{i}"), vec![staff("wang")])).collect();
+        let roster = Roster { categories, ..Roster::default() };
+        assert!(check_roster(&roster).is_err());
+        let mut roster = Roster::default();
+        roster.categories.insert(String::new(), vec![staff("wang")]);
+        assert!(check_roster(&roster).is_err(), "a category needs a name");
+    }
+
+    #[test]
+    fn staff_are_the_roster_and_the_key_holders() {
+        let mut roster = Roster::default();
+        roster.categories.insert("prizes".into(), vec![staff("wang")]);
+        roster.default = vec![staff("zhao")];
+        let policy = TeamPolicy::new(TeamSettings::default(), roster).unwrap().with_key_holders([staff("li")]);
+        for member in ["wang", "zhao", "li"] {
+            assert!(policy.is_staff(&staff(member)), "{member}");
+        }
+        assert!(!policy.is_staff(&staff("stranger")));
     }
 
     #[test]

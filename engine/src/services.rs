@@ -10,13 +10,15 @@
 //! only for the parts this instance holds ([`Shards`]); when it gains a part, that part's
 //! pending work starts at once, which is how a stopped instance's work is taken over.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{GroupChatRequested, MatchDecision};
 use switchboard_schemas::{ConversationEvent, Event, MessageId, RecordedEvent, StreamId, TeamId, UserId};
@@ -82,6 +84,59 @@ pub struct CoreHealth {
     /// Confident answers sent in the FAQ's own words because the model failed, timed out
     /// or wrote something not grounded in the FAQ.
     pub rephrase_fallbacks: AtomicU64,
+    /// Items set aside because working on them panicked, newest last.
+    parked: Mutex<VecDeque<ParkedItem>>,
+    /// Items ever parked (the list keeps the last [`MAX_PARKED`]).
+    pub parked_total: AtomicU64,
+    /// Core tasks that ended: the core no longer does that work until restarted.
+    stopped: Mutex<Vec<CoreTask>>,
+}
+
+/// The most parked items kept for inspection; older ones are counted, not kept.
+pub const MAX_PARKED: usize = 1_000;
+
+/// The kinds of work the core does for one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkKind {
+    /// Reading one event of the log into the pending work.
+    Event,
+    /// Matching a question.
+    Match,
+    /// Delivering an outbound message.
+    Delivery,
+    /// Creating a group chat.
+    GroupChat,
+    /// Learning a paraphrase.
+    Paraphrase,
+    /// Firing a timer.
+    Timer,
+}
+
+/// One item the core set aside because working on it panicked. It is not retried (it
+/// would panic again and again); the rest of the core goes on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ParkedItem {
+    /// What was being done.
+    pub kind: WorkKind,
+    /// The conversation or catalog it belongs to.
+    pub stream: Option<StreamId>,
+    /// The item: a timer, outbound message or session id, a message id, or a log position.
+    pub item: String,
+    /// The panic's message.
+    pub reason: String,
+    /// When it was set aside.
+    pub at: DateTime<Utc>,
+}
+
+/// The long-running tasks of the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoreTask {
+    /// Follows the log and starts work.
+    Follower,
+    /// Fires due timers.
+    Timers,
 }
 
 impl CoreHealth {
@@ -99,6 +154,49 @@ impl CoreHealth {
     pub fn log_ok(&self) -> bool {
         self.log_ok.load(Ordering::Relaxed)
     }
+
+    /// The items set aside because they panicked, oldest first (at most [`MAX_PARKED`]).
+    pub fn parked(&self) -> Vec<ParkedItem> {
+        self.parked.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+    }
+
+    /// The core tasks that have ended; any at all means the instance is degraded.
+    pub fn stopped_tasks(&self) -> Vec<CoreTask> {
+        self.stopped.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn park(&self, item: ParkedItem) {
+        error!(kind = ?item.kind, stream = ?item.stream.as_ref().map(ToString::to_string), item = %item.item,
+            reason = %item.reason, "working on an item panicked; it is parked and the core goes on");
+        self.parked_total.fetch_add(1, Ordering::Relaxed);
+        let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+        if parked.len() == MAX_PARKED {
+            parked.pop_front();
+        }
+        parked.push_back(item);
+    }
+}
+
+/// Marks a core task as stopped when it ends, by returning or by unwinding.
+struct TaskGuard {
+    task: CoreTask,
+    health: Arc<CoreHealth>,
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        error!(task = ?self.task, "a core task stopped; /healthz reports the instance as degraded");
+        self.health.stopped.lock().unwrap_or_else(|e| e.into_inner()).push(self.task);
+    }
+}
+
+/// The message a panic carried.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// Which teams' confident answers a generative model rewords, and how long it may take.
@@ -178,9 +276,45 @@ impl Core {
         let core = Arc::new(self);
         let health = core.health.clone();
         let mut tasks = JoinSet::new();
-        tasks.spawn(core.clone().follow());
-        tasks.spawn(core.run_timers());
+        let guard = |task| TaskGuard { task, health: health.clone() };
+        let (follower, timers) = (guard(CoreTask::Follower), guard(CoreTask::Timers));
+        tasks.spawn(core.clone().follow().map(move |()| drop(follower)));
+        tasks.spawn(core.run_timers().map(move |()| drop(timers)));
         CoreHandle { tasks, health }
+    }
+
+    /// Runs one item's work; a panic in it is caught and the item parked, so one bad item
+    /// never stops the loop that serves every team.
+    async fn supervised(
+        &self,
+        kind: WorkKind,
+        stream: Option<&StreamId>,
+        item: impl std::fmt::Display,
+        work: impl Future<Output = ()>,
+    ) {
+        if let Err(payload) = AssertUnwindSafe(work).catch_unwind().await {
+            self.health.park(ParkedItem {
+                kind,
+                stream: stream.cloned(),
+                item: item.to_string(),
+                reason: panic_message(payload.as_ref()),
+                at: self.runtime.now(),
+            });
+        }
+    }
+
+    /// Starts one item's work on its own task, supervised.
+    fn start(
+        self: &Arc<Self>,
+        workers: &mut JoinSet<()>,
+        kind: WorkKind,
+        stream: &StreamId,
+        item: impl std::fmt::Display + Send + 'static,
+        work: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let core = self.clone();
+        let stream = stream.clone();
+        workers.spawn(async move { core.supervised(kind, Some(&stream), item, work).await });
     }
 
     async fn follow(self: Arc<Self>) {
@@ -224,7 +358,9 @@ impl Core {
                     }
                 };
                 position = recorded.position;
-                self.observe(&recorded, &mut pending, self.health.caught_up(), &mut workers).await;
+                let live = self.health.caught_up();
+                let observe = self.observe(&recorded, &mut pending, live, &mut workers);
+                self.supervised(WorkKind::Event, Some(&recorded.stream), position, observe).await;
                 self.health.position.store(position, Ordering::Relaxed);
                 if !self.health.caught_up() && position >= head {
                     self.hand_over(&mut pending, &mut workers);
@@ -286,23 +422,44 @@ impl Core {
     /// Starts the pending work of the conversations `which` selects.
     fn take_up(self: &Arc<Self>, pending: &mut Pending, which: impl Fn(&StreamId) -> bool, workers: &mut JoinSet<()>) {
         for (stream, (message_id, query)) in pending.matches.iter().filter(|(stream, _)| which(stream)) {
-            workers.spawn(self.clone().answer(stream.clone(), message_id.clone(), query.clone()));
+            self.start_answer(workers, stream, message_id.clone(), query.clone());
         }
         for outbound in pending.deliveries.values() {
             if which(&StreamId::conversation(&outbound.team, &outbound.user)) {
-                workers.spawn(self.clone().deliver(outbound.clone()));
+                self.start_delivery(workers, outbound.clone());
             }
         }
         for (stream, request) in pending.group_chats.iter().filter(|(stream, _)| which(stream)) {
-            workers.spawn(self.clone().create_group_chat(stream.clone(), request.clone()));
+            self.start_group_chat(workers, stream, request.clone());
         }
         let sessions: Vec<Uuid> =
             pending.paraphrases.iter().filter(|(_, (stream, _))| which(stream)).map(|(session, _)| *session).collect();
         for session in sessions {
-            if let Some((_, learn)) = pending.paraphrases.remove(&session) {
-                workers.spawn(self.clone().learn(session, learn));
+            if let Some((stream, learn)) = pending.paraphrases.remove(&session) {
+                self.start_learning(workers, &stream, session, learn);
             }
         }
+    }
+
+    fn start_answer(self: &Arc<Self>, workers: &mut JoinSet<()>, stream: &StreamId, id: MessageId, query: String) {
+        let work = self.clone().answer(stream.clone(), id.clone(), query);
+        self.start(workers, WorkKind::Match, stream, id, work);
+    }
+
+    fn start_delivery(self: &Arc<Self>, workers: &mut JoinSet<()>, outbound: Outbound) {
+        let stream = StreamId::conversation(&outbound.team, &outbound.user);
+        let id = outbound.outbound_id;
+        self.start(workers, WorkKind::Delivery, &stream, id, self.clone().deliver(outbound));
+    }
+
+    fn start_group_chat(self: &Arc<Self>, workers: &mut JoinSet<()>, stream: &StreamId, request: GroupChatRequested) {
+        let id = request.session_id;
+        let work = self.clone().create_group_chat(stream.clone(), request);
+        self.start(workers, WorkKind::GroupChat, stream, id, work);
+    }
+
+    fn start_learning(self: &Arc<Self>, workers: &mut JoinSet<()>, stream: &StreamId, session: Uuid, learn: Learn) {
+        self.start(workers, WorkKind::Paraphrase, stream, session, self.clone().learn(session, learn));
     }
 
     async fn observe(
@@ -343,7 +500,7 @@ impl Core {
                 ConversationEvent::MatchRequested(m) => {
                     pending.matches.insert(stream.clone(), (m.message_id.clone(), m.query.clone()));
                     if start {
-                        workers.spawn(self.clone().answer(stream.clone(), m.message_id, m.query));
+                        self.start_answer(workers, stream, m.message_id, m.query);
                     }
                 }
                 ConversationEvent::FaqMatched(m) => {
@@ -362,7 +519,7 @@ impl Core {
                     }
                     let learn = Learn { team: stream.team_id().clone(), faq_id: f.faq_id, text: query };
                     if start {
-                        workers.spawn(self.clone().learn(session, learn.clone()));
+                        self.start_learning(workers, stream, session, learn.clone());
                     }
                     pending.paraphrases.insert(session, (stream.clone(), learn));
                 }
@@ -372,7 +529,7 @@ impl Core {
                 }
                 ConversationEvent::GroupChatRequested(request) => {
                     if start {
-                        workers.spawn(self.clone().create_group_chat(stream.clone(), request.clone()));
+                        self.start_group_chat(workers, stream, request.clone());
                     }
                     pending.group_chats.insert(stream.clone(), request);
                 }
@@ -392,7 +549,7 @@ impl Core {
                         channel: q.channel,
                     };
                     if start {
-                        workers.spawn(self.clone().deliver(outbound.clone()));
+                        self.start_delivery(workers, outbound.clone());
                     }
                     pending.deliveries.insert(q.outbound_id, outbound);
                 }
@@ -562,7 +719,12 @@ impl Core {
     }
 
     async fn run_timers(self: Arc<Self>) {
-        self.timers.run(|| self.runtime.now(), |timer_id, stream| self.fire(timer_id, stream)).await;
+        let core: &Self = &self;
+        let fire = move |timer_id, stream: StreamId| async move {
+            let work = core.fire(timer_id, stream.clone());
+            core.supervised(WorkKind::Timer, Some(&stream), timer_id, work).await;
+        };
+        self.timers.run(|| self.runtime.now(), fire).await;
     }
 
     async fn fire(&self, timer_id: Uuid, stream: StreamId) {

@@ -10,7 +10,11 @@ use switchboard_schemas::event::{
 use switchboard_schemas::{StaffId, TeamEvent, TeamId, CONVERSATION_EVENT_TYPES, FAQ_EVENT_TYPES, TEAM_EVENT_TYPES};
 use uuid::Uuid;
 
-use crate::policy::{PolicyError, TeamPolicy};
+use crate::policy::{check_roster, PolicyError, TeamPolicy};
+
+/// The staff id recorded when an instance administrator acts; no team key may carry it,
+/// so nothing a team admin issues can pass for the instance's administrator.
+pub const RESERVED_STAFF: &str = "admin";
 
 /// Longest label of an access key or a webhook, in characters.
 pub const MAX_KEY_LABEL: usize = 100;
@@ -241,9 +245,11 @@ impl Team {
         }
     }
 
-    /// The compiled policy for the engine.
+    /// The compiled policy for the engine; the holders of the team's keys count as its
+    /// staff beside the roster.
     pub fn policy(&self) -> Result<TeamPolicy, PolicyError> {
-        TeamPolicy::new(self.settings.clone(), self.roster.clone())
+        let holders = self.keys.values().map(|key| key.staff.clone());
+        Ok(TeamPolicy::new(self.settings.clone(), self.roster.clone())?.with_key_holders(holders))
     }
 
     /// The working key whose token has this digest.
@@ -268,6 +274,7 @@ impl Team {
                 Ok(vec![TeamConfigured { settings: (**settings).clone() }.into()])
             }
             (TeamCommand::UpdateRoster { roster }, Some(_)) => {
+                check_roster(roster)?;
                 if *roster == self.roster {
                     return Ok(Vec::new());
                 }
@@ -277,6 +284,11 @@ impl Team {
                 let label = label.trim();
                 if label.is_empty() || label.chars().count() > MAX_KEY_LABEL {
                     return Err(TeamRejection::BadKey("the label must have 1 to 100 characters"));
+                }
+                if staff.as_str().eq_ignore_ascii_case(RESERVED_STAFF) {
+                    return Err(TeamRejection::BadKey(
+                        "the staff id \"admin\" is reserved for the instance's administrators",
+                    ));
                 }
                 if token_sha256.len() != 64 || !token_sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                     return Err(TeamRejection::BadKey("the token digest must be 64 lower-case hex digits"));
@@ -400,6 +412,29 @@ mod tests {
         assert!(matches!(
             team.decide(&TeamCommand::Configure { settings: Box::new(settings) }),
             Err(TeamRejection::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_team_key_cannot_be_issued_to_the_reserved_administrator() {
+        let team = created();
+        let mut command = issue(1, &"a".repeat(64));
+        if let TeamCommand::IssueKey { staff, .. } = &mut command {
+            *staff = StaffId::new("Admin").unwrap();
+        }
+        assert!(matches!(team.decide(&command), Err(TeamRejection::BadKey(_))));
+    }
+
+    #[test]
+    fn an_unbounded_roster_is_refused() {
+        let team = created();
+        let roster = Roster {
+            default: (0..1_000).map(|i| StaffId::new(format!("e{i}")).unwrap()).collect(),
+            ..Roster::default()
+        };
+        assert!(matches!(
+            team.decide(&TeamCommand::UpdateRoster { roster }),
+            Err(TeamRejection::Invalid(PolicyError::OutOfBounds { .. }))
         ));
     }
 

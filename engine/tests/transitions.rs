@@ -271,6 +271,17 @@ fn the_operator_menu_asks_for_a_person() {
 }
 
 #[test]
+fn a_transfer_to_someone_outside_the_team_is_refused() {
+    let mut s = Scenario::new(plain_policy());
+    answered(&mut s);
+    let stranger = staff("stranger");
+    assert_eq!(
+        s.rejects(Command::Transfer { by: staff("lead"), to: Some(stranger.clone()) }),
+        Rejection::NotStaff(stranger)
+    );
+}
+
+#[test]
 fn staff_transfer_manually_to_a_named_engineer() {
     let mut s = Scenario::new(plain_policy());
     answered(&mut s);
@@ -506,7 +517,9 @@ fn a_team_policy_can_open_a_group_chat_on_every_transfer() {
     let mut settings = TeamSettings { group_chat_on_transfer: true, ..TeamSettings::default() };
     settings.human_keywords = vec!["人工".into()];
     let roster = Roster { default: vec![staff("zhao")], ..Roster::default() };
-    let mut s = Scenario::new(switchboard_engine::policy::TeamPolicy::new(settings, roster).unwrap());
+    let policy =
+        switchboard_engine::policy::TeamPolicy::new(settings, roster).unwrap().with_key_holders([staff("qian")]);
+    let mut s = Scenario::new(policy);
     s.given(message("m1", "系统报错 500"));
     let events = s.when(message("m2", "人工"));
     assert!(events.contains(&"TransferredToHuman") && events.contains(&"GroupChatRequested"), "{events:?}");

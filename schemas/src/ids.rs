@@ -34,6 +34,14 @@ pub enum IdError {
         /// What it may contain.
         allowed: &'static str,
     },
+    /// The value is reserved: it names a route or an actor of Switchboard's own.
+    #[error("{kind} {value:?} is reserved; choose another")]
+    Reserved {
+        /// Which kind of identifier.
+        kind: &'static str,
+        /// The refused value.
+        value: String,
+    },
     /// A stream id did not have the `<team>.<aggregate>.<key>` shape.
     #[error("stream id {0:?} is not of the form <team>.<conversation|faq|team>.<key>")]
     BadStream(String),
@@ -44,9 +52,11 @@ pub enum IdError {
 enum Alphabet {
     /// Letters, digits, '-' and '_': one NATS subject token, safe in URLs.
     Token,
-    /// Also '@' and '.' (not first, last or doubled), as WeCom UserIDs may have: a '.'
-    /// makes more subject tokens, none of them empty, and a stream id's key is everything
-    /// after its second '.', so it still reads back unambiguously.
+    /// Also '@' and '.' (not first, and '.' not last or doubled), as WeCom UserIDs may
+    /// have: a '.' makes more subject tokens, none of them empty, and a stream id's key is
+    /// everything after its second '.', so it still reads back unambiguously. A leading '@'
+    /// is refused because WeCom reads `@all` as every member of the enterprise, and '|'
+    /// (never allowed) because it joins several recipients into one.
     Member,
 }
 
@@ -63,6 +73,7 @@ fn check_id(kind: &'static str, value: &str, max: usize, alphabet: Alphabet) -> 
         Alphabet::Member => {
             value.chars().all(|c| token(c) || c == '@' || c == '.')
                 && !value.starts_with('.')
+                && !value.starts_with('@')
                 && !value.ends_with('.')
                 && !value.contains("..")
         }
@@ -70,7 +81,9 @@ fn check_id(kind: &'static str, value: &str, max: usize, alphabet: Alphabet) -> 
     if !ok {
         let allowed = match alphabet {
             Alphabet::Token => "letters, digits, '-' and '_'",
-            Alphabet::Member => "letters, digits, '-', '_', '@' and '.' (not first, last or twice in a row)",
+            Alphabet::Member => {
+                "letters, digits, '-', '_', '@' and '.' ('@' and '.' not first, '.' not last or twice in a row)"
+            }
         };
         return Err(IdError::BadCharacter { kind, value: value.to_owned(), allowed });
     }
@@ -79,6 +92,9 @@ fn check_id(kind: &'static str, value: &str, max: usize, alphabet: Alphabet) -> 
 
 macro_rules! token_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:literal, $alphabet:expr) => {
+        token_id!($(#[$doc])* $name, $kind, $max, $alphabet, []);
+    };
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:literal, $alphabet:expr, [$($reserved:literal),*]) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
         #[serde(try_from = "String", into = "String")]
@@ -89,6 +105,9 @@ macro_rules! token_id {
             pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
                 let value = value.into();
                 check_id($kind, &value, $max, $alphabet)?;
+                if [$($reserved),*].iter().any(|reserved: &&str| reserved.eq_ignore_ascii_case(&value)) {
+                    return Err(IdError::Reserved { kind: $kind, value });
+                }
                 Ok(Self(value))
             }
 
@@ -139,8 +158,9 @@ token_id!(
     StaffId, "staff id", 64, Alphabet::Member
 );
 token_id!(
-    /// One entry of a team's FAQ catalog.
-    FaqId, "FAQ id", 64, Alphabet::Token
+    /// One entry of a team's FAQ catalog. `import` and `export` are refused: they are the
+    /// routes beside `/faqs/{faq_id}`, so such an entry could never be read or changed.
+    FaqId, "FAQ id", 64, Alphabet::Token, ["import", "export"]
 );
 
 /// The channel's id of an inbound message (WeCom MsgId, or FromUserName+CreateTime for
@@ -283,11 +303,28 @@ mod tests {
         assert_eq!(stream.to_string().parse::<StreamId>().unwrap(), stream);
         assert_eq!(stream.key(), "zhang.san@corp");
         assert!(StaffId::new("li.lei").is_ok());
-        for bad in [".lead", "trail.", "two..dots", "sp ace", "star*", "gt>"] {
+        for bad in [".lead", "trail.", "two..dots", "sp ace", "star*", "gt>", "@all", "@everyone", "a|b", "|"] {
             assert!(matches!(UserId::new(bad), Err(IdError::BadCharacter { .. })), "{bad:?}");
         }
         assert!("ops.conversation.a..b".parse::<StreamId>().is_err());
         assert!(matches!(FaqId::new("a@b"), Err(IdError::BadCharacter { .. })), "FAQ ids stay single tokens");
+    }
+
+    #[test]
+    fn staff_ids_that_wecom_reads_as_many_recipients_are_refused() {
+        for bad in ["@all", "@", "a|b", "zhang|li"] {
+            assert!(matches!(StaffId::new(bad), Err(IdError::BadCharacter { .. })), "{bad:?}");
+        }
+        assert!(StaffId::new("zhang@corp").is_ok(), "an '@' inside an id stays allowed");
+    }
+
+    #[test]
+    fn faq_ids_that_shadow_routes_are_reserved() {
+        for reserved in ["import", "export", "IMPORT"] {
+            assert!(matches!(FaqId::new(reserved), Err(IdError::Reserved { .. })), "{reserved:?}");
+        }
+        assert!(FaqId::new("importing").is_ok());
+        assert!(serde_json::from_str::<FaqId>("\"export\"").is_err(), "refused when read as well");
     }
 
     #[test]

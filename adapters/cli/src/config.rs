@@ -42,6 +42,8 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     /// Generative answers (off by default).
     pub generative: GenerativeConfig,
+    /// Where outbound requests may go besides public addresses.
+    pub outbound: OutboundConfig,
     /// Teams onboarded by configuration, by team id.
     pub teams: BTreeMap<String, TeamConfig>,
 }
@@ -60,6 +62,7 @@ impl Default for Config {
             log: LogConfig::default(),
             webhooks: WebhookConfig::default(),
             generative: GenerativeConfig::default(),
+            outbound: OutboundConfig::default(),
             teams: BTreeMap::new(),
         }
     }
@@ -260,8 +263,11 @@ impl Default for WebhookConfig {
 }
 
 impl WebhookConfig {
-    /// The sender's options.
-    pub fn sender_options(&self) -> Result<switchboard_webhooks::SenderOptions> {
+    /// The sender's options, sending only where `outbound` allows.
+    pub fn sender_options(
+        &self,
+        outbound: switchboard_outbound::OutboundPolicy,
+    ) -> Result<switchboard_webhooks::SenderOptions> {
         anyhow::ensure!(self.max_attempts >= 1, "webhooks.max_attempts must be at least 1");
         anyhow::ensure!(self.concurrency >= 1, "webhooks.concurrency must be at least 1");
         anyhow::ensure!(!self.timeout.is_zero(), "webhooks.timeout must be longer than 0 s");
@@ -271,8 +277,35 @@ impl WebhookConfig {
             first_retry: self.first_retry,
             max_retry: self.max_retry.max(self.first_retry),
             concurrency: self.concurrency,
+            outbound,
             ..switchboard_webhooks::SenderOptions::default()
         })
+    }
+}
+
+/// Where outbound requests (webhooks, the WeCom API, the generative model) may go. Public
+/// addresses always; loopback, private, link-local, shared and other special ranges only
+/// when the instance's operator lists them here (a team admin never can). Cloud metadata
+/// addresses are refused even inside a listed range.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Ranges in CIDR notation, e.g. `["10.1.0.0/16"]` for an internal CRM receiving
+    /// webhooks.
+    pub allow: Vec<String>,
+}
+
+impl OutboundConfig {
+    /// The address guard's policy.
+    pub fn policy(&self) -> Result<switchboard_outbound::OutboundPolicy> {
+        let ranges = self.allow.iter().map(|range| {
+            range.trim().parse::<switchboard_outbound::IpNet>().with_context(|| {
+                format!(
+                    "outbound.allow: {range:?} is not a range in CIDR notation (e.g. \"10.1.0.0/16\" or \"fd00::/8\")"
+                )
+            })
+        });
+        Ok(switchboard_outbound::OutboundPolicy::allow(ranges.collect::<Result<Vec<_>>>()?))
     }
 }
 

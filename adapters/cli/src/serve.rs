@@ -36,6 +36,7 @@ use uuid::Uuid;
 use crate::channels::ChannelRouter;
 use crate::config::{Config, GenerativeConfig, StoreKind, TeamConfig};
 use crate::demo;
+use switchboard_outbound::{ClientBuilder, OutboundClient, OutboundPolicy};
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
@@ -232,7 +233,7 @@ struct Generative {
 }
 
 /// The rephraser `generative` asks for; none when generative answers are off.
-fn rephraser(generative: &GenerativeConfig) -> Result<Option<Generative>> {
+fn rephraser(generative: &GenerativeConfig, outbound: &OutboundPolicy) -> Result<Option<Generative>> {
     if !generative.enabled {
         return Ok(None);
     }
@@ -252,6 +253,7 @@ fn rephraser(generative: &GenerativeConfig) -> Result<Option<Generative>> {
         max_tokens: generative.max_tokens,
         max_output_chars: generative.max_output_chars,
         timeout: generative.timeout,
+        outbound: outbound.clone(),
     })
     .context("generative answers cannot be set up")?;
     let teams = if generative.teams.is_empty() {
@@ -265,7 +267,7 @@ fn rephraser(generative: &GenerativeConfig) -> Result<Option<Generative>> {
     Ok(Some(Generative { rephraser: Arc::new(adapter), options, described }))
 }
 
-fn wecom_client(config: &Config, demo: bool) -> Result<WecomClient> {
+fn wecom_client(config: &Config, demo: bool, outbound: &OutboundPolicy) -> Result<WecomClient> {
     let mut apps = Vec::new();
     for (id, team) in &config.teams {
         let Some(app) = &team.wecom else { continue };
@@ -287,7 +289,22 @@ fn wecom_client(config: &Config, demo: bool) -> Result<WecomClient> {
         }
         apps.push((team, app.clone(), Secret::new(secret)));
     }
-    Ok(WecomClient::new(apps, RetryPolicy::default()))
+    WecomClient::new(apps, RetryPolicy::default(), outbound.clone()).context("cannot build the WeCom API client")
+}
+
+/// The address guard's policy: the operator's `[outbound] allow`, and for the demo the
+/// WeCom simulator it talks to on this machine.
+fn outbound_policy(config: &Config, demo: bool) -> Result<OutboundPolicy> {
+    let mut outbound = config.outbound.clone();
+    if demo {
+        let simulator: std::net::SocketAddr = demo::SIMULATOR_ADDR.parse().context("the demo's simulator address")?;
+        outbound.allow.push(format!("{}/32", simulator.ip()));
+    }
+    let policy = outbound.policy()?;
+    if !policy.allowed().is_empty() {
+        info!(allow = ?policy.allowed(), "outbound requests may also go to these ranges");
+    }
+    Ok(policy)
 }
 
 /// The WeCom applications of the configuration file, with those of forwarded departments.
@@ -425,7 +442,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         retry_base: config.core.retry_base,
         shards,
     };
-    let wecom = Arc::new(wecom_client(&config, args.demo)?);
+    let outbound = outbound_policy(&config, args.demo)?;
+    let wecom = Arc::new(wecom_client(&config, args.demo, &outbound)?);
     let configured_wecom = configured_apps(&config)?;
     let configured_teams: Vec<TeamId> = configured_wecom.iter().map(|(id, _)| id.clone()).collect();
     let wecom_apps =
@@ -437,7 +455,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     let console_apps = Arc::new(ConsoleApps::new(wecom_apps.clone(), wecom.clone(), secrets.clone(), configured_teams));
     let router = Arc::new(ChannelRouter { wecom: wecom.clone() });
     let mut core = Core::new(runtime.clone(), matcher, router.clone(), core_config).with_group_chats(router);
-    let generative = match rephraser(&config.generative)? {
+    let generative = match rephraser(&config.generative, &outbound)? {
         Some(Generative { rephraser, options, described }) => {
             info!(model = %described, "generative answers are on");
             core = core.with_rephraser(rephraser, options);
@@ -470,7 +488,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
             lookup,
             Arc::new(SystemClock),
             wake_webhooks.clone(),
-            config.webhooks.sender_options()?,
+            config.webhooks.sender_options(outbound.clone())?,
         )?;
         projector.push(tokio::spawn(async move {
             while resume_after("the webhook outbox", outbox.run(futures::future::pending()).await.map(drop)).await {}
@@ -513,6 +531,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         deliveries,
         wake_webhooks,
         live,
+        outbound: OutboundClient::new(outbound, ClientBuilder::new())
+            .context("cannot build the address guard's client")?,
     });
     let serves_http = args.roles.contains(&Role::Http);
     let mut app = poem::Route::new();

@@ -54,7 +54,7 @@ timeout = "1s"
     )
     .unwrap();
     let server = Server::start_with_env(dir.path(), Some(&config), &["--demo"], &[("SB_TEST_LLM_KEY", KEY)]);
-    let health: Value = ureq::get(&format!("{}/healthz", server.base)).call().unwrap().into_json().unwrap();
+    let health = server.get("/healthz");
     assert_eq!(health["generative"], format!("{MODEL} at {}", standin.base_url()));
 
     // Confident: in the model's words, and the match records which model wrote them.

@@ -82,6 +82,9 @@ fn a_forwarded_test_environment_keeps_its_data_in_its_own_team() {
         &config,
         format!(
             r#"
+# The WeCom simulator runs on loopback: only the operator can let requests go there.
+[outbound]
+allow = ["127.0.0.0/8"]
 [teams.demo]
 name = "Demo"
 [teams.demo.roster]

@@ -17,6 +17,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use switchboard_engine::ports::{RephraseError, RephraseRequest, Rephrased, Rephraser};
+use switchboard_outbound::{read_limited, OutboundClient, OutboundError, OutboundPolicy};
+
+/// The longest reply read from the service; a chat completion of `max_tokens` is far shorter.
+const MAX_REPLY_BYTES: usize = 256 * 1024;
+/// The longest error answer read; its `error.message` is all that is used of it.
+const MAX_ERROR_BYTES: usize = 4 * 1024;
 
 /// What the model is told to answer when the FAQ does not answer the question.
 pub const NO_ANSWER: &str = "NO_ANSWER";
@@ -28,7 +34,7 @@ Answer in the language of the operator's question, in at most a few sentences, w
 If the FAQ answer does not answer the question, reply exactly NO_ANSWER.";
 
 /// How to reach the service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OpenAiConfig {
     /// The API base, e.g. `https://api.openai.com/v1` (`/chat/completions` is appended).
     pub base_url: String,
@@ -44,6 +50,23 @@ pub struct OpenAiConfig {
     pub max_output_chars: usize,
     /// How long one request may take (the engine has its own, shorter or equal, limit).
     pub timeout: Duration,
+    /// Which addresses the service may have (public only, unless the operator allows more).
+    pub outbound: OutboundPolicy,
+}
+
+impl std::fmt::Debug for OpenAiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiConfig")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("temperature", &self.temperature)
+            .field("max_tokens", &self.max_tokens)
+            .field("max_output_chars", &self.max_output_chars)
+            .field("timeout", &self.timeout)
+            .field("outbound", &self.outbound)
+            .finish()
+    }
 }
 
 impl Default for OpenAiConfig {
@@ -56,6 +79,7 @@ impl Default for OpenAiConfig {
             max_tokens: 400,
             max_output_chars: 800,
             timeout: Duration::from_secs(4),
+            outbound: OutboundPolicy::public_only(),
         }
     }
 }
@@ -66,6 +90,9 @@ pub enum SetupError {
     /// The base URL is not http(s).
     #[error("generative.base_url must start with http:// or https:// (got {0:?})")]
     BadBaseUrl(String),
+    /// The base URL names an address outbound requests may not go to.
+    #[error("generative.base_url: {0}")]
+    Refused(OutboundError),
     /// The HTTP client could not be made.
     #[error("the HTTP client could not be made: {0}")]
     Client(String),
@@ -132,7 +159,7 @@ pub fn user_prompt(question: &str, faq_question: &str, faq_answer: &str) -> Stri
 /// The rephraser over an OpenAI-compatible chat API.
 #[derive(Debug, Clone)]
 pub struct OpenAiRephraser {
-    http: reqwest::Client,
+    http: OutboundClient,
     url: String,
     config: OpenAiConfig,
 }
@@ -144,12 +171,12 @@ impl OpenAiRephraser {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(SetupError::BadBaseUrl(config.base_url.clone()));
         }
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| SetupError::Client(e.to_string()))?;
-        Ok(Self { url: format!("{base}/chat/completions"), http, config })
+        let builder = reqwest::Client::builder().timeout(config.timeout);
+        let http =
+            OutboundClient::new(config.outbound.clone(), builder).map_err(|e| SetupError::Client(e.to_string()))?;
+        let url = format!("{base}/chat/completions");
+        http.parse(&url).map_err(SetupError::Refused)?;
+        Ok(Self { url, http, config })
     }
 
     /// The model asked for, as recorded with each reworded answer.
@@ -175,9 +202,10 @@ impl OpenAiRephraser {
 async fn refusal(response: reqwest::Response) -> String {
     let status = response.status();
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let detail = match response.json::<ErrorEnvelope>().await {
-        Ok(body) => body.error.message,
-        Err(_) => status.canonical_reason().unwrap_or("no reason given").to_owned(),
+    let envelope = read_limited(response, MAX_ERROR_BYTES).await.ok();
+    let detail = match envelope.and_then(|body| serde_json::from_slice::<ErrorEnvelope>(&body).ok()) {
+        Some(body) => body.error.message.chars().take(200).collect(),
+        None => status.canonical_reason().unwrap_or("no reason given").to_owned(),
     };
     match retry_after {
         Some(after) => format!("HTTP {}: {detail} (retry after {after} s)", status.as_u16()),
@@ -188,13 +216,16 @@ async fn refusal(response: reqwest::Response) -> String {
 #[async_trait]
 impl Rephraser for OpenAiRephraser {
     async fn rephrase(&self, request: RephraseRequest<'_>) -> Result<Rephrased, RephraseError> {
-        let mut call = self.http.post(&self.url).json(&self.request(&request));
+        let call = self.http.post(&self.url).map_err(|e| RephraseError::Unavailable(e.to_string()))?;
+        let mut call = call.json(&self.request(&request));
         if let Some(key) = &self.config.api_key {
             call = call.bearer_auth(key);
         }
         let response = call.send().await.map_err(|e| {
             if e.is_timeout() {
                 RephraseError::Timeout(self.config.timeout)
+            } else if let Some(refusal) = OutboundError::behind(&e) {
+                RephraseError::Unavailable(refusal.to_string())
             } else {
                 // Without the URL's query or the key: reqwest's message names the host only.
                 RephraseError::Unavailable(e.without_url().to_string())
@@ -207,9 +238,9 @@ impl Rephraser for OpenAiRephraser {
         if !status.is_success() {
             return Err(RephraseError::Refused(refusal(response).await));
         }
-        let body: ChatResponse = response
-            .json()
-            .await
+        let body =
+            read_limited(response, MAX_REPLY_BYTES).await.map_err(|e| RephraseError::Unavailable(e.to_string()))?;
+        let body: ChatResponse = serde_json::from_slice(&body)
             .map_err(|e| RephraseError::Unavailable(format!("the reply is not a chat completion: {e}")))?;
         let choice = body
             .choices

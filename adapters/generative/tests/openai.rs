@@ -9,6 +9,7 @@ use std::time::Duration;
 use switchboard_engine::ports::{RephraseError, RephraseRequest, Rephraser};
 use switchboard_generative::standin::{Behaviour, StandIn};
 use switchboard_generative::{OpenAiConfig, OpenAiRephraser};
+use switchboard_outbound::OutboundPolicy;
 use switchboard_schemas::event::MatchCandidate;
 use switchboard_schemas::{FaqId, TeamId};
 
@@ -33,9 +34,31 @@ fn rephraser(standin: &StandIn, key: &str, timeout: Duration) -> OpenAiRephraser
         model: MODEL.into(),
         api_key: Some(key.into()),
         timeout,
+        outbound: loopback(),
         ..OpenAiConfig::default()
     };
     OpenAiRephraser::new(config).unwrap()
+}
+
+/// The stand-in runs on loopback, which only the instance's operator can allow.
+fn loopback() -> OutboundPolicy {
+    OutboundPolicy::allow(["127.0.0.0/8".parse().unwrap()])
+}
+
+#[test]
+fn a_base_url_on_a_refused_address_is_refused_at_start() {
+    for base_url in ["http://127.0.0.1:9/v1", "http://[::1]:9/v1", "http://169.254.169.254/v1"] {
+        let config = OpenAiConfig { base_url: base_url.into(), ..OpenAiConfig::default() };
+        let error = OpenAiRephraser::new(config).unwrap_err().to_string();
+        assert!(error.contains("[outbound] allow"), "{base_url}: {error}");
+    }
+}
+
+#[test]
+fn the_api_key_never_shows_in_debug_output() {
+    let config = OpenAiConfig { api_key: Some("sk-very-secret".into()), ..OpenAiConfig::default() };
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("sk-very-secret") && shown.contains("<redacted>"), "{shown}");
 }
 
 async fn ask(rephraser: &OpenAiRephraser) -> Result<switchboard_engine::ports::Rephrased, RephraseError> {
@@ -90,6 +113,7 @@ async fn service_failures_are_errors_that_say_what_happened() {
         base_url: standin.base_url(),
         model: "gpt-nope".into(),
         api_key: Some(KEY.into()),
+        outbound: loopback(),
         ..OpenAiConfig::default()
     };
     match ask(&OpenAiRephraser::new(config).unwrap()).await {
@@ -116,8 +140,12 @@ async fn service_failures_are_errors_that_say_what_happened() {
     assert!(matches!(ask(&rephraser).await, Err(RephraseError::Timeout(_))), "slower than the timeout");
 
     // Nobody listening.
-    let closed =
-        OpenAiConfig { base_url: "http://127.0.0.1:9/v1".into(), model: MODEL.into(), ..OpenAiConfig::default() };
+    let closed = OpenAiConfig {
+        base_url: "http://127.0.0.1:9/v1".into(),
+        model: MODEL.into(),
+        outbound: loopback(),
+        ..OpenAiConfig::default()
+    };
     assert!(matches!(ask(&OpenAiRephraser::new(closed).unwrap()).await, Err(RephraseError::Unavailable(_))));
 }
 

@@ -34,7 +34,8 @@ use poem::{get, handler, http::StatusCode, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 use serde::Serialize;
 use switchboard_engine::runtime::Runtime;
-use switchboard_engine::services::CoreHealth;
+use switchboard_engine::services::{CoreHealth, CoreTask, ParkedItem};
+use switchboard_outbound::OutboundClient;
 use switchboard_projections::outbox::DeliveryStore;
 use switchboard_projections::store::ReadStore;
 use switchboard_schemas::event::AccessRole;
@@ -71,6 +72,9 @@ pub struct AppState {
     /// The WebSocket channel's open conversations (made with
     /// `limits.channel_max_connections`).
     pub live: Arc<LiveConversations>,
+    /// The address guard, for checking the addresses a team admin enters (webhooks, the
+    /// WeCom API base) when they are entered; sending checks them again.
+    pub outbound: OutboundClient,
 }
 
 impl AppState {
@@ -176,29 +180,54 @@ pub struct Backends {
     pub generative: String,
 }
 
+/// What anyone may know: whether the instance is well.
 #[derive(Serialize)]
-struct Health<'a> {
+struct Health {
+    status: &'static str,
+}
+
+/// What an instance administrator also sees: why, and what the instance runs on.
+#[derive(Serialize)]
+struct HealthDetails<'a> {
     status: &'static str,
     log_reachable: bool,
     caught_up: bool,
     position: u64,
+    /// Core tasks that ended (the instance is degraded until restarted).
+    stopped_tasks: Vec<CoreTask>,
+    /// Items set aside because working on them panicked, ever.
+    parked_total: u64,
+    /// The last of them, newest last.
+    parked: Vec<ParkedItem>,
     #[serde(flatten)]
     backends: &'a Backends,
 }
 
+/// `/healthz`: 200 with `{"status":"ok"}`, or 503 with `degraded`, for anyone (a load
+/// balancer); the details only with an instance administrator's key, since they name
+/// backends and addresses.
 #[handler]
-fn healthz(Data(state): Data<&Arc<AppState>>) -> poem::Response {
+fn healthz(req: &poem::Request, Data(state): Data<&Arc<AppState>>) -> poem::Response {
     let health = &state.health;
-    let ok = health.log_ok() && health.caught_up();
-    let body = Health {
-        status: if ok { "ok" } else { "degraded" },
+    let stopped_tasks = health.stopped_tasks();
+    let ok = health.log_ok() && health.caught_up() && stopped_tasks.is_empty();
+    let status = if ok { "ok" } else { "degraded" };
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let token = req.header(poem::http::header::AUTHORIZATION).and_then(|h| h.strip_prefix("Bearer "));
+    if token.and_then(|token| state.admins.recognise(token.trim())).is_none() {
+        return Json(Health { status }).with_status(code).into_response();
+    }
+    let body = HealthDetails {
+        status,
         log_reachable: health.log_ok(),
         caught_up: health.caught_up(),
         position: health.position(),
+        stopped_tasks,
+        parked_total: health.parked_total.load(std::sync::atomic::Ordering::Relaxed),
+        parked: health.parked(),
         backends: &state.backends,
     };
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    Json(body).with_status(status).into_response()
+    Json(body).with_status(code).into_response()
 }
 
 /// Prometheus text exposition of the runtime's and the core's counters.
@@ -268,6 +297,18 @@ fn metrics(Data(state): Data<&Arc<AppState>>) -> String {
         "counter",
         "Timers this instance fired.",
         h.timers_fired.load(Relaxed),
+    );
+    metric(
+        "switchboard_core_parked_total",
+        "counter",
+        "Items the core set aside because working on them panicked (see /healthz with an administrator key).",
+        h.parked_total.load(Relaxed),
+    );
+    metric(
+        "switchboard_core_tasks_stopped",
+        "gauge",
+        "Core tasks that ended; more than 0 means the instance must be restarted.",
+        h.stopped_tasks().len() as u64,
     );
     metric(
         "switchboard_core_parts_held",

@@ -242,16 +242,25 @@ impl WecomApi {
             console_url: optional(&body.console_url),
             greeting: optional(&body.greeting),
         };
-        // Checked by the team first, so a refused form writes no secret either.
+        // Checked by the team and the address guard first, and the settings recorded (with
+        // the expected version) before any secret is written: a refused form, or one made
+        // on a stale version, leaves the stored secrets as they were.
         state
             .decide(&TeamCommand::ConfigureWecom { wecom: Some(Box::new(settings.clone())) })
             .map_err(|e| ApiError::from(switchboard_engine::runtime::CommandError::from(e)))?;
+        if let Some(api_base) = &settings.api_base {
+            self.state
+                .outbound
+                .check(api_base)
+                .await
+                .map_err(|e| ApiError::bad_request("refused_address", format!("api_base: {e}")))?;
+        }
+        let command = TeamCommand::ConfigureWecom { wecom: Some(Box::new(settings)) };
+        self.state.runtime.team_expecting(&id, command, Causation::root(Uuid::now_v7()), body.expected_version).await?;
         secrets.put(&entries).map_err(|e| {
             tracing::error!(team = %id, error = %e, "cannot store WeCom secrets");
             ApiError::internal("the secrets could not be stored on this instance; see the server log")
         })?;
-        let command = TeamCommand::ConfigureWecom { wecom: Some(Box::new(settings)) };
-        self.state.runtime.team_expecting(&id, command, Causation::root(Uuid::now_v7()), body.expected_version).await?;
         let state = self.state.runtime.load_team(&id).await?;
         self.state.onboarding.console.sync(&id, state.wecom.as_ref(), true);
         tracing::info!(team = %id, secrets = entries.len(), "WeCom application set up from the console");

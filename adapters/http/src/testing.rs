@@ -20,6 +20,7 @@ use switchboard_engine::ports::SystemClock;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
 use switchboard_engine::team::TeamCommand;
+use switchboard_outbound::{ClientBuilder, OutboundClient, OutboundPolicy};
 use switchboard_projections::outbox::{DeliveryStore, Outbox};
 use switchboard_projections::runtime::{Projection, ProjectionOptions, SESSIONS};
 use switchboard_projections::store::ReadStore;
@@ -132,7 +133,8 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
     let secrets_path = dir.path().join("secrets.json");
     let secrets = Arc::new(SecretStore::open(&secrets_path).unwrap());
     let wecom_apps = Arc::new(WecomApps::new([]).unwrap());
-    let wecom_client = Arc::new(WecomClient::new([], RetryPolicy::default()));
+    let outbound = test_outbound_policy();
+    let wecom_client = Arc::new(WecomClient::new([], RetryPolicy::default(), outbound.clone()).unwrap());
     let console = Arc::new(ConsoleApps::new(wecom_apps, wecom_client, secrets, []));
     let limits_copy = limits.clone();
     let state = Arc::new(AppState {
@@ -155,6 +157,7 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         deliveries,
         wake_webhooks,
         live: Arc::new(LiveConversations::new(log.clone(), limits_copy.channel_max_connections)),
+        outbound: OutboundClient::new(outbound, ClientBuilder::new()).unwrap(),
     });
     let client = TestClient::new(poem::EndpointExt::boxed(app(state.clone(), true)));
     // Wait until the core has caught up so matching can run.
@@ -331,4 +334,20 @@ impl Harness {
         let path = format!("/api/v1/teams/ops/conversations/{user}/feedback");
         self.post(&self.keys.ops_agent, &path, serde_json::json!({ "resolved": resolved })).await.0
     }
+}
+
+/// The harness's address guard: public addresses only, as on a real instance, with the
+/// names the tests use pinned so no lookup leaves the machine: `crm.example.com` is a
+/// public address (never contacted: the harness runs no webhook sender),
+/// `internal.example.com` a private one and `rebind.example.com` a public and a loopback
+/// one. Any other name has no address: nothing is ever looked up.
+pub fn test_outbound_policy() -> OutboundPolicy {
+    let public: std::net::IpAddr = "93.184.215.14".parse().expect("an address");
+    let private: std::net::IpAddr = "10.0.0.7".parse().expect("an address");
+    let loopback: std::net::IpAddr = "127.0.0.1".parse().expect("an address");
+    OutboundPolicy::public_only()
+        .with_host("crm.example.com", [public])
+        .with_host("internal.example.com", [private])
+        .with_host("rebind.example.com", [public, loopback])
+        .hosts_only()
 }

@@ -206,6 +206,11 @@ impl WebhooksApi {
         Ok(secret)
     }
 
+    /// Refuses an endpoint whose address the guard refuses, before anything is written.
+    async fn check_address(&self, url: &str) -> Result<(), ApiError> {
+        self.state.outbound.check(url).await.map_err(|e| ApiError::bad_request("refused_address", e.to_string()))
+    }
+
     async fn register(&self, id: &TeamId, webhook: WebhookRegistered) -> Result<(), ApiError> {
         let command = TeamCommand::RegisterWebhook { webhook };
         self.state.runtime.team(id, command, Causation::root(Uuid::now_v7())).await?;
@@ -249,9 +254,11 @@ impl WebhooksApi {
         // Checked before the secret is written, so a refused endpoint leaves nothing behind.
         let check = TeamCommand::RegisterWebhook { webhook: webhook.clone() };
         self.state.runtime.load_team(&id).await?.decide(&check).map_err(CommandError::Team)?;
+        self.check_address(&webhook.url).await?;
         let secret = self.store_secret(&webhook.secret_ref)?;
         self.register(&id, webhook.clone()).await?;
-        tracing::info!(team = %id, %webhook_id, url = %webhook.url, "webhook registered");
+        // Not the URL: it may carry the receiver's token.
+        tracing::info!(team = %id, %webhook_id, "webhook registered");
         Ok(Json(RegisteredWebhook { webhook: self.view(&webhook), secret }))
     }
 
@@ -272,6 +279,8 @@ impl WebhooksApi {
             event_types: body.event_types.iter().map(|t| t.trim().to_owned()).collect(),
             ..existing.clone()
         };
+        state.decide(&TeamCommand::RegisterWebhook { webhook: webhook.clone() }).map_err(CommandError::Team)?;
+        self.check_address(&webhook.url).await?;
         self.register(&id, webhook.clone()).await?;
         Ok(Json(self.view(&webhook)))
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Datelike;
 use poem::http::StatusCode;
 use serde_json::json;
-use switchboard_http::testing::{harness, Harness};
+use switchboard_http::testing::{harness, Harness, ADMIN_KEY};
 
 async fn get_json(h: &Harness, path: &str) -> (StatusCode, serde_json::Value) {
     h.get(&h.keys.ops_viewer, path).await
@@ -129,8 +129,18 @@ async fn health_and_the_openapi_document_are_served() {
     let response = h.client.get("/healthz").send().await;
     response.assert_status_is_ok();
     let body: serde_json::Value = serde_json::from_str(&response.0.into_body().into_string().await.unwrap()).unwrap();
-    assert_eq!(body["status"], "ok");
-    assert_eq!(body["store"], "embedded");
+    assert_eq!(body, serde_json::json!({"status": "ok"}), "without a key: the status alone");
+    for key in [h.keys.ops_admin.as_str(), "nonsense"] {
+        let response = h.client.get("/healthz").header("authorization", format!("Bearer {key}")).send().await;
+        let body: serde_json::Value =
+            serde_json::from_str(&response.0.into_body().into_string().await.unwrap()).unwrap();
+        assert_eq!(body, serde_json::json!({"status": "ok"}), "a team's key sees no instance details");
+    }
+    let response = h.client.get("/healthz").header("authorization", format!("Bearer {ADMIN_KEY}")).send().await;
+    let body: serde_json::Value = serde_json::from_str(&response.0.into_body().into_string().await.unwrap()).unwrap();
+    assert_eq!((body["status"].as_str(), body["store"].as_str()), (Some("ok"), Some("embedded")), "{body}");
+    assert_eq!(body["stopped_tasks"], serde_json::json!([]));
+    assert_eq!(body["parked_total"], 0);
     let response = h.client.get("/openapi.json").send().await;
     response.assert_status_is_ok();
     let spec: serde_json::Value = serde_json::from_str(&response.0.into_body().into_string().await.unwrap()).unwrap();

@@ -61,7 +61,7 @@ async fn a_webhook_is_registered_queued_for_listed_replayed_and_removed() {
     );
 
     // Changed: the secret stays; rotated: a new one replaces it.
-    let change = json!({"label": "CRM v2", "url": "http://10.1.2.3:8000/hook"});
+    let change = json!({"label": "CRM v2", "url": "https://crm.example.com:8443/hook"});
     let (status, changed) = h.put(&admin, &format!("/api/v1/teams/ops/webhooks/{hook}"), change).await;
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert_eq!((changed["label"].as_str(), changed["event_types"].as_array().map(Vec::len)), (Some("CRM v2"), Some(0)));
@@ -95,7 +95,28 @@ async fn bad_webhooks_and_other_teams_are_refused_and_leave_nothing_behind() {
             "{body}: {answer}"
         );
     }
+    // Addresses inside the instance's network: refused when entered, whatever the spelling.
+    for url in [
+        "http://127.0.0.1:8080/metrics",
+        "http://[::1]/",
+        "http://2130706433/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://100.100.100.200/latest/meta-data/",
+        "https://internal.example.com/hook",
+        "https://rebind.example.com/hook",
+    ] {
+        let (status, answer) = h.post(&admin, "/api/v1/teams/ops/webhooks", json!({"label": "x", "url": url})).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("refused_address")),
+            "{url}: {answer}"
+        );
+        assert!(answer["message"].as_str().unwrap().contains("[outbound] allow"), "{answer}");
+    }
     assert!(!h.secrets_path.exists() || !std::fs::read_to_string(&h.secrets_path).unwrap().contains("WEBHOOK"));
+    let (_, listed) = h.get(&admin, "/api/v1/teams/ops/webhooks").await;
+    assert_eq!(listed, json!([]), "nothing was registered");
     let ok = json!({"label": "x", "url": "https://crm.example.com"});
     let (status, _) = h.post(&h.keys.games_admin, "/api/v1/teams/ops/webhooks", ok.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

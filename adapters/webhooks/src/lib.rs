@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::Clock;
+use switchboard_outbound::{discard, OutboundClient, OutboundError, OutboundPolicy};
 use switchboard_projections::outbox::{Attempt, DeliveryStore, DueDelivery};
 use switchboard_projections::store::StoreError;
 use switchboard_schemas::PublishedEvent;
@@ -38,6 +39,9 @@ pub const EVENT_TYPE_HEADER: &str = "Switchboard-Event-Type";
 /// The header counting attempts (1 for the first).
 pub const ATTEMPT_HEADER: &str = "Switchboard-Attempt";
 
+/// How much of an error answer is read (and dropped) so the connection can be reused.
+const ERROR_BODY_BYTES: usize = 512;
+
 /// How deliveries are sent and retried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SenderOptions {
@@ -53,6 +57,8 @@ pub struct SenderOptions {
     pub concurrency: u32,
     /// How often due retries are looked for when nothing new is queued.
     pub poll: Duration,
+    /// Which addresses endpoints may have (public only, unless the operator allows more).
+    pub outbound: OutboundPolicy,
 }
 
 impl Default for SenderOptions {
@@ -64,6 +70,7 @@ impl Default for SenderOptions {
             max_retry: Duration::from_secs(600),
             concurrency: 32,
             poll: Duration::from_millis(500),
+            outbound: OutboundPolicy::public_only(),
         }
     }
 }
@@ -100,7 +107,7 @@ pub struct Sender {
     clock: Arc<dyn Clock>,
     queued: Arc<Notify>,
     options: SenderOptions,
-    http: reqwest::Client,
+    http: OutboundClient,
 }
 
 impl Sender {
@@ -114,13 +121,13 @@ impl Sender {
         queued: Arc<Notify>,
         options: SenderOptions,
     ) -> Result<Self, SenderError> {
-        let http = reqwest::Client::builder()
+        // The guard follows no redirect: one is an answer other than 2xx, since the
+        // registration names the endpoint.
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")))
-            // A redirect is an answer other than 2xx: the registration names the endpoint.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(options.timeout)
-            .build()
-            .map_err(|e| SenderError::Client(e.to_string()))?;
+            .timeout(options.timeout);
+        let http =
+            OutboundClient::new(options.outbound.clone(), builder).map_err(|e| SenderError::Client(e.to_string()))?;
         Ok(Self { log, store, secrets, clock, queued, options, http })
     }
 
@@ -191,9 +198,15 @@ impl Sender {
             Err(e) => return Attempt::Failed { status: None, error: e.to_string(), retry_at: None },
         };
         let timestamp = self.clock.now().timestamp();
-        let request = self
-            .http
-            .post(&due.url)
+        let refused = |refusal: &OutboundError| {
+            warn!(webhook = %delivery.webhook_id, delivery = %delivery.delivery_id, error = %refusal, "webhook delivery refused by the address guard");
+            Attempt::Failed { status: None, error: refusal.to_string(), retry_at: None }
+        };
+        let request = match self.http.post(&due.url) {
+            Ok(request) => request,
+            Err(refusal) => return refused(&refusal),
+        };
+        let request = request
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(signature::TIMESTAMP_HEADER, timestamp.to_string())
             .header(signature::SIGNATURE_HEADER, signature::sign(secret.as_bytes(), timestamp, &body))
@@ -212,20 +225,20 @@ impl Sender {
                 Attempt::Delivered { status: response.status().as_u16() }
             }
             Ok(response) => {
+                // The answer's body is not kept: a receiver's error page is no business of the
+                // team's, and an internal one must never be shown through Switchboard.
                 let status = response.status();
                 let retry_after = retry_after(response.headers(), self.clock.now());
-                let text = response.text().await.unwrap_or_default();
-                let excerpt: String = text.chars().take(200).collect();
-                give_up_or_retry(
-                    Some(status.as_u16()),
-                    format!("the endpoint answered {status}: {excerpt}"),
-                    retry_after,
-                )
+                discard(response, ERROR_BODY_BYTES).await;
+                give_up_or_retry(Some(status.as_u16()), format!("the endpoint answered {status}"), retry_after)
             }
             Err(e) if e.is_timeout() => {
                 give_up_or_retry(None, format!("no answer within {} s", self.options.timeout.as_secs_f64()), None)
             }
-            Err(e) => give_up_or_retry(None, format!("cannot reach the endpoint: {}", root_cause(&e)), None),
+            Err(e) => match OutboundError::behind(&e) {
+                Some(refusal) => refused(refusal),
+                None => give_up_or_retry(None, format!("cannot reach the endpoint: {}", root_cause(&e)), None),
+            },
         }
     }
 }

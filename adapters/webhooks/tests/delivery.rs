@@ -20,6 +20,7 @@ use switchboard_engine::log::{Commit, EventLog, ExpectedVersion};
 use switchboard_engine::ports::SystemClock;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::team::TeamCommand;
+use switchboard_outbound::OutboundPolicy;
 use switchboard_projections::outbox::{DeliveryQuery, DeliveryStatus, DeliveryStore, Outbox};
 use switchboard_readstore::SqliteReadStore;
 use switchboard_schemas::envelope::Causation;
@@ -57,7 +58,9 @@ struct Receiver {
 async fn receive(req: &Request, body: Vec<u8>, Data(receiver): Data<&Arc<Receiver>>) -> poem::Response {
     let n = receiver.seen.requests.fetch_add(1, Ordering::SeqCst);
     match receiver.behaviour {
-        Behaviour::FailFirst(k) if n < k => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Behaviour::FailFirst(k) if n < k => {
+            return "internal: db password hunter2".with_status(StatusCode::SERVICE_UNAVAILABLE).into_response()
+        }
         Behaviour::SlowFirst if n == 0 => tokio::time::sleep(Duration::from_millis(900)).await,
         _ => {}
     }
@@ -193,7 +196,58 @@ fn quick() -> SenderOptions {
         max_retry: Duration::from_millis(400),
         concurrency: 8,
         poll: Duration::from_millis(50),
+        // The receivers of these tests run on loopback, which only the operator can allow.
+        outbound: OutboundPolicy::allow(["127.0.0.0/8".parse().unwrap()]),
     }
+}
+
+/// Runs `sender` until every delivery of `hook` has settled.
+async fn settle(
+    world: &World,
+    sender: &Sender,
+    hook: Uuid,
+    expected: usize,
+) -> Vec<switchboard_projections::outbox::Delivery> {
+    let stop = Arc::new(Notify::new());
+    let stopper = stop.clone();
+    let (_, settled) = tokio::join!(async { sender.run(stop.notified()).await.unwrap() }, async {
+        let settled = world.settled(hook, expected).await;
+        stopper.notify_waiters();
+        settled
+    });
+    settled
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_on_a_refused_address_is_never_contacted() {
+    let world = World::new().await;
+    let (addr, seen) = start_receiver("127.0.0.1:0", Behaviour::Ok, "whsec_1").await;
+    let by_address = world.register(1, url(addr), &[]).await;
+    let by_name = world.register(2, format!("http://localhost:{}/hook", addr.port()), &[]).await;
+    world.converse("u1", &["SessionOpened"]).await;
+    world.outbox().catch_up().await.unwrap();
+    let sender = world.sender(SenderOptions { outbound: OutboundPolicy::public_only(), ..quick() });
+    // The first endpoint also receives the second one's registration.
+    for (hook, deliveries) in [(by_address, 2), (by_name, 1)] {
+        for delivery in settle(&world, &sender, hook, deliveries).await {
+            assert_eq!((delivery.status, delivery.attempts), (DeliveryStatus::GaveUp, 1), "refused, not retried");
+            let error = delivery.last_error.as_deref().unwrap();
+            assert!(error.contains("a loopback address") && error.contains("[outbound] allow"), "{error}");
+        }
+    }
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_answer_is_recorded_by_status_never_by_its_body() {
+    let world = World::new().await;
+    let (addr, _) = start_receiver("127.0.0.1:0", Behaviour::FailFirst(usize::MAX), "whsec_1").await;
+    let hook = world.register(1, url(addr), &[]).await;
+    world.converse("u1", &["SessionOpened"]).await;
+    world.outbox().catch_up().await.unwrap();
+    let sender = world.sender(SenderOptions { max_attempts: 1, ..quick() });
+    let settled = settle(&world, &sender, hook, 1).await;
+    assert_eq!(settled[0].last_error.as_deref(), Some("the endpoint answered 503 Service Unavailable"));
 }
 
 /// The event ids a receiver accepted, first acceptance only, grouped per user.

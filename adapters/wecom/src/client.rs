@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use switchboard_engine::ports::{DeliveryError, GroupChatOrder, GroupChats, Notifier, Outbound};
+use switchboard_outbound::{read_limited, OutboundClient, OutboundError, OutboundPolicy};
 use switchboard_schemas::event::{OutboundPurpose, Recipient};
 use switchboard_schemas::TeamId;
 use tokio::sync::Mutex;
@@ -25,6 +26,8 @@ use crate::config::{Action, Secret, WecomApp};
 pub const MAX_TEXT_BYTES: usize = 2048;
 /// How long the duplicate check remembers a message (WeCom allows up to 4 hours).
 pub const DUPLICATE_CHECK_SECS: u64 = 1800;
+/// The longest answer read from the API; WeCom's JSON answers are a few hundred bytes.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// WeCom's error codes this client acts on.
 pub mod code {
@@ -74,6 +77,9 @@ pub enum ClientError {
     /// The team has no WeCom application.
     #[error("team {0} has no WeCom application")]
     NoApplication(TeamId),
+    /// The application's API base names an address requests may not go to.
+    #[error("WeCom API base refused: {0}")]
+    Refused(OutboundError),
 }
 
 impl ClientError {
@@ -81,7 +87,7 @@ impl ClientError {
         match self {
             ClientError::Wecom { code, .. } => code::retryable(*code),
             ClientError::Transport(_) => true,
-            ClientError::NoApplication(_) => false,
+            ClientError::NoApplication(_) | ClientError::Refused(_) => false,
         }
     }
 }
@@ -127,7 +133,7 @@ struct AppClient {
 /// The client for every team with a WeCom application; applications set up from the
 /// console join and leave while running ([`WecomClient::set`]).
 pub struct WecomClient {
-    http: reqwest::Client,
+    http: OutboundClient,
     apps: std::sync::RwLock<HashMap<TeamId, Arc<AppClient>>>,
     retry: RetryPolicy,
 }
@@ -140,14 +146,20 @@ impl std::fmt::Debug for WecomClient {
 }
 
 impl WecomClient {
-    /// A client for these applications, each with its resolved secret.
-    pub fn new(apps: impl IntoIterator<Item = (TeamId, WecomApp, Secret)>, retry: RetryPolicy) -> Self {
+    /// A client for these applications, each with its resolved secret; every API base
+    /// must pass `outbound` (a team admin sets it from the console).
+    pub fn new(
+        apps: impl IntoIterator<Item = (TeamId, WecomApp, Secret)>,
+        retry: RetryPolicy,
+        outbound: OutboundPolicy,
+    ) -> Result<Self, ClientError> {
         let apps = apps
             .into_iter()
             .map(|(team, app, secret)| (team, Arc::new(AppClient { app, secret, token: Mutex::new(None) })))
             .collect();
-        let http = reqwest::Client::builder().timeout(retry.timeout).build().unwrap_or_default();
-        Self { http, apps: std::sync::RwLock::new(apps), retry }
+        let builder = reqwest::Client::builder().timeout(retry.timeout);
+        let http = OutboundClient::new(outbound, builder).map_err(|e| ClientError::Transport(e.to_string()))?;
+        Ok(Self { http, apps: std::sync::RwLock::new(apps), retry })
     }
 
     fn apps(&self) -> std::sync::RwLockReadGuard<'_, HashMap<TeamId, Arc<AppClient>>> {
@@ -182,7 +194,8 @@ impl WecomClient {
         }
         let url = format!("{}/gettoken", app.app.api_base);
         let query = [("corpid", app.app.corp_id.as_str()), ("corpsecret", app.secret.expose())];
-        let answer = self.answer(self.http.get(url).query(&query)).await?;
+        let request = self.http.get(&url).map_err(ClientError::Refused)?;
+        let answer = self.answer(request.query(&query)).await?;
         let value = answer["access_token"]
             .as_str()
             .ok_or_else(|| ClientError::Transport("gettoken answered without access_token".into()))?
@@ -199,12 +212,16 @@ impl WecomClient {
 
     /// Sends a request and reads WeCom's JSON answer; a non-zero `errcode` is an error.
     async fn answer(&self, request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
-        let response = request.send().await.map_err(|e| ClientError::Transport(e.without_url().to_string()))?;
+        let response = request.send().await.map_err(|e| match OutboundError::behind(&e) {
+            Some(refusal) => ClientError::Refused(refusal.clone()),
+            None => ClientError::Transport(e.without_url().to_string()),
+        })?;
         let status = response.status();
-        let body: Value = response
-            .json()
+        let body = read_limited(response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| ClientError::Transport(format!("HTTP {status}, body not JSON: {}", e.without_url())))?;
+            .map_err(|e| ClientError::Transport(format!("HTTP {status}: {e}")))?;
+        let body: Value = serde_json::from_slice(&body)
+            .map_err(|_| ClientError::Transport(format!("HTTP {status}, body not JSON ({} bytes)", body.len())))?;
         match body["errcode"].as_i64().unwrap_or(0) {
             0 => Ok(body),
             code => Err(ClientError::Wecom { code, message: body["errmsg"].as_str().unwrap_or_default().to_owned() }),
@@ -222,7 +239,8 @@ impl WecomClient {
             attempt += 1;
             let token = self.token(&app, refresh).await?;
             let url = format!("{}/{path}", app.app.api_base);
-            match self.answer(self.http.post(url).query(&[("access_token", token)]).json(body)).await {
+            let request = self.http.post(&url).map_err(ClientError::Refused)?;
+            match self.answer(request.query(&[("access_token", token)]).json(body)).await {
                 Err(ClientError::Wecom { code: code::INVALID_TOKEN | code::EXPIRED_TOKEN, .. }) if !refresh => {
                     refresh = true;
                 }

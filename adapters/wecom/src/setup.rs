@@ -259,6 +259,7 @@ mod tests {
 
     use super::*;
     use crate::RetryPolicy;
+    use switchboard_outbound::OutboundPolicy;
 
     const KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 
@@ -311,7 +312,7 @@ mod tests {
         let (team, fixed) = (TeamId::new("ops").unwrap(), TeamId::new("fixed").unwrap());
         let configured = WecomApp::new("ww9", 9, Secret::new("tok"), Secret::new(KEY), "FIXED_SECRET");
         let apps = Arc::new(WecomApps::new([(fixed.clone(), configured)]).unwrap());
-        let client = Arc::new(WecomClient::new([], RetryPolicy::default()));
+        let client = Arc::new(WecomClient::new([], RetryPolicy::default(), OutboundPolicy::public_only()).unwrap());
         let console = ConsoleApps::new(apps.clone(), client.clone(), secrets.clone(), [fixed.clone()]);
         let wecom = settings(&team);
         // Set up, but its secrets are not on this instance yet.

@@ -18,6 +18,7 @@ use switchboard_engine::ports::SystemClock;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
 use switchboard_engine::team::TeamCommand;
+use switchboard_outbound::OutboundPolicy;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{Roster, TeamSettings};
 use switchboard_schemas::{FaqId, StaffId, TeamId, UserId};
@@ -81,13 +82,18 @@ async fn channel() -> Channel {
     app.console_url = Some("https://console.example.com".into());
     app.departments = vec!["test".into()];
     let retry = RetryPolicy { attempts: 3, backoff: Duration::from_millis(10), timeout: Duration::from_secs(5) };
-    let wecom = Arc::new(WecomClient::new(
-        [
-            (ops(), app.clone(), Secret::new(SECRET)),
-            (TeamId::new("ops-test").unwrap(), app.clone(), Secret::new(SECRET)),
-        ],
-        retry,
-    ));
+    let wecom = Arc::new(
+        WecomClient::new(
+            [
+                (ops(), app.clone(), Secret::new(SECRET)),
+                (TeamId::new("ops-test").unwrap(), app.clone(), Secret::new(SECRET)),
+            ],
+            retry,
+            // The simulator runs on loopback, which only the instance's operator can allow.
+            OutboundPolicy::allow(["127.0.0.0/8".parse().unwrap()]),
+        )
+        .unwrap(),
+    );
     let config = CoreConfig { retry_base: Duration::from_millis(20), ..CoreConfig::default() };
     let core = Core::new(runtime.clone(), Arc::new(KeywordMatcher::new()), wecom.clone(), config)
         .with_group_chats(wecom.clone())

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use switchboard_engine::ports::{DeliveryError, GroupChatOrder, GroupChats, Notifier, Outbound};
+use switchboard_outbound::OutboundPolicy;
 use switchboard_schemas::event::{Channel, OutboundPurpose, Recipient};
 use switchboard_schemas::{FaqId, StaffId, TeamId, UserId};
 use switchboard_wecom::client::{code, ClientError};
@@ -33,7 +34,9 @@ async fn setup(secret: &str) -> (WecomSimulator, WecomClient) {
     app.api_base = format!("http://{addr}/cgi-bin");
     app.console_url = Some("https://console.example.com/".into());
     let retry = RetryPolicy { attempts: 3, backoff: Duration::from_millis(10), timeout: Duration::from_secs(5) };
-    let client = WecomClient::new([(team(), app, Secret::new(secret))], retry);
+    // The simulator runs on loopback, which only the instance's operator can allow.
+    let loopback = OutboundPolicy::allow(["127.0.0.0/8".parse().unwrap()]);
+    let client = WecomClient::new([(team(), app, Secret::new(secret))], retry, loopback).unwrap();
     (sim, client)
 }
 
@@ -155,4 +158,29 @@ async fn a_group_chat_is_created_once_with_a_summary_and_a_console_link() {
     let lonely = GroupChatOrder { staff: vec![], ..order };
     let error = client.create(&GroupChatOrder { chat_id: "other1".into(), ..lonely }).await.unwrap_err();
     assert!(matches!(error, DeliveryError::Permanent(_)), "one member is not a group: {error}");
+}
+
+#[tokio::test]
+async fn an_api_base_on_a_refused_address_is_never_called() {
+    let sim = WecomSimulator::new(SimulatorConfig::new(CORP, SECRET, 1000002));
+    let addr = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    for api_base in [format!("http://{addr}/cgi-bin"), format!("http://localhost:{}/cgi-bin", addr.port())] {
+        let mut app = WecomApp::new(
+            CORP,
+            1000002,
+            Secret::new("QDG6eK"),
+            Secret::new("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"),
+            "OPS_WECOM_SECRET",
+        );
+        app.api_base = api_base.clone();
+        let client = WecomClient::new(
+            [(team(), app, Secret::new(SECRET))],
+            RetryPolicy::default(),
+            OutboundPolicy::public_only(),
+        )
+        .unwrap();
+        let sent = client.send_text(&team(), &["wang"], "hello").await;
+        assert!(matches!(&sent, Err(ClientError::Refused(_))), "{api_base}: {sent:?}");
+    }
+    assert_eq!(sim.calls(), 0, "nothing reached the simulator");
 }

@@ -38,8 +38,9 @@ pub fn policy_with_activity_id() -> TeamPolicy {
 }
 
 /// A team with no required fields.
+/// The default settings, the roster below, and `lead`, `li` and `qian` holding keys.
 pub fn plain_policy() -> TeamPolicy {
-    TeamPolicy::new(TeamSettings::default(), roster()).unwrap()
+    TeamPolicy::new(TeamSettings::default(), roster()).unwrap().with_key_holders(["lead", "li", "qian"].map(staff))
 }
 
 fn roster() -> Roster {
