@@ -440,7 +440,7 @@ function faqForm(faq, onDone) {
 }
 
 function importPanel(onDone) {
-  const file = h('input', { type: 'file', accept: '.csv,.xlsx,.xls,.ods,.jsonl,.json', 'data-test': 'upload-file' });
+  const file = h('input', { type: 'file', accept: '.csv,.xlsx,.xlsm,.jsonl,.json', 'data-test': 'upload-file' });
   const result = h('div', { class: 'import-result', 'data-test': 'import-result' });
   const format = (name) => {
     const ext = name.split('.').pop().toLowerCase();

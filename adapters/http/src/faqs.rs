@@ -357,12 +357,19 @@ impl FaqApi {
         file: Binary<Vec<u8>>,
     ) -> Result<ImportOutcome, ApiError> {
         let team = self.team(&key, &team, AccessRole::Agent).await?;
-        let parsed = faq_file::parse(&file, format.0.into()).map_err(|e| match e {
-            switchboard_tabular::TabularError::BadWorkbook(_) | switchboard_tabular::TabularError::NotUtf8 => {
-                ApiError::unsupported("unreadable_file", e)
-            }
-            e => ApiError::bad_request("unreadable_file", e),
-        })?;
+        // Parsing is CPU work with a size and time budget of its own: off the async runtime,
+        // so a large file never holds up the requests of every other team.
+        let format = format.0.into();
+        let parsed = tokio::task::spawn_blocking(move || faq_file::parse(&file, format))
+            .await
+            .map_err(|e| ApiError::internal(format!("reading the file failed: {e}")))?
+            .map_err(|e| match e {
+                switchboard_tabular::TabularError::BadWorkbook(_) | switchboard_tabular::TabularError::NotUtf8 => {
+                    ApiError::unsupported("unreadable_file", e)
+                }
+                switchboard_tabular::TabularError::TooLarge(_) => ApiError::too_large("file_too_large", e),
+                e => ApiError::bad_request("unreadable_file", e),
+            })?;
         let problems: Vec<RowError> =
             parsed.problems.iter().map(|p| RowError { line: p.line as u64, message: p.message.clone() }).collect();
         if parsed.rows.is_empty() && problems.is_empty() {

@@ -8,7 +8,7 @@ pub mod faq;
 use std::io::Cursor;
 use std::path::Path;
 
-use calamine::{Data, Reader};
+use calamine::Reader;
 use serde_json::{Map, Value};
 
 /// The file formats read and written.
@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 pub enum Format {
     /// Comma-separated values with a header row (a UTF-8 byte-order mark is ignored).
     Csv,
-    /// An Excel (or OpenDocument) workbook; its first sheet, with a header row.
+    /// An Excel workbook (.xlsx, .xlsm); its first sheet, with a header row. Older .xls
+    /// and OpenDocument files are refused: save them as .xlsx or CSV.
     Xlsx,
     /// One JSON object per line.
     Jsonl,
@@ -28,7 +29,7 @@ impl Format {
         let extension = Path::new(name).extension()?.to_str()?.to_ascii_lowercase();
         match extension.as_str() {
             "csv" => Some(Self::Csv),
-            "xlsx" | "xlsm" | "xls" | "ods" => Some(Self::Xlsx),
+            "xlsx" | "xlsm" => Some(Self::Xlsx),
             "jsonl" | "json" | "ndjson" => Some(Self::Jsonl),
             _ => None,
         }
@@ -39,9 +40,7 @@ impl Format {
         let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match essence.as_str() {
             "text/csv" => Some(Self::Csv),
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            | "application/vnd.ms-excel"
-            | "application/vnd.oasis.opendocument.spreadsheet" => Some(Self::Xlsx),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => Some(Self::Xlsx),
             "application/x-ndjson" | "application/jsonl" | "application/json" => Some(Self::Jsonl),
             _ => None,
         }
@@ -107,6 +106,9 @@ pub enum TabularError {
     /// A workbook that cannot be read.
     #[error("the workbook cannot be read: {0}")]
     BadWorkbook(String),
+    /// A file past one of the reader's bounds ([`limits`]).
+    #[error("the file is too large to read: {0}")]
+    TooLarge(String),
     /// A JSON Lines line that is not a JSON object.
     #[error("line {line} is not a JSON object")]
     BadJson {
@@ -159,26 +161,99 @@ pub fn read_path(path: &Path, required: &[&str]) -> Result<Vec<Record>, TabularE
     read(&bytes, format, required)
 }
 
-/// The first sheet's rows as text. The workbook reader panics on some damaged files (a
-/// shared-string index past the table, found by fuzzing), so a panic in it is a damaged
-/// workbook too, not a crashed request.
+/// The bounds on a workbook, so a small file cannot make the reader allocate or work
+/// without limit: its parts are inflated (and counted) before any of them is parsed, and
+/// its cells are read one by one, never as the sheet's declared dimension.
+pub mod limits {
+    /// The most bytes all parts of a workbook may inflate to (a zip bomb is refused).
+    pub const MAX_INFLATED_BYTES: u64 = 32 * 1024 * 1024;
+    /// The most parts (files inside the zip) a workbook may have.
+    pub const MAX_PARTS: usize = 1_000;
+    /// The most rows read from a sheet, the header included.
+    pub const MAX_SHEET_ROWS: u32 = 100_001;
+    /// The most columns read from a sheet.
+    pub const MAX_SHEET_COLUMNS: u32 = 64;
+}
+
+/// Inflates every part of the workbook, stopping as soon as the total passes
+/// [`limits::MAX_INFLATED_BYTES`]: declared sizes can lie, so the bytes are counted.
+fn check_inflated_size(bytes: &[u8]) -> Result<(), TabularError> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|_| TabularError::BadWorkbook("it is not an .xlsx workbook (save it as .xlsx or CSV)".into()))?;
+    if archive.len() > limits::MAX_PARTS {
+        return Err(TabularError::TooLarge(format!(
+            "the workbook has {} parts; at most {} are read",
+            archive.len(),
+            limits::MAX_PARTS
+        )));
+    }
+    let mut total = 0u64;
+    for index in 0..archive.len() {
+        let part = archive.by_index(index).map_err(|e| TabularError::BadWorkbook(e.to_string()))?;
+        let budget = limits::MAX_INFLATED_BYTES - total;
+        let inflated = std::io::copy(&mut part.take(budget + 1), &mut std::io::sink()).map_err(|e| {
+            TabularError::BadWorkbook(format!(
+                "it is damaged (a part cannot be inflated: {e}); save it again from Excel"
+            ))
+        })?;
+        total += inflated;
+        if total > limits::MAX_INFLATED_BYTES {
+            return Err(TabularError::TooLarge(format!(
+                "the workbook inflates to more than {} MB; split it or save it as CSV",
+                limits::MAX_INFLATED_BYTES / (1024 * 1024)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The first sheet's rows as text, read cell by cell within [`limits`]. The workbook reader
+/// panics on some damaged files (a shared-string index past the table, found by fuzzing),
+/// so a panic in it is a damaged workbook too, not a crashed request.
 fn workbook_rows(bytes: &[u8]) -> Result<Vec<Vec<String>>, TabularError> {
+    check_inflated_size(bytes)?;
     let read = || -> Result<Vec<Vec<String>>, TabularError> {
-        let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
-            .map_err(|e| TabularError::BadWorkbook(e.to_string()))?;
+        let bad = |e: calamine::XlsxError| TabularError::BadWorkbook(e.to_string());
+        let mut book: calamine::Xlsx<_> = calamine::Xlsx::new(Cursor::new(bytes))
+            .map_err(|e| TabularError::BadWorkbook(format!("{e}; save it as .xlsx (Excel 2007 or later) or CSV")))?;
         let sheet = book.sheet_names().first().cloned().ok_or(TabularError::NoHeader)?;
-        let range = book.worksheet_range(&sheet).map_err(|e| TabularError::BadWorkbook(e.to_string()))?;
-        Ok(range
-            .rows()
-            .map(|r| {
-                r.iter()
-                    .map(|c| match c {
-                        Data::Float(f) if f.fract() == 0.0 => format!("{f:.0}"),
-                        other => other.to_string(),
-                    })
-                    .collect()
-            })
-            .collect())
+        let mut cells = book.worksheet_cells_reader(&sheet).map_err(bad)?;
+        let mut found: std::collections::BTreeMap<u32, Vec<(u32, String)>> = std::collections::BTreeMap::new();
+        let (mut first_row, mut first_col, mut last_col) = (u32::MAX, u32::MAX, 0);
+        while let Some(cell) = cells.next_cell().map_err(bad)? {
+            let (row, col) = cell.get_position();
+            if row >= limits::MAX_SHEET_ROWS {
+                return Err(TabularError::TooLarge(format!(
+                    "the sheet has a cell in row {}; at most {} rows are read",
+                    u64::from(row) + 1,
+                    limits::MAX_SHEET_ROWS
+                )));
+            }
+            if col >= limits::MAX_SHEET_COLUMNS {
+                return Err(TabularError::TooLarge(format!(
+                    "the sheet has a cell in column {}; at most {} columns are read",
+                    u64::from(col) + 1,
+                    limits::MAX_SHEET_COLUMNS
+                )));
+            }
+            let text = match calamine::Data::from(cell.get_value().clone()) {
+                calamine::Data::Empty => continue,
+                calamine::Data::Float(f) if f.fract() == 0.0 => format!("{f:.0}"),
+                other => other.to_string(),
+            };
+            (first_row, first_col, last_col) = (first_row.min(row), first_col.min(col), last_col.max(col));
+            found.entry(row).or_default().push((col, text));
+        }
+        let Some(&last_row) = found.keys().next_back() else { return Ok(Vec::new()) };
+        let width = (last_col - first_col + 1) as usize;
+        let mut rows = vec![vec![String::new(); width]; (last_row - first_row + 1) as usize];
+        for (row, cells) in found {
+            for (col, text) in cells {
+                rows[(row - first_row) as usize][(col - first_col) as usize] = text;
+            }
+        }
+        Ok(rows)
     };
     std::panic::catch_unwind(read).unwrap_or_else(|_| {
         Err(TabularError::BadWorkbook("it is damaged (its parts do not fit together); save it again from Excel".into()))

@@ -136,3 +136,102 @@ fn a_workbook_whose_cell_names_a_missing_shared_string_is_refused_as_damaged() {
         other => panic!("expected a damaged workbook, got {other:?}"),
     }
 }
+
+/// Kibibytes of a `/proc/self/status` field.
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// How much the process's peak memory grows while `work` runs, in MiB (the peak is reset
+/// first, so what came before does not count). Nextest runs each test in its own process.
+fn peak_growth_mib(work: impl FnOnce()) -> u64 {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let before = status_kib("VmRSS:");
+    work();
+    status_kib("VmHWM:").saturating_sub(before) / 1024
+}
+
+/// A workbook whose two cells span the whole grid: `A1` and the last cell Excel has.
+fn two_cell_bomb() -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "id").unwrap();
+    sheet.write_string(1_048_575, 16_383, "x").unwrap();
+    book.save_to_buffer().unwrap()
+}
+
+/// A valid workbook whose shared strings inflate to 48 MiB from a few kilobytes.
+fn zip_bomb() -> Vec<u8> {
+    use std::io::Write;
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, title) in ["id", "question", "answer"].into_iter().enumerate() {
+        sheet.write_string(0, col as u16, title).unwrap();
+        sheet.write_string(1, col as u16, "a").unwrap();
+    }
+    let seed = book.save_to_buffer().unwrap();
+    let mut original = zip::ZipArchive::new(std::io::Cursor::new(seed)).unwrap();
+    let mut bomb = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for index in 0..original.len() {
+        let part = original.by_index(index).unwrap();
+        if part.name() != "xl/sharedStrings.xml" {
+            bomb.raw_copy_file(part).unwrap();
+            continue;
+        }
+        bomb.start_file("xl/sharedStrings.xml", options).unwrap();
+        bomb.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>"#).unwrap();
+        let chunk = vec![b'A'; 1 << 20];
+        for _ in 0..48 {
+            bomb.write_all(&chunk).unwrap();
+        }
+        bomb.write_all(b"</t></si></sst>").unwrap();
+    }
+    bomb.finish().unwrap().into_inner()
+}
+
+#[test]
+fn a_two_cell_sheet_spanning_the_grid_is_refused_without_growing_the_process() {
+    let bomb = two_cell_bomb();
+    assert!(bomb.len() < 16 * 1024, "a small file: {} bytes", bomb.len());
+    let mut outcome = None;
+    let growth = peak_growth_mib(|| outcome = Some(parse(&bomb, Format::Xlsx)));
+    match outcome.unwrap() {
+        Err(TabularError::TooLarge(why)) => assert!(why.contains("row 1048576"), "{why}"),
+        other => panic!("expected a refusal for size, got {other:?}"),
+    }
+    assert!(growth < 64, "the process grew by {growth} MiB");
+}
+
+#[test]
+fn a_zip_bomb_is_refused_before_it_is_parsed() {
+    let bomb = zip_bomb();
+    assert!(bomb.len() < 1024 * 1024, "a small file: {} bytes", bomb.len());
+    let mut outcome = None;
+    let growth = peak_growth_mib(|| outcome = Some(parse(&bomb, Format::Xlsx)));
+    match outcome.unwrap() {
+        Err(TabularError::TooLarge(why)) => assert!(why.contains("inflates to more than 32 MB"), "{why}"),
+        other => panic!("expected a refusal for size, got {other:?}"),
+    }
+    assert!(growth < 64, "the process grew by {growth} MiB");
+}
+
+#[test]
+fn a_workbook_within_the_bounds_still_reads_sparse_cells_in_place() {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, title) in ["id", "question", "answer"].into_iter().enumerate() {
+        sheet.write_string(0, col as u16, title).unwrap();
+    }
+    sheet.write_string(1, 0, "far").unwrap();
+    sheet.write_string(1, 1, "Where?").unwrap();
+    sheet.write_string(1, 2, "Here.").unwrap();
+    sheet.write_number(3, 0, 42.0).unwrap();
+    sheet.write_string(3, 1, "Gap above?").unwrap();
+    sheet.write_string(3, 2, "Skipped.").unwrap();
+    let file = parse(&book.save_to_buffer().unwrap(), Format::Xlsx).unwrap();
+    let ids: Vec<(usize, &str)> = file.rows.iter().map(|r| (r.line, r.faq_id.as_str())).collect();
+    assert_eq!(ids, [(2, "far"), (4, "42")], "line numbers keep the empty row between");
+}
