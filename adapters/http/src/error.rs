@@ -140,6 +140,7 @@ impl From<CommandError> for ApiError {
             CommandError::Rejected(Rejection::EmptyText) => ApiError::bad_request("empty_text", &e),
             CommandError::Rejected(Rejection::MessageTooLong { .. }) => ApiError::too_large("message_too_long", &e),
             CommandError::Rejected(Rejection::NoSession) => ApiError::not_found("no_session", &e),
+            CommandError::Rejected(Rejection::NotStaff(_)) => ApiError::bad_request("not_staff", &e),
             CommandError::Rejected(_) => ApiError::conflict("rejected", &e),
             CommandError::Team(rejection) => team_rejection(rejection, &e),
             CommandError::Catalog(rejection) => catalog_rejection(rejection, &e),
