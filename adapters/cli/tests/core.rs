@@ -37,7 +37,7 @@ async fn setup(dir: &std::path::Path) -> (Arc<dyn EventLog>, Arc<Runtime>, TeamI
     runtime.team(&team, TeamCommand::UpdateRoster { roster }, cause()).await.unwrap();
     for (id, question, answer) in [
         ("prize-stock", "奖品库存不足怎么办？", "在奖品管理里追加库存。"),
-        ("export", "如何导出活动参与名单？", "在数据页点击导出。"),
+        ("participant-export", "如何导出活动参与名单？", "在数据页点击导出。"),
         ("review", "活动审核要多久？", "两个工作小时内。"),
     ] {
         let entry = FaqEntry { question: question.into(), answer: answer.into(), category: None, paraphrases: vec![] };
@@ -189,7 +189,7 @@ async fn the_keyword_index_rebuilt_from_the_log_ranks_like_the_live_one() {
         paraphrases: vec!["参与人数据怎么下载".into()],
     };
     runtime
-        .catalog(&team, CatalogCommand::Upsert { faq_id: FaqId::new("export").unwrap(), entry }, cause())
+        .catalog(&team, CatalogCommand::Upsert { faq_id: FaqId::new("participant-export").unwrap(), entry }, cause())
         .await
         .unwrap();
     runtime
@@ -216,5 +216,5 @@ async fn the_keyword_index_rebuilt_from_the_log_ranks_like_the_live_one() {
         assert_eq!(rebuilt.rank(&team, query, 5).await.unwrap(), live.rank(&team, query, 5).await.unwrap(), "{query}");
     }
     let ranked = rebuilt.rank(&team, "参与人数据怎么下载", 1).await.unwrap();
-    assert_eq!(ranked.candidates[0].faq_id, FaqId::new("export").unwrap());
+    assert_eq!(ranked.candidates[0].faq_id, FaqId::new("participant-export").unwrap());
 }

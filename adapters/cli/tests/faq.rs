@@ -41,7 +41,7 @@ fn faqs_come_in_from_csv_excel_and_json_lines_and_go_out_again() {
         &good,
         "\u{feff}id,question,answer,category,paraphrases\n\
          stock,奖品库存不足怎么办,在奖品管理里追加库存。,prizes,奖品没了|库存不够\n\
-         export,\"How do I export, quickly?\",Click Export.,,\n",
+         data-export,\"How do I export, quickly?\",Click Export.,,\n",
     )
     .unwrap();
     let output = switchboard(&config, &data, &["faq", "import", "--team", "ops", good.to_str().unwrap()]);
@@ -90,7 +90,7 @@ fn faqs_come_in_from_csv_excel_and_json_lines_and_go_out_again() {
 
     let rows = exported(&config, &data);
     let ids: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
-    assert_eq!(ids, vec!["export", "invoice", "start-time", "stock"]);
+    assert_eq!(ids, vec!["data-export", "invoice", "start-time", "stock"]);
     let stock = rows.iter().find(|r| &r[0] == "stock").unwrap();
     assert_eq!((&stock[3], &stock[4]), ("prizes", "奖品没了|库存不够"));
     let output = switchboard(&config, &data, &["faq", "export", "--team", "ops", "--format", "jsonl"]);

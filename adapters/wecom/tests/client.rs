@@ -21,9 +21,8 @@ fn team() -> TeamId {
     TeamId::new("ops").unwrap()
 }
 
-async fn setup(secret: &str) -> (WecomSimulator, WecomClient) {
-    let sim = WecomSimulator::new(SimulatorConfig::new(CORP, SECRET, 1000002));
-    let addr = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+/// The team's application, calling the WeCom API at `api_base`.
+fn app(api_base: String) -> WecomApp {
     let mut app = WecomApp::new(
         CORP,
         1000002,
@@ -31,7 +30,14 @@ async fn setup(secret: &str) -> (WecomSimulator, WecomClient) {
         Secret::new("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"),
         "OPS_WECOM_SECRET",
     );
-    app.api_base = format!("http://{addr}/cgi-bin");
+    app.api_base = api_base;
+    app
+}
+
+async fn setup(secret: &str) -> (WecomSimulator, WecomClient) {
+    let sim = WecomSimulator::new(SimulatorConfig::new(CORP, SECRET, 1000002));
+    let addr = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let mut app = app(format!("http://{addr}/cgi-bin"));
     app.console_url = Some("https://console.example.com/".into());
     let retry = RetryPolicy { attempts: 3, backoff: Duration::from_millis(10), timeout: Duration::from_secs(5) };
     // The simulator runs on loopback, which only the instance's operator can allow.
@@ -165,14 +171,7 @@ async fn an_api_base_on_a_refused_address_is_never_called() {
     let sim = WecomSimulator::new(SimulatorConfig::new(CORP, SECRET, 1000002));
     let addr = sim.serve(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
     for api_base in [format!("http://{addr}/cgi-bin"), format!("http://localhost:{}/cgi-bin", addr.port())] {
-        let mut app = WecomApp::new(
-            CORP,
-            1000002,
-            Secret::new("QDG6eK"),
-            Secret::new("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"),
-            "OPS_WECOM_SECRET",
-        );
-        app.api_base = api_base.clone();
+        let app = app(api_base.clone());
         let client = WecomClient::new(
             [(team(), app, Secret::new(SECRET))],
             RetryPolicy::default(),
