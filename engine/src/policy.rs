@@ -90,29 +90,26 @@ fn within<T: PartialOrd + std::fmt::Display>(setting: &str, got: T, min: T, max:
     Ok(())
 }
 
-/// Refuses a text longer than `max` characters.
-fn short(setting: &str, text: &str, max: usize) -> Result<(), PolicyError> {
-    let chars = text.chars().count();
-    if chars > max {
+/// Refuses a count of `unit` (characters, entries) over `max`.
+fn at_most(setting: &str, count: usize, max: usize, unit: &str) -> Result<(), PolicyError> {
+    if count > max {
         return Err(PolicyError::OutOfBounds {
             setting: setting.to_owned(),
-            expected: format!("at most {max} characters"),
-            got: format!("{chars} characters"),
+            expected: format!("at most {max} {unit}"),
+            got: format!("{count} {unit}"),
         });
     }
     Ok(())
 }
 
+/// Refuses a text longer than `max` characters.
+fn short(setting: &str, text: &str, max: usize) -> Result<(), PolicyError> {
+    at_most(setting, text.chars().count(), max, "characters")
+}
+
 /// Refuses a list longer than `max` items.
 fn few(setting: &str, len: usize, max: usize) -> Result<(), PolicyError> {
-    if len > max {
-        return Err(PolicyError::OutOfBounds {
-            setting: setting.to_owned(),
-            expected: format!("at most {max} entries"),
-            got: format!("{len} entries"),
-        });
-    }
-    Ok(())
+    at_most(setting, len, max, "entries")
 }
 
 /// Checks every bound on a team's settings (see [`bounds`]).

@@ -22,7 +22,7 @@ pub const TOKEN_PREFIX: &str = "sbk";
 
 /// The staff id recorded when the administrator whose key comes from the environment acts
 /// on a session.
-pub const ADMIN_ACTOR: &str = "admin";
+pub const ADMIN_ACTOR: &str = switchboard_engine::team::RESERVED_STAFF;
 
 /// An access key: `Authorization: Bearer <token>`.
 #[derive(SecurityScheme)]

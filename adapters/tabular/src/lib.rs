@@ -208,19 +208,20 @@ fn check_inflated_size(bytes: &[u8]) -> Result<(), TabularError> {
     Ok(())
 }
 
-/// The first sheet's rows as text, read cell by cell within [`limits`]. The workbook reader
+/// The first sheet's rows that hold something, as text with their 1-based line (the first
+/// such row is line 1), read cell by cell within [`limits`]. The workbook reader
 /// panics on some damaged files (a shared-string index past the table, found by fuzzing),
 /// so a panic in it is a damaged workbook too, not a crashed request.
-fn workbook_rows(bytes: &[u8]) -> Result<Vec<Vec<String>>, TabularError> {
+fn workbook_rows(bytes: &[u8]) -> Result<Vec<(usize, Vec<String>)>, TabularError> {
     check_inflated_size(bytes)?;
-    let read = || -> Result<Vec<Vec<String>>, TabularError> {
+    let read = || -> Result<Vec<(usize, Vec<String>)>, TabularError> {
         let bad = |e: calamine::XlsxError| TabularError::BadWorkbook(e.to_string());
         let mut book: calamine::Xlsx<_> = calamine::Xlsx::new(Cursor::new(bytes))
             .map_err(|e| TabularError::BadWorkbook(format!("{e}; save it as .xlsx (Excel 2007 or later) or CSV")))?;
         let sheet = book.sheet_names().first().cloned().ok_or(TabularError::NoHeader)?;
         let mut cells = book.worksheet_cells_reader(&sheet).map_err(bad)?;
         let mut found: std::collections::BTreeMap<u32, Vec<(u32, String)>> = std::collections::BTreeMap::new();
-        let (mut first_row, mut first_col, mut last_col) = (u32::MAX, u32::MAX, 0);
+        let (mut first_row, mut first_col) = (u32::MAX, u32::MAX);
         while let Some(cell) = cells.next_cell().map_err(bad)? {
             let (row, col) = cell.get_position();
             if row >= limits::MAX_SHEET_ROWS {
@@ -242,18 +243,22 @@ fn workbook_rows(bytes: &[u8]) -> Result<Vec<Vec<String>>, TabularError> {
                 calamine::Data::Float(f) if f.fract() == 0.0 => format!("{f:.0}"),
                 other => other.to_string(),
             };
-            (first_row, first_col, last_col) = (first_row.min(row), first_col.min(col), last_col.max(col));
+            (first_row, first_col) = (first_row.min(row), first_col.min(col));
             found.entry(row).or_default().push((col, text));
         }
-        let Some(&last_row) = found.keys().next_back() else { return Ok(Vec::new()) };
-        let width = (last_col - first_col + 1) as usize;
-        let mut rows = vec![vec![String::new(); width]; (last_row - first_row + 1) as usize];
-        for (row, cells) in found {
-            for (col, text) in cells {
-                rows[(row - first_row) as usize][(col - first_col) as usize] = text;
-            }
-        }
-        Ok(rows)
+        // Only rows that hold something, each as wide as its last cell: memory follows
+        // the content, never the span between far-apart cells.
+        Ok(found
+            .into_iter()
+            .map(|(row, cells)| {
+                let width = cells.iter().map(|(col, _)| col - first_col + 1).max().unwrap_or(0) as usize;
+                let mut line = vec![String::new(); width];
+                for (col, text) in cells {
+                    line[(col - first_col) as usize] = text;
+                }
+                ((row - first_row) as usize + 1, line)
+            })
+            .collect())
     };
     std::panic::catch_unwind(read).unwrap_or_else(|_| {
         Err(TabularError::BadWorkbook("it is damaged (its parts do not fit together); save it again from Excel".into()))
@@ -285,8 +290,8 @@ pub fn read(bytes: &[u8], format: Format, required: &[&str]) -> Result<Vec<Recor
         }
         Format::Xlsx => {
             let mut rows = workbook_rows(bytes)?.into_iter();
-            let header = rows.next().ok_or(TabularError::NoHeader)?;
-            table(&header, rows.enumerate().map(|(n, r)| (n + 2, r)).collect(), required)
+            let (_, header) = rows.next().ok_or(TabularError::NoHeader)?;
+            table(&header, rows.collect(), required)
         }
         Format::Jsonl => {
             let text = std::str::from_utf8(bytes).map_err(|_| TabularError::NotUtf8)?;

@@ -216,6 +216,23 @@ fn a_zip_bomb_is_refused_before_it_is_parsed() {
 }
 
 #[test]
+fn far_apart_cells_within_the_bounds_cost_only_what_they_hold() {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (col, title) in ["id", "question", "answer"].into_iter().enumerate() {
+        sheet.write_string(0, col as u16, title).unwrap();
+    }
+    sheet.write_string(100_000, 63, "far").unwrap();
+    let file = book.save_to_buffer().unwrap();
+    let mut outcome = None;
+    let growth = peak_growth_mib(|| outcome = Some(parse(&file, Format::Xlsx)));
+    let parsed = outcome.unwrap().unwrap();
+    assert!(parsed.rows.is_empty(), "the far cell is no FAQ");
+    assert!(!parsed.problems.is_empty() && parsed.problems.iter().all(|p| p.line == 100_001), "{:?}", parsed.problems);
+    assert!(growth < 64, "the process grew by {growth} MiB");
+}
+
+#[test]
 fn a_workbook_within_the_bounds_still_reads_sparse_cells_in_place() {
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
