@@ -79,7 +79,7 @@ async fn catalog(m: &Arc<dyn Matcher>, team: &TeamId) {
         Some("prizes"),
     )
     .await;
-    add(m, team, "export", "How do I export the participant list?", "Click export on the data page.", None).await;
+    add(m, team, "export-list", "How do I export the participant list?", "Click export on the data page.", None).await;
 }
 
 async fn first(m: &Arc<dyn Matcher>, team: &TeamId, query: &str) -> Option<String> {
@@ -90,7 +90,7 @@ pub async fn check_exact_question_first(m: Arc<dyn Matcher>) {
     let team = fresh_team("exact");
     catalog(&m, &team).await;
     let exact = m.rank(&team, "How do I export the participant list?", 5).await.unwrap();
-    assert_eq!(exact.candidates[0].faq_id.as_str(), "export");
+    assert_eq!(exact.candidates[0].faq_id.as_str(), "export-list");
     let unrelated = m.rank(&team, "weather forecast tomorrow", 5).await.unwrap();
     assert!(exact.confidence > unrelated.confidence, "{} vs {}", exact.confidence, unrelated.confidence);
     assert!((0.0..=1.0).contains(&exact.confidence));
@@ -101,7 +101,7 @@ pub async fn check_update(m: Arc<dyn Matcher>) {
     let team = fresh_team("update");
     catalog(&m, &team).await;
     let event: FaqEvent = FaqUpdated {
-        faq_id: FaqId::new("export").unwrap(),
+        faq_id: FaqId::new("export-list").unwrap(),
         question: "Where can I download the invoice?".into(),
         answer: "Invoices are under billing.".into(),
         category: Some("billing".into()),
@@ -109,7 +109,7 @@ pub async fn check_update(m: Arc<dyn Matcher>) {
     }
     .into();
     m.apply(&team, &event).await.unwrap();
-    assert_eq!(first(&m, &team, "Where can I download the invoice?").await.as_deref(), Some("export"));
+    assert_eq!(first(&m, &team, "Where can I download the invoice?").await.as_deref(), Some("export-list"));
     let old = m.rank(&team, "How do I export the participant list?", 5).await.unwrap();
     assert!(old.candidates.first().is_none_or(|c| c.question != "How do I export the participant list?"));
 }
@@ -117,10 +117,10 @@ pub async fn check_update(m: Arc<dyn Matcher>) {
 pub async fn check_remove(m: Arc<dyn Matcher>) {
     let team = fresh_team("remove");
     catalog(&m, &team).await;
-    m.apply(&team, &FaqRemoved { faq_id: FaqId::new("export").unwrap() }.into()).await.unwrap();
+    m.apply(&team, &FaqRemoved { faq_id: FaqId::new("export-list").unwrap() }.into()).await.unwrap();
     for query in ["How do I export the participant list?", "export participants"] {
         let ranked = m.rank(&team, query, 10).await.unwrap();
-        assert!(ranked.candidates.iter().all(|c| c.faq_id.as_str() != "export"), "{query}: {ranked:?}");
+        assert!(ranked.candidates.iter().all(|c| c.faq_id.as_str() != "export-list"), "{query}: {ranked:?}");
     }
 }
 

@@ -177,14 +177,14 @@ fn check_webhook(webhook: &WebhookRegistered) -> Result<(), TeamRejection> {
         return bad(format!("{unknown:?} is not an event type"));
     }
     if !is_secret_ref(&webhook.secret_ref) {
-        return bad("the secret_ref must name an environment variable or secret key ([A-Za-z0-9_.-], 1..=128)".into());
+        return bad("the secret_ref must name an environment variable or secret key ([A-Za-z0-9_.-], 1..=256)".into());
     }
     Ok(())
 }
 
 /// True for a name an environment variable or a secret-file key can have.
 pub fn is_secret_ref(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    !name.is_empty() && name.len() <= 256 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 fn check_wecom(wecom: &WecomSettings) -> Result<(), TeamRejection> {
@@ -201,7 +201,7 @@ fn check_wecom(wecom: &WecomSettings) -> Result<(), TeamRejection> {
         ("secret_ref", &wecom.secret_ref),
     ] {
         if !is_secret_ref(name) {
-            return bad(field, "must name an environment variable or secret key ([A-Za-z0-9_.-], 1..=128)");
+            return bad(field, "must name an environment variable or secret key ([A-Za-z0-9_.-], 1..=256)");
         }
     }
     for (field, url) in [("api_base", &wecom.api_base), ("console_url", &wecom.console_url)] {

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 use switchboard_schemas::TeamId;
+use switchboard_tabular::cell::{write_csv_row, write_xlsx_text};
 
 use crate::candidates::{group_candidates, CandidateGroup, DEFAULT_SIMILARITY};
 use crate::sessions::{close_reason_name, status_name, SessionRow};
@@ -123,7 +124,7 @@ impl WeeklyReport {
         let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
         writer.write_record(SESSION_COLUMNS)?;
         for row in &self.sessions {
-            writer.write_record(session_cells(row))?;
+            write_csv_row(&mut writer, session_cells(row))?;
         }
         writer.into_inner().map_err(|e| ReportError::Csv(e.into_error().into()))
     }
@@ -137,14 +138,14 @@ impl WeeklyReport {
 
         let sheet = book.add_worksheet().set_name("Summary")?;
         sheet.write_string_with_format(0, 0, "Team", &bold)?;
-        sheet.write_string(0, 1, self.team.as_str())?;
+        write_xlsx_text(sheet, 0, 1, self.team.as_str())?;
         sheet.write_string_with_format(1, 0, "Week", &bold)?;
-        sheet.write_string(1, 1, self.week.label())?;
+        write_xlsx_text(sheet, 1, 1, &self.week.label())?;
         for (line, (name, value)) in (3..).zip(summary(s)) {
-            sheet.write_string(line, 0, name)?;
+            write_xlsx_text(sheet, line, 0, name)?;
             match value {
                 Some(v) => sheet.write_number(line, 1, v)?,
-                None => sheet.write_string(line, 1, "")?,
+                None => write_xlsx_text(sheet, line, 1, "")?,
             };
         }
         sheet.set_column_width(0, 34)?;
@@ -154,7 +155,7 @@ impl WeeklyReport {
         let days = per_day(s);
         for (i, (day, opened, closed)) in days.iter().enumerate() {
             let r = row_number(i)?;
-            sheet.write_string(r, 0, day)?;
+            write_xlsx_text(sheet, r, 0, day)?;
             sheet.write_number(r, 1, *opened as f64)?;
             sheet.write_number(r, 2, *closed as f64)?;
         }
@@ -168,7 +169,7 @@ impl WeeklyReport {
             write_header(sheet, &[title, "Sessions"], &bold)?;
             for (i, count) in counts.iter().enumerate() {
                 let r = row_number(i)?;
-                sheet.write_string(r, 0, count.key.as_deref().unwrap_or("(none)"))?;
+                write_xlsx_text(sheet, r, 0, count.key.as_deref().unwrap_or("(none)"))?;
                 sheet.write_number(r, 1, count.count as f64)?;
             }
             sheet.set_column_width(0, 24)?;
@@ -180,11 +181,11 @@ impl WeeklyReport {
             let r = row_number(i)?;
             let reasons: Vec<String> = group.reasons.iter().map(|(k, v)| format!("{} {v}", k.name())).collect();
             sheet.write_number(r, 0, group.count as f64)?;
-            sheet.write_string(r, 1, &group.representative)?;
-            sheet.write_string(r, 2, group.examples.join(" | "))?;
-            sheet.write_string(r, 3, reasons.join(", "))?;
-            sheet.write_string(r, 4, group.category.as_deref().unwrap_or(""))?;
-            sheet.write_string(r, 5, group.last_seen.to_rfc3339())?;
+            write_xlsx_text(sheet, r, 1, &group.representative)?;
+            write_xlsx_text(sheet, r, 2, &group.examples.join(" | "))?;
+            write_xlsx_text(sheet, r, 3, &reasons.join(", "))?;
+            write_xlsx_text(sheet, r, 4, group.category.as_deref().unwrap_or(""))?;
+            write_xlsx_text(sheet, r, 5, &group.last_seen.to_rfc3339())?;
         }
         sheet.set_column_width(1, 40)?;
         sheet.set_column_width(2, 60)?;
@@ -199,7 +200,7 @@ impl WeeklyReport {
                     Ok(n) if NUMERIC_COLUMNS.contains(&SESSION_COLUMNS[usize::from(c)]) => {
                         sheet.write_number(r, c, n)?
                     }
-                    _ => sheet.write_string(r, c, cell)?,
+                    _ => write_xlsx_text(sheet, r, c, cell)?,
                 };
             }
         }

@@ -246,6 +246,11 @@ pub mod close_code {
     pub const UNKNOWN_TEAM: u16 = 4404;
     /// No `hello` within the handshake time.
     pub const HELLO_TIMEOUT: u16 = 4408;
+    /// No frame for the idle time (`http.channel_idle_timeout`); a page that pings stays open.
+    pub const IDLE_TIMEOUT: u16 = 4410;
+    /// The operator or the token already has as many open connections as allowed: close
+    /// another tab first (retrying at once gets the same answer).
+    pub const TOO_MANY_CONNECTIONS: u16 = 4429;
     /// The event log is unreachable; reconnect with `resume_after` later.
     pub const UNAVAILABLE: u16 = 4503;
 }

@@ -157,6 +157,13 @@ pub struct HttpConfig {
     /// The largest frame a WebSocket channel client may send (its connection is closed
     /// with 1009 otherwise).
     pub channel_max_frame_bytes: usize,
+    /// Open channel connections one operator may have; one more is closed with 4429.
+    pub channel_max_per_user: usize,
+    /// Open channel connections one channel token may have; one more is closed with 4429.
+    pub channel_max_per_token: usize,
+    /// A channel connection silent this long is closed with 4410 (the widget pings every 25 s).
+    #[serde(with = "humantime_serde")]
+    pub channel_idle_timeout: Duration,
     /// Open HTTP connections one instance admits, WebSockets included; one more is answered
     /// 503 and closed, so a flood cannot exhaust file descriptors.
     pub max_connections: usize,
@@ -177,6 +184,9 @@ impl Default for HttpConfig {
             public_url: None,
             channel_max_connections: limits.channel_max_connections,
             channel_max_frame_bytes: limits.channel_max_frame_bytes,
+            channel_max_per_user: limits.channel_max_per_user,
+            channel_max_per_token: limits.channel_max_per_token,
+            channel_idle_timeout: limits.channel_idle_timeout,
             max_connections: connections.max_connections,
             request_deadline: connections.request_deadline,
         }

@@ -512,9 +512,13 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         reply_wait: config.http.reply_wait,
         channel_max_connections: config.http.channel_max_connections,
         channel_max_frame_bytes: config.http.channel_max_frame_bytes,
+        channel_max_per_user: config.http.channel_max_per_user,
+        channel_max_per_token: config.http.channel_max_per_token,
+        channel_idle_timeout: config.http.channel_idle_timeout,
+        request_deadline: config.http.request_deadline,
         ..HttpLimits::default()
     };
-    let live = Arc::new(LiveConversations::new(runtime.log().clone(), limits.channel_max_connections));
+    let live = Arc::new(LiveConversations::new(runtime.log().clone(), limits.channel_caps()));
     let state = Arc::new(AppState {
         runtime,
         read_models,

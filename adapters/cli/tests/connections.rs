@@ -1,7 +1,8 @@
 //! Hostile connections against a real `serve`: a client trickling its request (slowloris) is
 //! cut off at `http.request_deadline`, unanswered; a flood of connections past
 //! `http.max_connections` is told 503 with the setting to raise, and the instance answers
-//! again once they are gone; an idle keep-alive connection between requests is left alone.
+//! again once they are gone; an idle keep-alive connection between requests is left alone; a
+//! body trickled after `100 Continue` is answered 408; HTTP/2 over cleartext is not served.
 
 #![allow(clippy::unwrap_used)]
 
@@ -72,6 +73,58 @@ fn a_trickled_request_is_cut_off_at_the_deadline_unanswered() {
     trickle.join().unwrap();
     assert!(answer.is_empty(), "a cut-off request gets no answer to act on: {answer:?}");
     assert_eq!(server.health_status(), 200, "the instance is fine");
+}
+
+#[test]
+fn a_body_trickled_after_100_continue_is_answered_408_at_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_env(dir.path(), None, &[], LIMITS);
+    let mut slow = connect(&server);
+    slow.write_all(
+        b"POST /api/v1/teams/demo/messages HTTP/1.1\r\nhost: switchboard\r\ncontent-type: application/json\r\n\
+          expect: 100-continue\r\ncontent-length: 1000\r\n\r\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let trickle = std::thread::spawn({
+        let mut slow = slow.try_clone().unwrap();
+        move || {
+            for byte in b"{\"user\": \"x\"".iter().cycle().take(60) {
+                if slow.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut chunk = [0; 1024];
+    while !String::from_utf8_lossy(&answer).contains("request_timeout") {
+        match slow.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let took = started.elapsed();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.contains("HTTP/1.1 408"), "{answer:?}");
+    assert!(took < Duration::from_secs(4), "answered after {took:?}, the deadline is 1 s");
+    drop(slow);
+    trickle.join().unwrap();
+}
+
+#[test]
+fn http2_over_cleartext_is_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with_env(dir.path(), None, &[], LIMITS);
+    let mut h2 = connect(&server);
+    // The HTTP/2 connection preface and an empty SETTINGS frame.
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").unwrap();
+    let started = Instant::now();
+    let answer = read_to_close(&mut h2);
+    assert!(answer.is_empty(), "not a byte of HTTP/2 is spoken: {answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "closed at once, not left open");
+    assert_eq!(server.health_status(), 200, "HTTP/1.1 is served as before");
 }
 
 #[test]

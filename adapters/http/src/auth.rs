@@ -30,13 +30,15 @@ pub const ADMIN_ACTOR: &str = switchboard_engine::team::RESERVED_STAFF;
 pub struct AccessKey(pub(crate) Bearer);
 
 /// A freshly made token and its digest; the token is shown once and never stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct IssuedToken {
     /// The token to hand to the person.
     pub token: String,
     /// Lower-case hex SHA-256 of the token, for `AccessKeyIssued`.
     pub digest: String,
 }
+
+debug_redacting!(IssuedToken { digest } hiding { token });
 
 /// Why a token could not be made.
 #[derive(Debug, thiserror::Error)]

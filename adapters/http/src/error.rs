@@ -41,6 +41,9 @@ pub enum ApiError {
     /// The command does not fit the current state, or someone else changed it first.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The request body did not arrive within the request deadline (`http.request_deadline`).
+    #[oai(status = 408)]
+    RequestTimeout(Json<ErrorBody>),
     /// The message or file is larger than allowed.
     #[oai(status = 413)]
     TooLarge(Json<ErrorBody>),
@@ -90,6 +93,17 @@ impl ApiError {
         ApiError::TooLarge(body(code, message))
     }
 
+    /// A 408: the body was sent too slowly.
+    pub fn request_timeout(deadline: std::time::Duration) -> Self {
+        ApiError::RequestTimeout(body(
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {}s (http.request_deadline); send it again, faster",
+                deadline.as_secs()
+            ),
+        ))
+    }
+
     /// A 415.
     pub fn unsupported(code: &str, message: impl ToString) -> Self {
         ApiError::UnsupportedMediaType(body(code, message))
@@ -98,6 +112,20 @@ impl ApiError {
     /// A 503: a backend is unreachable for now.
     pub fn unavailable(code: &str, message: impl ToString) -> Self {
         ApiError::Unavailable(body(code, message))
+    }
+
+    /// Why `what` (a secret) could not be stored: 409 when the environment provides it (the
+    /// message says what to do), else a 500 whose details are in the server log.
+    pub fn secret_not_stored(what: &str, e: switchboard_wecom::setup::SetupError) -> Self {
+        match e {
+            switchboard_wecom::setup::SetupError::FromEnvironment(_) => {
+                ApiError::conflict("secret_from_environment", format!("{what}: {e}"))
+            }
+            e => {
+                tracing::error!(error = %e, "cannot store {what}");
+                ApiError::internal(format!("{what} could not be stored on this instance; see the server log"))
+            }
+        }
     }
 
     /// A 500 whose details are in the server log.
@@ -114,6 +142,7 @@ impl ApiError {
             | ApiError::Forbidden(Json(b))
             | ApiError::NotFound(Json(b))
             | ApiError::Conflict(Json(b))
+            | ApiError::RequestTimeout(Json(b))
             | ApiError::TooLarge(Json(b))
             | ApiError::UnsupportedMediaType(Json(b))
             | ApiError::Unavailable(Json(b))

@@ -354,9 +354,11 @@ impl FaqApi {
         format: Query<FileFormat>,
         /// Only check the file and preview it.
         dry_run: Query<Option<bool>>,
-        file: Binary<Vec<u8>>,
+        file: Binary<poem::Body>,
     ) -> Result<ImportOutcome, ApiError> {
         let team = self.team(&key, &team, AccessRole::Agent).await?;
+        // Only now, with the key known to allow it, is the file taken in.
+        let file = crate::read_upload(&self.state, file.0).await?;
         // Parsing is CPU work with a size and time budget of its own: off the async runtime,
         // so a large file never holds up the requests of every other team.
         let format = format.0.into();

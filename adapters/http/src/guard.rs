@@ -1,7 +1,12 @@
 //! Connection limits poem itself does not have: a cap on open connections (more are told
 //! 503 and closed, rather than piling up until file descriptors run out) and a deadline for
-//! receiving each request, so a client trickling a request byte by byte (slowloris) cannot
-//! hold a connection. A WebSocket, once upgraded, is exempt: its own limits apply.
+//! receiving each request head, so a client trickling a request byte by byte (slowloris)
+//! cannot hold a connection (bodies get the same deadline from the application, see
+//! `receive_body`). A WebSocket, once upgraded, is exempt: its own limits apply.
+//!
+//! Only HTTP/1.1 is served. HTTP/2 over cleartext would multiplex many requests on one
+//! connection, out of reach of a per-request deadline counted in bytes; TLS and HTTP/2 are
+//! the reverse proxy's job in front of Switchboard, which talks HTTP/1.1 to it.
 
 use std::future::Future;
 use std::io;
@@ -98,19 +103,58 @@ pub struct GuardedIo<Io> {
     /// Armed while a request is being received; `None` between requests and after an upgrade.
     timer: Option<Pin<Box<Sleep>>>,
     upgraded: bool,
+    /// Whether anything was written yet: the first write says which protocol is spoken.
+    answered: bool,
+    /// The connection spoke HTTP/2: every read and write fails from then on.
+    refused: bool,
+    /// A `100 Continue` was sent: the bytes that follow are the body, which the application
+    /// reads against its own deadline, not the start of the next request.
+    continued: bool,
 }
 
 impl<Io> GuardedIo<Io> {
     fn new(inner: Io, slot: OwnedSemaphorePermit, deadline: Duration) -> Self {
-        Self { inner, _slot: slot, deadline, timer: Some(Box::pin(sleep(deadline))), upgraded: false }
+        Self {
+            inner,
+            _slot: slot,
+            deadline,
+            timer: Some(Box::pin(sleep(deadline))),
+            upgraded: false,
+            answered: false,
+            refused: false,
+            continued: false,
+        }
     }
 
-    /// Something was written: the request was received. A `101` means the connection is now
-    /// a WebSocket, which keeps its own time.
+    /// What to do before writing `bytes`: an error refuses an HTTP/2 connection (the server's
+    /// first bytes are then a SETTINGS frame, not an HTTP/1 status line).
+    fn writing(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if !self.answered && !bytes.is_empty() {
+            self.answered = true;
+            if !bytes.starts_with(b"HTTP/1.") {
+                tracing::info!("connection closed: HTTP/2 is not served; put a reverse proxy in front for it");
+                self.refused = true;
+            }
+        }
+        self.check_refused()
+    }
+
+    fn check_refused(&self) -> io::Result<()> {
+        if self.refused {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "only HTTP/1.1 is served"));
+        }
+        Ok(())
+    }
+
+    /// Something was written: the request head was received (a `100 Continue` included; the
+    /// body is then read against the same deadline by the application). A `101` means the
+    /// connection is now a WebSocket, which keeps its own time.
     fn wrote(&mut self, bytes: &[u8]) {
         self.timer = None;
         if bytes.starts_with(b"HTTP/1.1 101") {
             self.upgraded = true;
+        } else if bytes.starts_with(b"HTTP/1.1 ") {
+            self.continued = bytes.starts_with(b"HTTP/1.1 100 ");
         }
     }
 }
@@ -118,6 +162,7 @@ impl<Io> GuardedIo<Io> {
 impl<Io: AsyncRead + Unpin> AsyncRead for GuardedIo<Io> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        this.check_refused()?;
         if let Some(timer) = &mut this.timer {
             if timer.as_mut().poll(cx).is_ready() {
                 tracing::info!(deadline = ?this.deadline, "connection closed: a request took longer than http.request_deadline to arrive");
@@ -126,7 +171,7 @@ impl<Io: AsyncRead + Unpin> AsyncRead for GuardedIo<Io> {
         }
         let before = buf.filled().len();
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if buf.filled().len() > before && this.timer.is_none() && !this.upgraded {
+        if buf.filled().len() > before && this.timer.is_none() && !this.upgraded && !this.continued {
             // The first byte of the next request starts its clock.
             let mut timer = Box::pin(sleep(this.deadline));
             let _ = timer.as_mut().poll(cx);
@@ -139,6 +184,7 @@ impl<Io: AsyncRead + Unpin> AsyncRead for GuardedIo<Io> {
 impl<Io: AsyncWrite + Unpin> AsyncWrite for GuardedIo<Io> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        this.writing(buf)?;
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
             this.wrote(buf);
@@ -152,9 +198,10 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for GuardedIo<Io> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+        this.writing(first)?;
         let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
             this.wrote(first);
         }
         written

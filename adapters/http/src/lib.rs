@@ -6,6 +6,23 @@
 //! Handlers only call the [`Runtime`] and the read models; they never touch a search
 //! backend directly. Commands become events; queries read projections.
 
+/// `Debug` for a type that carries a secret: its other fields as usual, the secret ones as
+/// `<redacted>`, so a logged or traced value never shows a token or key.
+macro_rules! debug_redacting {
+    ($ty:ident { $($field:ident),* } hiding { $($secret:ident),+ }) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                // Naming every field keeps this in step with the type: a new one must be listed.
+                let Self { $($field,)* $($secret: _,)+ } = self;
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), $field))*
+                    $(.field(stringify!($secret), &format_args!("<redacted>")))+
+                    .finish()
+            }
+        }
+    };
+}
+
 mod api;
 pub mod auth;
 mod channel;
@@ -148,10 +165,31 @@ pub struct HttpLimits {
     pub reply_wait: Duration,
     /// Open WebSocket channel connections this instance admits; more are refused (503).
     pub channel_max_connections: usize,
+    /// Open channel connections one operator may have (tabs, devices).
+    pub channel_max_per_user: usize,
+    /// Open channel connections one channel token may have.
+    pub channel_max_per_token: usize,
+    /// A channel connection that sends no frame for this long is closed (the widget pings
+    /// every 25 seconds).
+    pub channel_idle_timeout: Duration,
     /// The largest WebSocket frame (and message) a client may send.
     pub channel_max_frame_bytes: usize,
     /// How long a new WebSocket connection may take to say `hello`.
     pub channel_hello_timeout: Duration,
+    /// How long a request body may take to arrive (the same `http.request_deadline` the
+    /// connection guard applies to the request head).
+    pub request_deadline: Duration,
+}
+
+impl HttpLimits {
+    /// The caps on greeted channel connections.
+    pub fn channel_caps(&self) -> live::ChannelCaps {
+        live::ChannelCaps {
+            per_instance: self.channel_max_connections,
+            per_user: self.channel_max_per_user,
+            per_token: self.channel_max_per_token,
+        }
+    }
 }
 
 impl Default for HttpLimits {
@@ -161,8 +199,12 @@ impl Default for HttpLimits {
             max_upload_bytes: 8 * 1024 * 1024,
             reply_wait: Duration::from_secs(3),
             channel_max_connections: 10_000,
+            channel_max_per_user: 8,
+            channel_max_per_token: 4,
+            channel_idle_timeout: Duration::from_secs(120),
             channel_max_frame_bytes: 16 * 1024,
             channel_hello_timeout: Duration::from_secs(10),
+            request_deadline: guard::ConnectionLimits::default().request_deadline,
         }
     }
 }
@@ -319,30 +361,52 @@ fn metrics(Data(state): Data<&Arc<AppState>>) -> String {
     out
 }
 
-/// Refuses request bodies over the configured limit (the upload limit for FAQ files) with
-/// 413, whether or not the client declared a length, before any handler reads them.
-async fn limit_body<E: poem::Endpoint>(next: Arc<E>, mut req: poem::Request) -> poem::Result<poem::Response> {
+/// Whether a request is a FAQ upload, whose handler receives the body itself once the key
+/// allows it (see [`receive_body`]).
+fn is_upload(req: &poem::Request) -> bool {
+    req.uri().path().ends_with("/faqs/import")
+}
+
+/// Receives a request body within the limits before any handler runs: larger than the limit
+/// is 413 whether or not a length was declared, not all there within `request_deadline` is
+/// 408. A FAQ upload is only refused by its declared length here; its handler reads it after
+/// checking the key ([`read_upload`]), so nobody without a key can make the instance take in
+/// the upload limit's worth of bytes.
+async fn receive_body<E: poem::Endpoint>(next: Arc<E>, mut req: poem::Request) -> poem::Result<poem::Response> {
     let limits = req.data::<Arc<AppState>>().map_or_else(HttpLimits::default, |s| s.limits.clone());
-    let upload = req.uri().path().ends_with("/faqs/import");
+    let upload = is_upload(&req);
     let max = if upload { limits.max_upload_bytes } else { limits.max_body_bytes };
-    let too_large = || {
-        let body = serde_json::json!({
-            "code": "body_too_large",
-            "message": format!("the request body is larger than {max} bytes"),
-        });
-        Json(body).with_status(StatusCode::PAYLOAD_TOO_LARGE).into_response()
-    };
     let declared = req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
-    match declared {
-        Some(len) if len > max => return Ok(too_large()),
-        Some(_) => {}
-        None => match req.take_body().into_bytes_limit(max).await {
+    if declared.is_some_and(|len| len > max) {
+        return Ok(body_too_large(max).into_response());
+    }
+    if !upload {
+        let bytes = read_within(req.take_body(), max, limits.request_deadline).await;
+        match bytes {
             Ok(bytes) => req.set_body(bytes),
-            Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
-            Err(e) => return Err(e.into()),
-        },
+            Err(refusal) => return Ok(refusal.into_response()),
+        }
     }
     next.call(req).await.map(IntoResponse::into_response)
+}
+
+fn body_too_large(max: usize) -> ApiError {
+    ApiError::too_large("body_too_large", format!("the request body is larger than {max} bytes"))
+}
+
+/// A whole body of at most `max` bytes, received within `deadline`.
+async fn read_within(body: poem::Body, max: usize, deadline: Duration) -> Result<Vec<u8>, ApiError> {
+    match tokio::time::timeout(deadline, body.into_bytes_limit(max)).await {
+        Err(_) => Err(ApiError::request_timeout(deadline)),
+        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+        Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => Err(body_too_large(max)),
+        Ok(Err(e)) => Err(ApiError::bad_request("unreadable_body", format!("the request body could not be read: {e}"))),
+    }
+}
+
+/// A FAQ upload's body, read by its handler once the key is checked.
+pub(crate) async fn read_upload(state: &AppState, body: poem::Body) -> Result<Vec<u8>, ApiError> {
+    read_within(body, state.limits.max_upload_bytes, state.limits.request_deadline).await
 }
 
 /// The whole HTTP application; without `api` (an instance that only runs the engine or a
@@ -375,8 +439,81 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
     route
         .at("/healthz", get(healthz))
         .at("/metrics", get(metrics))
-        .around(limit_body)
+        .around(receive_body)
         .data(state)
         .with(Tracing)
         .catch_all_error(error::json_error)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Every value of this crate that carries a secret, formatted for a log line.
+    #[test]
+    fn values_carrying_secrets_never_show_them_in_debug() {
+        const SECRET: &str = "sentinel-secret-7f3a9c";
+        let shown = [
+            format!(
+                "{:?}",
+                onboarding::WecomSetup {
+                    corp_id: "ww1".into(),
+                    agent_id: 1,
+                    token: Some(SECRET.into()),
+                    encoding_aes_key: Some(SECRET.into()),
+                    secret: Some(SECRET.into()),
+                    receive_id: None,
+                    api_base: None,
+                    console_url: None,
+                    greeting: None,
+                    expected_version: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                teams::IssuedKey {
+                    key_id: uuid::Uuid::nil(),
+                    token: SECRET.into(),
+                    label: "ci".into(),
+                    role: teams::Role::Viewer,
+                    staff: "sun".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                user_tokens::IssuedUserToken {
+                    token: SECRET.into(),
+                    user: "lisi".into(),
+                    expires_at: chrono::Utc::now()
+                }
+            ),
+            format!(
+                "{:?}",
+                webhooks::RegisteredWebhook {
+                    webhook: webhooks::WebhookView {
+                        webhook_id: uuid::Uuid::nil(),
+                        label: "CRM".into(),
+                        url: "https://crm.example.com/in".into(),
+                        event_types: Vec::new(),
+                        secret_ref: "SWITCHBOARD_WEBHOOK_0".into(),
+                        secret_available: true,
+                    },
+                    secret: SECRET.into(),
+                }
+            ),
+            format!("{:?}", auth::IssuedToken { token: SECRET.into(), digest: auth::digest_hex(SECRET) }),
+            format!("{:?}", switchboard_wecom::Secret::new(SECRET)),
+            format!(
+                "{:?}",
+                auth::GlobalAdmins::none()
+                    .with_key(switchboard_schemas::StaffId::new("root").unwrap(), &SECRET.repeat(2))
+                    .unwrap()
+            ),
+        ];
+        for text in shown {
+            assert!(!text.contains(SECRET), "{text}");
+        }
+    }
 }

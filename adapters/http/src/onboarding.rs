@@ -13,7 +13,7 @@ use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{AccessRole, WecomSettings};
 use switchboard_schemas::TeamId;
 use switchboard_wecom::crypto::{decode_aes_key, validate_token};
-use switchboard_wecom::setup::{ConsoleApps, SecretNames, Source};
+use switchboard_wecom::setup::{ConsoleApps, SecretNames, SecretStore, Source};
 use switchboard_wecom::simulator::CallbackSender;
 use switchboard_wecom::Secret;
 use uuid::Uuid;
@@ -80,7 +80,7 @@ pub struct ChecklistItem {
 }
 
 /// A WeCom application to set up. Secrets left out keep the values saved before.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct WecomSetup {
     /// The enterprise's CorpID ("我的企业 → 企业ID").
     pub corp_id: String,
@@ -103,6 +103,8 @@ pub struct WecomSetup {
     /// The team version the form was filled on; refused (409) if the team changed since.
     pub expected_version: Option<u64>,
 }
+
+debug_redacting!(WecomSetup { corp_id, agent_id, receive_id, api_base, console_url, greeting, expected_version } hiding { token, encoding_aes_key, secret });
 
 /// The outcome of the URL verification test.
 #[derive(Debug, Object)]
@@ -242,6 +244,8 @@ impl WecomApi {
             console_url: optional(&body.console_url),
             greeting: optional(&body.greeting),
         };
+        SecretStore::ensure_writable(entries.iter().map(|(name, _)| name.as_str()))
+            .map_err(|e| ApiError::secret_not_stored("the WeCom secrets", e))?;
         // Checked by the team and the address guard first, and the settings recorded (with
         // the expected version) before any secret is written: a refused form, or one made
         // on a stale version, leaves the stored secrets as they were.
@@ -257,10 +261,7 @@ impl WecomApi {
         }
         let command = TeamCommand::ConfigureWecom { wecom: Some(Box::new(settings)) };
         self.state.runtime.team_expecting(&id, command, Causation::root(Uuid::now_v7()), body.expected_version).await?;
-        secrets.put(&entries).map_err(|e| {
-            tracing::error!(team = %id, error = %e, "cannot store WeCom secrets");
-            ApiError::internal("the secrets could not be stored on this instance; see the server log")
-        })?;
+        secrets.put(&entries).map_err(|e| ApiError::secret_not_stored("the WeCom secrets", e))?;
         let state = self.state.runtime.load_team(&id).await?;
         self.state.onboarding.console.sync(&id, state.wecom.as_ref(), true);
         tracing::info!(team = %id, secrets = entries.len(), "WeCom application set up from the console");

@@ -31,22 +31,29 @@ use switchboard_schemas::{MessageId, StreamId, TeamId};
 use tokio::time::{sleep, Instant};
 use uuid::Uuid;
 
+use crate::auth::digest_hex;
 use crate::error::ApiError;
+use crate::live::NoPlace;
 use crate::user_tokens::{verify_with_store, UserClaims};
 use crate::AppState;
 
 /// How often an open connection checks that its token is still good (the team's channel
 /// key may have been rotated).
 const TOKEN_RECHECK: Duration = Duration::from_secs(30);
-/// Command frames a connection may send at once…
-const COMMAND_BURST: f64 = 20.0;
-/// …and per second after that.
-const COMMANDS_PER_SECOND: f64 = 2.0;
+/// Frames (of any kind) a connection may send at once…
+const FRAME_BURST: f64 = 20.0;
+/// …and per second after that. Frames over it are refused; a client that goes on for
+/// another burst's worth is disconnected.
+const FRAMES_PER_SECOND: f64 = 2.0;
+/// Control frames (pings) a client may send before `hello`.
+const CONTROL_FRAMES_BEFORE_HELLO: usize = 4;
 /// The longest `client_id`.
 const MAX_CLIENT_ID: usize = 64;
 
 /// Opens a channel connection, or answers 400/503 in the API's error format when the team
-/// id is malformed or the instance has as many connections as it admits.
+/// id is malformed or the instance has as many connections as it admits. The connection's
+/// place is only taken once it said `hello` with a good token: until then it is one of the
+/// HTTP connections (`http.max_connections`) and has `channel_hello_timeout` to greet.
 #[handler]
 pub(crate) async fn channel_socket(
     Path(team): Path<String>,
@@ -57,25 +64,15 @@ pub(crate) async fn channel_socket(
         Ok(team) => team,
         Err(e) => return ApiError::bad_request("bad_team_id", e).into_response(),
     };
-    let Some(permit) = state.live.admit() else {
-        return ApiError::unavailable(
-            "too_many_connections",
-            "this instance has as many channel connections as it admits (http.channel_max_connections); retry shortly",
-        )
-        .into_response();
-    };
+    if state.live.is_full() {
+        return ApiError::unavailable("too_many_connections", NoPlace::Instance).into_response();
+    }
     // The socket refuses what is far over the limit before buffering it; frames just over
-    // it are refused by `next_text`, with a clear reason.
+    // it are refused by `next_frame`, with a clear reason.
     let hard_cap = state.limits.channel_max_frame_bytes.saturating_mul(2);
     let config = WebSocketConfig::default().max_message_size(Some(hard_cap)).max_frame_size(Some(hard_cap));
     let state = state.clone();
-    websocket
-        .config(config)
-        .on_upgrade(move |socket| async move {
-            let _permit = permit;
-            serve(state, team, socket).await;
-        })
-        .into_response()
+    websocket.config(config).on_upgrade(move |socket| serve(state, team, socket)).into_response()
 }
 
 type Sink = SplitSink<WebSocketStream, Message>;
@@ -99,8 +96,15 @@ impl Closing {
 
 async fn serve(state: Arc<AppState>, team: TeamId, socket: WebSocketStream) {
     let (mut sink, mut source) = socket.split();
-    let outcome = match greet(&state, &team, &mut source).await {
-        Ok((claims, token, resume_after)) => {
+    let greeted = greet(&state, &team, &mut source).await.and_then(|(claims, token, resume_after)| {
+        let place = state.live.admit(&team, &claims.user, &digest_hex(&token)).map_err(|e| match e {
+            NoPlace::Instance => Closing::new(1013, e),
+            NoPlace::User(_) | NoPlace::Token(_) => Closing::new(close_code::TOO_MANY_CONNECTIONS, e),
+        })?;
+        Ok((place, claims, token, resume_after))
+    });
+    let outcome = match greeted {
+        Ok((_place, claims, token, resume_after)) => {
             let mut connection = Connection::new(state, team, claims, token, resume_after);
             match connection.run(&mut sink, &mut source).await {
                 Ok(()) => Closing::new(1000, "closed by the client"),
@@ -115,29 +119,32 @@ async fn serve(state: Arc<AppState>, team: TeamId, socket: WebSocketStream) {
     let _ = sink.close().await;
 }
 
-/// The next text frame of at most `max` bytes (pings are answered by the socket); none
-/// when the client went away.
-async fn next_text(
+/// A frame from the client.
+enum Incoming {
+    /// A text frame of at most the frame limit.
+    Text(String),
+    /// A ping or pong (answered by the socket itself), counted like any frame.
+    Control,
+}
+
+/// The next frame, text of at most `max` bytes; none when the client went away.
+async fn next_frame(
     source: &mut futures::stream::SplitStream<WebSocketStream>,
     max: usize,
-) -> Option<Result<String, Closing>> {
-    loop {
-        match source.next().await? {
-            Ok(Message::Text(text)) if text.len() > max => {
-                return Some(Err(Closing::new(1009, format!("frames are at most {max} bytes"))))
-            }
-            Ok(Message::Text(text)) => return Some(Ok(text)),
-            Ok(Message::Binary(_)) => {
-                return Some(Err(Closing::new(close_code::BAD_HELLO, "frames are JSON text, not binary")))
-            }
-            Ok(Message::Close(_)) => return None,
-            Ok(_) => continue,
-            Err(e) => {
-                tracing::debug!(error = %e, "channel connection failed");
-                return Some(Err(Closing::new(1002, e)));
-            }
+) -> Option<Result<Incoming, Closing>> {
+    Some(match source.next().await? {
+        Ok(Message::Text(text)) if text.len() > max => {
+            Err(Closing::new(1009, format!("frames are at most {max} bytes")))
         }
-    }
+        Ok(Message::Text(text)) => Ok(Incoming::Text(text)),
+        Ok(Message::Binary(_)) => Err(Closing::new(close_code::BAD_HELLO, "frames are JSON text, not binary")),
+        Ok(Message::Close(_)) => return None,
+        Ok(_) => Ok(Incoming::Control),
+        Err(e) => {
+            tracing::debug!(error = %e, "channel connection failed");
+            Err(Closing::new(1002, e))
+        }
+    })
 }
 
 /// Waits for `hello` and checks its token and the team.
@@ -147,10 +154,19 @@ async fn greet(
     source: &mut futures::stream::SplitStream<WebSocketStream>,
 ) -> Result<(UserClaims, String, u64), Closing> {
     let wait = state.limits.channel_hello_timeout;
-    let first = tokio::time::timeout(wait, next_text(source, state.limits.channel_max_frame_bytes))
-        .await
-        .map_err(|_| Closing::new(close_code::HELLO_TIMEOUT, format!("no hello within {} ms", wait.as_millis())))?
-        .ok_or_else(|| Closing::new(1000, "closed before hello"))??;
+    let deadline = Instant::now() + wait;
+    let mut controls = 0;
+    let first = loop {
+        let frame = tokio::time::timeout_at(deadline, next_frame(source, state.limits.channel_max_frame_bytes))
+            .await
+            .map_err(|_| Closing::new(close_code::HELLO_TIMEOUT, format!("no hello within {} ms", wait.as_millis())))?
+            .ok_or_else(|| Closing::new(1000, "closed before hello"))??;
+        match frame {
+            Incoming::Text(text) => break text,
+            Incoming::Control if controls < CONTROL_FRAMES_BEFORE_HELLO => controls += 1,
+            Incoming::Control => return Err(Closing::new(close_code::BAD_HELLO, "say hello first")),
+        }
+    };
     let Ok(ClientFrame::Hello { token, resume_after }) = serde_json::from_str::<ClientFrame>(&first) else {
         return Err(Closing::new(
             close_code::BAD_HELLO,
@@ -169,27 +185,41 @@ async fn greet(
     }
 }
 
-/// A token bucket over command frames, so one page cannot flood a conversation.
-struct CommandBudget {
+/// A token bucket over every frame a client sends, charged before any work on the frame,
+/// so one page can neither flood a conversation nor keep the server busy refusing it.
+struct FrameBudget {
     tokens: f64,
     at: Instant,
 }
 
-impl CommandBudget {
-    fn new() -> Self {
-        Self { tokens: COMMAND_BURST, at: Instant::now() }
+/// What the budget says about one more frame.
+#[derive(Debug, PartialEq, Eq)]
+enum Admit {
+    /// Work on it.
+    Yes,
+    /// Refuse it (`rate_limited`).
+    Refused,
+    /// The client went on far past the refusals: disconnect it.
+    Exhausted,
+}
+
+impl FrameBudget {
+    fn new(now: Instant) -> Self {
+        Self { tokens: FRAME_BURST, at: now }
     }
 
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.at).as_secs_f64() * COMMANDS_PER_SECOND;
-        self.tokens = (self.tokens + refill).min(COMMAND_BURST);
+    fn take(&mut self, now: Instant) -> Admit {
+        let refill = now.duration_since(self.at).as_secs_f64() * FRAMES_PER_SECOND;
+        self.tokens = (self.tokens + refill).min(FRAME_BURST);
         self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
+        // Every frame costs, refused ones too: the debt says how far past the limit it went.
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Admit::Yes
+        } else if self.tokens >= -FRAME_BURST {
+            Admit::Refused
         } else {
-            false
+            Admit::Exhausted
         }
     }
 }
@@ -204,7 +234,7 @@ struct Connection {
     view: OperatorView,
     /// Events up to this version were shown by the client before it connected.
     resume_after: u64,
-    budget: CommandBudget,
+    budget: FrameBudget,
 }
 
 fn valid_client_id(id: &str) -> bool {
@@ -226,7 +256,7 @@ impl Connection {
             stream,
             view: OperatorView::default(),
             resume_after,
-            budget: CommandBudget::new(),
+            budget: FrameBudget::new(Instant::now()),
         }
     }
 
@@ -285,6 +315,9 @@ impl Connection {
         tokio::pin!(expired);
         let mut recheck = tokio::time::interval(TOKEN_RECHECK);
         recheck.tick().await;
+        let idle_timeout = self.state.limits.channel_idle_timeout;
+        let idle = sleep(idle_timeout);
+        tokio::pin!(idle);
         loop {
             tokio::select! {
                 changed = wake.changed() => {
@@ -294,10 +327,30 @@ impl Connection {
                     let visible = self.read_new().await?;
                     self.send_events(sink, visible).await?;
                 }
-                text = next_text(source, self.state.limits.channel_max_frame_bytes) => {
-                    let Some(text) = text else { return Ok(()) };
-                    let reply = self.on_frame(&text?).await?;
-                    Self::send(sink, &reply).await?;
+                frame = next_frame(source, self.state.limits.channel_max_frame_bytes) => {
+                    let Some(frame) = frame else { return Ok(()) };
+                    let frame = frame?;
+                    let now = Instant::now();
+                    idle.as_mut().reset(now + idle_timeout);
+                    match (self.budget.take(now), frame) {
+                        (Admit::Exhausted, _) => {
+                            let reason = format!("frames kept coming after rate_limited (at most {FRAMES_PER_SECOND} a second)");
+                            return Err(Closing::new(1008, reason));
+                        }
+                        (Admit::Refused, Incoming::Text(_)) => {
+                            let message = format!("more than {FRAMES_PER_SECOND} frames a second; slow down");
+                            Self::send(sink, &error_frame("rate_limited", message, None)).await?;
+                        }
+                        (Admit::Yes, Incoming::Text(text)) => {
+                            let reply = self.on_frame(&text).await?;
+                            Self::send(sink, &reply).await?;
+                        }
+                        (_, Incoming::Control) => {}
+                    }
+                }
+                () = &mut idle => {
+                    let reason = format!("no frame for {} s; the widget pings to stay open", idle_timeout.as_secs());
+                    return Err(Closing::new(close_code::IDLE_TIMEOUT, reason));
                 }
                 () = &mut expired => {
                     return Err(Closing::new(close_code::BAD_TOKEN, "the token expired; connect again with a new one"));
@@ -347,10 +400,6 @@ impl Connection {
             ClientFrame::Human { client_id } => (client_id, Command::RequestHuman),
             ClientFrame::Close { client_id } => (client_id, Command::CloseByOperator),
         };
-        if !self.budget.take() {
-            let message = format!("more than {COMMANDS_PER_SECOND} commands a second; slow down");
-            return Ok(error_frame("rate_limited", message, client_id));
-        }
         self.check_token()?;
         let runtime = &self.state.runtime;
         let causation = Causation::root(Uuid::now_v7());
@@ -379,5 +428,27 @@ impl Connection {
             },
             Err(e) => Some(ApiError::from(e).into_body().message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_allows_a_burst_then_refuses_then_disconnects() {
+        let start = Instant::now();
+        let mut budget = FrameBudget::new(start);
+        let verdicts: Vec<Admit> = (0..41).map(|_| budget.take(start)).collect();
+        assert!(verdicts[..20].iter().all(|v| *v == Admit::Yes));
+        assert!(verdicts[20..40].iter().all(|v| *v == Admit::Refused));
+        assert_eq!(verdicts[40], Admit::Exhausted);
+        // A client that waits is served again: the debt is paid off at the refill rate.
+        let mut budget = FrameBudget::new(start);
+        for _ in 0..30 {
+            budget.take(start);
+        }
+        assert_eq!(budget.take(start + Duration::from_secs(4)), Admit::Refused, "still in debt");
+        assert_eq!(budget.take(start + Duration::from_secs(10)), Admit::Yes);
     }
 }

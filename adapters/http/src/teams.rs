@@ -212,7 +212,7 @@ pub struct NewKey {
 }
 
 /// A key just issued: the token is shown this once.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct IssuedKey {
     /// The key.
     pub key_id: Uuid,
@@ -225,6 +225,8 @@ pub struct IssuedKey {
     /// Who acts with it.
     pub staff: String,
 }
+
+debug_redacting!(IssuedKey { key_id, label, role, staff } hiding { token });
 
 fn settings_json(settings: &TeamSettings) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(settings).map_err(|e| ApiError::internal(format!("settings cannot be shown: {e}")))

@@ -156,7 +156,7 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         },
         deliveries,
         wake_webhooks,
-        live: Arc::new(LiveConversations::new(log.clone(), limits_copy.channel_max_connections)),
+        live: Arc::new(LiveConversations::new(log.clone(), limits_copy.channel_caps())),
         outbound: OutboundClient::new(outbound, ClientBuilder::new()).unwrap(),
     });
     let client = TestClient::new(poem::EndpointExt::boxed(app(state.clone(), true)));

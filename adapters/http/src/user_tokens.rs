@@ -150,10 +150,9 @@ fn new_key() -> Result<Secret, ApiError> {
 /// Writes a new channel key for `team`, replacing any previous one.
 fn store_new_key(secrets: &SecretStore, team: &TeamId) -> Result<Secret, ApiError> {
     let key = new_key()?;
-    secrets.put(&[(channel_key_name(team), key.clone())]).map_err(|e| {
-        tracing::error!(error = %e, "cannot store a channel key");
-        ApiError::internal("the channel key could not be stored on this instance; see the server log")
-    })?;
+    secrets
+        .put(&[(channel_key_name(team), key.clone())])
+        .map_err(|e| ApiError::secret_not_stored("the channel key", e))?;
     Ok(key)
 }
 
@@ -167,7 +166,7 @@ pub struct TokenRequest {
 }
 
 /// A channel token, for the page that talks to the WebSocket channel as `user`.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct IssuedUserToken {
     /// Send it in the `hello` frame (the widget takes it from the `#token=` fragment).
     pub token: String,
@@ -176,6 +175,8 @@ pub struct IssuedUserToken {
     /// When it stops being accepted.
     pub expires_at: DateTime<Utc>,
 }
+
+debug_redacting!(IssuedUserToken { user, expires_at } hiding { token });
 
 /// The outcome of rotating the channel key.
 #[derive(Debug, Object)]

@@ -63,13 +63,15 @@ pub struct WebhookView {
 }
 
 /// A registered endpoint with its signing secret, shown only in this answer.
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub struct RegisteredWebhook {
     /// The endpoint.
     pub webhook: WebhookView,
     /// The HMAC-SHA256 key receivers verify `Switchboard-Signature` with.
     pub secret: String,
 }
+
+debug_redacting!(RegisteredWebhook { webhook } hiding { secret });
 
 /// Where a delivery stands, as the API spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -197,12 +199,12 @@ impl WebhooksApi {
 
     fn store_secret(&self, name: &str) -> Result<String, ApiError> {
         let secret = new_secret()?;
-        self.state.onboarding.console.secrets().put(&[(name.to_owned(), Secret::new(secret.clone()))]).map_err(
-            |e| {
-                tracing::error!(error = %e, "cannot store a webhook secret");
-                ApiError::internal("the signing secret could not be stored on this instance; see the server log")
-            },
-        )?;
+        self.state
+            .onboarding
+            .console
+            .secrets()
+            .put(&[(name.to_owned(), Secret::new(secret.clone()))])
+            .map_err(|e| ApiError::secret_not_stored("the signing secret", e))?;
         Ok(secret)
     }
 

@@ -409,6 +409,102 @@ async fn a_flood_of_commands_is_slowed_down() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_frame_is_charged_before_work_and_a_flood_is_disconnected() {
+    let h = harness().await;
+    let addr = h.serve().await;
+    let token = token(&h, "lisi").await;
+    // Malformed frames and pings cost as much as commands: 20, then refusals, then the door.
+    let (mut client, _) = Client::greeted(&addr, "ops", &token, 0).await;
+    for n in 0..60 {
+        let frame = if n % 2 == 0 { Message::text("{not json") } else { Message::Ping(vec![1].into()) };
+        if client.socket.send(frame).await.is_err() {
+            break;
+        }
+    }
+    let mut refused = 0;
+    let (code, reason) = loop {
+        match tokio::time::timeout(FRAME_WAIT, client.socket.next()).await.expect("a frame within the wait") {
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+                if frame["code"] == "rate_limited" {
+                    refused += 1;
+                } else {
+                    assert_eq!(frame["code"], "bad_frame", "{frame}");
+                }
+            }
+            Some(Ok(Message::Close(Some(frame)))) => break (u16::from(frame.code), frame.reason.to_string()),
+            Some(Ok(_)) => continue,
+            other => panic!("the connection must be closed with a reason: {other:?}"),
+        }
+    };
+    assert_eq!(code, 1008, "{reason}");
+    assert!(refused >= 5, "malformed frames over the budget were refused, not parsed: {refused}");
+    assert_eq!(count_in_log(&h, "lisi", "MessageReceived").await, 0, "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_place_is_taken_only_after_hello_and_each_operator_and_token_has_a_cap() {
+    let limits = HttpLimits {
+        channel_max_connections: 3,
+        channel_max_per_user: 2,
+        channel_max_per_token: 1,
+        ..HttpLimits::default()
+    };
+    let h = harness_with(limits).await;
+    let addr = h.serve().await;
+    // Anonymous connections that never say hello hold no place.
+    let mut silent = Vec::new();
+    for _ in 0..5 {
+        silent.push(Client::connect(&addr, "ops").await);
+    }
+    let lisi = token(&h, "lisi").await;
+    let (_first, _) = Client::greeted(&addr, "ops", &lisi, 0).await;
+    // The same token again: over its cap.
+    let mut again = Client::connect(&addr, "ops").await;
+    again.send(json!({"type": "hello", "token": lisi, "resume_after": 0})).await;
+    let (code, reason) = again.closed().await;
+    assert_eq!(code, 4429, "{reason}");
+    assert!(reason.contains("channel_max_per_token"), "{reason}");
+    // Other tokens of the same operator (another lifetime makes another token): within the
+    // operator's cap of two, then over it.
+    let another = |ttl: u32| {
+        let h = &h;
+        async move {
+            let body = json!({"user": "lisi", "ttl_seconds": ttl});
+            let (status, issued) = h.post(&h.keys.ops_agent, "/api/v1/teams/ops/channel/tokens", body).await;
+            assert_eq!(status, StatusCode::OK, "{issued}");
+            issued["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let (_second, _) = Client::greeted(&addr, "ops", &another(7200).await, 0).await;
+    let mut third = Client::connect(&addr, "ops").await;
+    third.send(json!({"type": "hello", "token": another(7300).await, "resume_after": 0})).await;
+    let (code, reason) = third.closed().await;
+    assert_eq!(code, 4429, "{reason}");
+    assert!(reason.contains("channel_max_per_user"), "{reason}");
+    // Another operator still gets the instance's last place.
+    let (_other, _) = Client::greeted(&addr, "ops", &token(&h, "wangwu").await, 0).await;
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_closed_when_idle_and_a_pinging_one_is_not() {
+    let limits = HttpLimits { channel_idle_timeout: Duration::from_millis(800), ..HttpLimits::default() };
+    let h = harness_with(limits).await;
+    let addr = h.serve().await;
+    let (mut pinging, _) = Client::greeted(&addr, "ops", &token(&h, "lisi").await, 0).await;
+    let (mut silent, _) = Client::greeted(&addr, "ops", &token(&h, "wangwu").await, 0).await;
+    for n in 0..4 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        pinging.send(json!({"type": "ping", "client_id": format!("p{n}")})).await;
+        assert_eq!(pinging.next().await["type"], "pong");
+    }
+    let (code, reason) = silent.closed().await;
+    assert_eq!(code, 4410, "{reason}");
+    assert!(reason.contains("no frame"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_instance_limit_are_refused_with_503() {
     let limits = HttpLimits { channel_max_connections: 1, ..HttpLimits::default() };
     let h = harness_with(limits).await;

@@ -182,7 +182,7 @@
     });
     socket.addEventListener('close', (e) => {
       socket = null;
-      if (e.code === 4401 || e.code === 4404 || e.code === 4400) {
+      if (e.code === 4401 || e.code === 4404 || e.code === 4400 || e.code === 4429) {
         stopped = true;
         setConnection('stopped');
         notice(e.code === 4401 ? T.expired : e.reason);

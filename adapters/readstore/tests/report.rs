@@ -59,6 +59,25 @@ async fn check_weekly_report(store: Arc<dyn ReadStore>) {
     let candidates = book.worksheet_range("FAQ candidates").unwrap();
     assert_eq!(candidates.get((1, 1)), Some(&Data::String("Prize stock is LOW".into())));
 
+    // Operator text that a spreadsheet program would run as a formula stays text.
+    let mut hostile = report;
+    hostile.sessions[0].question = Some("=HYPERLINK(\"http://evil\",\"open\")".into());
+    hostile.sessions[1].user = "@SUM(1+1)".into();
+    hostile.sessions[2].category = Some("-2+3".into());
+    hostile.candidates[0].representative = "+cmd|' /C calc'!A0".into();
+    let csv_bytes = hostile.to_csv().unwrap();
+    for record in csv::Reader::from_reader(&csv_bytes[3..]).records() {
+        for field in record.unwrap().iter() {
+            assert!(!field.starts_with(['=', '+', '-', '@', '\t', '\r']), "{field:?} would run as a formula");
+        }
+    }
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(hostile.to_xlsx().unwrap())).unwrap();
+    let sessions = book.worksheet_range("Sessions").unwrap();
+    assert_eq!(sessions.get((1, 6)), Some(&Data::String("=HYPERLINK(\"http://evil\",\"open\")".into())));
+    assert_eq!(sessions.get((2, 2)), Some(&Data::String("@SUM(1+1)".into())));
+    let candidates = book.worksheet_range("FAQ candidates").unwrap();
+    assert_eq!(candidates.get((1, 1)), Some(&Data::String("+cmd|' /C calc'!A0".into())), "text, not a formula");
+
     let empty = WeeklyReport::assemble(store.as_ref(), &alpha, week.previous()).await.unwrap();
     assert!(empty.sessions.is_empty() && empty.candidates.is_empty());
     assert_eq!(empty.to_csv().unwrap().iter().filter(|b| **b == b'\n').count(), 1, "the header alone");

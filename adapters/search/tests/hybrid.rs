@@ -48,7 +48,7 @@ fn catalog_events_keep_the_vectors_current_and_languages_cross_with(model: &str)
     let team = TeamId::new("ops").unwrap();
     add(&m, &team, "start-time", "如何修改活动的开始时间", "在活动设置里修改开始时间。");
     add(&m, &team, "stock", "奖品库存不足怎么办", "在奖品管理里追加库存。");
-    add(&m, &team, "export", "怎么导出参与者名单", "在数据页点击导出。");
+    add(&m, &team, "export-list", "怎么导出参与者名单", "在数据页点击导出。");
     assert_eq!(m.semantic().document_count(&team), 3);
 
     // No shared words with the Chinese question: the semantic evidence finds it.
@@ -69,14 +69,14 @@ fn catalog_events_keep_the_vectors_current_and_languages_cross_with(model: &str)
     let odd = "prize pool empty";
     let before = first(&m, &team, odd);
     let event: FaqEvent =
-        FaqParaphraseAdded { faq_id: FaqId::new("export").unwrap(), text: odd.into(), session_id: None }.into();
+        FaqParaphraseAdded { faq_id: FaqId::new("export-list").unwrap(), text: odd.into(), session_id: None }.into();
     m.apply_sync(&team, &event).unwrap();
-    assert_eq!(first(&m, &team, odd).as_deref(), Some("export"), "was {before:?}");
+    assert_eq!(first(&m, &team, odd).as_deref(), Some("export-list"), "was {before:?}");
 
     // Removed FAQs are never ranked again; other teams see nothing of this one.
-    m.apply_sync(&team, &FaqRemoved { faq_id: FaqId::new("export").unwrap() }.into()).unwrap();
+    m.apply_sync(&team, &FaqRemoved { faq_id: FaqId::new("export-list").unwrap() }.into()).unwrap();
     assert_eq!(m.semantic().document_count(&team), 2);
-    assert_ne!(first(&m, &team, odd).as_deref(), Some("export"));
+    assert_ne!(first(&m, &team, odd).as_deref(), Some("export-list"));
     assert_eq!(first(&m, &TeamId::new("other").unwrap(), "奖品库存不够了"), None);
 }
 

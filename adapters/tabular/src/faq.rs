@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use switchboard_engine::catalog::{Catalog, FaqEntry};
 use switchboard_schemas::FaqId;
 
-use crate::{read, Format, Record, TabularError};
+use crate::{cell, read, Format, Record, TabularError};
 
 /// The columns every FAQ table must have.
 pub const REQUIRED: [&str; 3] = ["id", "question", "answer"];
@@ -147,7 +147,7 @@ pub fn write(catalog: &Catalog, format: Format) -> Result<Vec<u8>, TabularError>
             let csv_error = |e: csv::Error| TabularError::Write(e.to_string());
             writer.write_record(header).map_err(csv_error)?;
             for (id, e) in &catalog.entries {
-                writer.write_record(cells(id, e)).map_err(csv_error)?;
+                cell::write_csv_row(&mut writer, cells(id, e)).map_err(csv_error)?;
             }
             writer.into_inner().map_err(|e| TabularError::Write(e.to_string()))
         }
@@ -174,7 +174,7 @@ pub fn write(catalog: &Catalog, format: Format) -> Result<Vec<u8>, TabularError>
             }
             for (row, (id, e)) in (1u32..).zip(&catalog.entries) {
                 for (col, cell) in (0u16..).zip(cells(id, e)) {
-                    sheet.write_string(row, col, cell).map_err(xlsx_error)?;
+                    cell::write_xlsx_text(sheet, row, col, &cell).map_err(xlsx_error)?;
                 }
             }
             book.save_to_buffer().map_err(xlsx_error)
@@ -235,6 +235,34 @@ mod tests {
             assert!(file.problems.is_empty(), "{format:?}: {:?}", file.problems);
             assert_eq!(catalog(&file).entries, original.entries, "{format:?}");
             assert!(file.changes(&original).iter().all(|c| *c == Change::Unchanged), "{format:?}");
+        }
+    }
+
+    #[test]
+    fn exports_never_hand_a_spreadsheet_a_formula_and_still_read_back_exactly() {
+        let jsonl = r#"{"id":"f1","question":"=HYPERLINK(\"http://evil\",\"x\")","answer":"+1 call me","category":"@ops","paraphrases":["-x","'=y"]}
+{"id":"f2","question":"\tcmd","answer":"\r=1+1"}
+"#;
+        let original = catalog(&parse(jsonl.as_bytes(), Format::Jsonl).unwrap());
+        assert_eq!(original.entries.len(), 2);
+
+        let csv_bytes = write(&original, Format::Csv).unwrap();
+        let mut reader = csv::Reader::from_reader(csv_bytes.as_slice());
+        for record in reader.records() {
+            for field in record.unwrap().iter() {
+                assert!(!field.starts_with(['=', '+', '-', '@', '\t', '\r']), "{field:?} would run as a formula");
+            }
+        }
+        let xlsx_bytes = write(&original, Format::Xlsx).unwrap();
+        let mut book = zip::ZipArchive::new(std::io::Cursor::new(xlsx_bytes)).unwrap();
+        let mut styles = String::new();
+        std::io::Read::read_to_string(&mut book.by_name("xl/styles.xml").unwrap(), &mut styles).unwrap();
+        assert!(styles.contains("quotePrefix=\"1\""), "{styles}");
+
+        for format in [Format::Csv, Format::Jsonl, Format::Xlsx] {
+            let file = parse(&write(&original, format).unwrap(), format).unwrap();
+            assert!(file.problems.is_empty(), "{format:?}: {:?}", file.problems);
+            assert_eq!(catalog(&file).entries, original.entries, "{format:?}");
         }
     }
 

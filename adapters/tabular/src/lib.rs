@@ -3,6 +3,7 @@
 //! the same formats and report problems by the same line numbers; and the FAQ catalog
 //! written back out in those formats.
 
+pub mod cell;
 pub mod faq;
 
 use std::io::Cursor;
@@ -284,7 +285,7 @@ pub fn read(bytes: &[u8], format: Format, required: &[&str]) -> Result<Vec<Recor
             let mut rows = Vec::new();
             for (n, record) in reader.records().enumerate() {
                 let record = record.map_err(|e| TabularError::BadCsv { line: n + 2, detail: e.to_string() })?;
-                rows.push((n + 2, record.iter().map(str::to_owned).collect()));
+                rows.push((n + 2, record.iter().map(|cell| cell::csv_restored(cell).to_owned()).collect()));
             }
             table(&header, rows, required)
         }

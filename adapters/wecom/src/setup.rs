@@ -26,6 +26,10 @@ pub enum SetupError {
     /// The application's settings or secrets cannot work.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The secret is set as an environment variable, which wins over the file: writing the
+    /// file would change nothing.
+    #[error("the secret {0} comes from this instance's environment, which the console cannot change; set the new value in the environment variable {0} and restart, or unset it to manage the secret here")]
+    FromEnvironment(String),
     /// The secret file cannot be read or written.
     #[error("secret file {path}: {detail}")]
     SecretFile {
@@ -71,8 +75,22 @@ impl SecretStore {
         self.values.lock().unwrap_or_else(|e| e.into_inner()).get(name).cloned().map(Secret::new)
     }
 
+    /// Whether [`put`](Self::put) could write all of `names`: refused for the first one set
+    /// in the environment, so a caller can check before recording anything else.
+    pub fn ensure_writable<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), SetupError> {
+        match names.into_iter().find(|name| std::env::var_os(name).is_some()) {
+            Some(name) => Err(SetupError::FromEnvironment(name.to_owned())),
+            None => Ok(()),
+        }
+    }
+
     /// Writes secrets into the file (replacing same-named ones) and makes them available.
+    /// Refused, with nothing written, when one of them is set in the environment (which
+    /// would keep winning). The file is replaced atomically: written under a fresh name
+    /// that must not exist yet (so no planted file or link is written through), synced, renamed
+    /// over the old one, and the directory synced so the rename survives a crash.
     pub fn put(&self, entries: &[(String, Secret)]) -> Result<(), SetupError> {
+        Self::ensure_writable(entries.iter().map(|(name, _)| name.as_str()))?;
         let fail = |detail: String| SetupError::SecretFile { path: self.path.display().to_string(), detail };
         let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         let mut next = values.clone();
@@ -80,30 +98,55 @@ impl SecretStore {
             next.insert(name.clone(), secret.expose().to_owned());
         }
         let text = serde_json::to_vec_pretty(&next).map_err(|e| fail(e.to_string()))?;
-        let temporary = self.path.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&temporary)?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, &self.path)
-        };
-        write().map_err(|e| fail(e.to_string()))?;
+        replace_file(&self.path, &text).map_err(|e| fail(e.to_string()))?;
         *values = next;
         Ok(())
     }
 }
 
+/// Replaces `path` with `bytes`, owner-only, atomically and durably.
+fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    // O_CREAT|O_EXCL: fails on any existing file, a symbolic link included, never follows one.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = (|| {
+        let mut file = options.open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written?;
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
 /// The secret-store name (and environment variable) of one of a team's secrets:
-/// `SWITCHBOARD_TEAM_<TEAM>_<WHAT>`, the team upper-cased with '-' as '_'.
+/// `SWITCHBOARD_TEAM_<TEAM>_<WHAT>`. Different teams never share a name, or one team's admin
+/// could overwrite another's secrets. A team id of lower-case letters, digits and inner
+/// single '-' (the usual kind) is written upper-cased with '-' as '_' (`ops-cn` →
+/// `OPS_CN`); any other id (upper case, '_', leading, trailing or doubled '-') as `_` and
+/// its bytes in hex (`ops_cn` → `_6F70735F636E`), which the first kind never starts with.
 pub fn team_secret_name(team: &TeamId, what: &str) -> String {
-    let stem: String = team.as_str().chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }).collect();
+    let id = team.as_str();
+    let plain = id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+        && !id.contains("--");
+    let stem: String = if plain {
+        id.chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }).collect()
+    } else {
+        std::iter::once("_".to_owned()).chain(id.bytes().map(|b| format!("{b:02X}"))).collect()
+    };
     format!("SWITCHBOARD_TEAM_{stem}_{what}")
 }
 
@@ -303,6 +346,63 @@ mod tests {
         let names = SecretNames::for_team(&TeamId::new("ops-cn").unwrap());
         assert_eq!(names.token, "SWITCHBOARD_TEAM_OPS_CN_WECOM_TOKEN");
         assert!(switchboard_engine::team::is_secret_ref(&names.secret));
+        let odd = SecretNames::for_team(&TeamId::new("ops_cn").unwrap());
+        assert_eq!(odd.token, "SWITCHBOARD_TEAM__6F70735F636E_WECOM_TOKEN");
+        assert!(switchboard_engine::team::is_secret_ref(&odd.secret));
+    }
+
+    #[test]
+    fn teams_whose_ids_differ_never_share_a_secret_name() {
+        let ids = ["ops", "OPS", "Ops", "ops-cn", "ops_cn", "OPS_CN", "ops--cn", "-ops", "ops-", "_6f7073", "x6f7073"];
+        let mut seen = std::collections::HashMap::new();
+        for id in ids {
+            let team = TeamId::new(id).unwrap();
+            for what in ["WECOM_TOKEN", "WECOM_AES_KEY", "WECOM_SECRET", "CHANNEL_KEY"] {
+                let name = team_secret_name(&team, what);
+                assert!(name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'), "{name}");
+                if let Some(other) = seen.insert(name.clone(), id) {
+                    panic!("{id} and {other} share {name}");
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn secret_names_are_one_to_one(a in "[a-zA-Z0-9_-]{1,12}", b in "[a-zA-Z0-9_-]{1,12}") {
+            proptest::prop_assume!(a != b);
+            let (a, b) = (TeamId::new(a).unwrap(), TeamId::new(b).unwrap());
+            proptest::prop_assert_ne!(team_secret_name(&a, "WECOM_TOKEN"), team_secret_name(&b, "WECOM_TOKEN"));
+        }
+    }
+
+    #[test]
+    fn the_file_is_never_written_through_a_planted_link_and_no_temporary_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.json");
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "untouched").unwrap();
+        // The old fixed temporary name, planted as a link.
+        std::os::unix::fs::symlink(&target, dir.path().join("secrets.tmp")).unwrap();
+        let store = SecretStore::open(&path).unwrap();
+        store.put(&[("A".into(), Secret::new("alpha"))]).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+        assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_file());
+        let names: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp") || n == "secrets.tmp"), "{names:?}");
+    }
+
+    #[test]
+    fn a_secret_set_in_the_environment_is_not_overwritten_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SecretStore::open(&dir.path().join("secrets.json")).unwrap();
+        // PATH is set in every test process; nothing else here reads it as a secret.
+        let refused = store.put(&[("A".into(), Secret::new("a")), ("PATH".into(), Secret::new("x"))]);
+        assert!(matches!(&refused, Err(SetupError::FromEnvironment(name)) if name == "PATH"), "{refused:?}");
+        assert!(refused.unwrap_err().to_string().contains("restart"));
+        assert!(store.get("A").is_none(), "nothing written");
+        assert!(!dir.path().join("secrets.json").exists());
     }
 
     #[test]
