@@ -279,6 +279,16 @@ impl Catalog {
     }
 }
 
+/// What to tell someone whose import of `rows` rows made a commit of `bytes` bytes, more
+/// than the log's `max`: how many rows a part may have to fit (with a tenth to spare).
+pub fn split_advice(rows: usize, bytes: usize, max: usize) -> String {
+    let per_part = (rows as u128 * max as u128 * 9 / (bytes.max(1) as u128 * 10)).max(1);
+    format!(
+        "the {rows} rows make a change of {bytes} bytes, more than the event log takes at once ({max} bytes); \
+         nothing was imported: split the file into parts of at most {per_part} rows and import them one by one"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

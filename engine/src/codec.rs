@@ -15,7 +15,7 @@
 //! [`position(sequence, index)`](position), where `sequence` is the record's place in the
 //! whole log (the JetStream sequence, the EventStoreDB commit position).
 
-use crate::log::LogError;
+use crate::log::{AppendError, LogError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_schemas::{NewEvent, RecordedEvent, StreamId};
@@ -114,6 +114,22 @@ pub fn encode(commit_id: Uuid, first_version: u64, events: &[NewEvent]) -> Resul
     // Room for a typical commit up front, instead of growing through several copies.
     let mut body = Vec::with_capacity(COMMIT_CAPACITY);
     serde_json::to_writer(&mut body, &CommitOut { commit_id, first_version, events })?;
+    Ok(body)
+}
+
+/// [`encode`] for an append: refused with [`AppendError::TooLarge`] when the body is over
+/// `max` bytes (the backend's limit), before anything is sent.
+pub fn encode_within(
+    commit_id: Uuid,
+    first_version: u64,
+    events: &[NewEvent],
+    max: usize,
+) -> Result<Vec<u8>, AppendError> {
+    let body = encode(commit_id, first_version, events)
+        .map_err(|e| LogError::Backend(format!("commit {commit_id} cannot be encoded: {e}")))?;
+    if body.len() > max {
+        return Err(AppendError::TooLarge { bytes: body.len(), max });
+    }
     Ok(body)
 }
 

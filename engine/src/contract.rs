@@ -108,6 +108,7 @@ macro_rules! event_log_contract {
             wrong_expected_version_conflicts_and_writes_nothing => check_conflict_on_wrong_version,
             expected_version_any_appends_whatever_the_version => check_expected_any,
             empty_commit_is_refused => check_empty_commit_refused,
+            oversized_commit_is_refused_whole => check_oversized_commit_refused,
             retried_commit_is_a_duplicate => check_retried_commit_is_duplicate,
             read_all_follows_global_order => check_read_all_in_global_order,
             head_is_the_last_position => check_head,
@@ -282,6 +283,32 @@ pub async fn check_empty_commit_refused(log: Arc<dyn EventLog>) {
     let appended = append_ok(&*log, &stream, ExpectedVersion::Exact(1), reused).await;
     assert!(!appended.duplicate, "the id of a refused empty commit must not count as appended");
     assert_eq!(appended.version, 2, "the stream continues after refused empty commits");
+}
+
+/// A commit larger than [`EventLog::max_commit_bytes`] is refused with `TooLarge` and
+/// writes nothing, not even a part of it; the same events in two commits are stored.
+pub async fn check_oversized_commit_refused(log: Arc<dyn EventLog>) {
+    let team = team("contract-a");
+    let stream = conversation(&team, "alice");
+    let max = log.max_commit_bytes();
+    assert!(max >= 64 * 1024, "a log must take commits of at least 64 KiB, not {max}");
+    let text = "x".repeat(16 * 1024);
+    let count = max / text.len() + 2;
+    let events: Vec<NewEvent> = (0..count).map(|_| message(&text)).collect();
+    let outcome = log.append(&stream, ExpectedVersion::Exact(0), commit_of(events.clone())).await;
+    match outcome {
+        Err(AppendError::TooLarge { bytes, max: reported }) => {
+            assert_eq!(reported, max, "TooLarge reports the log's own limit");
+            assert!(bytes > max, "{bytes} bytes reported for a commit over {max}");
+        }
+        other => panic!("a commit of {count} events of 16 KiB must be refused with TooLarge, got {other:?}"),
+    }
+    assert_eq!(head_of(&*log).await, 0, "a refused commit writes nothing");
+    let (first, second) = events.split_at(count / 2);
+    append_ok(&*log, &stream, ExpectedVersion::Exact(0), commit_of(first.to_vec())).await;
+    let appended =
+        append_ok(&*log, &stream, ExpectedVersion::Exact(first.len() as u64), commit_of(second.to_vec())).await;
+    assert_eq!(appended.version, count as u64, "halves within the limit are stored");
 }
 
 /// Retrying a commit id returns the earlier outcome with `duplicate = true`, whatever the

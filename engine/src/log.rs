@@ -58,6 +58,15 @@ pub enum AppendError {
     /// The commit had no events.
     #[error("a commit must carry at least one event")]
     EmptyCommit,
+    /// The commit is larger than the backend stores as one (a JetStream message's
+    /// `max_payload`, an EventStoreDB append): nothing was written. Split the change.
+    #[error("the change is {bytes} bytes in one commit, more than the event log takes at once ({max} bytes)")]
+    TooLarge {
+        /// The commit's size as the backend stores it.
+        bytes: usize,
+        /// The most the backend takes ([`EventLog::max_commit_bytes`]).
+        max: usize,
+    },
     /// The backend failed.
     #[error(transparent)]
     Log(#[from] LogError),
@@ -95,6 +104,11 @@ pub trait EventLog: Send + Sync + 'static {
         expected: ExpectedVersion,
         commit: Commit,
     ) -> Result<Appended, AppendError>;
+
+    /// The largest commit, in stored bytes, this log appends; a larger one is refused with
+    /// [`AppendError::TooLarge`] and nothing is written, so a change that must be all or
+    /// nothing (an FAQ import) is one commit or none.
+    fn max_commit_bytes(&self) -> usize;
 
     /// The events of one stream with version greater than `after_version`, in order.
     async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError>;

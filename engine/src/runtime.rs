@@ -59,6 +59,16 @@ pub enum CommandError {
     /// The log failed.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// The events decided are more than the log takes in one commit; nothing was written.
+    #[error(
+        "the change is {bytes} bytes in one commit, more than the event log takes at once ({max} bytes); split it"
+    )]
+    TooLarge {
+        /// The commit's stored size.
+        bytes: usize,
+        /// The most the log takes.
+        max: usize,
+    },
     /// A stored event could not be read.
     #[error(transparent)]
     Decode(#[from] DecodeError),
@@ -450,6 +460,7 @@ impl Runtime {
                     debug!(%stream, expected, actual, attempt, "version conflict; deciding again");
                 }
                 Err(AppendError::Log(e)) => return Err(e.into()),
+                Err(AppendError::TooLarge { bytes, max }) => return Err(CommandError::TooLarge { bytes, max }),
                 Err(e @ AppendError::EmptyCommit) => return Err(LogError::Backend(e.to_string()).into()),
             }
         }

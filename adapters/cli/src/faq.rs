@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
+use switchboard_engine::catalog::{split_advice, CatalogCommand, FaqEntry};
 use switchboard_engine::ports::SystemClock;
-use switchboard_engine::runtime::Runtime;
+use switchboard_engine::runtime::{CommandError, Runtime};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::{FaqId, TeamId};
 use uuid::Uuid;
@@ -89,24 +89,19 @@ pub async fn run(config: Config, command: FaqCommand) -> Result<()> {
                 println!("{} FAQs in {} are valid (dry run: nothing imported)", entries.len(), args.file.display());
                 return Ok(());
             }
-            let causation = Causation::root(Uuid::now_v7());
-            let (mut changed, total) = (0usize, entries.len());
-            for (n, (faq_id, entry)) in entries.into_iter().enumerate() {
-                let committed = runtime
-                    .catalog(&args.team, CatalogCommand::Upsert { faq_id: faq_id.clone(), entry }, causation)
-                    .await
-                    .with_context(|| format!("importing {faq_id}"))?;
-                changed += usize::from(committed.events > 0);
-                if (n + 1) % 100 == 0 || n + 1 == total {
-                    eprint!("\rimporting: {}/{total}", n + 1);
-                    let _ = std::io::stderr().flush();
-                }
-            }
-            eprintln!();
+            // One commit: the whole file or nothing.
+            let total = entries.len();
+            let command = CatalogCommand::Import { rows: entries };
+            let committed = match runtime.catalog(&args.team, command, Causation::root(Uuid::now_v7())).await {
+                Ok(committed) => committed,
+                Err(CommandError::TooLarge { bytes, max }) => bail!("{file}: {}", split_advice(total, bytes, max)),
+                Err(e) => return Err(e).with_context(|| format!("importing {file}; nothing was imported")),
+            };
             println!(
-                "imported {total} FAQs into {}: {changed} added or changed, {} unchanged",
+                "imported {total} FAQs into {}: {} added or changed, {} unchanged",
                 args.team,
-                total - changed
+                committed.events,
+                total - committed.events
             );
         }
         FaqCommand::Export(args) => {

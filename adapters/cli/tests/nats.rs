@@ -427,3 +427,48 @@ fn a_websocket_on_one_instance_carries_what_other_instances_write() {
     assert!(reply["version"].as_u64().is_some(), "{reply}");
     assert_eq!(clients[0].until_reply("human_reply")["item"]["text"], "已处理");
 }
+
+/// An FAQ file whose rows make one commit larger than a JetStream message is refused whole
+/// (nothing imported, however far the log got), with how many rows a part may have; parts
+/// of that size import.
+#[test]
+fn an_faq_import_larger_than_one_message_is_refused_whole_with_a_part_size_that_fits() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &nats.url());
+    let _server = instance(dir.path(), &config, 0, 1);
+    let faq_events = || {
+        let demo = events(&config, Some("demo"));
+        of_type(&demo, "FaqAdded").len() + of_type(&demo, "FaqUpdated").len()
+    };
+    let before = faq_events();
+    // 3,000 rows of about 600 bytes: some 1.8 MB, over the server's 1 MB max_payload.
+    let row = |n: usize| format!("big-{n},问题 {n} {},答案 {n} {}\n", "很长的问题".repeat(20), "详细的答案".repeat(20));
+    let big = dir.path().join("big.csv");
+    std::fs::write(
+        &big,
+        std::iter::once("id,question,answer\n".to_owned()).chain((0..3_000).map(row)).collect::<String>(),
+    )
+    .unwrap();
+    let output = common::run(&config, &["faq", "import", "--team", "demo", big.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert_eq!(faq_events(), before, "not one row of the refused file is in the log");
+    let per_part: usize = stderr
+        .split("parts of at most ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the refusal says how many rows fit: {stderr}"));
+    assert!((500..3_000).contains(&per_part), "{per_part} rows per part");
+    let part = dir.path().join("part.csv");
+    std::fs::write(
+        &part,
+        std::iter::once("id,question,answer\n".to_owned()).chain((0..per_part).map(row)).collect::<String>(),
+    )
+    .unwrap();
+    let output = common::run(&config, &["faq", "import", "--team", "demo", part.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(faq_events(), before + per_part, "a part of the advised size is imported whole");
+}

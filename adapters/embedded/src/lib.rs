@@ -42,6 +42,9 @@ use crate::writer::{EncodedEvent, Request};
 
 /// Appends that may wait for the writer before appending tasks are made to wait.
 const QUEUE_CAPACITY: usize = 4_096;
+/// The largest commit appended, in stored bytes: room for a large FAQ import in one
+/// transaction, yet a bound on what one request can make the writer hold.
+const MAX_COMMIT_BYTES: usize = 16 * 1024 * 1024;
 
 /// The event log in one SQLite file.
 ///
@@ -133,6 +136,10 @@ impl EventLog for SqliteEventLog {
             return Err(AppendError::EmptyCommit);
         }
         let events = commit.events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+        let bytes = events.iter().map(EncodedEvent::stored_bytes).sum::<usize>();
+        if bytes > MAX_COMMIT_BYTES {
+            return Err(AppendError::TooLarge { bytes, max: MAX_COMMIT_BYTES });
+        }
         let (reply, answer) = oneshot::channel();
         let request = Request {
             stream: stream.clone(),
@@ -145,6 +152,10 @@ impl EventLog for SqliteEventLog {
         let requests = self.requests.as_ref().ok_or_else(writer::writer_gone)?;
         requests.send(request).await.map_err(|_| writer::writer_gone())?;
         answer.await.map_err(|_| writer::writer_gone())?
+    }
+
+    fn max_commit_bytes(&self) -> usize {
+        MAX_COMMIT_BYTES
     }
 
     async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {

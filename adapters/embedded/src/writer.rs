@@ -35,6 +35,27 @@ pub(crate) struct EncodedEvent {
     pub(crate) payload: String,
 }
 
+impl EncodedEvent {
+    /// The bytes of its row's text columns.
+    pub(crate) fn stored_bytes(&self) -> usize {
+        let EncodedEvent {
+            event_id,
+            event_type,
+            schema_version: _,
+            occurred_at,
+            correlation_id,
+            causation_id,
+            payload,
+        } = self;
+        event_id.len()
+            + event_type.len()
+            + occurred_at.len()
+            + correlation_id.len()
+            + causation_id.as_ref().map_or(0, String::len)
+            + payload.len()
+    }
+}
+
 /// One append waiting for the writer.
 pub(crate) struct Request {
     pub(crate) stream: StreamId,

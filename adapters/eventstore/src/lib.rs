@@ -33,6 +33,9 @@ pub const COMMIT_TYPE: &str = "SwitchboardCommit";
 
 /// Records looked back through for an earlier copy of a retried commit.
 const RETRY_LOOKBACK: usize = 64;
+/// The largest commit record appended: EventStoreDB's default `MaxAppendSize` (1 MiB), less
+/// room for the record's metadata.
+const MAX_APPEND_BYTES: usize = 1024 * 1024 - 4 * 1024;
 
 /// Records of `$all` looked back through for the last Switchboard commit (the rest are
 /// system or foreign events).
@@ -175,8 +178,7 @@ impl EventLog for EventStoreLog {
         } else if let Some(earlier) = self.earlier(&name, commit.commit_id).await? {
             return Ok(earlier);
         }
-        let body = codec::encode(commit.commit_id, actual + 1, &commit.events)
-            .map_err(|e| LogError::Backend(format!("cannot encode the commit: {e}")))?;
+        let body = codec::encode_within(commit.commit_id, actual + 1, &commit.events, self.max_commit_bytes())?;
         let record = EventData::binary(COMMIT_TYPE, body.into()).id(commit.commit_id);
         let revision = tail.map_or(ExpectedRevision::NoStream, |(revision, _)| ExpectedRevision::Exact(revision));
         let options = AppendToStreamOptions::default().expected_revision(revision);
@@ -210,6 +212,10 @@ impl EventLog for EventStoreLog {
             }
             Err(e) => Err(log_error(e).into()),
         }
+    }
+
+    fn max_commit_bytes(&self) -> usize {
+        MAX_APPEND_BYTES
     }
 
     async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {

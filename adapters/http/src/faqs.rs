@@ -7,8 +7,8 @@ use std::sync::Arc;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use switchboard_engine::catalog::{Catalog, CatalogCommand, FaqEntry};
-use switchboard_engine::runtime::Committed;
+use switchboard_engine::catalog::{split_advice, Catalog, CatalogCommand, FaqEntry};
+use switchboard_engine::runtime::{CommandError, Committed};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::AccessRole;
 use switchboard_schemas::{FaqId, TeamId};
@@ -22,9 +22,6 @@ use crate::dto::{CommandResult, Faq};
 use crate::error::ApiError;
 use crate::{ApiTags, AppState};
 
-/// Rows of an import written per commit (a commit is one message on JetStream, whose
-/// default limit is 1 MB).
-const IMPORT_CHUNK: usize = 200;
 /// Rows shown in an import preview.
 const PREVIEW_ROWS: usize = 200;
 
@@ -416,9 +413,16 @@ impl FaqApi {
                 problems,
             })));
         }
+        // One commit: the whole file or nothing, also if the log fails halfway.
         let rows: Vec<(FaqId, FaqEntry)> = parsed.rows.iter().map(|r| (r.faq_id.clone(), r.entry.clone())).collect();
-        for chunk in rows.chunks(IMPORT_CHUNK) {
-            self.run(&team, CatalogCommand::Import { rows: chunk.to_vec() }).await?;
+        let count = rows.len();
+        let cause = Causation::root(Uuid::now_v7());
+        match self.state.runtime.catalog(&team, CatalogCommand::Import { rows }, cause).await {
+            Ok(_) => {}
+            Err(CommandError::TooLarge { bytes, max }) => {
+                return Err(ApiError::too_large("import_too_large", split_advice(count, bytes, max)))
+            }
+            Err(e) => return Err(e.into()),
         }
         Ok(ImportOutcome::Done(Json(report(true, Vec::new()))))
     }

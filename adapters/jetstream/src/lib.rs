@@ -135,6 +135,8 @@ const WHOLE_LOG: &str = "";
 
 /// Messages decoded together on a blocking thread while reading.
 const DECODE_CHUNK: usize = 256;
+/// Bytes of a message's `max_payload` kept for its headers.
+const HEADER_ROOM: usize = 4 * 1024;
 
 /// How long a read waits for the next message the server counted as pending before it
 /// asks the stream whether such a message exists at all. nats-server 2.9 sometimes counts
@@ -654,8 +656,7 @@ impl EventLog for JetStreamEventLog {
                     self.options.stream
                 ))));
             }
-            let body = codec::encode(commit.commit_id, actual + 1, &commit.events)
-                .map_err(|e| LogError::Backend(format!("commit {} cannot be encoded: {e}", commit.commit_id)))?;
+            let body = codec::encode_within(commit.commit_id, actual + 1, &commit.events, self.max_commit_bytes())?;
             match self.publish(&subject, &commit_id, last_sequence, body).await {
                 Ok(ack) if ack.duplicate => return Ok(self.earlier_outcome(ack.sequence, &subject).await?),
                 Ok(ack) => {
@@ -701,6 +702,11 @@ impl EventLog for JetStreamEventLog {
             "append commit {commit_id} to {subject}: other writers kept appending to the stream; gave up after \
              {ANY_ATTEMPTS} attempts"
         ))))
+    }
+
+    fn max_commit_bytes(&self) -> usize {
+        // A message's headers (message id, expected sequence) count against max_payload too.
+        self.client.server_info().max_payload.saturating_sub(HEADER_ROOM)
     }
 
     async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {
