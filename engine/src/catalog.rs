@@ -9,6 +9,8 @@ use switchboard_schemas::event::{
 use switchboard_schemas::{FaqEvent, FaqId};
 use uuid::Uuid;
 
+use crate::policy::bounds;
+
 /// One FAQ entry as it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaqEntry {
@@ -129,6 +131,45 @@ pub enum CatalogRejection {
     /// Approving or rejecting no candidates at all.
     #[error("no FAQ candidates were named")]
     NoCandidates,
+    /// A field of an entry, or the catalog, is over its bound ([`bounds`]).
+    #[error("FAQ {faq_id}: {field} may have at most {max} {unit} (got {got})")]
+    TooLarge {
+        /// The entry.
+        faq_id: FaqId,
+        /// The field (`question`, `answer`, `category`, `paraphrases`, or `catalog` for the
+        /// number of entries).
+        field: &'static str,
+        /// The bound.
+        max: usize,
+        /// What it had.
+        got: usize,
+        /// What is counted.
+        unit: &'static str,
+    },
+}
+
+/// Refuses an entry with a field over its bound (also used to name bad rows of a file
+/// before anything is decided).
+pub fn check_bounds(faq_id: &FaqId, entry: &FaqEntry) -> Result<(), CatalogRejection> {
+    let too_large =
+        |field, max, got, unit| CatalogRejection::TooLarge { faq_id: faq_id.clone(), field, max, got, unit };
+    let chars = |text: &str| text.chars().count();
+    let fields = [
+        ("question", chars(&entry.question), bounds::MAX_QUESTION_CHARS, "characters"),
+        ("answer", chars(&entry.answer), bounds::MAX_ANSWER_CHARS, "characters"),
+        ("category", entry.category.as_deref().map_or(0, chars), bounds::MAX_CATEGORY_CHARS, "characters"),
+        ("paraphrases", entry.paraphrases.len(), bounds::MAX_PARAPHRASES, "entries"),
+        (
+            "a paraphrase",
+            entry.paraphrases.iter().map(|p| chars(p)).max().unwrap_or(0),
+            bounds::MAX_QUESTION_CHARS,
+            "characters",
+        ),
+    ];
+    match fields.into_iter().find(|(_, got, max, _)| got > max) {
+        Some((field, got, max, unit)) => Err(too_large(field, max, got, unit)),
+        None => Ok(()),
+    }
 }
 
 impl Catalog {
@@ -197,7 +238,17 @@ impl Catalog {
         let mut known: HashSet<&str> = entry.paraphrases.iter().map(String::as_str).collect();
         known.insert(entry.question.as_str());
         let mut events = Vec::new();
-        for text in wordings.iter().map(|w| w.trim()).filter(|w| !w.is_empty()) {
+        // Learning is bounded like an entry: wordings too long are not learned, and it
+        // stops when the entry has as many paraphrases as it may.
+        let room = bounds::MAX_PARAPHRASES.saturating_sub(entry.paraphrases.len());
+        let learnable = wordings
+            .iter()
+            .map(|w| w.trim())
+            .filter(|w| !w.is_empty() && w.chars().count() <= bounds::MAX_QUESTION_CHARS);
+        for text in learnable {
+            if events.len() == room {
+                break;
+            }
             if known.insert(text) {
                 events.push(FaqParaphraseAdded { faq_id: faq_id.clone(), text: text.to_owned(), session_id }.into());
             }
@@ -212,8 +263,18 @@ impl Catalog {
                 if entry.question.trim().is_empty() || entry.answer.trim().is_empty() {
                     return Err(CatalogRejection::EmptyField(faq_id.clone()));
                 }
+                check_bounds(faq_id, entry)?;
                 let FaqEntry { question, answer, category, paraphrases } = entry.clone();
                 Ok(match self.entries.get(faq_id) {
+                    None if self.entries.len() >= bounds::MAX_FAQS => {
+                        return Err(CatalogRejection::TooLarge {
+                            faq_id: faq_id.clone(),
+                            field: "catalog",
+                            max: bounds::MAX_FAQS,
+                            got: self.entries.len() + 1,
+                            unit: "entries",
+                        })
+                    }
                     None => vec![FaqAdded { faq_id: faq_id.clone(), question, answer, category, paraphrases }.into()],
                     Some(existing) if existing == entry => Vec::new(),
                     Some(_) => {

@@ -13,7 +13,7 @@ use switchboard_schemas::event::*;
 use switchboard_schemas::{ConversationEvent, FaqId, MessageId, StaffId, UserId};
 use uuid::Uuid;
 
-use crate::policy::{choice_in_words, feedback_in_words, TeamPolicy};
+use crate::policy::{bounds, choice_in_words, feedback_in_words, TeamPolicy};
 use crate::ports::{Ranking, Rephrased};
 
 /// How many recent inbound message ids a conversation remembers for deduplication; WeCom
@@ -277,6 +277,14 @@ pub enum Rejection {
         chars: usize,
         /// The team's limit.
         max: u32,
+    },
+    /// A message id longer than ids are ([`bounds::MAX_MESSAGE_ID_BYTES`]).
+    #[error("the message id has {len} bytes; at most {max} are accepted")]
+    MessageIdTooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
     },
     /// There has never been a session.
     #[error("this conversation has no session yet")]
@@ -687,6 +695,16 @@ fn non_empty(text: &str) -> Result<(), Rejection> {
     }
 }
 
+/// Refuses a text (an operator's message, a staff reply or remark) longer than the team's
+/// `max_message_chars`.
+fn within_message_limit(text: &str, max: u32) -> Result<(), Rejection> {
+    let chars = text.chars().count();
+    if chars > max as usize {
+        return Err(Rejection::MessageTooLong { chars, max });
+    }
+    Ok(())
+}
+
 /// Decides what a command causes. `user` is the conversation's operator.
 pub fn decide(
     state: &Conversation,
@@ -704,10 +722,9 @@ pub fn decide(
     match command {
         Command::ReceiveMessage { user: from, message_id, text, channel } => {
             non_empty(text)?;
-            let chars = text.chars().count();
-            let max = d.ctx.policy.settings().max_message_chars;
-            if chars > max as usize {
-                return Err(Rejection::MessageTooLong { chars, max });
+            within_message_limit(text, d.ctx.policy.settings().max_message_chars)?;
+            if message_id.0.len() > bounds::MAX_MESSAGE_ID_BYTES {
+                return Err(Rejection::MessageIdTooLong { len: message_id.0.len(), max: bounds::MAX_MESSAGE_ID_BYTES });
             }
             if state.has_seen(message_id) {
                 return Ok(Vec::new());
@@ -809,6 +826,7 @@ pub fn decide(
         Command::HumanReply { staff, text } => {
             let session = require_active()?;
             non_empty(text)?;
+            within_message_limit(text, d.ctx.policy.settings().max_message_chars)?;
             if !matches!(session.phase, Phase::WithHuman | Phase::Waiting) {
                 let by = Actor::Staff(staff.clone());
                 d.transfer(user, TransferMode::Manual, TransferReason::Staff, by, Some(staff.clone()));
@@ -821,6 +839,7 @@ pub fn decide(
         Command::AddRemark { author, text } => {
             let session = state.session.as_ref().ok_or(Rejection::NoSession)?;
             non_empty(text)?;
+            within_message_limit(text, d.ctx.policy.settings().max_message_chars)?;
             d.push(RemarkAdded { session_id: session.id, author: author.clone(), text: text.clone() });
         }
         Command::ChangeStatus { by, to } => {

@@ -76,6 +76,20 @@ pub mod bounds {
     pub const MAX_CATEGORY_CHARS: usize = 64;
     /// Most engineers in one rotation.
     pub const MAX_ROTATION: usize = 100;
+    /// Longest message id (a client's idempotency key), in bytes.
+    pub const MAX_MESSAGE_ID_BYTES: usize = 128;
+    /// Most FAQ entries in one team's catalog.
+    pub const MAX_FAQS: usize = 20_000;
+    /// Longest FAQ question or paraphrase, in characters.
+    pub const MAX_QUESTION_CHARS: usize = 1_000;
+    /// Longest FAQ answer, in characters (as long as the longest message).
+    pub const MAX_ANSWER_CHARS: usize = MAX_MESSAGE_CHARS as usize;
+    /// Most paraphrases of one FAQ entry; learning stops there.
+    pub const MAX_PARAPHRASES: usize = 100;
+    /// Longest WeCom CorpID or receive id, in characters.
+    pub const MAX_WECOM_ID_CHARS: usize = 64;
+    /// Longest address a team enters (webhook, WeCom API base, console link), in bytes.
+    pub const MAX_URL_BYTES: usize = 2_048;
 }
 
 /// Refuses `got` unless it lies within `min..=max`.

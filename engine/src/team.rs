@@ -10,7 +10,7 @@ use switchboard_schemas::event::{
 use switchboard_schemas::{StaffId, TeamEvent, TeamId, CONVERSATION_EVENT_TYPES, FAQ_EVENT_TYPES, TEAM_EVENT_TYPES};
 use uuid::Uuid;
 
-use crate::policy::{check_roster, PolicyError, TeamPolicy};
+use crate::policy::{bounds, check_roster, PolicyError, TeamPolicy};
 
 /// The staff id recorded when an instance administrator acts; no team key may carry it,
 /// so nothing a team admin issues can pass for the instance's administrator.
@@ -21,9 +21,6 @@ pub const MAX_KEY_LABEL: usize = 100;
 
 /// Most webhook endpoints one team may have: each one is a delivery per event.
 pub const MAX_WEBHOOKS: usize = 20;
-
-/// Longest webhook address, in bytes.
-pub const MAX_WEBHOOK_URL: usize = 2_048;
 
 /// A team's configuration as folded from its stream.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -170,8 +167,12 @@ fn check_webhook(webhook: &WebhookRegistered) -> Result<(), TeamRejection> {
     let Some(rest) = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")) else {
         return bad("the url must be an http:// or https:// address".into());
     };
-    if rest.is_empty() || rest.starts_with('/') || url.len() > MAX_WEBHOOK_URL || url.chars().any(char::is_whitespace) {
-        return bad(format!("the url must name a host, have no spaces and at most {MAX_WEBHOOK_URL} bytes"));
+    if rest.is_empty()
+        || rest.starts_with('/')
+        || url.len() > bounds::MAX_URL_BYTES
+        || url.chars().any(char::is_whitespace)
+    {
+        return bad(format!("the url must name a host, have no spaces and at most {} bytes", bounds::MAX_URL_BYTES));
     }
     if let Some(unknown) = webhook.event_types.iter().find(|t| !is_event_type(t)) {
         return bad(format!("{unknown:?} is not an event type"));
@@ -207,6 +208,18 @@ fn check_wecom(wecom: &WecomSettings) -> Result<(), TeamRejection> {
     for (field, url) in [("api_base", &wecom.api_base), ("console_url", &wecom.console_url)] {
         if url.as_deref().is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
             return bad(field, "must be an http:// or https:// address");
+        }
+        if url.as_deref().is_some_and(|u| u.len() > bounds::MAX_URL_BYTES) {
+            return bad(field, "must be at most 2048 bytes long");
+        }
+    }
+    for (field, text, max, problem) in [
+        ("corp_id", Some(wecom.corp_id.as_str()), bounds::MAX_WECOM_ID_CHARS, "must be at most 64 characters long"),
+        ("receive_id", wecom.receive_id.as_deref(), bounds::MAX_WECOM_ID_CHARS, "must be at most 64 characters long"),
+        ("greeting", wecom.greeting.as_deref(), bounds::MAX_TEXT_CHARS, "must be at most 1000 characters long"),
+    ] {
+        if text.is_some_and(|t| t.chars().count() > max) {
+            return bad(field, problem);
         }
     }
     Ok(())

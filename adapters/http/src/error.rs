@@ -169,6 +169,7 @@ impl From<CommandError> for ApiError {
             CommandError::Rejected(Rejection::EmptyText) => ApiError::bad_request("empty_text", &e),
             CommandError::Rejected(Rejection::MessageTooLong { .. }) => ApiError::too_large("message_too_long", &e),
             CommandError::Rejected(Rejection::NoSession) => ApiError::not_found("no_session", &e),
+            CommandError::Rejected(Rejection::MessageIdTooLong { .. }) => ApiError::bad_request("bad_message_id", &e),
             CommandError::Rejected(Rejection::NotStaff(_)) => ApiError::bad_request("not_staff", &e),
             CommandError::Rejected(_) => ApiError::conflict("rejected", &e),
             CommandError::Team(rejection) => team_rejection(rejection, &e),
@@ -209,6 +210,7 @@ fn catalog_rejection(rejection: &CatalogRejection, e: &CommandError) -> ApiError
         CatalogRejection::FaqExists(_) => ApiError::conflict("faq_exists", e),
         CatalogRejection::StaleRevision { .. } => ApiError::conflict("version_conflict", e),
         CatalogRejection::NoCandidates => ApiError::bad_request("no_candidates", e),
+        CatalogRejection::TooLarge { .. } => ApiError::bad_request("faq_too_large", e),
     }
 }
 

@@ -4,17 +4,15 @@
 
 use std::collections::HashMap;
 
-use switchboard_engine::catalog::{Catalog, FaqEntry};
+use switchboard_engine::catalog::{check_bounds, Catalog, FaqEntry};
 use switchboard_schemas::FaqId;
 
 use crate::{cell, read, Format, Record, TabularError};
 
 /// The columns every FAQ table must have.
 pub const REQUIRED: [&str; 3] = ["id", "question", "answer"];
-/// The longest question, answer or paraphrase accepted, in characters.
-pub const MAX_TEXT_CHARS: usize = 10_000;
-/// Most rows one file may hold.
-pub const MAX_ROWS: usize = 50_000;
+/// Most rows one file may hold: as many as a catalog may.
+pub const MAX_ROWS: usize = switchboard_engine::policy::bounds::MAX_FAQS;
 
 /// One bad row: where, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,19 +108,16 @@ fn check(records: &[Record]) -> FaqFile {
         if answer.is_empty() {
             problems.push("the answer is empty".into());
         }
-        let longest = [&question, &answer].into_iter().chain(&paraphrases).map(|t| t.chars().count()).max();
-        if longest.is_some_and(|n| n > MAX_TEXT_CHARS) {
-            problems.push(format!("a text is longer than {MAX_TEXT_CHARS} characters"));
-        }
         if let Some(first) = seen.insert(id.clone(), record.line).filter(|_| !id.is_empty()) {
             problems.push(format!("id {id:?} already on line {first}"));
         }
+        let category = (!category.is_empty()).then_some(category);
+        let entry = FaqEntry { question, answer, category, paraphrases };
+        if let Some(Err(e)) = faq_id.as_ref().map(|faq_id| check_bounds(faq_id, &entry)) {
+            problems.push(e.to_string());
+        }
         match (faq_id, problems.is_empty()) {
-            (Some(faq_id), true) => {
-                let category = (!category.is_empty()).then_some(category);
-                let entry = FaqEntry { question, answer, category, paraphrases };
-                file.rows.push(FaqRow { line: record.line, faq_id, entry });
-            }
+            (Some(faq_id), true) => file.rows.push(FaqRow { line: record.line, faq_id, entry }),
             _ => file.problems.extend(problems.into_iter().map(|message| RowProblem { line: record.line, message })),
         }
     }
