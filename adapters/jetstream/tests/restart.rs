@@ -1,7 +1,7 @@
 //! Events survive a SIGKILL and restart of nats-server: versions and positions continue,
-//! and a commit retried within the duplicate window is still a duplicate. While the
-//! server is down, the log answers `LogError::Unavailable` within its request timeout
-//! instead of hanging.
+//! and a commit retried within the duplicate window is still a duplicate. An append rides
+//! through the server being away for less than its `append_deadline`; past it (here, with
+//! no deadline at all) the log answers `LogError::Unavailable` instead of hanging.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,8 +17,13 @@ use common::{commit, stream};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A log that does not ride through failures, so a test sees them at once.
 async fn connect(server: &NatsServer) -> JetStreamEventLog {
-    let options = JetStreamOptions { request_timeout: REQUEST_TIMEOUT, ..JetStreamOptions::default() };
+    let options = JetStreamOptions {
+        request_timeout: REQUEST_TIMEOUT,
+        append_deadline: Duration::ZERO,
+        ..JetStreamOptions::default()
+    };
     JetStreamEventLog::connect(&server.url(), options).await.unwrap()
 }
 
@@ -123,4 +128,29 @@ async fn connecting_without_a_server_says_what_to_start() {
         Err(other) => panic!("expected a connection error, got {other}"),
         Ok(_) => panic!("connecting to a stopped server must fail"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_rides_through_a_server_restart_within_its_deadline() {
+    let mut server = NatsServer::start();
+    let options = JetStreamOptions {
+        request_timeout: REQUEST_TIMEOUT,
+        append_deadline: Duration::from_secs(20),
+        ..JetStreamOptions::default()
+    };
+    let log = std::sync::Arc::new(JetStreamEventLog::connect(&server.url(), options).await.unwrap());
+    let alice = stream("ride", "alice");
+    log.append(&alice, ExpectedVersion::Exact(0), commit(1)).await.unwrap();
+    server.kill();
+    let pending = tokio::spawn({
+        let (log, alice) = (log.clone(), alice.clone());
+        async move { log.append(&alice, ExpectedVersion::Exact(1), commit(2)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!pending.is_finished(), "the append waits for the server instead of failing");
+    server.restart();
+    let appended = pending.await.unwrap().expect("the append lands once the server is back");
+    assert_eq!(appended.version, 3);
+    let versions: Vec<u64> = log.read_stream(&alice, 0).await.unwrap().iter().map(|e| e.version).collect();
+    assert_eq!(versions, vec![1, 2, 3], "stored once");
 }
