@@ -59,6 +59,18 @@ else
     NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-cli --test nats --no-fail-fast
 fi
 
+# The Debian package: a release build, installed on this machine as root, checked and
+# removed (ops/package/test refuses a machine with a real installation).
+echo "== Debian package: build, install, verify the unit, serve as its user, remove" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    bash ops/package/test
+elif sudo -n true 2>/dev/null; then
+    sudo --preserve-env=CARGO_TARGET_DIR,PATH,HOME bash ops/package/test
+else
+    echo "test: the package test installs a package and needs root (or password-less sudo)" >&2
+    exit 1
+fi
+
 # Every fuzz target under libFuzzer for a bounded time (the test suite above already ran
 # them over their corpus and random mutations on stable); longer: ops/fuzz/run --seconds N.
 echo "== fuzzing: every target for 30 s under libFuzzer with AddressSanitizer" >&2
