@@ -495,11 +495,12 @@ pub struct TeamConfig {
 /// Whether `SWITCHBOARD_<key>` is a variable read by its name rather than a configuration
 /// key: the file's path, the log filter, keys and secrets (`SWITCHBOARD_ADMIN_KEY`, a team's
 /// console-made WeCom secrets and channel key `SWITCHBOARD_TEAM_<TEAM>_*`, webhook secrets
-/// `SWITCHBOARD_WEBHOOK_<ID>`, the demo's secret, `simulate`'s key). Case does not matter:
+/// `SWITCHBOARD_WEBHOOK_<ID>`, the demo's secret and history switch, `simulate`'s key). Case
+/// does not matter:
 /// the environment keeps the variable's own.
 fn is_read_by_name(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["config", "log", "admin_key", "api_key", "demo_wecom_secret"].contains(&key.as_str())
+    ["config", "log", "admin_key", "api_key", "demo_wecom_secret", "demo_history"].contains(&key.as_str())
         || key.starts_with("team_")
         || key.starts_with("webhook_")
 }

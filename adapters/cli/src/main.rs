@@ -9,6 +9,7 @@ mod eval;
 mod export;
 mod faq;
 mod forward;
+mod history;
 mod keys;
 mod load;
 mod migrate;

@@ -35,7 +35,7 @@ use uuid::Uuid;
 
 use crate::channels::ChannelRouter;
 use crate::config::{Config, GenerativeConfig, StoreKind, TeamConfig};
-use crate::demo;
+use crate::{demo, history};
 use switchboard_outbound::{ClientBuilder, OutboundClient, OutboundPolicy};
 
 /// Options of `serve`.
@@ -51,6 +51,11 @@ pub struct ServeArgs {
     /// simulate` serves its simulator, http://127.0.0.1:9300/cgi-bin).
     #[arg(long, requires = "demo")]
     demo_wecom_api: Option<String>,
+    /// With --demo, on a first start (an empty log): record four weeks of simulated traffic
+    /// for the demo team through the engine, so the dashboards and reports have something
+    /// to show.
+    #[arg(long, env = "SWITCHBOARD_DEMO_HISTORY", default_value_t = true, action = clap::ArgAction::Set)]
+    demo_history: bool,
     /// What this process runs, for scaling out on one JetStream log: `http` (the API and
     /// WeCom callbacks), `engine` (matching, deliveries and timers of its `core.shard`),
     /// `projector` (the read models and webhook deliveries; run one per read-model store).
@@ -411,6 +416,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         config.listen = listen;
     }
     let (log, jetstream) = open_store(&config).await?;
+    let first_start = log.head().await.context("reading the event log")? == 0;
     let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
     if args.demo {
         let team = config.teams.entry(demo::DEMO_TEAM.into()).or_insert(demo::team()?);
@@ -424,6 +430,17 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     if args.demo {
         let written = demo::seed_faqs(&runtime).await? + demo::seed_keys(&runtime).await?;
         info!(team = demo::DEMO_TEAM, new_events = written, "demo FAQ and access keys seeded");
+        if first_start && args.demo_history {
+            eprintln!("Recording the demo team's last {} days of simulated traffic (first start only)…", history::DAYS);
+            let recorded =
+                history::record(log.clone(), chrono::Utc::now()).await.context("recording the demo history")?;
+            info!(
+                sessions = recorded.sessions,
+                events = recorded.events,
+                days = history::DAYS,
+                "demo history recorded"
+            );
+        }
     }
     let admins = admins(&config, args.demo)?;
     if config.teams.is_empty() {

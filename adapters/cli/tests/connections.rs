@@ -168,6 +168,7 @@ fn serve_raises_its_open_file_limit_to_fit_the_connection_cap() {
         .arg(dir.path())
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .env("SWITCHBOARD_HTTP__MAX_CONNECTIONS", "2000")
+        .env("SWITCHBOARD_DEMO_HISTORY", "false")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

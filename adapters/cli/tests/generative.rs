@@ -25,11 +25,6 @@ fn first_reply(answer: &Value) -> String {
     answer["replies"][0]["text"].as_str().unwrap_or_default().to_owned()
 }
 
-fn metric(server: &Server, name: &str) -> u64 {
-    let text = ureq::get(&format!("{}/metrics", server.base)).call().unwrap().into_string().unwrap();
-    text.lines().find_map(|l| l.strip_prefix(&format!("{name} "))).unwrap().parse().unwrap()
-}
-
 #[test]
 fn confident_answers_are_reworded_and_everything_else_falls_back_to_the_faq() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -88,8 +83,8 @@ timeout = "1s"
             "{behaviour:?}: {text}"
         );
     }
-    assert_eq!(metric(&server, "switchboard_core_rephrased_total"), 1);
-    assert_eq!(metric(&server, "switchboard_core_rephrase_fallbacks_total"), 4);
+    assert_eq!(server.metric("switchboard_core_rephrased_total"), 1);
+    assert_eq!(server.metric("switchboard_core_rephrase_fallbacks_total"), 4);
 
     // The key went to the service, never into the log.
     let all = common::run(&config, &["events", "tail", "--json"]);

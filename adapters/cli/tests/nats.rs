@@ -131,12 +131,6 @@ fn check_log(all: &[Value], accepted: &BTreeSet<(String, String)>) {
     }
 }
 
-fn metric(server: &Server, name: &str) -> u64 {
-    let text = ureq::get(&format!("{}/metrics", server.base)).call().unwrap().into_string().unwrap();
-    let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
 const QUESTIONS: [&str; 4] =
     ["奖品库存不够了怎么加", "系统报错了，页面打不开", "How do I export the list of participants?", "转人工"];
 
@@ -184,12 +178,12 @@ fn three_instances_share_the_work_on_one_jetstream_log() {
     assert_eq!(of_type(&all, "MessageReceived").len(), 72);
 
     // The work was shared, and done once: the instances' own counts add up to the log.
-    let sum = |name: &str| servers.iter().map(|s| metric(s, name)).sum::<u64>();
+    let sum = |name: &str| servers.iter().map(|s| s.metric(name)).sum::<u64>();
     assert_eq!(sum("switchboard_core_matched_total"), of_type(&all, "FaqMatched").len() as u64);
     assert_eq!(sum("switchboard_core_sends_total"), of_type(&all, "AnswerDelivered").len() as u64, "no send twice");
     assert_eq!(sum("switchboard_core_timers_fired_total"), of_type(&all, "TimerFired").len() as u64);
     for (i, server) in servers.iter().enumerate() {
-        assert!(metric(server, "switchboard_core_sends_total") > 0, "instance {i} did its share");
+        assert!(server.metric("switchboard_core_sends_total") > 0, "instance {i} did its share");
     }
     assert!(!of_type(&all, "TimerFired").is_empty() && !of_type(&all, "SessionClosed").is_empty());
 
@@ -276,7 +270,7 @@ fn a_killed_nats_server_and_a_killed_engine_lose_nothing() {
 fn wait_for_parts(servers: &[&Server], parts: &[u64]) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let held: Vec<u64> = servers.iter().map(|s| metric(s, "switchboard_core_parts_held")).collect();
+        let held: Vec<u64> = servers.iter().map(|s| s.metric("switchboard_core_parts_held")).collect();
         if held == parts {
             return;
         }
@@ -313,8 +307,8 @@ fn leased_parts_move_from_a_stopped_engine_to_the_others() {
         assert!(Instant::now() < deadline, "questions not matched");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(metric(&stopped, "switchboard_core_matched_total") > 0, "the stopped instance had conversations");
-    assert_eq!(metric(&stopped, "switchboard_core_timers_fired_total"), 0, "its timers were not due yet");
+    assert!(stopped.metric("switchboard_core_matched_total") > 0, "the stopped instance had conversations");
+    assert_eq!(stopped.metric("switchboard_core_timers_fired_total"), 0, "its timers were not due yet");
     stopped.kill_now();
 
     // Its parts expire and move to the survivor, which fires every timer.
@@ -323,7 +317,7 @@ fn leased_parts_move_from_a_stopped_engine_to_the_others() {
     check_log(&all, &accepted);
     let fired = of_type(&all, "TimerFired").len() as u64;
     assert!(fired >= 16, "every operator's re-confirm timer fired ({fired})");
-    assert_eq!(metric(&survivor, "switchboard_core_timers_fired_total"), fired, "the survivor fired them all");
+    assert_eq!(survivor.metric("switchboard_core_timers_fired_total"), fired, "the survivor fired them all");
 
     // A newcomer gets an even share: the survivor releases half.
     let newcomer = start("newcomer");
@@ -347,7 +341,7 @@ fn an_engine_stopped_gracefully_gives_its_parts_back_at_once() {
     // Within one renewal (a third of the term), not when the leases expire; the share of
     // the one instance left is every part only if the leaver's membership went too.
     let deadline = stopped_at + Duration::from_secs(20);
-    while metric(&staying, "switchboard_core_parts_held") != 8 {
+    while staying.metric("switchboard_core_parts_held") != 8 {
         assert!(Instant::now() < deadline, "the parts were not given back: they would move only when they expire");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -420,7 +414,7 @@ fn a_websocket_on_one_instance_carries_what_other_instances_write() {
         let answer = client.until_reply("answer");
         assert!(answer["item"]["text"].as_str().unwrap().contains("库存"), "{answer}");
     }
-    assert!(metric(&servers[1], "switchboard_core_sends_total") > 0, "instance 1's engine answered some of them");
+    assert!(servers[1].metric("switchboard_core_sends_total") > 0, "instance 1's engine answered some of them");
 
     // An engineer replies through instance 1; the operator on instance 0 reads it live.
     let reply = servers[1].post("/api/v1/teams/demo/conversations/ws0/replies", json!({"text": "已处理"}));

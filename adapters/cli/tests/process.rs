@@ -279,3 +279,52 @@ fn a_postgres_read_model_without_a_url_is_a_clear_startup_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("read_models.url is not set"), "{stderr}");
 }
+
+/// A first start of the demo records four weeks of traffic through the engine: the
+/// statistics, FAQ candidates and weekly report have something to show, none of it is
+/// matched, sent or timed again by the running core, and a restart records nothing more.
+#[test]
+fn the_demo_opens_with_four_weeks_of_history_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with_env(dir.path(), None, &["--demo"], &[("SWITCHBOARD_DEMO_HISTORY", "true")]);
+    let now = chrono::Utc::now();
+    let format = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let path = format!(
+        "/api/v1/teams/demo/statistics?from={}&to={}",
+        format(now - chrono::Duration::days(29)),
+        format(now + chrono::Duration::days(1))
+    );
+    let stats = server.eventually(&path, |s| s["opened"].as_u64().unwrap_or(0) > 150 && s["closed"] == s["opened"]);
+    let figure = |name: &str| stats[name].as_u64().unwrap_or(0);
+    assert!(figure("opened") > 150, "a month of sessions: {stats}");
+    assert_eq!(figure("closed"), figure("opened"), "every recorded session ended: {stats}");
+    for name in ["resolved_automatically", "transferred", "reconfirmed", "auto_closed"] {
+        assert!(figure(name) > 0, "{name} happened in the month: {stats}");
+    }
+    let days = stats["opened_per_day"].as_array().unwrap();
+    assert_eq!(days.len(), 28, "every one of the 28 days had sessions: {days:?}");
+    for list in ["per_assignee", "per_category", "top_faqs"] {
+        assert!(!stats[list].as_array().unwrap().is_empty(), "{list} is filled: {stats}");
+    }
+    let candidates = server.get("/api/v1/teams/demo/faq-candidates");
+    assert!(!candidates.as_array().unwrap().is_empty(), "questions nobody could answer became candidates");
+    let week = (now - chrono::Duration::days(7)).format("%G-W%V").to_string();
+    let report = ureq::get(&format!("{}/api/v1/teams/demo/reports/weekly?week={week}&format=csv", server.base))
+        .set("authorization", &common::admin_auth())
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(report.lines().count() > 20, "last week's report lists its sessions: {} lines", report.lines().count());
+
+    // The past is settled: the running core finds nothing to match, send or fire.
+    std::thread::sleep(Duration::from_secs(2));
+    for counter in
+        ["switchboard_core_matched_total", "switchboard_core_sends_total", "switchboard_core_timers_fired_total"]
+    {
+        assert_eq!(server.metric(counter), 0, "{counter}: the history was acted on again");
+    }
+    server.restart();
+    let again = server.eventually(&path, |s| s["opened"] == stats["opened"]);
+    assert_eq!(again["opened"], stats["opened"], "a restart records no second history");
+}

@@ -184,6 +184,13 @@ impl Server {
         }
     }
 
+    /// A counter or gauge from `/metrics`.
+    pub fn metric(&self, name: &str) -> u64 {
+        let text = ureq::get(&format!("{}/metrics", self.base)).call().unwrap().into_string().unwrap();
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
     /// Kills the process and waits for it.
     pub fn kill(mut self) {
         self.kill_now();
@@ -204,6 +211,8 @@ fn spawn(command: &[std::ffi::OsString], env: &[(String, String)], log: Option<&
         .args(command)
         .env("SWITCHBOARD_LOG", "warn")
         .env("SWITCHBOARD_ADMIN_KEY", ADMIN_KEY)
+        // A test's demo starts without the recorded four weeks (the history test turns it on).
+        .env("SWITCHBOARD_DEMO_HISTORY", "false")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(stderr)
