@@ -390,6 +390,10 @@ impl Core {
             timers = self.timers.held(),
             "caught up with the event log"
         );
+        // Every part held now is taken up here; gains before this moment need nothing more.
+        if let Some(shards) = &self.config.shards {
+            shards.take_gained();
+        }
         self.take_up(pending, |stream| self.owns(stream), workers);
         self.timers.start();
         self.health.caught_up.store(true, Ordering::Relaxed);
@@ -408,13 +412,14 @@ impl Core {
         workers: &mut JoinSet<()>,
     ) -> BTreeSet<u32> {
         let count = self.config.shards.as_ref().map_or(1, |shards| shards.count());
-        let gained: BTreeSet<u32> = now.difference(before).copied().collect();
+        // Not `now - before`: a part lost and gained again since the last look counts too.
+        let gained = self.config.shards.as_ref().map(|shards| shards.take_gained()).unwrap_or_default();
         let lost: Vec<u32> = before.difference(&now).copied().collect();
         info!(held = ?now, gained = ?gained, lost = ?lost, "the conversation parts this instance works on changed");
         self.health.parts_held.store(now.len() as u64, Ordering::Relaxed);
         self.timers.rebalance(|stream| self.owns(stream));
         if self.health.caught_up() {
-            self.take_up(pending, |stream| gained.contains(&part_of(stream, count)), workers);
+            self.take_up(pending, |stream| gained.contains(&part_of(stream, count)) && self.owns(stream), workers);
         }
         now
     }

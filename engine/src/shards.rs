@@ -61,6 +61,10 @@ pub struct Shards {
     count: u32,
     movable: bool,
     held: watch::Sender<BTreeSet<u32>>,
+    /// Parts gained since the core last took them up. A watch keeps only the latest set, so
+    /// a part lost and gained again between two looks would otherwise look unchanged, and
+    /// the work that arrived while it was away would never start.
+    gained: std::sync::Mutex<BTreeSet<u32>>,
 }
 
 impl Shards {
@@ -70,12 +74,18 @@ impl Shards {
             count: shard.count.max(1),
             movable: false,
             held: watch::Sender::new(BTreeSet::from([shard.index])),
+            gained: std::sync::Mutex::default(),
         })
     }
 
     /// `count` parts of which none is held until a lease keeper grants them.
     pub fn leased(count: u32) -> Arc<Self> {
-        Arc::new(Self { count: count.max(1), movable: true, held: watch::Sender::new(BTreeSet::new()) })
+        Arc::new(Self {
+            count: count.max(1),
+            movable: true,
+            held: watch::Sender::new(BTreeSet::new()),
+            gained: std::sync::Mutex::default(),
+        })
     }
 
     /// How many parts the conversations are split into.
@@ -104,10 +114,17 @@ impl Shards {
         self.held.send_if_modified(|held| {
             let changed = *held != parts;
             if changed {
+                self.gained.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(parts.difference(held));
                 *held = parts;
             }
             changed
         });
+    }
+
+    /// The parts gained since the last call (some may be lost again by now: check
+    /// [`owns`](Self::owns) too).
+    pub fn take_gained(&self) -> BTreeSet<u32> {
+        std::mem::take(&mut *self.gained.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// Follows the parts held.
@@ -122,6 +139,20 @@ mod tests {
 
     use super::*;
     use switchboard_schemas::{TeamId, UserId};
+
+    #[test]
+    fn a_part_lost_and_gained_again_between_two_looks_is_still_reported_gained() {
+        let shards = Shards::leased(4);
+        shards.hold(BTreeSet::from([0, 1]));
+        assert_eq!(shards.take_gained(), BTreeSet::from([0, 1]));
+        let mut changes = shards.changes();
+        changes.borrow_and_update();
+        shards.hold(BTreeSet::new());
+        shards.hold(BTreeSet::from([0, 1]));
+        assert_eq!(*changes.borrow_and_update(), BTreeSet::from([0, 1]), "the watch alone shows no change");
+        assert_eq!(shards.take_gained(), BTreeSet::from([0, 1]), "but both were gained again");
+        assert!(shards.take_gained().is_empty());
+    }
 
     #[test]
     fn parts_split_conversations_disjointly_and_evenly() {

@@ -2,7 +2,8 @@
 //! binary while a part of the system is killed, restarted or starved of disk, then checks
 //! the log exactly-once. Every scenario runs in turn and the table of results is printed
 //! before any assertion, so one broken scenario does not hide the others:
-//! `cargo nextest run -p switchboard-cli --test faults --no-capture` (or `ops/load/faults`).
+//! `cargo nextest run -p switchboard-cli --test faults --no-capture` (or `ops/load/faults`);
+//! `FAULT_SCENARIOS=cluster` runs only the scenarios whose name contains it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{free_port, LoadRun, Server};
 use serde_json::Value;
-use switchboard_jetstream::testing::NatsServer;
+use switchboard_jetstream::testing::{NatsCluster, NatsServer};
 
 /// Load of each scenario: 30 messages a second for 12 s; the fault strikes at 4 s.
 const LOAD: [&str; 6] = ["--rate", "30", "--duration", "12s", "--drain-timeout", "90s"];
@@ -295,6 +296,79 @@ fn embedded_disk_full(dir: &Path) -> Run {
     Run { report, problem }
 }
 
+/// Three `serve --demo` instances with `core.shard = "auto"` on a three-node JetStream
+/// cluster (the stream replicated three times), read models on PostgreSQL: the first runs
+/// every role and takes the load, the others `http,engine` (one projector per store).
+struct ClusterRig {
+    nats: NatsCluster,
+    _postgres: Postgres,
+    config: PathBuf,
+    servers: Vec<Server>,
+    api_port: u16,
+}
+
+impl ClusterRig {
+    fn start(dir: &Path) -> ClusterRig {
+        let nats = NatsCluster::start();
+        let postgres = Postgres::start();
+        let config = dir.join("cluster.toml");
+        let text = format!(
+            "[store]\nkind = \"nats\"\nnats_url = \"{}\"\n[store.jetstream]\nreplicas = 3\nrequest_timeout = \"2s\"\n\
+             [read_models]\nkind = \"postgres\"\nurl = \"{}\"\n[core]\nshard = \"auto\"\n",
+            nats.url(),
+            postgres.url()
+        );
+        std::fs::write(&config, text).unwrap();
+        let api_port = free_port();
+        let servers = (0..3)
+            .map(|i| {
+                let roles = (i > 0).then_some("http,engine");
+                start(&dir.join(format!("instance{i}")), Some(&config), &with_demo_api(api_port, roles))
+            })
+            .collect();
+        ClusterRig { nats, _postgres: postgres, config, servers, api_port }
+    }
+
+    /// Runs load against the first instance through `fault`; a refusal while a quorum of
+    /// servers is up is a failure too.
+    fn under_load(&mut self, fault: impl FnOnce(&mut ClusterRig)) -> Run {
+        let run = LoadRun::start(Some(&self.config), &self.servers[0].base, self.api_port, &LOAD);
+        std::thread::sleep(FAULT_AT);
+        fault(self);
+        let report = run.report().0;
+        let refused = report["errors"].as_u64().unwrap_or(u64::MAX);
+        let problem = (refused > 0).then(|| format!("{refused} callbacks refused while a quorum was up"));
+        Run { report, problem }
+    }
+}
+
+fn cluster_leader_killed(dir: &Path) -> Run {
+    ClusterRig::start(dir).under_load(|rig| {
+        let leader = rig.nats.stream_leader("SWITCHBOARD").expect("the stream has a leader");
+        rig.nats.kill(leader);
+        std::thread::sleep(Duration::from_secs(3));
+        rig.nats.restart(leader);
+    })
+}
+
+fn cluster_follower_killed(dir: &Path) -> Run {
+    ClusterRig::start(dir).under_load(|rig| {
+        let leader = rig.nats.stream_leader("SWITCHBOARD");
+        let follower = (0..3).find(|&i| Some(i) != leader).unwrap();
+        rig.nats.kill(follower);
+        std::thread::sleep(Duration::from_secs(3));
+        rig.nats.restart(follower);
+    })
+}
+
+fn cluster_instance_killed(dir: &Path) -> Run {
+    ClusterRig::start(dir).under_load(|rig| {
+        rig.servers[2].kill_now();
+        std::thread::sleep(Duration::from_secs(3));
+        rig.servers[2].restart();
+    })
+}
+
 fn table(outcomes: &[Outcome]) -> String {
     let mut text = String::from(
         "| scenario | accepted | refused | lost | duplicated | recorded without a 200 | recovered in | drained in | p99 | result |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
@@ -324,14 +398,25 @@ fn table(outcomes: &[Outcome]) -> String {
 
 #[test]
 fn no_fault_during_load_loses_or_duplicates_a_message() {
-    let scenarios: [(&str, Scenario); 6] = [
+    let scenarios: [(&str, Scenario); 9] = [
         ("serve (embedded) SIGKILLed, restarted after 1 s", serve_killed_on_the_embedded_store),
         ("nats-server SIGKILLed, restarted after 2 s", nats_server_killed),
         ("engine role SIGKILLed, restarted after 1 s (JetStream)", |dir| split_role_killed(dir, false)),
         ("HTTP role SIGKILLed, restarted after 1 s (JetStream)", |dir| split_role_killed(dir, true)),
         ("PostgreSQL (read models) crashed, restarted after 2 s", postgres_restarted_under_the_projector),
         ("embedded store's disk full for 2 s", embedded_disk_full),
+        ("3-node cluster: the stream leader nats-server SIGKILLed, restarted after 3 s", cluster_leader_killed),
+        ("3-node cluster: a follower nats-server SIGKILLed, restarted after 3 s", cluster_follower_killed),
+        (
+            "3-node cluster: one of three instances SIGKILLed (its parts move), restarted after 3 s",
+            cluster_instance_killed,
+        ),
     ];
+    // FAULT_SCENARIOS=<words> runs only the scenarios whose name contains them.
+    let only = std::env::var("FAULT_SCENARIOS").ok();
+    let scenarios: Vec<(&str, Scenario)> =
+        scenarios.into_iter().filter(|(name, _)| only.as_deref().is_none_or(|words| name.contains(words))).collect();
+    assert!(!scenarios.is_empty(), "FAULT_SCENARIOS={only:?} matches no scenario");
     let mut outcomes = Vec::new();
     for (scenario, run) in scenarios {
         let dir = tempfile::tempdir().unwrap();

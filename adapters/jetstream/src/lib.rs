@@ -68,12 +68,13 @@
 //!
 //! A lost connection, a timeout or a missing JetStream responder is reported as
 //! [`LogError::Unavailable`] within [`JetStreamOptions::request_timeout`]; the client
-//! reconnects on its own. An append rides through that for up to
-//! [`JetStreamOptions::append_deadline`] (15 s): it is tried again, re-reading the
-//! stream's version, with the same commit id — an attempt that was stored although its
-//! acknowledgement was lost is then found by its id and answered as the duplicate it is.
-//! A leader election or a move to another server of the cluster therefore delays an
-//! append instead of refusing it. Reads report `Unavailable` at once; their callers poll.
+//! reconnects on its own. An append, and the read of a stream a command makes before it
+//! decides, ride through that for up to [`JetStreamOptions::failover_deadline`] (15 s): they
+//! are tried again — an append re-reading the stream's version, with the same commit id, so
+//! an attempt that was stored although its acknowledgement was lost is found by its id and
+//! answered as the duplicate it is. A leader election or a move to another server of the
+//! cluster therefore delays a command instead of refusing it. Reads of the whole log report
+//! `Unavailable` at once; the followers that make them poll again.
 //! A message that is not a valid commit is reported as [`LogError::Corrupt`] with the
 //! position of its first event.
 //!
@@ -259,6 +260,52 @@ impl JetStreamEventLog {
             stored: watch::Sender::new(0),
             follower: Mutex::new(None),
         })
+    }
+
+    /// Runs `attempt` again while it fails with the log unavailable (a stream leader being
+    /// elected, the connection moving to another server of the cluster), with a growing
+    /// pause, until [`JetStreamOptions::failover_deadline`] has passed; an append retried
+    /// this way carries its commit id, so it is never stored twice.
+    async fn ride_through<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+        &self,
+        stream: &StreamId,
+        attempt: impl Fn() -> F,
+        unavailable: impl Fn(&E) -> bool,
+    ) -> Result<T, E> {
+        let deadline = tokio::time::Instant::now() + self.options.failover_deadline;
+        let mut pause = RETRY_PAUSE;
+        loop {
+            match attempt().await {
+                Err(e) if unavailable(&e) && tokio::time::Instant::now() + pause < deadline => {
+                    tracing::debug!(%stream, error = %e, "the log is unavailable; trying again");
+                    self.forget(&self.subject(stream));
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// One attempt at reading a stream (see [`EventLog::read_stream`], which retries it).
+    async fn try_read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {
+        let subject = self.subject(stream);
+        let last = match self.stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => message,
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.fail(&e, &format!("read the last commit on {subject}"))),
+        };
+        let (version, count) = codec::last_version(last.sequence, &last.payload)?;
+        self.remember(&subject, last.sequence, version);
+        if after_version >= version {
+            return Ok(Vec::new());
+        }
+        let first_of_last = version + 1 - count as u64;
+        if after_version + 1 >= first_of_last {
+            let events = codec::decode(&self.options.subject_prefix, &subject, last.sequence, &last.payload)?;
+            return Ok(events.into_iter().filter(|e| e.version > after_version).collect());
+        }
+        self.scan(subject, 1, last.sequence, usize::MAX, |e| e.version > after_version).await
     }
 
     /// One attempt at an append (see [`EventLog::append`], which retries it).
@@ -743,28 +790,16 @@ impl Drop for JetStreamEventLog {
 
 #[async_trait]
 impl EventLog for JetStreamEventLog {
-    /// Appends, riding through the log being unavailable for up to `append_deadline`: a
-    /// leader election or a reconnection to another server takes seconds, and a retry
-    /// with the same commit id is acknowledged as the commit it repeats, never stored twice.
+    /// Appends, riding through the log being unavailable for up to `failover_deadline` (see
+    /// [`ride_through`](JetStreamEventLog::ride_through)).
     async fn append(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         commit: Commit,
     ) -> Result<Appended, AppendError> {
-        let deadline = tokio::time::Instant::now() + self.options.append_deadline;
-        let mut pause = RETRY_PAUSE;
-        loop {
-            match self.try_append(stream, expected, &commit).await {
-                Err(AppendError::Log(LogError::Unavailable(why))) if tokio::time::Instant::now() + pause < deadline => {
-                    tracing::debug!(%stream, commit_id = %commit.commit_id, %why, "append: the log is unavailable; retrying");
-                    self.forget(&self.subject(stream));
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
-                }
-                outcome => return outcome,
-            }
-        }
+        let unavailable = |e: &AppendError| matches!(e, AppendError::Log(LogError::Unavailable(_)));
+        self.ride_through(stream, || self.try_append(stream, expected, &commit), unavailable).await
     }
 
     fn max_commit_bytes(&self) -> usize {
@@ -772,24 +807,11 @@ impl EventLog for JetStreamEventLog {
         self.client.server_info().max_payload.saturating_sub(HEADER_ROOM)
     }
 
+    /// Reads, riding through the log being unavailable like an append: a command reads its
+    /// stream before it decides, and must not fail where its append would have waited.
     async fn read_stream(&self, stream: &StreamId, after_version: u64) -> Result<Vec<RecordedEvent>, LogError> {
-        let subject = self.subject(stream);
-        let last = match self.stream.get_last_raw_message_by_subject(&subject).await {
-            Ok(message) => message,
-            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.fail(&e, &format!("read the last commit on {subject}"))),
-        };
-        let (version, count) = codec::last_version(last.sequence, &last.payload)?;
-        self.remember(&subject, last.sequence, version);
-        if after_version >= version {
-            return Ok(Vec::new());
-        }
-        let first_of_last = version + 1 - count as u64;
-        if after_version + 1 >= first_of_last {
-            let events = codec::decode(&self.options.subject_prefix, &subject, last.sequence, &last.payload)?;
-            return Ok(events.into_iter().filter(|e| e.version > after_version).collect());
-        }
-        self.scan(subject, 1, last.sequence, usize::MAX, |e| e.version > after_version).await
+        let unavailable = |e: &LogError| matches!(e, LogError::Unavailable(_));
+        self.ride_through(stream, || self.try_read_stream(stream, after_version), unavailable).await
     }
 
     async fn read_all(&self, after: u64, limit: usize, team: Option<&TeamId>) -> Result<Vec<RecordedEvent>, LogError> {

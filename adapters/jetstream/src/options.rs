@@ -46,12 +46,12 @@ pub struct JetStreamOptions {
     /// How long connecting may take (default 5 s).
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// How long an append keeps trying while the log is unavailable — a stream leader
-    /// being elected, the connection moving to another server of the cluster — before it
-    /// is refused (default 15 s). A retry carries the same commit id, so it is never
-    /// stored twice. Must not exceed `duplicate_window`.
+    /// How long an append (and the read of a stream before it) keeps trying while the log
+    /// is unavailable — a stream leader being elected, the connection moving to another
+    /// server of the cluster — before it is refused (default 15 s). A retried append carries
+    /// the same commit id, so it is never stored twice. Must not exceed `duplicate_window`.
     #[serde(with = "humantime_serde")]
-    pub append_deadline: Duration,
+    pub failover_deadline: Duration,
     /// A NATS credentials file (`.creds`, user JWT and NKey seed) for servers that require
     /// them; absent for servers without authentication or with credentials in the URL.
     pub credentials_file: Option<PathBuf>,
@@ -68,7 +68,7 @@ impl Default for JetStreamOptions {
             duplicate_window: Duration::from_secs(600),
             request_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
-            append_deadline: Duration::from_secs(15),
+            failover_deadline: Duration::from_secs(15),
             credentials_file: None,
         }
     }
@@ -110,9 +110,9 @@ impl JetStreamOptions {
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return bad("request_timeout/connect_timeout", "must be longer than zero".into());
         }
-        if self.append_deadline > self.duplicate_window {
+        if self.failover_deadline > self.duplicate_window {
             return bad(
-                "append_deadline",
+                "failover_deadline",
                 "must not be longer than duplicate_window, or a retried commit could be stored twice".into(),
             );
         }

@@ -309,6 +309,19 @@ impl NatsCluster {
         }
     }
 
+    /// The member leading `stream` now, as the members' monitoring endpoints report it.
+    pub fn stream_leader(&self, stream: &str) -> Option<usize> {
+        (0..self.members.len()).filter(|&i| self.members[i].child.is_some()).find_map(|i| {
+            let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.monitor_ports[i]));
+            let body = http_get(address, "/jsz?accounts=true&streams=true")?;
+            let jsz: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let streams =
+                jsz["account_details"].as_array()?.iter().flat_map(|a| a["stream_detail"].as_array()).flatten();
+            let leader = streams.into_iter().find(|s| s["name"] == stream)?["cluster"]["leader"].as_str()?.to_owned();
+            self.index_of(&leader)
+        })
+    }
+
     /// Waits until the member's monitoring endpoint says JetStream is healthy.
     fn wait_ready(&self, index: usize) -> Result<(), NatsServerError> {
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -333,15 +346,28 @@ impl std::fmt::Debug for NatsCluster {
     }
 }
 
-/// The status code of a plain HTTP GET on loopback (the monitoring endpoint), if it answers.
-fn http_status(address: SocketAddr, path: &str) -> Option<u16> {
+/// A plain HTTP/1.0 GET on loopback (the monitoring endpoint): the whole answer, if any.
+fn http_answer(address: SocketAddr, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).ok()?;
-    let mut head = [0; 64];
-    let n = stream.read(&mut head).ok()?;
-    std::str::from_utf8(&head[..n]).ok()?.split_whitespace().nth(1)?.parse().ok()
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+/// The status code of a GET (see [`http_answer`]).
+fn http_status(address: SocketAddr, path: &str) -> Option<u16> {
+    http_answer(address, path)?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The body of a GET answered 200 (see [`http_answer`]).
+fn http_get(address: SocketAddr, path: &str) -> Option<String> {
+    let answer = http_answer(address, path)?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.split_whitespace().nth(1).filter(|status| *status == "200")?;
+    Some(body.to_owned())
 }
 
 /// A port on loopback that is free now and that no outgoing connection will take later.

@@ -37,7 +37,7 @@ async fn appends_ride_through_the_loss_of_the_leader_a_follower_and_the_connecte
     let options = JetStreamOptions {
         replicas: 3,
         request_timeout: Duration::from_secs(2),
-        append_deadline: Duration::from_secs(30),
+        failover_deadline: Duration::from_secs(30),
         ..JetStreamOptions::default()
     };
     let log = Arc::new(JetStreamEventLog::connect(&cluster.url(), options).await.unwrap());

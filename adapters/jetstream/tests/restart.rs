@@ -1,6 +1,6 @@
 //! Events survive a SIGKILL and restart of nats-server: versions and positions continue,
 //! and a commit retried within the duplicate window is still a duplicate. An append rides
-//! through the server being away for less than its `append_deadline`; past it (here, with
+//! through the server being away for less than its `failover_deadline`; past it (here, with
 //! no deadline at all) the log answers `LogError::Unavailable` instead of hanging.
 
 #![allow(clippy::unwrap_used)]
@@ -21,7 +21,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 async fn connect(server: &NatsServer) -> JetStreamEventLog {
     let options = JetStreamOptions {
         request_timeout: REQUEST_TIMEOUT,
-        append_deadline: Duration::ZERO,
+        failover_deadline: Duration::ZERO,
         ..JetStreamOptions::default()
     };
     JetStreamEventLog::connect(&server.url(), options).await.unwrap()
@@ -135,7 +135,7 @@ async fn an_append_rides_through_a_server_restart_within_its_deadline() {
     let mut server = NatsServer::start();
     let options = JetStreamOptions {
         request_timeout: REQUEST_TIMEOUT,
-        append_deadline: Duration::from_secs(20),
+        failover_deadline: Duration::from_secs(20),
         ..JetStreamOptions::default()
     };
     let log = std::sync::Arc::new(JetStreamEventLog::connect(&server.url(), options).await.unwrap());
