@@ -10,7 +10,8 @@
 //! recorded as delivered. Each event carries the time it happened on a clock that walks
 //! through the four weeks. When recording ends, nothing is pending: no question is unmatched,
 //! no delivery unrecorded and no timer due, so the core has nothing to send when it starts.
-//! The random choices come from a fixed seed, so every first start records the same past.
+//! The random choices come from a fixed seed (the simulator's [`Dice`]), so every first start
+//! records the same past.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use switchboard_search::KeywordMatcher;
 use uuid::Uuid;
 
 use crate::demo::DEMO_TEAM;
+use crate::simulate::Dice;
 
 /// How far back the history reaches.
 pub const DAYS: i64 = 28;
@@ -59,31 +61,14 @@ const STAFF_REPLIES: [&str; 4] = [
     "已记录，明天发版修复，先用临时方案绕过。",
 ];
 
-/// A deterministic source of choices (SplitMix64): the same history on every first start.
-struct Dice(u64);
+/// One pick among `items`.
+fn pick<'a, T>(dice: &mut Dice, items: &'a [T]) -> &'a T {
+    &items[dice.below(items.len())]
+}
 
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
+/// True with probability `percent` / 100.
+fn percent(dice: &mut Dice, percent: u32) -> bool {
+    dice.chance(f64::from(percent) / 100.0)
 }
 
 /// The simulated time: the clock the history's runtime stamps events with.
@@ -209,9 +194,9 @@ impl Story<'_> {
     /// One session, from the first question to its close.
     async fn session(&self, user: &UserId, dice: &mut Dice) -> Result<usize> {
         let question = match dice.below(100) {
-            0..=59 => dice.pick(&self.wordings).clone(),
-            60..=74 => (*dice.pick(&VAGUE_QUESTIONS)).to_owned(),
-            75..=94 => (*dice.pick(&NEW_QUESTIONS)).to_owned(),
+            0..=59 => pick(dice, &self.wordings).clone(),
+            60..=74 => (*pick(dice, &VAGUE_QUESTIONS)).to_owned(),
+            75..=94 => (*pick(dice, &NEW_QUESTIONS)).to_owned(),
             _ => "转人工".to_owned(),
         };
         let mut events = self.say(user, &question).await?;
@@ -220,12 +205,12 @@ impl Story<'_> {
             self.clock.advance(Duration::minutes(1 + dice.below(9) as i64));
             events += match self.phase(user).await? {
                 None => break,
-                Some(Phase::Answered { .. }) if dice.chance(12) => self.go_silent(user).await?,
+                Some(Phase::Answered { .. }) if percent(dice, 12) => self.go_silent(user).await?,
                 Some(Phase::Answered { .. }) => {
-                    let resolved = dice.chance(85);
+                    let resolved = percent(dice, 85);
                     self.run(user, Command::GiveFeedback { resolved }).await?
                 }
-                Some(Phase::AwaitingChoice { .. }) if dice.chance(75) => self.say(user, "1").await?,
+                Some(Phase::AwaitingChoice { .. }) if percent(dice, 75) => self.say(user, "1").await?,
                 Some(Phase::AwaitingChoice { .. }) => self.say(user, "转人工").await?,
                 Some(Phase::WithHuman | Phase::Waiting) => self.engineer_works(user, dice).await?,
                 Some(_) => self.go_silent(user).await?,
@@ -252,10 +237,10 @@ impl Story<'_> {
     /// The on-call engineer answers; sometimes passes the session on first; then it is closed.
     async fn engineer_works(&self, user: &UserId, dice: &mut Dice) -> Result<usize> {
         let state = self.runtime.load_conversation(&self.team, user).await?;
-        let assignee = state.session.and_then(|s| s.assignee).unwrap_or_else(|| dice.pick(&self.engineers).clone());
+        let assignee = state.session.and_then(|s| s.assignee).unwrap_or_else(|| pick(dice, &self.engineers).clone());
         let mut events = 0;
-        if dice.chance(15) {
-            let to = dice.pick(&self.engineers).clone();
+        if percent(dice, 15) {
+            let to = pick(dice, &self.engineers).clone();
             if to != assignee {
                 events += self.run(user, Command::Transfer { by: assignee.clone(), to: Some(to) }).await?;
             }
@@ -263,10 +248,10 @@ impl Story<'_> {
         self.clock.advance(Duration::minutes(3 + dice.below(40) as i64));
         let replier = self.runtime.load_conversation(&self.team, user).await?.session.and_then(|s| s.assignee);
         let staff = replier.unwrap_or(assignee);
-        let reply = Command::HumanReply { staff: staff.clone(), text: (*dice.pick(&STAFF_REPLIES)).to_owned() };
+        let reply = Command::HumanReply { staff: staff.clone(), text: (*pick(dice, &STAFF_REPLIES)).to_owned() };
         events += self.run(user, reply).await?;
         self.clock.advance(Duration::minutes(2 + dice.below(20) as i64));
-        if dice.chance(60) {
+        if percent(dice, 60) {
             events += self.say(user, "好的，谢谢！Thanks, that works.").await?;
             self.clock.advance(Duration::minutes(1 + dice.below(5) as i64));
         }

@@ -21,12 +21,14 @@ use switchboard_wecom::xml::{Body, Header, Message};
 
 use crate::config::Config;
 use crate::demo;
-use crate::simulate::{wecom_side, Dice, WecomSide, QUESTIONS};
+use crate::simulate::{callback_sender, wecom_side, Dice, WecomSide, QUESTIONS};
 
 /// Options of `load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// The running `switchboard serve` (its HTTP address; loopback only).
+    /// The running `switchboard serve` (its HTTP address; loopback only). Several, separated
+    /// by commas, are used as a load balancer in front of them would: each callback goes to
+    /// the next in turn, and to the one after when that one does not answer 200.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     target: String,
     /// The team whose WeCom application to play (the demo team's built-in one for `demo`).
@@ -178,7 +180,11 @@ fn require_loopback(target: &str) -> Result<()> {
 
 /// Runs the load, checks the log, prints the report; fails when the log is not intact.
 pub async fn run(config: Config, args: LoadArgs) -> Result<()> {
-    require_loopback(&args.target)?;
+    let targets: Vec<&str> = args.target.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
+    anyhow::ensure!(!targets.is_empty(), "--target names no address");
+    for target in &targets {
+        require_loopback(target)?;
+    }
     if !args.api_listen.ip().is_loopback() {
         bail!("--api-listen {} is not a loopback address", args.api_listen);
     }
@@ -192,7 +198,12 @@ pub async fn run(config: Config, args: LoadArgs) -> Result<()> {
         bail!("--max-messages must be between 1 and 1000000");
     }
     let WecomSide { app, simulator, api, sender, url } =
-        wecom_side(&config, &args.team, &args.target, args.api_listen).await?;
+        wecom_side(&config, &args.team, targets[0], args.api_listen).await?;
+    let mut senders = vec![sender];
+    for target in &targets[1..] {
+        senders.push(callback_sender(&app, &args.team, target)?.0);
+    }
+    let senders = Arc::new(senders);
 
     let planned = ((args.rate * args.duration.as_secs_f64()).ceil() as u64).clamp(1, args.max_messages);
     // Each question brings an answer and often a prompt: keep every operator well under
@@ -230,12 +241,22 @@ pub async fn run(config: Config, args: LoadArgs) -> Result<()> {
         };
         let copies = if dice.chance(args.duplicates) { 2 } else { 1 };
         redeliveries += copies - 1;
-        let (sender, sent, slots) = (sender.clone(), sent.clone(), slots.clone());
+        let (senders, sent, slots) = (senders.clone(), sent.clone(), slots.clone());
         let (accepted_count, failed_count) = (accepted.clone(), failed.clone());
+        let first = i as usize % senders.len();
         tasks.spawn(async move {
             let deliveries = (0..copies).map(|_| async {
                 let _slot = slots.acquire().await;
-                sender.send(&message).await.map_or(0, |outcome| outcome.status)
+                // As a balancer would: the next instance in turn, the one after it when it fails.
+                let mut status = 0;
+                for n in 0..senders.len() {
+                    let sender = &senders[(first + n) % senders.len()];
+                    status = sender.send(&message).await.map_or(0, |outcome| outcome.status);
+                    if status == 200 {
+                        break;
+                    }
+                }
+                status
             });
             let statuses = futures::future::join_all(deliveries).await;
             let status = if statuses.contains(&200) { 200 } else { statuses.into_iter().max().unwrap_or(0) };
@@ -290,7 +311,7 @@ pub async fn run(config: Config, args: LoadArgs) -> Result<()> {
     let key = demo::reading_key(args.key.clone(), &args.team);
     let reader = Reader {
         http: reqwest::Client::new(),
-        base: args.target.trim_end_matches('/').to_owned(),
+        base: targets[0].trim_end_matches('/').to_owned(),
         team: args.team.clone(),
         key,
     };

@@ -123,10 +123,16 @@ pub(crate) async fn wecom_side(config: &Config, team: &str, target: &str, api_li
         .serve(api_listen)
         .await
         .with_context(|| format!("cannot serve the simulated WeCom API on {api_listen} (in use?)"))?;
+    let (sender, url) = callback_sender(&app, team, target)?;
+    Ok(WecomSide { app, simulator, api, sender, url })
+}
+
+/// A sender of `team`'s callbacks, as WeCom makes them, to the `serve` at `target`, and the
+/// callback URL it posts to.
+pub(crate) fn callback_sender(app: &WecomApp, team: &str, target: &str) -> Result<(CallbackSender, String)> {
     let crypto = app.crypto(&switchboard_schemas::TeamId::new(team)?)?;
     let url = format!("{}/wecom/{team}/callback", target.trim_end_matches('/'));
-    let sender = CallbackSender::new(&url, crypto, &app.corp_id, app.agent_id);
-    Ok(WecomSide { app, simulator, api, sender, url })
+    Ok((CallbackSender::new(&url, crypto, &app.corp_id, app.agent_id), url))
 }
 
 fn app_of(config: &Config, team: &str) -> Result<WecomApp> {

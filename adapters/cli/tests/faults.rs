@@ -329,10 +329,11 @@ impl ClusterRig {
         ClusterRig { nats, _postgres: postgres, config, servers, api_port }
     }
 
-    /// Runs load against the first instance through `fault`; a refusal while a quorum of
-    /// servers is up is a failure too.
-    fn under_load(&mut self, fault: impl FnOnce(&mut ClusterRig)) -> Run {
-        let run = LoadRun::start(Some(&self.config), &self.servers[0].base, self.api_port, &LOAD);
+    /// Runs load against `targets` (instance numbers, behind one balancer) through `fault`;
+    /// a refusal while a quorum of servers is up is a failure too.
+    fn under_load(&mut self, targets: &[usize], fault: impl FnOnce(&mut ClusterRig)) -> Run {
+        let target = targets.iter().map(|&i| self.servers[i].base.as_str()).collect::<Vec<_>>().join(",");
+        let run = LoadRun::start(Some(&self.config), &target, self.api_port, &LOAD);
         std::thread::sleep(FAULT_AT);
         fault(self);
         let report = run.report().0;
@@ -343,7 +344,7 @@ impl ClusterRig {
 }
 
 fn cluster_leader_killed(dir: &Path) -> Run {
-    ClusterRig::start(dir).under_load(|rig| {
+    ClusterRig::start(dir).under_load(&[0], |rig| {
         let leader = rig.nats.stream_leader("SWITCHBOARD").expect("the stream has a leader");
         rig.nats.kill(leader);
         std::thread::sleep(Duration::from_secs(3));
@@ -352,7 +353,7 @@ fn cluster_leader_killed(dir: &Path) -> Run {
 }
 
 fn cluster_follower_killed(dir: &Path) -> Run {
-    ClusterRig::start(dir).under_load(|rig| {
+    ClusterRig::start(dir).under_load(&[0], |rig| {
         let leader = rig.nats.stream_leader("SWITCHBOARD");
         let follower = (0..3).find(|&i| Some(i) != leader).unwrap();
         rig.nats.kill(follower);
@@ -361,8 +362,19 @@ fn cluster_follower_killed(dir: &Path) -> Run {
     })
 }
 
+/// An upgrade's rolling restart: each instance in turn stopped with SIGTERM and started
+/// again once healthy, the load spread over all three as a balancer would.
+fn cluster_rolling_restart(dir: &Path) -> Run {
+    ClusterRig::start(dir).under_load(&[0, 1, 2], |rig| {
+        for server in &mut rig.servers {
+            assert!(server.stop_gracefully(), "an instance stops cleanly on SIGTERM");
+            server.restart();
+        }
+    })
+}
+
 fn cluster_instance_killed(dir: &Path) -> Run {
-    ClusterRig::start(dir).under_load(|rig| {
+    ClusterRig::start(dir).under_load(&[0], |rig| {
         rig.servers[2].kill_now();
         std::thread::sleep(Duration::from_secs(3));
         rig.servers[2].restart();
@@ -398,7 +410,7 @@ fn table(outcomes: &[Outcome]) -> String {
 
 #[test]
 fn no_fault_during_load_loses_or_duplicates_a_message() {
-    let scenarios: [(&str, Scenario); 9] = [
+    let scenarios: [(&str, Scenario); 10] = [
         ("serve (embedded) SIGKILLed, restarted after 1 s", serve_killed_on_the_embedded_store),
         ("nats-server SIGKILLed, restarted after 2 s", nats_server_killed),
         ("engine role SIGKILLed, restarted after 1 s (JetStream)", |dir| split_role_killed(dir, false)),
@@ -411,6 +423,7 @@ fn no_fault_during_load_loses_or_duplicates_a_message() {
             "3-node cluster: one of three instances SIGKILLed (its parts move), restarted after 3 s",
             cluster_instance_killed,
         ),
+        ("3-node cluster: rolling restart of the three instances (SIGTERM, healthy, next)", cluster_rolling_restart),
     ];
     // FAULT_SCENARIOS=<words> runs only the scenarios whose name contains them.
     let only = std::env::var("FAULT_SCENARIOS").ok();
