@@ -61,16 +61,6 @@ const STAFF_REPLIES: [&str; 4] = [
     "已记录，明天发版修复，先用临时方案绕过。",
 ];
 
-/// One pick among `items`.
-fn pick<'a, T>(dice: &mut Dice, items: &'a [T]) -> &'a T {
-    &items[dice.below(items.len())]
-}
-
-/// True with probability `percent` / 100.
-fn percent(dice: &mut Dice, percent: u32) -> bool {
-    dice.chance(f64::from(percent) / 100.0)
-}
-
 /// The simulated time: the clock the history's runtime stamps events with.
 struct WalkingClock(AtomicI64);
 
@@ -194,9 +184,9 @@ impl Story<'_> {
     /// One session, from the first question to its close.
     async fn session(&self, user: &UserId, dice: &mut Dice) -> Result<usize> {
         let question = match dice.below(100) {
-            0..=59 => pick(dice, &self.wordings).clone(),
-            60..=74 => (*pick(dice, &VAGUE_QUESTIONS)).to_owned(),
-            75..=94 => (*pick(dice, &NEW_QUESTIONS)).to_owned(),
+            0..=59 => dice.pick(&self.wordings).clone(),
+            60..=74 => (*dice.pick(&VAGUE_QUESTIONS)).to_owned(),
+            75..=94 => (*dice.pick(&NEW_QUESTIONS)).to_owned(),
             _ => "转人工".to_owned(),
         };
         let mut events = self.say(user, &question).await?;
@@ -205,12 +195,12 @@ impl Story<'_> {
             self.clock.advance(Duration::minutes(1 + dice.below(9) as i64));
             events += match self.phase(user).await? {
                 None => break,
-                Some(Phase::Answered { .. }) if percent(dice, 12) => self.go_silent(user).await?,
+                Some(Phase::Answered { .. }) if dice.chance(0.12) => self.go_silent(user).await?,
                 Some(Phase::Answered { .. }) => {
-                    let resolved = percent(dice, 85);
+                    let resolved = dice.chance(0.85);
                     self.run(user, Command::GiveFeedback { resolved }).await?
                 }
-                Some(Phase::AwaitingChoice { .. }) if percent(dice, 75) => self.say(user, "1").await?,
+                Some(Phase::AwaitingChoice { .. }) if dice.chance(0.75) => self.say(user, "1").await?,
                 Some(Phase::AwaitingChoice { .. }) => self.say(user, "转人工").await?,
                 Some(Phase::WithHuman | Phase::Waiting) => self.engineer_works(user, dice).await?,
                 Some(_) => self.go_silent(user).await?,
@@ -237,10 +227,10 @@ impl Story<'_> {
     /// The on-call engineer answers; sometimes passes the session on first; then it is closed.
     async fn engineer_works(&self, user: &UserId, dice: &mut Dice) -> Result<usize> {
         let state = self.runtime.load_conversation(&self.team, user).await?;
-        let assignee = state.session.and_then(|s| s.assignee).unwrap_or_else(|| pick(dice, &self.engineers).clone());
+        let assignee = state.session.and_then(|s| s.assignee).unwrap_or_else(|| dice.pick(&self.engineers).clone());
         let mut events = 0;
-        if percent(dice, 15) {
-            let to = pick(dice, &self.engineers).clone();
+        if dice.chance(0.15) {
+            let to = dice.pick(&self.engineers).clone();
             if to != assignee {
                 events += self.run(user, Command::Transfer { by: assignee.clone(), to: Some(to) }).await?;
             }
@@ -248,10 +238,10 @@ impl Story<'_> {
         self.clock.advance(Duration::minutes(3 + dice.below(40) as i64));
         let replier = self.runtime.load_conversation(&self.team, user).await?.session.and_then(|s| s.assignee);
         let staff = replier.unwrap_or(assignee);
-        let reply = Command::HumanReply { staff: staff.clone(), text: (*pick(dice, &STAFF_REPLIES)).to_owned() };
+        let reply = Command::HumanReply { staff: staff.clone(), text: (*dice.pick(&STAFF_REPLIES)).to_owned() };
         events += self.run(user, reply).await?;
         self.clock.advance(Duration::minutes(2 + dice.below(20) as i64));
-        if percent(dice, 60) {
+        if dice.chance(0.60) {
             events += self.say(user, "好的，谢谢！Thanks, that works.").await?;
             self.clock.advance(Duration::minutes(1 + dice.below(5) as i64));
         }

@@ -237,7 +237,7 @@ pub async fn run(config: Config, args: LoadArgs) -> Result<()> {
                 create_time: chrono::Utc::now().timestamp(),
                 agent_id: Some(app.agent_id.to_string()),
             },
-            body: Body::Text { msg_id: msg_id.clone(), content: QUESTIONS[dice.below(QUESTIONS.len())].to_owned() },
+            body: Body::Text { msg_id: msg_id.clone(), content: dice.pick(&QUESTIONS).to_string() },
         };
         let copies = if dice.chance(args.duplicates) { 2 } else { 1 };
         redeliveries += copies - 1;

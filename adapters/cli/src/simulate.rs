@@ -84,6 +84,11 @@ impl Dice {
         (self.next() % n as u64) as usize
     }
 
+    /// One of `items`.
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
     pub(crate) fn chance(&mut self, p: f64) -> bool {
         (self.next() as f64 / u64::MAX as f64) < p
     }
@@ -210,7 +215,7 @@ pub async fn run(config: Config, args: SimulateArgs) -> Result<()> {
                         },
                         _ => Body::Text {
                             msg_id: format!("{}{n:04}{k:06}", chrono::Utc::now().timestamp_millis()),
-                            content: QUESTIONS[dice.below(QUESTIONS.len())].to_owned(),
+                            content: dice.pick(&QUESTIONS).to_string(),
                         },
                     }
                 };

@@ -40,6 +40,19 @@ fn read_to_close(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// Writes `count` bytes of `pattern`, one every 100 ms, until done or the server closes.
+fn trickle(stream: &TcpStream, pattern: &'static [u8], count: usize) -> std::thread::JoinHandle<()> {
+    let mut slow = stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for byte in pattern.iter().cycle().take(count) {
+            if slow.write_all(&[*byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
 fn get_healthz(stream: &mut TcpStream) -> String {
     stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: switchboard\r\n\r\n").unwrap();
     let mut chunk = [0; 4096];
@@ -55,17 +68,7 @@ fn a_trickled_request_is_cut_off_at_the_deadline_unanswered() {
     slow.write_all(b"POST /api/v1/teams/demo/messages HTTP/1.1\r\nhost: switchboard\r\n").unwrap();
     let started = Instant::now();
     // One header byte every 100 ms: never idle, never done.
-    let trickle = std::thread::spawn({
-        let mut slow = slow.try_clone().unwrap();
-        move || {
-            for byte in b"x-slow: ".iter().cycle().take(100) {
-                if slow.write_all(&[*byte]).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    });
+    let trickle = trickle(&slow, b"x-slow: ", 100);
     let answer = read_to_close(&mut slow);
     let took = started.elapsed();
     assert!(took < Duration::from_secs(4), "cut off after {took:?}, the deadline is 1 s");
@@ -86,17 +89,7 @@ fn a_body_trickled_after_100_continue_is_answered_408_at_the_deadline() {
     )
     .unwrap();
     let started = Instant::now();
-    let trickle = std::thread::spawn({
-        let mut slow = slow.try_clone().unwrap();
-        move || {
-            for byte in b"{\"user\": \"x\"".iter().cycle().take(60) {
-                if slow.write_all(&[*byte]).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-    });
+    let trickle = trickle(&slow, b"{\"user\": \"x\"", 60);
     let mut answer = Vec::new();
     let mut chunk = [0; 1024];
     while !String::from_utf8_lossy(&answer).contains("request_timeout") {

@@ -333,10 +333,8 @@ impl ClusterRig {
     /// a refusal while a quorum of servers is up is a failure too.
     fn under_load(&mut self, targets: &[usize], fault: impl FnOnce(&mut ClusterRig)) -> Run {
         let target = targets.iter().map(|&i| self.servers[i].base.as_str()).collect::<Vec<_>>().join(",");
-        let run = LoadRun::start(Some(&self.config), &target, self.api_port, &LOAD);
-        std::thread::sleep(FAULT_AT);
-        fault(self);
-        let report = run.report().0;
+        let (config, api_port) = (self.config.clone(), self.api_port);
+        let report = under_load(Some(&config), &target, api_port, || fault(self));
         let refused = report["errors"].as_u64().unwrap_or(u64::MAX);
         let problem = (refused > 0).then(|| format!("{refused} callbacks refused while a quorum was up"));
         Run { report, problem }
