@@ -50,13 +50,13 @@ if cargo nextest --version >/dev/null 2>&1; then
     NATS_SERVER_BIN="$nats_debian" cargo nextest run --locked --workspace --no-fail-fast "${eventstore_filter[@]}"
     echo "== JetStream tests (log contract, multi-instance, faults) against the current nats-server release" >&2
     NATS_SERVER_BIN="$nats_current" cargo nextest run --locked -p switchboard-jetstream --no-fail-fast
-    NATS_SERVER_BIN="$nats_current" cargo nextest run --locked -p switchboard-cli --test nats --no-fail-fast
+    NATS_SERVER_BIN="$nats_current" cargo nextest run --locked -p switchboard-cli --test suite -E 'test(/^nats::/)' --no-fail-fast
 else
     echo "cargo-nextest not found; running cargo test" >&2
     NATS_SERVER_BIN="$nats_debian" cargo test --locked "${eventstore_skip[@]}" --no-fail-fast
     echo "== JetStream tests (log contract, multi-instance, faults) against the current nats-server release" >&2
     NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-jetstream --no-fail-fast
-    NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-cli --test nats --no-fail-fast
+    NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-cli --test suite --no-fail-fast nats::
 fi
 
 # The Debian package: a release build, installed on this machine as root, checked and

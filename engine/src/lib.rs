@@ -12,21 +12,21 @@
 //!   (JetStream messages, EventStoreDB events), and the positions of its events.
 //! - [`runtime`]: load → decide → append with the expected version, retrying on conflict;
 //!   idempotent on inbound message ids and timer ids.
+//! - [`follow`]: the one way to follow the log (checkpoint, batches, resume after failure,
+//!   shutdown); the core, the projections, the webhook outbox, the live conversations and
+//!   `events tail` are its users.
 //! - [`services`]: the asynchronous core that follows the log — matching, delivering
 //!   outbound messages and firing timers.
 //!
 //! No I/O happens here beyond the ports; there is no networking and no database.
 
 pub mod codec;
+pub mod follow;
 pub mod log;
 pub mod ports;
 
 pub mod catalog;
-#[cfg(feature = "contract")]
-pub mod contract;
 pub mod conversation;
-#[cfg(feature = "contract")]
-pub mod matcher_contract;
 pub mod policy;
 pub mod runtime;
 pub mod services;

@@ -120,23 +120,18 @@ pub trait EventLog: Send + Sync + 'static {
     async fn head(&self) -> Result<u64, LogError>;
 
     /// Returns once an event after `after` may exist, or after `timeout`. Backends with
-    /// push notification return early; the default simply sleeps, making
-    /// [`subscribe`] a poll.
+    /// push notification return early; the default simply sleeps, making following
+    /// ([`crate::follow`]) a poll.
     async fn wait_for_append(&self, after: u64, timeout: Duration) {
         let _ = after;
         tokio::time::sleep(timeout).await;
     }
 }
 
-/// How long a subscription waits for new events before it looks again, for writers the
-/// backend cannot notify it about (another process on the same store).
-const POLL_INTERVAL: Duration = Duration::from_millis(250);
-/// Events fetched per read while catching up.
-const BATCH: usize = 512;
-
 /// What the log holds after `after` now (optionally one team's events), in batches of at
 /// most `size`, ending at the current end instead of following. For one-off reads of a
-/// whole team (exports, replays of decisions, `events tail` without `--follow`).
+/// whole team (exports, replays of decisions, `events tail` without `--follow`); to follow
+/// the log, use [`crate::follow`].
 pub fn batches(
     log: Arc<dyn EventLog>,
     after: u64,
@@ -147,43 +142,5 @@ pub fn batches(
         let batch = log.read_all(after, size, team.as_ref()).await?;
         Ok(batch.last().map(|e| e.position).map(|next| (batch, (log, next, team))))
     })
-    .boxed()
-}
-
-/// Follows the log from after `after`: catches up in batches, then continues live. Ends
-/// only on a backend error (the item is the error; the caller decides to resubscribe).
-pub fn subscribe(
-    log: Arc<dyn EventLog>,
-    after: u64,
-    team: Option<TeamId>,
-) -> BoxStream<'static, Result<RecordedEvent, LogError>> {
-    let state = (log, after, team, false);
-    stream::unfold(state, |(log, after, team, failed)| async move {
-        if failed {
-            return None;
-        }
-        let mut after = after;
-        loop {
-            // The head is read before the batch: when a filtered read finds nothing, every
-            // event up to that head belongs to others and need not be read again.
-            let head = match log.head().await {
-                Ok(head) => head,
-                Err(e) => return Some((stream::iter(vec![Err(e)]), (log, after, team, true))),
-            };
-            match log.read_all(after, BATCH, team.as_ref()).await {
-                Ok(batch) if batch.is_empty() => {
-                    after = after.max(head);
-                    log.wait_for_append(after, POLL_INTERVAL).await;
-                }
-                Ok(batch) => {
-                    let next = batch.last().map_or(after, |e| e.position);
-                    let items: Vec<_> = batch.into_iter().map(Ok).collect();
-                    return Some((stream::iter(items), (log, next, team, false)));
-                }
-                Err(e) => return Some((stream::iter(vec![Err(e)]), (log, after, team, true))),
-            }
-        }
-    })
-    .flatten()
     .boxed()
 }

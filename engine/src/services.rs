@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{GroupChatRequested, MatchDecision};
 use switchboard_schemas::{ConversationEvent, Event, MessageId, RecordedEvent, StreamId, TeamId, UserId};
@@ -28,7 +29,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::conversation::{Command, DeliveryOutcome, Rejection};
-use crate::log::{subscribe, EventLog};
+use crate::follow::{follow, stop_signal, Failure, FollowOptions, Follower, Stop};
 use crate::ports::{
     DeliveryError, GroupChatOrder, GroupChats, Matcher, NoGroupChats, Notifier, Outbound, Ranking, RephraseError,
     RephraseRequest, Rephrased, Rephraser,
@@ -177,10 +178,18 @@ impl CoreHealth {
     }
 }
 
-/// Marks a core task as stopped when it ends, by returning or by unwinding.
+/// Marks a core task as stopped when it ends other than by shutdown (by returning early or
+/// by unwinding).
 struct TaskGuard {
     task: CoreTask,
     health: Arc<CoreHealth>,
+}
+
+impl TaskGuard {
+    /// The task ends because the core is shutting down: nothing is degraded.
+    fn stopping(self) {
+        std::mem::forget(self);
+    }
 }
 
 impl Drop for TaskGuard {
@@ -224,6 +233,7 @@ pub struct Core {
 pub struct CoreHandle {
     tasks: JoinSet<()>,
     health: Arc<CoreHealth>,
+    stop: Stop,
 }
 
 impl CoreHandle {
@@ -232,9 +242,11 @@ impl CoreHandle {
         self.health.clone()
     }
 
-    /// Stops every task of the core.
+    /// Stops the core: the follower finishes the batch it is reading, work in flight is
+    /// dropped (it is derived from the log, so the next start takes it up again).
     pub async fn shutdown(mut self) {
-        self.tasks.shutdown().await;
+        self.stop.stop();
+        while self.tasks.join_next().await.is_some() {}
     }
 }
 
@@ -275,12 +287,25 @@ impl Core {
     pub fn spawn(self) -> CoreHandle {
         let core = Arc::new(self);
         let health = core.health.clone();
+        let (stop, stopped) = stop_signal();
         let mut tasks = JoinSet::new();
         let guard = |task| TaskGuard { task, health: health.clone() };
         let (follower, timers) = (guard(CoreTask::Follower), guard(CoreTask::Timers));
-        tasks.spawn(core.clone().follow().map(move |()| drop(follower)));
-        tasks.spawn(core.run_timers().map(move |()| drop(timers)));
-        CoreHandle { tasks, health }
+        let log = core.runtime.log().clone();
+        let mut work = CoreFollower::new(core.clone());
+        let until = stopped.clone().wait();
+        tasks.spawn(async move {
+            // The core retries every failure of the log, so following ends only at shutdown.
+            let _ = follow(log, &mut work, FollowOptions::new("the core"), until).await;
+            follower.stopping();
+        });
+        tasks.spawn(async move {
+            tokio::select! {
+                () = core.run_timers() => {}
+                () = stopped.wait() => timers.stopping(),
+            }
+        });
+        CoreHandle { tasks, health, stop }
     }
 
     /// Runs one item's work; a panic in it is caught and the item parked, so one bad item
@@ -315,60 +340,6 @@ impl Core {
         let core = self.clone();
         let stream = stream.clone();
         workers.spawn(async move { core.supervised(kind, Some(&stream), item, work).await });
-    }
-
-    async fn follow(self: Arc<Self>) {
-        let log: Arc<dyn EventLog> = self.runtime.log().clone();
-        let mut pending = Pending::default();
-        let mut workers = JoinSet::new();
-        let mut position = 0;
-        let mut changes = self.config.shards.as_ref().map(|shards| shards.changes());
-        let mut held = self.config.shards.as_ref().map(|shards| shards.held()).unwrap_or_default();
-        self.health.parts_held.store(held.len() as u64, Ordering::Relaxed);
-        loop {
-            let head = match log.head().await {
-                Ok(head) => head,
-                Err(e) => {
-                    self.health.log_ok.store(false, Ordering::Relaxed);
-                    warn!(error = %e, "event log unavailable; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            self.health.log_ok.store(true, Ordering::Relaxed);
-            if !self.health.caught_up() && position >= head {
-                self.hand_over(&mut pending, &mut workers);
-            }
-            let mut events = subscribe(log.clone(), position, None);
-            loop {
-                let item = tokio::select! {
-                    item = events.next() => item,
-                    now = parts_changed(&mut changes) => {
-                        held = self.parts_changed(&held, now, &mut pending, &mut workers);
-                        continue;
-                    }
-                };
-                let Some(item) = item else { break };
-                let recorded = match item {
-                    Ok(recorded) => recorded,
-                    Err(e) => {
-                        self.health.log_ok.store(false, Ordering::Relaxed);
-                        error!(error = %e, position, "reading the event log failed; resubscribing");
-                        break;
-                    }
-                };
-                position = recorded.position;
-                let live = self.health.caught_up();
-                let observe = self.observe(&recorded, &mut pending, live, &mut workers);
-                self.supervised(WorkKind::Event, Some(&recorded.stream), position, observe).await;
-                self.health.position.store(position, Ordering::Relaxed);
-                if !self.health.caught_up() && position >= head {
-                    self.hand_over(&mut pending, &mut workers);
-                }
-                while workers.try_join_next().is_some() {}
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
     }
 
     /// Whether this instance works on `stream`.
@@ -542,7 +513,7 @@ impl Core {
                     pending.group_chats.remove(stream);
                 }
                 ConversationEvent::AnswerQueued(q) => {
-                    let Ok(user) = UserId::new(stream.key()) else { return };
+                    let Some(user) = stream.conversation_user() else { return };
                     let outbound = Outbound {
                         team: stream.team_id().clone(),
                         user,
@@ -573,7 +544,7 @@ impl Core {
     }
 
     async fn answer(self: Arc<Self>, stream: StreamId, message_id: MessageId, query: String) {
-        let Ok(user) = UserId::new(stream.key()) else { return };
+        let Some(user) = stream.conversation_user() else { return };
         let team = stream.team_id().clone();
         let ranking = loop {
             match self.matcher.rank(&team, &query, self.config.match_limit).await {
@@ -667,7 +638,7 @@ impl Core {
     }
 
     async fn create_group_chat(self: Arc<Self>, stream: StreamId, request: GroupChatRequested) {
-        let Ok(user) = UserId::new(stream.key()) else { return };
+        let Some(user) = stream.conversation_user() else { return };
         let team = stream.team_id().clone();
         let summary = match self.runtime.conversation_events(&team, &user).await {
             Ok(events) => summary(&events, request.session_id),
@@ -733,7 +704,7 @@ impl Core {
     }
 
     async fn fire(&self, timer_id: Uuid, stream: StreamId) {
-        let Ok(user) = UserId::new(stream.key()) else { return };
+        let Some(user) = stream.conversation_user() else { return };
         let team = stream.team_id().clone();
         let command = Command::FireTimer { timer_id };
         match self.runtime.conversation(&team, &user, command, Causation::root(timer_id)).await {
@@ -750,6 +721,74 @@ impl Core {
                 self.schedule(timer_id, retry, stream);
             }
         }
+    }
+}
+
+/// The core as a follower of the log: it reads the whole log from the start into the pending
+/// work (kept in memory, so it resumes from the last event it read) and starts work for the
+/// parts it holds.
+struct CoreFollower {
+    core: Arc<Core>,
+    pending: Pending,
+    workers: JoinSet<()>,
+    position: u64,
+    changes: Option<watch::Receiver<BTreeSet<u32>>>,
+    held: BTreeSet<u32>,
+    /// The parts held as last reported by [`Follower::interrupted`], not yet attended to.
+    now_held: Option<BTreeSet<u32>>,
+}
+
+impl CoreFollower {
+    fn new(core: Arc<Core>) -> Self {
+        let changes = core.config.shards.as_ref().map(|shards| shards.changes());
+        let held = core.config.shards.as_ref().map(|shards| shards.held()).unwrap_or_default();
+        core.health.parts_held.store(held.len() as u64, Ordering::Relaxed);
+        Self { core, pending: Pending::default(), workers: JoinSet::new(), position: 0, changes, held, now_held: None }
+    }
+}
+
+#[async_trait]
+impl Follower for CoreFollower {
+    type Error = std::convert::Infallible;
+
+    async fn resume_from(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.position)
+    }
+
+    async fn handle(&mut self, events: Vec<RecordedEvent>) -> Result<(), Self::Error> {
+        let core = &self.core;
+        core.health.log_ok.store(true, Ordering::Relaxed);
+        for recorded in events {
+            self.position = recorded.position;
+            let live = core.health.caught_up();
+            let observe = core.observe(&recorded, &mut self.pending, live, &mut self.workers);
+            core.supervised(WorkKind::Event, Some(&recorded.stream), recorded.position, observe).await;
+            core.health.position.store(recorded.position, Ordering::Relaxed);
+            while self.workers.try_join_next().is_some() {}
+        }
+        Ok(())
+    }
+
+    async fn caught_up(&mut self, _position: u64) {
+        self.core.health.log_ok.store(true, Ordering::Relaxed);
+        if !self.core.health.caught_up() {
+            self.core.hand_over(&mut self.pending, &mut self.workers);
+        }
+    }
+
+    async fn interrupted(&mut self) {
+        self.now_held = Some(parts_changed(&mut self.changes).await);
+    }
+
+    async fn attend(&mut self) {
+        if let Some(now) = self.now_held.take() {
+            self.held = self.core.parts_changed(&self.held, now, &mut self.pending, &mut self.workers);
+        }
+    }
+
+    fn retries(&self, _error: &Failure<Self::Error>) -> bool {
+        self.core.health.log_ok.store(false, Ordering::Relaxed);
+        true
     }
 }
 

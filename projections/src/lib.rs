@@ -24,8 +24,3 @@ pub mod runtime;
 pub mod sessions;
 pub mod store;
 pub mod training;
-
-#[cfg(feature = "contract")]
-pub mod contract;
-#[cfg(feature = "contract")]
-pub mod outbox_contract;

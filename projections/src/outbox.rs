@@ -17,7 +17,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
-use switchboard_engine::log::{subscribe, EventLog};
+use switchboard_engine::follow::{follow, FollowOptions, Follower};
+use switchboard_engine::log::{batches, EventLog};
 use switchboard_schemas::event::WebhookRegistered;
 use switchboard_schemas::{AggregateKind, Event, RecordedEvent, TeamEvent, TeamId};
 use tokio::sync::Notify;
@@ -287,6 +288,27 @@ impl Routes {
     }
 }
 
+/// The outbox as a follower of the log, with the routes as of its checkpoint.
+struct Routing<'a> {
+    outbox: &'a Outbox,
+    routes: Routes,
+}
+
+#[async_trait]
+impl Follower for Routing<'_> {
+    type Error = ProjectionError;
+
+    async fn resume_from(&mut self) -> Result<u64, ProjectionError> {
+        self.routes = Routes::new(self.outbox.store.endpoints().await?);
+        Ok(self.outbox.store.outbox_checkpoint().await?)
+    }
+
+    async fn handle(&mut self, events: Vec<RecordedEvent>) -> Result<(), ProjectionError> {
+        let Some(last) = events.last().map(|e| e.position) else { return Ok(()) };
+        self.outbox.commit(&mut self.routes, &events, last).await
+    }
+}
+
 enum Change {
     Registered(WebhookRegistered),
     Removed(Uuid),
@@ -323,34 +345,24 @@ impl Outbox {
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
         let mut routes = Routes::new(self.store.endpoints().await?);
         let mut position = self.store.outbox_checkpoint().await?;
-        loop {
-            let events = self.log.read_all(position, BATCH, None).await?;
-            let Some(last) = events.last().map(|e| e.position) else { return Ok(position) };
+        let mut existing = batches(self.log.clone(), position, None, BATCH);
+        while let Some(events) = existing.next().await {
+            let events = events?;
+            let Some(last) = events.last().map(|e| e.position) else { break };
             self.commit(&mut routes, &events, last).await?;
             position = last;
         }
+        Ok(position)
     }
 
-    /// Catches up, then follows the log until `shutdown` completes (returning the last
-    /// checkpoint) or the log fails.
-    pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<u64, ProjectionError> {
-        let mut position = self.catch_up().await?;
-        let mut routes = Routes::new(self.store.endpoints().await?);
-        let mut live = subscribe(self.log.clone(), position, None).ready_chunks(BATCH);
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return Ok(position),
-                chunk = live.next() => {
-                    let Some(chunk) = chunk else { return Ok(position) };
-                    let events = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
-                    if let Some(last) = events.last().map(|e| e.position) {
-                        self.commit(&mut routes, &events, last).await?;
-                        position = last;
-                    }
-                }
-            }
-        }
+    /// Follows the log until `shutdown` completes: catches up from the checkpoint, then
+    /// follows live. A failure is logged and followed by a resume from the stored
+    /// checkpoint and endpoints.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        let mut routing = Routing { outbox: self, routes: Routes::default() };
+        let options = FollowOptions::new("the webhook outbox").batch(BATCH);
+        // The outbox retries every failure, so following ends only at shutdown.
+        let _ = follow(self.log.clone(), &mut routing, options, shutdown).await;
     }
 
     async fn commit(

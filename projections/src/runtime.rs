@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use futures::StreamExt;
 use switchboard_engine::conversation::session_of;
-use switchboard_engine::log::{subscribe, EventLog, LogError};
+use switchboard_engine::follow::{follow, FollowOptions, Follower};
+use switchboard_engine::log::{batches, EventLog, LogError};
 use switchboard_schemas::event::{FaqCandidateApproved, FaqCandidateRejected};
 use switchboard_schemas::{AggregateKind, DecodeError, Event, FaqEvent, RecordedEvent, TeamEvent};
-use tracing::debug;
 use uuid::Uuid;
 
 use crate::sessions::{RowChange, SessionRow};
@@ -82,15 +83,15 @@ impl Projection {
     pub async fn catch_up(&mut self, mut progress: impl FnMut(u64, u64)) -> Result<u64, ProjectionError> {
         let mut position = self.store.checkpoint(SESSIONS).await?;
         let head = self.log.head().await?;
-        loop {
-            let batch = self.log.read_all(position, self.options.batch, None).await?;
-            let Some(last) = batch.last().map(|e| e.position) else {
-                return Ok(position);
-            };
+        let mut existing = batches(self.log.clone(), position, None, self.options.batch);
+        while let Some(batch) = existing.next().await {
+            let batch = batch?;
+            let Some(last) = batch.last().map(|e| e.position) else { break };
             self.commit(&batch, last).await?;
             position = last;
             progress(position, head.max(position));
         }
+        Ok(position)
     }
 
     /// Resets, then catches up from 0.
@@ -99,27 +100,13 @@ impl Projection {
         self.catch_up(progress).await
     }
 
-    /// Catches up, then follows the log live until `shutdown` completes (then returns the
-    /// last committed checkpoint) or the log fails. Events that arrive together are
-    /// committed together, up to the batch size.
-    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<u64, ProjectionError> {
-        let mut position = self.catch_up(|_, _| {}).await?;
-        let mut live = subscribe(self.log.clone(), position, None).ready_chunks(self.options.batch);
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return Ok(position),
-                chunk = live.next() => {
-                    let Some(chunk) = chunk else { return Ok(position) };
-                    let events = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
-                    if let Some(last) = events.last().map(|e| e.position) {
-                        self.commit(&events, last).await?;
-                        position = last;
-                        debug!(position, events = events.len(), "projection followed the log");
-                    }
-                }
-            }
-        }
+    /// Follows the log until `shutdown` completes: catches up from the checkpoint, then
+    /// follows live, committing events that arrive together together (up to the batch size).
+    /// A failure is logged and followed by a resume from the stored checkpoint.
+    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) {
+        let options = FollowOptions::new("the read-model projection").batch(self.options.batch);
+        // The projection retries every failure, so following ends only at shutdown.
+        let _ = follow(self.log.clone(), self, options, shutdown).await;
     }
 
     async fn commit(&mut self, events: &[RecordedEvent], checkpoint: u64) -> Result<(), ProjectionError> {
@@ -140,6 +127,20 @@ impl Projection {
         self.store.commit_batch(SESSIONS, &Batch { sessions: &changes, teams: &teams }, checkpoint).await?;
         self.fold.trim(self.options.cache);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Follower for Projection {
+    type Error = ProjectionError;
+
+    async fn resume_from(&mut self) -> Result<u64, ProjectionError> {
+        Ok(self.store.checkpoint(SESSIONS).await?)
+    }
+
+    async fn handle(&mut self, events: Vec<RecordedEvent>) -> Result<(), ProjectionError> {
+        let Some(last) = events.last().map(|e| e.position) else { return Ok(()) };
+        self.commit(&events, last).await
     }
 }
 

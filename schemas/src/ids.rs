@@ -241,6 +241,15 @@ impl StreamId {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// The operator whose conversation this is; none for a stream of another kind (or a
+    /// stored key that is not a valid user id).
+    pub fn conversation_user(&self) -> Option<UserId> {
+        match self.kind {
+            AggregateKind::Conversation => UserId::new(self.key.as_str()).ok(),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for StreamId {

@@ -8,6 +8,7 @@ use clap::Args;
 use poem::listener::{Listener, TcpListener};
 use switchboard_embed::{CachedEmbedder, ModelPaths, OrtEmbedder};
 use switchboard_embedded::SqliteEventLog;
+use switchboard_engine::follow::{stop_signal, Stopped};
 use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::SystemClock;
 use switchboard_engine::ports::{Matcher, Rephraser};
@@ -362,7 +363,9 @@ async fn follow_console_apps(
     runtime: Arc<Runtime>,
     read_models: Arc<dyn switchboard_projections::store::ReadStore>,
     console: Arc<ConsoleApps>,
+    stopped: Stopped,
 ) {
+    let mut stopped = std::pin::pin!(stopped.wait());
     loop {
         match read_models.teams().await {
             Ok(teams) => {
@@ -378,20 +381,9 @@ async fn follow_console_apps(
             }
             Err(e) => warn!(error = %e, "cannot list the teams to serve their WeCom applications"),
         }
-        tokio::time::sleep(CONSOLE_APPS_EVERY).await;
-    }
-}
-
-/// After a background part (a projection, the webhook outbox or sender) stopped: true, once
-/// a second has passed, when it failed and should resume from what its store holds; false
-/// when it finished.
-async fn resume_after(what: &str, outcome: Result<(), impl std::fmt::Display>) -> bool {
-    match outcome {
-        Ok(()) => false,
-        Err(e) => {
-            warn!(error = %e, "{what} stopped; resuming from what its store holds");
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            true
+        tokio::select! {
+            () = &mut stopped => return,
+            () = tokio::time::sleep(CONSOLE_APPS_EVERY) => {}
         }
     }
 }
@@ -491,12 +483,12 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         switchboard_projections::runtime::ProjectionOptions::default(),
     );
     let wake_webhooks = Arc::new(tokio::sync::Notify::new());
-    let mut projector = Vec::new();
+    // Every background part stops on this signal, after the HTTP server has drained.
+    let (stop, stopped) = stop_signal();
+    let mut background = tokio::task::JoinSet::new();
     if args.roles.contains(&Role::Projector) {
-        projector.push(tokio::spawn(async move {
-            let what = "the read-model projection";
-            while resume_after(what, projection.run(futures::future::pending()).await.map(drop)).await {}
-        }));
+        let until = stopped.clone();
+        background.spawn(async move { projection.run(until.wait()).await });
         let outbox = Outbox::new(log.clone(), deliveries.clone(), wake_webhooks.clone());
         let lookup: SecretLookup = Arc::new(move |name: &str| secrets.get(name).map(|s| s.expose().to_owned()));
         let sender = Sender::new(
@@ -507,14 +499,20 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
             wake_webhooks.clone(),
             config.webhooks.sender_options(outbound.clone())?,
         )?;
-        projector.push(tokio::spawn(async move {
-            while resume_after("the webhook outbox", outbox.run(futures::future::pending()).await.map(drop)).await {}
-        }));
-        projector.push(tokio::spawn(async move {
-            while resume_after("the webhook sender", sender.run(futures::future::pending()).await).await {}
-        }));
+        let until = stopped.clone();
+        background.spawn(async move { outbox.run(until.wait()).await });
+        let until = stopped.clone();
+        background.spawn(async move {
+            while let Err(e) = sender.run(until.clone().wait()).await {
+                warn!(error = %e, "the webhook sender stopped; resuming from what its store holds");
+                tokio::select! {
+                    () = until.clone().wait() => return,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        });
     }
-    let sync = tokio::spawn(follow_console_apps(runtime.clone(), read_models.clone(), console_apps.clone()));
+    background.spawn(follow_console_apps(runtime.clone(), read_models.clone(), console_apps.clone(), stopped));
     let local_host =
         if config.listen.ip().is_unspecified() { "127.0.0.1".to_owned() } else { config.listen.ip().to_string() };
     let local_url = match config.listen.ip() {
@@ -598,10 +596,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(std::time::Duration::from_secs(5)))
         .await
         .with_context(|| format!("the HTTP server on {} failed (is the port in use?)", config.listen))?;
-    sync.abort();
-    for task in projector {
-        task.abort();
-    }
+    stop.stop();
+    while background.join_next().await.is_some() {}
     core.shutdown().await;
     if let Some(keeper) = lease_keeper {
         keeper.give_back().await;

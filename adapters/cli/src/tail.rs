@@ -3,9 +3,11 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
+use async_trait::async_trait;
 use clap::Args;
 use futures::StreamExt;
-use switchboard_engine::log::{batches, subscribe};
+use switchboard_engine::follow::{follow, Failure, FollowOptions, Follower};
+use switchboard_engine::log::batches;
 use switchboard_schemas::{RecordedEvent, TeamId};
 
 use crate::config::Config;
@@ -34,14 +36,15 @@ const BATCH: usize = 1_000;
 /// Prints events until the end of the log (or forever with `--follow`).
 pub async fn run(config: Config, args: TailArgs) -> Result<()> {
     let log = open_log(&config).await?;
-    let mut out = std::io::stdout().lock();
     if args.follow {
-        let mut events = subscribe(log, args.from, args.team);
-        while let Some(event) = events.next().await {
-            print(&mut out, &event.context("reading the event log")?, args.json)?;
-        }
-        return Ok(());
+        let mut printer = Printer { out: std::io::stdout(), after: args.from, json: args.json };
+        let options = FollowOptions::new("events tail").team(args.team);
+        let stopped = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        return follow(log, &mut printer, options, stopped).await.context("following the event log");
     }
+    let mut out = std::io::stdout().lock();
     let mut existing = batches(log, args.from, args.team, BATCH);
     while let Some(batch) = existing.next().await {
         for event in &batch.context("reading the event log")? {
@@ -51,7 +54,37 @@ pub async fn run(config: Config, args: TailArgs) -> Result<()> {
     Ok(())
 }
 
-fn print(out: &mut impl Write, event: &RecordedEvent, json: bool) -> Result<()> {
+/// `--follow`: prints what it is given, resuming after the last event printed.
+struct Printer<W> {
+    out: W,
+    after: u64,
+    json: bool,
+}
+
+#[async_trait]
+impl<W: Write + Send> Follower for Printer<W> {
+    type Error = std::io::Error;
+
+    async fn resume_from(&mut self) -> Result<u64, std::io::Error> {
+        Ok(self.after)
+    }
+
+    async fn handle(&mut self, events: Vec<RecordedEvent>) -> Result<(), std::io::Error> {
+        for event in &events {
+            print(&mut self.out, event, self.json)?;
+            self.after = event.position;
+        }
+        Ok(())
+    }
+
+    /// A closed output (the reader of a pipe went away) ends the command; the log's
+    /// failures are waited out.
+    fn retries(&self, error: &Failure<std::io::Error>) -> bool {
+        matches!(error, Failure::Log(_))
+    }
+}
+
+fn print(out: &mut impl Write, event: &RecordedEvent, json: bool) -> std::io::Result<()> {
     if json {
         serde_json::to_writer(&mut *out, event)?;
         writeln!(out)?;

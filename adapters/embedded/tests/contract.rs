@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use switchboard_embedded::{SqliteEventLog, SqliteOptions};
-use switchboard_engine::contract::TestLog;
+use switchboard_testkit::log_contract::TestLog;
 use tempfile::TempDir;
 
 /// A fresh log in its own temporary directory, removed once the test's log is dropped.
@@ -14,4 +14,4 @@ async fn fresh_log() -> TestLog {
     TestLog::new(Arc::new(log), dir)
 }
 
-switchboard_engine::event_log_contract!(fresh_log());
+switchboard_testkit::event_log_contract!(fresh_log());

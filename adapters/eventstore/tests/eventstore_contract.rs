@@ -24,4 +24,4 @@ async fn fresh_log() -> Arc<dyn EventLog> {
     Arc::new(log)
 }
 
-switchboard_engine::event_log_contract!(fresh_log());
+switchboard_testkit::event_log_contract!(fresh_log());

@@ -11,16 +11,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
-use futures::StreamExt;
-use switchboard_engine::log::{subscribe, EventLog};
-use switchboard_schemas::{StreamId, TeamId, UserId};
+use async_trait::async_trait;
+use switchboard_engine::follow::{follow, stop_signal, FollowOptions, Follower, Stop};
+use switchboard_engine::log::{EventLog, LogError};
+use switchboard_schemas::{RecordedEvent, StreamId, TeamId, UserId};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
-
-/// How long the follower waits before following again after the log failed.
-const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
 /// How many greeted channel connections may be open at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +49,8 @@ pub enum NoPlace {
 pub struct LiveConversations {
     log: Arc<dyn EventLog>,
     watches: Arc<Mutex<Watches>>,
-    follower: OnceLock<JoinHandle<()>>,
+    /// Stops the follower when the registry is dropped.
+    follower: OnceLock<Stop>,
     connections: Arc<Semaphore>,
     caps: ChannelCaps,
     holders: Arc<Mutex<Holders>>,
@@ -169,54 +166,57 @@ impl LiveConversations {
     /// A receiver that changes whenever an event is appended to `stream` (and spuriously
     /// now and then). Read the stream after registering, not before, to miss nothing.
     pub fn watch(&self, stream: &StreamId) -> watch::Receiver<u64> {
-        self.follower.get_or_init(|| tokio::spawn(follow(self.log.clone(), self.watches.clone())));
+        self.follower.get_or_init(|| {
+            let (stop, stopped) = stop_signal();
+            let mut follower = WakeWatchers { log: self.log.clone(), watches: self.watches.clone(), after: None };
+            let log = self.log.clone();
+            tokio::spawn(async move {
+                let options = FollowOptions::new("live conversations");
+                // Every failure is retried, so following ends only when the registry is dropped.
+                let _ = follow(log, &mut follower, options, stopped.wait()).await;
+            });
+            stop
+        });
         let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
         watches.sweep();
         watches.by_stream.entry(stream.clone()).or_insert_with(|| watch::channel(0).0).subscribe()
     }
 }
 
-impl Drop for LiveConversations {
-    fn drop(&mut self) {
-        if let Some(follower) = self.follower.get() {
-            follower.abort();
-        }
-    }
+/// Follows the log from its head and wakes the watchers of every stream appended to; after
+/// a failure it follows again from the last event seen.
+struct WakeWatchers {
+    log: Arc<dyn EventLog>,
+    watches: Arc<Mutex<Watches>>,
+    /// The last event seen; none before the first start.
+    after: Option<u64>,
 }
 
-/// Follows the log from its head and wakes the watchers of every stream appended to;
-/// after a failure it follows again from the last event seen.
-async fn follow(log: Arc<dyn EventLog>, watches: Arc<Mutex<Watches>>) {
-    let mut after = loop {
-        match log.head().await {
-            Ok(head) => break head,
-            Err(e) => {
-                tracing::warn!(error = %e, "live conversations: the event log is unreachable; retrying");
-                tokio::time::sleep(RETRY_AFTER_FAILURE).await;
-            }
-        }
-    };
-    loop {
+#[async_trait]
+impl Follower for WakeWatchers {
+    type Error = LogError;
+
+    async fn resume_from(&mut self) -> Result<u64, LogError> {
+        let after = match self.after {
+            Some(after) => after,
+            None => self.log.head().await?,
+        };
+        self.after = Some(after);
         // Anything appended before `after` was read by the connections themselves (they
-        // read their stream after registering), but a connection that registered while
-        // the follower was starting or failing may have read too early: wake everyone.
-        watches.lock().unwrap_or_else(|e| e.into_inner()).wake_all();
-        let mut events = subscribe(log.clone(), after, None);
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(event) => {
-                    after = event.position;
-                    let watches = watches.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Some(sender) = watches.by_stream.get(&event.stream) {
-                        sender.send_modify(|n| *n += 1);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, after, "live conversations: following the log failed; retrying");
-                    break;
-                }
+        // read their stream after registering), but a connection that registered while the
+        // follower was starting or failing may have read too early: wake everyone.
+        self.watches.lock().unwrap_or_else(|e| e.into_inner()).wake_all();
+        Ok(after)
+    }
+
+    async fn handle(&mut self, events: Vec<RecordedEvent>) -> Result<(), LogError> {
+        let watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        for event in &events {
+            if let Some(sender) = watches.by_stream.get(&event.stream) {
+                sender.send_modify(|n| *n += 1);
             }
         }
-        tokio::time::sleep(RETRY_AFTER_FAILURE).await;
+        self.after = events.last().map(|e| e.position).or(self.after);
+        Ok(())
     }
 }

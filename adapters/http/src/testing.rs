@@ -125,10 +125,7 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
     let wake_webhooks = Arc::new(tokio::sync::Notify::new());
     let outbox = Outbox::new(log.clone(), deliveries.clone(), wake_webhooks.clone());
     let projection = tokio::spawn(async move {
-        let (projected, routed) =
-            tokio::join!(projection.run(futures::future::pending()), outbox.run(futures::future::pending()));
-        projected.unwrap();
-        routed.unwrap();
+        tokio::join!(projection.run(futures::future::pending()), outbox.run(futures::future::pending()));
     });
     let secrets_path = dir.path().join("secrets.json");
     let secrets = Arc::new(SecretStore::open(&secrets_path).unwrap());

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use switchboard_engine::contract::TestLog;
 use switchboard_jetstream::testing::NatsServer;
 use switchboard_jetstream::{JetStreamEventLog, JetStreamOptions};
+use switchboard_testkit::log_contract::TestLog;
 
 /// A fresh, empty log on its own server, stopped once the test's log is dropped.
 async fn fresh_log() -> TestLog {
@@ -16,7 +16,7 @@ async fn fresh_log() -> TestLog {
     TestLog::new(Arc::new(log), server)
 }
 
-switchboard_engine::event_log_contract!(fresh_log());
+switchboard_testkit::event_log_contract!(fresh_log());
 
 /// The same contract with a non-default stream name and a two-token subject prefix, so
 /// nothing depends on the defaults.
@@ -34,5 +34,5 @@ mod custom_names {
         TestLog::new(Arc::new(log), server)
     }
 
-    switchboard_engine::event_log_contract!(fresh_log());
+    switchboard_testkit::event_log_contract!(fresh_log());
 }

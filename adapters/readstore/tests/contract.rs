@@ -5,17 +5,17 @@
 mod common;
 
 mod sqlite {
-    switchboard_projections::read_store_contract!(crate::common::sqlite_test_store());
+    switchboard_testkit::read_store_contract!(crate::common::sqlite_test_store());
 }
 
 mod postgres {
-    switchboard_projections::read_store_contract!(crate::common::postgres_test_store());
+    switchboard_testkit::read_store_contract!(crate::common::postgres_test_store());
 }
 
 mod sqlite_outbox {
-    switchboard_projections::outbox_contract!(crate::common::sqlite_outbox_store());
+    switchboard_testkit::outbox_contract!(crate::common::sqlite_outbox_store());
 }
 
 mod postgres_outbox {
-    switchboard_projections::outbox_contract!(crate::common::postgres_outbox_store());
+    switchboard_testkit::outbox_contract!(crate::common::postgres_outbox_store());
 }

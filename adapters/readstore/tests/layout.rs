@@ -7,11 +7,11 @@ mod common;
 use std::sync::Arc;
 
 use rusqlite::Connection;
-use switchboard_projections::contract::known_rows;
 use switchboard_projections::sessions::RowChange;
 use switchboard_projections::store::{Batch, ReadStore, SessionQuery};
 use switchboard_readstore::{PostgresReadStore, SqliteReadStore};
 use switchboard_schemas::TeamId;
+use switchboard_testkit::read_store_contract::known_rows;
 
 fn rows() -> Vec<RowChange> {
     known_rows().into_iter().map(|after| RowChange { before: None, after }).collect()

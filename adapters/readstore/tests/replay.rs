@@ -235,7 +235,8 @@ fn spawn_live(
     let options = ProjectionOptions { batch: 16, cache: 8 };
     let handle = tokio::spawn(async move {
         let mut projection = Projection::new(log, store, options);
-        projection.run(async { stopped.await.unwrap_or(()) }).await.unwrap()
+        projection.run(async { stopped.await.unwrap_or(()) }).await;
+        projection.store().checkpoint(SESSIONS).await.unwrap()
     });
     (stop, handle)
 }

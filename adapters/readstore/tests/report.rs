@@ -8,11 +8,11 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use calamine::{Data, Reader, Xlsx};
-use switchboard_projections::contract::known_rows;
 use switchboard_projections::report::{Week, WeeklyReport, SESSION_COLUMNS};
 use switchboard_projections::sessions::RowChange;
 use switchboard_projections::store::{Batch, ReadStore};
 use switchboard_schemas::TeamId;
+use switchboard_testkit::read_store_contract::known_rows;
 
 async fn check_weekly_report(store: Arc<dyn ReadStore>) {
     let changes: Vec<RowChange> = known_rows().into_iter().map(|after| RowChange { before: None, after }).collect();

@@ -12,7 +12,7 @@ mod keyword {
         Arc::new(KeywordMatcher::new())
     }
 
-    switchboard_engine::matcher_contract!(fresh());
+    switchboard_testkit::matcher_contract!(fresh());
 }
 
 mod hybrid {
@@ -27,7 +27,7 @@ mod hybrid {
         Arc::new(HybridMatcher::new(SemanticMatcher::new(Arc::new(embedder)), Fusion::default()))
     }
 
-    switchboard_engine::matcher_contract!(fresh());
+    switchboard_testkit::matcher_contract!(fresh());
 }
 
 /// Meilisearch cannot be installed on the development machine: its contract runs when
@@ -48,5 +48,5 @@ mod meilisearch {
         Some(Arc::new(MeiliMatcher::new(&url, key.as_deref(), "switchboard_test").unwrap()))
     }
 
-    switchboard_engine::matcher_contract!(fresh());
+    switchboard_testkit::matcher_contract!(fresh());
 }

@@ -286,7 +286,7 @@ async fn deliveries_are_signed_filtered_ordered_and_retried_until_accepted() {
     let (stop_outbox, stop_sender) = (stop.clone(), stop.clone());
     let run = async {
         tokio::join!(
-            async { outbox.run(stop_outbox.notified()).await.unwrap() },
+            async { outbox.run(stop_outbox.notified()).await },
             async { sender.run(stop_sender.notified()).await.unwrap() },
             async {
                 // Hook 1 also gets the registrations of hooks 2 and 3, which came after it.

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use switchboard_projections::contract::TestStore;
 use switchboard_projections::outbox::DeliveryStore;
 use switchboard_projections::store::ReadStore;
 use switchboard_readstore::{PostgresReadStore, SqliteReadStore};
+use switchboard_testkit::read_store_contract::TestStore;
 
 /// Where the test PostgreSQL is (`DATABASE_URL`, else the development machine's).
 pub fn database_url() -> String {

@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::{free_port, Server};
+use crate::common::{free_port, Server};
 use serde_json::Value;
 
 fn events(config: Option<&Path>, data: &Path, team: &str) -> Vec<Value> {

@@ -11,8 +11,8 @@ use switchboard_schemas::event::{CloseReason, SessionStatus};
 use switchboard_schemas::TeamId;
 use uuid::Uuid;
 
-use crate::sessions::{CandidateQuestion, CandidateReason, RowChange, SessionRow};
-use crate::store::{Batch, Count, Period, ReadStore, SessionQuery, TeamRow};
+use switchboard_projections::sessions::{CandidateQuestion, CandidateReason, RowChange, SessionRow};
+use switchboard_projections::store::{Batch, Count, Period, ReadStore, SessionQuery, TeamRow};
 
 /// A store made for one test, and how to clean up after it (e.g. drop a schema).
 pub struct TestStore<S: ?Sized = dyn ReadStore> {
@@ -30,8 +30,8 @@ macro_rules! read_store_contract {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
-                let test_store: $crate::contract::TestStore = $factory.await;
-                $crate::contract::$check(::std::sync::Arc::clone(&test_store.store)).await;
+                let test_store: $crate::read_store_contract::TestStore = $factory.await;
+                $crate::read_store_contract::$check(::std::sync::Arc::clone(&test_store.store)).await;
                 if let ::core::option::Option::Some(cleanup) = test_store.cleanup {
                     cleanup.await;
                 }
@@ -174,7 +174,7 @@ pub async fn check_commit_batch(store: Arc<dyn ReadStore>) {
     }
     let mut changed = rows[0].clone();
     changed.messages_in = 9;
-    changed.reopen_for_test();
+    reopen(&mut changed);
     let change = RowChange { before: Some(rows[0].clone()), after: changed.clone() };
     store.commit_batch("sessions", &Batch::sessions(&[change]), 9).await.unwrap();
     assert_eq!(store.load_session(changed.session_id).await.unwrap(), Some(changed), "upsert replaces");
@@ -201,13 +201,12 @@ pub async fn check_teams(store: Arc<dyn ReadStore>) {
     assert!(store.teams().await.unwrap().is_empty(), "a rebuild starts from no teams");
 }
 
-impl SessionRow {
-    fn reopen_for_test(&mut self) {
-        self.closed_at = None;
-        self.close_reason = None;
-        self.status = SessionStatus::WithHuman;
-        self.phase = SessionStatus::WithHuman;
-    }
+/// The row as it reads once its session is open again, with a person.
+fn reopen(row: &mut SessionRow) {
+    row.closed_at = None;
+    row.close_reason = None;
+    row.status = SessionStatus::WithHuman;
+    row.phase = SessionStatus::WithHuman;
 }
 
 pub async fn check_failed_batch_is_atomic(store: Arc<dyn ReadStore>) {

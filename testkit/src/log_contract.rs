@@ -31,26 +31,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use futures::stream::BoxStream;
-use futures::StreamExt;
 use serde_json::json;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{Channel, FaqAdded, MessageReceived, SessionOpened, TeamCreated};
 use switchboard_schemas::{
     ConversationEvent, Event, FaqEvent, FaqId, MessageId, NewEvent, RecordedEvent, StreamId, TeamEvent, TeamId, UserId,
 };
-use tokio::sync::Barrier;
+use tokio::sync::{mpsc, Barrier};
 use uuid::Uuid;
 
-use crate::log::{subscribe, AppendError, Appended, Commit, EventLog, ExpectedVersion, LogError};
+use switchboard_engine::follow::{follow, stop_signal, Failure, FollowOptions, Follower, Stop};
+use switchboard_engine::log::{AppendError, Appended, Commit, EventLog, ExpectedVersion};
 
 /// How long one check may run before it is declared hung.
 pub const CHECK_DEADLINE: Duration = Duration::from_secs(120);
 
-/// How long a subscription may take to deliver an event that exists.
+/// How long a follower may take to deliver an event that exists.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a subscription is watched to make sure it delivers nothing more.
+/// How long a follower is watched to make sure it delivers nothing more.
 const QUIET_PERIOD: Duration = Duration::from_millis(300);
 
 /// A log under test and whatever must live as long as it (a temporary directory, a
@@ -79,9 +78,9 @@ impl From<Arc<dyn EventLog>> for TestLog {
 ///
 /// The argument is an expression evaluated once per test that yields a future resolving
 /// to a fresh, empty log: either an `Arc<dyn EventLog>` or a
-/// [`TestLog`](crate::contract::TestLog) — typically the call of an `async fn`. Each test
+/// [`TestLog`](crate::log_contract::TestLog) — typically the call of an `async fn`. Each test
 /// runs on a two-worker multi-threaded runtime and fails if its check does not finish
-/// within [`CHECK_DEADLINE`](crate::contract::CHECK_DEADLINE).
+/// within [`CHECK_DEADLINE`](crate::log_contract::CHECK_DEADLINE).
 ///
 /// ```ignore
 /// switchboard_engine::event_log_contract!(fresh_log());
@@ -92,10 +91,10 @@ macro_rules! event_log_contract {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
-                let test_log: $crate::contract::TestLog = ::core::convert::From::from($factory.await);
-                $crate::contract::within_deadline(
+                let test_log: $crate::log_contract::TestLog = ::core::convert::From::from($factory.await);
+                $crate::log_contract::within_deadline(
                     ::core::stringify!($test),
-                    $crate::contract::$check(::std::sync::Arc::clone(&test_log.log)),
+                    $crate::log_contract::$check(::std::sync::Arc::clone(&test_log.log)),
                 )
                 .await;
             }
@@ -121,8 +120,8 @@ macro_rules! event_log_contract {
                 check_concurrent_appends_to_many_streams,
             mixed_outcomes_under_concurrency_do_not_interfere =>
                 check_mixed_outcomes_under_concurrency,
-            subscribe_catches_up_then_follows => check_subscribe_catches_up_then_follows,
-            subscribe_with_a_team_filter => check_subscribe_with_team_filter,
+            following_catches_up_then_goes_live => check_following_catches_up_then_goes_live,
+            following_one_team => check_following_one_team,
             events_round_trip_exactly => check_events_round_trip_exactly,
         );
     };
@@ -704,8 +703,8 @@ pub async fn check_mixed_outcomes_under_concurrency(log: Arc<dyn EventLog>) {
     assert_increasing(&all, "read_all after mixed appends");
 }
 
-/// A subscription catches up from a position, then delivers events appended later.
-pub async fn check_subscribe_catches_up_then_follows(log: Arc<dyn EventLog>) {
+/// A follower catches up from a position, then is handed events appended later.
+pub async fn check_following_catches_up_then_goes_live(log: Arc<dyn EventLog>) {
     let a = team("contract-a");
     let b = team("contract-b");
     let alice = conversation(&a, "alice");
@@ -715,19 +714,19 @@ pub async fn check_subscribe_catches_up_then_follows(log: Arc<dyn EventLog>) {
     append_ok(&*log, &alice, ExpectedVersion::Exact(3), commit_of(messages(2, "a2"))).await;
     let existing = all_events(&*log, 0, 1000, None).await;
 
-    let mut from_start = subscribe(Arc::clone(&log), 0, None);
+    let mut from_start = following(Arc::clone(&log), 0, None);
     for expected in &existing {
         let got = next_event(&mut from_start, "catching up from 0").await;
         assert_eq!(&got, expected, "catch-up from 0 delivers the log in order");
     }
 
     let from = existing[1].position;
-    let mut subscription = subscribe(Arc::clone(&log), from, None);
+    let mut follower = following(Arc::clone(&log), from, None);
     for expected in &existing[2..] {
-        let got = next_event(&mut subscription, "catching up from a position").await;
+        let got = next_event(&mut follower, "catching up from a position").await;
         assert_eq!(&got, expected, "catch-up delivers exactly the events after {from}, in order");
     }
-    assert_quiet(&mut subscription, "after catching up").await;
+    assert_quiet(&mut follower, "after catching up").await;
 
     let writer = {
         let (log, alice, bob) = (Arc::clone(&log), alice.clone(), bob.clone());
@@ -740,22 +739,22 @@ pub async fn check_subscribe_catches_up_then_follows(log: Arc<dyn EventLog>) {
     };
     let mut live = Vec::new();
     for _ in 0..3 {
-        live.push(next_event(&mut subscription, "following live appends").await);
+        live.push(next_event(&mut follower, "following live appends").await);
     }
     writer.await.expect("the writer task panicked");
     let last_existing = existing.last().map_or(0, |e| e.position);
     let appended_later = all_events(&*log, last_existing, 1000, None).await;
     assert_eq!(live, appended_later, "live delivery must match the log, in order");
-    assert_quiet(&mut subscription, "after the live appends").await;
+    assert_quiet(&mut follower, "after the live appends").await;
     for expected in &appended_later {
-        let got = next_event(&mut from_start, "the first subscription following live appends").await;
-        assert_eq!(&got, expected, "every subscription follows the same log");
+        let got = next_event(&mut from_start, "the first follower following live appends").await;
+        assert_eq!(&got, expected, "every follower follows the same log");
     }
 }
 
-/// A subscription filtered to one team delivers only that team's events, catching up and
+/// A follower of one team is handed only that team's events, catching up and
 /// live, even while other teams keep appending.
-pub async fn check_subscribe_with_team_filter(log: Arc<dyn EventLog>) {
+pub async fn check_following_one_team(log: Arc<dyn EventLog>) {
     let a = team("contract-a");
     let b = team("contract-b");
     let alice = conversation(&a, "alice");
@@ -765,13 +764,13 @@ pub async fn check_subscribe_with_team_filter(log: Arc<dyn EventLog>) {
     append_ok(&*log, &alice, ExpectedVersion::Exact(2), commit_of(messages(1, "a2"))).await;
     append_ok(&*log, &bob, ExpectedVersion::Exact(3), commit_of(messages(1, "b2"))).await;
 
-    let mut subscription = subscribe(Arc::clone(&log), 0, Some(a.clone()));
+    let mut follower = following(Arc::clone(&log), 0, Some(a.clone()));
     let existing = all_events(&*log, 0, 1000, Some(&a)).await;
     for expected in &existing {
-        let got = next_event(&mut subscription, "catching up team a").await;
+        let got = next_event(&mut follower, "catching up team a").await;
         assert_eq!(&got, expected, "a filtered catch-up delivers the team's events in order");
     }
-    assert_quiet(&mut subscription, "team a, after catching up").await;
+    assert_quiet(&mut follower, "team a, after catching up").await;
 
     let writer = {
         let (log, alice, bob) = (Arc::clone(&log), alice.clone(), bob.clone());
@@ -782,11 +781,11 @@ pub async fn check_subscribe_with_team_filter(log: Arc<dyn EventLog>) {
             append_ok(&*log, &bob, ExpectedVersion::Exact(6), commit_of(messages(1, "b4"))).await;
         })
     };
-    let got = next_event(&mut subscription, "following team a live").await;
+    let got = next_event(&mut follower, "following team a live").await;
     writer.await.expect("the writer task panicked");
-    assert_eq!(got.stream, alice, "a filtered subscription delivers only its team's streams");
+    assert_eq!(got.stream, alice, "a filtered follower delivers only its team's streams");
     assert_eq!(got.version, 4, "the live event is alice's fourth");
-    assert_quiet(&mut subscription, "team a, while team b appends").await;
+    assert_quiet(&mut follower, "team a, while team b appends").await;
 }
 
 /// Every envelope field round-trips exactly: payload, type, schema version, occurred_at to
@@ -1015,11 +1014,54 @@ async fn head_of(log: &dyn EventLog) -> u64 {
     }
 }
 
-async fn next_event(
-    subscription: &mut BoxStream<'static, Result<RecordedEvent, LogError>>,
-    context: &str,
-) -> RecordedEvent {
-    match tokio::time::timeout(DELIVERY_TIMEOUT, subscription.next()).await {
+/// A log followed with [`follow`] into a channel, so the checks read it event by event.
+struct Following {
+    events: mpsc::UnboundedReceiver<Result<RecordedEvent, String>>,
+    _stop: Stop,
+}
+
+/// Follows `log` after `after` (optionally one team's events) until the result is dropped.
+fn following(log: Arc<dyn EventLog>, after: u64, team: Option<TeamId>) -> Following {
+    let (sender, events) = mpsc::unbounded_channel();
+    let (stop, stopped) = stop_signal();
+    tokio::spawn(async move {
+        let mut forward = Forward { sender, after };
+        let _ = follow(log, &mut forward, FollowOptions::new("contract check").team(team), stopped.wait()).await;
+    });
+    Following { events, _stop: stop }
+}
+
+/// Sends every event it handles, and the first failure, down a channel.
+struct Forward {
+    sender: mpsc::UnboundedSender<Result<RecordedEvent, String>>,
+    after: u64,
+}
+
+#[async_trait::async_trait]
+impl Follower for Forward {
+    type Error = std::convert::Infallible;
+
+    async fn resume_from(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.after)
+    }
+
+    async fn handle(&mut self, events: Vec<RecordedEvent>) -> Result<(), Self::Error> {
+        for event in events {
+            self.after = event.position;
+            let _ = self.sender.send(Ok(event));
+        }
+        Ok(())
+    }
+
+    /// A check must see the log fail, not have it waited out.
+    fn retries(&self, error: &Failure<Self::Error>) -> bool {
+        let _ = self.sender.send(Err(error.to_string()));
+        false
+    }
+}
+
+async fn next_event(subscription: &mut Following, context: &str) -> RecordedEvent {
+    match tokio::time::timeout(DELIVERY_TIMEOUT, subscription.events.recv()).await {
         Err(_) => panic!("{context}: no event delivered within {DELIVERY_TIMEOUT:?}"),
         Ok(None) => panic!("{context}: the subscription ended"),
         Ok(Some(Err(e))) => panic!("{context}: the subscription failed: {e}"),
@@ -1027,8 +1069,8 @@ async fn next_event(
     }
 }
 
-async fn assert_quiet(subscription: &mut BoxStream<'static, Result<RecordedEvent, LogError>>, context: &str) {
-    if let Ok(item) = tokio::time::timeout(QUIET_PERIOD, subscription.next()).await {
+async fn assert_quiet(subscription: &mut Following, context: &str) {
+    if let Ok(item) = tokio::time::timeout(QUIET_PERIOD, subscription.events.recv()).await {
         panic!("{context}: the subscription delivered something that was never appended: {item:?}");
     }
 }

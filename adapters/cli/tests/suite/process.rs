@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use crate::common::Server;
 use serde_json::{json, Value};
 
 fn count(view: &Value, event_type: &str) -> usize {
@@ -310,7 +308,7 @@ fn the_demo_opens_with_four_weeks_of_history_recorded_once() {
     assert!(!candidates.as_array().unwrap().is_empty(), "questions nobody could answer became candidates");
     let week = (now - chrono::Duration::days(7)).format("%G-W%V").to_string();
     let report = ureq::get(&format!("{}/api/v1/teams/demo/reports/weekly?week={week}&format=csv", server.base))
-        .set("authorization", &common::admin_auth())
+        .set("authorization", &crate::common::admin_auth())
         .call()
         .unwrap()
         .into_string()

@@ -10,7 +10,9 @@ use switchboard_schemas::event::WebhookRegistered;
 use switchboard_schemas::TeamId;
 use uuid::Uuid;
 
-use crate::outbox::{Attempt, DeliveryQuery, DeliveryStatus, DeliveryStore, Endpoint, NewDelivery, OutboxBatch};
+use switchboard_projections::outbox::{
+    Attempt, DeliveryQuery, DeliveryStatus, DeliveryStore, Endpoint, NewDelivery, OutboxBatch,
+};
 
 /// Runs every outbox check against stores made by `$factory` (an expression evaluating to a
 /// future of a `TestStore<dyn DeliveryStore>`), one test function per check.
@@ -20,7 +22,7 @@ macro_rules! outbox_contract {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
-                let test_store: $crate::contract::TestStore<dyn $crate::outbox::DeliveryStore> = $factory.await;
+                let test_store: $crate::read_store_contract::TestStore<dyn ::switchboard_projections::outbox::DeliveryStore> = $factory.await;
                 $crate::outbox_contract::$check(::std::sync::Arc::clone(&test_store.store)).await;
                 if let ::core::option::Option::Some(cleanup) = test_store.cleanup {
                     cleanup.await;
@@ -201,7 +203,9 @@ pub async fn check_listing(store: Arc<dyn DeliveryStore>) {
     };
     store.commit_outbox(&other, 13).await.unwrap();
     let query = |status, before, limit| DeliveryQuery { team: team("ops"), webhook_id: None, status, before, limit };
-    let positions = |list: Vec<crate::outbox::Delivery>| list.iter().map(|d| d.delivery.position).collect::<Vec<_>>();
+    let positions = |list: Vec<switchboard_projections::outbox::Delivery>| {
+        list.iter().map(|d| d.delivery.position).collect::<Vec<_>>()
+    };
     assert_eq!(positions(store.deliveries(&query(None, None, 100)).await.unwrap()), vec![12, 11, 10]);
     assert_eq!(positions(store.deliveries(&query(None, None, 2)).await.unwrap()), vec![12, 11]);
     assert_eq!(positions(store.deliveries(&query(None, Some(11), 100)).await.unwrap()), vec![10]);

@@ -6,13 +6,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use crate::common::Server;
 
 const LIMITS: &[(&str, &str)] =
     &[("SWITCHBOARD_HTTP__MAX_CONNECTIONS", "8"), ("SWITCHBOARD_HTTP__REQUEST_DEADLINE", "1s")];
@@ -153,7 +151,7 @@ fn an_idle_keep_alive_connection_between_requests_is_left_open() {
 #[test]
 fn serve_raises_its_open_file_limit_to_fit_the_connection_cap() {
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let mut child = std::process::Command::new("sh")
         .args(["-c", "ulimit -Sn 256 && exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_switchboard"))

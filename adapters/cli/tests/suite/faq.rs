@@ -3,12 +3,10 @@
 //! Excel and JSON Lines in; a bad row imports nothing and is named; re-importing changes
 //! nothing; export gives the catalog back.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::Server;
+use crate::common::Server;
 
 fn switchboard(config: &Path, data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))

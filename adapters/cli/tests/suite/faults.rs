@@ -7,13 +7,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, LoadRun, Server};
+use crate::common::{free_port, LoadRun, Server};
 use serde_json::Value;
 use switchboard_jetstream::testing::{NatsCluster, NatsServer};
 
@@ -102,7 +100,7 @@ fn serve_killed_on_the_embedded_store(dir: &Path) -> Run {
 
 fn nats_server_killed(dir: &Path) -> Run {
     let mut nats = NatsServer::start();
-    let config = common::nats_config(dir, &nats.url());
+    let config = crate::common::nats_config(dir, &nats.url());
     let (_server, report) = demo_under_load(&dir.join("data"), Some(&config), || {
         nats.kill();
         std::thread::sleep(Duration::from_secs(2));
@@ -115,7 +113,7 @@ fn nats_server_killed(dir: &Path) -> Run {
 /// picks which one dies.
 fn split_role_killed(dir: &Path, kill_http: bool) -> Run {
     let nats = NatsServer::start();
-    let config = common::nats_config(dir, &nats.url());
+    let config = crate::common::nats_config(dir, &nats.url());
     let api_port = free_port();
     let mut http = start(&dir.join("http"), Some(&config), &with_demo_api(api_port, Some("http")));
     let mut engine = start(&dir.join("engine"), Some(&config), &with_demo_api(api_port, Some("engine,projector")));

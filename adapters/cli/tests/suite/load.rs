@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::Path;
 
-use common::{free_port, LoadRun, Server};
+use crate::common::{free_port, LoadRun, Server};
 use serde_json::Value;
 use switchboard_jetstream::testing::NatsServer;
 
@@ -51,7 +49,7 @@ fn load_on_the_embedded_store_keeps_every_message_exactly_once() {
 fn load_on_jetstream_keeps_every_message_exactly_once() {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let config = common::nats_config(dir.path(), &nats.url());
+    let config = crate::common::nats_config(dir.path(), &nats.url());
     let report = load_against(&dir.path().join("data"), Some(&config));
     assert_exactly_once(&report);
 }

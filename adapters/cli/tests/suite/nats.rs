@@ -4,15 +4,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use crate::common::Server;
 use serde_json::{json, Value};
 use switchboard_jetstream::testing::NatsServer;
 
@@ -55,7 +53,7 @@ fn events(config: &Path, team: Option<&str>) -> Vec<Value> {
     if let Some(team) = team {
         args.extend(["--team", team]);
     }
-    let output = common::run(config, &args);
+    let output = crate::common::run(config, &args);
     assert!(output.status.success(), "events tail: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -214,7 +212,7 @@ fn a_killed_nats_server_and_a_killed_engine_lose_nothing() {
                     let body =
                         json!({"user": format!("op{user}"), "text": QUESTIONS[(user + k) % 4], "message_id": id});
                     let url = format!("http://127.0.0.1:{}/api/v1/teams/demo/messages", ports[(user + k) % 2]);
-                    let request = ureq::post(&url).set("authorization", &common::admin_auth());
+                    let request = ureq::post(&url).set("authorization", &crate::common::admin_auth());
                     if let Ok(r) = request.timeout(Duration::from_secs(10)).send_json(body) {
                         if r.status() == 200 {
                             accepted.lock().unwrap().insert((format!("op{user}"), id));
@@ -444,7 +442,7 @@ fn an_faq_import_larger_than_one_message_is_refused_whole_with_a_part_size_that_
         std::iter::once("id,question,answer\n".to_owned()).chain((0..3_000).map(row)).collect::<String>(),
     )
     .unwrap();
-    let output = common::run(&config, &["faq", "import", "--team", "demo", big.to_str().unwrap()]);
+    let output = crate::common::run(&config, &["faq", "import", "--team", "demo", big.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("nothing was imported"), "{stderr}");
@@ -462,7 +460,7 @@ fn an_faq_import_larger_than_one_message_is_refused_whole_with_a_part_size_that_
         std::iter::once("id,question,answer\n".to_owned()).chain((0..per_part).map(row)).collect::<String>(),
     )
     .unwrap();
-    let output = common::run(&config, &["faq", "import", "--team", "demo", part.to_str().unwrap()]);
+    let output = crate::common::run(&config, &["faq", "import", "--team", "demo", part.to_str().unwrap()]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(faq_events(), before + per_part, "a part of the advised size is imported whole");
 }

@@ -7,12 +7,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Server, ADMIN_KEY};
+use crate::common::{Server, ADMIN_KEY};
 use serde_json::json;
 
 /// The demo team's administrator key (`serve --demo` issues it).

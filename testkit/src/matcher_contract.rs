@@ -11,7 +11,7 @@ use std::sync::Arc;
 use switchboard_schemas::event::{FaqAdded, FaqParaphraseAdded, FaqRemoved, FaqUpdated};
 use switchboard_schemas::{FaqEvent, FaqId, TeamId};
 
-use crate::ports::Matcher;
+use switchboard_engine::ports::Matcher;
 
 /// Runs every check against matchers made by `$factory` (an expression evaluating to a
 /// future of an `Arc<dyn Matcher>`, fresh and empty for each test — or of an `Option` of
@@ -23,7 +23,7 @@ macro_rules! matcher_contract {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $test() {
-                let matcher: ::core::option::Option<::std::sync::Arc<dyn $crate::ports::Matcher>> =
+                let matcher: ::core::option::Option<::std::sync::Arc<dyn ::switchboard_engine::ports::Matcher>> =
                     $factory.await.into();
                 if let ::core::option::Option::Some(matcher) = matcher {
                     $crate::matcher_contract::$check(matcher).await;

@@ -5,11 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::Server;
+use crate::common::Server;
 use serde_json::{json, Value};
 use switchboard_generative::standin::{Behaviour, StandIn};
 
@@ -87,7 +85,7 @@ timeout = "1s"
     assert_eq!(server.metric("switchboard_core_rephrase_fallbacks_total"), 4);
 
     // The key went to the service, never into the log.
-    let all = common::run(&config, &["events", "tail", "--json"]);
+    let all = crate::common::run(&config, &["events", "tail", "--json"]);
     assert!(all.status.success());
     assert!(!String::from_utf8_lossy(&all.stdout).contains(KEY), "the API key is not in the log");
     server.kill();

@@ -5,11 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::process::Command;
 
-use common::{free_port, LoadRun, Server, ADMIN_KEY};
+use crate::common::{free_port, LoadRun, Server, ADMIN_KEY};
 use serde_json::{json, Value};
 
 /// The demo application's EncodingAESKey (public, but a secret of a real application).

@@ -8,11 +8,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::Path;
 
-use common::Server;
+use crate::common::Server;
 use serde_json::{json, Value};
 
 const OLD_QUESTIONS: [&str; 2] = ["奖品库存不足怎么办", "活动开始时间怎么改"];

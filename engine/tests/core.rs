@@ -1,0 +1,249 @@
+//! The asynchronous core in-process, on the in-memory log under tokio's paused time: a
+//! question is answered and delivered, a failing delivery is retried with backoff, an
+//! inactivity timer fires when due, an outage of the log is ridden out, and shutdown stops
+//! the core cleanly. Each test takes milliseconds of real time, whatever the minutes it
+//! covers.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
+use switchboard_engine::conversation::Command;
+use switchboard_engine::log::EventLog;
+use switchboard_engine::ports::{Clock, DeliveryError, MatchError, Matcher, Notifier, Outbound, Ranking};
+use switchboard_engine::runtime::Runtime;
+use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
+use switchboard_engine::team::TeamCommand;
+use switchboard_schemas::envelope::Causation;
+use switchboard_schemas::event::{Channel, MatchCandidate, OutboundPurpose, Roster, TeamSettings};
+use switchboard_schemas::{FaqEvent, FaqId, MessageId, StaffId, StreamId, TeamId, UserId};
+use switchboard_testkit::{ManualClock, MemoryEventLog};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// Ranks the one FAQ first with a fixed confidence.
+struct FixedMatcher {
+    confidence: f32,
+}
+
+#[async_trait]
+impl Matcher for FixedMatcher {
+    async fn rank(&self, _team: &TeamId, _query: &str, _limit: usize) -> Result<Ranking, MatchError> {
+        let candidate = MatchCandidate {
+            faq_id: FaqId::new("prize-stock").unwrap(),
+            question: "奖品库存不足怎么办？".into(),
+            answer: "在奖品管理里追加库存。".into(),
+            category: None,
+            score: self.confidence,
+            keyword_score: Some(self.confidence),
+            semantic_score: None,
+        };
+        Ok(Ranking { candidates: vec![candidate], confidence: self.confidence, engine: "fixed".into() })
+    }
+
+    async fn apply(&self, _team: &TeamId, _event: &FaqEvent) -> Result<(), MatchError> {
+        Ok(())
+    }
+}
+
+/// Fails the first `failures` attempts (retryably), then delivers; records when each
+/// attempt was made.
+#[derive(Default)]
+struct ScriptedChannel {
+    failures: Mutex<u32>,
+    attempts: Mutex<Vec<(Outbound, Instant)>>,
+}
+
+#[async_trait]
+impl Notifier for ScriptedChannel {
+    async fn deliver(&self, message: &Outbound) -> Result<(), DeliveryError> {
+        self.attempts.lock().unwrap().push((message.clone(), Instant::now()));
+        let mut failures = self.failures.lock().unwrap();
+        if *failures > 0 {
+            *failures -= 1;
+            return Err(DeliveryError::Retryable("errcode 45009: api freq out of limit".into()));
+        }
+        Ok(())
+    }
+}
+
+struct World {
+    log: Arc<MemoryEventLog>,
+    runtime: Arc<Runtime>,
+    channel: Arc<ScriptedChannel>,
+    team: TeamId,
+    user: UserId,
+}
+
+fn cause() -> Causation {
+    Causation::root(Uuid::now_v7())
+}
+
+impl World {
+    /// A team with one FAQ and one engineer, re-confirming after `reconfirm_after_secs`.
+    async fn new(reconfirm_after_secs: u64) -> Self {
+        let log = Arc::new(MemoryEventLog::new());
+        let clock: Arc<dyn Clock> =
+            Arc::new(ManualClock::with_tokio_time(Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap()));
+        let runtime = Arc::new(Runtime::new(log.clone(), clock));
+        let team = TeamId::new("ops").unwrap();
+        runtime.team(&team, TeamCommand::Create { name: "Ops".into(), cloned_from: None }, cause()).await.unwrap();
+        let settings = TeamSettings { reconfirm_after_secs, ..TeamSettings::default() };
+        runtime.team(&team, TeamCommand::Configure { settings: Box::new(settings) }, cause()).await.unwrap();
+        let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
+        runtime.team(&team, TeamCommand::UpdateRoster { roster }, cause()).await.unwrap();
+        let entry = FaqEntry {
+            question: "奖品库存不足怎么办？".into(),
+            answer: "在奖品管理里追加库存。".into(),
+            category: None,
+            paraphrases: vec![],
+        };
+        let upsert = CatalogCommand::Upsert { faq_id: FaqId::new("prize-stock").unwrap(), entry };
+        runtime.catalog(&team, upsert, cause()).await.unwrap();
+        let user = UserId::new("zhangsan").unwrap();
+        Self { log, runtime, channel: Arc::default(), team, user }
+    }
+
+    fn core(&self, config: CoreConfig) -> CoreHandle {
+        let matcher = Arc::new(FixedMatcher { confidence: 0.95 });
+        Core::new(self.runtime.clone(), matcher, self.channel.clone(), config).spawn()
+    }
+
+    async fn ask(&self, id: &str) {
+        let command = Command::ReceiveMessage {
+            user: self.user.clone(),
+            message_id: MessageId(id.into()),
+            text: "奖品库存不足了".into(),
+            channel: Channel::Api,
+        };
+        self.runtime.conversation(&self.team, &self.user, command, cause()).await.unwrap();
+    }
+
+    /// The types of the conversation's events, in order.
+    async fn history(&self) -> Vec<String> {
+        let stream = StreamId::conversation(&self.team, &self.user);
+        self.log.read_stream(&stream, 0).await.unwrap().into_iter().map(|e| e.event_type).collect()
+    }
+
+    /// Waits (in paused time, so instantly in real time) until the conversation has an
+    /// event of `event_type`.
+    async fn wait_for(&self, event_type: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        let step = (within / 1000).max(Duration::from_millis(10));
+        while Instant::now() < deadline {
+            if self.history().await.iter().any(|t| t == event_type) {
+                return;
+            }
+            tokio::time::sleep(step).await;
+        }
+        panic!("no {event_type} within {within:?}; the conversation holds {:?}", self.history().await);
+    }
+
+    fn attempts(&self) -> Vec<(Outbound, Instant)> {
+        self.channel.attempts.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_confident_question_is_answered_and_delivered_once() {
+    let world = World::new(1800).await;
+    let core = world.core(CoreConfig::default());
+    world.ask("m1").await;
+    world.wait_for("AnswerDelivered", Duration::from_secs(5)).await;
+    let history = world.history().await;
+    for expected in ["SessionOpened", "MessageReceived", "MatchRequested", "FaqMatched", "AnswerQueued"] {
+        assert!(history.iter().any(|t| t == expected), "{expected} missing from {history:?}");
+    }
+    let attempts = world.attempts();
+    assert_eq!(attempts.len(), 1, "one delivery attempt");
+    assert!(matches!(attempts[0].0.purpose, OutboundPurpose::Answer { .. }), "{:?}", attempts[0].0.purpose);
+    assert!(attempts[0].0.text.contains("追加库存"), "the FAQ's answer is sent: {}", attempts[0].0.text);
+    assert_eq!(core.health().matched.load(std::sync::atomic::Ordering::Relaxed), 1);
+    core.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_delivery_is_retried_with_doubling_delays_until_it_goes_through() {
+    let world = World::new(1800).await;
+    *world.channel.failures.lock().unwrap() = 2;
+    let config = CoreConfig { retry_base: Duration::from_millis(500), ..CoreConfig::default() };
+    let core = world.core(config);
+    world.ask("m1").await;
+    world.wait_for("AnswerDelivered", Duration::from_secs(10)).await;
+    let attempts = world.attempts();
+    assert_eq!(attempts.len(), 3, "two failures, then the delivery");
+    assert!(attempts.iter().all(|(o, _)| o.outbound_id == attempts[0].0.outbound_id), "one idempotency key");
+    let gaps: Vec<Duration> = attempts.windows(2).map(|w| w[1].1 - w[0].1).collect();
+    assert!(gaps[0] >= Duration::from_millis(500), "first retry after the base delay: {gaps:?}");
+    assert!(gaps[1] >= Duration::from_millis(1000), "the delay doubles: {gaps:?}");
+    let failed = world.history().await.iter().filter(|t| *t == "DeliveryFailed").count();
+    assert_eq!(failed, 2, "each failure is recorded");
+    core.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_operator_is_asked_again_when_the_inactivity_timer_comes_due() {
+    let world = World::new(30 * 60).await;
+    let core = world.core(CoreConfig::default());
+    world.ask("m1").await;
+    world.wait_for("AnswerDelivered", Duration::from_secs(5)).await;
+    let answered = Instant::now();
+    world.wait_for("ReconfirmSent", Duration::from_secs(31 * 60)).await;
+    assert!(
+        answered.elapsed() >= Duration::from_secs(29 * 60),
+        "not before the silence period: {:?}",
+        answered.elapsed()
+    );
+    let history = world.history().await;
+    assert_eq!(history.iter().filter(|t| *t == "TimerFired").count(), 1, "the timer fires once: {history:?}");
+    world.wait_for("AnswerDelivered", Duration::from_secs(5)).await;
+    assert!(
+        world.attempts().iter().any(|(o, _)| o.purpose == OutboundPurpose::Reconfirm),
+        "the re-confirmation is delivered"
+    );
+    core.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_core_rides_out_a_log_outage_and_then_answers() {
+    let world = World::new(1800).await;
+    let core = world.core(CoreConfig::default());
+    let health = core.health();
+    world.wait_for_caught_up(&health).await;
+    world.log.set_down(true);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!health.log_ok(), "the outage is reported");
+    world.log.set_down(false);
+    world.ask("m1").await;
+    world.wait_for("AnswerDelivered", Duration::from_secs(10)).await;
+    assert!(health.log_ok(), "recovery is reported");
+    assert!(health.stopped_tasks().is_empty(), "no task stopped: {:?}", health.stopped_tasks());
+    core.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_stops_the_core_without_reporting_it_degraded() {
+    let world = World::new(1800).await;
+    let core = world.core(CoreConfig::default());
+    let health = core.health();
+    world.wait_for_caught_up(&health).await;
+    core.shutdown().await;
+    assert!(health.stopped_tasks().is_empty(), "a shutdown is not a failure: {:?}", health.stopped_tasks());
+    world.ask("m1").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(world.attempts().is_empty(), "a stopped core sends nothing");
+}
+
+impl World {
+    async fn wait_for_caught_up(&self, health: &switchboard_engine::services::CoreHealth) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !health.caught_up() {
+            assert!(Instant::now() < deadline, "the core did not catch up");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}

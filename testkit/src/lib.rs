@@ -1,0 +1,22 @@
+//! What every test of Switchboard shares.
+//!
+//! - [`MemoryEventLog`]: an event log in memory that passes the event-log contract suite,
+//!   with failures that can be switched on, so the asynchronous core and the followers are
+//!   tested in-process under tokio's paused time — milliseconds per test, no real sleeps.
+//! - [`ManualClock`]: the [`Clock`](switchboard_engine::ports::Clock) a test moves by hand.
+//! - The contract suites, one per port, that every backend runs:
+//!   [`event_log_contract!`] ([`log_contract`]), [`matcher_contract!`] ([`matcher_contract`]),
+//!   [`read_store_contract!`] ([`read_store_contract`]) and [`outbox_contract!`]
+//!   ([`outbox_contract`]).
+//!
+//! Tests only: nothing here is linked into the product.
+
+mod clock;
+pub mod log_contract;
+pub mod matcher_contract;
+mod memory;
+pub mod outbox_contract;
+pub mod read_store_contract;
+
+pub use clock::ManualClock;
+pub use memory::MemoryEventLog;
