@@ -14,7 +14,7 @@
 //!
 //! This backend's server does not run on the development machine: the crate is built and
 //! linted by CI, and the shared contract suite runs against a server when `EVENTSTORE_URL`
-//! is set (see the README).
+//! is set (see docs/operations.md).
 
 use std::time::Duration;
 

@@ -20,7 +20,7 @@
 //!
 //! The weights and the calibration come from `switchboard eval --tune` on labelled
 //! questions, never from guesses; [`Fusion::default`] holds the values tuned on the shared
-//! development sets (see README). Every candidate carries its keyword and semantic scores in
+//! development sets (see docs/answering.md). Every candidate carries its keyword and semantic scores in
 //! the `FaqMatched` event, so a new calibration can be replayed against past questions.
 
 use std::collections::HashMap;
@@ -108,7 +108,7 @@ impl Fusion {
     /// Tuned by `switchboard eval --tune` on the shared development queries for Universal
     /// Sentence Encoder Multilingual v3: the weights on lcqmc_faq and stackfaq together
     /// (best mean P@1), the calibrations on lcqmc_faq alone, the set with questions no FAQ
-    /// answers (stackfaq has none, so it cannot teach when to hand over). README has the
+    /// answers (stackfaq has none, so it cannot teach when to hand over). docs/answering.md has the
     /// figures.
     const USE_M3: Self = Self {
         semantic_weight: 0.6,

@@ -41,7 +41,7 @@ mod meilisearch {
 
     async fn fresh() -> Option<Arc<dyn Matcher>> {
         let Ok(url) = std::env::var("MEILI_URL") else {
-            eprintln!("MEILI_URL is not set: the Meilisearch matcher contract is not run (see README)");
+            eprintln!("MEILI_URL is not set: the Meilisearch matcher contract is not run (see docs/answering.md)");
             return None;
         };
         let key = std::env::var("MEILI_API_KEY").ok();

@@ -1,7 +1,7 @@
 //! Benchmark harness: each hot path is measured next to a baseline taken in the same run,
 //! on the same machine, with the same payloads.
 //!
-//! `cargo run --release -p switchboard-bench -- all` prints every figure in README.md.
+//! `cargo run --release -p switchboard-bench -- all` prints every figure in docs/performance.md (the hot paths also in README.md).
 
 mod append;
 mod callbacks;

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
 //! `switchboard eval` on the shared development sets (../shared/data/eval), with the
-//! installed semantic model: the figures the README reports, and --tune writing settings
+//! installed semantic model: the figures docs/answering.md reports, and --tune writing settings
 //! the binary accepts. Fails, never skips, without the data or the model.
 
 use std::path::PathBuf;
