@@ -36,6 +36,9 @@ async fn append(log: &MemoryEventLog, team: &str, n: usize) {
     }
 }
 
+/// When a test has seen enough.
+type Done = fn(&Recorder) -> bool;
+
 /// A follower with a stored checkpoint that fails the batches it is told to, and records
 /// everything it sees.
 #[derive(Default)]
@@ -49,7 +52,7 @@ struct Recorder {
     slow: Duration,
     give_up: bool,
     /// Stops following once this holds.
-    done: Option<(Stop, fn(&Recorder) -> bool)>,
+    done: Option<(Stop, Done)>,
 }
 
 impl Recorder {

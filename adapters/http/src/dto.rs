@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 /// An operator's message sent through the JSON API channel.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SendMessage {
     /// The operator's user id (letters, digits, '-', '_').
     pub user: String,
@@ -27,6 +28,7 @@ pub struct SendMessage {
 
 /// The outcome of sending a message.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MessageAccepted {
     /// The session the message belongs to.
     pub session_id: Option<Uuid>,
@@ -92,6 +94,7 @@ impl From<Status> for SessionStatus {
 
 /// One message of a session.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Message {
     /// Its position in the event log.
     pub position: u64,
@@ -129,6 +132,7 @@ impl From<&MessageView> for Message {
 
 /// A staff remark.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Remark {
     /// When.
     pub at: DateTime<Utc>,
@@ -140,6 +144,7 @@ pub struct Remark {
 
 /// One session.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Session {
     /// Its id.
     pub session_id: Uuid,
@@ -165,6 +170,7 @@ pub struct Session {
 
 /// One candidate of an FAQ lookup.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LookupCandidate {
     /// The FAQ.
     pub faq_id: String,
@@ -182,6 +188,7 @@ pub struct LookupCandidate {
 
 /// One FAQ lookup of a session.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FaqLookup {
     /// Its position in the log.
     pub position: u64,
@@ -257,6 +264,7 @@ impl From<&SessionView> for Session {
 
 /// One line of the timeline.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TimelineLine {
     /// Position in the event log.
     pub position: u64,
@@ -284,6 +292,7 @@ impl From<&TimelineEntry> for TimelineLine {
 
 /// A conversation: its sessions and timeline.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Conversation {
     /// The team.
     pub team: String,
@@ -315,6 +324,7 @@ impl Conversation {
 
 /// Feedback on an answer.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Feedback {
     /// Whether the answer resolved the question.
     pub resolved: bool,
@@ -322,6 +332,7 @@ pub struct Feedback {
 
 /// A transfer by staff.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TransferRequest {
     /// The new assignee; the on-call engineer for the session's category when absent.
     pub to: Option<String>,
@@ -329,6 +340,7 @@ pub struct TransferRequest {
 
 /// Text written by staff (a reply or a remark); the writer is the access key's holder.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StaffText {
     /// The text.
     pub text: String,
@@ -336,6 +348,7 @@ pub struct StaffText {
 
 /// A status change by staff.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StatusRequest {
     /// The new status: with_human, waiting or closed.
     pub to: Status,
@@ -343,6 +356,7 @@ pub struct StatusRequest {
 
 /// Where a command landed.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CommandResult {
     /// The stream version after the command.
     pub version: u64,
@@ -358,6 +372,7 @@ impl From<switchboard_engine::runtime::Committed> for CommandResult {
 
 /// One FAQ entry.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Faq {
     /// Its id.
     pub id: String,
@@ -376,6 +391,7 @@ pub struct Faq {
 
 /// One row of the session list.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionSummary {
     /// The session.
     pub session_id: Uuid,
@@ -433,6 +449,7 @@ impl From<&SessionRow> for SessionSummary {
 
 /// One page of the session list, newest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionList {
     /// The sessions.
     pub sessions: Vec<SessionSummary>,
@@ -442,6 +459,7 @@ pub struct SessionList {
 
 /// A count per key.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct KeyCount {
     /// The key (a day, an FAQ, a category, an engineer); absent for "none".
     pub key: Option<String>,
@@ -461,6 +479,7 @@ fn counts(counts: &[Count]) -> Vec<KeyCount> {
 
 /// A duration's median and 90th percentile.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DurationFigures {
     /// How many sessions the figures are over.
     pub samples: u64,
@@ -478,6 +497,7 @@ impl From<&Percentiles> for DurationFigures {
 
 /// A team's statistics over whole UTC days.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TeamStatistics {
     /// First day covered.
     pub from: DateTime<Utc>,
@@ -542,6 +562,7 @@ impl TeamStatistics {
 
 /// How many questions of an FAQ-candidate group had one reason.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReasonCount {
     /// unanswered, transferred, not_resolved or reopened.
     pub reason: String,
@@ -552,6 +573,7 @@ pub struct ReasonCount {
 /// Questions with similar wording that Switchboard could not answer well: write one FAQ
 /// for the group.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FaqCandidateGroup {
     /// The most recent wording, as a title.
     pub representative: String,
@@ -603,6 +625,7 @@ pub enum ReportFormat {
 
 /// An event as stored, in the envelope every subscriber reads (see `schemas/json/`).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Envelope {
     /// Position in the whole log.
     pub position: u64,
@@ -648,6 +671,7 @@ impl From<&RecordedEvent> for Envelope {
 
 /// Events of a stream after a version.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventPage {
     /// The events, oldest first.
     pub events: Vec<Envelope>,

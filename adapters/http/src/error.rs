@@ -16,6 +16,7 @@ use tracing::error;
 
 /// The body of every error response.
 #[derive(Debug, Object, serde::Serialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ErrorBody {
     /// A stable machine-readable code.
     pub code: String,

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::api::team_id;
 use crate::auth::AccessKey;
+use crate::download::{self, Download, DownloadKinds};
 use crate::dto::{CommandResult, Faq};
 use crate::error::ApiError;
 use crate::{ApiTags, AppState};
@@ -32,6 +33,7 @@ pub struct FaqApi {
 
 /// An FAQ entry to create.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewFaq {
     /// Its id (letters, digits, '-', '_'); made up when absent.
     pub id: Option<String>,
@@ -48,6 +50,7 @@ pub struct NewFaq {
 
 /// An FAQ entry's new content.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FaqEdit {
     /// The question.
     pub question: String,
@@ -64,6 +67,7 @@ pub struct FaqEdit {
 
 /// The catalog.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FaqList {
     /// The catalog stream's version.
     pub version: u64,
@@ -117,6 +121,7 @@ impl From<Change> for RowChange {
 
 /// One good row of an import.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ImportRow {
     /// Its line in the file (the header is line 1).
     pub line: u64,
@@ -136,6 +141,7 @@ pub struct ImportRow {
 
 /// One bad row of an import.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RowError {
     /// Its line in the file (the header is line 1).
     pub line: u64,
@@ -145,6 +151,7 @@ pub struct RowError {
 
 /// What an import found, and did.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ImportReport {
     /// Whether the catalog was changed (false for a preview).
     pub imported: bool,
@@ -164,6 +171,7 @@ pub struct ImportReport {
 
 /// A refused import: the error format plus every bad row.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ImportRefusal {
     /// `bad_rows`.
     pub code: String,
@@ -185,22 +193,17 @@ pub enum ImportOutcome {
 }
 
 /// An exported catalog.
-#[derive(ApiResponse)]
-pub enum FaqFile {
-    /// CSV.
-    #[oai(status = 200, content_type = "text/csv; charset=utf-8")]
-    Csv(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
-    /// An Excel workbook.
-    #[oai(status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")]
-    Xlsx(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
-    /// JSON Lines.
-    #[oai(status = 200, content_type = "application/x-ndjson")]
-    Jsonl(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
+pub struct FaqFileKinds;
+
+impl DownloadKinds for FaqFileKinds {
+    const DESCRIPTION: &'static str = "The catalog as CSV, an Excel workbook or JSON Lines, as `format` asks.";
+    const CONTENT_TYPES: &'static [&'static str] = &[download::CSV, download::XLSX, download::JSONL];
 }
 
 /// Candidates to turn into an FAQ: a new entry (`faq`) or wordings of an existing one
 /// (`into`).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApproveCandidates {
     /// The candidates' sessions (a group's `members`).
     pub sessions: Vec<Uuid>,
@@ -215,6 +218,7 @@ pub struct ApproveCandidates {
 
 /// Candidates to dismiss.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RejectCandidates {
     /// The candidates' sessions (a group's `members`).
     pub sessions: Vec<Uuid>,
@@ -222,6 +226,7 @@ pub struct RejectCandidates {
 
 /// What approving candidates did.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Approved {
     /// The entry they became or joined.
     pub faq_id: String,
@@ -434,7 +439,7 @@ impl FaqApi {
         key: AccessKey,
         team: Path<String>,
         format: Query<Option<FileFormat>>,
-    ) -> Result<FaqFile, ApiError> {
+    ) -> Result<Download<FaqFileKinds>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Viewer).await?;
         let catalog = self.state.runtime.load_catalog(&team).await?;
         let format = format.0.unwrap_or(FileFormat::Csv);
@@ -442,12 +447,13 @@ impl FaqApi {
             tracing::error!(error = %e, "FAQ export failed");
             ApiError::internal("the file could not be written; see the server log")
         })?;
-        let name = format!("attachment; filename=\"faqs-{team}.{}\"", Format::from(format).extension());
-        Ok(match format {
-            FileFormat::Csv => FaqFile::Csv(Binary(bytes), name),
-            FileFormat::Xlsx => FaqFile::Xlsx(Binary(bytes), name),
-            FileFormat::Jsonl => FaqFile::Jsonl(Binary(bytes), name),
-        })
+        let name = format!("faqs-{team}.{}", Format::from(format).extension());
+        let content_type = match format {
+            FileFormat::Csv => download::CSV,
+            FileFormat::Xlsx => download::XLSX,
+            FileFormat::Jsonl => download::JSONL,
+        };
+        Ok(Download::new(content_type, bytes, &name))
     }
 
     /// Turn FAQ candidates into an FAQ: a new entry, or the operators' wordings learned by

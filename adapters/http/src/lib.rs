@@ -23,10 +23,14 @@ macro_rules! debug_redacting {
     };
 }
 
+pub(crate) mod allow;
 mod api;
+#[cfg(feature = "testing")]
+pub mod api_contract;
 pub mod auth;
 mod channel;
 mod console;
+pub mod download;
 mod dto;
 mod error;
 mod faqs;
@@ -414,6 +418,7 @@ pub(crate) async fn read_upload(state: &AppState, body: poem::Body) -> Result<Ve
 /// handler runs, answers in one JSON format.
 pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem::Response> {
     let mut route = Route::new();
+    let mut routes = Arc::new(allow::RouteTable::default());
     if api {
         let apis = (
             api::Api { state: state.clone() },
@@ -425,6 +430,8 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
             user_tokens::UserTokensApi { state: state.clone() },
         );
         let service = OpenApiService::new(apis, "Switchboard", env!("CARGO_PKG_VERSION")).server("/api/v1");
+        let document = serde_json::from_str(&service.spec()).unwrap_or_default();
+        routes = Arc::new(allow::RouteTable::from_document(&document, "/api/v1"));
         let spec = service.spec_endpoint();
         let ui = service.swagger_ui();
         route = route
@@ -440,6 +447,7 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
         .at("/healthz", get(healthz))
         .at("/metrics", get(metrics))
         .around(receive_body)
+        .around(move |next, request| allow::add_allow(next, request, routes.clone()))
         .data(state)
         .with(Tracing)
         .catch_all_error(error::json_error)

@@ -47,6 +47,7 @@ pub enum WecomSource {
 
 /// A team's WeCom application as the console shows it (never a secret).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WecomStatus {
     /// Where it comes from.
     pub source: WecomSource,
@@ -72,6 +73,7 @@ pub struct WecomStatus {
 
 /// One thing to do before a team is ready.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChecklistItem {
     /// A stable key (`faq`, `roster`, `wecom`, `verify`, `keys`).
     pub key: String,
@@ -81,6 +83,7 @@ pub struct ChecklistItem {
 
 /// A WeCom application to set up. Secrets left out keep the values saved before.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WecomSetup {
     /// The enterprise's CorpID ("我的企业 → 企业ID").
     pub corp_id: String,
@@ -108,6 +111,7 @@ debug_redacting!(WecomSetup { corp_id, agent_id, receive_id, api_base, console_u
 
 /// The outcome of the URL verification test.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct VerificationReport {
     /// WeCom would accept the URL.
     pub ok: bool,

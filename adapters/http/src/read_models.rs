@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::{Binary, Json};
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::payload::Json;
+use poem_openapi::OpenApi;
 use switchboard_projections::candidates::{group_candidates, DEFAULT_SIMILARITY};
 use switchboard_projections::report::{ReportError, Week, WeeklyReport};
 use switchboard_projections::store::{Period, SessionQuery, StoreError};
@@ -15,6 +15,7 @@ use switchboard_schemas::TeamId;
 
 use crate::api::team_id;
 use crate::auth::AccessKey;
+use crate::download::{self, Download, DownloadKinds};
 use crate::dto::{FaqCandidateGroup, ReportFormat, SessionList, SessionSummary, Status, TeamStatistics};
 use crate::error::ApiError;
 use crate::{ApiTags, AppState};
@@ -32,14 +33,11 @@ pub struct ReadModelsApi {
 }
 
 /// A report file.
-#[derive(ApiResponse)]
-pub enum ReportFile {
-    /// The report as an Excel workbook.
-    #[oai(status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")]
-    Xlsx(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
-    /// The session table as CSV.
-    #[oai(status = 200, content_type = "text/csv; charset=utf-8")]
-    Csv(Binary<Vec<u8>>, #[oai(header = "Content-Disposition")] String),
+pub struct ReportFileKinds;
+
+impl DownloadKinds for ReportFileKinds {
+    const DESCRIPTION: &'static str = "The report as an Excel workbook, or its session table as CSV, as `format` asks.";
+    const CONTENT_TYPES: &'static [&'static str] = &[download::XLSX, download::CSV];
 }
 
 impl From<StoreError> for ApiError {
@@ -186,7 +184,7 @@ impl ReadModelsApi {
         team: Path<String>,
         week: Query<Option<String>>,
         format: Query<Option<ReportFormat>>,
-    ) -> Result<ReportFile, ApiError> {
+    ) -> Result<Download<ReportFileKinds>, ApiError> {
         let team = self.team(&key, &team).await?;
         let week = match week.0.as_deref() {
             Some(text) => Week::parse(text)?,
@@ -195,12 +193,8 @@ impl ReadModelsApi {
         let report = WeeklyReport::assemble(self.state.read_models.as_ref(), &team, week).await?;
         let name = format!("switchboard-{team}-{}", week.label());
         Ok(match format.0.unwrap_or_default() {
-            ReportFormat::Xlsx => {
-                ReportFile::Xlsx(Binary(report.to_xlsx()?), format!("attachment; filename=\"{name}.xlsx\""))
-            }
-            ReportFormat::Csv => {
-                ReportFile::Csv(Binary(report.to_csv()?), format!("attachment; filename=\"{name}.csv\""))
-            }
+            ReportFormat::Xlsx => Download::new(download::XLSX, report.to_xlsx()?, &format!("{name}.xlsx")),
+            ReportFormat::Csv => Download::new(download::CSV, report.to_csv()?, &format!("{name}.csv")),
         })
     }
 }

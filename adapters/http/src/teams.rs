@@ -65,6 +65,7 @@ impl From<AccessRole> for Role {
 
 /// Who the caller is.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Me {
     /// True for a global administrator (every team, and onboarding).
     pub global_admin: bool,
@@ -80,6 +81,7 @@ pub struct Me {
 
 /// A team in the directory.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TeamSummary {
     /// Its id.
     pub id: String,
@@ -93,6 +95,7 @@ pub struct TeamSummary {
 
 /// A new team.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewTeam {
     /// Its id (letters, digits, '-', '_'): in URLs and event subjects, never changed.
     pub id: String,
@@ -109,6 +112,7 @@ pub struct NewTeam {
 
 /// The on-call roster: engineers per category in rotation order, and for everything else.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RosterBody {
     /// Engineers per category.
     #[oai(default)]
@@ -148,6 +152,7 @@ impl RosterBody {
 
 /// A roster change.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RosterUpdate {
     /// The new roster.
     pub roster: RosterBody,
@@ -157,6 +162,7 @@ pub struct RosterUpdate {
 
 /// A settings change.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SettingsUpdate {
     /// The complete settings, as in `schemas/json/team/TeamConfigured.v1.json`.
     pub settings: serde_json::Value,
@@ -166,6 +172,7 @@ pub struct SettingsUpdate {
 
 /// A team with everything its admin sees.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TeamDetail {
     /// Its id.
     pub id: String,
@@ -189,6 +196,7 @@ pub struct TeamDetail {
 
 /// An access key as listed (never its token).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct KeySummary {
     /// The key.
     pub key_id: Uuid,
@@ -202,6 +210,7 @@ pub struct KeySummary {
 
 /// A key to issue.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewKey {
     /// What it is for ("Wang Fang's laptop").
     pub label: String,
@@ -213,6 +222,7 @@ pub struct NewKey {
 
 /// A key just issued: the token is shown this once.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IssuedKey {
     /// The key.
     pub key_id: Uuid,

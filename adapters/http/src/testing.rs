@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::api_contract::ApiContract;
 use crate::auth::{new_token, ADMIN_ACTOR};
 use crate::{app, ApiChannel, AppState, Backends, GlobalAdmins, HttpLimits, LiveConversations, Onboarding};
 use poem::http::StatusCode;
@@ -64,6 +65,9 @@ pub struct Harness {
     pub keys: Keys,
     /// Where the WeCom secrets set through the console are kept.
     pub secrets_path: std::path::PathBuf,
+    /// The served OpenAPI document.
+    pub document: Value,
+    contract: ApiContract,
     _core: CoreHandle,
     _projection: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -164,6 +168,10 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let served = client.get("/openapi.json").send().await.0;
+    assert_eq!(served.status(), StatusCode::OK, "the OpenAPI document is served");
+    let document: Value = serde_json::from_str(&served.into_body().into_string().await.unwrap()).unwrap();
+    let contract = ApiContract::new(document.clone());
     Harness {
         client,
         state,
@@ -172,6 +180,8 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         read_models,
         keys,
         secrets_path,
+        document,
+        contract,
         _core: core,
         _projection: projection,
         _dir: dir,
@@ -187,12 +197,6 @@ pub async fn harness() -> Harness {
         ..HttpLimits::default()
     })
     .await
-}
-
-async fn read(response: poem::test::TestResponse) -> (StatusCode, Value) {
-    let status = response.0.status();
-    let body = response.0.into_body().into_string().await.unwrap();
-    (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
 }
 
 impl Harness {
@@ -242,8 +246,7 @@ impl Harness {
     /// Every API operation that takes a JSON body, from the application's own OpenAPI
     /// document, as (method, path) with the path's parameters filled in for team `ops`.
     pub async fn json_operations(&self) -> Vec<(poem::http::Method, String)> {
-        let (status, spec) = read(self.client.get("/openapi.json").send().await).await;
-        assert_eq!(status, StatusCode::OK, "the OpenAPI document is served");
+        let spec = &self.document;
         let mut operations = Vec::new();
         for (path, item) in spec["paths"].as_object().into_iter().flatten() {
             for (method, operation) in item.as_object().into_iter().flatten() {
@@ -269,6 +272,54 @@ impl Harness {
         operations
     }
 
+    /// Sends a request and checks the response against the served OpenAPI document
+    /// ([`ApiContract`]): a response the document does not describe fails the test that
+    /// received it. Returns the status and the JSON answer (or the text, when it is not JSON).
+    pub async fn exchange(
+        &self,
+        method: poem::http::Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (StatusCode, Value) {
+        let (status, _, bytes) = self.exchange_raw(method, path, authorization, body).await;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// GETs a file at `path` with `key`, checked against the document like every exchange;
+    /// returns the status, the headers and the bytes.
+    pub async fn download(&self, key: &str, path: &str) -> (StatusCode, poem::http::HeaderMap, Vec<u8>) {
+        self.exchange_raw(poem::http::Method::GET, path, Some(&format!("Bearer {key}")), None).await
+    }
+
+    async fn exchange_raw(
+        &self,
+        method: poem::http::Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (StatusCode, poem::http::HeaderMap, Vec<u8>) {
+        let mut request = self.client.request(method.clone(), path);
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        if let Some((content_type, bytes)) = body {
+            request = request.content_type(content_type).body(bytes);
+        }
+        let response = request.send().await.0;
+        let (status, headers) = (response.status(), response.headers().clone());
+        let bytes = response.into_body().into_vec().await.unwrap();
+        let problems = self.contract.check(&method, path, status, &headers, &bytes);
+        assert!(
+            problems.is_empty(),
+            "the response disagrees with the OpenAPI document:\n  {}\nbody: {}",
+            problems.join("\n  "),
+            String::from_utf8_lossy(&bytes)
+        );
+        (status, headers, bytes)
+    }
+
     /// Sends `body` with `content_type` to `path` with `key`; returns the status and the
     /// JSON answer (or the text, when it is not JSON).
     pub async fn request(
@@ -279,45 +330,32 @@ impl Harness {
         content_type: &str,
         body: Vec<u8>,
     ) -> (StatusCode, Value) {
-        let request = self
-            .client
-            .request(method, path)
-            .header("authorization", format!("Bearer {key}"))
-            .content_type(content_type)
-            .body(body);
-        read(request.send().await).await
+        self.exchange(method, path, Some(&format!("Bearer {key}")), Some((content_type, body))).await
     }
 
     /// GETs `path` with `key`.
     pub async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        read(self.client.get(path).header("authorization", format!("Bearer {key}")).send().await).await
+        self.exchange(poem::http::Method::GET, path, Some(&format!("Bearer {key}")), None).await
     }
 
     /// POSTs JSON to `path` with `key`.
     pub async fn post(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        read(self.client.post(path).header("authorization", format!("Bearer {key}")).body_json(&body).send().await)
-            .await
+        self.request(poem::http::Method::POST, path, key, "application/json", body.to_string().into_bytes()).await
     }
 
     /// PUTs JSON to `path` with `key`.
     pub async fn put(&self, key: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        read(self.client.put(path).header("authorization", format!("Bearer {key}")).body_json(&body).send().await).await
+        self.request(poem::http::Method::PUT, path, key, "application/json", body.to_string().into_bytes()).await
     }
 
     /// DELETEs `path` with `key`.
     pub async fn delete(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        read(self.client.delete(path).header("authorization", format!("Bearer {key}")).send().await).await
+        self.exchange(poem::http::Method::DELETE, path, Some(&format!("Bearer {key}")), None).await
     }
 
     /// Uploads a file body (`application/octet-stream`).
     pub async fn upload(&self, key: &str, path: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-        let request = self
-            .client
-            .post(path)
-            .header("authorization", format!("Bearer {key}"))
-            .content_type("application/octet-stream")
-            .body(bytes);
-        read(request.send().await).await
+        self.request(poem::http::Method::POST, path, key, "application/octet-stream", bytes).await
     }
 
     /// An operator's message through the API channel, with the ops agent's key.

@@ -158,6 +158,7 @@ fn store_new_key(secrets: &SecretStore, team: &TeamId) -> Result<Secret, ApiErro
 
 /// A request for a channel token.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokenRequest {
     /// The operator the token speaks for (letters, digits, '-', '_').
     pub user: String,
@@ -167,6 +168,7 @@ pub struct TokenRequest {
 
 /// A channel token, for the page that talks to the WebSocket channel as `user`.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct IssuedUserToken {
     /// Send it in the `hello` frame (the widget takes it from the `#token=` fragment).
     pub token: String,
@@ -180,6 +182,7 @@ debug_redacting!(IssuedUserToken { user, expires_at } hiding { token });
 
 /// The outcome of rotating the channel key.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct KeyRotated {
     /// The secret-store name (and environment variable) the key is kept under.
     pub key_name: String,

@@ -34,6 +34,7 @@ pub struct WebhooksApi {
 
 /// An endpoint as registered or changed.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookBody {
     /// What it is for ("CRM sync").
     pub label: String,
@@ -46,6 +47,7 @@ pub struct WebhookBody {
 
 /// A registered endpoint.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookView {
     /// Its id.
     pub webhook_id: Uuid,
@@ -64,6 +66,7 @@ pub struct WebhookView {
 
 /// A registered endpoint with its signing secret, shown only in this answer.
 #[derive(Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RegisteredWebhook {
     /// The endpoint.
     pub webhook: WebhookView,
@@ -111,6 +114,7 @@ impl From<DeliveryState> for DeliveryStatus {
 
 /// One delivery of one event to one endpoint.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeliveryView {
     /// The delivery (the same on every attempt).
     pub delivery_id: Uuid,
@@ -162,6 +166,7 @@ impl From<Delivery> for DeliveryView {
 
 /// A page of deliveries, newest event first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeliveryPage {
     /// The deliveries.
     pub deliveries: Vec<DeliveryView>,

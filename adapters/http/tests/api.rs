@@ -222,39 +222,24 @@ async fn session_list_statistics_candidates_and_report_come_from_the_read_models
     assert_eq!(groups[0]["representative"], "活动页面打不开，白屏了怎么办");
     assert_eq!(groups[0]["reasons"][0]["reason"], "unanswered");
 
-    let auth = format!("Bearer {}", h.keys.ops_viewer);
-    let response = h
-        .client
-        .get("/api/v1/teams/ops/reports/weekly?format=csv&week=2020-W01")
-        .header("authorization", &auth)
-        .send()
-        .await;
-    response.assert_status_is_ok();
-    response.assert_content_type("text/csv; charset=utf-8");
+    let viewer = &h.keys.ops_viewer;
+    let (status, headers, _) = h.download(viewer, "/api/v1/teams/ops/reports/weekly?format=csv&week=2020-W01").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
     let this_week = {
         let now = chrono::Utc::now();
         format!("{}-W{:02}", now.iso_week().year(), now.iso_week().week())
     };
-    let response = h
-        .client
-        .get(format!("/api/v1/teams/ops/reports/weekly?format=csv&week={this_week}"))
-        .header("authorization", &auth)
-        .send()
-        .await;
-    response.assert_status_is_ok();
-    let disposition = response.0.headers().get("content-disposition").unwrap().to_str().unwrap().to_owned();
-    assert_eq!(disposition, format!("attachment; filename=\"switchboard-ops-{this_week}.csv\""));
-    let csv = response.0.into_body().into_bytes().await.unwrap();
+    let path = format!("/api/v1/teams/ops/reports/weekly?format=csv&week={this_week}");
+    let (status, headers, csv) = h.download(viewer, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-disposition"], format!("attachment; filename=\"switchboard-ops-{this_week}.csv\""));
     assert_eq!(csv.iter().filter(|b| **b == b'\n').count(), 4, "header and three sessions");
-    let response = h
-        .client
-        .get(format!("/api/v1/teams/ops/reports/weekly?week={this_week}"))
-        .header("authorization", &auth)
-        .send()
-        .await;
-    response.assert_status_is_ok();
-    response.assert_content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
-    assert!(response.0.into_body().into_bytes().await.unwrap().starts_with(b"PK"), "a zip container");
+    let (status, headers, xlsx) =
+        h.download(viewer, &format!("/api/v1/teams/ops/reports/weekly?week={this_week}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert!(xlsx.starts_with(b"PK"), "a zip container");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,4 +300,22 @@ async fn a_confirmed_resolution_teaches_the_faq_the_operators_wording() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, faqs) = get_json(&h, "/api/v1/teams/ops/faqs").await;
     assert!(!faqs["faqs"][0]["paraphrases"].as_array().unwrap().iter().any(|t| t == "奖品库存不足怎么办啊"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_an_endpoint_does_not_take_is_answered_405_with_allow() {
+    let h = harness().await;
+    let admin = format!("Bearer {}", h.keys.ops_admin);
+    for (method, path, allowed) in [
+        (poem::http::Method::PATCH, "/api/v1/teams/ops", "GET"),
+        (poem::http::Method::DELETE, "/api/v1/teams/ops/messages", "POST"),
+        (poem::http::Method::POST, "/api/v1/teams/ops/faqs/prize-stock", "DELETE, GET, PUT"),
+    ] {
+        let response = h.client.request(method.clone(), path).header("authorization", &admin).send().await.0;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let allow = response.headers().get("allow").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(allow.as_deref(), Some(allowed), "{method} {path}");
+        let (status, body) = h.exchange(method.clone(), path, Some(&admin), None).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed")));
+    }
 }

@@ -57,22 +57,8 @@ async fn call(
     body: &Option<serde_json::Value>,
     authorization: Option<&str>,
 ) -> (StatusCode, serde_json::Value) {
-    let mut request = match method {
-        "GET" => h.client.get(path),
-        "POST" => h.client.post(path),
-        "PUT" => h.client.put(path),
-        _ => h.client.delete(path),
-    };
-    if let Some(value) = authorization {
-        request = request.header("authorization", value);
-    }
-    if let Some(body) = body {
-        request = request.body_json(body);
-    }
-    let response = request.send().await;
-    let status = response.0.status();
-    let text = response.0.into_body().into_string().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    let body = body.as_ref().map(|body| ("application/json", body.to_string().into_bytes()));
+    h.exchange(method.parse().unwrap(), path, authorization, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

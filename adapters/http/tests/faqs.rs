@@ -158,15 +158,17 @@ async fn an_import_previews_names_every_bad_row_and_imports_all_or_nothing() {
     assert_eq!(faqs["faqs"].as_array().unwrap().len(), 2);
 
     // Export reads back as the same catalog.
-    let response = h
-        .client
-        .get("/api/v1/teams/ops/faqs/export?format=csv")
-        .header("authorization", format!("Bearer {}", h.keys.ops_viewer))
-        .send()
-        .await;
-    response.assert_status_is_ok();
-    response.assert_content_type("text/csv; charset=utf-8");
-    let csv = response.0.into_body().into_bytes().await.unwrap().to_vec();
+    // Each format is sent as the document declares (the harness checks every exchange).
+    let viewer = &h.keys.ops_viewer;
+    let (status, headers, csv) = h.download(viewer, "/api/v1/teams/ops/faqs/export?format=csv").await;
+    assert_eq!((status, &headers["content-type"]), (StatusCode::OK, &"text/csv; charset=utf-8".parse().unwrap()));
+    let (status, headers, xlsx) = h.download(viewer, "/api/v1/teams/ops/faqs/export?format=xlsx").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+    assert!(xlsx.starts_with(b"PK"), "a zip container");
+    let (status, headers, jsonl) = h.download(viewer, "/api/v1/teams/ops/faqs/export?format=jsonl").await;
+    assert_eq!((status, &headers["content-type"]), (StatusCode::OK, &"application/x-ndjson".parse().unwrap()));
+    assert_eq!(jsonl.iter().filter(|b| **b == b'\n').count(), 2, "one line per FAQ");
     let (_, round) = h.upload(agent, "/api/v1/teams/ops/faqs/import?format=csv&dry_run=true", csv).await;
     assert_eq!((round["unchanged"].as_u64(), round["rows"].as_u64()), (Some(2), Some(2)), "{round}");
 

@@ -59,10 +59,8 @@ async fn every_json_operation_refuses_a_caller_without_a_key_or_with_another_tea
     let h = harness().await;
     let head = h.log.head().await.unwrap();
     for (method, path) in h.json_operations().await {
-        let request = h.client.request(method.clone(), &path).content_type("application/json").body("{}");
-        let response = request.send().await.0;
-        let status = response.status();
-        let answer: Value = serde_json::from_str(&response.into_body().into_string().await.unwrap()).unwrap();
+        let (status, answer) =
+            h.exchange(method.clone(), &path, None, Some(("application/json", b"{}".to_vec()))).await;
         assert!(
             status == StatusCode::UNAUTHORIZED && refusal_is_explained(&answer),
             "{method} {path} without a key: {status} {answer}"
