@@ -60,6 +60,17 @@ enum Alphabet {
     Member,
 }
 
+impl Alphabet {
+    /// The alphabet's rule as a regular expression (ECMA-262 and Rust `regex` alike), for
+    /// documents that declare it (the OpenAPI document's id parameters).
+    const fn pattern(self) -> &'static str {
+        match self {
+            Self::Token => "^[A-Za-z0-9_-]+$",
+            Self::Member => "^[A-Za-z0-9_-][A-Za-z0-9_@-]*(\\.[A-Za-z0-9_@-]+)*$",
+        }
+    }
+}
+
 fn check_id(kind: &'static str, value: &str, max: usize, alphabet: Alphabet) -> Result<(), IdError> {
     if value.is_empty() {
         return Err(IdError::Empty { kind });
@@ -101,6 +112,11 @@ macro_rules! token_id {
         pub struct $name(String);
 
         impl $name {
+            /// The most bytes (and characters: the alphabet is ASCII) it may have.
+            pub const MAX_LEN: usize = $max;
+            /// The characters it may have, as a regular expression (reserved words aside).
+            pub const PATTERN: &'static str = $alphabet.pattern();
+
             /// Validates and wraps the value.
             pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
                 let value = value.into();
@@ -343,5 +359,27 @@ mod tests {
         assert!(matches!(UserId::new("x".repeat(65)), Err(IdError::TooLong { .. })));
         assert!("team.bogus.key".parse::<StreamId>().is_err());
         assert!("team.faq".parse::<StreamId>().is_err());
+    }
+
+    /// The declared patterns say exactly what `new` accepts: every string of up to five
+    /// characters from an alphabet with each kind of character the rules treat differently.
+    #[test]
+    fn the_declared_patterns_agree_with_the_rules() {
+        let alphabet = ['a', 'Z', '7', '-', '_', '.', '@', ' ', '|', '中'];
+        let mut words = vec![String::new()];
+        let mut all = Vec::new();
+        for _ in 0..5 {
+            words = words.iter().flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}"))).collect();
+            all.extend(words.iter().cloned());
+        }
+        let team = regex::Regex::new(TeamId::PATTERN).unwrap();
+        let user = regex::Regex::new(UserId::PATTERN).unwrap();
+        for word in &all {
+            assert_eq!(team.is_match(word), TeamId::new(word.as_str()).is_ok(), "team id {word:?}");
+            assert_eq!(user.is_match(word), UserId::new(word.as_str()).is_ok(), "user id {word:?}");
+            assert_eq!(user.is_match(word), StaffId::new(word.as_str()).is_ok(), "staff id {word:?}");
+        }
+        let long = "a".repeat(TeamId::MAX_LEN + 1);
+        assert!(team.is_match(&long) && TeamId::new(long).is_err(), "the length is declared apart");
     }
 }

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::auth::AccessKey;
 use crate::dto::*;
 use crate::error::ApiError;
+use crate::params::{TeamParam, UserParam};
 use crate::{ApiTags, AppState};
 
 /// Longest a caller may wait for new events of a conversation.
@@ -90,7 +91,7 @@ impl Api {
     async fn send_message(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         body: Json<SendMessage>,
     ) -> Result<Json<MessageAccepted>, ApiError> {
         let team = team_id(&team)?;
@@ -141,8 +142,8 @@ impl Api {
     async fn conversation(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
     ) -> Result<Json<Conversation>, ApiError> {
         self.audit(key, team, user, Query(None)).await
     }
@@ -152,8 +153,8 @@ impl Api {
     async fn audit(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
         at: Query<Option<chrono::DateTime<chrono::Utc>>>,
     ) -> Result<Json<Conversation>, ApiError> {
         let (team, user, events) = self.events_of(&key, &team, &user).await?;
@@ -168,8 +169,8 @@ impl Api {
     async fn events(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
         /// Only events after this stream version (default 0: all).
         after: Query<Option<u64>>,
         /// Seconds to wait for a new event when there is none (default 0).
@@ -201,8 +202,8 @@ impl Api {
     async fn feedback(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
         body: Json<Feedback>,
     ) -> Result<Json<CommandResult>, ApiError> {
         self.command(&key, &team, &user, None, |_| Ok(Command::GiveFeedback { resolved: body.resolved })).await
@@ -213,8 +214,8 @@ impl Api {
     async fn request_human(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
     ) -> Result<Json<CommandResult>, ApiError> {
         self.command(&key, &team, &user, None, |_| Ok(Command::RequestHuman)).await
     }
@@ -224,8 +225,8 @@ impl Api {
     async fn transfer(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
         expected_version: Query<Option<u64>>,
         body: Json<TransferRequest>,
@@ -239,8 +240,8 @@ impl Api {
     async fn reply(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
         expected_version: Query<Option<u64>>,
         body: Json<StaffText>,
@@ -254,8 +255,8 @@ impl Api {
     async fn remark(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
         /// The conversation version the remark was written on; refused (409) if it moved.
         expected_version: Query<Option<u64>>,
         body: Json<StaffText>,
@@ -269,8 +270,8 @@ impl Api {
     async fn status(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
         expected_version: Query<Option<u64>>,
         body: Json<StatusRequest>,
@@ -284,8 +285,8 @@ impl Api {
     async fn close(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
         expected_version: Query<Option<u64>>,
     ) -> Result<Json<CommandResult>, ApiError> {
@@ -297,8 +298,8 @@ impl Api {
     async fn reopen(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
         expected_version: Query<Option<u64>>,
     ) -> Result<Json<CommandResult>, ApiError> {
@@ -311,8 +312,8 @@ impl Api {
     async fn group_chat(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        user: Path<String>,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
         expected_version: Query<Option<u64>>,
     ) -> Result<Json<CommandResult>, ApiError> {

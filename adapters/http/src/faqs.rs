@@ -21,6 +21,7 @@ use crate::auth::AccessKey;
 use crate::download::{self, Download, DownloadKinds};
 use crate::dto::{CommandResult, Faq};
 use crate::error::ApiError;
+use crate::params::{FaqIdParam, TeamParam};
 use crate::{ApiTags, AppState};
 
 /// Rows shown in an import preview.
@@ -287,7 +288,7 @@ impl FaqApi {
 impl FaqApi {
     /// The team's FAQ catalog.
     #[oai(path = "/teams/:team/faqs", method = "get")]
-    async fn list(&self, key: AccessKey, team: Path<String>) -> Result<Json<FaqList>, ApiError> {
+    async fn list(&self, key: AccessKey, team: Path<TeamParam>) -> Result<Json<FaqList>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Viewer).await?;
         let catalog = self.state.runtime.load_catalog(&team).await?;
         let faqs = catalog.entries.keys().map(|id| faq(&catalog, id)).collect::<Result<_, _>>()?;
@@ -296,7 +297,12 @@ impl FaqApi {
 
     /// One FAQ entry, with the revision to send back when editing it.
     #[oai(path = "/teams/:team/faqs/:faq_id", method = "get")]
-    async fn get(&self, key: AccessKey, team: Path<String>, faq_id: Path<String>) -> Result<Json<Faq>, ApiError> {
+    async fn get(
+        &self,
+        key: AccessKey,
+        team: Path<TeamParam>,
+        faq_id: Path<FaqIdParam>,
+    ) -> Result<Json<Faq>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Viewer).await?;
         let id = self::faq_id(&faq_id)?;
         Ok(Json(faq(&self.state.runtime.load_catalog(&team).await?, &id)?))
@@ -304,7 +310,7 @@ impl FaqApi {
 
     /// Create an FAQ entry (409 when the id is taken).
     #[oai(path = "/teams/:team/faqs", method = "post")]
-    async fn create(&self, key: AccessKey, team: Path<String>, body: Json<NewFaq>) -> Result<Json<Faq>, ApiError> {
+    async fn create(&self, key: AccessKey, team: Path<TeamParam>, body: Json<NewFaq>) -> Result<Json<Faq>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Agent).await?;
         let (faq_id, entry) = new_entry(&body)?;
         self.run(&team, CatalogCommand::Create { faq_id: faq_id.clone(), entry }).await?;
@@ -317,8 +323,8 @@ impl FaqApi {
     async fn edit(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        faq_id: Path<String>,
+        team: Path<TeamParam>,
+        faq_id: Path<FaqIdParam>,
         body: Json<FaqEdit>,
     ) -> Result<Json<Faq>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Agent).await?;
@@ -334,8 +340,8 @@ impl FaqApi {
     async fn delete(
         &self,
         key: AccessKey,
-        team: Path<String>,
-        faq_id: Path<String>,
+        team: Path<TeamParam>,
+        faq_id: Path<FaqIdParam>,
         expected_revision: Query<Option<u64>>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Agent).await?;
@@ -352,7 +358,7 @@ impl FaqApi {
     async fn import(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         format: Query<FileFormat>,
         /// Only check the file and preview it.
         dry_run: Query<Option<bool>>,
@@ -437,7 +443,7 @@ impl FaqApi {
     async fn export(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         format: Query<Option<FileFormat>>,
     ) -> Result<Download<FaqFileKinds>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Viewer).await?;
@@ -462,7 +468,7 @@ impl FaqApi {
     async fn approve(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         body: Json<ApproveCandidates>,
     ) -> Result<Json<Approved>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Agent).await?;
@@ -494,7 +500,7 @@ impl FaqApi {
     async fn reject(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         body: Json<RejectCandidates>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Agent).await?;

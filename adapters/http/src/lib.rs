@@ -37,6 +37,7 @@ mod faqs;
 pub mod guard;
 pub mod live;
 pub mod onboarding;
+pub mod params;
 mod read_models;
 mod socket;
 mod teams;

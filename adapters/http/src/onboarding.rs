@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::auth::AccessKey;
 use crate::error::ApiError;
+use crate::params::TeamParam;
 use crate::{ApiTags, AppState};
 
 /// What the console needs to onboard WeCom applications.
@@ -204,7 +205,7 @@ impl WecomApi {
     async fn set(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         body: Json<WecomSetup>,
     ) -> Result<Json<WecomStatus>, ApiError> {
         let (id, state) = self.admin(&key, &team).await?;
@@ -274,7 +275,7 @@ impl WecomApi {
 
     /// Remove the team's WeCom application (team admins): its callbacks are refused from now on.
     #[oai(path = "/teams/:team/wecom", method = "delete")]
-    async fn remove(&self, key: AccessKey, team: Path<String>) -> Result<Json<WecomStatus>, ApiError> {
+    async fn remove(&self, key: AccessKey, team: Path<TeamParam>) -> Result<Json<WecomStatus>, ApiError> {
         let (id, state) = self.admin(&key, &team).await?;
         self.refuse_configured(&id, &state)?;
         let command = TeamCommand::ConfigureWecom { wecom: None };
@@ -287,7 +288,7 @@ impl WecomApi {
     /// encrypted `echostr` sent to this instance's callback endpoint, which must answer it
     /// decrypted (team admins).
     #[oai(path = "/teams/:team/wecom/verify", method = "post")]
-    async fn verify(&self, key: AccessKey, team: Path<String>) -> Result<Json<VerificationReport>, ApiError> {
+    async fn verify(&self, key: AccessKey, team: Path<TeamParam>) -> Result<Json<VerificationReport>, ApiError> {
         let (id, state) = self.admin(&key, &team).await?;
         let status = self.state.onboarding.status(&id, &state).await;
         let Some(registered) = self.state.onboarding.console.apps().get(&id) else {

@@ -18,6 +18,7 @@ use crate::auth::AccessKey;
 use crate::download::{self, Download, DownloadKinds};
 use crate::dto::{FaqCandidateGroup, ReportFormat, SessionList, SessionSummary, Status, TeamStatistics};
 use crate::error::ApiError;
+use crate::params::TeamParam;
 use crate::{ApiTags, AppState};
 
 /// Most sessions per page.
@@ -104,7 +105,7 @@ impl ReadModelsApi {
     async fn sessions(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         status: Query<Option<Status>>,
         assignee: Query<Option<String>>,
         category: Query<Option<String>>,
@@ -140,7 +141,7 @@ impl ReadModelsApi {
     async fn statistics(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
     ) -> Result<Json<TeamStatistics>, ApiError> {
@@ -157,7 +158,7 @@ impl ReadModelsApi {
     async fn faq_candidates(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         /// Groups returned (1 to 500, default 50).
@@ -181,7 +182,7 @@ impl ReadModelsApi {
     async fn weekly_report(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         week: Query<Option<String>>,
         format: Query<Option<ReportFormat>>,
     ) -> Result<Download<ReportFileKinds>, ApiError> {

@@ -21,6 +21,7 @@ use crate::auth::{new_token, role_name, AccessKey, Principal};
 use crate::dto::CommandResult;
 use crate::error::ApiError;
 use crate::onboarding::{checklist, ChecklistItem, WecomStatus};
+use crate::params::TeamParam;
 use crate::{ApiTags, AppState};
 
 /// FAQ entries copied per commit when cloning a template.
@@ -370,7 +371,7 @@ impl TeamsApi {
 
     /// A team: settings, roster, WeCom application, callback URL and what is left to do.
     #[oai(path = "/teams/:team", method = "get")]
-    async fn get(&self, key: AccessKey, team: Path<String>) -> Result<Json<TeamDetail>, ApiError> {
+    async fn get(&self, key: AccessKey, team: Path<TeamParam>) -> Result<Json<TeamDetail>, ApiError> {
         let (id, _, _) = self.team(&key, &team, AccessRole::Viewer).await?;
         Ok(Json(self.detail(&id).await?))
     }
@@ -380,7 +381,7 @@ impl TeamsApi {
     async fn settings(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         body: Json<SettingsUpdate>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let (id, _, _) = self.team(&key, &team, AccessRole::Admin).await?;
@@ -400,7 +401,7 @@ impl TeamsApi {
     async fn roster(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         body: Json<RosterUpdate>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let (id, _, _) = self.team(&key, &team, AccessRole::Admin).await?;
@@ -415,7 +416,7 @@ impl TeamsApi {
 
     /// The team's access keys (team admins); tokens are never shown again.
     #[oai(path = "/teams/:team/keys", method = "get")]
-    async fn keys(&self, key: AccessKey, team: Path<String>) -> Result<Json<Vec<KeySummary>>, ApiError> {
+    async fn keys(&self, key: AccessKey, team: Path<TeamParam>) -> Result<Json<Vec<KeySummary>>, ApiError> {
         let (_, _, state) = self.team(&key, &team, AccessRole::Admin).await?;
         Ok(Json(
             state
@@ -436,7 +437,7 @@ impl TeamsApi {
     async fn issue_key(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         body: Json<NewKey>,
     ) -> Result<Json<IssuedKey>, ApiError> {
         let (id, principal, _) = self.team(&key, &team, AccessRole::Admin).await?;
@@ -466,7 +467,7 @@ impl TeamsApi {
     async fn revoke_key(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         key_id: Path<Uuid>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let (id, principal, _) = self.team(&key, &team, AccessRole::Admin).await?;

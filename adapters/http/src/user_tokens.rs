@@ -28,6 +28,7 @@ use switchboard_wecom::Secret;
 use crate::api::user_id;
 use crate::auth::AccessKey;
 use crate::error::ApiError;
+use crate::params::TeamParam;
 use crate::{ApiTags, AppState};
 
 /// The first part of every channel token.
@@ -206,7 +207,7 @@ impl UserTokensApi {
     async fn issue(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         body: Json<TokenRequest>,
     ) -> Result<Json<IssuedUserToken>, ApiError> {
         let (team, _, _) = self.state.existing_team(&key, &team, AccessRole::Agent).await?;
@@ -234,7 +235,7 @@ impl UserTokensApi {
     /// Rotate the team's channel key (team admins): every channel token issued so far
     /// stops working, and open connections using one are closed.
     #[oai(path = "/teams/:team/channel/key", method = "post")]
-    async fn rotate(&self, key: AccessKey, team: Path<String>) -> Result<Json<KeyRotated>, ApiError> {
+    async fn rotate(&self, key: AccessKey, team: Path<TeamParam>) -> Result<Json<KeyRotated>, ApiError> {
         let (team, principal, _) = self.state.existing_team(&key, &team, AccessRole::Admin).await?;
         store_new_key(self.state.onboarding.console.secrets(), &team)?;
         tracing::info!(team = %team, by = %principal.actor(), "channel key rotated");

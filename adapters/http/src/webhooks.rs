@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::auth::AccessKey;
 use crate::dto::CommandResult;
 use crate::error::ApiError;
+use crate::params::TeamParam;
 use crate::{ApiTags, AppState};
 
 /// Deliveries listed per page at most.
@@ -235,7 +236,7 @@ impl WebhooksApi {
 impl WebhooksApi {
     /// The team's webhook endpoints (team admins).
     #[oai(path = "/teams/:team/webhooks", method = "get")]
-    async fn list(&self, key: AccessKey, team: Path<String>) -> Result<Json<Vec<WebhookView>>, ApiError> {
+    async fn list(&self, key: AccessKey, team: Path<TeamParam>) -> Result<Json<Vec<WebhookView>>, ApiError> {
         let (_, state) = self.team(&key, &team).await?;
         Ok(Json(state.webhooks.values().map(|w| self.view(w)).collect()))
     }
@@ -246,7 +247,7 @@ impl WebhooksApi {
     async fn create(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         body: Json<WebhookBody>,
     ) -> Result<Json<RegisteredWebhook>, ApiError> {
         let (id, _) = self.team(&key, &team).await?;
@@ -274,7 +275,7 @@ impl WebhooksApi {
     async fn change(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         webhook_id: Path<Uuid>,
         body: Json<WebhookBody>,
     ) -> Result<Json<WebhookView>, ApiError> {
@@ -298,7 +299,7 @@ impl WebhooksApi {
     async fn rotate(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         webhook_id: Path<Uuid>,
     ) -> Result<Json<RegisteredWebhook>, ApiError> {
         let (id, state) = self.team(&key, &team).await?;
@@ -313,7 +314,7 @@ impl WebhooksApi {
     async fn remove(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         webhook_id: Path<Uuid>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let (id, _) = self.team(&key, &team).await?;
@@ -329,7 +330,7 @@ impl WebhooksApi {
     async fn deliveries(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         webhook: Query<Option<Uuid>>,
         status: Query<Option<DeliveryState>>,
         before: Query<Option<u64>>,
@@ -372,7 +373,7 @@ impl WebhooksApi {
     async fn replay(
         &self,
         key: AccessKey,
-        team: Path<String>,
+        team: Path<TeamParam>,
         delivery_id: Path<Uuid>,
     ) -> Result<Json<DeliveryView>, ApiError> {
         let (id, _) = self.team(&key, &team).await?;

@@ -87,3 +87,89 @@ async fn every_json_operation_refuses_a_caller_without_a_key_or_with_another_tea
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
     assert_eq!(h.log.head().await.unwrap(), head, "a refused request wrote to the log");
 }
+
+/// Every id a path parameter declares valid (pattern and length in the served document) is
+/// taken as an id — answered, or not found, but never refused as malformed — and a value the
+/// declaration excludes is refused with the id's own code.
+#[tokio::test]
+async fn path_ids_are_taken_exactly_when_the_document_says_they_are_valid() {
+    let h = harness().await;
+    let head = h.log.head().await.unwrap();
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let (t64, t65, u64, f64, f65) = ("t".repeat(64), "t".repeat(65), "u".repeat(64), "f".repeat(64), "f".repeat(65));
+    let cases = [
+        ("team", "bad_team_id", vec!["Zz_9-x", t64.as_str()], vec!["a b", "a.b", t65.as_str()]),
+        ("user", "bad_user_id", vec!["li.lei@corp", "a@", "A-_9", u64.as_str()], vec![".a", "a.", "a..b", "@all"]),
+        ("faq_id", "bad_faq_id", vec!["Q-1_x", f64.as_str()], vec!["a.b", "a b", f65.as_str()]),
+    ];
+    let mut checked = 0;
+    for (path, item) in h.document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let declared: Vec<(&str, &Value)> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| (p["name"].as_str().unwrap(), &p["schema"]))
+                .collect();
+            for (name, code, valid, invalid) in &cases {
+                let Some((_, schema)) = declared.iter().find(|(n, _)| n == name) else { continue };
+                let pattern =
+                    regex::Regex::new(schema["pattern"].as_str().expect("an id parameter declares its pattern"))
+                        .unwrap();
+                let max = schema["maxLength"].as_u64().expect("an id parameter declares its length") as usize;
+                let fits = |value: &str| pattern.is_match(value) && value.len() <= max;
+                let method: poem::http::Method = method.to_uppercase().parse().unwrap();
+                for (value, must_fit) in valid.iter().map(|v| (*v, true)).chain(invalid.iter().map(|v| (*v, false))) {
+                    assert_eq!(fits(value), must_fit, "the document's rule for {name} on {value:?}");
+                    let concrete = fill(path, name, value);
+                    let (status, answer) = h.exchange(method.clone(), &concrete, Some(&admin), None).await;
+                    let refused_as_malformed = answer["code"] == *code;
+                    if must_fit {
+                        assert!(
+                            !refused_as_malformed,
+                            "{method} {concrete}: a declared-valid {name} was refused: {answer}"
+                        );
+                    } else if method == poem::http::Method::GET {
+                        assert_eq!(
+                            (status, refused_as_malformed),
+                            (StatusCode::BAD_REQUEST, true),
+                            "{method} {concrete}: {answer}"
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} requests were made");
+    assert_eq!(h.log.head().await.unwrap(), head, "nothing was written");
+}
+
+/// `path` with `name` set to `value` and every other parameter to a valid value of the
+/// harness's team `ops`.
+fn fill(path: &str, name: &str, value: &str) -> String {
+    let filled: Vec<String> = path
+        .split('/')
+        .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) if param == name => escaped(value),
+            Some("team") => "ops".to_owned(),
+            Some("user") => "zhangsan".to_owned(),
+            Some("faq_id") => "prize-stock".to_owned(),
+            Some(_) => "00000000-0000-7000-8000-000000000000".to_owned(),
+            None => segment.to_owned(),
+        })
+        .collect();
+    format!("/api/v1{}", filled.join("/"))
+}
+
+/// `value` as one path segment: every byte but unreserved ones and '@' percent-encoded.
+fn escaped(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

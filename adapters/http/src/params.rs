@@ -1,0 +1,80 @@
+//! Path parameters that carry an id: declared in the OpenAPI document with the id's rule
+//! (pattern and length, from `switchboard_schemas::ids`), so a client can tell a valid id
+//! before sending, and checked by the handler as before (`bad_team_id`, `bad_user_id`,
+//! `bad_faq_id`), so the error stays the one the API documents.
+
+use std::borrow::Cow;
+use std::ops::Deref;
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseFromParameter, ParseResult, Type};
+use switchboard_schemas::{FaqId, TeamId, UserId};
+
+macro_rules! id_param {
+    ($(#[$doc:meta])* $name:ident, $id:ty, $description:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(String);
+
+        impl Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Type for $name {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    description: Some($description),
+                    min_length: Some(1),
+                    max_length: Some(<$id>::MAX_LEN),
+                    pattern: Some(<$id>::PATTERN.to_owned()),
+                    ..MetaSchema::new("string")
+                }))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+                Box::new(std::iter::once(self))
+            }
+        }
+
+        impl ParseFromParameter for $name {
+            /// Any text: the handler checks it and answers with the id's own error.
+            fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+                Ok(Self(value.to_owned()))
+            }
+        }
+    };
+}
+
+id_param!(
+    /// A team id in a path.
+    TeamParam,
+    TeamId,
+    "The team's id: letters, digits, '-' and '_'."
+);
+id_param!(
+    /// An operator's user id in a path.
+    UserParam,
+    UserId,
+    "The operator's user id: letters, digits, '-', '_', '@' and '.' ('@' and '.' not first, '.' not last or twice in a row)."
+);
+id_param!(
+    /// An FAQ id in a path.
+    FaqIdParam,
+    FaqId,
+    "The FAQ's id: letters, digits, '-' and '_' (not `import` or `export`)."
+);
