@@ -80,6 +80,10 @@ pub struct CoreHealth {
     pub timers_fired: AtomicU64,
     /// Conversation parts this instance works on now.
     pub parts_held: AtomicU64,
+    /// Deliveries this instance attempted that failed (retried or given up).
+    pub delivery_failures: AtomicU64,
+    /// Work waiting, as of the last batch of the log the core read.
+    pub pending: PendingCounts,
     /// Confident answers sent in a generative model's words.
     pub rephrased: AtomicU64,
     /// Confident answers sent in the FAQ's own words because the model failed, timed out
@@ -91,6 +95,20 @@ pub struct CoreHealth {
     pub parked_total: AtomicU64,
     /// Core tasks that ended: the core no longer does that work until restarted.
     stopped: Mutex<Vec<CoreTask>>,
+}
+
+/// How much work the core has seen queued and not yet seen done, by kind (every
+/// conversation's, also those another instance works on).
+#[derive(Debug, Default)]
+pub struct PendingCounts {
+    /// Questions waiting for a match.
+    pub questions: AtomicU64,
+    /// Outbound messages waiting for delivery.
+    pub deliveries: AtomicU64,
+    /// Group chats waiting to be created.
+    pub group_chats: AtomicU64,
+    /// Timers this instance fires, waiting to come due.
+    pub timers: AtomicU64,
 }
 
 /// The most parked items kept for inspection; older ones are counted, not kept.
@@ -609,6 +627,9 @@ impl Core {
                 }
                 Err(DeliveryError::Permanent(error)) => DeliveryOutcome::Failed { error, gave_up: true },
             };
+            if matches!(outcome, DeliveryOutcome::Failed { .. }) {
+                self.health.delivery_failures.fetch_add(1, Ordering::Relaxed);
+            }
             let done = !matches!(outcome, DeliveryOutcome::Failed { gave_up: false, .. });
             let command = Command::RecordDelivery { outbound_id: outbound.outbound_id, outcome };
             self.submit(&outbound.team, &outbound.user, command).await;
@@ -739,6 +760,15 @@ struct CoreFollower {
 }
 
 impl CoreFollower {
+    /// Publishes how much work is pending, for `/metrics`.
+    fn count_pending(&self) {
+        let pending = &self.core.health.pending;
+        pending.questions.store(self.pending.matches.len() as u64, Ordering::Relaxed);
+        pending.deliveries.store(self.pending.deliveries.len() as u64, Ordering::Relaxed);
+        pending.group_chats.store(self.pending.group_chats.len() as u64, Ordering::Relaxed);
+        pending.timers.store(self.core.timers.held() as u64, Ordering::Relaxed);
+    }
+
     fn new(core: Arc<Core>) -> Self {
         let changes = core.config.shards.as_ref().map(|shards| shards.changes());
         let held = core.config.shards.as_ref().map(|shards| shards.held()).unwrap_or_default();
@@ -766,6 +796,7 @@ impl Follower for CoreFollower {
             core.health.position.store(recorded.position, Ordering::Relaxed);
             while self.workers.try_join_next().is_some() {}
         }
+        self.count_pending();
         Ok(())
     }
 
@@ -774,6 +805,7 @@ impl Follower for CoreFollower {
         if !self.core.health.caught_up() {
             self.core.hand_over(&mut self.pending, &mut self.workers);
         }
+        self.count_pending();
     }
 
     async fn interrupted(&mut self) {

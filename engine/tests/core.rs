@@ -162,7 +162,13 @@ async fn a_confident_question_is_answered_and_delivered_once() {
     assert_eq!(attempts.len(), 1, "one delivery attempt");
     assert!(matches!(attempts[0].0.purpose, OutboundPurpose::Answer { .. }), "{:?}", attempts[0].0.purpose);
     assert!(attempts[0].0.text.contains("追加库存"), "the FAQ's answer is sent: {}", attempts[0].0.text);
-    assert_eq!(core.health().matched.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let health = core.health();
+    assert_eq!(health.matched.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let pending = &health.pending;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(pending.questions.load(std::sync::atomic::Ordering::Relaxed), 0, "the question was matched");
+    assert_eq!(pending.deliveries.load(std::sync::atomic::Ordering::Relaxed), 0, "the answer was delivered");
+    assert_eq!(pending.timers.load(std::sync::atomic::Ordering::Relaxed), 1, "the re-confirmation waits");
     core.shutdown().await;
 }
 
@@ -182,6 +188,7 @@ async fn a_failing_delivery_is_retried_with_doubling_delays_until_it_goes_throug
     assert!(gaps[1] >= Duration::from_millis(1000), "the delay doubles: {gaps:?}");
     let failed = world.history().await.iter().filter(|t| *t == "DeliveryFailed").count();
     assert_eq!(failed, 2, "each failure is recorded");
+    assert_eq!(core.health().delivery_failures.load(std::sync::atomic::Ordering::Relaxed), 2, "and counted");
     core.shutdown().await;
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use poem::listener::{Listener, TcpListener};
+use poem::EndpointExt;
 use switchboard_embed::{CachedEmbedder, ModelPaths, OrtEmbedder};
 use switchboard_embedded::SqliteEventLog;
 use switchboard_engine::follow::{stop_signal, Stopped};
@@ -28,6 +29,7 @@ use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::{StaffId, TeamId};
 use switchboard_search::meili::ENGINE as MEILI_ENGINE;
 use switchboard_search::{HybridMatcher, KeywordMatcher, MeiliMatcher, SemanticMatcher, ENGINE as KEYWORD_ENGINE};
+use switchboard_telemetry::{Instruments, TimedLog, TimedMatcher};
 use switchboard_webhooks::{SecretLookup, Sender};
 use switchboard_wecom::setup::{ConsoleApps, SecretStore};
 use switchboard_wecom::{CallbackOptions, RetryPolicy, Secret, WecomApps, WecomClient};
@@ -408,6 +410,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         config.listen = listen;
     }
     let (log, jetstream) = open_store(&config).await?;
+    // Every part records into these; /metrics reports them.
+    let instruments = Instruments::default();
+    let log: Arc<dyn EventLog> = Arc::new(TimedLog::new(log, instruments.append_seconds.clone()));
     let first_start = log.head().await.context("reading the event log")? == 0;
     let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
     if args.demo {
@@ -439,6 +444,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         warn!("no teams are configured: add [teams.<id>] to the configuration or run with --demo");
     }
     let (matcher, matcher_name, semantic_status) = matcher(&config).await?;
+    let matcher: Arc<dyn Matcher> = Arc::new(TimedMatcher::new(matcher, instruments.match_seconds.clone()));
     let (shards, lease_keeper) = if args.roles.contains(&Role::Engine) {
         let (shards, keeper) = shards(&config, jetstream.as_deref()).await?;
         (Some(shards), keeper)
@@ -498,7 +504,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
             Arc::new(SystemClock),
             wake_webhooks.clone(),
             config.webhooks.sender_options(outbound.clone())?,
-        )?;
+        )?
+        .with_instruments(instruments.clone());
         let until = stopped.clone();
         background.spawn(async move { outbox.run(until.wait()).await });
         let until = stopped.clone();
@@ -552,6 +559,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         live,
         outbound: OutboundClient::new(outbound, ClientBuilder::new())
             .context("cannot build the address guard's client")?,
+        instruments: instruments.clone(),
     });
     let serves_http = args.roles.contains(&Role::Http);
     let mut app = poem::Route::new();
@@ -560,7 +568,11 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
             info!(teams = wecom_apps.len(), "WeCom callbacks served at /wecom/<team>/callback");
         }
         let options = CallbackOptions { greeter: Some(wecom.clone()), ..CallbackOptions::default() };
-        let wecom = switchboard_wecom::routes(state.runtime.clone(), wecom_apps, options);
+        let wecom =
+            switchboard_wecom::routes(state.runtime.clone(), wecom_apps, options).around(move |next, request| {
+                let route = |_: &str| format!("{}/{{team}}/callback", switchboard_wecom::DEFAULT_MOUNT_PATH);
+                switchboard_http::time_request(next, request, instruments.clone(), route)
+            });
         app = app.nest(switchboard_wecom::DEFAULT_MOUNT_PATH, wecom);
     }
     let app = app.nest("/", switchboard_http::app(state, serves_http));

@@ -50,7 +50,8 @@ pub fn segments(path: &str) -> Vec<&str> {
 #[derive(Debug, Default)]
 pub struct RouteTable {
     base: String,
-    routes: Vec<(PathTemplate, Vec<Method>)>,
+    /// Each documented path's template, its text and the methods it takes.
+    routes: Vec<(PathTemplate, String, Vec<Method>)>,
 }
 
 impl RouteTable {
@@ -65,20 +66,47 @@ impl RouteTable {
                 .filter_map(|(method, _)| method.to_uppercase().parse().ok())
                 .collect();
             methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-            routes.push((PathTemplate::parse(path), methods));
+            routes.push((PathTemplate::parse(path), path.clone(), methods));
         }
         Self { base: base.to_owned(), routes }
     }
 
-    /// The methods the path takes, by the most literal template that matches it.
-    pub fn allowed(&self, path: &str) -> Option<&[Method]> {
+    /// The documented path and methods of a request path, by the most literal template
+    /// that matches it.
+    fn find(&self, path: &str) -> Option<(&str, &[Method])> {
         let below = path.strip_prefix(&self.base)?;
         let parts = segments(below);
         self.routes
             .iter()
-            .filter_map(|(template, methods)| template.matches(&parts).map(|literal| (literal, methods)))
-            .max_by_key(|(literal, _)| *literal)
-            .map(|(_, methods)| methods.as_slice())
+            .filter_map(|(template, text, methods)| template.matches(&parts).map(|literal| (literal, text, methods)))
+            .max_by_key(|(literal, _, _)| *literal)
+            .map(|(_, text, methods)| (text.as_str(), methods.as_slice()))
+    }
+
+    /// The methods the path takes.
+    pub fn allowed(&self, path: &str) -> Option<&[Method]> {
+        self.find(path).map(|(_, methods)| methods)
+    }
+
+    /// The route a request path belongs to, as a metric label: the documented path of an
+    /// API operation, the mount point of everything else, `other` for unknown paths.
+    pub fn route(&self, path: &str) -> String {
+        if let Some((documented, _)) = self.find(path) {
+            return format!("{}{documented}", self.base);
+        }
+        let parts = segments(path);
+        let fixed = match parts.as_slice() {
+            [] => "/",
+            ["healthz"] => "/healthz",
+            ["metrics"] => "/metrics",
+            ["openapi.json"] => "/openapi.json",
+            ["docs", ..] => "/docs",
+            ["console", ..] => "/console",
+            ["widget", ..] => "/widget/{team}",
+            ["api", "v1", "teams", _, "channel", "ws"] => "/api/v1/teams/{team}/channel/ws",
+            _ => "other",
+        };
+        fixed.to_owned()
     }
 }
 

@@ -59,9 +59,11 @@ use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{CoreHealth, CoreTask, ParkedItem};
 use switchboard_outbound::OutboundClient;
 use switchboard_projections::outbox::DeliveryStore;
+use switchboard_projections::runtime::SESSIONS;
 use switchboard_projections::store::ReadStore;
 use switchboard_schemas::event::AccessRole;
 use switchboard_schemas::TeamId;
+use switchboard_telemetry::{status_class, Exposition, HttpRequest, Instruments};
 
 pub use auth::{GlobalAdmins, Principal};
 pub use channel::ApiChannel;
@@ -97,6 +99,8 @@ pub struct AppState {
     /// The address guard, for checking the addresses a team admin enters (webhooks, the
     /// WeCom API base) when they are entered; sending checks them again.
     pub outbound: OutboundClient,
+    /// What `/metrics` reports beside the counters the runtime and the core keep.
+    pub instruments: Instruments,
 }
 
 impl AppState {
@@ -277,93 +281,122 @@ fn healthz(req: &poem::Request, Data(state): Data<&Arc<AppState>>) -> poem::Resp
     Json(body).with_status(code).into_response()
 }
 
-/// Prometheus text exposition of the runtime's and the core's counters.
+/// The instance's metrics: the shared instruments (latency histograms, webhook failures)
+/// and, read at this scrape, the runtime's and the core's counters, the work pending by
+/// kind and how far each read model trails the log.
 #[handler]
-fn metrics(Data(state): Data<&Arc<AppState>>) -> String {
+async fn metrics(Data(state): Data<&Arc<AppState>>) -> poem::Response {
     use std::sync::atomic::Ordering::Relaxed;
     let m = state.runtime.metrics();
     let h = &state.health;
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+    let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    let mut out = Exposition::new(&state.instruments);
+    out.counter("switchboard_commands_committed", "Commands that appended events.", m.committed.load(Relaxed))
+        .counter(
+            "switchboard_commands_unchanged",
+            "Commands that changed nothing (repeats).",
+            m.unchanged.load(Relaxed),
+        )
+        .counter("switchboard_commands_rejected", "Commands refused by a domain rule.", m.rejected.load(Relaxed))
+        .counter(
+            "switchboard_version_conflicts",
+            "Conflicts that made a command be decided again.",
+            m.conflicts.load(Relaxed),
+        )
+        .counter("switchboard_events_appended", "Events appended by this process.", m.events.load(Relaxed))
+        .gauge("switchboard_core_position", "Last log position the core processed.", gauge(h.position()))
+        .gauge("switchboard_core_caught_up", "1 once the core has caught up with the log.", i64::from(h.caught_up()))
+        .counter(
+            "switchboard_core_rephrased",
+            "Confident answers this instance sent in a generative model's words.",
+            h.rephrased.load(Relaxed),
+        )
+        .counter(
+            "switchboard_core_rephrase_fallbacks",
+            "Confident answers sent in the FAQ's words because the model failed, was slow or strayed.",
+            h.rephrase_fallbacks.load(Relaxed),
+        )
+        .gauge("switchboard_log_reachable", "1 while the event log answers.", i64::from(h.log_ok()))
+        .counter("switchboard_core_matched", "Questions this instance matched.", h.matched.load(Relaxed))
+        .counter(
+            "switchboard_core_sends",
+            "Outbound messages this instance handed to a channel.",
+            h.sends.load(Relaxed),
+        )
+        .counter(
+            "switchboard_core_delivery_failures",
+            "Deliveries to operators and engineers that failed (retried or given up).",
+            h.delivery_failures.load(Relaxed),
+        )
+        .counter("switchboard_core_timers_fired", "Timers this instance fired.", h.timers_fired.load(Relaxed))
+        .counter(
+            "switchboard_core_parked",
+            "Items the core set aside because working on them panicked (see /healthz with an administrator key).",
+            h.parked_total.load(Relaxed),
+        )
+        .gauge(
+            "switchboard_core_tasks_stopped",
+            "Core tasks that ended; more than 0 means the instance must be restarted.",
+            gauge(h.stopped_tasks().len() as u64),
+        )
+        .gauge(
+            "switchboard_core_parts_held",
+            "Conversation parts this instance works on (see core.shard).",
+            gauge(h.parts_held.load(Relaxed)),
+        );
+    let pending = &h.pending;
+    for (kind, value) in [
+        ("questions", &pending.questions),
+        ("deliveries", &pending.deliveries),
+        ("group_chats", &pending.group_chats),
+        ("timers", &pending.timers),
+    ] {
+        out.gauge(
+            &format!("switchboard_pending_{kind}"),
+            &format!("Work the core has seen queued and not yet done: {}.", kind.replace('_', " ")),
+            gauge(value.load(Relaxed)),
+        );
+    }
+    // How far the read models trail the log; unknown (not exposed) while either is unreachable.
+    if let Ok(head) = state.runtime.log().head().await {
+        if let Ok(sessions) = state.read_models.checkpoint(SESSIONS).await {
+            out.gauge(
+                "switchboard_projection_lag_sessions",
+                "Events of the log the session list and statistics have not folded yet.",
+                gauge(head.saturating_sub(sessions)),
+            );
+        }
+        if let Ok(outbox) = state.deliveries.outbox_checkpoint().await {
+            out.gauge(
+                "switchboard_projection_lag_webhooks",
+                "Events of the log the webhook outbox has not routed yet.",
+                gauge(head.saturating_sub(outbox)),
+            );
+        }
+    }
+    poem::Response::builder().content_type(switchboard_telemetry::CONTENT_TYPE).body(out.encode())
+}
+
+/// Times a request into `switchboard_http_request_seconds`, labelled with the route `route`
+/// gives its path — a documented route, never the raw path, so a scanner cannot create
+/// series.
+pub async fn time_request<E: poem::Endpoint>(
+    next: E,
+    request: poem::Request,
+    instruments: Instruments,
+    route: impl Fn(&str) -> String,
+) -> poem::Result<poem::Response> {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route = route(request.uri().path());
+    let outcome = next.call(request).await.map(IntoResponse::into_response);
+    let status = match &outcome {
+        Ok(response) => response.status(),
+        Err(error) => error.status(),
     };
-    metric(
-        "switchboard_commands_committed_total",
-        "counter",
-        "Commands that appended events.",
-        m.committed.load(Relaxed),
-    );
-    metric(
-        "switchboard_commands_unchanged_total",
-        "counter",
-        "Commands that changed nothing (repeats).",
-        m.unchanged.load(Relaxed),
-    );
-    metric(
-        "switchboard_commands_rejected_total",
-        "counter",
-        "Commands refused by a domain rule.",
-        m.rejected.load(Relaxed),
-    );
-    metric(
-        "switchboard_version_conflicts_total",
-        "counter",
-        "Conflicts that made a command be decided again.",
-        m.conflicts.load(Relaxed),
-    );
-    metric("switchboard_events_appended_total", "counter", "Events appended by this process.", m.events.load(Relaxed));
-    metric("switchboard_core_position", "gauge", "Last log position the core processed.", h.position());
-    metric(
-        "switchboard_core_caught_up",
-        "gauge",
-        "1 once the core has caught up with the log.",
-        u64::from(h.caught_up()),
-    );
-    metric(
-        "switchboard_core_rephrased_total",
-        "counter",
-        "Confident answers this instance sent in a generative model's words.",
-        h.rephrased.load(Relaxed),
-    );
-    metric(
-        "switchboard_core_rephrase_fallbacks_total",
-        "counter",
-        "Confident answers sent in the FAQ's words because the model failed, was slow or strayed.",
-        h.rephrase_fallbacks.load(Relaxed),
-    );
-    metric("switchboard_log_reachable", "gauge", "1 while the event log answers.", u64::from(h.log_ok()));
-    metric("switchboard_core_matched_total", "counter", "Questions this instance matched.", h.matched.load(Relaxed));
-    metric(
-        "switchboard_core_sends_total",
-        "counter",
-        "Outbound messages this instance handed to a channel.",
-        h.sends.load(Relaxed),
-    );
-    metric(
-        "switchboard_core_timers_fired_total",
-        "counter",
-        "Timers this instance fired.",
-        h.timers_fired.load(Relaxed),
-    );
-    metric(
-        "switchboard_core_parked_total",
-        "counter",
-        "Items the core set aside because working on them panicked (see /healthz with an administrator key).",
-        h.parked_total.load(Relaxed),
-    );
-    metric(
-        "switchboard_core_tasks_stopped",
-        "gauge",
-        "Core tasks that ended; more than 0 means the instance must be restarted.",
-        h.stopped_tasks().len() as u64,
-    );
-    metric(
-        "switchboard_core_parts_held",
-        "gauge",
-        "Conversation parts this instance works on (see core.shard).",
-        h.parts_held.load(Relaxed),
-    );
-    out
+    let labels = HttpRequest { method, route, status: status_class(status.as_u16()) };
+    instruments.http_seconds.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    outcome
 }
 
 /// Whether a request is a FAQ upload, whose handler receives the body itself once the key
@@ -448,7 +481,17 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
         .at("/healthz", get(healthz))
         .at("/metrics", get(metrics))
         .around(receive_body)
-        .around(move |next, request| allow::add_allow(next, request, routes.clone()))
+        .around({
+            let routes = routes.clone();
+            move |next, request| allow::add_allow(next, request, routes.clone())
+        })
+        .around({
+            let instruments = state.instruments.clone();
+            move |next, request| {
+                let routes = routes.clone();
+                time_request(next, request, instruments.clone(), move |path| routes.route(path))
+            }
+        })
         .data(state)
         .with(Tracing)
         .catch_all_error(error::json_error)

@@ -159,6 +159,7 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         wake_webhooks,
         live: Arc::new(LiveConversations::new(log.clone(), limits_copy.channel_caps())),
         outbound: OutboundClient::new(outbound, ClientBuilder::new()).unwrap(),
+        instruments: switchboard_telemetry::Instruments::default(),
     });
     let client = TestClient::new(poem::EndpointExt::boxed(app(state.clone(), true)));
     // Wait until the core has caught up so matching can run.

@@ -172,6 +172,24 @@ async fn health_and_the_openapi_document_are_served() {
     assert!(value("switchboard_commands_committed_total") >= 2, "{text}");
     assert_eq!(value("switchboard_commands_rejected_total"), 1, "{text}");
     assert_eq!(value("switchboard_core_caught_up"), 1);
+    // Requests are timed by their documented route, so unknown paths add no series.
+    let sent =
+        r#"switchboard_http_request_seconds_count{method="POST",route="/api/v1/teams/{team}/messages",status="2xx"} "#;
+    assert!(text.lines().any(|l| l.starts_with(sent)), "{text}");
+    let refused = r#"route="/api/v1/teams/{team}/messages",status="4xx"} 1"#;
+    assert!(
+        text.lines().any(|l| l.starts_with("switchboard_http_request_seconds_count") && l.ends_with(refused)),
+        "{text}"
+    );
+    assert!(!text.contains("wangwu"), "no raw paths or values in labels");
+    for gauge in ["switchboard_pending_questions", "switchboard_pending_deliveries", "switchboard_pending_timers"] {
+        assert!(text.lines().any(|l| l.starts_with(&format!("{gauge} "))), "{gauge} missing: {text}");
+    }
+    h.read_models_caught_up().await;
+    let text = h.client.get("/metrics").send().await.0.into_body().into_string().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("switchboard_projection_lag_sessions ")).unwrap();
+    assert_eq!(line, "switchboard_projection_lag_sessions 0", "caught up: no lag");
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics text ends with # EOF");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,6 +24,7 @@ use switchboard_outbound::{discard, OutboundClient, OutboundError, OutboundPolic
 use switchboard_projections::outbox::{Attempt, DeliveryStore, DueDelivery};
 use switchboard_projections::store::StoreError;
 use switchboard_schemas::PublishedEvent;
+use switchboard_telemetry::Instruments;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
@@ -108,6 +109,7 @@ pub struct Sender {
     queued: Arc<Notify>,
     options: SenderOptions,
     http: OutboundClient,
+    instruments: Instruments,
 }
 
 impl Sender {
@@ -128,7 +130,13 @@ impl Sender {
             .timeout(options.timeout);
         let http =
             OutboundClient::new(options.outbound.clone(), builder).map_err(|e| SenderError::Client(e.to_string()))?;
-        Ok(Self { log, store, secrets, clock, queued, options, http })
+        Ok(Self { log, store, secrets, clock, queued, options, http, instruments: Instruments::default() })
+    }
+
+    /// Counts failed and abandoned deliveries into `instruments` (for `/metrics`).
+    pub fn with_instruments(mut self, instruments: Instruments) -> Self {
+        self.instruments = instruments;
+        self
     }
 
     /// Sends until `shutdown` completes or the store fails. Attempts in flight at shutdown
@@ -151,6 +159,12 @@ impl Sender {
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 Some((id, attempt)) = attempts.next(), if !attempts.is_empty() => {
+                    if let Attempt::Failed { retry_at, .. } = &attempt {
+                        self.instruments.webhook_failures.inc();
+                        if retry_at.is_none() {
+                            self.instruments.webhook_gave_up.inc();
+                        }
+                    }
                     self.store.record_attempt(id, self.clock.now(), &attempt).await?;
                     in_flight.remove(&id);
                 }

@@ -224,6 +224,17 @@ secret_ref = "OPS_WECOM_SECRET"
     assert_eq!(count(&view, "MessageReceived"), 1, "{view}");
     let bad = ureq::post(&url.replace(&signature, "0000")).send_string(&body);
     assert!(matches!(bad, Err(ureq::Error::Status(403, _))), "a wrong signature is refused");
+    // The callbacks were timed under their route; the appends and the match too.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while server.metric("switchboard_core_matched_total") == 0 {
+        assert!(std::time::Instant::now() < deadline, "the question was never matched");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let route = r#"method="POST",route="/wecom/{team}/callback""#;
+    assert_eq!(server.metric(&format!(r#"switchboard_http_request_seconds_count{{{route},status="2xx"}}"#)), 3);
+    assert_eq!(server.metric(&format!(r#"switchboard_http_request_seconds_count{{{route},status="4xx"}}"#)), 1);
+    assert!(server.metric("switchboard_log_append_seconds_count") >= 3, "appends are timed");
+    assert!(server.metric("switchboard_match_seconds_count") >= 1, "matching is timed");
 }
 
 #[test]
