@@ -20,5 +20,13 @@ if echo "$schemas_tree" | grep -q '^tokio '; then
     echo "boundary violated: switchboard-schemas depends on tokio" >&2
     status=1
 fi
+# HTTP handlers call the runtime and the stream watches, never the event log itself (the
+# in-process test harness, which builds the application on a log, aside).
+reaching=$(grep -rnE 'EventLog|\.log\(\)|read_stream|read_all' adapters/http/src --include=*.rs | grep -v '^adapters/http/src/testing.rs:' || true)
+if [ -n "$reaching" ]; then
+    echo "boundary violated: the HTTP edge reaches the event log:" >&2
+    echo "$reaching" >&2
+    status=1
+fi
 [ $status -eq 0 ] && echo "boundaries ok: schemas and engine have no networking, database or adapter dependency" >&2
 exit $status

@@ -133,10 +133,15 @@ pub async fn follow<F: Follower>(
             return Err(failure);
         }
         warn!(follower = options.name, error = %failure, retry_in = ?delay, "following the event log failed; resuming from the checkpoint");
-        tokio::select! {
-            biased;
-            () = &mut shutdown => return Ok(()),
-            () = tokio::time::sleep(delay) => {}
+        // While waiting, what else needs the follower (the core's parts) is still attended to.
+        let resume_at = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return Ok(()),
+                () = tokio::time::sleep_until(resume_at) => break,
+                () = follower.interrupted() => follower.attend().await,
+            }
         }
         delay = (delay * 2).min(options.max_retry_delay);
     }

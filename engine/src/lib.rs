@@ -15,6 +15,7 @@
 //! - [`follow`]: the one way to follow the log (checkpoint, batches, resume after failure,
 //!   shutdown); the core, the projections, the webhook outbox, the live conversations and
 //!   `events tail` are its users.
+//! - [`live`]: wakes whoever waits for a stream to grow (replies, long polls, WebSockets).
 //! - [`services`]: the asynchronous core that follows the log — matching, delivering
 //!   outbound messages and firing timers.
 //!
@@ -27,6 +28,7 @@ pub mod ports;
 
 pub mod catalog;
 pub mod conversation;
+pub mod live;
 pub mod policy;
 pub mod runtime;
 pub mod services;

@@ -361,7 +361,22 @@ impl Runtime {
 
     /// The stored events of a conversation, for views and audit.
     pub async fn conversation_events(&self, team: &TeamId, user: &UserId) -> Result<Vec<RecordedEvent>, CommandError> {
-        Ok(self.log.read_stream(&StreamId::conversation(team, user), 0).await?)
+        self.conversation_events_after(team, user, 0).await
+    }
+
+    /// The events of one operator's conversation after stream version `after_version`.
+    pub async fn conversation_events_after(
+        &self,
+        team: &TeamId,
+        user: &UserId,
+        after_version: u64,
+    ) -> Result<Vec<RecordedEvent>, CommandError> {
+        Ok(self.log.read_stream(&StreamId::conversation(team, user), after_version).await?)
+    }
+
+    /// The global position of the log's last event (how far the read models may trail).
+    pub async fn head(&self) -> Result<u64, CommandError> {
+        Ok(self.log.head().await?)
     }
 
     /// The team's compiled policy, recompiled only when its stream moved.

@@ -66,6 +66,19 @@ pub enum TeamCommand {
         /// The template it is cloned from, if any.
         cloned_from: Option<TeamId>,
     },
+    /// Onboards the team with its settings and roster in one commit; for a team that exists
+    /// under the same name, replaces its settings and roster (each a no-op when unchanged),
+    /// so onboarding from the configuration at every start keeps the team as configured.
+    Onboard {
+        /// Display name.
+        name: String,
+        /// The template it is cloned from, if any.
+        cloned_from: Option<TeamId>,
+        /// Its settings (boxed: they are large).
+        settings: Box<TeamSettings>,
+        /// Its roster.
+        roster: Roster,
+    },
     /// Replaces the settings (a no-op when unchanged).
     Configure {
         /// The new settings (boxed: they are large and the other commands small).
@@ -278,6 +291,31 @@ impl Team {
             }
             (TeamCommand::Create { name, .. }, Some(existing)) if existing == name => Ok(Vec::new()),
             (TeamCommand::Create { .. }, Some(existing)) => Err(TeamRejection::AlreadyExists(existing.clone())),
+            (TeamCommand::Onboard { name, cloned_from, settings, roster }, None) => {
+                check_roster(roster)?;
+                TeamPolicy::new((**settings).clone(), roster.clone())?;
+                let mut events = vec![
+                    TeamCreated { name: name.clone(), cloned_from: cloned_from.clone() }.into(),
+                    TeamConfigured { settings: (**settings).clone() }.into(),
+                ];
+                if *roster != Roster::default() {
+                    events.push(RosterUpdated { roster: roster.clone() }.into());
+                }
+                Ok(events)
+            }
+            (TeamCommand::Onboard { name, settings, roster, .. }, Some(existing)) if existing == name => {
+                check_roster(roster)?;
+                TeamPolicy::new((**settings).clone(), roster.clone())?;
+                let mut events = Vec::new();
+                if **settings != self.settings || self.version <= 1 {
+                    events.push(TeamConfigured { settings: (**settings).clone() }.into());
+                }
+                if *roster != self.roster {
+                    events.push(RosterUpdated { roster: roster.clone() }.into());
+                }
+                Ok(events)
+            }
+            (TeamCommand::Onboard { .. }, Some(existing)) => Err(TeamRejection::AlreadyExists(existing.clone())),
             (_, None) => Err(TeamRejection::NotCreated),
             (TeamCommand::Configure { settings }, Some(_)) => {
                 TeamPolicy::new((**settings).clone(), self.roster.clone())?;
@@ -403,6 +441,44 @@ mod tests {
         updated.iter().for_each(|e| team.apply(e));
         assert_eq!(fold(&[created, configured, updated].concat()), team);
         assert!(team.decide(&TeamCommand::UpdateRoster { roster }).unwrap().is_empty());
+    }
+
+    #[test]
+    fn onboarding_is_one_commit_and_again_changes_only_what_differs() {
+        // Given no team, when it is onboarded with settings and a roster,
+        let mut team = Team::default();
+        let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
+        let settings = TeamSettings { reconfirm_after_secs: 600, ..TeamSettings::default() };
+        let onboard = |settings: &TeamSettings, roster: &Roster, name: &str| TeamCommand::Onboard {
+            name: name.into(),
+            cloned_from: None,
+            settings: Box::new(settings.clone()),
+            roster: roster.clone(),
+        };
+        let events = run(&mut team, onboard(&settings, &roster, "Ops"));
+        // then it is created, configured and rostered by one decision.
+        let types: Vec<&str> = events.iter().map(TeamEvent::event_type).collect();
+        assert_eq!(types, ["TeamCreated", "TeamConfigured", "RosterUpdated"]);
+        assert_eq!((team.settings.clone(), team.roster.clone()), (settings.clone(), roster.clone()));
+        // Onboarding it again as it is changes nothing; with a new roster, only the roster.
+        assert!(team.decide(&onboard(&settings, &roster, "Ops")).unwrap().is_empty());
+        let wider = Roster { default: vec![StaffId::new("qian").unwrap()], ..Roster::default() };
+        let types: Vec<&str> =
+            run(&mut team, onboard(&settings, &wider, "Ops")).iter().map(TeamEvent::event_type).collect();
+        assert_eq!(types, ["RosterUpdated"]);
+        // Another name is another team: refused.
+        assert_eq!(team.decide(&onboard(&settings, &wider, "Other")), Err(TeamRejection::AlreadyExists("Ops".into())));
+        // Bad settings are refused before anything is created.
+        let bad = TeamSettings { reconfirm_after_secs: 0, ..TeamSettings::default() };
+        assert!(Team::default().decide(&onboard(&bad, &roster, "New")).is_err());
+        // An empty roster is not recorded as a change.
+        let types: Vec<&str> = Team::default()
+            .decide(&onboard(&settings, &Roster::default(), "New"))
+            .unwrap()
+            .iter()
+            .map(TeamEvent::event_type)
+            .collect();
+        assert_eq!(types, ["TeamCreated", "TeamConfigured"]);
     }
 
     #[test]

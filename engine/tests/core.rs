@@ -91,11 +91,11 @@ impl World {
             Arc::new(ManualClock::with_tokio_time(Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap()));
         let runtime = Arc::new(Runtime::new(log.clone(), clock));
         let team = TeamId::new("ops").unwrap();
-        runtime.team(&team, TeamCommand::Create { name: "Ops".into(), cloned_from: None }, cause()).await.unwrap();
         let settings = TeamSettings { reconfirm_after_secs, ..TeamSettings::default() };
-        runtime.team(&team, TeamCommand::Configure { settings: Box::new(settings) }, cause()).await.unwrap();
         let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
-        runtime.team(&team, TeamCommand::UpdateRoster { roster }, cause()).await.unwrap();
+        let onboard =
+            TeamCommand::Onboard { name: "Ops".into(), cloned_from: None, settings: Box::new(settings), roster };
+        runtime.team(&team, onboard, cause()).await.unwrap();
         let entry = FaqEntry {
             question: "奖品库存不足怎么办？".into(),
             answer: "在奖品管理里追加库存。".into(),

@@ -3,12 +3,13 @@
 //! Excel workbook (one sheet per table).
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
-use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use switchboard_schemas::event::CloseReason;
 use switchboard_schemas::TeamId;
-use switchboard_tabular::cell::{write_csv_row, write_xlsx_text};
+use switchboard_tabular::sheets::{self, Cell, Sheet};
+use switchboard_tabular::TabularError;
 
 use crate::candidates::{group_candidates, CandidateGroup, DEFAULT_SIMILARITY};
-use crate::sessions::{close_reason_name, status_name, SessionRow};
+use crate::sessions::SessionRow;
 use crate::store::{Count, Period, ReadStore, SessionQuery, Statistics, StoreError};
 
 /// Sessions fetched per page while assembling a report.
@@ -27,12 +28,9 @@ pub enum ReportError {
     /// The read models could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The workbook could not be written.
-    #[error("cannot write the workbook: {0}")]
-    Workbook(#[from] XlsxError),
-    /// The CSV could not be written.
-    #[error("cannot write the CSV: {0}")]
-    Csv(#[from] csv::Error),
+    /// The file could not be written.
+    #[error(transparent)]
+    Write(#[from] TabularError),
 }
 
 /// An ISO week (Monday to Sunday, UTC).
@@ -121,102 +119,75 @@ impl WeeklyReport {
     /// The session table as CSV, UTF-8 with a byte-order mark so spreadsheet programs read
     /// Chinese text correctly.
     pub fn to_csv(&self) -> Result<Vec<u8>, ReportError> {
-        let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-        writer.write_record(SESSION_COLUMNS)?;
-        for row in &self.sessions {
-            write_csv_row(&mut writer, session_cells(row))?;
-        }
-        writer.into_inner().map_err(|e| ReportError::Csv(e.into_error().into()))
+        Ok(sheets::write_csv(&self.sessions_sheet())?)
     }
 
     /// The whole report as an Excel workbook: Summary, Per day, Categories, On-call,
     /// Top FAQs, FAQ candidates and Sessions.
     pub fn to_xlsx(&self) -> Result<Vec<u8>, ReportError> {
-        let mut book = Workbook::new();
-        let bold = Format::new().set_bold();
+        Ok(sheets::write_xlsx(&self.sheets())?)
+    }
+
+    /// Every table of the report, in workbook order.
+    fn sheets(&self) -> Vec<Sheet> {
         let s = &self.statistics;
-
-        let sheet = book.add_worksheet().set_name("Summary")?;
-        sheet.write_string_with_format(0, 0, "Team", &bold)?;
-        write_xlsx_text(sheet, 0, 1, self.team.as_str())?;
-        sheet.write_string_with_format(1, 0, "Week", &bold)?;
-        write_xlsx_text(sheet, 1, 1, &self.week.label())?;
-        for (line, (name, value)) in (3..).zip(summary(s)) {
-            write_xlsx_text(sheet, line, 0, name)?;
-            match value {
-                Some(v) => sheet.write_number(line, 1, v)?,
-                None => write_xlsx_text(sheet, line, 1, "")?,
-            };
+        let mut summary_sheet = Sheet::new("Summary", &["Team", self.team.as_str()]);
+        summary_sheet.rows.push(vec!["Week".into(), self.week.label().into()]);
+        summary_sheet.rows.push(Vec::new());
+        for (name, value) in summary(s) {
+            summary_sheet.rows.push(vec![name.into(), value.map_or(Cell::Empty, Cell::Number)]);
         }
-        sheet.set_column_width(0, 34)?;
-
-        let sheet = book.add_worksheet().set_name("Per day")?;
-        write_header(sheet, &["Day", "Opened", "Closed"], &bold)?;
-        let days = per_day(s);
-        for (i, (day, opened, closed)) in days.iter().enumerate() {
-            let r = row_number(i)?;
-            write_xlsx_text(sheet, r, 0, day)?;
-            sheet.write_number(r, 1, *opened as f64)?;
-            sheet.write_number(r, 2, *closed as f64)?;
+        summary_sheet.widths.push((0, 34.0));
+        let mut per_day_sheet = Sheet::new("Per day", &["Day", "Opened", "Closed"]);
+        for (day, opened, closed) in per_day(s) {
+            per_day_sheet.rows.push(vec![day.into(), (opened as f64).into(), (closed as f64).into()]);
         }
-
+        let mut tables = vec![summary_sheet, per_day_sheet];
         for (name, title, counts) in [
             ("Categories", "Category", &s.per_category),
             ("On-call", "Engineer", &s.per_assignee),
             ("Top FAQs", "FAQ", &s.top_faqs),
         ] {
-            let sheet = book.add_worksheet().set_name(name)?;
-            write_header(sheet, &[title, "Sessions"], &bold)?;
-            for (i, count) in counts.iter().enumerate() {
-                let r = row_number(i)?;
-                write_xlsx_text(sheet, r, 0, count.key.as_deref().unwrap_or("(none)"))?;
-                sheet.write_number(r, 1, count.count as f64)?;
+            let mut sheet = Sheet::new(name, &[title, "Sessions"]);
+            for count in counts {
+                sheet.rows.push(vec![count.key.as_deref().unwrap_or("(none)").into(), (count.count as f64).into()]);
             }
-            sheet.set_column_width(0, 24)?;
+            sheet.widths.push((0, 24.0));
+            tables.push(sheet);
         }
-
-        let sheet = book.add_worksheet().set_name("FAQ candidates")?;
-        write_header(sheet, &["Questions", "Wording", "Examples", "Why", "Category", "Last seen"], &bold)?;
-        for (i, group) in self.candidates.iter().enumerate() {
-            let r = row_number(i)?;
+        let mut candidates =
+            Sheet::new("FAQ candidates", &["Questions", "Wording", "Examples", "Why", "Category", "Last seen"]);
+        for group in &self.candidates {
             let reasons: Vec<String> = group.reasons.iter().map(|(k, v)| format!("{} {v}", k.name())).collect();
-            sheet.write_number(r, 0, group.count as f64)?;
-            write_xlsx_text(sheet, r, 1, &group.representative)?;
-            write_xlsx_text(sheet, r, 2, &group.examples.join(" | "))?;
-            write_xlsx_text(sheet, r, 3, &reasons.join(", "))?;
-            write_xlsx_text(sheet, r, 4, group.category.as_deref().unwrap_or(""))?;
-            write_xlsx_text(sheet, r, 5, &group.last_seen.to_rfc3339())?;
+            candidates.rows.push(vec![
+                (group.count as f64).into(),
+                group.representative.clone().into(),
+                group.examples.join(" | ").into(),
+                reasons.join(", ").into(),
+                group.category.as_deref().unwrap_or("").into(),
+                group.last_seen.to_rfc3339().into(),
+            ]);
         }
-        sheet.set_column_width(1, 40)?;
-        sheet.set_column_width(2, 60)?;
+        candidates.widths.extend([(1, 40.0), (2, 60.0)]);
+        tables.push(candidates);
+        tables.push(self.sessions_sheet());
+        tables
+    }
 
-        let sheet = book.add_worksheet().set_name("Sessions")?;
-        write_header(sheet, &SESSION_COLUMNS, &bold)?;
-        for (i, session) in self.sessions.iter().enumerate() {
-            let r = row_number(i)?;
-            for (c, cell) in session_cells(session).iter().enumerate() {
-                let c = u16::try_from(c).unwrap_or(u16::MAX);
+    /// The session table: text cells, numbers in the numeric columns.
+    fn sessions_sheet(&self) -> Sheet {
+        let mut sheet = Sheet::new("Sessions", &SESSION_COLUMNS);
+        for session in &self.sessions {
+            let cells = session_cells(session).into_iter().zip(SESSION_COLUMNS).map(|(cell, column)| {
                 match cell.parse::<f64>() {
-                    Ok(n) if NUMERIC_COLUMNS.contains(&SESSION_COLUMNS[usize::from(c)]) => {
-                        sheet.write_number(r, c, n)?
-                    }
-                    _ => write_xlsx_text(sheet, r, c, cell)?,
-                };
-            }
+                    Ok(n) if NUMERIC_COLUMNS.contains(&column) => Cell::Number(n),
+                    _ => Cell::Text(cell),
+                }
+            });
+            sheet.rows.push(cells.collect());
         }
-        Ok(book.save_to_buffer()?)
+        sheet
     }
-}
-
-fn row_number(index: usize) -> Result<u32, ReportError> {
-    u32::try_from(index + 1).map_err(|_| ReportError::Workbook(XlsxError::RowColumnLimitError))
-}
-
-fn write_header(sheet: &mut rust_xlsxwriter::Worksheet, titles: &[&str], bold: &Format) -> Result<(), ReportError> {
-    for (c, title) in titles.iter().enumerate() {
-        sheet.write_string_with_format(0, u16::try_from(c).unwrap_or(u16::MAX), *title, bold)?;
-    }
-    Ok(())
 }
 
 /// The summary lines: a name and a figure (none when there is nothing to measure).
@@ -280,13 +251,13 @@ fn session_cells(row: &SessionRow) -> Vec<String> {
         row.session_id.to_string(),
         row.opened_at.to_rfc3339(),
         row.user.clone(),
-        status_name(row.status).to_owned(),
+        row.status.as_str().to_owned(),
         opt(row.category.as_deref()),
         opt(row.assignee.as_deref()),
         opt(row.question.as_deref()),
         row.first_answer_at.map(|a| (a - row.opened_at).num_seconds().to_string()).unwrap_or_default(),
         row.closed_at.map(|c| c.to_rfc3339()).unwrap_or_default(),
-        opt(row.close_reason.map(close_reason_name)),
+        opt(row.close_reason.map(CloseReason::as_str)),
         row.closed_at.map(|c| (c - row.opened_at).num_seconds().to_string()).unwrap_or_default(),
         yes_no(row.transferred),
         yes_no(row.auto_answered),

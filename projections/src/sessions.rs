@@ -254,53 +254,6 @@ impl SessionRow {
     }
 }
 
-/// The stored name of a status (its serde name), shared by every store.
-pub fn status_name(status: SessionStatus) -> &'static str {
-    match status {
-        SessionStatus::Collecting => "collecting",
-        SessionStatus::Matching => "matching",
-        SessionStatus::AwaitingChoice => "awaiting_choice",
-        SessionStatus::Answered => "answered",
-        SessionStatus::WithHuman => "with_human",
-        SessionStatus::Waiting => "waiting",
-        SessionStatus::Reconfirming => "reconfirming",
-        SessionStatus::Closed => "closed",
-    }
-}
-
-/// Reads a stored status name back.
-pub fn parse_status(name: &str) -> Option<SessionStatus> {
-    [
-        SessionStatus::Collecting,
-        SessionStatus::Matching,
-        SessionStatus::AwaitingChoice,
-        SessionStatus::Answered,
-        SessionStatus::WithHuman,
-        SessionStatus::Waiting,
-        SessionStatus::Reconfirming,
-        SessionStatus::Closed,
-    ]
-    .into_iter()
-    .find(|s| status_name(*s) == name)
-}
-
-/// The stored name of a close reason (its serde name), shared by every store.
-pub fn close_reason_name(reason: CloseReason) -> &'static str {
-    match reason {
-        CloseReason::Resolved => "resolved",
-        CloseReason::Stale => "stale",
-        CloseReason::Manual => "manual",
-        CloseReason::ByOperator => "by_operator",
-    }
-}
-
-/// Reads a stored close reason back.
-pub fn parse_close_reason(name: &str) -> Option<CloseReason> {
-    [CloseReason::Resolved, CloseReason::Stale, CloseReason::Manual, CloseReason::ByOperator]
-        .into_iter()
-        .find(|r| close_reason_name(*r) == name)
-}
-
 /// One row's share of the daily statistics rollup: `n` added to counter `metric`/`key` of
 /// `team` on UTC `day`. Statistics sum these over days instead of scanning sessions, so a
 /// query costs the number of days, not the number of sessions.

@@ -14,6 +14,52 @@ use uuid::Uuid;
 
 use crate::ids::{FaqId, MessageId, StaffId, TeamId, UserId};
 
+/// Gives a unit-variant enum its one spelling, the same as its serde name (a test checks):
+/// `as_str`, `ALL` (in declaration order), `Display` and `FromStr`. Stores, reports, the API
+/// and the console all use it, so a value is never spelled twice.
+macro_rules! spelled {
+    ($name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            /// Its name (the serde name).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownName;
+
+            fn from_str(name: &str) -> Result<Self, UnknownName> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == name).ok_or_else(|| UnknownName {
+                    kind: stringify!($name),
+                    name: name.to_owned(),
+                })
+            }
+        }
+    };
+}
+
+/// A name that spells no value of the enum.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} is not a value of {kind}")]
+pub struct UnknownName {
+    /// The enum.
+    pub kind: &'static str,
+    /// The name given.
+    pub name: String,
+}
+
 macro_rules! events {
     ($(#[$meta:meta])* $enum:ident, $types:ident { $($variant:ident = $version:literal),* $(,)? }) => {
         $(#[$meta])*
@@ -214,6 +260,17 @@ pub enum SessionStatus {
     Closed,
 }
 
+spelled!(SessionStatus {
+    Collecting => "collecting",
+    Matching => "matching",
+    AwaitingChoice => "awaiting_choice",
+    Answered => "answered",
+    WithHuman => "with_human",
+    Waiting => "waiting",
+    Reconfirming => "reconfirming",
+    Closed => "closed",
+});
+
 /// Why a session went to a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -253,6 +310,8 @@ pub enum CloseReason {
     /// Closed by the operator.
     ByOperator,
 }
+
+spelled!(CloseReason { Resolved => "resolved", Stale => "stale", Manual => "manual", ByOperator => "by_operator" });
 
 /// What a timer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -897,6 +956,8 @@ pub enum AccessRole {
     Admin,
 }
 
+spelled!(AccessRole { Viewer => "viewer", Agent => "agent", Admin => "admin" });
+
 /// An access key to a team's API and console was issued to a person. Only a digest of the
 /// token is recorded: the token itself is shown once to whoever issued it and never stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -979,4 +1040,32 @@ pub struct WebhookRegistered {
 pub struct WebhookRemoved {
     /// The endpoint.
     pub webhook_id: Uuid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one spelling is the serde name, and reads back.
+    fn spelled_as_serialized<T>(all: &[T])
+    where
+        T: Copy + Serialize + std::fmt::Display + std::str::FromStr + PartialEq + std::fmt::Debug,
+        T::Err: std::fmt::Debug,
+    {
+        for value in all {
+            let serialized = serde_json::to_value(value).unwrap_or_default();
+            assert_eq!(serialized.as_str(), Some(value.to_string().as_str()), "{value:?}");
+            assert_eq!(value.to_string().parse::<T>().ok(), Some(*value));
+        }
+    }
+
+    #[test]
+    fn enums_are_spelled_once_as_serde_spells_them() {
+        spelled_as_serialized(SessionStatus::ALL);
+        spelled_as_serialized(CloseReason::ALL);
+        spelled_as_serialized(AccessRole::ALL);
+        assert_eq!(SessionStatus::ALL.len(), 8);
+        assert!("With_Human".parse::<SessionStatus>().is_err());
+        assert_eq!("boss".parse::<AccessRole>().unwrap_err().to_string(), "\"boss\" is not a value of AccessRole",);
+    }
 }

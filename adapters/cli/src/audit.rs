@@ -8,7 +8,7 @@ use switchboard_projections::conversation::audit;
 use switchboard_schemas::{StreamId, TeamId, UserId};
 
 use crate::config::Config;
-use crate::serve::open_log;
+use crate::store::open_log;
 
 /// Options of `audit`.
 #[derive(Debug, Args)]

@@ -11,7 +11,8 @@ use switchboard_schemas::event::{AccessRole, Roster, TeamSettings};
 use switchboard_schemas::{FaqId, StaffId, TeamId};
 use uuid::Uuid;
 
-use switchboard_wecom::{Secret, WecomApp};
+use switchboard_secret::Secret;
+use switchboard_wecom::WecomApp;
 
 use crate::config::TeamConfig;
 

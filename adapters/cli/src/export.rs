@@ -11,7 +11,7 @@ use switchboard_projections::training::training_pairs;
 use switchboard_schemas::TeamId;
 
 use crate::config::Config;
-use crate::serve::open_log;
+use crate::store::open_log;
 
 /// `export` subcommands.
 #[derive(Debug, Subcommand)]

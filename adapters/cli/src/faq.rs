@@ -17,7 +17,7 @@ use switchboard_schemas::{FaqId, TeamId};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::serve::open_log;
+use crate::store::open_log;
 use switchboard_tabular::{faq, Format};
 
 /// `faq` subcommands.

@@ -8,14 +8,14 @@ use clap::{Args, Subcommand, ValueEnum};
 use switchboard_engine::ports::SystemClock;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::team::TeamCommand;
-use switchboard_http::auth::{new_token, role_name};
+use switchboard_http::auth::new_token;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::AccessRole;
 use switchboard_schemas::{StaffId, TeamId};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::serve::open_log;
+use crate::store::open_log;
 
 /// `keys` subcommands.
 #[derive(Debug, Subcommand)]
@@ -104,7 +104,7 @@ pub async fn run(config: Config, command: KeysCommand) -> Result<()> {
             runtime.team(&args.team, command, causation).await.context("issuing the key")?;
             eprintln!(
                 "issued key {key_id} ({}) to {} in team {}; its token (shown only now):",
-                role_name(args.role.into()),
+                AccessRole::from(args.role).as_str(),
                 args.staff,
                 args.team
             );
@@ -117,7 +117,7 @@ pub async fn run(config: Config, command: KeysCommand) -> Result<()> {
             }
             println!("{:<36}  {:<6}  {:<20}  label", "key id", "role", "staff");
             for (id, key) in &team.keys {
-                println!("{id}  {:<6}  {:<20}  {}", role_name(key.role), key.staff, key.label);
+                println!("{id}  {:<6}  {:<20}  {}", key.role.as_str(), key.staff, key.label);
             }
         }
         KeysCommand::Revoke(args) => {

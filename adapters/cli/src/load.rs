@@ -21,7 +21,7 @@ use switchboard_wecom::xml::{Body, Header, Message};
 
 use crate::config::Config;
 use crate::demo;
-use crate::simulate::{callback_sender, wecom_side, Dice, WecomSide, QUESTIONS};
+use crate::simulate::{callback_sender, wecom_side, Dice, Latency, WecomSide, QUESTIONS};
 
 /// Options of `load`.
 #[derive(Debug, Args)]
@@ -129,30 +129,6 @@ impl LoadReport {
             && self.phantom == 0
             && self.stuck_sessions == 0
             && self.undelivered == 0
-    }
-}
-
-/// Latency percentiles in milliseconds.
-#[derive(Debug, Default, Serialize)]
-pub struct Latency {
-    /// Median.
-    pub p50: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Slowest.
-    pub max: f64,
-}
-
-impl Latency {
-    /// Nearest-rank percentiles of latencies in microseconds.
-    pub fn of(mut micros: Vec<u64>) -> Self {
-        micros.sort_unstable();
-        let at = |p: f64| {
-            micros.get(((micros.len() as f64 * p).ceil() as usize).saturating_sub(1)).map_or(0.0, |us| *us as f64 / 1e3)
-        };
-        Latency { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: micros.last().map_or(0.0, |us| *us as f64 / 1e3) }
     }
 }
 

@@ -18,6 +18,7 @@ mod read_models;
 mod replay;
 mod serve;
 mod simulate;
+mod store;
 mod tail;
 mod thresholds;
 

@@ -16,7 +16,7 @@ use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::{NewEvent, RecordedEvent, StreamId};
 
 use crate::config::{Config, StoreKind};
-use crate::serve::open_log;
+use crate::store::open_log;
 
 /// Options of `migrate`.
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use clap::Args;
 use switchboard_projections::runtime::{Projection, ProjectionOptions, SESSIONS};
 
 use crate::config::Config;
-use crate::serve::open_log;
+use crate::store::open_log;
 
 /// Options of `replay`.
 #[derive(Debug, Args)]

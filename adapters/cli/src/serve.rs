@@ -8,7 +8,6 @@ use clap::Args;
 use poem::listener::{Listener, TcpListener};
 use poem::EndpointExt;
 use switchboard_embed::{CachedEmbedder, ModelPaths, OrtEmbedder};
-use switchboard_embedded::SqliteEventLog;
 use switchboard_engine::follow::{stop_signal, Stopped};
 use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::SystemClock;
@@ -17,7 +16,6 @@ use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, RephraseOptions};
 use switchboard_engine::shards::{Shard, Shards};
 use switchboard_engine::team::TeamCommand;
-use switchboard_eventstore::EventStoreLog;
 use switchboard_generative::{OpenAiConfig, OpenAiRephraser};
 use switchboard_http::auth::ADMIN_ACTOR;
 use switchboard_http::guard::{ConnectionLimits, GuardedAcceptor};
@@ -29,15 +27,16 @@ use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::{StaffId, TeamId};
 use switchboard_search::meili::ENGINE as MEILI_ENGINE;
 use switchboard_search::{HybridMatcher, KeywordMatcher, MeiliMatcher, SemanticMatcher, ENGINE as KEYWORD_ENGINE};
+use switchboard_secret::Secret;
 use switchboard_telemetry::{Instruments, TimedLog, TimedMatcher};
 use switchboard_webhooks::{SecretLookup, Sender};
 use switchboard_wecom::setup::{ConsoleApps, SecretStore};
-use switchboard_wecom::{CallbackOptions, RetryPolicy, Secret, WecomApps, WecomClient};
+use switchboard_wecom::{CallbackOptions, RetryPolicy, WecomApps, WecomClient};
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::channels::ChannelRouter;
-use crate::config::{Config, GenerativeConfig, StoreKind, TeamConfig};
+use crate::config::{Config, GenerativeConfig, TeamConfig};
 use crate::{demo, history};
 use switchboard_outbound::{ClientBuilder, OutboundClient, OutboundPolicy};
 
@@ -83,43 +82,6 @@ impl std::fmt::Display for Role {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use clap::ValueEnum;
         f.write_str(self.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default().as_str())
-    }
-}
-
-/// Opens the configured event log.
-pub async fn open_log(config: &Config) -> Result<Arc<dyn EventLog>> {
-    Ok(open_store(config).await?.0)
-}
-
-/// Opens the configured event log, and the JetStream one again by its own type when the
-/// log is on NATS (for the part leases).
-async fn open_store(config: &Config) -> Result<(Arc<dyn EventLog>, Option<Arc<JetStreamEventLog>>)> {
-    match config.store.kind {
-        StoreKind::Embedded => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-            let path = config.data_dir.join("events.sqlite");
-            let log = SqliteEventLog::open(&path, config.store.embedded.clone())
-                .with_context(|| format!("cannot open the event log at {}", path.display()))?;
-            Ok((Arc::new(log), None))
-        }
-        StoreKind::Nats => {
-            let url = &config.store.nats_url;
-            let log = JetStreamEventLog::connect(url, config.store.jetstream.clone()).await.with_context(|| {
-                format!(
-                    "cannot open the event log on NATS at {url} (is nats-server running with JetStream enabled, -js?)"
-                )
-            })?;
-            let log = Arc::new(log);
-            Ok((log.clone(), Some(log)))
-        }
-        StoreKind::Eventstore => {
-            let url = &config.store.eventstore_url;
-            let log = EventStoreLog::connect(url, &config.store.eventstore_prefix).await.with_context(|| {
-                format!("cannot open the event log on EventStoreDB at {url} (store.eventstore_url)")
-            })?;
-            Ok((Arc::new(log), None))
-        }
     }
 }
 
@@ -245,7 +207,7 @@ fn rephraser(generative: &GenerativeConfig, outbound: &OutboundPolicy) -> Result
     if !generative.enabled {
         return Ok(None);
     }
-    let api_key = std::env::var(&generative.api_key_env).ok().filter(|k| !k.is_empty());
+    let api_key = std::env::var(&generative.api_key_env).ok().filter(|k| !k.is_empty()).map(Secret::new);
     if api_key.is_none() {
         warn!(
             variable = %generative.api_key_env,
@@ -392,15 +354,16 @@ async fn follow_console_apps(
 
 async fn onboard(runtime: &Runtime, id: &str, team: &TeamConfig) -> Result<()> {
     let team_id = TeamId::new(id).with_context(|| format!("team id {id:?} in the configuration"))?;
-    let causation = Causation::root(Uuid::now_v7());
-    let commands = [
-        TeamCommand::Create { name: team.name.clone(), cloned_from: None },
-        TeamCommand::Configure { settings: Box::new(team.settings.clone()) },
-        TeamCommand::UpdateRoster { roster: team.roster.clone() },
-    ];
-    for command in commands {
-        runtime.team(&team_id, command, causation).await.with_context(|| format!("onboarding team {id}"))?;
-    }
+    let onboard = TeamCommand::Onboard {
+        name: team.name.clone(),
+        cloned_from: None,
+        settings: Box::new(team.settings.clone()),
+        roster: team.roster.clone(),
+    };
+    runtime
+        .team(&team_id, onboard, Causation::root(Uuid::now_v7()))
+        .await
+        .with_context(|| format!("onboarding team {id}"))?;
     Ok(())
 }
 
@@ -409,7 +372,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let (log, jetstream) = open_store(&config).await?;
+    let (log, jetstream) = crate::store::open_store(&config).await?;
     // Every part records into these; /metrics reports them.
     let instruments = Instruments::default();
     let log: Arc<dyn EventLog> = Arc::new(TimedLog::new(log, instruments.append_seconds.clone()));
@@ -540,7 +503,8 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         request_deadline: config.http.request_deadline,
         ..HttpLimits::default()
     };
-    let live = Arc::new(LiveConversations::new(runtime.log().clone(), limits.channel_caps()));
+    let watches = Arc::new(switchboard_engine::live::StreamWatches::new(runtime.log().clone()));
+    let live = Arc::new(LiveConversations::new(watches, limits.channel_caps()));
     let state = Arc::new(AppState {
         runtime,
         read_models,

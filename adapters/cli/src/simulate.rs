@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use serde::Serialize;
 use switchboard_wecom::simulator::{CallbackSender, SimulatorConfig, WecomSimulator};
 use switchboard_wecom::xml::{Body, Event, Header, Message};
 use switchboard_wecom::{Action, WecomApp};
 
 use crate::config::Config;
 use crate::demo;
-use crate::load::Latency;
 
 /// Options of `simulate`.
 #[derive(Debug, Args)]
@@ -313,5 +313,29 @@ async fn report(args: &SimulateArgs, simulator: &WecomSimulator, tally: &Tally) 
                 stats["opened"], stats["closed"], stats["transferred"], stats["resolved_automatically"]
             );
         }
+    }
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+impl Latency {
+    /// Nearest-rank percentiles of latencies in microseconds.
+    pub fn of(mut micros: Vec<u64>) -> Self {
+        micros.sort_unstable();
+        let at = |p: f64| {
+            micros.get(((micros.len() as f64 * p).ceil() as usize).saturating_sub(1)).map_or(0.0, |us| *us as f64 / 1e3)
+        };
+        Latency { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: micros.last().map_or(0.0, |us| *us as f64 / 1e3) }
     }
 }

@@ -11,7 +11,7 @@ use switchboard_engine::log::batches;
 use switchboard_schemas::{RecordedEvent, TeamId};
 
 use crate::config::Config;
-use crate::serve::open_log;
+use crate::store::open_log;
 
 /// Options of `events tail`.
 #[derive(Debug, Args)]

@@ -15,7 +15,7 @@ use switchboard_schemas::{ConversationEvent, Event, StreamId, TeamId};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::serve::open_log;
+use crate::store::open_log;
 
 /// Options of `thresholds`.
 #[derive(Debug, Args)]

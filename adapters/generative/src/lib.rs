@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use switchboard_engine::ports::{RephraseError, RephraseRequest, Rephrased, Rephraser};
 use switchboard_outbound::{read_limited, OutboundClient, OutboundError, OutboundPolicy};
+use switchboard_secret::Secret;
 
 /// The longest reply read from the service; a chat completion of `max_tokens` is far shorter.
 const MAX_REPLY_BYTES: usize = 256 * 1024;
@@ -41,7 +42,7 @@ pub struct OpenAiConfig {
     /// The model name.
     pub model: String,
     /// The bearer key, when the service needs one.
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// Sampling temperature; low, so the wording stays close to the FAQ.
     pub temperature: f32,
     /// The most tokens the reply may use.
@@ -59,7 +60,7 @@ impl std::fmt::Debug for OpenAiConfig {
         f.debug_struct("OpenAiConfig")
             .field("base_url", &self.base_url)
             .field("model", &self.model)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api_key", &self.api_key)
             .field("temperature", &self.temperature)
             .field("max_tokens", &self.max_tokens)
             .field("max_output_chars", &self.max_output_chars)
@@ -219,7 +220,7 @@ impl Rephraser for OpenAiRephraser {
         let call = self.http.post(&self.url).map_err(|e| RephraseError::Unavailable(e.to_string()))?;
         let mut call = call.json(&self.request(&request));
         if let Some(key) = &self.config.api_key {
-            call = call.bearer_auth(key);
+            call = call.bearer_auth(key.expose());
         }
         let response = call.send().await.map_err(|e| {
             if e.is_timeout() {

@@ -32,7 +32,7 @@ fn rephraser(standin: &StandIn, key: &str, timeout: Duration) -> OpenAiRephraser
     let config = OpenAiConfig {
         base_url: standin.base_url(),
         model: MODEL.into(),
-        api_key: Some(key.into()),
+        api_key: Some(switchboard_secret::Secret::new(key)),
         timeout,
         outbound: loopback(),
         ..OpenAiConfig::default()
@@ -56,7 +56,8 @@ fn a_base_url_on_a_refused_address_is_refused_at_start() {
 
 #[test]
 fn the_api_key_never_shows_in_debug_output() {
-    let config = OpenAiConfig { api_key: Some("sk-very-secret".into()), ..OpenAiConfig::default() };
+    let config =
+        OpenAiConfig { api_key: Some(switchboard_secret::Secret::new("sk-very-secret")), ..OpenAiConfig::default() };
     let shown = format!("{config:?}");
     assert!(!shown.contains("sk-very-secret") && shown.contains("<redacted>"), "{shown}");
 }
@@ -112,7 +113,7 @@ async fn service_failures_are_errors_that_say_what_happened() {
     let config = OpenAiConfig {
         base_url: standin.base_url(),
         model: "gpt-nope".into(),
-        api_key: Some(KEY.into()),
+        api_key: Some(switchboard_secret::Secret::new(KEY)),
         outbound: loopback(),
         ..OpenAiConfig::default()
     };

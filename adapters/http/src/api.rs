@@ -32,6 +32,17 @@ pub struct Api {
     pub(crate) state: Arc<AppState>,
 }
 
+/// Waits until the watched stream changes or `within` has passed.
+async fn wait_for_change(changed: &mut tokio::sync::watch::Receiver<u64>, within: Duration) {
+    let wait = async {
+        if changed.changed().await.is_err() {
+            // The registry is gone (the instance is stopping): just wait out the time.
+            std::future::pending::<()>().await;
+        }
+    };
+    let _ = tokio::time::timeout(within, wait).await;
+}
+
 pub(crate) fn team_id(raw: &str) -> Result<TeamId, ApiError> {
     TeamId::new(raw).map_err(|e| ApiError::bad_request("bad_team_id", e))
 }
@@ -101,9 +112,10 @@ impl Api {
         let command =
             Command::ReceiveMessage { user: user.clone(), message_id, text: body.text.clone(), channel: Channel::Api };
         let runtime = &self.state.runtime;
+        // Watching before the command is run: nothing appended after it can be missed.
+        let mut changed = self.state.live.watch(&StreamId::conversation(&team, &user));
         let committed = runtime.conversation(&team, &user, command, Causation::root(Uuid::now_v7())).await?;
         let deadline = Instant::now() + self.state.limits.reply_wait;
-        let mut position = committed.position;
         loop {
             let state = runtime.load_conversation(&team, &user).await?;
             let status = state.session.as_ref().map(|s| s.status());
@@ -131,8 +143,7 @@ impl Api {
                     recorded: committed.events > 0,
                 }));
             }
-            runtime.log().wait_for_append(position, remaining).await;
-            position = runtime.log().head().await?;
+            wait_for_change(&mut changed, remaining).await;
         }
     }
 
@@ -182,18 +193,16 @@ impl Api {
         if wait > MAX_EVENT_WAIT {
             return Err(ApiError::bad_request("bad_wait", "wait is at most 30 seconds"));
         }
-        let stream = StreamId::conversation(&team, &user);
-        let log = self.state.runtime.log();
+        let mut changed = self.state.live.watch(&StreamId::conversation(&team, &user));
         let deadline = Instant::now() + wait;
         loop {
-            let head = log.head().await?;
-            let events = log.read_stream(&stream, after).await?;
+            let events = self.state.runtime.conversation_events_after(&team, &user, after).await?;
             let remaining = deadline.saturating_duration_since(Instant::now());
             if !events.is_empty() || remaining.is_zero() {
                 let version = events.last().map_or(after, |e| e.version);
                 return Ok(Json(EventPage { events: events.iter().map(Envelope::from).collect(), version }));
             }
-            log.wait_for_append(head, remaining).await;
+            wait_for_change(&mut changed, remaining).await;
         }
     }
 

@@ -189,7 +189,7 @@ impl Principal {
             )),
             Principal::Member { role: held, .. } if *held < role => Err(ApiError::forbidden(
                 "role_too_low",
-                format!("this needs the {} role; the access key has {}", role_name(role), role_name(*held)),
+                format!("this needs the {} role; the access key has {}", role.as_str(), held.as_str()),
             )),
             Principal::Member { .. } => Ok(()),
         }
@@ -203,15 +203,6 @@ impl Principal {
                 Err(ApiError::forbidden("admin_only", "only a global administrator can do this"))
             }
         }
-    }
-}
-
-/// A role's name as the API spells it.
-pub fn role_name(role: AccessRole) -> &'static str {
-    match role {
-        AccessRole::Viewer => "viewer",
-        AccessRole::Agent => "agent",
-        AccessRole::Admin => "admin",
     }
 }
 

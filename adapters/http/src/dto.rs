@@ -7,7 +7,7 @@ use switchboard_projections::candidates::CandidateGroup;
 use switchboard_projections::conversation::{
     ConversationView, MatchView, MessageView, SessionView, Speaker, TimelineEntry,
 };
-use switchboard_projections::sessions::{close_reason_name, SessionRow};
+use switchboard_projections::sessions::SessionRow;
 use switchboard_projections::store::{Count, Percentiles, Period, Statistics};
 use switchboard_schemas::event::{MatchDecision, Recipient, SessionStatus};
 use switchboard_schemas::RecordedEvent;
@@ -433,7 +433,7 @@ impl From<&SessionRow> for SessionSummary {
             status: r.status.into(),
             opened_at: r.opened_at,
             closed_at: r.closed_at,
-            close_reason: r.close_reason.map(|c| close_reason_name(c).to_owned()),
+            close_reason: r.close_reason.map(|c| c.as_str().to_owned()),
             assignee: r.assignee.clone(),
             category: r.category.clone(),
             question: r.question.clone(),
@@ -677,4 +677,57 @@ pub struct EventPage {
     pub events: Vec<Envelope>,
     /// The stream version after the last event returned; pass it as `after` next time.
     pub version: u64,
+}
+
+#[cfg(test)]
+mod spellings {
+    #![allow(clippy::unwrap_used)]
+
+    // Every value the API and the console spell is spelled as the schema types spell it
+    // (`as_str`, the serde name): session statuses and roles in the API's enums, in the
+    // console's status list and labels, and in the widget's status texts.
+
+    use crate::dto::Status;
+    use crate::teams::Role;
+    use poem_openapi::types::ToJSON;
+    use switchboard_schemas::event::{AccessRole, SessionStatus};
+
+    fn asset(path: &str) -> String {
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+    }
+
+    #[test]
+    fn the_api_spells_statuses_and_roles_as_the_schema_does() {
+        for status in SessionStatus::ALL {
+            assert_eq!(Status::from(*status).to_json().unwrap(), status.as_str(), "{status:?}");
+        }
+        for role in AccessRole::ALL {
+            assert_eq!(Role::from(*role).to_json().unwrap(), role.as_str(), "{role:?}");
+        }
+    }
+
+    #[test]
+    fn the_console_and_the_widget_spell_statuses_and_roles_as_the_schema_does() {
+        let app = asset("console/app.js");
+        let line = app.lines().find(|l| l.starts_with("const STATUSES = [")).expect("the console's status list");
+        let listed: Vec<&str> = line.split('\'').skip(1).step_by(2).collect();
+        let schema: Vec<&str> = SessionStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(listed, schema, "the console lists every status, in order");
+        let i18n = asset("console/i18n.js");
+        let widget = asset("widget/widget.js");
+        // The widget's status texts: one `status: { … }` table per language.
+        let tables: Vec<&str> =
+            widget.split("status: {").skip(1).map(|rest| rest.split('}').next().unwrap_or_default()).collect();
+        assert_eq!(tables.len(), 2, "a Chinese and an English status table");
+        for status in &schema {
+            assert_eq!(i18n.matches(&format!("st_{status}:")).count(), 2, "{status}: a Chinese and an English label");
+            for table in &tables {
+                assert!(table.contains(&format!(" {status}: '")), "{status} missing from the widget's {table}");
+            }
+        }
+        for role in AccessRole::ALL {
+            assert_eq!(i18n.matches(&format!("r_{role}:")).count(), 2, "{role}: a Chinese and an English label");
+            assert!(app.contains(&format!("'{role}'")), "{role}: offered when a key is issued");
+        }
+    }
 }

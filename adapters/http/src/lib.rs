@@ -358,7 +358,7 @@ async fn metrics(Data(state): Data<&Arc<AppState>>) -> poem::Response {
         );
     }
     // How far the read models trail the log; unknown (not exposed) while either is unreachable.
-    if let Ok(head) = state.runtime.log().head().await {
+    if let Ok(head) = state.runtime.head().await {
         if let Ok(sessions) = state.read_models.checkpoint(SESSIONS).await {
             out.gauge(
                 "switchboard_projection_lag_sessions",
@@ -556,7 +556,7 @@ mod tests {
                 }
             ),
             format!("{:?}", auth::IssuedToken { token: SECRET.into(), digest: auth::digest_hex(SECRET) }),
-            format!("{:?}", switchboard_wecom::Secret::new(SECRET)),
+            format!("{:?}", switchboard_secret::Secret::new(SECRET)),
             format!(
                 "{:?}",
                 auth::GlobalAdmins::none()

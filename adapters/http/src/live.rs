@@ -1,21 +1,14 @@
-//! Wakes WebSocket connections when their conversation grows.
-//!
-//! One follower of the log per instance serves every connection: each connection watches
-//! its conversation stream, and the follower bumps the watch of a stream an event was
-//! appended to. A connection then reads its stream after the version it last sent, so a
-//! missed or merged wake-up loses nothing. Events written by other instances (a shared
-//! JetStream log) wake the connections here too.
+//! The live side of the HTTP edge: waiting for a conversation to grow goes through the
+//! instance's stream watches (`switchboard_engine::live`), never the log.
 //!
 //! It also hands out the places of greeted connections: at most so many per instance, per
 //! operator and per token, so one page (or one leaked token) cannot take every place.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-use switchboard_engine::follow::{follow, stop_signal, FollowOptions, Follower, Stop};
-use switchboard_engine::log::{EventLog, LogError};
-use switchboard_schemas::{RecordedEvent, StreamId, TeamId, UserId};
+use switchboard_engine::live::StreamWatches;
+use switchboard_schemas::{StreamId, TeamId, UserId};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 /// How many greeted channel connections may be open at once.
@@ -47,10 +40,7 @@ pub enum NoPlace {
 
 /// The per-instance registry of live conversations and the connection places.
 pub struct LiveConversations {
-    log: Arc<dyn EventLog>,
-    watches: Arc<Mutex<Watches>>,
-    /// Stops the follower when the registry is dropped.
-    follower: OnceLock<Stop>,
+    watches: Arc<StreamWatches>,
     connections: Arc<Semaphore>,
     caps: ChannelCaps,
     holders: Arc<Mutex<Holders>>,
@@ -88,32 +78,6 @@ impl Drop for ChannelPlace {
     }
 }
 
-#[derive(Default)]
-struct Watches {
-    by_stream: HashMap<StreamId, watch::Sender<u64>>,
-    /// The registry's size after the last sweep of unwatched streams.
-    swept_at: usize,
-}
-
-impl Watches {
-    /// Drops the streams nobody watches any more, once the registry doubled since the
-    /// last sweep, so it stays proportional to the open connections.
-    fn sweep(&mut self) {
-        if self.by_stream.len() > 2 * self.swept_at + 64 {
-            self.by_stream.retain(|_, sender| sender.receiver_count() > 0);
-            self.swept_at = self.by_stream.len();
-        }
-    }
-
-    /// Wakes every watcher (after the follower started or recovered, when appends may
-    /// have gone unseen).
-    fn wake_all(&self) {
-        for sender in self.by_stream.values() {
-            sender.send_modify(|n| *n += 1);
-        }
-    }
-}
-
 impl std::fmt::Debug for LiveConversations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveConversations")
@@ -123,16 +87,9 @@ impl std::fmt::Debug for LiveConversations {
 }
 
 impl LiveConversations {
-    /// A registry over `log` admitting connections within `caps`.
-    pub fn new(log: Arc<dyn EventLog>, caps: ChannelCaps) -> Self {
-        Self {
-            log,
-            watches: Arc::default(),
-            follower: OnceLock::new(),
-            connections: Arc::new(Semaphore::new(caps.per_instance)),
-            caps,
-            holders: Arc::default(),
-        }
+    /// A registry over the instance's stream watches admitting connections within `caps`.
+    pub fn new(watches: Arc<StreamWatches>, caps: ChannelCaps) -> Self {
+        Self { watches, connections: Arc::new(Semaphore::new(caps.per_instance)), caps, holders: Arc::default() }
     }
 
     /// Whether the instance is full (checked before a connection is upgraded, so a full
@@ -166,57 +123,6 @@ impl LiveConversations {
     /// A receiver that changes whenever an event is appended to `stream` (and spuriously
     /// now and then). Read the stream after registering, not before, to miss nothing.
     pub fn watch(&self, stream: &StreamId) -> watch::Receiver<u64> {
-        self.follower.get_or_init(|| {
-            let (stop, stopped) = stop_signal();
-            let mut follower = WakeWatchers { log: self.log.clone(), watches: self.watches.clone(), after: None };
-            let log = self.log.clone();
-            tokio::spawn(async move {
-                let options = FollowOptions::new("live conversations");
-                // Every failure is retried, so following ends only when the registry is dropped.
-                let _ = follow(log, &mut follower, options, stopped.wait()).await;
-            });
-            stop
-        });
-        let mut watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
-        watches.sweep();
-        watches.by_stream.entry(stream.clone()).or_insert_with(|| watch::channel(0).0).subscribe()
-    }
-}
-
-/// Follows the log from its head and wakes the watchers of every stream appended to; after
-/// a failure it follows again from the last event seen.
-struct WakeWatchers {
-    log: Arc<dyn EventLog>,
-    watches: Arc<Mutex<Watches>>,
-    /// The last event seen; none before the first start.
-    after: Option<u64>,
-}
-
-#[async_trait]
-impl Follower for WakeWatchers {
-    type Error = LogError;
-
-    async fn resume_from(&mut self) -> Result<u64, LogError> {
-        let after = match self.after {
-            Some(after) => after,
-            None => self.log.head().await?,
-        };
-        self.after = Some(after);
-        // Anything appended before `after` was read by the connections themselves (they
-        // read their stream after registering), but a connection that registered while the
-        // follower was starting or failing may have read too early: wake everyone.
-        self.watches.lock().unwrap_or_else(|e| e.into_inner()).wake_all();
-        Ok(after)
-    }
-
-    async fn handle(&mut self, events: Vec<RecordedEvent>) -> Result<(), LogError> {
-        let watches = self.watches.lock().unwrap_or_else(|e| e.into_inner());
-        for event in &events {
-            if let Some(sender) = watches.by_stream.get(&event.stream) {
-                sender.send_modify(|n| *n += 1);
-            }
-        }
-        self.after = events.last().map(|e| e.position).or(self.after);
-        Ok(())
+        self.watches.watch(stream)
     }
 }

@@ -12,10 +12,10 @@ use switchboard_engine::team::{Team, TeamCommand};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{AccessRole, WecomSettings};
 use switchboard_schemas::TeamId;
+use switchboard_secret::Secret;
 use switchboard_wecom::crypto::{decode_aes_key, validate_token};
 use switchboard_wecom::setup::{ConsoleApps, SecretNames, SecretStore, Source};
-use switchboard_wecom::simulator::CallbackSender;
-use switchboard_wecom::Secret;
+use switchboard_wecom::verify::verify_callback_url;
 use uuid::Uuid;
 
 use crate::auth::AccessKey;
@@ -296,13 +296,8 @@ impl WecomApi {
             return Err(ApiError::conflict("not_receiving", format!("nothing to verify: {why}")));
         };
         let url = format!("{}/wecom/{id}/callback", self.state.onboarding.local_url.trim_end_matches('/'));
-        let sender = CallbackSender::new(
-            &url,
-            registered.crypto.clone(),
-            registered.app.corp_id.clone(),
-            registered.app.agent_id,
-        );
-        let outcome = sender.verify_url().await.map_err(|e| ApiError::internal(e.to_string()))?;
+        let outcome =
+            verify_callback_url(&url, &registered.crypto).await.map_err(|e| ApiError::internal(e.to_string()))?;
         let message = if outcome.echoed {
             format!("the callback endpoint answered the check; enter {} in WeCom and save", status.callback_url)
         } else if outcome.status == 0 {

@@ -62,7 +62,7 @@ impl From<ReportError> for ApiError {
         match e {
             ReportError::BadWeek(_) => ApiError::bad_request("bad_week", e),
             ReportError::Store(e) => e.into(),
-            ReportError::Workbook(_) | ReportError::Csv(_) => {
+            ReportError::Write(_) => {
                 tracing::error!(error = %e, "report could not be written");
                 ApiError::internal("the report could not be written; see the server log")
             }

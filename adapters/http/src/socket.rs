@@ -267,11 +267,16 @@ impl Connection {
 
     /// Folds what the conversation gained since the last read; returns what is visible.
     async fn read_new(&mut self) -> Result<Vec<OperatorEvent>, Closing> {
-        let log = self.state.runtime.log();
-        let events = log.read_stream(&self.stream, self.view.version()).await.map_err(|e| {
-            tracing::warn!(error = %e, "channel: the conversation could not be read");
-            Closing::new(close_code::UNAVAILABLE, "the event log is unreachable; reconnect with resume_after shortly")
-        })?;
+        let user = self.stream.conversation_user().ok_or_else(|| Closing::new(1011, "not a conversation"))?;
+        let team = self.stream.team_id();
+        let events =
+            self.state.runtime.conversation_events_after(team, &user, self.view.version()).await.map_err(|e| {
+                tracing::warn!(error = %e, "channel: the conversation could not be read");
+                Closing::new(
+                    close_code::UNAVAILABLE,
+                    "the event log is unreachable; reconnect with resume_after shortly",
+                )
+            })?;
         self.view.fold(&events).map_err(|e| {
             tracing::error!(error = %e, stream = %self.stream, "channel: a stored event cannot be read");
             Closing::new(1011, "stored data could not be read; see the server log")

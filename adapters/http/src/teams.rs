@@ -17,7 +17,7 @@ use switchboard_schemas::{FaqId, StaffId, TeamId};
 use uuid::Uuid;
 
 use crate::api::{staff_id, team_id};
-use crate::auth::{new_token, role_name, AccessKey, Principal};
+use crate::auth::{new_token, AccessKey, Principal};
 use crate::dto::CommandResult;
 use crate::error::ApiError;
 use crate::onboarding::{checklist, ChecklistItem, WecomStatus};
@@ -356,9 +356,8 @@ impl TeamsApi {
         let cause = Causation::root(Uuid::now_v7());
         let runtime = &self.state.runtime;
         let cloned_from = template.as_ref().map(|(t, _, _)| t.clone());
-        runtime.team(&id, TeamCommand::Create { name: name.to_owned(), cloned_from }, cause).await?;
-        runtime.team(&id, TeamCommand::Configure { settings: Box::new(settings) }, cause).await?;
-        runtime.team(&id, TeamCommand::UpdateRoster { roster }, cause).await?;
+        let onboard = TeamCommand::Onboard { name: name.to_owned(), cloned_from, settings: Box::new(settings), roster };
+        runtime.team(&id, onboard, cause).await?;
         if let Some((_, _, catalog)) = &template {
             let rows: Vec<(FaqId, FaqEntry)> = catalog.entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             for chunk in rows.chunks(CLONE_CHUNK) {
@@ -452,7 +451,7 @@ impl TeamsApi {
             token_sha256: issued.digest,
         };
         self.state.runtime.team(&id, command, Causation::root(Uuid::now_v7())).await?;
-        tracing::info!(team = %id, %key_id, role = role_name(body.role.into()), by = %principal.actor(), "access key issued");
+        tracing::info!(team = %id, %key_id, role = AccessRole::from(body.role).as_str(), by = %principal.actor(), "access key issued");
         Ok(Json(IssuedKey {
             key_id,
             token: issued.token,

@@ -95,15 +95,18 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
     let cause = Causation::root(Uuid::now_v7());
     // A second team, to show nothing crosses teams.
     let games = TeamId::new("games").unwrap();
-    runtime.team(&games, TeamCommand::Create { name: "Games".into(), cloned_from: None }, cause).await.unwrap();
-    runtime.team(&games, TeamCommand::Configure { settings: Box::new(TeamSettings::default()) }, cause).await.unwrap();
+    let onboard = |name: &str, settings: TeamSettings, roster: Roster| TeamCommand::Onboard {
+        name: name.into(),
+        cloned_from: None,
+        settings: Box::new(settings),
+        roster,
+    };
+    runtime.team(&games, onboard("Games", TeamSettings::default(), Roster::default()), cause).await.unwrap();
     let team = TeamId::new("ops").unwrap();
     let settings = TeamSettings { max_message_chars: 200, ..TeamSettings::default() };
     let mut roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
     roster.categories.insert("prizes".into(), vec![StaffId::new("wang").unwrap()]);
-    runtime.team(&team, TeamCommand::Create { name: "Ops".into(), cloned_from: None }, cause).await.unwrap();
-    runtime.team(&team, TeamCommand::Configure { settings: Box::new(settings) }, cause).await.unwrap();
-    runtime.team(&team, TeamCommand::UpdateRoster { roster }, cause).await.unwrap();
+    runtime.team(&team, onboard("Ops", settings, roster), cause).await.unwrap();
     let faq = FaqEntry {
         question: "奖品库存不足怎么办？".into(),
         answer: "在奖品管理里追加库存即可。".into(),
@@ -157,7 +160,10 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         },
         deliveries,
         wake_webhooks,
-        live: Arc::new(LiveConversations::new(log.clone(), limits_copy.channel_caps())),
+        live: Arc::new(LiveConversations::new(
+            Arc::new(switchboard_engine::live::StreamWatches::new(log.clone())),
+            limits_copy.channel_caps(),
+        )),
         outbound: OutboundClient::new(outbound, ClientBuilder::new()).unwrap(),
         instruments: switchboard_telemetry::Instruments::default(),
     });

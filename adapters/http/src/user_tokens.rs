@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use switchboard_schemas::event::AccessRole;
 use switchboard_schemas::{TeamId, UserId};
+use switchboard_secret::Secret;
 use switchboard_wecom::setup::{team_secret_name, SecretStore};
-use switchboard_wecom::Secret;
 
 use crate::api::user_id;
 use crate::auth::AccessKey;

@@ -16,7 +16,7 @@ use switchboard_projections::outbox::{Delivery, DeliveryQuery, DeliveryStatus};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{AccessRole, WebhookRegistered};
 use switchboard_schemas::TeamId;
-use switchboard_wecom::Secret;
+use switchboard_secret::Secret;
 use uuid::Uuid;
 
 use crate::auth::AccessKey;

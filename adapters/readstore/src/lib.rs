@@ -61,10 +61,9 @@ impl<B: Backend> SqlStore<B> {
         if layout != Some(sql::LAYOUT) {
             statements.extend(sql::DROP_TABLES.iter().map(|s| ((*s).to_owned(), vec![])));
         }
-        statements.extend(sql::TABLES.iter().map(|s| ((*s).to_owned(), vec![])));
-        if let Some((_, params)) = statements.last_mut() {
-            params.push(Value::Int(Some(sql::LAYOUT)));
-        }
+        let tables = sql::TABLES.iter().chain(outbox::TABLES.iter());
+        statements.extend(tables.map(|s| ((*s).to_owned(), vec![])));
+        statements.push((sql::RECORD_LAYOUT.to_owned(), vec![Value::Int(Some(sql::LAYOUT))]));
         backend.transaction(&statements).await?;
         Ok(Self { backend })
     }

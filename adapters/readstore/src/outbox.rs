@@ -16,13 +16,13 @@ use crate::sql::{int_at, text_at, Value};
 use crate::{Backend, SqlStore};
 
 /// The outbox's checkpoint (one row).
-pub const CHECKPOINT_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_webhook_checkpoint (
+const CHECKPOINT_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_webhook_checkpoint (
     id BIGINT PRIMARY KEY,
     position BIGINT NOT NULL
 )";
 
 /// Registered endpoints.
-pub const ENDPOINTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_webhook_endpoints (
+const ENDPOINTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_webhook_endpoints (
     webhook_id TEXT PRIMARY KEY,
     team TEXT NOT NULL,
     label TEXT NOT NULL,
@@ -32,7 +32,7 @@ pub const ENDPOINTS_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_webhook_endpoin
 )";
 
 /// One row per (endpoint, event).
-pub const DELIVERIES_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_webhook_deliveries (
+const DELIVERIES_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_webhook_deliveries (
     delivery_id TEXT PRIMARY KEY,
     webhook_id TEXT NOT NULL,
     team TEXT NOT NULL,
@@ -50,12 +50,14 @@ pub const DELIVERIES_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_webhook_delive
 )";
 
 /// Finds the oldest open delivery per endpoint and stream quickly.
-pub const OPEN_INDEX: &str = "CREATE INDEX IF NOT EXISTS sb_webhook_open ON sb_webhook_deliveries \
+const OPEN_INDEX: &str = "CREATE INDEX IF NOT EXISTS sb_webhook_open ON sb_webhook_deliveries \
      (webhook_id, stream, position) WHERE status IN ('pending', 'failed')";
 
 /// Lists a team's deliveries newest first.
-pub const LIST_INDEX: &str =
-    "CREATE INDEX IF NOT EXISTS sb_webhook_list ON sb_webhook_deliveries (team, position DESC)";
+const LIST_INDEX: &str = "CREATE INDEX IF NOT EXISTS sb_webhook_list ON sb_webhook_deliveries (team, position DESC)";
+
+/// The statements creating the outbox's tables; idempotent.
+pub const TABLES: [&str; 5] = [CHECKPOINT_TABLE, ENDPOINTS_TABLE, DELIVERIES_TABLE, OPEN_INDEX, LIST_INDEX];
 
 const COLUMNS: &str = "d.delivery_id, d.webhook_id, d.team, d.event_id, d.event_type, d.stream, d.position, \
      d.occurred_at, d.status, d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error";

@@ -5,10 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use switchboard_projections::candidates::CandidateRecord;
-use switchboard_projections::sessions::{
-    close_reason_name, parse_close_reason, parse_status, status_name, CandidateQuestion, CandidateReason, SessionRow,
-};
+use switchboard_projections::sessions::{CandidateQuestion, CandidateReason, SessionRow};
 use switchboard_projections::store::{parse_cursor, SessionQuery, StoreError, TeamRow};
+use switchboard_schemas::event::CloseReason;
 use uuid::Uuid;
 
 /// The layout of the tables below. Read models are derived data: a store holding another
@@ -29,10 +28,10 @@ pub const DROP_TABLES: [&str; 5] = [
     "DELETE FROM sb_layout",
 ];
 
-/// The statements creating the current layout; idempotent. The last one records the layout
-/// and takes it as `$1`. The webhook outbox's tables are not read models (they record what
-/// was sent to the outside), so a new layout never drops them.
-pub const TABLES: [&str; 12] = [
+/// The statements creating the current layout's read-model tables; idempotent. The webhook
+/// outbox's tables (`crate::outbox::TABLES`) are not read models (they record what was sent
+/// to the outside), so a new layout never drops them.
+pub const TABLES: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS sb_checkpoints (
     name TEXT PRIMARY KEY,
     position BIGINT NOT NULL
@@ -87,13 +86,11 @@ pub const TABLES: [&str; 12] = [
     created_at BIGINT NOT NULL,
     cloned_from TEXT
 )",
-    crate::outbox::CHECKPOINT_TABLE,
-    crate::outbox::ENDPOINTS_TABLE,
-    crate::outbox::DELIVERIES_TABLE,
-    crate::outbox::OPEN_INDEX,
-    crate::outbox::LIST_INDEX,
-    "INSERT INTO sb_layout (version) SELECT CAST($1 AS BIGINT) WHERE NOT EXISTS (SELECT 1 FROM sb_layout)",
 ];
+
+/// Records the layout (taken as `$1`); run after every table exists.
+pub const RECORD_LAYOUT: &str =
+    "INSERT INTO sb_layout (version) SELECT CAST($1 AS BIGINT) WHERE NOT EXISTS (SELECT 1 FROM sb_layout)";
 
 /// A query parameter; each store maps it to its driver's type.
 #[derive(Debug, Clone, PartialEq)]
@@ -281,14 +278,14 @@ pub fn session_values(row: &SessionRow) -> Vec<Value> {
         Value::Text(Some(row.session_id.to_string())),
         text(Some(&row.team)),
         text(Some(&row.user)),
-        text(Some(status_name(row.status))),
-        text(Some(status_name(row.phase))),
+        text(Some(row.status.as_str())),
+        text(Some(row.phase.as_str())),
         flag(row.reconfirming),
         Value::Int(Some(millis(row.opened_at))),
         Value::Text(Some(day(row.opened_at))),
         Value::Int(row.closed_at.map(millis)),
         Value::Text(row.closed_at.map(day)),
-        text(row.close_reason.map(close_reason_name)),
+        text(row.close_reason.map(CloseReason::as_str)),
         text(row.assignee.as_deref()),
         text(row.category.as_deref()),
         flag(row.category_collected),
@@ -329,13 +326,13 @@ pub fn session_from(row: &[Value]) -> Result<SessionRow, StoreError> {
         session_id: Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(format!("session id {id:?}: {e}")))?,
         team: required(text_at(row, 1)?, "team")?,
         user: required(text_at(row, 2)?, "user_id")?,
-        status: parse_status(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
-        phase: parse_status(&phase).ok_or_else(|| StoreError::Corrupt(format!("phase {phase:?}")))?,
+        status: status.parse().map_err(|_| StoreError::Corrupt(format!("status {status:?}")))?,
+        phase: phase.parse().map_err(|_| StoreError::Corrupt(format!("phase {phase:?}")))?,
         reconfirming: flag(5, "reconfirming")?,
         opened_at: time(required(int_at(row, 6)?, "opened_at")?)?,
         closed_at: int_at(row, 8)?.map(time).transpose()?,
         close_reason: match text_at(row, 10)? {
-            Some(r) => Some(parse_close_reason(&r).ok_or_else(|| StoreError::Corrupt(format!("close reason {r:?}")))?),
+            Some(r) => Some(r.parse().map_err(|_| StoreError::Corrupt(format!("close reason {r:?}")))?),
             None => None,
         },
         assignee: text_at(row, 11)?,
@@ -376,7 +373,7 @@ pub fn list_sessions(query: &SessionQuery) -> Result<(String, Vec<Value>), Store
         conditions.push(condition.replace('?', &format!("${}", params.len())));
     };
     if let Some(status) = query.status {
-        add(&mut params, "status = ?", text(Some(status_name(status))));
+        add(&mut params, "status = ?", text(Some(status.as_str())));
     }
     if let Some(assignee) = &query.assignee {
         add(&mut params, "assignee = ?", text(Some(assignee)));

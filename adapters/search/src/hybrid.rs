@@ -81,6 +81,54 @@ impl Calibration {
             + self.keyword * e.keyword;
         1.0 / (1.0 + (-z).exp())
     }
+
+    /// Fits a logistic calibration of the evidence to "the first candidate is right", on
+    /// standardised features (so plain gradient descent converges), then maps the weights
+    /// back to raw feature units.
+    pub fn fit(samples: &[(Evidence, bool)]) -> Self {
+        let features =
+            |e: &Evidence| [f64::from(e.first), f64::from(e.margin), f64::from(e.semantic), f64::from(e.keyword)];
+        let n = samples.len().max(1) as f64;
+        let mut mean = [0.0; 4];
+        let mut sd = [0.0; 4];
+        for (e, _) in samples {
+            for (m, x) in mean.iter_mut().zip(features(e)) {
+                *m += x / n;
+            }
+        }
+        for (e, _) in samples {
+            for ((s, m), x) in sd.iter_mut().zip(mean).zip(features(e)) {
+                *s += (x - m).powi(2) / n;
+            }
+        }
+        let sd = sd.map(|v| v.sqrt().max(1e-6));
+        let (mut bias, mut w) = (0.0f64, [0.0f64; 4]);
+        for _ in 0..2_000 {
+            let (mut gb, mut gw) = (0.0, [0.0; 4]);
+            for (e, y) in samples {
+                let x: Vec<f64> = features(e).iter().zip(mean).zip(sd).map(|((x, m), s)| (x - m) / s).collect();
+                let z = bias + w.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>();
+                let err = 1.0 / (1.0 + (-z).exp()) - f64::from(u8::from(*y));
+                gb += err;
+                for (g, xi) in gw.iter_mut().zip(&x) {
+                    *g += err * xi;
+                }
+            }
+            bias -= 0.5 * gb / n;
+            for (wi, g) in w.iter_mut().zip(gw) {
+                *wi -= 0.5 * g / n;
+            }
+        }
+        let raw: Vec<f64> = w.iter().zip(sd).map(|(wi, s)| wi / s).collect();
+        let raw_bias = bias - raw.iter().zip(mean).map(|(r, m)| r * m).sum::<f64>();
+        Self {
+            bias: raw_bias as f32,
+            level: raw[0] as f32,
+            margin: raw[1] as f32,
+            semantic: raw[2] as f32,
+            keyword: raw[3] as f32,
+        }
+    }
 }
 
 /// How keyword and semantic evidence are combined.
@@ -287,5 +335,20 @@ impl Matcher for HybridMatcher {
 
     async fn apply(&self, team: &TeamId, event: &FaqEvent) -> Result<(), MatchError> {
         tokio::task::block_in_place(|| self.apply_sync(team, event))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fitted_calibration_separates_right_from_wrong() {
+        let right = Evidence { first: 0.9, margin: 0.3, semantic: 0.8, keyword: 0.7 };
+        let wrong = Evidence { first: 0.3, margin: 0.01, semantic: 0.4, keyword: 0.0 };
+        let samples: Vec<(Evidence, bool)> =
+            (0..200).map(|i| if i % 2 == 0 { (right, true) } else { (wrong, false) }).collect();
+        let c = Calibration::fit(&samples);
+        assert!(c.confidence(&right) > 0.9 && c.confidence(&wrong) < 0.1, "{c:?}");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod cell;
 pub mod faq;
+pub mod sheets;
 
 use std::io::Cursor;
 use std::path::Path;
@@ -116,8 +117,8 @@ pub enum TabularError {
         /// The line.
         line: usize,
     },
-    /// Writing a workbook failed.
-    #[error("the workbook could not be written: {0}")]
+    /// Writing a file failed.
+    #[error("the file could not be written: {0}")]
     Write(String),
 }
 

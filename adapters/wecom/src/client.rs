@@ -20,7 +20,8 @@ use switchboard_schemas::TeamId;
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
-use crate::config::{Action, Secret, WecomApp};
+use crate::config::{Action, WecomApp};
+use switchboard_secret::Secret;
 
 /// WeCom's limit on a text or markdown message, in bytes.
 pub const MAX_TEXT_BYTES: usize = 2048;

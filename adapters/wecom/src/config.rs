@@ -3,47 +3,13 @@
 //! only the name of where to find it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use switchboard_schemas::TeamId;
+use switchboard_secret::Secret;
 
 use crate::crypto::{CryptoError, WecomCrypto};
-
-/// A secret configuration value (token, EncodingAESKey): readable by code, redacted in
-/// `Debug` and when serialised (as `<redacted>`, which no key or token accepts), so a logged
-/// or written-out configuration never shows it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-/// What a serialised [`Secret`] reads.
-pub const REDACTED: &str = "<redacted>";
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(REDACTED)
-    }
-}
-
-impl Secret {
-    /// Wraps a value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the code that needs it (never for logs).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 /// What a menu click or template-card button asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,7 +263,10 @@ mod tests {
         let shown = format!("{app:?}");
         assert!(!shown.contains("QDG6eK") && !shown.contains(KEY), "{shown}");
         let written = serde_json::to_string(&app).unwrap();
-        assert!(!written.contains("QDG6eK") && !written.contains(KEY) && written.contains(REDACTED), "{written}");
+        assert!(
+            !written.contains("QDG6eK") && !written.contains(KEY) && written.contains(switchboard_secret::REDACTED),
+            "{written}"
+        );
         let reread: WecomApp = serde_json::from_str(&written).unwrap();
         assert!(reread.crypto(&TeamId::new("ops").unwrap()).is_err(), "a redacted secret is not usable");
         let team = TeamId::new("ops").unwrap();

@@ -20,9 +20,10 @@ pub mod config;
 pub mod crypto;
 pub mod setup;
 pub mod simulator;
+pub mod verify;
 pub mod xml;
 
 pub use callback::{routes, CallbackOptions, DEFAULT_MOUNT_PATH};
 pub use client::{RetryPolicy, WecomClient};
-pub use config::{Action, Secret, WecomApp, WecomApps};
+pub use config::{Action, WecomApp, WecomApps};
 pub use crypto::{CryptoError, WecomCrypto};

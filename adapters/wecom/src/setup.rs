@@ -15,7 +15,8 @@ use switchboard_schemas::event::WecomSettings;
 use switchboard_schemas::TeamId;
 
 use crate::config::{ConfigError, DEFAULT_API_BASE};
-use crate::{Secret, WecomApp, WecomApps, WecomClient};
+use crate::{WecomApp, WecomApps, WecomClient};
+use switchboard_secret::Secret;
 
 /// Why a console-made application cannot be used.
 #[derive(Debug, thiserror::Error)]

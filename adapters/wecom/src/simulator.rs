@@ -410,18 +410,6 @@ pub struct CallbackOutcome {
     pub attempts: u32,
 }
 
-/// What WeCom's URL verification found: it sends an encrypted random string and expects
-/// the plain string back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlVerification {
-    /// The HTTP status (0 when the endpoint never answered).
-    pub status: u16,
-    /// Whether the answer was the decrypted string, as WeCom requires.
-    pub echoed: bool,
-    /// The answer's first 200 characters (a refusal's code), for telling what went wrong.
-    pub answer: String,
-}
-
 /// Plays WeCom's side of the callbacks of one application: encrypts, signs and posts them,
 /// and retries as WeCom does.
 #[derive(Clone)]
@@ -455,30 +443,6 @@ impl CallbackSender {
             encrypt: encrypted,
         };
         Ok((format!("msg_signature={signature}&timestamp={timestamp}&nonce={nonce}"), envelope.to_xml()))
-    }
-
-    /// Does what WeCom does when an admin saves the callback URL: a signed `GET` with an
-    /// encrypted `echostr`, answered correctly only by an endpoint holding the same token,
-    /// key and receive id.
-    pub async fn verify_url(&self) -> Result<UrlVerification, crate::CryptoError> {
-        let echo = format!("switchboard-check-{}", uuid::Uuid::new_v4().simple());
-        let encrypted = self.crypto.encrypt(&echo, *uuid::Uuid::new_v4().as_bytes())?;
-        let nonce = uuid::Uuid::new_v4().simple().to_string()[..10].to_owned();
-        let timestamp = chrono::Utc::now().timestamp().to_string();
-        let signature = self.crypto.signature(&timestamp, &nonce, &encrypted);
-        let query = [("msg_signature", signature), ("timestamp", timestamp), ("nonce", nonce), ("echostr", encrypted)];
-        match self.http.get(&self.url).query(&query).send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let body = response.text().await.unwrap_or_default();
-                Ok(UrlVerification {
-                    status,
-                    echoed: status == 200 && body == echo,
-                    answer: body.chars().take(200).collect(),
-                })
-            }
-            Err(e) => Ok(UrlVerification { status: 0, echoed: false, answer: e.without_url().to_string() }),
-        }
     }
 
     /// Delivers `message` and retries (the identical request) while the endpoint does not

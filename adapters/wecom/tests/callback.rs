@@ -22,8 +22,9 @@ use switchboard_engine::team::TeamCommand;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{MatchCandidate, Roster, TeamSettings};
 use switchboard_schemas::{FaqId, StaffId, TeamId, UserId};
+use switchboard_secret::Secret;
 use switchboard_wecom::xml::{Body, Envelope, Event, Header, Message};
-use switchboard_wecom::{routes, CallbackOptions, Secret, WecomApp, WecomApps, WecomCrypto, DEFAULT_MOUNT_PATH};
+use switchboard_wecom::{routes, CallbackOptions, WecomApp, WecomApps, WecomCrypto, DEFAULT_MOUNT_PATH};
 use uuid::Uuid;
 
 const TOKEN: &str = "QDG6eK";

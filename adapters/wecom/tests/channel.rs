@@ -23,11 +23,10 @@ use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{Roster, TeamSettings};
 use switchboard_schemas::{FaqId, StaffId, TeamId, UserId};
 use switchboard_search::KeywordMatcher;
+use switchboard_secret::Secret;
 use switchboard_wecom::simulator::{CallbackSender, SimulatorConfig, WecomSimulator};
 use switchboard_wecom::xml::{Body, Event, Header, Message};
-use switchboard_wecom::{
-    routes, CallbackOptions, RetryPolicy, Secret, WecomApp, WecomApps, WecomClient, DEFAULT_MOUNT_PATH,
-};
+use switchboard_wecom::{routes, CallbackOptions, RetryPolicy, WecomApp, WecomApps, WecomClient, DEFAULT_MOUNT_PATH};
 use uuid::Uuid;
 
 const TOKEN: &str = "QDG6eK";

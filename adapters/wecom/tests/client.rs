@@ -9,9 +9,10 @@ use switchboard_engine::ports::{DeliveryError, GroupChatOrder, GroupChats, Notif
 use switchboard_outbound::OutboundPolicy;
 use switchboard_schemas::event::{Channel, OutboundPurpose, Recipient};
 use switchboard_schemas::{FaqId, StaffId, TeamId, UserId};
+use switchboard_secret::Secret;
 use switchboard_wecom::client::{code, ClientError};
 use switchboard_wecom::simulator::{SimulatorConfig, WecomSimulator};
-use switchboard_wecom::{RetryPolicy, Secret, WecomApp, WecomClient};
+use switchboard_wecom::{RetryPolicy, WecomApp, WecomClient};
 use uuid::Uuid;
 
 const CORP: &str = "wwcorp0001";

@@ -16,8 +16,9 @@ use switchboard_engine::runtime::Runtime;
 use switchboard_engine::team::TeamCommand;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::TeamId;
+use switchboard_secret::Secret;
 use switchboard_wecom::xml::{Body, Envelope, Header, Message};
-use switchboard_wecom::{routes, CallbackOptions, Secret, WecomApp, WecomApps, WecomCrypto, DEFAULT_MOUNT_PATH};
+use switchboard_wecom::{routes, CallbackOptions, WecomApp, WecomApps, WecomCrypto, DEFAULT_MOUNT_PATH};
 use uuid::Uuid;
 
 const TOKEN: &str = "SecretTok3n";

@@ -22,9 +22,10 @@ use switchboard_engine::team::TeamCommand;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{Channel, Roster, TeamSettings};
 use switchboard_schemas::{MessageId, StaffId, TeamId, UserId};
+use switchboard_secret::Secret;
 use switchboard_wecom::simulator::CallbackSender;
 use switchboard_wecom::xml::{Body, Header, Message};
-use switchboard_wecom::{routes, CallbackOptions, Secret, WecomApp, WecomApps, DEFAULT_MOUNT_PATH};
+use switchboard_wecom::{routes, CallbackOptions, WecomApp, WecomApps, DEFAULT_MOUNT_PATH};
 use uuid::Uuid;
 
 /// Sizes of the callback benchmark.

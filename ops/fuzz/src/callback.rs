@@ -16,7 +16,8 @@ use switchboard_engine::team::TeamCommand;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{Roster, TeamSettings};
 use switchboard_schemas::{StaffId, TeamId};
-use switchboard_wecom::{routes, CallbackOptions, Secret, WecomApp, WecomApps, WecomCrypto, DEFAULT_MOUNT_PATH};
+use switchboard_secret::Secret;
+use switchboard_wecom::{routes, CallbackOptions, WecomApp, WecomApps, WecomCrypto, DEFAULT_MOUNT_PATH};
 use uuid::Uuid;
 
 use crate::Verdict;
