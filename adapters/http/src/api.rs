@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::auth::AccessKey;
 use crate::dto::*;
 use crate::error::ApiError;
-use crate::params::{TeamParam, UserParam};
+use crate::params::{Count, TeamParam, UserParam, Version};
 use crate::{ApiTags, AppState};
 
 /// Longest a caller may wait for new events of a conversation.
@@ -183,13 +183,13 @@ impl Api {
         team: Path<TeamParam>,
         user: Path<UserParam>,
         /// Only events after this stream version (default 0: all).
-        after: Query<Option<u64>>,
-        /// Seconds to wait for a new event when there is none (default 0).
-        wait: Query<Option<u64>>,
+        after: Query<Option<Version>>,
+        /// Seconds to wait for a new event when there is none (default 0, at most 30).
+        wait: Query<Option<Count<0, { MAX_EVENT_WAIT.as_secs() }>>>,
     ) -> Result<Json<EventPage>, ApiError> {
         let (team, user, _) = self.events_of(&key, &team, &user).await?;
-        let after = after.0.unwrap_or(0);
-        let wait = Duration::from_secs(wait.0.unwrap_or(0));
+        let after = after.0.map_or(0, Version::get);
+        let wait = Duration::from_secs(wait.0.map_or(0, Count::get));
         if wait > MAX_EVENT_WAIT {
             return Err(ApiError::bad_request("bad_wait", "wait is at most 30 seconds"));
         }
@@ -237,11 +237,12 @@ impl Api {
         team: Path<TeamParam>,
         user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
-        expected_version: Query<Option<u64>>,
+        expected_version: Query<Option<Version>>,
         body: Json<TransferRequest>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let to = body.to.as_deref().map(staff_id).transpose()?;
-        self.command(&key, &team, &user, expected_version.0, |by| Ok(Command::Transfer { by, to })).await
+        self.command(&key, &team, &user, expected_version.0.map(Version::get), |by| Ok(Command::Transfer { by, to }))
+            .await
     }
 
     /// Reply to the operator as the key's holder.
@@ -252,11 +253,14 @@ impl Api {
         team: Path<TeamParam>,
         user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
-        expected_version: Query<Option<u64>>,
+        expected_version: Query<Option<Version>>,
         body: Json<StaffText>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let text = body.text.clone();
-        self.command(&key, &team, &user, expected_version.0, |staff| Ok(Command::HumanReply { staff, text })).await
+        self.command(&key, &team, &user, expected_version.0.map(Version::get), |staff| {
+            Ok(Command::HumanReply { staff, text })
+        })
+        .await
     }
 
     /// Add a remark to the session (staff only; never shown to the operator).
@@ -267,11 +271,14 @@ impl Api {
         team: Path<TeamParam>,
         user: Path<UserParam>,
         /// The conversation version the remark was written on; refused (409) if it moved.
-        expected_version: Query<Option<u64>>,
+        expected_version: Query<Option<Version>>,
         body: Json<StaffText>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let text = body.text.clone();
-        self.command(&key, &team, &user, expected_version.0, |author| Ok(Command::AddRemark { author, text })).await
+        self.command(&key, &team, &user, expected_version.0.map(Version::get), |author| {
+            Ok(Command::AddRemark { author, text })
+        })
+        .await
     }
 
     /// Change the session's status (with_human, waiting or closed).
@@ -282,11 +289,14 @@ impl Api {
         team: Path<TeamParam>,
         user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
-        expected_version: Query<Option<u64>>,
+        expected_version: Query<Option<Version>>,
         body: Json<StatusRequest>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let to = body.to.into();
-        self.command(&key, &team, &user, expected_version.0, |by| Ok(Command::ChangeStatus { by, to })).await
+        self.command(&key, &team, &user, expected_version.0.map(Version::get), |by| {
+            Ok(Command::ChangeStatus { by, to })
+        })
+        .await
     }
 
     /// Close the session.
@@ -297,9 +307,9 @@ impl Api {
         team: Path<TeamParam>,
         user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
-        expected_version: Query<Option<u64>>,
+        expected_version: Query<Option<Version>>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&key, &team, &user, expected_version.0, |by| Ok(Command::Close { by })).await
+        self.command(&key, &team, &user, expected_version.0.map(Version::get), |by| Ok(Command::Close { by })).await
     }
 
     /// Reopen the last session.
@@ -310,9 +320,12 @@ impl Api {
         team: Path<TeamParam>,
         user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
-        expected_version: Query<Option<u64>>,
+        expected_version: Query<Option<Version>>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&key, &team, &user, expected_version.0, |by| Ok(Command::Reopen { by: Actor::Staff(by) })).await
+        self.command(&key, &team, &user, expected_version.0.map(Version::get), |by| {
+            Ok(Command::Reopen { by: Actor::Staff(by) })
+        })
+        .await
     }
 
     /// Open a WeCom group chat between the operator and the on-call engineers (once per
@@ -324,9 +337,9 @@ impl Api {
         team: Path<TeamParam>,
         user: Path<UserParam>,
         /// The conversation version the decision was made on; refused (409) if it moved.
-        expected_version: Query<Option<u64>>,
+        expected_version: Query<Option<Version>>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&key, &team, &user, expected_version.0, |by| {
+        self.command(&key, &team, &user, expected_version.0.map(Version::get), |by| {
             Ok(Command::RequestGroupChat { by: Actor::Staff(by) })
         })
         .await

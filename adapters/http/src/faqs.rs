@@ -21,7 +21,7 @@ use crate::auth::AccessKey;
 use crate::download::{self, Download, DownloadKinds};
 use crate::dto::{CommandResult, Faq};
 use crate::error::ApiError;
-use crate::params::{FaqIdParam, TeamParam};
+use crate::params::{FaqIdParam, TeamParam, Version};
 use crate::{ApiTags, AppState};
 
 /// Rows shown in an import preview.
@@ -342,10 +342,13 @@ impl FaqApi {
         key: AccessKey,
         team: Path<TeamParam>,
         faq_id: Path<FaqIdParam>,
-        expected_revision: Query<Option<u64>>,
+        expected_revision: Query<Option<Version>>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Agent).await?;
-        let command = CatalogCommand::Remove { faq_id: self::faq_id(&faq_id)?, expected_revision: expected_revision.0 };
+        let command = CatalogCommand::Remove {
+            faq_id: self::faq_id(&faq_id)?,
+            expected_revision: expected_revision.0.map(Version::get),
+        };
         Ok(Json(self.run(&team, command).await?.into()))
     }
 

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::ops::Deref;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseFromParameter, ParseResult, Type};
+use poem_openapi::types::{ParseError, ParseFromParameter, ParseResult, Type};
 use switchboard_schemas::{FaqId, TeamId, UserId};
 
 macro_rules! id_param {
@@ -78,3 +78,57 @@ id_param!(
     FaqId,
     "The FAQ's id: letters, digits, '-' and '_' (not `import` or `export`)."
 );
+
+/// A whole number in a query, declared with its range (`minimum`, and `maximum` unless it is
+/// `u64::MAX`), so a client can tell a valid value before sending; the handler checks the
+/// range and answers with its own error code, as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count<const MIN: u64, const MAX: u64>(u64);
+
+/// A stream version or revision in a query.
+pub type Version = Count<0, { u64::MAX }>;
+
+impl<const MIN: u64, const MAX: u64> Count<MIN, MAX> {
+    /// The number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> Type for Count<MIN, MAX> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        format!("integer_{MIN}_{MAX}").into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        // Whole numbers up to 2^53 are exact as JSON numbers; the bounds here are far below
+        // that or are u64::MAX (not declared).
+        #[allow(clippy::cast_precision_loss)]
+        let (minimum, maximum) = (MIN as f64, (MAX != u64::MAX).then_some(MAX as f64));
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            format: Some("uint64"),
+            minimum: Some(minimum),
+            maximum,
+            ..MetaSchema::new("integer")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl<const MIN: u64, const MAX: u64> ParseFromParameter for Count<MIN, MAX> {
+    /// Any whole number: the handler checks the range and answers with its own error.
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        value.parse().map(Self).map_err(|e: std::num::ParseIntError| ParseError::custom(e.to_string()))
+    }
+}

@@ -18,7 +18,7 @@ use crate::auth::AccessKey;
 use crate::download::{self, Download, DownloadKinds};
 use crate::dto::{FaqCandidateGroup, ReportFormat, SessionList, SessionSummary, Status, TeamStatistics};
 use crate::error::ApiError;
-use crate::params::TeamParam;
+use crate::params::{Count, TeamParam};
 use crate::{ApiTags, AppState};
 
 /// Most sessions per page.
@@ -113,11 +113,11 @@ impl ReadModelsApi {
         to: Query<Option<DateTime<Utc>>>,
         text: Query<Option<String>>,
         /// Rows per page (1 to 500, default 50).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Count<1, { MAX_PAGE as u64 }>>>,
         cursor: Query<Option<String>>,
     ) -> Result<Json<SessionList>, ApiError> {
         let team = self.team(&key, &team).await?;
-        let limit = limit.0.unwrap_or(50);
+        let limit = limit.0.map_or(50, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(ApiError::bad_request("bad_limit", format!("limit must be between 1 and {MAX_PAGE}")));
         }
@@ -162,11 +162,11 @@ impl ReadModelsApi {
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         /// Groups returned (1 to 500, default 50).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<Count<1, { MAX_PAGE as u64 }>>>,
     ) -> Result<Json<Vec<FaqCandidateGroup>>, ApiError> {
         let team = self.team(&key, &team).await?;
         let period = period(from.0, to.0)?;
-        let limit = limit.0.unwrap_or(50);
+        let limit = limit.0.map_or(50, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(ApiError::bad_request("bad_limit", format!("limit must be between 1 and {MAX_PAGE}")));
         }

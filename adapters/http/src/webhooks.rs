@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::auth::AccessKey;
 use crate::dto::CommandResult;
 use crate::error::ApiError;
-use crate::params::TeamParam;
+use crate::params::{Count, TeamParam, Version};
 use crate::{ApiTags, AppState};
 
 /// Deliveries listed per page at most.
@@ -333,11 +333,11 @@ impl WebhooksApi {
         team: Path<TeamParam>,
         webhook: Query<Option<Uuid>>,
         status: Query<Option<DeliveryState>>,
-        before: Query<Option<u64>>,
-        limit: Query<Option<u32>>,
+        before: Query<Option<Version>>,
+        limit: Query<Option<Count<1, { MAX_PAGE as u64 }>>>,
     ) -> Result<Json<DeliveryPage>, ApiError> {
         let (id, _) = self.team(&key, &team).await?;
-        let limit = limit.0.unwrap_or(50);
+        let limit = limit.0.map_or(50, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
         if limit == 0 || limit > MAX_PAGE {
             return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {MAX_PAGE}")));
         }
@@ -345,7 +345,7 @@ impl WebhooksApi {
             team: id,
             webhook_id: webhook.0,
             status: status.0.map(Into::into),
-            before: before.0,
+            before: before.0.map(Version::get),
             // One more than asked tells whether there is a next page.
             limit: limit + 1,
         };

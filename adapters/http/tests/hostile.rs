@@ -173,3 +173,44 @@ fn escaped(value: &str) -> String {
         })
         .collect()
 }
+
+/// Every whole-number query parameter declares its range, so no negative or out-of-range
+/// number is valid by the document; the range's ends are taken, a number below it is not.
+#[tokio::test]
+async fn query_numbers_declare_their_range_and_the_server_keeps_to_it() {
+    let h = harness().await;
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let mut checked = 0;
+    for (path, item) in h.document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if method != "get" {
+                continue; // reads only: nothing is written whatever the number
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let schema = &parameter["schema"];
+                if parameter["in"] != "query" || schema["type"] != "integer" {
+                    continue;
+                }
+                let name = parameter["name"].as_str().unwrap();
+                // The document writes bounds as JSON numbers (`0.0`).
+                let bound = |key: &str| schema[key].as_f64().map(|n| n as u64);
+                let minimum = bound("minimum").unwrap_or_else(|| panic!("{path} {name}: no minimum"));
+                let concrete = fill(path, "", "");
+                let mut ends = vec![minimum];
+                // (`wait`'s maximum is a 30-second long poll: its bound is tested in faqs.rs.)
+                ends.extend(bound("maximum").filter(|_| name != "wait"));
+                for value in ends {
+                    let (status, answer) = h
+                        .exchange(poem::http::Method::GET, &format!("{concrete}?{name}={value}"), Some(&admin), None)
+                        .await;
+                    assert_ne!(status, StatusCode::BAD_REQUEST, "{path}?{name}={value} is declared valid: {answer}");
+                }
+                let below = format!("{concrete}?{name}=-1");
+                let (status, _) = h.exchange(poem::http::Method::GET, &below, Some(&admin), None).await;
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{below}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 5, "only {checked} number parameters were found");
+}
