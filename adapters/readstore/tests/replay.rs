@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use switchboard_embedded::{SqliteEventLog, SqliteOptions};
 use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
 use switchboard_engine::conversation::Command;
@@ -24,21 +23,8 @@ use switchboard_projections::store::{Period, ReadStore, SessionQuery, Statistics
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{Actor, Channel, MatchCandidate, Roster, TeamSettings};
 use switchboard_schemas::{FaqId, MessageId, StaffId, TeamId, UserId};
+use switchboard_testkit::ManualClock;
 use uuid::Uuid;
-
-struct TestClock(AtomicI64);
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_millis(self.0.load(Ordering::SeqCst)).unwrap()
-    }
-}
-
-impl TestClock {
-    fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs * 1000, Ordering::SeqCst);
-    }
-}
 
 fn cause() -> Causation {
     Causation::root(Uuid::now_v7())
@@ -63,7 +49,7 @@ fn ranking(n: usize, confidence: f32) -> Ranking {
 struct World {
     log: Arc<dyn EventLog>,
     runtime: Runtime,
-    clock: Arc<TestClock>,
+    clock: Arc<ManualClock>,
     teams: Vec<TeamId>,
     _dir: tempfile::TempDir,
 }
@@ -72,8 +58,7 @@ async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let log: Arc<dyn EventLog> =
         Arc::new(SqliteEventLog::open(&dir.path().join("events.sqlite"), SqliteOptions::default()).unwrap());
-    let start = Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap().timestamp_millis();
-    let clock = Arc::new(TestClock(AtomicI64::new(start)));
+    let clock = Arc::new(ManualClock::at(Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap()));
     let runtime = Runtime::new(log.clone(), clock.clone());
     let mut teams = Vec::new();
     for name in ["ops", "games"] {
@@ -105,7 +90,7 @@ async fn world() -> World {
 
 impl World {
     async fn run(&self, team: &TeamId, user: &UserId, command: Command) {
-        self.clock.advance(7);
+        self.clock.advance(chrono::Duration::seconds(7));
         self.runtime.conversation(team, user, command, cause()).await.unwrap();
     }
 
@@ -123,7 +108,7 @@ impl World {
         let state = self.runtime.load_conversation(team, user).await.unwrap();
         let timer = state.session.as_ref().and_then(|s| s.pending_timer).unwrap();
         let now = self.clock.now();
-        self.clock.advance((timer.due_at - now).num_seconds().max(0) + 1);
+        self.clock.advance(chrono::Duration::seconds((timer.due_at - now).num_seconds().max(0) + 1));
         self.run(team, user, Command::FireTimer { timer_id: timer.timer_id }).await;
     }
 

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
@@ -16,13 +15,14 @@ use poem::{EndpointExt, Route};
 use switchboard_embedded::{SqliteEventLog, SqliteOptions};
 use switchboard_engine::conversation::Command;
 use switchboard_engine::log::EventLog;
-use switchboard_engine::ports::{Clock, Ranking};
+use switchboard_engine::ports::Ranking;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::team::TeamCommand;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{MatchCandidate, Roster, TeamSettings};
 use switchboard_schemas::{FaqId, StaffId, TeamId, UserId};
 use switchboard_secret::Secret;
+use switchboard_testkit::ManualClock;
 use switchboard_wecom::xml::{Body, Envelope, Event, Header, Message};
 use switchboard_wecom::{routes, CallbackOptions, WecomApp, WecomApps, WecomCrypto, DEFAULT_MOUNT_PATH};
 use uuid::Uuid;
@@ -33,14 +33,6 @@ const CORP: &str = "wx5823bf96d3bd56c7";
 const AGENT: u64 = 218;
 /// The time of Tencent's sample POST, so its vectors fall inside the window.
 const SAMPLE_TIME: i64 = 1_409_659_813;
-
-struct TestClock(AtomicI64);
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp(self.0.load(Ordering::SeqCst), 0).unwrap()
-    }
-}
 
 struct Harness {
     client: TestClient<poem::endpoint::BoxEndpoint<'static>>,
@@ -56,7 +48,7 @@ fn team() -> TeamId {
 async fn harness_at(dir: &Path, now: i64, options: CallbackOptions) -> Harness {
     let log: Arc<dyn EventLog> =
         Arc::new(SqliteEventLog::open(&dir.join("events.sqlite"), SqliteOptions::default()).unwrap());
-    let runtime = Arc::new(Runtime::new(log, Arc::new(TestClock(AtomicI64::new(now)))));
+    let runtime = Arc::new(Runtime::new(log, Arc::new(ManualClock::at(DateTime::from_timestamp(now, 0).unwrap()))));
     let cause = Causation::root(Uuid::now_v7());
     if runtime.load_team(&team()).await.unwrap().name.is_none() {
         let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
