@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ids::{FaqId, MessageId, StaffId, TeamId, UserId};
+use crate::oncall::{OnCallOverride, OnCallSettings, TargetKind, TimeOff};
 
 /// Gives a unit-variant enum its one spelling, the same as its serde name (a test checks):
 /// `as_str`, `ALL` (in declaration order), `Display` and `FromStr`. Stores, reports, the API
@@ -131,6 +132,9 @@ events!(
         ReconfirmSent = 1,
         SessionClosed = 1,
         SessionReopened = 1,
+        HandoverAcknowledged = 1,
+        EscalationStepTaken = 1,
+        ResponseTargetMissed = 1,
     }
 );
 
@@ -158,6 +162,12 @@ events!(
         WecomConfigured = 1,
         WebhookRegistered = 1,
         WebhookRemoved = 1,
+        OnCallConfigured = 1,
+        OnCallOverrideAdded = 1,
+        OnCallOverrideRemoved = 1,
+        TimeOffAdded = 1,
+        TimeOffRemoved = 1,
+        AvailabilityChanged = 1,
     }
 );
 
@@ -321,6 +331,14 @@ pub enum TimerPurpose {
     Reconfirm,
     /// Close the session when the re-confirmation got no answer.
     AutoClose,
+    /// Take the next step of the escalation policy unless the hand-over was acknowledged.
+    Escalate,
+    /// Record a missed acknowledgment target unless it was met.
+    AcknowledgeTarget,
+    /// Record a missed first-reply target unless it was met.
+    FirstReplyTarget,
+    /// Record a missed resolution target unless the session was closed.
+    ResolutionTarget,
 }
 
 /// Who an outbound message is for.
@@ -357,6 +375,8 @@ pub enum OutboundPurpose {
     Reconfirm,
     /// The session was closed.
     ClosingNotice,
+    /// Telling someone an unacknowledged hand-over escalated to them.
+    Escalation,
 }
 
 /// One ranked FAQ candidate with the evidence behind its rank.
@@ -595,6 +615,41 @@ pub struct HumanReplied {
     pub text: String,
 }
 
+/// The assignee took the hand-over: the escalation stops and the acknowledgment target is
+/// met. A reply, a reassignment or a close stops the escalation as well.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HandoverAcknowledged {
+    /// The session.
+    pub session_id: Uuid,
+    /// Who acknowledged.
+    pub by: StaffId,
+}
+
+/// An escalation step was taken: the people notified (the group chat is requested beside).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EscalationStepTaken {
+    /// The session.
+    pub session_id: Uuid,
+    /// The step's position in the team's policy, from 0.
+    pub step: u32,
+    /// Who was notified.
+    pub notified: Vec<StaffId>,
+}
+
+/// A response target passed unmet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ResponseTargetMissed {
+    /// The session.
+    pub session_id: Uuid,
+    /// Which target.
+    pub target: TargetKind,
+    /// When it fell due.
+    pub due_at: DateTime<Utc>,
+    /// Who had the session then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<StaffId>,
+}
+
 /// Staff noted something on the session (not shown to the operator).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RemarkAdded {
@@ -791,6 +846,51 @@ pub struct RosterUpdated {
     pub roster: Roster,
 }
 
+/// A team's on-call set-up (schedules, calendar, escalation, targets) changed; from now on
+/// it, not the roster, says who is on call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OnCallConfigured {
+    /// The complete set-up in force from now on.
+    pub on_call: OnCallSettings,
+}
+
+/// Someone covers a layer for a span of time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OnCallOverrideAdded {
+    /// The override.
+    pub cover: OnCallOverride,
+}
+
+/// An override was taken back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OnCallOverrideRemoved {
+    /// The override.
+    pub override_id: Uuid,
+}
+
+/// Someone will be off for a span of time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TimeOffAdded {
+    /// The time off.
+    pub time_off: TimeOff,
+}
+
+/// A time off was taken back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TimeOffRemoved {
+    /// The time off.
+    pub time_off_id: Uuid,
+}
+
+/// Someone marked themselves away or back; routing passes over people who are away.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AvailabilityChanged {
+    /// Who.
+    pub staff: StaffId,
+    /// Away (true) or back (false).
+    pub away: bool,
+}
+
 /// How a team's sessions behave. Defaults suit a team that has just been onboarded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -916,6 +1016,8 @@ pub struct Texts {
     pub closed_stale: String,
     /// Told when a session is closed as resolved.
     pub closed_resolved: String,
+    /// Told on a transfer outside working hours; `{back_at}` is when working hours resume.
+    pub after_hours: String,
 }
 
 impl Default for Texts {
@@ -928,6 +1030,7 @@ impl Default for Texts {
             reconfirm: "请问问题解决了吗？还需要帮助请直接回复。Do you still need help? Just reply.".into(),
             closed_stale: "会话因长时间未回复已关闭，有问题随时再来。This session was closed after no reply; write again any time.".into(),
             closed_resolved: "很高兴帮到您！Glad we could help!".into(),
+            after_hours: "现在是非工作时间，值班同学将于 {back_at} 回复您。It is outside working hours; a person will reply from {back_at}.".into(),
         }
     }
 }

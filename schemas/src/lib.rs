@@ -8,6 +8,7 @@
 //! - [`event`]: the event types of the three aggregates (conversation, FAQ catalog, team).
 //! - [`envelope`]: the stored form (envelope + JSON payload), decoding with upcasting, and
 //!   the published form ([`PublishedEvent`]) webhooks and subscribers receive.
+//! - [`oncall`]: the documents of a team's on-call set-up (schedules, calendar, escalation).
 //! - [`upcast`]: how older schema versions are read as the current type.
 //! - [`channel`]: the WebSocket chat channel's frames (a published contract too).
 //! - [`json_schema`]: the generated JSON Schema of every event (checked into `schemas/json/`).
@@ -16,9 +17,11 @@
 
 pub mod channel;
 pub mod envelope;
+#[macro_use]
 pub mod event;
 pub mod ids;
 pub mod json_schema;
+pub mod oncall;
 pub mod upcast;
 
 pub use envelope::{DecodeError, NewEvent, PublishedEvent, RecordedEvent};

@@ -287,7 +287,7 @@ pub async fn run(config: Config, args: LoadArgs) -> Result<()> {
     let key = demo::reading_key(args.key.clone(), &args.team);
     let reader = Reader {
         http: reqwest::Client::new(),
-        base: targets[0].trim_end_matches('/').to_owned(),
+        bases: targets.iter().map(|t| t.trim_end_matches('/').to_owned()).collect(),
         team: args.team.clone(),
         key,
     };
@@ -367,10 +367,11 @@ fn longest_outage(sent: &[Sent]) -> f64 {
     longest.as_secs_f64()
 }
 
-/// Reads conversations back through the API.
+/// Reads conversations back through the API, as a balancer would: an instance that does not
+/// answer (a rolling restart may still be under way) is passed over for the next.
 struct Reader {
     http: reqwest::Client,
-    base: String,
+    bases: Vec<String>,
     team: String,
     key: Option<String>,
 }
@@ -454,20 +455,33 @@ impl Check {
 
 impl Reader {
     async fn get(&self, path: &str) -> Result<Option<Value>> {
-        let url = format!("{}/api/v1/teams/{}/{path}", self.base, self.team);
-        let mut request = self.http.get(&url).timeout(Duration::from_secs(30));
-        if let Some(key) = &self.key {
-            request = request.bearer_auth(key);
-        }
-        let response = request.send().await.with_context(|| format!("cannot read {url}"))?;
-        match response.status().as_u16() {
-            200 => Ok(Some(response.json().await.with_context(|| format!("{url} did not answer JSON"))?)),
-            404 => Ok(None),
-            401 | 403 => {
-                bail!("{url} refused the key (give one that may read team {}'s conversations with --key)", self.team)
+        let mut unreachable = Vec::new();
+        for base in &self.bases {
+            let url = format!("{base}/api/v1/teams/{}/{path}", self.team);
+            let mut request = self.http.get(&url).timeout(Duration::from_secs(30));
+            if let Some(key) = &self.key {
+                request = request.bearer_auth(key);
             }
-            status => bail!("{url} answered {status}: {}", response.text().await.unwrap_or_default()),
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(e) => {
+                    unreachable.push(format!("{url}: {e}"));
+                    continue;
+                }
+            };
+            return match response.status().as_u16() {
+                200 => Ok(Some(response.json().await.with_context(|| format!("{url} did not answer JSON"))?)),
+                404 => Ok(None),
+                401 | 403 => {
+                    bail!(
+                        "{url} refused the key (give one that may read team {}'s conversations with --key)",
+                        self.team
+                    )
+                }
+                status => bail!("{url} answered {status}: {}", response.text().await.unwrap_or_default()),
+            };
         }
+        bail!("no target could be read: {}", unreachable.join("; "))
     }
 
     async fn check(&self, users: &BTreeSet<&str>, sent: &[Sent]) -> Result<Check> {
