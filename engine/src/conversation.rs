@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
 use switchboard_schemas::event::*;
+use switchboard_schemas::oncall::{ClockKind, EscalationTarget, TargetKind};
 use switchboard_schemas::{ConversationEvent, FaqId, MessageId, StaffId, UserId};
 use uuid::Uuid;
 
@@ -104,8 +105,16 @@ pub struct Session {
     pub assignee: Option<StaffId>,
     /// The question being handled.
     pub question: Option<String>,
-    /// The timer that will fire next.
+    /// The inactivity timer (re-confirm, then close) that will fire next.
     pub pending_timer: Option<PendingTimer>,
+    /// The hand-over's timers: the next escalation step and the response targets not met.
+    pub handover_timers: Vec<PendingTimer>,
+    /// Someone acknowledged (or replied to) the current hand-over.
+    pub acknowledged: bool,
+    /// A person replied in this session.
+    pub replied: bool,
+    /// The escalation step to take next, from 0.
+    pub escalation_step: u32,
     /// The group chat.
     pub group_chat: GroupChat,
 }
@@ -194,6 +203,11 @@ pub enum Command {
         by: StaffId,
         /// The new assignee; the on-call engineer when none.
         to: Option<StaffId>,
+    },
+    /// Staff acknowledges the hand-over (the Acknowledge button): its escalation stops.
+    Acknowledge {
+        /// Who does it.
+        by: StaffId,
     },
     /// A person replies to the operator.
     HumanReply {
@@ -320,6 +334,9 @@ pub enum Rejection {
     /// Recording a group chat nobody asked for.
     #[error("no group chat was requested for this session")]
     NoGroupChatRequested,
+    /// Acknowledging a session that is not with a person.
+    #[error("the session is not handed to a person; there is nothing to acknowledge")]
+    NotHandedOver,
     /// A timer fired before it was due (clock skew between instances).
     #[error("the timer is not due until {0}")]
     TimerNotDue(DateTime<Utc>),
@@ -342,6 +359,7 @@ pub fn is_harmless_repeat(command: &Command, rejection: &Rejection) -> bool {
             | (Command::CloseByOperator, Rejection::NoActiveSession)
             | (Command::GiveFeedback { .. }, Rejection::NotAwaitingFeedback | Rejection::NoActiveSession)
             | (Command::RequestGroupChat { .. }, Rejection::NoActiveSession)
+            | (Command::Acknowledge { .. }, Rejection::NoActiveSession | Rejection::NotHandedOver)
     )
 }
 
@@ -431,6 +449,10 @@ impl Session {
                     assignee: None,
                     question: None,
                     pending_timer: None,
+                    handover_timers: Vec::new(),
+                    acknowledged: false,
+                    replied: false,
+                    escalation_step: 0,
                     group_chat: GroupChat::None,
                 });
             }
@@ -481,6 +503,8 @@ impl Session {
             E::TransferredToHuman(e) => {
                 self.phase = Phase::WithHuman;
                 self.assignee = e.assignee.clone();
+                self.acknowledged = false;
+                self.escalation_step = 0;
                 if e.category.is_some() {
                     self.category = e.category.clone();
                 }
@@ -497,18 +521,32 @@ impl Session {
                 _ => {}
             },
             E::TimerScheduled(e) => {
-                self.pending_timer = Some(PendingTimer { timer_id: e.timer_id, purpose: e.purpose, due_at: e.due_at });
+                let timer = PendingTimer { timer_id: e.timer_id, purpose: e.purpose, due_at: e.due_at };
+                if is_inactivity(e.purpose) {
+                    self.pending_timer = Some(timer);
+                } else {
+                    self.handover_timers.retain(|t| t.purpose != e.purpose);
+                    self.handover_timers.push(timer);
+                }
             }
             E::TimerCancelled(TimerCancelled { timer_id, .. }) | E::TimerFired(TimerFired { timer_id, .. }) => {
                 if self.pending_timer.is_some_and(|t| t.timer_id == *timer_id) {
                     self.pending_timer = None;
                 }
+                self.handover_timers.retain(|t| t.timer_id != *timer_id);
+            }
+            E::HandoverAcknowledged(_) => self.acknowledged = true,
+            E::EscalationStepTaken(e) => self.escalation_step = e.step.saturating_add(1),
+            E::HumanReplied(_) => {
+                self.replied = true;
+                self.acknowledged = true;
             }
             E::ReconfirmSent(_) => self.reconfirming = true,
             E::SessionClosed(e) => {
                 self.phase = Phase::Closed { reason: e.reason };
                 self.reconfirming = false;
                 self.pending_timer = None;
+                self.handover_timers.clear();
             }
             E::SessionReopened(_) => self.phase = Phase::WithHuman,
             E::SessionOpened(_)
@@ -517,7 +555,7 @@ impl Session {
             | E::AnswerDelivered(_)
             | E::DeliveryFailed(_)
             | E::FeedbackGiven(_)
-            | E::HumanReplied(_)
+            | E::ResponseTargetMissed(_)
             | E::RemarkAdded(_) => {}
         }
     }
@@ -616,15 +654,19 @@ impl<'c, 'a> Decision<'c, 'a> {
             reason,
             category: category.clone(),
             assignee: assignee.clone(),
-            by,
+            by: by.clone(),
         });
         let texts = &self.ctx.policy.settings().texts;
-        let notice = match &assignee {
-            Some(a) => texts.transfer_notice.replace("{assignee}", a.as_str()),
-            None => texts.nobody_on_call.clone(),
+        let schedule = self.ctx.policy.schedule();
+        let notice = match (&assignee, schedule.calendar().next_working(self.ctx.now)) {
+            (_, Some(back)) if back > self.ctx.now => {
+                texts.after_hours.replace("{back_at}", &schedule.local_text(back))
+            }
+            (Some(a), _) => texts.transfer_notice.replace("{assignee}", a.as_str()),
+            (None, _) => texts.nobody_on_call.clone(),
         };
         self.send(self.operator(user), OutboundPurpose::TransferNotice, notice);
-        if let Some(assignee) = assignee {
+        if let Some(assignee) = &assignee {
             let summary = format!("[{}] {user} ({:?}): {question}", category.as_deref().unwrap_or("general"), reason);
             self.send(Recipient::Staff(assignee.clone()), OutboundPurpose::AssigneeNotice, summary);
             if self.ctx.policy.settings().group_chat_on_transfer && self.session().group_chat == GroupChat::None {
@@ -632,9 +674,112 @@ impl<'c, 'a> Decision<'c, 'a> {
                     session_id,
                     by: Actor::System,
                     operator: user.clone(),
-                    staff: vec![assignee],
+                    staff: vec![assignee.clone()],
                 });
             }
+        }
+        // Someone who takes a session themselves has acknowledged it.
+        let taken_by_assignee = matches!((&by, &assignee), (Actor::Staff(b), Some(a)) if b == a);
+        self.watch_handover(user, taken_by_assignee);
+    }
+
+    /// Starts the hand-over's escalation chain and response-target clocks: an unacknowledged
+    /// hand-over escalates step by step, and each target not met by its due time is
+    /// recorded as missed.
+    fn watch_handover(&mut self, user: &UserId, acknowledged: bool) {
+        self.cancel_handover_timers(&[TimerPurpose::Escalate, TimerPurpose::AcknowledgeTarget]);
+        if acknowledged {
+            let (session_id, by) = (self.session_id(), self.session().assignee.clone());
+            if let Some(by) = by {
+                self.push(HandoverAcknowledged { session_id, by });
+            }
+        } else {
+            self.escalate(user);
+        }
+        let schedule = self.ctx.policy.schedule();
+        let targets = *schedule.targets(self.session().category.as_deref());
+        let pending = |d: &Self, purpose| d.session().handover_timers.iter().any(|t| t.purpose == purpose);
+        for (kind, purpose, wanted) in [
+            (TargetKind::Acknowledge, TimerPurpose::AcknowledgeTarget, !acknowledged),
+            (TargetKind::FirstReply, TimerPurpose::FirstReplyTarget, !self.session().replied),
+            (TargetKind::Resolution, TimerPurpose::ResolutionTarget, true),
+        ] {
+            if let Some(minutes) = targets.minutes(kind).filter(|_| wanted && !pending(self, purpose)) {
+                let due_at = self.ctx.policy.schedule().after(self.ctx.now, minutes, targets.clock);
+                self.schedule_at(purpose, due_at);
+            }
+        }
+    }
+
+    /// Takes the next step of the escalation policy, if there is one, and schedules the one
+    /// after it.
+    fn escalate(&mut self, user: &UserId) {
+        let session = self.session();
+        let (session_id, step) = (session.id, session.escalation_step);
+        let category = session.category.clone();
+        let assignee = session.assignee.clone();
+        let question = session.question.clone().unwrap_or_default();
+        let policy = self.ctx.policy.schedule().escalation().clone();
+        let Some(current) = policy.steps.get(step as usize) else { return };
+        let (schedule, staffing) = (self.ctx.policy.schedule(), self.ctx.policy.staffing());
+        let mut notified: Vec<StaffId> = Vec::new();
+        let mut group_chat = false;
+        for target in &current.notify {
+            match target {
+                // The first step's assignee already has the hand-over notice.
+                EscalationTarget::Assignee if step > 0 => notified.extend(assignee.clone()),
+                EscalationTarget::Assignee => {}
+                EscalationTarget::NextLayer => {
+                    let earlier: Vec<StaffId> = notified.clone();
+                    notified.extend(schedule.next_layer(
+                        staffing,
+                        category.as_deref(),
+                        self.ctx.now,
+                        assignee.as_ref(),
+                        &earlier,
+                    ));
+                }
+                EscalationTarget::Leads => notified.extend(schedule.settings().leads.iter().cloned()),
+                EscalationTarget::GroupChat => group_chat = true,
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        notified.retain(|p| seen.insert(p.clone()));
+        self.push(EscalationStepTaken { session_id, step, notified: notified.clone() });
+        let total = policy.steps.len();
+        let who = assignee.as_ref().map_or("nobody", StaffId::as_str);
+        let text = format!(
+            "[升级 Escalation {}/{total}] {user} 的会话无人确认，请处理。A hand-over (assignee: {who}) is not acknowledged: {question}",
+            step + 1
+        );
+        for person in &notified {
+            self.send(Recipient::Staff(person.clone()), OutboundPurpose::Escalation, text.clone());
+        }
+        if group_chat && self.session().group_chat == GroupChat::None {
+            let mut staff: Vec<StaffId> = assignee.iter().cloned().collect();
+            staff.extend(notified.iter().filter(|p| Some(*p) != assignee.as_ref()).cloned());
+            if !staff.is_empty() {
+                self.push(GroupChatRequested { session_id, by: Actor::System, operator: user.clone(), staff });
+            }
+        }
+        if step as usize + 1 < total {
+            let due_at = self.ctx.policy.schedule().after(self.ctx.now, current.wait_minutes, policy.clock);
+            self.schedule_at(TimerPurpose::Escalate, due_at);
+        }
+    }
+
+    /// Cancels the hand-over's timers of these purposes.
+    fn cancel_handover_timers(&mut self, purposes: &[TimerPurpose]) {
+        let session_id = self.session_id();
+        let timers: Vec<Uuid> = self
+            .session()
+            .handover_timers
+            .iter()
+            .filter(|t| purposes.contains(&t.purpose))
+            .map(|t| t.timer_id)
+            .collect();
+        for timer_id in timers {
+            self.push(TimerCancelled { session_id, timer_id });
         }
     }
 
@@ -648,6 +793,7 @@ impl<'c, 'a> Decision<'c, 'a> {
     fn close(&mut self, user: &UserId, reason: CloseReason, by: Actor, notice: Option<String>) {
         let session_id = self.session_id();
         self.cancel_timer();
+        self.cancel_handover_timers(&HANDOVER_TIMERS);
         if let Some(text) = notice {
             self.send(self.operator(user), OutboundPurpose::ClosingNotice, text);
         }
@@ -662,12 +808,16 @@ impl<'c, 'a> Decision<'c, 'a> {
     }
 
     fn schedule(&mut self, purpose: TimerPurpose, after_secs: u64) {
-        let session_id = self.session_id();
-        let timer_id = self.id();
         // The team's settings are bounded (`policy::bounds`); saturating here keeps a
         // decision total even so, since a panic would stop the worker deciding it.
         let after = i64::try_from(after_secs).ok().and_then(Duration::try_seconds).unwrap_or(Duration::MAX);
         let due_at = self.ctx.now.checked_add_signed(after).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.schedule_at(purpose, due_at);
+    }
+
+    fn schedule_at(&mut self, purpose: TimerPurpose, due_at: DateTime<Utc>) {
+        let session_id = self.session_id();
+        let timer_id = self.id();
         let scheduled_at_version = self.version;
         self.push(TimerScheduled { session_id, timer_id, purpose, due_at, scheduled_at_version });
     }
@@ -823,6 +973,20 @@ pub fn decide(
             d.transfer(user, TransferMode::Manual, TransferReason::Staff, actor, to.clone());
             d.restart_inactivity_timer();
         }
+        Command::Acknowledge { by } => {
+            let session = require_active()?;
+            if !d.ctx.policy.is_staff(by) {
+                return Err(Rejection::NotStaff(by.clone()));
+            }
+            if !matches!(session.phase, Phase::WithHuman | Phase::Waiting) {
+                return Err(Rejection::NotHandedOver);
+            }
+            if session.acknowledged {
+                return Ok(Vec::new());
+            }
+            d.push(HandoverAcknowledged { session_id: session.id, by: by.clone() });
+            d.cancel_handover_timers(&[TimerPurpose::Escalate, TimerPurpose::AcknowledgeTarget]);
+        }
         Command::HumanReply { staff, text } => {
             let session = require_active()?;
             non_empty(text)?;
@@ -831,6 +995,12 @@ pub fn decide(
                 let by = Actor::Staff(staff.clone());
                 d.transfer(user, TransferMode::Manual, TransferReason::Staff, by, Some(staff.clone()));
             }
+            // A reply meets the acknowledgment and first-reply targets and ends the escalation.
+            d.cancel_handover_timers(&[
+                TimerPurpose::Escalate,
+                TimerPurpose::AcknowledgeTarget,
+                TimerPurpose::FirstReplyTarget,
+            ]);
             let session_id = d.session_id();
             d.push(HumanReplied { session_id, staff: staff.clone(), text: text.clone() });
             d.send(d.operator(user), OutboundPurpose::HumanReply, text.clone());
@@ -855,6 +1025,12 @@ pub fn decide(
             d.push(StatusChanged { session_id: session.id, from, to: *to, by: actor.clone() });
             if *to == SessionStatus::Closed {
                 d.close(user, CloseReason::Manual, actor, None);
+            } else if !session.acknowledged
+                && d.session().handover_timers.iter().any(|t| t.purpose == TimerPurpose::Escalate)
+            {
+                // Staff working on the session have seen it: that is an acknowledgment.
+                d.push(HandoverAcknowledged { session_id: session.id, by: by.clone() });
+                d.cancel_handover_timers(&[TimerPurpose::Escalate, TimerPurpose::AcknowledgeTarget]);
             }
         }
         Command::Close { by } => {
@@ -900,14 +1076,46 @@ pub fn decide(
         }
         Command::FireTimer { timer_id } => {
             let Some(session) = active else { return Ok(Vec::new()) };
-            let Some(timer) = session.pending_timer.filter(|t| t.timer_id == *timer_id) else {
+            let mut timers = session.pending_timer.iter().chain(&session.handover_timers);
+            let Some(timer) = timers.find(|t| t.timer_id == *timer_id).copied() else {
                 return Ok(Vec::new());
             };
             if d.ctx.now < timer.due_at {
                 return Err(Rejection::TimerNotDue(timer.due_at));
             }
+            let schedule = d.ctx.policy.schedule();
+            let working = schedule.escalation().clock == ClockKind::Working;
+            if timer.purpose == TimerPurpose::Escalate && working && !schedule.calendar().is_working(d.ctx.now) {
+                // Working hours changed since it was scheduled: wait for them instead.
+                let back = schedule.calendar().next_working(d.ctx.now).unwrap_or(DateTime::<Utc>::MAX_UTC);
+                d.push(TimerCancelled { session_id: session.id, timer_id: *timer_id });
+                d.schedule_at(TimerPurpose::Escalate, back);
+                return Ok(d.finish());
+            }
             d.push(TimerFired { session_id: session.id, timer_id: *timer_id, purpose: timer.purpose });
+            let missed = |kind| ResponseTargetMissed {
+                session_id: session.id,
+                target: kind,
+                due_at: timer.due_at,
+                assignee: session.assignee.clone(),
+            };
             match timer.purpose {
+                TimerPurpose::Escalate => {
+                    if !session.acknowledged && matches!(session.phase, Phase::WithHuman) {
+                        d.escalate(user);
+                    }
+                }
+                TimerPurpose::AcknowledgeTarget => {
+                    if !session.acknowledged {
+                        d.push(missed(TargetKind::Acknowledge));
+                    }
+                }
+                TimerPurpose::FirstReplyTarget => {
+                    if !session.replied {
+                        d.push(missed(TargetKind::FirstReply));
+                    }
+                }
+                TimerPurpose::ResolutionTarget => d.push(missed(TargetKind::Resolution)),
                 TimerPurpose::Reconfirm => {
                     d.push(ReconfirmSent { session_id: session.id });
                     let text = d.ctx.policy.settings().texts.reconfirm.clone();
@@ -1043,5 +1251,22 @@ pub fn session_of(event: &ConversationEvent) -> Uuid {
         E::ReconfirmSent(e) => e.session_id,
         E::SessionClosed(e) => e.session_id,
         E::SessionReopened(e) => e.session_id,
+        E::HandoverAcknowledged(e) => e.session_id,
+        E::EscalationStepTaken(e) => e.session_id,
+        E::ResponseTargetMissed(e) => e.session_id,
     }
+}
+
+/// Every purpose of a hand-over's timers.
+const HANDOVER_TIMERS: [TimerPurpose; 4] = [
+    TimerPurpose::Escalate,
+    TimerPurpose::AcknowledgeTarget,
+    TimerPurpose::FirstReplyTarget,
+    TimerPurpose::ResolutionTarget,
+];
+
+/// Whether a timer is the session's inactivity timer (one at a time) rather than one of
+/// its hand-over's.
+fn is_inactivity(purpose: TimerPurpose) -> bool {
+    matches!(purpose, TimerPurpose::Reconfirm | TimerPurpose::AutoClose)
 }

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use regex::{Regex, RegexBuilder};
+use switchboard_oncall::{from_roster, Schedule, Staffing};
 use switchboard_schemas::event::{MatchDecision, RequiredField, Roster, TeamSettings};
 use switchboard_schemas::StaffId;
 
@@ -32,6 +33,9 @@ pub enum PolicyError {
         /// Configured answer threshold.
         answer_at: f32,
     },
+    /// The on-call set-up cannot be used.
+    #[error(transparent)]
+    OnCall(#[from] switchboard_oncall::OnCallError),
     /// A duration, count or size outside what the engine accepts from a team.
     #[error("{setting} must be {expected} (got {got})")]
     OutOfBounds {
@@ -152,6 +156,7 @@ fn check_settings(settings: &TeamSettings) -> Result<(), PolicyError> {
         ("texts.reconfirm", &texts.reconfirm),
         ("texts.closed_stale", &texts.closed_stale),
         ("texts.closed_resolved", &texts.closed_resolved),
+        ("texts.after_hours", &texts.after_hours),
     ] {
         short(setting, text, MAX_TEXT_CHARS)?;
     }
@@ -178,11 +183,8 @@ pub struct TeamPolicy {
     roster: Roster,
     fields: Vec<(RequiredField, Regex)>,
     key_holders: BTreeSet<StaffId>,
-}
-
-/// The Monday that on-call weeks are counted from, so rotation is stable across restarts.
-fn rotation_epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(1970, 1, 5, 0, 0, 0).single().unwrap_or_default()
+    schedule: Schedule,
+    staffing: Staffing,
 }
 
 impl TeamPolicy {
@@ -206,7 +208,25 @@ impl TeamPolicy {
                     .map_err(|e| PolicyError::BadPattern { field: field.key.clone(), reason: e.to_string() })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { settings, roster, fields, key_holders: BTreeSet::new() })
+        let schedule = Schedule::new(from_roster(&roster))?;
+        Ok(Self { settings, roster, fields, key_holders: BTreeSet::new(), schedule, staffing: Staffing::default() })
+    }
+
+    /// Routes by this on-call schedule and staffing instead of the roster's rotation.
+    pub fn with_on_call(mut self, schedule: Schedule, staffing: Staffing) -> Self {
+        self.schedule = schedule;
+        self.staffing = staffing;
+        self
+    }
+
+    /// The on-call schedule in force.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// The overrides, time off and availability in force.
+    pub fn staffing(&self) -> &Staffing {
+        &self.staffing
     }
 
     /// Also counts these people (the holders of the team's access keys) as the team's
@@ -222,6 +242,7 @@ impl TeamPolicy {
         self.key_holders.contains(staff)
             || self.roster.default.contains(staff)
             || self.roster.categories.values().any(|rotation| rotation.contains(staff))
+            || self.schedule.people().any(|person| person == staff)
     }
 
     /// The settings in force.
@@ -275,18 +296,10 @@ impl TeamPolicy {
         })
     }
 
-    /// The engineer on call this week for `category` (or the default rotation), if any.
+    /// Whom a session of `category` goes to at `at`: whoever is on call and available,
+    /// passing over people away or off to the next in the layer, then the next layer.
     pub fn on_call(&self, category: Option<&str>, at: DateTime<Utc>) -> Option<StaffId> {
-        let rotation = category
-            .and_then(|c| self.roster.categories.get(c))
-            .filter(|list| !list.is_empty())
-            .unwrap_or(&self.roster.default);
-        if rotation.is_empty() {
-            return None;
-        }
-        let week = (at - rotation_epoch()).num_weeks().max(0);
-        let index = usize::try_from(week).unwrap_or(0) % rotation.len();
-        rotation.get(index).cloned()
+        self.schedule.route(&self.staffing, category, at)
     }
 }
 
@@ -330,7 +343,7 @@ fn normalise(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
+    use chrono::{Duration, TimeZone};
     use switchboard_schemas::event::MatchCandidate;
     use switchboard_schemas::FaqId;
 

@@ -502,6 +502,7 @@ pub fn command_kind(command: &Command) -> &'static str {
         Command::RequestHuman => "request_human",
         Command::CloseByOperator => "close_by_operator",
         Command::Transfer { .. } => "transfer",
+        Command::Acknowledge { .. } => "acknowledge",
         Command::HumanReply { .. } => "human_reply",
         Command::AddRemark { .. } => "add_remark",
         Command::ChangeStatus { .. } => "change_status",

@@ -3,10 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use switchboard_oncall::{from_roster, OnCallError, Schedule, Staffing};
 use switchboard_schemas::event::{
-    AccessKeyIssued, AccessKeyRevoked, AccessRole, Roster, RosterUpdated, TeamConfigured, TeamCreated, TeamSettings,
-    WebhookRegistered, WebhookRemoved, WecomConfigured, WecomSettings,
+    AccessKeyIssued, AccessKeyRevoked, AccessRole, AvailabilityChanged, OnCallConfigured, OnCallOverrideAdded,
+    OnCallOverrideRemoved, Roster, RosterUpdated, TeamConfigured, TeamCreated, TeamSettings, TimeOffAdded,
+    TimeOffRemoved, WebhookRegistered, WebhookRemoved, WecomConfigured, WecomSettings,
 };
+use switchboard_schemas::oncall::{OnCallOverride, OnCallSettings, TimeOff};
 use switchboard_schemas::{StaffId, TeamEvent, TeamId, CONVERSATION_EVENT_TYPES, FAQ_EVENT_TYPES, TEAM_EVENT_TYPES};
 use uuid::Uuid;
 
@@ -41,6 +44,10 @@ pub struct Team {
     pub wecom: Option<WecomSettings>,
     /// The webhook endpoints receiving the team's events, by id.
     pub webhooks: BTreeMap<Uuid, WebhookRegistered>,
+    /// The on-call set-up, once one was saved; until then the roster's weekly rotation.
+    pub on_call: Option<OnCallSettings>,
+    /// Overrides, time off and who is away.
+    pub staffing: Staffing,
 }
 
 /// An access key that works.
@@ -124,6 +131,38 @@ pub enum TeamCommand {
         /// The endpoint.
         webhook_id: Uuid,
     },
+    /// Replaces the on-call set-up (a no-op when unchanged).
+    ConfigureOnCall {
+        /// The new set-up (boxed: it is large).
+        on_call: Box<OnCallSettings>,
+    },
+    /// Records that someone covers a layer for a span of time.
+    AddOverride {
+        /// The override (its id made outside).
+        cover: OnCallOverride,
+    },
+    /// Takes an override back.
+    RemoveOverride {
+        /// The override.
+        override_id: Uuid,
+    },
+    /// Records a time off.
+    AddTimeOff {
+        /// The time off (its id made outside).
+        time_off: TimeOff,
+    },
+    /// Takes a time off back.
+    RemoveTimeOff {
+        /// The time off.
+        time_off_id: Uuid,
+    },
+    /// Someone marks themselves away or back (a no-op when unchanged).
+    SetAvailability {
+        /// Who.
+        staff: StaffId,
+        /// Away or back.
+        away: bool,
+    },
 }
 
 /// Why a team command was refused.
@@ -161,6 +200,15 @@ pub enum TeamRejection {
     /// Removing a webhook the team does not have.
     #[error("webhook {0} does not exist or was removed")]
     UnknownWebhook(Uuid),
+    /// An on-call set-up, override or time off that cannot be used.
+    #[error(transparent)]
+    OnCall(#[from] OnCallError),
+    /// Someone who is not the team's: neither in a schedule or the roster nor holding a key.
+    #[error("{0} is not one of the team's people; add them to a schedule first")]
+    UnknownPerson(StaffId),
+    /// Removing an override or a time off the team does not have.
+    #[error("{0} does not exist or was removed")]
+    UnknownSpan(Uuid),
 }
 
 /// True for the type name of any event of any aggregate.
@@ -268,14 +316,56 @@ impl Team {
             TeamEvent::WebhookRemoved(e) => {
                 self.webhooks.remove(&e.webhook_id);
             }
+            TeamEvent::OnCallConfigured(e) => self.on_call = Some(e.on_call.clone()),
+            TeamEvent::OnCallOverrideAdded(e) => {
+                self.staffing.overrides.insert(e.cover.override_id, e.cover.clone());
+            }
+            TeamEvent::OnCallOverrideRemoved(e) => {
+                self.staffing.overrides.remove(&e.override_id);
+            }
+            TeamEvent::TimeOffAdded(e) => {
+                self.staffing.time_off.insert(e.time_off.time_off_id, e.time_off.clone());
+            }
+            TeamEvent::TimeOffRemoved(e) => {
+                self.staffing.time_off.remove(&e.time_off_id);
+            }
+            TeamEvent::AvailabilityChanged(e) => {
+                if e.away {
+                    self.staffing.away.insert(e.staff.clone());
+                } else {
+                    self.staffing.away.remove(&e.staff);
+                }
+            }
         }
+    }
+
+    /// The on-call set-up in force: the saved one, or the roster's weekly rotation.
+    pub fn on_call_settings(&self) -> OnCallSettings {
+        self.on_call.clone().unwrap_or_else(|| from_roster(&self.roster))
+    }
+
+    /// The on-call schedule in force.
+    pub fn schedule(&self) -> Result<Schedule, OnCallError> {
+        Schedule::new(self.on_call_settings())
     }
 
     /// The compiled policy for the engine; the holders of the team's keys count as its
     /// staff beside the roster.
     pub fn policy(&self) -> Result<TeamPolicy, PolicyError> {
         let holders = self.keys.values().map(|key| key.staff.clone());
-        Ok(TeamPolicy::new(self.settings.clone(), self.roster.clone())?.with_key_holders(holders))
+        Ok(TeamPolicy::new(self.settings.clone(), self.roster.clone())?
+            .with_on_call(self.schedule()?, self.staffing.clone())
+            .with_key_holders(holders))
+    }
+
+    /// Refuses someone who is not the team's.
+    fn known(&self, staff: &StaffId) -> Result<(), TeamRejection> {
+        let policy = self.policy()?;
+        if policy.is_staff(staff) {
+            Ok(())
+        } else {
+            Err(TeamRejection::UnknownPerson(staff.clone()))
+        }
     }
 
     /// The working key whose token has this digest.
@@ -391,6 +481,48 @@ impl Team {
                     return Err(TeamRejection::UnknownWebhook(*webhook_id));
                 }
                 Ok(vec![WebhookRemoved { webhook_id: *webhook_id }.into()])
+            }
+            (TeamCommand::ConfigureOnCall { on_call }, Some(_)) => {
+                Schedule::new((**on_call).clone())?;
+                if self.on_call.as_ref() == Some(&**on_call) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![OnCallConfigured { on_call: (**on_call).clone() }.into()])
+            }
+            (TeamCommand::AddOverride { cover }, Some(_)) => {
+                self.known(&cover.staff)?;
+                self.staffing.check_override(&self.schedule()?, cover)?;
+                if self.staffing.overrides.get(&cover.override_id) == Some(cover) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![OnCallOverrideAdded { cover: cover.clone() }.into()])
+            }
+            (TeamCommand::RemoveOverride { override_id }, Some(_)) => {
+                if !self.staffing.overrides.contains_key(override_id) {
+                    return Err(TeamRejection::UnknownSpan(*override_id));
+                }
+                Ok(vec![OnCallOverrideRemoved { override_id: *override_id }.into()])
+            }
+            (TeamCommand::AddTimeOff { time_off }, Some(_)) => {
+                self.known(&time_off.staff)?;
+                self.staffing.check_time_off(time_off)?;
+                if self.staffing.time_off.get(&time_off.time_off_id) == Some(time_off) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![TimeOffAdded { time_off: time_off.clone() }.into()])
+            }
+            (TeamCommand::RemoveTimeOff { time_off_id }, Some(_)) => {
+                if !self.staffing.time_off.contains_key(time_off_id) {
+                    return Err(TeamRejection::UnknownSpan(*time_off_id));
+                }
+                Ok(vec![TimeOffRemoved { time_off_id: *time_off_id }.into()])
+            }
+            (TeamCommand::SetAvailability { staff, away }, Some(_)) => {
+                self.known(staff)?;
+                if self.staffing.away.contains(staff) == *away {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![AvailabilityChanged { staff: staff.clone(), away: *away }.into()])
             }
         }
     }

@@ -132,7 +132,8 @@ impl Calendar {
         None
     }
 
-    /// The instant `minutes` after `at`, counted on `clock`; `DateTime::MAX_UTC` when
+    /// The instant `minutes` after `at`, counted on `clock` (in working time, always an
+    /// instant within working hours); `DateTime::MAX_UTC` when
     /// working time never accumulates that much within [`bounds::SEARCH_DAYS`].
     pub fn after(&self, at: DateTime<Utc>, minutes: u32, clock: ClockKind) -> DateTime<Utc> {
         let wanted = Duration::minutes(i64::from(minutes));
@@ -149,8 +150,10 @@ impl Calendar {
                 if until <= from {
                     continue;
                 }
+                // Strictly inside a span, so what falls due does so in working time (an
+                // exact fit moves to the start of the next span).
                 let span = until - from;
-                if span >= left {
+                if span > left {
                     return from + left;
                 }
                 left -= span;

@@ -304,6 +304,18 @@ pub fn describe(event: &ConversationEvent) -> String {
         E::ReconfirmSent(_) => "asked whether the operator still needs help".to_owned(),
         E::SessionClosed(e) => format!("session closed ({:?}) by {}", e.reason, actor(&e.by)),
         E::SessionReopened(e) => format!("session reopened by {}", actor(&e.by)),
+        E::HandoverAcknowledged(e) => format!("hand-over acknowledged by {}", e.by),
+        E::EscalationStepTaken(e) => {
+            let notified: Vec<_> = e.notified.iter().map(|s| s.as_str()).collect();
+            format!(
+                "escalation step {} taken: notified {}",
+                e.step + 1,
+                if notified.is_empty() { "nobody".to_owned() } else { notified.join(", ") }
+            )
+        }
+        E::ResponseTargetMissed(e) => {
+            format!("{} target missed (due {})", e.target, e.due_at.format("%Y-%m-%d %H:%M:%S UTC"))
+        }
     }
 }
 
@@ -317,5 +329,6 @@ fn purpose_name(purpose: &OutboundPurpose) -> &'static str {
         OutboundPurpose::HumanReply => "human reply",
         OutboundPurpose::Reconfirm => "re-confirmation",
         OutboundPurpose::ClosingNotice => "closing notice",
+        OutboundPurpose::Escalation => "escalation",
     }
 }

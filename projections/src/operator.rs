@@ -93,7 +93,7 @@ impl OperatorView {
                     OutboundPurpose::Reconfirm => (ReplyPurpose::Reconfirm, None),
                     OutboundPurpose::ClosingNotice => (ReplyPurpose::ClosingNotice, None),
                     // Meant for engineers; operators' messages never carry it.
-                    OutboundPurpose::AssigneeNotice => return None,
+                    OutboundPurpose::AssigneeNotice | OutboundPurpose::Escalation => return None,
                 };
                 let choices = match (&purpose, self.state.session.as_ref().map(|s| &s.phase)) {
                     (ReplyPurpose::Clarify, Some(Phase::AwaitingChoice { choices })) => choices
@@ -137,6 +137,9 @@ impl OperatorView {
             | E::TimerScheduled(_)
             | E::TimerCancelled(_)
             | E::TimerFired(_)
+            | E::HandoverAcknowledged(_)
+            | E::EscalationStepTaken(_)
+            | E::ResponseTargetMissed(_)
             | E::ReconfirmSent(_) => return None,
         })
     }

@@ -245,6 +245,18 @@ impl Api {
             .await
     }
 
+    /// Acknowledge the hand-over as the key's holder: its escalation stops and the
+    /// acknowledgment target is met (a repeat changes nothing).
+    #[oai(path = "/teams/:team/conversations/:user/acknowledge", method = "post")]
+    async fn acknowledge(
+        &self,
+        key: AccessKey,
+        team: Path<TeamParam>,
+        user: Path<UserParam>,
+    ) -> Result<Json<CommandResult>, ApiError> {
+        self.command(&key, &team, &user, None, |by| Ok(Command::Acknowledge { by })).await
+    }
+
     /// Reply to the operator as the key's holder.
     #[oai(path = "/teams/:team/conversations/:user/replies", method = "post")]
     async fn reply(

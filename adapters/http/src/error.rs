@@ -201,6 +201,9 @@ fn team_rejection(rejection: &TeamRejection, e: &CommandError) -> ApiError {
         TeamRejection::BadWecom { .. } => ApiError::bad_request("bad_wecom_settings", e),
         TeamRejection::BadWebhook(_) => ApiError::bad_request("bad_webhook", e),
         TeamRejection::UnknownWebhook(_) => ApiError::not_found("unknown_webhook", e),
+        TeamRejection::OnCall(_) => ApiError::bad_request("invalid_on_call", e),
+        TeamRejection::UnknownPerson(_) => ApiError::bad_request("unknown_person", e),
+        TeamRejection::UnknownSpan(_) => ApiError::not_found("unknown_span", e),
     }
 }
 

@@ -37,6 +37,7 @@ mod faqs;
 pub mod guard;
 pub mod live;
 pub mod onboarding;
+mod oncall;
 pub mod params;
 mod read_models;
 mod socket;
@@ -161,6 +162,8 @@ pub enum ApiTags {
     Teams,
     /// The WebSocket chat channel: tokens for operators' pages.
     Channel,
+    /// On call: schedules, overrides, time off, availability, the team calendar, feeds.
+    OnCall,
 }
 
 /// Limits of the HTTP edge.
@@ -462,6 +465,7 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
             onboarding::WecomApi { state: state.clone() },
             webhooks::WebhooksApi { state: state.clone() },
             user_tokens::UserTokensApi { state: state.clone() },
+            oncall::OnCallApi { state: state.clone() },
         );
         let service = OpenApiService::new(apis, "Switchboard", env!("CARGO_PKG_VERSION")).server("/api/v1");
         let document = serde_json::from_str(&service.spec()).unwrap_or_default();

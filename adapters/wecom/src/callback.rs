@@ -30,6 +30,7 @@
 //! | image | `ReceiveMessage` with the text `[image] <MediaId>` ([`image_placeholder`]) |
 //! | `click` with a key in the team's `menu_keys` | its [`Action`] (default `human` → `RequestHuman`, `close` → `CloseByOperator`) |
 //! | `template_card_event` with a key in `card_keys` | its [`Action`] (default `resolved` / `not_resolved` → `GiveFeedback`) |
+//! | `template_card_event` with the key `ack:<operator>` (the hand-over card's button) | `Acknowledge { by: FromUserName }` on that operator's conversation |
 //! | `enter_agent` with a configured `greeting` | the greeting is sent (outside a session); nothing appended |
 //! | `view`, other events, other message types, unknown keys | nothing (200, logged at info) |
 //!
@@ -58,7 +59,7 @@ use switchboard_engine::conversation::{is_harmless_repeat, Command};
 use switchboard_engine::runtime::{CommandError, Runtime};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::Channel;
-use switchboard_schemas::{MessageId, TeamId, UserId};
+use switchboard_schemas::{MessageId, StaffId, TeamId, UserId};
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
@@ -340,6 +341,9 @@ pub fn image_placeholder(media_id: Option<&str>, pic_url: Option<&str>) -> Strin
     }
 }
 
+/// The key of the hand-over card's **Acknowledge** button, before the operator's user id.
+pub const ACKNOWLEDGE_KEY_PREFIX: &str = "ack:";
+
 fn action_command(action: Action, user: &UserId) -> Command {
     match action {
         Action::RequestHuman => Command::RequestHuman,
@@ -396,9 +400,21 @@ pub fn plan(app: &crate::config::WecomApp, message: &Message) -> Result<Plan, &'
             None => Ok(Plan::Ignore { reason: "enter_agent without a configured greeting" }),
         },
         MessageBody::Event(Event::Click { key }) => action(app.menu_keys.get(key), "click", key),
-        MessageBody::Event(Event::TemplateCard { key, .. }) => {
-            action(app.card_keys.get(key), "template_card_event", key)
-        }
+        MessageBody::Event(Event::TemplateCard { key, .. }) => match key.strip_prefix(ACKNOWLEDGE_KEY_PREFIX) {
+            Some(operator) => {
+                // The engineer who pressed it acknowledges the operator's hand-over.
+                let operator = UserId::new(operator.to_owned()).map_err(|_| "the card names no valid user id")?;
+                let by = StaffId::new(h.from_user_name.clone())
+                    .map_err(|_| "the sender's UserID is not a valid staff id")?;
+                Ok(Plan::Command {
+                    command: Command::Acknowledge { by },
+                    user: operator,
+                    dedupe_key: event_key("template_card_event", key),
+                    engine_dedupes: false,
+                })
+            }
+            None => action(app.card_keys.get(key), "template_card_event", key),
+        },
         MessageBody::Event(Event::View { .. }) => Ok(Plan::Ignore { reason: "a menu link was opened" }),
         MessageBody::Event(Event::Other { .. }) => Ok(Plan::Ignore { reason: "an event this channel does not handle" }),
         MessageBody::Other { .. } => Ok(Plan::Ignore { reason: "a message type this channel does not handle" }),

@@ -308,6 +308,36 @@ impl WecomClient {
         self.call(team, "message/send", &body).await.map(drop)
     }
 
+    /// Sends a hand-over or an escalation to an engineer as a template card with an
+    /// **Acknowledge** button (its key names the operator's conversation, see
+    /// [`crate::callback::ACKNOWLEDGE_KEY_PREFIX`]) and, when the team has a console address,
+    /// a link to the conversation.
+    pub async fn send_acknowledge_card(&self, team: &TeamId, message: &Outbound) -> Result<(), ClientError> {
+        let app = &self.app(team)?.app;
+        let (title, mut description) = card_text(&message.text);
+        if let Some(console) = &app.console_url {
+            description.push_str(&format!(
+                "\n{}/console/#/teams/{team}/conversations/{}",
+                console.trim_end_matches('/'),
+                message.user
+            ));
+        }
+        let body = json!({
+            "touser": recipient(&message.to), "msgtype": "template_card", "agentid": app.agent_id,
+            "template_card": {
+                "card_type": "button_interaction",
+                "main_title": {"title": title, "desc": description},
+                "task_id": message.outbound_id.simple().to_string(),
+                "button_list": [
+                    {"text": "确认处理 Acknowledge", "style": 1,
+                     "key": format!("{}{}", crate::callback::ACKNOWLEDGE_KEY_PREFIX, message.user)},
+                ],
+            },
+            "enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_SECS,
+        });
+        self.call(team, "message/send", &body).await.map(drop)
+    }
+
     /// Creates a group chat with a fixed chat id; an existing chat with that id counts as
     /// created, so a retried creation never makes two chats.
     pub async fn create_chat(
@@ -382,6 +412,9 @@ impl Notifier for WecomClient {
         let sent = match &message.purpose {
             OutboundPurpose::Answer { .. } => {
                 self.send_answer_card(team, to, &message.outbound_id.simple().to_string(), &message.text).await
+            }
+            OutboundPurpose::AssigneeNotice | OutboundPurpose::Escalation => {
+                self.send_acknowledge_card(team, message).await
             }
             _ => self.send_text(team, &[to], &message.text).await,
         };

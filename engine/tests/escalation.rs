@@ -1,0 +1,349 @@
+//! Given/when/then and property tests of hand-over escalation, acknowledgment, response
+//! targets and after-hours routing.
+
+mod scenario;
+
+use chrono::{Duration, NaiveTime};
+use proptest::prelude::*;
+use scenario::*;
+use switchboard_engine::conversation::{Command, Rejection};
+use switchboard_engine::policy::TeamPolicy;
+use switchboard_oncall::{Schedule, Staffing};
+use switchboard_schemas::event::*;
+use switchboard_schemas::oncall::{
+    ClockKind, EscalationPolicy, EscalationStep, EscalationTarget, Handoff, Layer, OnCallSettings, ResponseTargets,
+    ShiftLength, ShiftUnit, TeamCalendar, Weekday, WorkingHours,
+};
+use switchboard_schemas::{ConversationEvent, StaffId};
+
+fn layer(name: &str, people: &[&str]) -> Layer {
+    Layer {
+        name: name.into(),
+        participants: people.iter().map(|p| staff(p)).collect(),
+        shift: ShiftLength { count: 1, unit: ShiftUnit::Weeks },
+        handoff: Handoff { weekday: Some(Weekday::Mon), time: NaiveTime::from_hms_opt(9, 0, 0).unwrap() },
+        starts_on: "2026-11-23".parse().unwrap(),
+    }
+}
+
+/// Primary zhao → qian, secondary sun, lead `lead`; escalation: the assignee (5 min), the
+/// next layer (10 min), the leads and a group chat (15 min); targets: acknowledge in 10 min,
+/// first reply in 30, resolution in 240.
+fn on_call(clock: ClockKind, calendar: TeamCalendar) -> OnCallSettings {
+    let step = |notify: Vec<EscalationTarget>, wait_minutes| EscalationStep { notify, wait_minutes };
+    OnCallSettings {
+        time_zone: "Asia/Shanghai".into(),
+        default: vec![layer("primary", &["zhao", "qian"]), layer("secondary", &["sun"])],
+        calendar,
+        escalation: EscalationPolicy {
+            steps: vec![
+                step(vec![EscalationTarget::Assignee], 5),
+                step(vec![EscalationTarget::NextLayer], 10),
+                step(vec![EscalationTarget::Leads, EscalationTarget::GroupChat], 15),
+            ],
+            clock,
+        },
+        targets: ResponseTargets {
+            acknowledge_minutes: Some(10),
+            first_reply_minutes: Some(30),
+            resolution_minutes: Some(240),
+            clock,
+        },
+        leads: vec![staff("lead")],
+        ..OnCallSettings::default()
+    }
+}
+
+fn policy_with(settings: OnCallSettings, staffing: Staffing) -> TeamPolicy {
+    TeamPolicy::new(TeamSettings::default(), Roster::default())
+        .unwrap()
+        .with_on_call(Schedule::new(settings).unwrap(), staffing)
+}
+
+fn escalating() -> Scenario {
+    Scenario::new(policy_with(on_call(ClockKind::Wall, TeamCalendar::default()), Staffing::default()))
+}
+
+/// Fires every hand-over timer due by now, earliest first; returns the event types.
+fn fire_due(s: &mut Scenario) -> Vec<&'static str> {
+    let mut types = Vec::new();
+    loop {
+        let due = s
+            .state()
+            .session
+            .and_then(|x| x.handover_timers.iter().filter(|t| t.due_at <= s.now).min_by_key(|t| t.due_at).copied());
+        let Some(timer) = due else { return types };
+        types.extend(s.when(Command::FireTimer { timer_id: timer.timer_id }));
+    }
+}
+
+fn steps(s: &Scenario) -> Vec<(u32, Vec<StaffId>)> {
+    s.history
+        .iter()
+        .filter_map(|e| match e {
+            ConversationEvent::EscalationStepTaken(x) => Some((x.step, x.notified.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn escalation_notices(s: &Scenario) -> Vec<Recipient> {
+    s.history
+        .iter()
+        .filter_map(|e| match e {
+            ConversationEvent::AnswerQueued(q) if q.purpose == OutboundPurpose::Escalation => Some(q.to.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn missed(s: &Scenario) -> Vec<switchboard_schemas::oncall::TargetKind> {
+    s.history
+        .iter()
+        .filter_map(|e| match e {
+            ConversationEvent::ResponseTargetMissed(m) => Some(m.target),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_unacknowledged_hand_over_escalates_through_every_step() {
+    // Given a team with a three-step escalation policy,
+    let mut s = escalating();
+    // when an operator asks for a person, the primary (zhao) gets the hand-over and the
+    // first step is taken (zhao already has the notice), the next one due in 5 minutes;
+    s.given(message("m1", "人工"));
+    assert_eq!(s.state().session.unwrap().assignee, Some(staff("zhao")));
+    assert_eq!(steps(&s), [(0, vec![])]);
+    let escalate = s.state().session.unwrap().handover_timers;
+    let next = escalate.iter().find(|t| t.purpose == TimerPurpose::Escalate).unwrap();
+    assert_eq!(next.due_at, t0() + Duration::minutes(5));
+    // a minute early the timer is refused;
+    s.advance(Duration::minutes(4));
+    assert_eq!(s.rejects(Command::FireTimer { timer_id: next.timer_id }), Rejection::TimerNotDue(next.due_at));
+    // then at 5 minutes the secondary layer (sun) is notified,
+    s.advance(Duration::minutes(1));
+    fire_due(&mut s);
+    assert_eq!(steps(&s)[1], (1, vec![staff("sun")]));
+    // at 10 the acknowledgment target is missed, at 15 the lead is notified and a group
+    // chat with zhao and the lead is requested;
+    s.advance(Duration::minutes(10));
+    fire_due(&mut s);
+    assert_eq!(steps(&s)[2], (2, vec![staff("lead")]));
+    assert_eq!(escalation_notices(&s), [Recipient::Staff(staff("sun")), Recipient::Staff(staff("lead"))]);
+    let chat = s.last(|e| match e {
+        ConversationEvent::GroupChatRequested(g) => Some(g.staff.clone()),
+        _ => None,
+    });
+    assert_eq!(chat, [staff("zhao"), staff("lead")]);
+    assert_eq!(missed(&s), [switchboard_schemas::oncall::TargetKind::Acknowledge]);
+    // and the chain is over: no further step, however long nobody answers.
+    let left: Vec<TimerPurpose> = s.state().session.unwrap().handover_timers.iter().map(|t| t.purpose).collect();
+    assert!(!left.contains(&TimerPurpose::Escalate));
+    s.advance(Duration::hours(5));
+    fire_due(&mut s);
+    assert_eq!(steps(&s).len(), 3);
+    assert_eq!(
+        missed(&s),
+        [
+            switchboard_schemas::oncall::TargetKind::Acknowledge,
+            switchboard_schemas::oncall::TargetKind::FirstReply,
+            switchboard_schemas::oncall::TargetKind::Resolution
+        ]
+    );
+}
+
+#[test]
+fn acknowledging_stops_the_chain_and_meets_the_target() {
+    let mut s = escalating();
+    s.given(message("m1", "人工"));
+    let old = s.state().session.unwrap().handover_timers;
+    // When zhao presses Acknowledge,
+    let events = s.when(Command::Acknowledge { by: staff("zhao") });
+    assert_eq!(events, ["HandoverAcknowledged", "TimerCancelled", "TimerCancelled"]);
+    // then the escalation and the acknowledgment target are cancelled, pressing again
+    // changes nothing, and the old timers firing later do nothing.
+    assert!(s.when(Command::Acknowledge { by: staff("zhao") }).is_empty());
+    s.advance(Duration::hours(1));
+    for timer in old.iter().filter(|t| t.purpose == TimerPurpose::Escalate) {
+        assert!(s.when(Command::FireTimer { timer_id: timer.timer_id }).is_empty());
+    }
+    fire_due(&mut s);
+    assert_eq!(steps(&s).len(), 1);
+    // The first-reply target still runs: acknowledging is not replying.
+    assert_eq!(missed(&s), [switchboard_schemas::oncall::TargetKind::FirstReply]);
+    // Someone not of the team cannot acknowledge.
+    assert_eq!(s.rejects(Command::Acknowledge { by: staff("stranger") }), Rejection::NotStaff(staff("stranger")));
+}
+
+#[test]
+fn a_reply_stops_the_chain_a_reassignment_restarts_it_and_a_close_ends_everything() {
+    let mut s = escalating();
+    s.given(message("m1", "人工"));
+    // A reply meets the acknowledgment and first-reply targets.
+    s.advance(Duration::minutes(2));
+    s.given(Command::HumanReply { staff: staff("zhao"), text: "在看了 looking".into() });
+    let left: Vec<TimerPurpose> = s.state().session.unwrap().handover_timers.iter().map(|t| t.purpose).collect();
+    assert_eq!(left, [TimerPurpose::ResolutionTarget]);
+    // Reassigned to qian by the lead: a new chain for qian from its first step.
+    s.given(Command::Transfer { by: staff("lead"), to: Some(staff("qian")) });
+    assert_eq!(steps(&s).iter().map(|(step, _)| *step).collect::<Vec<_>>(), [0, 0]);
+    s.advance(Duration::minutes(5));
+    fire_due(&mut s);
+    assert_eq!(steps(&s).last().unwrap().0, 1);
+    // Closed: no timer of the hand-over is left, nothing fires afterwards.
+    s.given(Command::Close { by: staff("qian") });
+    assert!(s.state().session.unwrap().handover_timers.is_empty());
+    s.advance(Duration::hours(10));
+    assert!(fire_due(&mut s).is_empty());
+    assert!(missed(&s).is_empty());
+}
+
+#[test]
+fn taking_a_session_yourself_is_an_acknowledgment() {
+    let mut s = escalating();
+    s.given(message("m1", "活动打不开"));
+    s.given(Command::ApplyMatch {
+        message_id: switchboard_schemas::MessageId("m1".into()),
+        ranking: ranking(0.9, &["a"]),
+        rephrased: None,
+    });
+    let events = s.when(Command::Transfer { by: staff("qian"), to: Some(staff("qian")) });
+    assert!(events.contains(&"HandoverAcknowledged"));
+    assert!(steps(&s).is_empty(), "no chain for a session its assignee took");
+}
+
+#[test]
+fn routing_passes_over_the_away_primary_and_escalation_follows_the_next_layer() {
+    let mut staffing = Staffing::default();
+    staffing.away.insert(staff("zhao"));
+    let mut s = Scenario::new(policy_with(on_call(ClockKind::Wall, TeamCalendar::default()), staffing));
+    s.given(message("m1", "人工"));
+    // zhao is away: qian, next in the primary layer, has it.
+    assert_eq!(s.state().session.unwrap().assignee, Some(staff("qian")));
+    s.advance(Duration::minutes(5));
+    fire_due(&mut s);
+    assert_eq!(steps(&s)[1], (1, vec![staff("sun")]));
+}
+
+/// Mon–Fri 09:00–18:00 Shanghai.
+fn office_hours() -> TeamCalendar {
+    let hours = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri]
+        .into_iter()
+        .map(|weekday| WorkingHours {
+            weekday,
+            from: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            until: NaiveTime::from_hms_opt(18, 0, 0).unwrap(),
+        })
+        .collect();
+    TeamCalendar { hours, ..TeamCalendar::default() }
+}
+
+#[test]
+fn working_time_escalation_waits_over_the_weekend_and_operators_hear_when_people_are_back() {
+    let mut s = Scenario::new(policy_with(on_call(ClockKind::Working, office_hours()), Staffing::default()));
+    // t0 is Monday 2026-11-23 09:00 UTC = 17:00 Shanghai; move to Friday 17:58 Shanghai.
+    s.advance(Duration::days(4) + Duration::minutes(58));
+    s.given(message("m1", "人工"));
+    // The step after the first falls due 5 working minutes later: Monday 09:03 Shanghai.
+    let escalate = s.state().session.unwrap().handover_timers;
+    let next = escalate.iter().find(|t| t.purpose == TimerPurpose::Escalate).unwrap();
+    assert_eq!(next.due_at.to_rfc3339(), "2026-11-30T01:03:00+00:00");
+    // Over the weekend nothing fires.
+    s.advance(Duration::days(2));
+    assert!(fire_due(&mut s).is_empty());
+    // A question on Saturday is told when people are back, in the team's zone.
+    let mut weekend = Scenario::new(policy_with(on_call(ClockKind::Working, office_hours()), Staffing::default()));
+    weekend.advance(Duration::days(5));
+    weekend.given(message("m1", "人工"));
+    let notice = weekend.last(|e| match e {
+        ConversationEvent::AnswerQueued(q) if q.purpose == OutboundPurpose::TransferNotice => Some(q.text.clone()),
+        _ => None,
+    });
+    assert!(notice.contains("2026-11-30 09:00"), "{notice}");
+}
+
+/// What can happen to a hand-over, in any order.
+#[derive(Debug, Clone)]
+enum Step {
+    Wait(u16),
+    FireDue,
+    Acknowledge,
+    Reply,
+    Reassign,
+    Close,
+    Reopen,
+    Message,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (1u16..40).prop_map(Step::Wait),
+        4 => Just(Step::FireDue),
+        1 => Just(Step::Acknowledge),
+        1 => Just(Step::Reply),
+        1 => Just(Step::Reassign),
+        1 => Just(Step::Close),
+        1 => Just(Step::Reopen),
+        1 => Just(Step::Message),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Each escalation step fires at most once per hand-over, in order; no step is taken
+    /// after the hand-over was acknowledged (until a new hand-over) nor after a close; with
+    /// a working-time policy no step is taken outside working hours.
+    #[test]
+    fn escalation_steps_fire_once_in_order_and_never_after_acknowledgment_or_close(
+        steps in proptest::collection::vec(step(), 1..40),
+        working in any::<bool>(),
+    ) {
+        let clock = if working { ClockKind::Working } else { ClockKind::Wall };
+        let calendar = if working { office_hours() } else { TeamCalendar::default() };
+        let schedule = Schedule::new(on_call(clock, calendar.clone())).unwrap();
+        let mut s = Scenario::new(policy_with(on_call(clock, calendar), Staffing::default()));
+        s.given(message("m0", "人工"));
+        for (i, step) in steps.iter().enumerate() {
+            let _ = match step {
+                Step::Wait(minutes) => { s.advance(Duration::minutes(i64::from(*minutes))); Ok(Vec::new()) }
+                Step::FireDue => { fire_due(&mut s); Ok(Vec::new()) }
+                Step::Acknowledge => s.run(Command::Acknowledge { by: staff("zhao") }),
+                Step::Reply => s.run(Command::HumanReply { staff: staff("qian"), text: "ok".into() }),
+                Step::Reassign => s.run(Command::Transfer { by: staff("lead"), to: None }),
+                Step::Close => s.run(Command::Close { by: staff("lead") }),
+                Step::Reopen => s.run(Command::Reopen { by: Actor::Staff(staff("lead")) }),
+                Step::Message => s.run(message(&format!("m{}", i + 1), "人工")),
+            };
+        }
+        // Walk the history: per hand-over, steps 0, 1, 2… each once; none once acknowledged
+        // or closed.
+        let mut expected_step = 0;
+        let (mut acknowledged, mut closed) = (false, false);
+        let mut now_index = 0;
+        for event in &s.history {
+            match event {
+                ConversationEvent::TransferredToHuman(_) => { expected_step = 0; acknowledged = false; closed = false; }
+                ConversationEvent::HandoverAcknowledged(_) | ConversationEvent::HumanReplied(_) => acknowledged = true,
+                ConversationEvent::SessionClosed(_) => closed = true,
+                ConversationEvent::EscalationStepTaken(e) => {
+                    prop_assert_eq!(e.step, expected_step, "steps in order, each once");
+                    prop_assert!(!acknowledged && !closed, "no step after acknowledgment or close");
+                    expected_step += 1;
+                }
+                ConversationEvent::TimerFired(f) if f.purpose == TimerPurpose::Escalate && working => {
+                    // The timer's due time was in working time.
+                    let due = s.history[..now_index].iter().rev().find_map(|e| match e {
+                        ConversationEvent::TimerScheduled(t) if t.timer_id == f.timer_id => Some(t.due_at),
+                        _ => None,
+                    }).unwrap();
+                    prop_assert!(schedule.calendar().is_working(due), "due at {due}, outside working hours");
+                }
+                _ => {}
+            }
+            now_index += 1;
+        }
+    }
+}
