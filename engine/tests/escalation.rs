@@ -1,6 +1,8 @@
 //! Given/when/then and property tests of hand-over escalation, acknowledgment, response
 //! targets and after-hours routing.
 
+#![allow(clippy::unwrap_used)]
+
 mod scenario;
 
 use chrono::{Duration, NaiveTime};
@@ -322,8 +324,7 @@ proptest! {
         // or closed.
         let mut expected_step = 0;
         let (mut acknowledged, mut closed) = (false, false);
-        let mut now_index = 0;
-        for event in &s.history {
+        for (now_index, event) in s.history.iter().enumerate() {
             match event {
                 ConversationEvent::TransferredToHuman(_) => { expected_step = 0; acknowledged = false; closed = false; }
                 ConversationEvent::HandoverAcknowledged(_) | ConversationEvent::HumanReplied(_) => acknowledged = true,
@@ -343,7 +344,6 @@ proptest! {
                 }
                 _ => {}
             }
-            now_index += 1;
         }
     }
 }

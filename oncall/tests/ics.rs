@@ -1,6 +1,8 @@
 //! iCalendar in and out: a Chinese public-holiday file imports holidays and make-up
 //! workdays; the shift feed parses with an independent parser (the `ical` crate).
 
+#![allow(clippy::unwrap_used)]
+
 use chrono::{DateTime, NaiveDate, Utc};
 use switchboard_oncall::ics::{feed, import_days, IcsError, MAX_ICS_BYTES};
 use switchboard_oncall::{Schedule, Staffing};

@@ -1,5 +1,7 @@
 //! Invariants of schedules and working time over arbitrary set-ups and instants.
 
+#![allow(clippy::unwrap_used)]
+
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use proptest::prelude::*;
 use switchboard_oncall::{Schedule, Staffing};

@@ -1,5 +1,7 @@
 //! Given/when/then tests of who is on call, routing, the calendar and working time.
 
+#![allow(clippy::unwrap_used)]
+
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use switchboard_oncall::{from_roster, OnCallError, Schedule, Staffing};
 use switchboard_schemas::event::Roster;

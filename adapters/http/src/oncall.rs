@@ -505,11 +505,17 @@ impl OnCallApi {
         &self,
         team: Path<TeamParam>,
         /// An access key of the team (a viewer key is enough).
-        key: Query<String>,
+        key: Query<Option<String>>,
         /// Only this person's shifts.
         staff: Query<Option<String>>,
     ) -> Result<FeedResponse, ApiError> {
-        let key = AccessKey(poem_openapi::auth::Bearer { token: key.0 });
+        crate::api::team_id(&team)?;
+        let Some(token) = key.0 else {
+            return Err(ApiError::unauthorized(
+                "add ?key=<access key> to the feed's address (a viewer key issued for the feed)",
+            ));
+        };
+        let key = AccessKey(poem_openapi::auth::Bearer { token });
         let (id, _, team) = self.team(&key, &team, AccessRole::Viewer).await?;
         let person = staff.0.as_deref().map(staff_id).transpose()?;
         let now = self.state.runtime.now();

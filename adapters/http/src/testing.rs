@@ -300,7 +300,9 @@ impl Harness {
         self.exchange_raw(poem::http::Method::GET, path, Some(&format!("Bearer {key}")), None).await
     }
 
-    async fn exchange_raw(
+    /// Sends a request, checked against the document like every exchange; returns the
+    /// status, the headers and the bytes.
+    pub async fn exchange_raw(
         &self,
         method: poem::http::Method,
         path: &str,

@@ -253,6 +253,105 @@ async fn every_team_route_refuses_hostile_values_and_writes_nothing() {
             t("/settings"),
             Some(json!({"settings": {"close_after_secs": 10_000_000_000_000_u64}})),
         ),
+        hostile(M::POST, "/teams/{team}/conversations/{user}/acknowledge", c("nobody-here", "/acknowledge"), None),
+        hostile(
+            M::PUT,
+            "/teams/{team}/on-call",
+            t("/on-call"),
+            Some(json!({"on_call": {"time_zone": "Mars/Olympus"}})),
+        ),
+        hostile(
+            M::PUT,
+            "/teams/{team}/on-call",
+            t("/on-call"),
+            Some(json!({"on_call": {"escalation": {"steps": [{"notify": ["leads"], "wait_minutes": 0}]}}})),
+        ),
+        hostile(
+            M::PUT,
+            "/teams/{team}/on-call",
+            t("/on-call"),
+            Some(json!({"on_call": {"default": [{"name": "primary", "participants": ["zhao"],
+                        "shift": {"count": 65535, "unit": "weeks"}}]}})),
+        ),
+        hostile(
+            M::PUT,
+            "/teams/{team}/on-call",
+            t("/on-call"),
+            Some(
+                json!({"on_call": {"calendar": {"hours": [{"weekday": "mon", "from": "18:00:00", "until": "09:00:00"}]}}}),
+            ),
+        ),
+        hostile(
+            M::POST,
+            "/teams/{team}/on-call/overrides",
+            t("/on-call/overrides"),
+            Some(
+                json!({"layer": "primary", "staff": "zhao", "from": "2026-12-08T00:00:00Z", "until": "2026-12-07T00:00:00Z"}),
+            ),
+        ),
+        hostile(
+            M::POST,
+            "/teams/{team}/on-call/overrides",
+            t("/on-call/overrides"),
+            Some(
+                json!({"layer": "primary", "staff": "stranger", "from": "2026-12-07T00:00:00Z", "until": "2026-12-08T00:00:00Z"}),
+            ),
+        ),
+        hostile(
+            M::POST,
+            "/teams/{team}/on-call/overrides",
+            t("/on-call/overrides"),
+            Some(
+                json!({"layer": "primary", "staff": "@all", "from": "2026-12-07T00:00:00Z", "until": "2026-12-08T00:00:00Z"}),
+            ),
+        ),
+        hostile(
+            M::POST,
+            "/teams/{team}/on-call/overrides",
+            t("/on-call/overrides"),
+            Some(
+                json!({"layer": "primary", "staff": "zhao", "from": "2026-01-01T00:00:00Z", "until": "2099-01-01T00:00:00Z"}),
+            ),
+        ),
+        hostile(
+            M::DELETE,
+            "/teams/{team}/on-call/overrides/{override_id}",
+            t("/on-call/overrides/01932f6e-0000-7000-8000-000000000001"),
+            None,
+        ),
+        hostile(
+            M::POST,
+            "/teams/{team}/on-call/time-off",
+            t("/on-call/time-off"),
+            Some(json!({"staff": "zhao", "from": "2026-12-08T00:00:00Z", "until": "2026-12-08T00:00:00Z"})),
+        ),
+        hostile(
+            M::POST,
+            "/teams/{team}/on-call/time-off",
+            t("/on-call/time-off"),
+            Some(
+                json!({"staff": "zhao", "from": "2026-12-07T00:00:00Z", "until": "2026-12-08T00:00:00Z", "note": long(201)}),
+            ),
+        ),
+        hostile(
+            M::DELETE,
+            "/teams/{team}/on-call/time-off/{time_off_id}",
+            t("/on-call/time-off/01932f6e-0000-7000-8000-000000000001"),
+            None,
+        ),
+        hostile(
+            M::PUT,
+            "/teams/{team}/on-call/availability/{staff}",
+            t("/on-call/availability/stranger"),
+            Some(json!({"away": true})),
+        ),
+        hostile(
+            M::PUT,
+            "/teams/{team}/on-call/availability/{staff}",
+            t("/on-call/availability/@all"),
+            Some(json!({"away": true})),
+        ),
+        hostile(M::POST, "/teams/{team}/on-call/calendar/import", t("/on-call/calendar/import"), None),
         hostile(M::PUT, "/teams/{team}/roster", t("/roster"), Some(json!({"roster": {"default": ["@all"]}}))),
         hostile(
             M::PUT,
@@ -381,6 +480,10 @@ async fn every_team_route_refuses_hostile_values_and_writes_nothing() {
 
     for case in &cases {
         let (status, body) = match (&case.body, case.template) {
+            (_, "/teams/{team}/on-call/calendar/import") => {
+                let page = b"<html><body>not a calendar</body></html>".to_vec();
+                h.request(case.method.clone(), &case.path, &admin, "application/octet-stream", page).await
+            }
             (_, "/teams/{team}/faqs/import") => {
                 let file = format!("id,question,answer\nlong,{},a\n", long(1001));
                 h.upload(&admin, &case.path, file.into_bytes()).await
