@@ -1,7 +1,8 @@
 // The admin console used as a person would, in headless Chromium: log in, open a session,
 // add a remark, close it, upload an FAQ file (a bad one first), approve a candidate, read
-// the statistics, onboard a team by cloning a template and verify its WeCom callback URL,
-// switch language. A screenshot of every page goes to $SCREENSHOTS.
+// the statistics, set up on call (now and next, the JSON set-up, an override, time off, away
+// and back, holidays from an .ics file), onboard a team by cloning a template and verify its
+// WeCom callback URL, switch language. A screenshot of every page goes to $SCREENSHOTS.
 //
 // Environment: BASE (the running `switchboard serve --demo`), SCREENSHOTS (a folder),
 // CHROMIUM (default /usr/bin/chromium), TEAM_KEY, ADMIN_KEY. Exits non-zero on the first
@@ -212,6 +213,125 @@ await check('a webhook is added, its failed deliveries are shown and replayed', 
   await shot('09b-webhooks');
   await page.locator('[data-test=deliveries] tr[data-status=failed] [data-test=delivery-replay]').first().click();
   await page.waitForSelector('#toast.ok:has-text("已重新排队")');
+});
+
+// On call: the default schedule's layers on the now-and-next card, and the local
+// datetime-local values of a span from now (in the browser's time zone, as the page reads them).
+const nowCard = '[data-test=on-call-now] [data-schedule=default]';
+const onCall = (layer) => `${nowCard} tr[data-layer=${layer}] [data-test=on-call-person]`;
+const span = (startHours, hours) => page.evaluate(([start, length]) => {
+  const pad = (n) => String(n).padStart(2, '0');
+  const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const from = new Date(Date.now() + start * 3600000);
+  return [local(from), local(new Date(from.getTime() + length * 3600000))];
+}, [startHours, hours]);
+
+/** Waits until an element of `selector` shows `pattern`; fails saying what was shown instead. */
+async function shows(selector, pattern, what) {
+  try {
+    await page.locator(selector).filter({ hasText: pattern }).first().waitFor();
+  } catch {
+    const seen = await page.locator(selector).allInnerTexts().catch(() => []);
+    throw new Error(`${what}: expected ${pattern} in ${selector}, the page shows ${JSON.stringify(seen)}`);
+  }
+}
+
+await check('the on-call page shows who is on call now and next', async () => {
+  await page.click('[data-test=nav-on-call]');
+  await page.waitForSelector(`${nowCard} [data-test=on-call-person]`);
+  const who = (await text(`${nowCard} [data-test=on-call-person]`)).trim();
+  expect(who.length > 0, 'someone is on call for the default schedule');
+  await page.waitForSelector('[data-test=on-call-calendar] .shift');
+  expect(await page.locator('[data-test=on-call-json]').inputValue() !== '', 'the set-up is in the editor');
+  await shot('on-call');
+});
+
+await check('an on-call set-up is saved through the JSON editor', async () => {
+  const current = JSON.parse(await page.locator('[data-test=on-call-json]').inputValue());
+  const layer = (name, participants) => ({
+    name, participants, shift: { count: 1, unit: 'weeks' }, handoff: { weekday: 'mon', time: '09:00:00' }, starts_on: '2026-11-30',
+  });
+  const setUp = {
+    ...current,
+    time_zone: 'Asia/Shanghai',
+    default: [layer('primary', ['li_lei', 'han_meimei']), layer('secondary', ['zhang_wei'])],
+    escalation: {
+      steps: [{ notify: ['assignee'], wait_minutes: 5 }, { notify: ['next_layer'], wait_minutes: 10 }, { notify: ['leads', 'group_chat'], wait_minutes: 15 }],
+      clock: 'wall',
+    },
+    leads: ['zhao_min'],
+    targets: { acknowledge_minutes: 10, first_reply_minutes: 30 },
+  };
+  await page.fill('[data-test=on-call-json]', JSON.stringify(setUp, null, 2));
+  await page.click('[data-test=save-on-call]');
+  await page.waitForSelector('#toast.ok:has-text("已保存")');
+  await shows(onCall('primary'), /^(li_lei|han_meimei)$/, 'the primary rotation is on call');
+  await shows(onCall('secondary'), /^zhang_wei$/, 'the secondary layer is on call');
+  await page.waitForSelector('[data-test=escalation-steps] li >> nth=2');
+  const saved = await (await teamApi('/on-call')).json();
+  expect(saved.configured, 'the set-up is saved');
+  expect(saved.on_call.time_zone === 'Asia/Shanghai' && saved.on_call.leads.join() === 'zhao_min', `as written: ${JSON.stringify(saved.on_call)}`);
+  expect(saved.on_call.escalation.steps.length === 3 && saved.on_call.targets.acknowledge_minutes === 10, 'with its escalation and targets');
+});
+
+await check('an override puts someone else on call and is marked in the calendar', async () => {
+  const [from, until] = await span(0, 2);
+  expect(await page.locator('[data-test=override-schedule]').inputValue() === '', 'the default schedule is chosen first');
+  await page.selectOption('[data-test=override-layer]', 'primary');
+  await page.fill('[data-test=override-staff]', 'zhang_wei');
+  await page.fill('[data-test=override-from]', from);
+  await page.fill('[data-test=override-until]', until);
+  await page.fill('[data-test=override-note]', '换班');
+  await page.click('[data-test=add-override]');
+  await page.waitForSelector('[data-test=overrides] tr[data-staff=zhang_wei] [data-test=remove-override]');
+  await shows(onCall('primary'), /^zhang_wei$/, 'the override is on call');
+  await shows(`${nowCard} tr[data-layer=primary] [data-test=covering]`, /li_lei|han_meimei/, 'the card says whom the override covers for');
+  await page.waitForSelector('[data-test=on-call-calendar] [data-schedule=default] tr[data-layer=primary] .shift.override[data-staff=zhang_wei]');
+  await shot('on-call-override');
+});
+
+await check('a time off is recorded and taken back', async () => {
+  const [from, until] = await span(24, 8);
+  await page.fill('[data-test=time-off-staff]', 'han_meimei');
+  await page.fill('[data-test=time-off-from]', from);
+  await page.fill('[data-test=time-off-until]', until);
+  await page.fill('[data-test=time-off-note]', '体检');
+  await page.click('[data-test=add-time-off]');
+  const row = '[data-test=time-off] tr[data-staff=han_meimei]';
+  await page.waitForSelector(row);
+  const recorded = await (await teamApi('/on-call')).json();
+  expect(recorded.time_off.some((x) => x.staff === 'han_meimei' && x.note === '体检'), `the time off is recorded: ${JSON.stringify(recorded.time_off)}`);
+  await page.click(`${row} [data-test=remove-time-off]`);
+  await page.waitForSelector(row, { state: 'detached' });
+  const left = await (await teamApi('/on-call')).json();
+  expect(!left.time_off.some((x) => x.staff === 'han_meimei'), `the time off is gone: ${JSON.stringify(left.time_off)}`);
+});
+
+await check('marking oneself away and back', async () => {
+  const me = await (await fetch(`${base}/api/v1/me`, { headers: { authorization: `Bearer ${teamKey}` } })).json();
+  expect(me.staff, `the key's staff id: ${JSON.stringify(me)}`);
+  const listed = `[data-test=away-list] li[data-staff="${me.staff}"]`;
+  await page.click('[data-test=toggle-away][data-away=false]');
+  await page.waitForSelector(listed);
+  await page.waitForSelector('[data-test=toggle-away][data-away=true]');
+  const away = await (await teamApi('/on-call')).json();
+  expect(away.away.includes(me.staff), `recorded as away: ${away.away}`);
+  await page.click('[data-test=toggle-away][data-away=true]');
+  await page.waitForSelector('[data-test=toggle-away][data-away=false]');
+  expect(await page.locator(listed).count() === 0, 'no longer listed as away');
+});
+
+await check('holidays and a make-up workday are imported from an .ics file', async () => {
+  const ics = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//Switchboard walkthrough//CN',
+    'BEGIN:VEVENT', 'UID:new-year-2027@walkthrough', 'DTSTART;VALUE=DATE:20270101', 'DTEND;VALUE=DATE:20270102', 'SUMMARY:元旦', 'END:VEVENT',
+    'BEGIN:VEVENT', 'UID:makeup-2027@walkthrough', 'DTSTART;VALUE=DATE:20270220', 'DTEND;VALUE=DATE:20270221', 'SUMMARY:春节调休上班', 'END:VEVENT',
+    'END:VCALENDAR', ''].join('\r\n');
+  await page.setInputFiles('[data-test=ics-import]', { name: 'holidays.ics', mimeType: 'text/calendar', buffer: Buffer.from(ics) });
+  await page.waitForSelector('[data-test=holidays] li[data-date="2027-01-01"]');
+  await page.waitForSelector('[data-test=workdays] li[data-date="2027-02-20"]');
+  expect((await text('[data-test=holidays] li[data-date="2027-01-01"]')).includes('元旦'), 'the holiday keeps its name');
+  expect((await text('[data-test=workdays] li[data-date="2027-02-20"]')).includes('调休上班'), 'the make-up workday keeps its name');
+  await shot('on-call-calendar');
 });
 
 await check('the console speaks English too', async () => {

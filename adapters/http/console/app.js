@@ -160,10 +160,11 @@ function renderChrome() {
   nav.replaceChildren();
   if (logged && session.team) {
     const here = location.hash;
-    const links = [['sessions', '/sessions'], ['faqs', '/faqs'], ['candidates', '/candidates'], ['statistics', '/statistics'], ['settings', '/settings']];
-    for (const [key, path] of links) {
+    const links = [['sessions', '/sessions'], ['faqs', '/faqs'], ['candidates', '/candidates'], ['statistics', '/statistics'],
+      ['on_call', '/on-call', 'on-call'], ['settings', '/settings']];
+    for (const [key, path, test] of links) {
       const href = `#${teamPath(path)}`;
-      nav.append(h('a', { href, class: here.startsWith(href) ? 'active' : '', 'data-test': `nav-${key}` }, t(key)));
+      nav.append(h('a', { href, class: here.startsWith(href) ? 'active' : '', 'data-test': `nav-${test || key}` }, t(key)));
     }
     if (session.me.global_admin) nav.append(h('a', { href: '#/onboarding', 'data-test': 'nav-onboarding', class: here === '#/onboarding' ? 'active' : '' }, t('onboarding')));
   }
@@ -337,6 +338,15 @@ function conversationPage(user) {
   const abort = new AbortController();
   session.aborts.push(abort);
 
+  // Acknowledging stops the hand-over's escalation; it needs no version (a repeat changes nothing).
+  async function acknowledge(button) {
+    await busy(button, async () => {
+      await api('POST', `${path}/acknowledge`);
+      toast(t('acknowledged'));
+      await load();
+    });
+  }
+
   async function act(button, action, body = {}) {
     await busy(button, async () => {
       try {
@@ -357,6 +367,7 @@ function conversationPage(user) {
     const transferTo = h('input', { placeholder: t('staff_id'), size: 14, 'data-test': 'transfer-to' });
     const button = (label, test, onclick, cls = '') => h('button', { type: 'button', class: cls, 'data-test': test, onclick }, label);
     const actions = h('div', { class: 'actions status-actions' },
+      current?.status === 'with_human' ? button(t('acknowledge'), 'acknowledge', (e) => acknowledge(e.target), 'primary') : null,
       open ? button(t('take_over'), 'take-over', (e) => act(e.target, 'transfer', { to: session.me.staff })) : null,
       open ? h('span', { class: 'inline' }, transferTo, button(t('transfer'), 'transfer', (e) => act(e.target, 'transfer', transferTo.value.trim() ? { to: transferTo.value.trim() } : {}))) : null,
       open ? button(t('wait'), 'wait', (e) => act(e.target, 'status', { to: 'waiting' })) : null,
@@ -598,6 +609,334 @@ async function statisticsPage(params) {
 }
 
 // ---------------------------------------------------------------------------------------
+// On call: who is on call now and next, away and back, the coming shifts, overrides, time
+// off, the team calendar and the set-up
+// ---------------------------------------------------------------------------------------
+
+/** A datetime-local input's value for an instant, in the browser's time zone. */
+function localInput(date) {
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/** A datetime-local input's value (the browser's time zone) as an RFC 3339 UTC instant. */
+function utc(value) {
+  const at = new Date(value);
+  if (!value || Number.isNaN(at.getTime())) throw new Error(t('oc_bad_time'));
+  return at.toISOString();
+}
+
+/** An instant as a short weekday, date and time, in the browser's time zone. */
+function short(at) {
+  return new Date(at).toLocaleString(lang() === 'zh' ? 'zh-CN' : 'en-GB',
+    { weekday: 'short', month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false });
+}
+
+/** "09:00:00" as "09:00". */
+function hhmm(time) { return (time || '').slice(0, 5); }
+
+/** The schedules with layers of their own: the default one (null) first, then the categories'. */
+function onCallSchedules(settings) {
+  return [null, ...Object.keys(settings.categories || {}).filter((c) => settings.categories[c].length)];
+}
+
+function layersOf(settings, schedule) { return (schedule ? settings.categories?.[schedule] : settings.default) || []; }
+
+function scheduleLabel(schedule) { return schedule ? `${t('category')}: ${schedule}` : t('oc_default_schedule'); }
+
+/** Everyone the set-up names, for the staff inputs' suggestions. */
+function onCallPeople(doc) {
+  const s = doc.on_call;
+  const people = new Set([...(s.leads || []), ...doc.away, session.me.staff]);
+  for (const layer of [...(s.default || []), ...Object.values(s.categories || {}).flat()]) layer.participants.forEach((p) => people.add(p));
+  return [...people].sort();
+}
+
+/** A from/until pair of datetime-local inputs, from now for `hours`. */
+function spanInputs(test, hours) {
+  const start = new Date();
+  return [
+    h('input', { type: 'datetime-local', required: true, value: localInput(start), 'data-test': `${test}-from` }),
+    h('input', { type: 'datetime-local', required: true, value: localInput(new Date(start.getTime() + hours * 3600000)), 'data-test': `${test}-until` }),
+  ];
+}
+
+function nowView(schedule, now) {
+  const covering = (l) => l.override_id && l.scheduled && l.scheduled !== l.on_call;
+  return h('div', { class: 'now-card', 'data-test': 'on-call-schedule', 'data-schedule': schedule || 'default' },
+    h('header', {}, h('strong', {}, scheduleLabel(schedule)),
+      now.working ? h('span', { class: 'badge working', 'data-test': 'working' }, t('oc_working'))
+        : h('span', { class: 'badge off-hours', 'data-test': 'working' }, t('oc_after_hours'))),
+    !now.working && now.back_at ? h('p', { class: 'muted', 'data-test': 'back-at' }, t('oc_back_at', { at: when(now.back_at) })) : null,
+    now.layers.length ? h('table', { class: 'now-layers' },
+      h('thead', {}, h('tr', {}, [t('oc_layer'), t('oc_on_call_now'), t('oc_until'), t('oc_next')].map((c) => h('th', {}, c)))),
+      h('tbody', {}, now.layers.map((l) => h('tr', { 'data-layer': l.layer, class: l.override_id ? 'override' : '' },
+        h('td', {}, l.layer),
+        h('td', {}, l.on_call ? h('strong', { class: 'on-call-person', 'data-test': 'on-call-person', 'data-staff': l.on_call }, l.on_call)
+          : h('span', { class: 'muted' }, t('oc_nobody')),
+        covering(l) ? h('div', { class: 'covering', 'data-test': 'covering' }, t('oc_covering', { who: l.scheduled })) : null,
+        l.override_id && !covering(l) ? h('span', { class: 'badge override' }, t('oc_override')) : null),
+        h('td', {}, l.until ? when(l.until) : '–'),
+        h('td', {}, l.next || '–')))))
+      : h('p', { class: 'muted' }, t('oc_no_layers')),
+    h('p', { class: 'routed', 'data-test': 'routed-to' }, `${t('oc_routed_to')}: `,
+      now.routed_to ? h('strong', { 'data-staff': now.routed_to }, now.routed_to) : h('span', { class: 'error' }, t('oc_nobody'))));
+}
+
+/** The now-and-next card; it refreshes itself every minute while it is shown. */
+function nowCard(doc) {
+  const schedules = onCallSchedules(doc.on_call);
+  const cards = h('div', { class: 'now-cards' }, t('loading'));
+  const card = h('div', { class: 'card', 'data-test': 'on-call-now' }, h('h2', {}, t('oc_now_next')), cards);
+  const nowPath = (c) => `${teamPath('/on-call/now')}${c ? `?category=${encodeURIComponent(c)}` : ''}`;
+  async function refresh() {
+    const nows = await Promise.all(schedules.map((c) => api('GET', nowPath(c))));
+    cards.replaceChildren(...schedules.map((c, i) => nowView(c, nows[i])));
+  }
+  function follow() {
+    later(60000, async () => {
+      if (!card.isConnected) return;
+      try { await refresh(); } catch { /* a missed refresh is retried at the next one */ }
+      follow();
+    });
+  }
+  return { card, refresh, follow };
+}
+
+function awayCard(doc, reload) {
+  const me = session.me.staff;
+  const away = doc.away.includes(me);
+  const set = (staff, value) => (e) => busy(e.target, async () => {
+    await api('PUT', teamPath(`/on-call/availability/${encodeURIComponent(staff)}`), { away: value });
+    toast(value ? t('oc_now_away', { who: staff }) : t('oc_now_back', { who: staff }));
+    await reload();
+  });
+  return h('div', { class: 'card', 'data-test': 'on-call-away' },
+    h('h2', {}, t('oc_away_back')),
+    h('div', { class: 'actions' },
+      h('span', { class: away ? 'badge off-hours' : 'badge working' }, away ? t('oc_you_are_away', { who: me }) : t('oc_you_are_available', { who: me })),
+      h('button', { type: 'button', class: away ? 'primary' : '', 'data-test': 'toggle-away', 'data-away': String(away), onclick: set(me, !away) },
+        away ? t('oc_mark_back') : t('oc_mark_away'))),
+    h('p', { class: 'muted' }, t('oc_away_help')),
+    h('h3', {}, t('oc_away_list')),
+    doc.away.length ? h('ul', { class: 'away-list', 'data-test': 'away-list' }, doc.away.map((s) => h('li', { 'data-staff': s }, s,
+      s !== me ? h('button', { type: 'button', class: 'link', 'data-test': 'mark-back', onclick: set(s, false) }, t('oc_mark_other_back')) : null)))
+      : h('p', { class: 'muted', 'data-test': 'away-list' }, t('oc_nobody_away')));
+}
+
+function shiftsCard(doc, shifts) {
+  const settings = doc.on_call;
+  // Schedule ('' for the default one) → layer → its shifts, in the set-up's order.
+  const groups = new Map(onCallSchedules(settings).map((c) => [c || '', new Map(layersOf(settings, c).map((l) => [l.name, []]))]));
+  for (const s of shifts) {
+    const key = s.schedule || '';
+    if (!groups.has(key)) groups.set(key, new Map());
+    const layers = groups.get(key);
+    if (!layers.has(s.layer)) layers.set(s.layer, []);
+    layers.get(s.layer).push(s);
+  }
+  const notes = new Map(doc.overrides.map((o) => [o.override_id, o.note]));
+  const chip = (s) => h('span', { class: s.override_id ? 'shift override' : 'shift', 'data-staff': s.staff, 'data-override': s.override_id,
+    title: s.override_id ? notes.get(s.override_id) || t('oc_override') : null },
+  h('strong', {}, s.staff), h('span', { class: 'muted' }, `${short(s.from)} – ${short(s.until)}`),
+  s.override_id ? h('span', { class: 'badge override' }, t('oc_override')) : null);
+  const tables = [...groups].filter(([, layers]) => layers.size).map(([schedule, layers]) => h('div', { class: 'shift-group', 'data-schedule': schedule || 'default' },
+    h('h3', {}, scheduleLabel(schedule)),
+    h('table', { class: 'list shifts-table' }, h('tbody', {}, [...layers].map(([layer, list]) => h('tr', { 'data-layer': layer },
+      h('th', {}, layer),
+      h('td', {}, list.length ? h('div', { class: 'shifts' }, list.map(chip)) : h('span', { class: 'muted' }, t('none')))))))));
+  const feedUrl = (staff) => `${location.origin}/api/v1${teamPath('/on-call/feed.ics')}?key=${encodeURIComponent(session.key)}${staff ? `&staff=${encodeURIComponent(staff)}` : ''}`;
+  const feedInput = (url, test) => h('input', { value: url, readonly: true, class: 'code feed-url', 'data-test': test, onfocus: (e) => e.target.select() });
+  const copy = (input) => h('button', { type: 'button', onclick: async () => {
+    input.select();
+    try { await navigator.clipboard.writeText(input.value); toast(t('oc_copied')); } catch { toast(t('oc_copy_hint')); }
+  } }, t('oc_copy'));
+  const all = feedInput(feedUrl(), 'feed-url'), mine = feedInput(feedUrl(session.me.staff), 'feed-url-mine');
+  return h('div', { class: 'card', 'data-test': 'on-call-calendar' },
+    h('h2', {}, t('oc_coming')), h('p', { class: 'muted' }, t('oc_times_local')),
+    tables.length ? tables : h('p', { class: 'empty' }, t('none')),
+    h('div', { class: 'feed' }, h('h3', {}, t('oc_subscribe')), h('p', { class: 'muted' }, t('oc_feed_hint')),
+      field(t('oc_feed_all'), h('span', { class: 'inline' }, all, copy(all))),
+      field(t('oc_feed_mine'), h('span', { class: 'inline' }, mine, copy(mine))),
+      h('p', { class: 'muted' }, t('oc_feed_note'))));
+}
+
+function overridesCard(doc, reload) {
+  const settings = doc.on_call;
+  const layer = h('select', { required: true, 'data-test': 'override-layer' });
+  const schedule = h('select', { 'data-test': 'override-schedule', onchange: () => fillLayers() },
+    onCallSchedules(settings).map((c) => h('option', { value: c || '' }, scheduleLabel(c))));
+  const fillLayers = () => layer.replaceChildren(...layersOf(settings, schedule.value || null).map((l) => h('option', { value: l.name }, l.name)));
+  fillLayers();
+  const staff = h('input', { required: true, list: 'on-call-people', placeholder: t('staff_id'), 'data-test': 'override-staff' });
+  const [from, until] = spanInputs('override', 24);
+  const note = h('input', { maxlength: 200, 'data-test': 'override-note' });
+  const form = h('form', { class: 'span-form', 'data-test': 'override-form', onsubmit: (e) => {
+    e.preventDefault();
+    busy(e.submitter, async () => {
+      const body = { layer: layer.value, staff: staff.value.trim(), from: utc(from.value), until: utc(until.value) };
+      if (schedule.value) body.category = schedule.value;
+      if (note.value.trim()) body.note = note.value.trim();
+      await api('POST', teamPath('/on-call/overrides'), body);
+      toast(t('saved'));
+      await reload();
+    });
+  } },
+  field(t('oc_schedule'), schedule), field(t('oc_layer'), layer), field(t('staff'), staff), field(t('from'), from), field(t('to'), until),
+  field(t('oc_note'), note), h('button', { type: 'submit', class: 'primary', 'data-test': 'add-override' }, t('oc_add_override')));
+  const rows = doc.overrides.slice().sort((a, b) => new Date(a.from) - new Date(b.from)).map((o) => h('tr', { 'data-override': o.override_id, 'data-staff': o.staff },
+    h('td', {}, scheduleLabel(o.category)), h('td', {}, o.layer), h('td', {}, o.staff), h('td', {}, when(o.from)), h('td', {}, when(o.until)), h('td', {}, o.note || ''),
+    h('td', {}, h('button', { type: 'button', class: 'link danger', 'data-test': 'remove-override', onclick: (e) => busy(e.target, async () => {
+      await api('DELETE', teamPath(`/on-call/overrides/${encodeURIComponent(o.override_id)}`));
+      toast(t('done'));
+      await reload();
+    }) }, t('remove')))));
+  return h('div', { class: 'card' }, h('h2', {}, t('oc_overrides')), h('p', { class: 'muted' }, t('oc_overrides_help')), form,
+    h('table', { class: 'list', 'data-test': 'overrides' },
+      h('thead', {}, h('tr', {}, [t('oc_schedule'), t('oc_layer'), t('staff'), t('from'), t('to'), t('oc_note'), ''].map((c) => h('th', {}, c)))),
+      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 7, class: 'empty' }, t('none'))))));
+}
+
+function timeOffCard(doc, reload) {
+  const staff = h('input', { required: true, list: 'on-call-people', value: session.me.staff, 'data-test': 'time-off-staff' });
+  const [from, until] = spanInputs('time-off', 24);
+  const note = h('input', { maxlength: 200, 'data-test': 'time-off-note' });
+  const form = h('form', { class: 'span-form', 'data-test': 'time-off-form', onsubmit: (e) => {
+    e.preventDefault();
+    busy(e.submitter, async () => {
+      const body = { staff: staff.value.trim(), from: utc(from.value), until: utc(until.value) };
+      if (note.value.trim()) body.note = note.value.trim();
+      await api('POST', teamPath('/on-call/time-off'), body);
+      toast(t('saved'));
+      await reload();
+    });
+  } },
+  field(t('staff'), staff), field(t('from'), from), field(t('to'), until), field(t('oc_note'), note),
+  h('button', { type: 'submit', class: 'primary', 'data-test': 'add-time-off' }, t('oc_add_time_off')));
+  const rows = doc.time_off.slice().sort((a, b) => new Date(a.from) - new Date(b.from)).map((o) => h('tr', { 'data-time-off': o.time_off_id, 'data-staff': o.staff },
+    h('td', {}, o.staff), h('td', {}, when(o.from)), h('td', {}, when(o.until)), h('td', {}, o.note || ''),
+    h('td', {}, h('button', { type: 'button', class: 'link danger', 'data-test': 'remove-time-off', onclick: (e) => busy(e.target, async () => {
+      await api('DELETE', teamPath(`/on-call/time-off/${encodeURIComponent(o.time_off_id)}`));
+      toast(t('done'));
+      await reload();
+    }) }, t('remove')))));
+  return h('div', { class: 'card' }, h('h2', {}, t('oc_time_off')), h('p', { class: 'muted' }, t('oc_time_off_help')), form,
+    h('table', { class: 'list', 'data-test': 'time-off' },
+      h('thead', {}, h('tr', {}, [t('staff'), t('from'), t('to'), t('oc_note'), ''].map((c) => h('th', {}, c)))),
+      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 5, class: 'empty' }, t('none'))))));
+}
+
+function teamCalendarCard(doc, reload) {
+  const s = doc.on_call;
+  const calendar = s.calendar || { hours: [], holidays: [], workdays: [] };
+  const weekdays = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+  const hours = weekdays.map((day) => [day, calendar.hours.filter((x) => x.weekday === day)]).filter(([, spans]) => spans.length);
+  const file = h('input', { type: 'file', accept: '.ics,text/calendar', 'data-test': 'ics-import' });
+  file.addEventListener('change', async () => {
+    const chosen = file.files[0];
+    if (!chosen) return;
+    file.disabled = true;
+    try {
+      const done = await api('POST', teamPath('/on-call/calendar/import'), undefined, { raw: await chosen.arrayBuffer(), contentType: 'text/calendar' });
+      toast(t('oc_imported', { holidays: done.holidays, workdays: done.workdays }));
+      await reload();
+    } catch (e) { failed(e); } finally { file.disabled = false; file.value = ''; }
+  });
+  return h('div', { class: 'card', 'data-test': 'team-calendar' },
+    h('h2', {}, t('oc_team_calendar')),
+    h('p', {}, `${t('oc_time_zone')}: `, h('code', { 'data-test': 'time-zone' }, s.time_zone)),
+    h('h3', {}, t('oc_hours')),
+    hours.length ? h('ul', { class: 'days', 'data-test': 'working-hours' }, hours.map(([day, spans]) => h('li', { 'data-weekday': day },
+      h('strong', {}, t(`wd_${day}`)), ' ', spans.map((x) => `${hhmm(x.from)}–${hhmm(x.until)}`).join(', '))))
+      : h('p', { class: 'muted', 'data-test': 'working-hours' }, t('oc_around_clock')),
+    h('div', { class: 'grid2' },
+      h('div', {}, h('h3', {}, t('oc_holidays')),
+        calendar.holidays.length ? h('ul', { class: 'days', 'data-test': 'holidays' }, calendar.holidays.map((d) => h('li', { 'data-date': d.date },
+          h('code', {}, d.date), ' ', d.name))) : h('p', { class: 'muted', 'data-test': 'holidays' }, t('none'))),
+      h('div', {}, h('h3', {}, t('oc_workdays')),
+        calendar.workdays.length ? h('ul', { class: 'days', 'data-test': 'workdays' }, calendar.workdays.map((d) => h('li', { 'data-date': d.date },
+          h('code', {}, d.date), ' ', d.name, h('span', { class: 'muted' }, ` · ${t('oc_hours_of', { day: t(`wd_${d.hours_of}`) })}`))))
+          : h('p', { class: 'muted', 'data-test': 'workdays' }, t('none')))),
+    h('h3', {}, t('oc_import_ics')), h('p', { class: 'muted' }, t('oc_import_hint')), file);
+}
+
+function setupSummary(doc) {
+  const s = doc.on_call;
+  const shift = (l) => (l.shift.unit === 'weeks' ? t('oc_every_weeks', { n: l.shift.count }) : t('oc_every_days', { n: l.shift.count }));
+  const handoff = (l) => (l.handoff.weekday ? t('oc_handoff_on', { day: t(`wd_${l.handoff.weekday}`), time: hhmm(l.handoff.time) })
+    : t('oc_handoff_at', { time: hhmm(l.handoff.time) }));
+  const layerRows = onCallSchedules(s).flatMap((c) => layersOf(s, c).map((l) => h('tr', { 'data-schedule': c || 'default', 'data-layer': l.name },
+    h('td', {}, scheduleLabel(c)), h('td', {}, l.name), h('td', {}, l.participants.join(' → ')), h('td', {}, shift(l)), h('td', {}, handoff(l)), h('td', {}, l.starts_on))));
+  const minutes = (value) => (value === null || value === undefined ? '–' : `${value} min`);
+  const targets = (x) => `${t('oc_t_ack')} ${minutes(x.acknowledge_minutes)} · ${t('oc_t_first_reply')} ${minutes(x.first_reply_minutes)} · ${t('oc_t_resolution')} ${minutes(x.resolution_minutes)} · ${t('oc_clock')}: ${t(`clock_${x.clock || 'wall'}`)}`;
+  const steps = s.escalation?.steps || [];
+  return h('div', { class: 'setup-summary', 'data-test': 'on-call-summary' },
+    h('h3', {}, t('oc_layers')),
+    layerRows.length ? h('table', { class: 'list' },
+      h('thead', {}, h('tr', {}, [t('oc_schedule'), t('oc_layer'), t('oc_participants'), t('oc_shift'), t('oc_handoff'), t('oc_starts_on')].map((c) => h('th', {}, c)))),
+      h('tbody', {}, layerRows)) : h('p', { class: 'muted' }, t('oc_no_layers')),
+    h('div', { class: 'grid3' },
+      h('div', {}, h('h3', {}, t('oc_escalation')),
+        steps.length ? h('ol', { class: 'steps', 'data-test': 'escalation-steps' }, steps.map((step) => h('li', {},
+          t('oc_step', { who: step.notify.map((n) => t(`esc_${n}`)).join(' + '), wait: step.wait_minutes }))))
+          : h('p', { class: 'muted' }, t('oc_no_escalation')),
+        steps.length ? h('p', { class: 'muted' }, `${t('oc_clock')}: ${t(`clock_${s.escalation.clock || 'wall'}`)}`) : null),
+      h('div', {}, h('h3', {}, t('oc_targets')),
+        h('p', { 'data-test': 'targets' }, targets(s.targets || {})),
+        Object.entries(s.category_targets || {}).map(([c, x]) => h('p', {}, h('strong', {}, `${scheduleLabel(c)}: `), targets(x)))),
+      h('div', {}, h('h3', {}, t('oc_leads')), h('p', { 'data-test': 'leads' }, (s.leads || []).length ? s.leads.join(', ') : '–'))));
+}
+
+function setupCard(doc, reload, state = {}) {
+  const pretty = JSON.stringify(doc.on_call, null, 2);
+  const raw = h('textarea', { rows: 24, class: 'code', spellcheck: 'false', 'data-test': 'on-call-json' }, state.draft ?? pretty);
+  const problem = h('p', { class: 'error', 'data-test': 'on-call-error', hidden: !state.problem }, state.problem || '');
+  const show = (message) => { problem.textContent = message; problem.hidden = false; };
+  const save = (e) => busy(e.target, async () => {
+    problem.hidden = true;
+    let onCall;
+    try { onCall = JSON.parse(raw.value); } catch (err) { show(`${t('oc_bad_json')}: ${err.message}`); return; }
+    try {
+      await api('PUT', teamPath('/on-call'), { on_call: onCall, expected_version: doc.version });
+    } catch (err) {
+      // Someone changed it meanwhile: show the new set-up above, keep the edits below.
+      if (err.status === 409) await reload({ draft: raw.value, problem: `${err.message} — ${t('oc_draft_kept')}` });
+      else show(err.message);
+      throw err;
+    }
+    toast(t('saved'));
+    await reload();
+  });
+  return h('div', { class: 'card', 'data-test': 'on-call-setup' },
+    h('h2', {}, t('oc_setup')),
+    doc.configured ? null : h('p', { class: 'notice-box', 'data-test': 'not-configured' }, t('oc_not_configured')),
+    setupSummary(doc),
+    h('h3', {}, t('oc_json')), h('p', { class: 'muted' }, t('oc_json_help')),
+    raw, problem,
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'primary', 'data-test': 'save-on-call', onclick: save }, t('save')),
+      h('button', { type: 'button', onclick: () => { raw.value = pretty; problem.hidden = true; } }, t('reset'))));
+}
+
+async function onCallPage() {
+  const container = h('section', { class: 'on-call' }, t('loading'));
+  main.replaceChildren(container);
+  // Reads everything again and shows it; `state` keeps the set-up editor's draft and problem.
+  const reload = async (state = {}) => {
+    const doc = await api('GET', teamPath('/on-call'));
+    const now = nowCard(doc);
+    const [shifts] = await Promise.all([api('GET', `${teamPath('/on-call/shifts')}?days=28`), now.refresh()]);
+    container.replaceChildren(
+      h('h1', {}, t('on_call')),
+      h('datalist', { id: 'on-call-people' }, onCallPeople(doc).map((p) => h('option', { value: p }))),
+      now.card, awayCard(doc, reload), shiftsCard(doc, shifts), overridesCard(doc, reload), timeOffCard(doc, reload),
+      teamCalendarCard(doc, reload), setupCard(doc, reload, state));
+    now.follow();
+  };
+  try { await reload(); } catch (e) { failed(e); container.replaceChildren(h('h1', {}, t('on_call')), h('p', { class: 'error' }, e.message)); }
+}
+
+// ---------------------------------------------------------------------------------------
 // Team settings: policies, roster, keys, WeCom
 // ---------------------------------------------------------------------------------------
 
@@ -832,6 +1171,7 @@ const routes = [
   [/^\/teams\/([^/]+)\/faqs$/, () => faqsPage()],
   [/^\/teams\/([^/]+)\/candidates$/, () => candidatesPage()],
   [/^\/teams\/([^/]+)\/statistics$/, (m, q) => statisticsPage(q)],
+  [/^\/teams\/([^/]+)\/on-call$/, () => onCallPage()],
   [/^\/teams\/([^/]+)\/settings$/, () => settingsPage()],
 ];
 

@@ -8,6 +8,7 @@ mod callbacks;
 mod engine;
 mod jetstream;
 mod matching;
+mod oncall;
 mod projection;
 mod timers;
 
@@ -38,6 +39,8 @@ enum Bench {
     Callbacks(callbacks::CallbacksArgs),
     /// Timer firing lateness and memory with 1,000,000 pending vs one tokio task per timer.
     Timers(timers::TimersArgs),
+    /// "Who is on call" for 1,000 teams × 5 categories vs the old flat roster.
+    OnCall(oncall::OnCallArgs),
     /// One side of the timer benchmark, in its own process so its memory is its own.
     #[command(hide = true)]
     TimersSide(timers::SideArgs),
@@ -54,6 +57,7 @@ fn main() -> Result<()> {
         Bench::Jetstream(args) => jetstream::run(&args),
         Bench::Callbacks(args) => callbacks::run(&args),
         Bench::Timers(args) => timers::run(&args),
+        Bench::OnCall(args) => oncall::run(&args),
         Bench::TimersSide(args) => timers::run_side(&args),
         Bench::All => {
             append::run(&append::AppendArgs::default())?;
@@ -62,6 +66,7 @@ fn main() -> Result<()> {
             projection::run(&projection::ProjectionArgs::default())?;
             callbacks::run(&callbacks::CallbacksArgs::default())?;
             timers::run(&timers::TimersArgs::default())?;
+            oncall::run(&oncall::OnCallArgs::default())?;
             match jetstream::unavailable() {
                 None => jetstream::run(&jetstream::JetstreamArgs::default()),
                 Some(why) => {
