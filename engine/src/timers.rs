@@ -100,7 +100,9 @@ impl TimerQueue {
             match self.next_due(now) {
                 Due::Now(timer_id, stream) => fire(timer_id, stream).await,
                 Due::At(at) => {
-                    let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
+                    // At most a second: a clock that steps (NTP, a rehearsal's offset) is
+                    // noticed within one.
+                    let wait = (at - now).to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(1));
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
                         _ = self.changed.notified() => {}

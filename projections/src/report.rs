@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use switchboard_schemas::event::CloseReason;
+use switchboard_schemas::oncall::TargetKind;
 use switchboard_schemas::TeamId;
 use switchboard_tabular::sheets::{self, Cell, Sheet};
 use switchboard_tabular::TabularError;
@@ -205,7 +206,19 @@ fn summary(s: &Statistics) -> Vec<(&'static str, Option<f64>)> {
         ("Time to resolution, p90 (s)", s.time_to_resolution.p90_secs),
         ("Re-confirmations sent", Some(s.reconfirmed as f64)),
         ("Closed as stale", Some(s.auto_closed as f64)),
+        ("Time to acknowledge, median (s)", s.handover.time_to_acknowledge.median_secs),
+        ("Time to acknowledge, p90 (s)", s.handover.time_to_acknowledge.p90_secs),
+        ("Time to first human reply, median (s)", s.handover.time_to_first_reply.median_secs),
+        ("Time to first human reply, p90 (s)", s.handover.time_to_first_reply.p90_secs),
+        ("Acknowledge target missed", Some(missed(s, TargetKind::Acknowledge))),
+        ("First-reply target missed", Some(missed(s, TargetKind::FirstReply))),
+        ("Resolution target missed", Some(missed(s, TargetKind::Resolution))),
     ]
+}
+
+/// Sessions that missed a target.
+fn missed(s: &Statistics, target: TargetKind) -> f64 {
+    s.handover.missed.iter().find(|c| c.key.as_deref() == Some(target.as_str())).map_or(0.0, |c| c.count as f64)
 }
 
 /// (day, opened, closed) for every day with either.
@@ -222,7 +235,7 @@ fn per_day(s: &Statistics) -> Vec<(String, u64, u64)> {
 }
 
 /// The session table's columns, in the CSV and on the Sessions sheet.
-pub const SESSION_COLUMNS: [&str; 17] = [
+pub const SESSION_COLUMNS: [&str; 20] = [
     "session_id",
     "opened_at",
     "user",
@@ -240,9 +253,13 @@ pub const SESSION_COLUMNS: [&str; 17] = [
     "last_faq",
     "messages_in",
     "messages_out",
+    "acknowledge_secs",
+    "first_reply_secs",
+    "missed_targets",
 ];
 
-const NUMERIC_COLUMNS: [&str; 4] = ["first_answer_secs", "resolution_secs", "messages_in", "messages_out"];
+const NUMERIC_COLUMNS: [&str; 6] =
+    ["first_answer_secs", "resolution_secs", "messages_in", "messages_out", "acknowledge_secs", "first_reply_secs"];
 
 fn session_cells(row: &SessionRow) -> Vec<String> {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
@@ -265,7 +282,18 @@ fn session_cells(row: &SessionRow) -> Vec<String> {
         opt(row.last_faq.as_deref()),
         row.messages_in.to_string(),
         row.messages_out.to_string(),
+        since_handover(row, row.acknowledged_at),
+        since_handover(row, row.first_human_reply_at),
+        row.missed_targets.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" "),
     ]
+}
+
+/// Seconds from the first hand-over to `at`, or nothing.
+fn since_handover(row: &SessionRow, at: Option<DateTime<Utc>>) -> String {
+    match (row.handed_over_at, at) {
+        (Some(from), Some(at)) => (at - from).num_seconds().max(0).to_string(),
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use switchboard_schemas::event::{CloseReason, MatchDecision, OutboundPurpose, SessionStatus};
+use switchboard_schemas::event::{CloseReason, MatchDecision, OutboundPurpose, SessionStatus, TimerPurpose};
+use switchboard_schemas::oncall::TargetKind;
 use switchboard_schemas::ConversationEvent;
 use uuid::Uuid;
 
@@ -61,6 +62,37 @@ pub struct SessionRow {
     /// The question Switchboard could not answer well in this session, if any: the raw
     /// material of FAQ candidates.
     pub candidate: Option<CandidateQuestion>,
+    /// When it was first handed to a person.
+    pub handed_over_at: Option<DateTime<Utc>>,
+    /// When a person first acknowledged (or replied to) a hand-over.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// When a person first replied to the operator.
+    pub first_human_reply_at: Option<DateTime<Utc>>,
+    /// The response targets it missed, each once, in order.
+    pub missed_targets: Vec<TargetKind>,
+    /// The response targets still running: their timer, target and due time.
+    pub targets_due: Vec<TargetDue>,
+}
+
+/// A response target still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetDue {
+    /// The timer that records it missed.
+    pub timer_id: Uuid,
+    /// Which target.
+    pub target: TargetKind,
+    /// When it falls due.
+    pub due_at: DateTime<Utc>,
+}
+
+/// The target a timer watches, if it watches one.
+fn target_of(purpose: TimerPurpose) -> Option<TargetKind> {
+    match purpose {
+        TimerPurpose::AcknowledgeTarget => Some(TargetKind::Acknowledge),
+        TimerPurpose::FirstReplyTarget => Some(TargetKind::FirstReply),
+        TimerPurpose::ResolutionTarget => Some(TargetKind::Resolution),
+        TimerPurpose::Reconfirm | TimerPurpose::AutoClose | TimerPurpose::Escalate => None,
+    }
 }
 
 /// Why a session's question is an FAQ candidate.
@@ -135,6 +167,11 @@ impl SessionRow {
             offered: Vec::new(),
             last_query: None,
             candidate: None,
+            handed_over_at: None,
+            acknowledged_at: None,
+            first_human_reply_at: None,
+            missed_targets: Vec::new(),
+            targets_due: Vec::new(),
         }
     }
 
@@ -215,6 +252,7 @@ impl SessionRow {
             E::TransferredToHuman(e) => {
                 self.phase = SessionStatus::WithHuman;
                 self.transferred = true;
+                self.handed_over_at.get_or_insert(at);
                 self.mark_candidate(CandidateReason::Transferred, at);
                 self.assignee = e.assignee.as_ref().map(|a| a.as_str().to_owned());
                 if let Some(category) = &e.category {
@@ -230,11 +268,34 @@ impl SessionRow {
                 self.reconfirming = true;
                 self.reconfirmed = true;
             }
+            E::HandoverAcknowledged(_) => {
+                self.acknowledged_at.get_or_insert(at);
+            }
+            E::HumanReplied(_) => {
+                self.acknowledged_at.get_or_insert(at);
+                self.first_human_reply_at.get_or_insert(at);
+            }
+            E::TimerScheduled(e) => {
+                if let Some(target) = target_of(e.purpose) {
+                    self.targets_due.retain(|t| t.target != target);
+                    self.targets_due.push(TargetDue { timer_id: e.timer_id, target, due_at: e.due_at });
+                    self.targets_due.sort_by_key(|t| t.due_at);
+                }
+            }
+            E::TimerCancelled(e) => self.targets_due.retain(|t| t.timer_id != e.timer_id),
+            E::TimerFired(e) => self.targets_due.retain(|t| t.timer_id != e.timer_id),
+            E::ResponseTargetMissed(e) => {
+                if !self.missed_targets.contains(&e.target) {
+                    self.missed_targets.push(e.target);
+                    self.missed_targets.sort();
+                }
+            }
             E::SessionClosed(e) => {
                 self.phase = SessionStatus::Closed;
                 self.reconfirming = false;
                 self.closed_at = Some(at);
                 self.close_reason = Some(e.reason);
+                self.targets_due.clear();
             }
             E::SessionReopened(_) => {
                 self.mark_candidate(CandidateReason::Reopened, at);
@@ -295,6 +356,28 @@ pub mod metric {
     pub const STALE: &str = "stale";
     /// Closed sessions by time to resolution, bucketed seconds.
     pub const RESOLUTION: &str = "resolution";
+    /// Handed-over sessions by category ("" for none).
+    pub const HANDED_OVER_CATEGORY: &str = "handed_category";
+    /// Hand-over to acknowledgment, bucketed seconds; the `_BY` and `_CATEGORY` forms key
+    /// it as `"<bucket> <assignee or category>"`.
+    pub const ACKNOWLEDGE: &str = "acknowledge";
+    /// [`ACKNOWLEDGE`] per assignee.
+    pub const ACKNOWLEDGE_BY: &str = "acknowledge_by";
+    /// [`ACKNOWLEDGE`] per category.
+    pub const ACKNOWLEDGE_CATEGORY: &str = "acknowledge_category";
+    /// Hand-over to the first reply of a person, bucketed seconds (keyed as [`ACKNOWLEDGE`]).
+    pub const FIRST_REPLY: &str = "first_reply";
+    /// [`FIRST_REPLY`] per assignee.
+    pub const FIRST_REPLY_BY: &str = "first_reply_by";
+    /// [`FIRST_REPLY`] per category.
+    pub const FIRST_REPLY_CATEGORY: &str = "first_reply_category";
+    /// Response targets missed, keyed by target; the `_BY` and `_CATEGORY` forms as
+    /// `"<target> <assignee or category>"`.
+    pub const MISSED: &str = "missed";
+    /// [`MISSED`] per assignee.
+    pub const MISSED_BY: &str = "missed_by";
+    /// [`MISSED`] per category.
+    pub const MISSED_CATEGORY: &str = "missed_category";
 }
 
 /// Buckets a duration for the percentile histograms: exact below 1,000 seconds, three
@@ -320,9 +403,30 @@ pub fn contributions(row: &SessionRow) -> Vec<Contribution> {
         out.push(Contribution { team: row.team.clone(), day: day.to_owned(), metric, key: key.to_owned(), n: 1 });
     };
     add(&opened_day, metric::OPENED, "");
+    let assignee = row.assignee.as_deref().unwrap_or("");
+    let category = row.category.as_deref().unwrap_or("");
     if row.transferred {
         add(&opened_day, metric::TRANSFERRED, "");
-        add(&opened_day, metric::ASSIGNEE, row.assignee.as_deref().unwrap_or(""));
+        add(&opened_day, metric::ASSIGNEE, assignee);
+        add(&opened_day, metric::HANDED_OVER_CATEGORY, category);
+    }
+    if let Some(handed) = row.handed_over_at {
+        for (at, all, by, of_category) in [
+            (row.acknowledged_at, metric::ACKNOWLEDGE, metric::ACKNOWLEDGE_BY, metric::ACKNOWLEDGE_CATEGORY),
+            (row.first_human_reply_at, metric::FIRST_REPLY, metric::FIRST_REPLY_BY, metric::FIRST_REPLY_CATEGORY),
+        ] {
+            if let Some(at) = at {
+                let bucket = duration_bucket((at - handed).num_seconds().max(0));
+                add(&opened_day, all, &bucket.to_string());
+                add(&opened_day, by, &format!("{bucket} {assignee}"));
+                add(&opened_day, of_category, &format!("{bucket} {category}"));
+            }
+        }
+    }
+    for target in &row.missed_targets {
+        add(&opened_day, metric::MISSED, target.as_str());
+        add(&opened_day, metric::MISSED_BY, &format!("{target} {assignee}"));
+        add(&opened_day, metric::MISSED_CATEGORY, &format!("{target} {category}"));
     }
     if row.reconfirmed {
         add(&opened_day, metric::RECONFIRMED, "");
@@ -402,7 +506,7 @@ mod tests {
         after.assignee = Some("zhao".into());
         let delta = rollup_delta(&[RowChange { before: Some(before.clone()), after: after.clone() }]);
         let names: Vec<_> = delta.iter().map(|c| (c.metric, c.key.as_str(), c.n)).collect();
-        assert_eq!(names, vec![("assignee", "zhao", 1), ("transferred", "", 1)]);
+        assert_eq!(names, vec![("assignee", "zhao", 1), ("handed_category", "", 1), ("transferred", "", 1)]);
         assert!(rollup_delta(&[RowChange { before: Some(after.clone()), after }]).is_empty());
         let new = rollup_delta(&[RowChange { before: None, after: before }]);
         assert_eq!(new.len(), 2, "opened and category");

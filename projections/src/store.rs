@@ -43,6 +43,8 @@ pub struct SessionQuery {
     pub opened_to: Option<DateTime<Utc>>,
     /// Only sessions whose first question contains this text (case-insensitive).
     pub text: Option<String>,
+    /// Only sessions that missed (true) or met (false) every response target.
+    pub breached: Option<bool>,
     /// At most this many rows per page.
     pub limit: u32,
     /// Where the previous page ended ([`SessionPage::next`]); none for the first page.
@@ -60,6 +62,7 @@ impl SessionQuery {
             opened_from: None,
             opened_to: None,
             text: None,
+            breached: None,
             limit,
             cursor: None,
         }
@@ -153,6 +156,28 @@ pub struct Statistics {
     pub reconfirmed: u64,
     /// Sessions closed as stale (no answer after the re-confirmation).
     pub auto_closed: u64,
+    /// Hand-overs: how fast people acknowledged and replied, and the targets missed.
+    pub handover: HandoverFigures,
+    /// The same per engineer (the assignee), most hand-overs first.
+    pub handover_per_assignee: Vec<HandoverFigures>,
+    /// The same per category, most hand-overs first.
+    pub handover_per_category: Vec<HandoverFigures>,
+}
+
+/// How hand-overs went, for the whole team or one engineer or category.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HandoverFigures {
+    /// The engineer or category (none: nobody, no category, or the whole team).
+    pub key: Option<String>,
+    /// Opened sessions handed to a person.
+    pub handed_over: u64,
+    /// From the first hand-over to the first acknowledgment or reply.
+    pub time_to_acknowledge: Percentiles,
+    /// From the first hand-over to the first reply of a person.
+    pub time_to_first_reply: Percentiles,
+    /// Sessions that missed each response target, by target (`acknowledge`, `first_reply`,
+    /// `resolution`).
+    pub missed: Vec<Count>,
 }
 
 /// A team as the team directory lists it.

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use futures::future::BoxFuture;
 use switchboard_schemas::event::{CloseReason, SessionStatus};
+use switchboard_schemas::oncall::TargetKind;
 use switchboard_schemas::TeamId;
 use uuid::Uuid;
 
-use switchboard_projections::sessions::{CandidateQuestion, CandidateReason, RowChange, SessionRow};
+use switchboard_projections::sessions::{CandidateQuestion, CandidateReason, RowChange, SessionRow, TargetDue};
 use switchboard_projections::store::{Batch, Count, Period, ReadStore, SessionQuery, TeamRow};
 
 /// A store made for one test, and how to clean up after it (e.g. drop a schema).
@@ -89,6 +90,7 @@ fn answer(row: &mut SessionRow, after_secs: i64, faq: Option<&str>) {
 
 fn transfer(row: &mut SessionRow, to: &str, category: &str) {
     row.transferred = true;
+    row.handed_over_at = Some(row.opened_at + Duration::seconds(60));
     row.assignee = Some(to.to_owned());
     row.category = Some(category.to_owned());
     row.status = SessionStatus::WithHuman;
@@ -113,6 +115,8 @@ pub fn known_rows() -> Vec<SessionRow> {
     let mut s2 = row("alpha", 2, d1 + Duration::hours(10), "invoice is wrong");
     answer(&mut s2, 10, Some("f1"));
     transfer(&mut s2, "zhao", "billing");
+    s2.acknowledged_at = Some(s2.opened_at + Duration::seconds(90));
+    s2.first_human_reply_at = Some(s2.opened_at + Duration::seconds(180));
     close(&mut s2, 600, CloseReason::Manual);
     let mut s3 = row("alpha", 3, d2 + Duration::hours(8), "anyone there");
     s3.reconfirmed = true;
@@ -125,6 +129,12 @@ pub fn known_rows() -> Vec<SessionRow> {
     s4.offered = vec![("f2".into(), Some("export".into())), ("f3".into(), None)];
     let mut s5 = row("alpha", 5, d2 + Duration::hours(13), "Prize stock is LOW");
     transfer(&mut s5, "qian", "export");
+    s5.missed_targets = vec![TargetKind::Acknowledge];
+    s5.targets_due = vec![TargetDue {
+        timer_id: id(50),
+        target: TargetKind::FirstReply,
+        due_at: s5.opened_at + Duration::minutes(31),
+    }];
     candidate(&mut s5, "Prize stock is LOW", CandidateReason::Unanswered, 5);
     let mut s6 = row("beta", 6, d1 + Duration::hours(11), "prize stock low too");
     transfer(&mut s6, "zhao", "billing");
@@ -271,6 +281,8 @@ pub async fn check_filters(store: Arc<dyn ReadStore>) {
     assert_eq!(ids(&store, SessionQuery { text: Some("discount 50".into()), ..all() }).await, vec![4, 1]);
     assert_eq!(ids(&store, SessionQuery { text: Some("50%".into()), ..all() }).await, vec![4], "% is literal");
     assert_eq!(ids(&store, SessionQuery { text: Some("5_".into()), ..all() }).await, Vec::<u128>::new());
+    assert_eq!(ids(&store, SessionQuery { breached: Some(true), ..all() }).await, vec![5]);
+    assert_eq!(ids(&store, SessionQuery { breached: Some(false), ..all() }).await, vec![4, 3, 2, 1]);
     let combined = SessionQuery { category: Some("billing".into()), status: Some(SessionStatus::Closed), ..all() };
     assert_eq!(ids(&store, combined).await, vec![2, 1]);
 }
@@ -347,6 +359,28 @@ pub async fn check_statistics(store: Arc<dyn ReadStore>) {
     assert_eq!(stats.per_assignee, vec![count("qian", 1), count("zhao", 1)]);
     assert_eq!(stats.reconfirmed, 1);
     assert_eq!(stats.auto_closed, 1);
+    // Hand-overs: zhao acknowledged after 30 s and replied after 120 s; qian missed the
+    // acknowledgment target.
+    let handover = &stats.handover;
+    assert_eq!((handover.key.clone(), handover.handed_over), (None, 2));
+    assert_eq!((handover.time_to_acknowledge.samples, handover.time_to_acknowledge.median_secs), (1, Some(30.0)));
+    assert_eq!((handover.time_to_first_reply.samples, handover.time_to_first_reply.p90_secs), (1, Some(120.0)));
+    assert_eq!(handover.missed, vec![count("acknowledge", 1)]);
+    let by: Vec<(Option<&str>, u64, Option<f64>, &[Count])> = stats
+        .handover_per_assignee
+        .iter()
+        .map(|h| (h.key.as_deref(), h.handed_over, h.time_to_acknowledge.median_secs, h.missed.as_slice()))
+        .collect();
+    assert_eq!(
+        by,
+        vec![
+            (Some("qian"), 1, None, [count("acknowledge", 1)].as_slice()),
+            (Some("zhao"), 1, Some(30.0), [].as_slice())
+        ]
+    );
+    let categories: Vec<(Option<&str>, u64)> =
+        stats.handover_per_category.iter().map(|h| (h.key.as_deref(), h.handed_over)).collect();
+    assert_eq!(categories, vec![(Some("billing"), 1), (Some("export"), 1)]);
     // Whole months are read from the month rollup, partial ones from days: same figures.
     let march = Period { from: day1() - Duration::days(1), to: day1() + Duration::days(30) };
     assert_eq!(store.statistics(&team("alpha"), march).await.unwrap(), stats, "March as a month");

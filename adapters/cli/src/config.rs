@@ -370,6 +370,11 @@ pub struct CoreSettings {
     /// stopped instance's conversations are taken over; the same on every instance.
     #[serde(with = "humantime_serde")]
     pub lease_term: Duration,
+    /// For rehearsals on a staging instance and for tests: a file holding a number of
+    /// seconds this instance's clock runs ahead of the wall clock (re-read as it changes),
+    /// so an escalation chain or a stale close can be walked through without waiting.
+    /// Never set it in production.
+    pub clock_offset_file: Option<std::path::PathBuf>,
 }
 
 impl Default for CoreSettings {
@@ -381,6 +386,7 @@ impl Default for CoreSettings {
             shard: "0/1".into(),
             parts: 16,
             lease_term: Duration::from_secs(10),
+            clock_offset_file: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod channels;
+mod clock;
 mod config;
 mod demo;
 mod eval;

@@ -10,7 +10,9 @@ use poem::EndpointExt;
 use switchboard_embed::{CachedEmbedder, ModelPaths, OrtEmbedder};
 use switchboard_engine::follow::{stop_signal, Stopped};
 use switchboard_engine::log::EventLog;
-use switchboard_engine::ports::SystemClock;
+use switchboard_engine::ports::{Clock, SystemClock};
+
+use crate::clock::OffsetClock;
 use switchboard_engine::ports::{Matcher, Rephraser};
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, RephraseOptions};
@@ -377,7 +379,14 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     let instruments = Instruments::default();
     let log: Arc<dyn EventLog> = Arc::new(TimedLog::new(log, instruments.append_seconds.clone()));
     let first_start = log.head().await.context("reading the event log")? == 0;
-    let runtime = Arc::new(Runtime::new(log.clone(), Arc::new(SystemClock)));
+    let clock: Arc<dyn Clock> = match &config.core.clock_offset_file {
+        Some(file) => {
+            warn!(file = %file.display(), "the clock is shifted by the seconds in core.clock_offset_file: for rehearsals and tests only");
+            Arc::new(OffsetClock::new(file.clone()))
+        }
+        None => Arc::new(SystemClock),
+    };
+    let runtime = Arc::new(Runtime::new(log.clone(), clock));
     if args.demo {
         let team = config.teams.entry(demo::DEMO_TEAM.into()).or_insert(demo::team()?);
         if let (Some(api), Some(app)) = (&args.demo_wecom_api, team.wecom.as_mut()) {

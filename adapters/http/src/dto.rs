@@ -8,8 +8,9 @@ use switchboard_projections::conversation::{
     ConversationView, MatchView, MessageView, SessionView, Speaker, TimelineEntry,
 };
 use switchboard_projections::sessions::SessionRow;
-use switchboard_projections::store::{Count, Percentiles, Period, Statistics};
+use switchboard_projections::store::{Count, HandoverFigures, Percentiles, Period, Statistics};
 use switchboard_schemas::event::{MatchDecision, Recipient, SessionStatus};
+use switchboard_schemas::oncall::TargetKind;
 use switchboard_schemas::RecordedEvent;
 use uuid::Uuid;
 
@@ -423,6 +424,47 @@ pub struct SessionSummary {
     pub messages_in: i64,
     /// Messages to anyone.
     pub messages_out: i64,
+    /// When it was first handed to a person.
+    pub handed_over_at: Option<DateTime<Utc>>,
+    /// When a person first acknowledged or replied.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// When a person first replied.
+    pub first_human_reply_at: Option<DateTime<Utc>>,
+    /// The response targets it missed.
+    pub missed_targets: Vec<ResponseTarget>,
+    /// The response targets still running, soonest first.
+    pub targets_due: Vec<TargetDueBody>,
+}
+
+/// A response target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ResponseTarget {
+    /// Time to acknowledge.
+    Acknowledge,
+    /// Time to the first reply of a person.
+    FirstReply,
+    /// Time to resolution.
+    Resolution,
+}
+
+impl From<TargetKind> for ResponseTarget {
+    fn from(t: TargetKind) -> Self {
+        match t {
+            TargetKind::Acknowledge => Self::Acknowledge,
+            TargetKind::FirstReply => Self::FirstReply,
+            TargetKind::Resolution => Self::Resolution,
+        }
+    }
+}
+
+/// A response target still running.
+#[derive(Debug, Object)]
+pub struct TargetDueBody {
+    /// Which target.
+    pub target: ResponseTarget,
+    /// When it falls due (counted in the team's working or wall time).
+    pub due_at: DateTime<Utc>,
 }
 
 impl From<&SessionRow> for SessionSummary {
@@ -443,6 +485,15 @@ impl From<&SessionRow> for SessionSummary {
             last_faq: r.last_faq.clone(),
             messages_in: r.messages_in,
             messages_out: r.messages_out,
+            handed_over_at: r.handed_over_at,
+            acknowledged_at: r.acknowledged_at,
+            first_human_reply_at: r.first_human_reply_at,
+            missed_targets: r.missed_targets.iter().map(|t| (*t).into()).collect(),
+            targets_due: r
+                .targets_due
+                .iter()
+                .map(|t| TargetDueBody { target: t.target.into(), due_at: t.due_at })
+                .collect(),
         }
     }
 }
@@ -533,11 +584,70 @@ pub struct TeamStatistics {
     pub reconfirmed: u64,
     /// Sessions closed as stale.
     pub auto_closed: u64,
+    /// How hand-overs went for the whole team.
+    pub handover: HandoverBody,
+    /// Per engineer, most hand-overs first.
+    pub handover_per_assignee: Vec<HandoverBody>,
+    /// Per category, most hand-overs first.
+    pub handover_per_category: Vec<HandoverBody>,
+}
+
+/// How hand-overs went.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct HandoverBody {
+    /// The engineer or category (absent: the whole team, nobody, or no category).
+    pub key: Option<String>,
+    /// Opened sessions handed to a person.
+    pub handed_over: u64,
+    /// First hand-over to the first acknowledgment or reply.
+    pub time_to_acknowledge: DurationFigures,
+    /// First hand-over to the first reply of a person.
+    pub time_to_first_reply: DurationFigures,
+    /// Sessions that missed each target, by target.
+    pub missed: Vec<KeyCount>,
+    /// Per target the team tracks: the share of hand-overs that met it (absent without
+    /// hand-overs).
+    pub met: Vec<TargetMet>,
+}
+
+/// The share of hand-overs that met a target.
+#[derive(Debug, Object)]
+pub struct TargetMet {
+    /// The target.
+    pub target: ResponseTarget,
+    /// Met / handed over, 0 to 1.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    pub rate: f64,
+}
+
+impl HandoverBody {
+    /// The API form of hand-over figures; `tracked` are the targets the team has set.
+    pub fn new(h: &HandoverFigures, tracked: &[TargetKind]) -> Self {
+        let missed_of =
+            |t: TargetKind| h.missed.iter().find(|c| c.key.as_deref() == Some(t.as_str())).map_or(0, |c| c.count);
+        Self {
+            key: h.key.clone(),
+            handed_over: h.handed_over,
+            time_to_acknowledge: (&h.time_to_acknowledge).into(),
+            time_to_first_reply: (&h.time_to_first_reply).into(),
+            missed: counts(&h.missed),
+            met: tracked
+                .iter()
+                .filter(|_| h.handed_over > 0)
+                .map(|t| TargetMet {
+                    target: (*t).into(),
+                    rate: (h.handed_over.saturating_sub(missed_of(*t))) as f64 / h.handed_over as f64,
+                })
+                .collect(),
+        }
+    }
 }
 
 impl TeamStatistics {
-    /// The API form of a store's statistics over `period`.
-    pub fn new(s: &Statistics, period: Period) -> Self {
+    /// The API form of a store's statistics over `period`; `tracked` are the response
+    /// targets the team has set.
+    pub fn new(s: &Statistics, period: Period, tracked: &[TargetKind]) -> Self {
         Self {
             from: period.from,
             to: period.to,
@@ -556,6 +666,9 @@ impl TeamStatistics {
             per_assignee: counts(&s.per_assignee),
             reconfirmed: s.reconfirmed,
             auto_closed: s.auto_closed,
+            handover: HandoverBody::new(&s.handover, tracked),
+            handover_per_assignee: s.handover_per_assignee.iter().map(|h| HandoverBody::new(h, tracked)).collect(),
+            handover_per_category: s.handover_per_category.iter().map(|h| HandoverBody::new(h, tracked)).collect(),
         }
     }
 }

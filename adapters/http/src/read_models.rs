@@ -82,6 +82,20 @@ fn period(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Peri
     Ok(Period { from, to })
 }
 
+/// The response targets a team tracks, for any category.
+pub(crate) fn tracked_targets(team: &switchboard_engine::team::Team) -> Vec<switchboard_schemas::oncall::TargetKind> {
+    let on_call = team.on_call_settings();
+    switchboard_schemas::oncall::TargetKind::ALL
+        .iter()
+        .copied()
+        .filter(|kind| {
+            std::iter::once(&on_call.targets)
+                .chain(on_call.category_targets.values())
+                .any(|t| t.minutes(*kind).is_some())
+        })
+        .collect()
+}
+
 impl ReadModelsApi {
     /// The team, once the key may read it and it exists (an unknown team is a 404, not an
     /// empty answer).
@@ -112,6 +126,8 @@ impl ReadModelsApi {
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         text: Query<Option<String>>,
+        /// Only sessions that missed a response target (true) or none (false).
+        breached: Query<Option<bool>>,
         /// Rows per page (1 to 500, default 50).
         limit: Query<Option<Count<1, { MAX_PAGE as u64 }>>>,
         cursor: Query<Option<String>>,
@@ -129,6 +145,7 @@ impl ReadModelsApi {
             opened_from: from.0,
             opened_to: to.0,
             text: text.0.filter(|t| !t.trim().is_empty()),
+            breached: breached.0,
             limit,
             cursor: cursor.0,
         };
@@ -148,7 +165,8 @@ impl ReadModelsApi {
         let team = self.team(&key, &team).await?;
         let period = period(from.0, to.0)?;
         let statistics = self.state.read_models.statistics(&team, period).await?;
-        Ok(Json(TeamStatistics::new(&statistics, period)))
+        let tracked = tracked_targets(&self.state.runtime.load_team(&team).await?);
+        Ok(Json(TeamStatistics::new(&statistics, period, &tracked)))
     }
 
     /// Questions Switchboard could not answer well (unanswered, transferred, marked "not

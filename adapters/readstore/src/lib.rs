@@ -13,8 +13,8 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use switchboard_projections::candidates::CandidateRecord;
 use switchboard_projections::sessions::{metric, rollup_delta, SessionRow};
 use switchboard_projections::store::{
-    cursor_after, Batch, Count, Percentiles, Period, ReadStore, SessionPage, SessionQuery, Statistics, StoreError,
-    TeamRow,
+    cursor_after, Batch, Count, HandoverFigures, Percentiles, Period, ReadStore, SessionPage, SessionQuery, Statistics,
+    StoreError, TeamRow,
 };
 use switchboard_schemas::TeamId;
 use uuid::Uuid;
@@ -131,6 +131,59 @@ fn percentiles(histogram: &BTreeMap<i64, u64>) -> Percentiles {
     Percentiles { samples, median_secs: at(0.5), p90_secs: at(0.9) }
 }
 
+/// Hand-over histograms and counts being summed from the rollup.
+#[derive(Default)]
+struct Handovers {
+    handed_over: u64,
+    acknowledge: BTreeMap<i64, u64>,
+    first_reply: BTreeMap<i64, u64>,
+    missed: BTreeMap<String, u64>,
+}
+
+/// Splits a `"<bucket or target> <assignee or category>"` key.
+fn keyed(key: &str) -> (&str, &str) {
+    key.split_once(' ').unwrap_or((key, ""))
+}
+
+impl Handovers {
+    /// Adds one per-assignee or per-category counter.
+    fn add(&mut self, metric_name: &str, key: &str, n: u64) -> Result<(), StoreError> {
+        let (head, _) = keyed(key);
+        let bucket = || head.parse::<i64>().map_err(|_| StoreError::Corrupt(format!("duration bucket {head:?}")));
+        match metric_name {
+            metric::ACKNOWLEDGE_BY | metric::ACKNOWLEDGE_CATEGORY => {
+                *self.acknowledge.entry(bucket()?).or_default() += n
+            }
+            metric::FIRST_REPLY_BY | metric::FIRST_REPLY_CATEGORY => {
+                *self.first_reply.entry(bucket()?).or_default() += n
+            }
+            _ => *self.missed.entry(head.to_owned()).or_default() += n,
+        }
+        Ok(())
+    }
+
+    fn figures(&self, key: Option<String>) -> HandoverFigures {
+        HandoverFigures {
+            key,
+            handed_over: self.handed_over,
+            time_to_acknowledge: percentiles(&self.acknowledge),
+            time_to_first_reply: percentiles(&self.first_reply),
+            missed: ranked(self.missed.clone(), usize::MAX),
+        }
+    }
+}
+
+/// Per-engineer or per-category hand-over figures, most hand-overs first; "" reads as none.
+fn ranked_handovers(groups: BTreeMap<String, Handovers>) -> Vec<HandoverFigures> {
+    let mut figures: Vec<HandoverFigures> = groups
+        .into_iter()
+        .filter(|(_, h)| h.handed_over > 0 || !h.missed.is_empty())
+        .map(|(key, h)| h.figures(Some(key).filter(|k| !k.is_empty())))
+        .collect();
+    figures.sort_by(|a, b| b.handed_over.cmp(&a.handed_over).then_with(|| a.key.cmp(&b.key)));
+    figures
+}
+
 /// Counts most frequent first, then by key; "" keys read as `None`.
 fn ranked(counts: BTreeMap<String, u64>, limit: usize) -> Vec<Count> {
     let mut out: Vec<Count> = counts
@@ -228,6 +281,15 @@ impl<B: Backend> ReadStore for SqlStore<B> {
             per_assignee: Vec::new(),
             reconfirmed: 0,
             auto_closed: 0,
+            handover: HandoverFigures {
+                key: None,
+                handed_over: 0,
+                time_to_acknowledge: percentiles(&BTreeMap::new()),
+                time_to_first_reply: percentiles(&BTreeMap::new()),
+                missed: Vec::new(),
+            },
+            handover_per_assignee: Vec::new(),
+            handover_per_category: Vec::new(),
         };
         if period.to <= period.from {
             return Ok(stats);
@@ -248,6 +310,8 @@ impl<B: Backend> ReadStore for SqlStore<B> {
         }
         let (mut faqs, mut categories, mut assignees) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         let (mut first_answer, mut resolution) = (BTreeMap::new(), BTreeMap::new());
+        let (mut team_handover, mut by_assignee, mut by_category) =
+            (Handovers::default(), BTreeMap::<String, Handovers>::new(), BTreeMap::<String, Handovers>::new());
         let mut totals = Vec::new();
         for (grain, from, to) in ranges(first, last) {
             let params = [
@@ -275,9 +339,26 @@ impl<B: Backend> ReadStore for SqlStore<B> {
                 metric::ASSIGNEE => *assignees.entry(key.clone()).or_default() += n,
                 metric::FIRST_ANSWER => *first_answer.entry(bucket()?).or_default() += n,
                 metric::RESOLUTION => *resolution.entry(bucket()?).or_default() += n,
+                metric::HANDED_OVER_CATEGORY => by_category.entry(key.clone()).or_default().handed_over += n,
+                metric::ACKNOWLEDGE => *team_handover.acknowledge.entry(bucket()?).or_default() += n,
+                metric::FIRST_REPLY => *team_handover.first_reply.entry(bucket()?).or_default() += n,
+                metric::MISSED => *team_handover.missed.entry(key.clone()).or_default() += n,
+                metric::ACKNOWLEDGE_BY | metric::FIRST_REPLY_BY | metric::MISSED_BY => {
+                    by_assignee.entry(keyed(&key).1.to_owned()).or_default().add(&metric, &key, n)?
+                }
+                metric::ACKNOWLEDGE_CATEGORY | metric::FIRST_REPLY_CATEGORY | metric::MISSED_CATEGORY => {
+                    by_category.entry(keyed(&key).1.to_owned()).or_default().add(&metric, &key, n)?
+                }
                 _ => {}
             }
         }
+        for (assignee, n) in &assignees {
+            by_assignee.entry(assignee.clone()).or_default().handed_over += n;
+        }
+        team_handover.handed_over = stats.transferred;
+        stats.handover = team_handover.figures(None);
+        stats.handover_per_assignee = ranked_handovers(by_assignee);
+        stats.handover_per_category = ranked_handovers(by_category);
         stats.automatic_resolution_rate = ratio(stats.resolved_automatically, stats.closed);
         stats.transfer_rate = ratio(stats.transferred, stats.opened);
         stats.time_to_first_answer = percentiles(&first_answer);

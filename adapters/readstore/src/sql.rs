@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 /// The layout of the tables below. Read models are derived data: a store holding another
 /// layout is dropped and rebuilt from the log (its checkpoint goes with it), never migrated.
-pub const LAYOUT: i64 = 3;
+pub const LAYOUT: i64 = 4;
 
 /// The table recording [`LAYOUT`]; created before anything else.
 pub const LAYOUT_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_layout (version BIGINT NOT NULL)";
@@ -66,7 +66,13 @@ pub const TABLES: [&str; 6] = [
     last_query TEXT,
     candidate_query TEXT,
     candidate_reason TEXT,
-    candidate_at BIGINT
+    candidate_at BIGINT,
+    handed_over_at BIGINT,
+    acknowledged_at BIGINT,
+    first_human_reply_at BIGINT,
+    missed_targets TEXT NOT NULL,
+    breached BIGINT NOT NULL,
+    targets_due TEXT NOT NULL
 )",
     "CREATE INDEX IF NOT EXISTS sb_sessions_team_opened ON sb_sessions (team, opened_at DESC, session_id DESC)",
     "CREATE INDEX IF NOT EXISTS sb_sessions_team_candidate ON sb_sessions (team, candidate_at DESC) \
@@ -120,7 +126,7 @@ pub(crate) fn text_at(row: &[Value], index: usize) -> Result<Option<String>, Sto
     }
 }
 
-const COLUMNS: [&str; 30] = [
+const COLUMNS: [&str; 36] = [
     "session_id",
     "team",
     "user_id",
@@ -151,6 +157,12 @@ const COLUMNS: [&str; 30] = [
     "candidate_query",
     "candidate_reason",
     "candidate_at",
+    "handed_over_at",
+    "acknowledged_at",
+    "first_human_reply_at",
+    "missed_targets",
+    "breached",
+    "targets_due",
 ];
 
 /// Upserts one row.
@@ -305,6 +317,12 @@ pub fn session_values(row: &SessionRow) -> Vec<Value> {
         text(row.candidate.as_ref().map(|c| c.query.as_str())),
         text(row.candidate.as_ref().map(|c| c.reason.name())),
         Value::Int(row.candidate.as_ref().map(|c| millis(c.at))),
+        Value::Int(row.handed_over_at.map(millis)),
+        Value::Int(row.acknowledged_at.map(millis)),
+        Value::Int(row.first_human_reply_at.map(millis)),
+        Value::Text(Some(row.missed_targets.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))),
+        flag(!row.missed_targets.is_empty()),
+        Value::Text(Some(serde_json::to_string(&row.targets_due).unwrap_or_else(|_| "[]".to_owned()))),
     ]
 }
 
@@ -360,6 +378,18 @@ pub fn session_from(row: &[Value]) -> Result<SessionRow, StoreError> {
             }),
             _ => None,
         },
+        handed_over_at: int_at(row, 30)?.map(time).transpose()?,
+        acknowledged_at: int_at(row, 31)?.map(time).transpose()?,
+        first_human_reply_at: int_at(row, 32)?.map(time).transpose()?,
+        missed_targets: required(text_at(row, 33)?, "missed_targets")?
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| t.parse().map_err(|_| StoreError::Corrupt(format!("missed target {t:?}"))))
+            .collect::<Result<_, _>>()?,
+        targets_due: {
+            let due = required(text_at(row, 35)?, "targets_due")?;
+            serde_json::from_str(&due).map_err(|e| StoreError::Corrupt(format!("targets_due {due:?}: {e}")))?
+        },
     })
 }
 
@@ -390,6 +420,9 @@ pub fn list_sessions(query: &SessionQuery) -> Result<(String, Vec<Value>), Store
     if let Some(words) = &query.text {
         let escaped = words.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         add(&mut params, "question_lower LIKE ? ESCAPE '\\'", Value::Text(Some(format!("%{escaped}%"))));
+    }
+    if let Some(breached) = query.breached {
+        add(&mut params, "breached = ?", flag(breached));
     }
     if let Some(cursor) = &query.cursor {
         let (at, id) = parse_cursor(cursor)?;

@@ -12,6 +12,7 @@ mod generative;
 mod load;
 mod migrate;
 mod nats;
+mod oncall;
 mod process;
 mod runtime;
 mod secrets;
