@@ -1,7 +1,8 @@
 // The admin console used as a person would, in headless Chromium: log in, open a session,
 // add a remark, close it, upload an FAQ file (a bad one first), approve a candidate, read
-// the statistics, set up on call (now and next, the JSON set-up, an override, time off, away
-// and back, holidays from an .ics file), onboard a team by cloning a template and verify its
+// the statistics (hand-overs too), show only the sessions that missed a response target,
+// set up on call (now and next, the JSON set-up, an override, time off, away and back,
+// holidays from an .ics file), onboard a team by cloning a template and verify its
 // WeCom callback URL, switch language. A screenshot of every page goes to $SCREENSHOTS.
 //
 // Environment: BASE (the running `switchboard serve --demo`), SCREENSHOTS (a folder),
@@ -182,6 +183,68 @@ await check('statistics show figures and charts', async () => {
   expect(opened >= 5, `sessions counted: ${opened}`);
   expect(await page.locator('[data-test=chart-top-faqs] svg rect').count() >= 1, 'top FAQs drawn');
   await shot('08-statistics');
+});
+
+await check('statistics show how hand-overs went', async () => {
+  await page.waitForSelector('[data-test=handover-stats] [data-test=kpi-handed-over] .value');
+  const shown = (await text('[data-test=handover-stats] [data-test=kpi-handed-over] .value')).trim();
+  expect(/^\d+$/.test(shown), `the hand-overs are counted: ${JSON.stringify(shown)}`);
+  // The page's period: the last 30 days up to the end of today (UTC).
+  const to = new Date();
+  to.setUTCHours(0, 0, 0, 0);
+  to.setUTCDate(to.getUTCDate() + 1);
+  const from = new Date(to.getTime() - 30 * 86400000);
+  const response = await teamApi(`/statistics?from=${from.toISOString()}&to=${to.toISOString()}`);
+  expect(response.ok, `the statistics are read (${response.status})`);
+  const figures = await response.json();
+  expect(figures.handover && Number(shown) === figures.handover.handed_over, `the page shows the API's ${figures.handover?.handed_over} hand-overs: ${shown}`);
+  for (const [test, rows] of [['handover-per-assignee', figures.handover_per_assignee], ['handover-per-category', figures.handover_per_category]]) {
+    await page.waitForSelector(`[data-test=${test}] tbody tr`);
+    const listed = await page.locator(`[data-test=${test}] tbody tr:has([data-test=handed-over])`).count();
+    expect(Array.isArray(rows) && listed === rows.length, `${test}: a row for each of the API's ${rows?.length} (${listed})`);
+  }
+  await page.locator('[data-test=handover-stats]').screenshot({ path: join(shots, '08b-handovers.png') });
+});
+
+await check('the session list filters sessions that missed a response target', async () => {
+  await page.click('[data-test=nav-sessions]');
+  await page.waitForSelector('[data-test=sessions] tr[data-session]');
+  const toggle = '[data-test=filter-breached]';
+  expect(!(await page.locator(toggle).isChecked()), 'the breached filter starts off');
+  // Waits for the list that the hash change put in place of `old`, filled by its first load;
+  // an error shown meanwhile fails at once, saying what it was.
+  const renewed = async (old, what) => {
+    let outcome;
+    try {
+      outcome = await (await page.waitForFunction((before) => {
+        const toast = document.querySelector('#toast.error:not([hidden])');
+        if (toast) return { error: toast.textContent };
+        const table = document.querySelector('[data-test=sessions]');
+        return table && table !== before && table.querySelector('tbody tr') !== null && { shown: true };
+      }, old)).jsonValue();
+    } catch {
+      throw new Error(`${what}: the list was not shown again (hash ${await page.evaluate(() => location.hash)})`);
+    }
+    expect(!outcome.error, `${what}: the page says ${outcome.error}`);
+  };
+  let old = await page.$('[data-test=sessions]');
+  await page.check(toggle);
+  await page.waitForFunction(() => new URLSearchParams(location.hash.split('?')[1] || '').get('breached') === 'true');
+  await renewed(old, 'breached only');
+  expect(await page.locator(toggle).isChecked(), 'the filter stays on once applied');
+  expect(await page.locator('#toast.error:not([hidden])').count() === 0, `no error: ${await page.locator('#toast').innerText()}`);
+  // Every session listed missed a target and says so; an empty list is fine.
+  const rows = await page.locator('[data-test=sessions] tr[data-session]').count();
+  const marked = await page.locator('[data-test=sessions] tr[data-session]:has([data-test=breached-badge])').count();
+  expect(marked === rows, `every breached session shows its miss (${marked} of ${rows})`);
+  if (rows === 0) await page.waitForSelector('[data-test=sessions] td.empty');
+  await shot('02b-sessions-breached');
+  old = await page.$('[data-test=sessions]');
+  await page.uncheck(toggle);
+  await page.waitForFunction(() => !location.hash.includes('breached'));
+  await renewed(old, 'breached filter off');
+  await page.waitForSelector('[data-test=sessions] tr[data-session]');
+  expect(!(await page.locator(toggle).isChecked()), 'the filter is off again');
 });
 
 await check('team settings show the roster, keys and checklist', async () => {

@@ -6,6 +6,7 @@ import { t, lang, setLang } from './i18n.js';
 import { dayColumns, bars } from './charts.js';
 
 const STATUSES = ['collecting', 'matching', 'awaiting_choice', 'answered', 'with_human', 'waiting', 'reconfirming', 'closed'];
+const TARGETS = ['acknowledge', 'first_reply', 'resolution'];
 const main = document.getElementById('main');
 const session = {
   key: sessionStorage.getItem('sb.key') || localStorage.getItem('sb.key'),
@@ -119,7 +120,40 @@ function seconds(value) {
 
 function percent(value) { return `${(value * 100).toFixed(1)}%`; }
 
+/** A span of milliseconds as a short "4 min"-like text, for the time left to a target. */
+function timeLeft(ms) {
+  const secs = Math.max(0, Math.round(ms / 1000));
+  if (secs < 60) return t('tl_s', { n: secs });
+  const mins = Math.floor(secs / 60);
+  if (mins < 60) return t('tl_m', { n: mins });
+  if (mins < 48 * 60) return t('tl_h', { h: Math.floor(mins / 60), m: mins % 60 });
+  return t('tl_d', { d: Math.floor(mins / 1440), h: Math.floor((mins % 1440) / 60) });
+}
+
+/** A response target's name in full ("Acknowledge"), as the on-call set-up names it. */
+function targetName(target) {
+  return t({ acknowledge: 'oc_t_ack', first_reply: 'oc_t_first_reply', resolution: 'oc_t_resolution' }[target] || `tg_${target}`);
+}
+
 function statusBadge(status) { return h('span', { class: `badge st-${status}`, 'data-status': status }, t(`st_${status}`)); }
+
+/**
+ * A session's response-target badges: every target it missed, then every target still
+ * running with the time left (a warning under five minutes, overdue once past; the server
+ * records the miss within seconds).
+ */
+function targetBadges(s, now = Date.now()) {
+  const missed = (s.missed_targets || []).map((target) => h('span', { class: 'badge breached', 'data-test': 'breached-badge', 'data-target': target },
+    t('tg_breached', { target: t(`tg_${target}`) })));
+  const due = (s.targets_due || []).map(({ target, due_at: dueAt }) => {
+    const left = new Date(dueAt).getTime() - now;
+    const state = left < 0 ? 'overdue' : left < 5 * 60000 ? 'soon' : 'running';
+    return h('span', { class: `badge target-due ${state}`, 'data-test': 'target-due', 'data-target': target, 'data-state': state,
+      title: t('tg_due_at', { at: when(dueAt) }) },
+    left < 0 ? t('tg_overdue', { target: t(`tg_${target}`), by: timeLeft(-left) }) : t('tg_left', { target: t(`tg_${target}`), left: timeLeft(left) }));
+  });
+  return [...missed, ...due];
+}
 
 function teamPath(rest = '') { return `/teams/${encodeURIComponent(session.team)}${rest}`; }
 
@@ -227,28 +261,36 @@ function sessionsPage(params) {
   const filters = {
     status: params.get('status') || '', assignee: params.get('assignee') || '', category: params.get('category') || '',
     text: params.get('text') || '', from: params.get('from') || '', to: params.get('to') || '',
+    breached: params.get('breached') === 'true' ? 'true' : '',
   };
   const cursor = params.get('cursor') || '';
   const status = h('select', { name: 'status', 'data-test': 'filter-status' }, h('option', { value: '' }, t('all')),
     STATUSES.map((s) => h('option', { value: s, selected: filters.status === s }, t(`st_${s}`))));
   const input = (name, type = 'text') => h('input', { name, type, value: filters[name], 'data-test': `filter-${name}` });
   const assignee = input('assignee'), category = input('category'), text = input('text'), from = input('from', 'date'), to = input('to', 'date');
-  const apply = (event) => {
-    event.preventDefault();
+  const go = () => {
     const next = new URLSearchParams();
     for (const [name, node] of Object.entries({ status, assignee, category, text, from, to })) if (node.value) next.set(name, node.value);
+    if (breached.checked) next.set('breached', 'true');
     location.hash = `#${teamPath('/sessions')}?${next}`;
+  };
+  // Ticking "breached only" applies at once, like choosing a statistics period.
+  const breached = h('input', { type: 'checkbox', name: 'breached', checked: Boolean(filters.breached), 'data-test': 'filter-breached', onchange: go });
+  const apply = (event) => {
+    event.preventDefault();
+    go();
   };
   const form = h('form', { class: 'filters', onsubmit: apply },
     field(t('status'), status), field(t('assignee'), assignee), field(t('category'), category),
     field(t('text'), text), field(t('from'), from), field(t('to'), to),
+    h('label', { class: 'check' }, breached, t('breached_only')),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', 'data-test': 'filter-apply' }, t('filter')),
       h('a', { href: `#${teamPath('/sessions')}`, class: 'button' }, t('reset'))));
   const notice = h('button', { type: 'button', class: 'notice', hidden: true, 'data-test': 'new-sessions', onclick: () => load() });
   const body = h('tbody');
   const pager = h('div', { class: 'pager' });
   const table = h('table', { class: 'list', 'data-test': 'sessions' },
-    h('thead', {}, h('tr', {}, [t('opened'), t('user'), t('question'), t('status'), t('assignee'), t('category'), t('messages')].map((c) => h('th', {}, c)))),
+    h('thead', {}, h('tr', {}, [t('opened'), t('user'), t('question'), t('status'), t('oc_targets'), t('assignee'), t('category'), t('messages')].map((c) => h('th', {}, c)))),
     body);
   main.replaceChildren(h('section', {}, h('h1', {}, t('sessions')), form, notice, table, pager));
 
@@ -258,48 +300,80 @@ function sessionsPage(params) {
     for (const name of ['assignee', 'category', 'text']) if (filters[name]) q.set(name, filters[name]);
     if (filters.from) q.set('from', new Date(`${filters.from}T00:00:00`).toISOString());
     if (filters.to) q.set('to', new Date(`${filters.to}T23:59:59.999`).toISOString());
+    if (filters.breached) q.set('breached', 'true');
     return q;
   };
   let newest = null;
+  let limit = '50';
+  let watching = false;
+  // The rows shown, by session: the session as last read and its response-target cell.
+  const shown = new Map();
+  const row = (s) => {
+    const targets = h('td', { class: 'targets' }, targetBadges(s));
+    shown.set(s.session_id, { session: s, cell: targets });
+    return h('tr', { 'data-session': s.session_id, 'data-user': s.user },
+      h('td', {}, when(s.opened_at)),
+      h('td', {}, h('a', { href: `#${teamPath(`/conversations/${encodeURIComponent(s.user)}`)}`, 'data-test': 'open-session' }, s.user)),
+      h('td', { class: 'question' }, s.question || ''),
+      h('td', {}, statusBadge(s.status)),
+      targets,
+      h('td', {}, s.assignee || ''),
+      h('td', {}, s.category || ''),
+      h('td', { class: 'num' }, `${s.messages_in} / ${s.messages_out}`));
+  };
   async function load() {
     notice.hidden = true;
     try {
       const detail = await teamDetail();
       const q = query();
-      q.set('limit', String(detail.settings.console?.page_size || 50));
+      limit = String(detail.settings.console?.page_size || 50);
+      q.set('limit', limit);
       if (cursor) q.set('cursor', cursor);
       const page = await api('GET', `${teamPath('/sessions')}?${q}`);
       newest = page.sessions[0]?.session_id || null;
-      body.replaceChildren(...(page.sessions.length ? page.sessions.map((s) => h('tr', { 'data-session': s.session_id, 'data-user': s.user },
-        h('td', {}, when(s.opened_at)),
-        h('td', {}, h('a', { href: `#${teamPath(`/conversations/${encodeURIComponent(s.user)}`)}`, 'data-test': 'open-session' }, s.user)),
-        h('td', { class: 'question' }, s.question || ''),
-        h('td', {}, statusBadge(s.status)),
-        h('td', {}, s.assignee || ''),
-        h('td', {}, s.category || ''),
-        h('td', { class: 'num' }, `${s.messages_in} / ${s.messages_out}`)))
-        : [h('tr', {}, h('td', { colspan: 7, class: 'empty' }, t('none')))]));
+      shown.clear();
+      body.replaceChildren(...(page.sessions.length ? page.sessions.map(row)
+        : [h('tr', {}, h('td', { colspan: 8, class: 'empty' }, t('none')))]));
       pager.replaceChildren(
         cursor ? h('a', { class: 'button', href: `#${teamPath('/sessions')}?${new URLSearchParams({ ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)) })}` }, t('first_page')) : '',
         page.next ? h('a', { class: 'button', 'data-test': 'next-page', href: `#${teamPath('/sessions')}?${new URLSearchParams({ ...Object.fromEntries(Object.entries(filters).filter(([, v]) => v)), cursor: page.next })}` }, t('next_page')) : '');
-      if (!cursor) watch((detail.settings.console?.refresh_secs || 5) * 1000);
+      if (!watching) {
+        watching = true;
+        watch((detail.settings.console?.refresh_secs || 5) * 1000);
+      }
     } catch (e) { failed(e); }
   }
-  // Live refresh: look for sessions newer than the first row and offer to show them.
+  // The rows' response targets again, from fresher sessions where there are some; the time
+  // left is counted again for every row.
+  function refreshTargets(sessions) {
+    for (const s of sessions) {
+      const item = shown.get(s.session_id);
+      if (item) item.session = s;
+    }
+    const now = Date.now();
+    for (const item of shown.values()) item.cell.replaceChildren(...targetBadges(item.session, now));
+  }
+  // Live refresh: on the first page, look for sessions newer than the first row and offer
+  // to show them; on every page, bring the rows' response targets up to date.
   function watch(every) {
     later(every, async () => {
+      if (!table.isConnected) return;
       try {
         const q = query();
-        q.set('limit', '100');
+        q.set('limit', cursor ? limit : '100');
+        if (cursor) q.set('cursor', cursor);
         const page = await api('GET', `${teamPath('/sessions')}?${q}`);
-        const index = page.sessions.findIndex((s) => s.session_id === newest);
-        const fresh = index === -1 ? page.sessions.length : index;
-        if (fresh > 0) {
-          notice.textContent = t('new_sessions', { n: fresh });
-          notice.hidden = false;
+        if (!cursor) {
+          const index = page.sessions.findIndex((s) => s.session_id === newest);
+          const fresh = index === -1 ? page.sessions.length : index;
+          if (fresh > 0) {
+            notice.textContent = t('new_sessions', { n: fresh });
+            notice.hidden = false;
+          }
         }
+        refreshTargets(page.sessions);
       } catch { /* a missed refresh is retried at the next one */ }
-      watch(every);
+      if (table.isConnected) watch(every);
     });
   }
   load();
@@ -590,7 +664,7 @@ async function statisticsPage(params) {
     const dayList = [];
     for (let d = new Date(from); d < to; d = new Date(d.getTime() + 86400000)) dayList.push(d.toISOString().slice(0, 10));
     const series = (rows) => new Map(rows.map((r) => [r.key, r.count]));
-    const kpi = (label, value, test) => h('div', { class: 'kpi', 'data-test': test }, h('div', { class: 'value' }, value), h('div', { class: 'label' }, label));
+    const kpi = (label, value, test, attrs = {}) => h('div', { class: 'kpi', 'data-test': test, ...attrs }, h('div', { class: 'value' }, value), h('div', { class: 'label' }, label));
     const ranked = (rows, none = '—') => rows.map((r) => ({ label: r.key || none, count: r.count }));
     content.replaceChildren(
       h('div', { class: 'kpis' },
@@ -604,8 +678,49 @@ async function statisticsPage(params) {
       h('div', { class: 'grid3' },
         h('div', { class: 'card', 'data-test': 'chart-top-faqs' }, h('h3', {}, t('top_faqs')), s.top_faqs.length ? bars(ranked(s.top_faqs)) : h('p', { class: 'muted' }, t('none'))),
         h('div', { class: 'card', 'data-test': 'chart-categories' }, h('h3', {}, t('per_category')), s.per_category.length ? bars(ranked(s.per_category)) : h('p', { class: 'muted' }, t('none'))),
-        h('div', { class: 'card', 'data-test': 'chart-assignees' }, h('h3', {}, t('per_assignee')), s.per_assignee.length ? bars(ranked(s.per_assignee)) : h('p', { class: 'muted' }, t('none')))));
+        h('div', { class: 'card', 'data-test': 'chart-assignees' }, h('h3', {}, t('per_assignee')), s.per_assignee.length ? bars(ranked(s.per_assignee)) : h('p', { class: 'muted' }, t('none')))),
+      s.handover ? handoverStats(s, kpi) : null);
   } catch (e) { failed(e); content.replaceChildren(h('p', { class: 'error' }, e.message)); }
+}
+
+/**
+ * How hand-overs went: the targets met, the times to acknowledge and to the first reply,
+ * the misses; then the same per engineer and per category. "—" where there is no figure.
+ */
+function handoverStats(s, kpi) {
+  const dash = (value) => (value === null || value === undefined ? '—' : seconds(value));
+  const pair = (figures) => `${dash(figures?.median_secs)} / ${dash(figures?.p90_secs)}`;
+  const missedOf = (row, target) => (row.missed || []).find((m) => m.key === target)?.count || 0;
+  const missedSum = (row) => (row.missed || []).reduce((n, m) => n + m.count, 0);
+  const hv = s.handover;
+  const met = hv.met || [];
+  // The targets to count misses for: those the team tracks and any missed, in order.
+  const known = new Set([...met.map((m) => m.target), ...(hv.missed || []).map((m) => m.key)]);
+  const targets = [...TARGETS.filter((x) => known.has(x)), ...[...known].filter((x) => !TARGETS.includes(x))];
+  const table = (rows, test, keyLabel) => h('table', { class: 'list', 'data-test': test },
+    h('thead', {}, h('tr', {}, [keyLabel, t('hv_handed_over'), t('hv_ack_p50'), t('hv_ack_p90'), t('hv_reply_p50'), t('hv_reply_p90'), t('hv_missed')]
+      .map((c, i) => h('th', { class: i ? 'num' : null }, c)))),
+    h('tbody', {}, rows.length ? rows.map((r) => h('tr', { 'data-key': r.key },
+      h('td', {}, r.key || '—'),
+      h('td', { class: 'num', 'data-test': 'handed-over' }, r.handed_over),
+      h('td', { class: 'num' }, dash(r.time_to_acknowledge?.median_secs)),
+      h('td', { class: 'num' }, dash(r.time_to_acknowledge?.p90_secs)),
+      h('td', { class: 'num' }, dash(r.time_to_first_reply?.median_secs)),
+      h('td', { class: 'num' }, dash(r.time_to_first_reply?.p90_secs)),
+      h('td', { class: 'num', 'data-test': 'missed' }, missedSum(r))))
+      : h('tr', {}, h('td', { colspan: 7, class: 'empty' }, t('none')))));
+  return h('div', { class: 'card', 'data-test': 'handover-stats' },
+    h('h2', {}, t('hv_title')),
+    h('div', { class: 'kpis' },
+      kpi(t('hv_handed_over'), hv.handed_over, 'kpi-handed-over'),
+      met.length ? met.map((m) => kpi(t('hv_met', { target: targetName(m.target) }), percent(m.rate), 'kpi-met', { 'data-target': m.target }))
+        : kpi(t('hv_met_any'), '—', 'kpi-met'),
+      kpi(t('hv_ack'), pair(hv.time_to_acknowledge), 'kpi-ack'),
+      kpi(t('hv_first_reply'), pair(hv.time_to_first_reply), 'kpi-first-reply'),
+      targets.length ? targets.map((x) => kpi(t('hv_missed_of', { target: targetName(x) }), missedOf(hv, x), 'kpi-missed', { 'data-target': x }))
+        : kpi(t('hv_missed'), missedSum(hv), 'kpi-missed')),
+    h('h3', {}, t('per_assignee')), table(s.handover_per_assignee || [], 'handover-per-assignee', t('hv_engineer')),
+    h('h3', {}, t('per_category')), table(s.handover_per_category || [], 'handover-per-category', t('category')));
 }
 
 // ---------------------------------------------------------------------------------------

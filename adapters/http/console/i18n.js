@@ -78,6 +78,12 @@ const texts = {
     oc_json: '全部设置（JSON）', oc_json_help: '修改后保存；设置有误时服务器会说明原因，什么都不会保存。',
     oc_bad_json: 'JSON 格式有误', oc_bad_time: '请填写有效的时间', oc_draft_kept: '你的修改保留在编辑框中，请对照最新设置后再保存。',
     wd_mon: '周一', wd_tue: '周二', wd_wed: '周三', wd_thu: '周四', wd_fri: '周五', wd_sat: '周六', wd_sun: '周日',
+    breached_only: '仅超时', tg_acknowledge: '确认', tg_first_reply: '首次回复', tg_resolution: '解决',
+    tg_left: '{target} {left}', tg_overdue: '{target} 已逾期 {by}', tg_breached: '{target} 已超时', tg_due_at: '{at} 到期',
+    tl_s: '{n}秒', tl_m: '{n}分', tl_h: '{h}小时{m}分', tl_d: '{d}天{h}小时',
+    hv_title: '转人工', hv_handed_over: '转人工会话', hv_met: '{target}达标率', hv_met_any: '响应目标达标率',
+    hv_ack: '确认用时（中位 / P90）', hv_first_reply: '首次人工回复（中位 / P90）', hv_missed: '超时', hv_missed_of: '{target}超时',
+    hv_ack_p50: '确认 P50', hv_ack_p90: '确认 P90', hv_reply_p50: '首次回复 P50', hv_reply_p90: '首次回复 P90', hv_engineer: '值班同学',
   },
   en: {
     team: 'Team', logout: 'Log out', login: 'Log in', key: 'Access key', remember: 'Remember on this computer',
@@ -155,6 +161,12 @@ const texts = {
     oc_json: 'The whole set-up (JSON)', oc_json_help: 'Edit and save; when something is wrong the server says what, and nothing is saved.',
     oc_bad_json: 'Not valid JSON', oc_bad_time: 'Enter a valid date and time', oc_draft_kept: 'Your edits are kept in the editor; compare them with the current set-up and save again.',
     wd_mon: 'Mon', wd_tue: 'Tue', wd_wed: 'Wed', wd_thu: 'Thu', wd_fri: 'Fri', wd_sat: 'Sat', wd_sun: 'Sun',
+    breached_only: 'Breached only', tg_acknowledge: 'ack', tg_first_reply: 'first reply', tg_resolution: 'resolution',
+    tg_left: '{target} {left}', tg_overdue: '{target} overdue {by}', tg_breached: '{target} breached', tg_due_at: 'due {at}',
+    tl_s: '{n}s', tl_m: '{n}m', tl_h: '{h}h {m}m', tl_d: '{d}d {h}h',
+    hv_title: 'Hand-overs', hv_handed_over: 'Hand-overs', hv_met: '{target} target met', hv_met_any: 'Targets met',
+    hv_ack: 'Time to acknowledge (median / p90)', hv_first_reply: 'Time to first reply (median / p90)', hv_missed: 'Missed', hv_missed_of: '{target} target missed',
+    hv_ack_p50: 'Ack p50', hv_ack_p90: 'Ack p90', hv_reply_p50: 'First reply p50', hv_reply_p90: 'First reply p90', hv_engineer: 'Engineer',
   },
 };
 

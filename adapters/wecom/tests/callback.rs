@@ -306,6 +306,45 @@ async fn card_buttons_and_menu_clicks_become_commands_and_retries_are_harmless()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acknowledge_button_of_a_hand_over_card_acknowledges_the_operators_session_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = harness(dir.path()).await;
+    deliver(&h, &text("wangwu", "q-1", "人工")).await;
+    assert_eq!(count(&h, "wangwu", "TransferredToHuman").await, 1);
+    // zhao (on the roster) presses Acknowledge on the card about wangwu's conversation,
+    // and WeCom retries the event: one acknowledgment, by zhao, in wangwu's stream.
+    let press = |time| {
+        event(
+            "zhao",
+            time,
+            Event::TemplateCard {
+                key: "ack:wangwu".into(),
+                task_id: Some("task-ack".into()),
+                card_type: Some("button_interaction".into()),
+                response_code: Some("rc".into()),
+            },
+        )
+    };
+    let click = press(1_700_000_500);
+    let (a, b) = tokio::join!(deliver(&h, &click), deliver(&h, &click));
+    assert!([a, b].iter().all(|r| *r == (StatusCode::OK, String::new())));
+    assert_eq!(count(&h, "wangwu", "HandoverAcknowledged").await, 1);
+    assert_eq!(count(&h, "zhao", "HandoverAcknowledged").await, 0, "nothing in the engineer's own stream");
+    // A later press (a new event) is harmless: already acknowledged.
+    let before = head(&h).await;
+    assert_eq!(deliver(&h, &press(1_700_000_600)).await.0, StatusCode::OK);
+    assert_eq!(head(&h).await, before);
+    // A card naming no valid operator is refused as such and appends nothing.
+    let bad = event(
+        "zhao",
+        1_700_000_700,
+        Event::TemplateCard { key: "ack:@all".into(), task_id: None, card_type: None, response_code: None },
+    );
+    assert_eq!(deliver(&h, &bad).await.0, StatusCode::OK);
+    assert_eq!(head(&h).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_that_map_to_nothing_append_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let h = harness(dir.path()).await;
