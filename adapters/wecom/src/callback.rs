@@ -29,6 +29,7 @@
 //! | text | `ReceiveMessage { message_id: MsgId, text: Content, channel: Wecom }` |
 //! | image | `ReceiveMessage` with the text `[image] <MediaId>` ([`image_placeholder`]) |
 //! | `click` with a key in the team's `menu_keys` | its [`Action`] (default `human` → `RequestHuman`, `close` → `CloseByOperator`) |
+//! | `click` on `away` / `back` (an engineer's menu) | `TeamCommand::SetAvailability` for the sender, in the team's stream |
 //! | `template_card_event` with a key in `card_keys` | its [`Action`] (default `resolved` / `not_resolved` → `GiveFeedback`) |
 //! | `template_card_event` with the key `ack:<operator>` (the hand-over card's button) | `Acknowledge { by: FromUserName }` on that operator's conversation |
 //! | `enter_agent` with a configured `greeting` | the greeting is sent (outside a session); nothing appended |
@@ -324,6 +325,15 @@ pub enum Plan {
         /// The operator.
         user: UserId,
     },
+    /// An engineer marks themselves away or back.
+    Availability {
+        /// The engineer (the sender).
+        staff: StaffId,
+        /// Away or back.
+        away: bool,
+        /// The delivery's dedupe key.
+        dedupe_key: String,
+    },
     /// Nothing to append.
     Ignore {
         /// Why (a fixed phrase; safe to log).
@@ -344,8 +354,10 @@ pub fn image_placeholder(media_id: Option<&str>, pic_url: Option<&str>) -> Strin
 /// The key of the hand-over card's **Acknowledge** button, before the operator's user id.
 pub const ACKNOWLEDGE_KEY_PREFIX: &str = "ack:";
 
-fn action_command(action: Action, user: &UserId) -> Command {
-    match action {
+/// The conversation command of an operator's action; none for an engineer's availability
+/// (see [`Plan::Availability`]).
+fn action_command(action: Action, user: &UserId) -> Option<Command> {
+    Some(match action {
         Action::RequestHuman => Command::RequestHuman,
         Action::Close => Command::CloseByOperator,
         Action::Resolved => Command::GiveFeedback { resolved: true },
@@ -353,7 +365,8 @@ fn action_command(action: Action, user: &UserId) -> Command {
         Action::GroupChat => {
             Command::RequestGroupChat { by: switchboard_schemas::event::Actor::Operator(user.clone()) }
         }
-    }
+        Action::Away | Action::Back => return None,
+    })
 }
 
 /// Maps a decrypted callback to what should happen, with the team's menu and card keys.
@@ -377,18 +390,18 @@ pub fn plan(app: &crate::config::WecomApp, message: &Message) -> Result<Plan, &'
         })
     };
     let action = |action: Option<&Action>, name: &str, key: &str| -> Result<Plan, &'static str> {
-        match action {
-            Some(&a) => {
-                let user = user()?;
-                Ok(Plan::Command {
-                    command: action_command(a, &user),
-                    user,
-                    dedupe_key: event_key(name, key),
-                    engine_dedupes: false,
-                })
-            }
-            None => Ok(Plan::Ignore { reason: "the key is not configured for this team" }),
-        }
+        let Some(&action) = action else {
+            return Ok(Plan::Ignore { reason: "the key is not configured for this team" });
+        };
+        let (user, dedupe_key) = (user()?, event_key(name, key));
+        Ok(match action_command(action, &user) {
+            Some(command) => Plan::Command { command, user, dedupe_key, engine_dedupes: false },
+            None => Plan::Availability {
+                staff: StaffId::new(user.as_str()).map_err(|_| "the sender's UserID is not a valid staff id")?,
+                away: action == Action::Away,
+                dedupe_key,
+            },
+        })
     };
     match &message.body {
         MessageBody::Text { msg_id, content } => message_command(msg_id, content.clone()),
@@ -471,6 +484,30 @@ async fn greet(state: &CallbackState, team: &TeamId, app: &Registered, user: &Us
     Ok(())
 }
 
+/// Records an engineer's "away" or "back" from the menu; a retry changes nothing (the
+/// command is a no-op when the availability is already so), someone who is not the team's
+/// is refused and logged.
+async fn availability(
+    state: &CallbackState,
+    team: &TeamId,
+    staff: StaffId,
+    away: bool,
+    dedupe_key: &str,
+) -> Result<(), Refusal> {
+    let command = switchboard_engine::team::TeamCommand::SetAvailability { staff: staff.clone(), away };
+    match state.runtime.team(team, command, Causation::root(correlation_id(team, dedupe_key))).await {
+        Ok(c) => {
+            info!(team = %team, staff = %staff, away, events = c.events, "availability from the wecom menu");
+            Ok(())
+        }
+        Err(CommandError::Team(rejection)) => {
+            warn!(team = %team, staff = %staff, rejection = %rejection, "availability from the wecom menu refused");
+            Ok(())
+        }
+        Err(e) => Err(command_failure(&e)),
+    }
+}
+
 async fn dispatch(state: &CallbackState, team: &TeamId, app: &Registered, message: &Message) -> Result<(), Refusal> {
     let h = &message.header;
     let planned = match plan(&app.app, message) {
@@ -486,6 +523,9 @@ async fn dispatch(state: &CallbackState, team: &TeamId, app: &Registered, messag
             return Ok(());
         }
         Plan::Greet { user } => return greet(state, team, app, &user).await,
+        Plan::Availability { staff, away, dedupe_key } => {
+            return availability(state, team, staff, away, &dedupe_key).await
+        }
         Plan::Command { user, command, dedupe_key, engine_dedupes } => (user, command, dedupe_key, engine_dedupes),
     };
     let kind = switchboard_engine::runtime::command_kind(&command);

@@ -25,6 +25,11 @@ pub enum Action {
     NotResolved,
     /// A group chat with the on-call engineers (`Command::RequestGroupChat`).
     GroupChat,
+    /// An engineer marks themselves away: routing passes them over
+    /// (`TeamCommand::SetAvailability { away: true }`).
+    Away,
+    /// An engineer is back (`TeamCommand::SetAvailability { away: false }`).
+    Back,
 }
 
 fn default_menu_keys() -> BTreeMap<String, Action> {
@@ -32,6 +37,8 @@ fn default_menu_keys() -> BTreeMap<String, Action> {
         ("human".to_owned(), Action::RequestHuman),
         ("close".to_owned(), Action::Close),
         ("group_chat".to_owned(), Action::GroupChat),
+        ("away".to_owned(), Action::Away),
+        ("back".to_owned(), Action::Back),
     ])
 }
 

@@ -345,6 +345,29 @@ async fn the_acknowledge_button_of_a_hand_over_card_acknowledges_the_operators_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engineer_marks_themselves_away_and_back_from_the_menu() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = harness(dir.path()).await;
+    let away = event("zhao", 1_700_000_800, Event::Click { key: "away".into() });
+    let (a, b) = tokio::join!(deliver(&h, &away), deliver(&h, &away));
+    assert!([a, b].iter().all(|r| *r == (StatusCode::OK, String::new())));
+    let team_state = h.runtime.load_team(&team()).await.unwrap();
+    assert!(team_state.staffing.away.contains(&StaffId::new("zhao").unwrap()));
+    // Routing now passes zhao over: nobody else is on call, so nobody is assigned.
+    deliver(&h, &text("wangwu", "q-away", "人工")).await;
+    let state = h.runtime.load_conversation(&team(), &UserId::new("wangwu").unwrap()).await.unwrap();
+    assert_eq!(state.session.unwrap().assignee, None);
+    let back = event("zhao", 1_700_000_900, Event::Click { key: "back".into() });
+    assert_eq!(deliver(&h, &back).await.0, StatusCode::OK);
+    assert!(h.runtime.load_team(&team()).await.unwrap().staffing.away.is_empty());
+    // Someone who is not the team's is refused (200, logged), and nothing is written.
+    let before = head(&h).await;
+    let stranger = event("stranger", 1_700_001_000, Event::Click { key: "away".into() });
+    assert_eq!(deliver(&h, &stranger).await.0, StatusCode::OK);
+    assert_eq!(head(&h).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_that_map_to_nothing_append_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let h = harness(dir.path()).await;
