@@ -284,11 +284,9 @@ impl SessionRow {
             }
             E::TimerCancelled(e) => self.targets_due.retain(|t| t.timer_id != e.timer_id),
             E::TimerFired(e) => self.targets_due.retain(|t| t.timer_id != e.timer_id),
-            E::ResponseTargetMissed(e) => {
-                if !self.missed_targets.contains(&e.target) {
-                    self.missed_targets.push(e.target);
-                    self.missed_targets.sort();
-                }
+            E::ResponseTargetMissed(e) if !self.missed_targets.contains(&e.target) => {
+                self.missed_targets.push(e.target);
+                self.missed_targets.sort();
             }
             E::SessionClosed(e) => {
                 self.phase = SessionStatus::Closed;
