@@ -208,6 +208,9 @@ pub enum Command {
     Acknowledge {
         /// Who does it.
         by: StaffId,
+        /// The session the button was for; a button of an earlier session changes nothing.
+        /// None: the current one (the console).
+        session_id: Option<Uuid>,
     },
     /// A person replies to the operator.
     HumanReply {
@@ -337,6 +340,9 @@ pub enum Rejection {
     /// Acknowledging a session that is not with a person.
     #[error("the session is not handed to a person; there is nothing to acknowledge")]
     NotHandedOver,
+    /// A button of an earlier session.
+    #[error("that session is over; the conversation has moved on")]
+    OtherSession,
     /// A timer fired before it was due (clock skew between instances).
     #[error("the timer is not due until {0}")]
     TimerNotDue(DateTime<Utc>),
@@ -359,7 +365,10 @@ pub fn is_harmless_repeat(command: &Command, rejection: &Rejection) -> bool {
             | (Command::CloseByOperator, Rejection::NoActiveSession)
             | (Command::GiveFeedback { .. }, Rejection::NotAwaitingFeedback | Rejection::NoActiveSession)
             | (Command::RequestGroupChat { .. }, Rejection::NoActiveSession)
-            | (Command::Acknowledge { .. }, Rejection::NoActiveSession | Rejection::NotHandedOver)
+            | (
+                Command::Acknowledge { .. },
+                Rejection::NoActiveSession | Rejection::NotHandedOver | Rejection::OtherSession
+            )
     )
 }
 
@@ -502,9 +511,12 @@ impl Session {
             }
             E::TransferredToHuman(e) => {
                 self.phase = Phase::WithHuman;
+                if e.assignee != self.assignee {
+                    // A new person's hand-over: acknowledged by nobody yet, its chain anew.
+                    self.acknowledged = false;
+                    self.escalation_step = 0;
+                }
                 self.assignee = e.assignee.clone();
-                self.acknowledged = false;
-                self.escalation_step = 0;
                 if e.category.is_some() {
                     self.category = e.category.clone();
                 }
@@ -548,7 +560,13 @@ impl Session {
                 self.pending_timer = None;
                 self.handover_timers.clear();
             }
-            E::SessionReopened(_) => self.phase = Phase::WithHuman,
+            E::SessionReopened(_) => {
+                self.phase = Phase::WithHuman;
+                // A reopened session is a new hand-over: acknowledged and replied anew.
+                self.acknowledged = false;
+                self.replied = false;
+                self.escalation_step = 0;
+            }
             E::SessionOpened(_)
             | E::MessageReceived(_)
             | E::AnswerQueued(_)
@@ -647,7 +665,16 @@ impl<'c, 'a> Decision<'c, 'a> {
         let session_id = session.id;
         let category = session.category.clone();
         let question = session.question.clone().unwrap_or_default();
+        // Asked again while a person has it: it stays theirs, and their hand-over (its
+        // escalation and targets) goes on as it was.
+        let handed_over = matches!(session.phase, Phase::WithHuman | Phase::Waiting) && session.assignee.is_some();
+        let to = to.or_else(|| session.assignee.clone().filter(|_| handed_over && mode == TransferMode::Auto));
+        let previous = session.assignee.clone();
         let assignee = to.or_else(|| self.ctx.policy.on_call(category.as_deref(), self.ctx.now));
+        // The same person again (asked again, or reassigned to whoever has it): their
+        // hand-over goes on as it was; a reopened session is a new one.
+        let same_hand_over =
+            handed_over && reason != TransferReason::Reopened && assignee.is_some() && assignee == previous;
         self.push(TransferredToHuman {
             session_id,
             mode,
@@ -656,9 +683,13 @@ impl<'c, 'a> Decision<'c, 'a> {
             assignee: assignee.clone(),
             by: by.clone(),
         });
+        // Someone who takes a session themselves has acknowledged it, and needs no notice.
+        let taken_by_assignee = matches!((&by, &assignee), (Actor::Staff(b), Some(a)) if b == a);
         let texts = &self.ctx.policy.settings().texts;
         let schedule = self.ctx.policy.schedule();
-        let notice = match (&assignee, schedule.calendar().next_working(self.ctx.now)) {
+        // Only a hand-over by policy waits for working hours; a person acting is there now.
+        let back = schedule.calendar().next_working(self.ctx.now).filter(|_| mode == TransferMode::Auto);
+        let notice = match (&assignee, back) {
             (_, Some(back)) if back > self.ctx.now => {
                 texts.after_hours.replace("{back_at}", &schedule.local_text(back))
             }
@@ -666,8 +697,8 @@ impl<'c, 'a> Decision<'c, 'a> {
             (None, _) => texts.nobody_on_call.clone(),
         };
         self.send(self.operator(user), OutboundPurpose::TransferNotice, notice);
-        if let Some(assignee) = &assignee {
-            let summary = format!("[{}] {user} ({:?}): {question}", category.as_deref().unwrap_or("general"), reason);
+        if let Some(assignee) = assignee.as_ref().filter(|_| !taken_by_assignee) {
+            let summary = format!("[{}] {user} ({reason}): {question}", category.as_deref().unwrap_or("general"));
             self.send(Recipient::Staff(assignee.clone()), OutboundPurpose::AssigneeNotice, summary);
             if self.ctx.policy.settings().group_chat_on_transfer && self.session().group_chat == GroupChat::None {
                 self.push(GroupChatRequested {
@@ -678,9 +709,9 @@ impl<'c, 'a> Decision<'c, 'a> {
                 });
             }
         }
-        // Someone who takes a session themselves has acknowledged it.
-        let taken_by_assignee = matches!((&by, &assignee), (Actor::Staff(b), Some(a)) if b == a);
-        self.watch_handover(user, taken_by_assignee);
+        if !same_hand_over {
+            self.watch_handover(user, taken_by_assignee);
+        }
     }
 
     /// Starts the hand-over's escalation chain and response-target clocks: an unacknowledged
@@ -688,14 +719,17 @@ impl<'c, 'a> Decision<'c, 'a> {
     /// recorded as missed.
     fn watch_handover(&mut self, user: &UserId, acknowledged: bool) {
         self.cancel_handover_timers(&[TimerPurpose::Escalate, TimerPurpose::AcknowledgeTarget]);
-        if acknowledged {
+        // Handed to the person who already acknowledged it: nothing to chase.
+        let already = self.session().acknowledged;
+        if acknowledged && !already {
             let (session_id, by) = (self.session_id(), self.session().assignee.clone());
             if let Some(by) = by {
                 self.push(HandoverAcknowledged { session_id, by });
             }
-        } else {
+        } else if !acknowledged && !already {
             self.escalate(user);
         }
+        let acknowledged = acknowledged || already;
         let schedule = self.ctx.policy.schedule();
         let targets = *schedule.targets(self.session().category.as_deref());
         let pending = |d: &Self, purpose| d.session().handover_timers.iter().any(|t| t.purpose == purpose);
@@ -705,8 +739,9 @@ impl<'c, 'a> Decision<'c, 'a> {
             (TargetKind::Resolution, TimerPurpose::ResolutionTarget, true),
         ] {
             if let Some(minutes) = targets.minutes(kind).filter(|_| wanted && !pending(self, purpose)) {
-                let due_at = self.ctx.policy.schedule().after(self.ctx.now, minutes, targets.clock);
-                self.schedule_at(purpose, due_at);
+                if let Some(due_at) = self.ctx.policy.schedule().after(self.ctx.now, minutes, targets.clock) {
+                    self.schedule_at(purpose, due_at);
+                }
             }
         }
     }
@@ -763,8 +798,9 @@ impl<'c, 'a> Decision<'c, 'a> {
             }
         }
         if step as usize + 1 < total {
-            let due_at = self.ctx.policy.schedule().after(self.ctx.now, current.wait_minutes, policy.clock);
-            self.schedule_at(TimerPurpose::Escalate, due_at);
+            if let Some(due_at) = self.ctx.policy.schedule().after(self.ctx.now, current.wait_minutes, policy.clock) {
+                self.schedule_at(TimerPurpose::Escalate, due_at);
+            }
         }
     }
 
@@ -973,8 +1009,11 @@ pub fn decide(
             d.transfer(user, TransferMode::Manual, TransferReason::Staff, actor, to.clone());
             d.restart_inactivity_timer();
         }
-        Command::Acknowledge { by } => {
+        Command::Acknowledge { by, session_id } => {
             let session = require_active()?;
+            if session_id.is_some_and(|id| id != session.id) {
+                return Err(Rejection::OtherSession);
+            }
             if !d.ctx.policy.is_staff(by) {
                 return Err(Rejection::NotStaff(by.clone()));
             }
@@ -1084,12 +1123,18 @@ pub fn decide(
                 return Err(Rejection::TimerNotDue(timer.due_at));
             }
             let schedule = d.ctx.policy.schedule();
-            let working = schedule.escalation().clock == ClockKind::Working;
-            if timer.purpose == TimerPurpose::Escalate && working && !schedule.calendar().is_working(d.ctx.now) {
-                // Working hours changed since it was scheduled: wait for them instead.
-                let back = schedule.calendar().next_working(d.ctx.now).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let clock = match timer.purpose {
+                TimerPurpose::Escalate => schedule.escalation().clock,
+                TimerPurpose::Reconfirm | TimerPurpose::AutoClose => ClockKind::Wall,
+                _ => schedule.targets(session.category.as_deref()).clock,
+            };
+            if clock == ClockKind::Working && !schedule.calendar().is_working(d.ctx.now) {
+                // Working hours changed since it was scheduled: wait for them instead (or,
+                // with no working time ahead, drop it).
                 d.push(TimerCancelled { session_id: session.id, timer_id: *timer_id });
-                d.schedule_at(TimerPurpose::Escalate, back);
+                if let Some(back) = schedule.calendar().next_working(d.ctx.now) {
+                    d.schedule_at(timer.purpose, back);
+                }
                 return Ok(d.finish());
             }
             d.push(TimerFired { session_id: session.id, timer_id: *timer_id, purpose: timer.purpose });

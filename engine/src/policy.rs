@@ -74,12 +74,10 @@ pub mod bounds {
     pub const MAX_PAGE_SIZE: u32 = 500;
     /// The slowest refresh of the console's session list, in seconds.
     pub const MAX_REFRESH_SECS: u32 = 3_600;
-    /// Most categories in a roster.
-    pub const MAX_CATEGORIES: usize = 100;
-    /// Longest category name, in characters.
-    pub const MAX_CATEGORY_CHARS: usize = 64;
-    /// Most engineers in one rotation.
-    pub const MAX_ROTATION: usize = 100;
+    /// Most categories in a roster, and longest category name (the on-call set-up's own).
+    pub use switchboard_oncall::bounds::{MAX_CATEGORIES, MAX_CATEGORY_CHARS};
+    /// Most engineers in one rotation (a layer of the on-call set-up).
+    pub const MAX_ROTATION: usize = switchboard_oncall::bounds::MAX_PARTICIPANTS;
     /// Longest message id (a client's idempotency key), in bytes.
     pub const MAX_MESSAGE_ID_BYTES: usize = 128;
     /// Most FAQ entries in one team's catalog.

@@ -209,6 +209,9 @@ pub enum TeamRejection {
     /// Removing an override or a time off the team does not have.
     #[error("{0} does not exist or was removed")]
     UnknownSpan(Uuid),
+    /// Changing the roster of a team whose on-call schedule replaced it.
+    #[error("the team routes by its on-call schedule; change the schedule (PUT …/on-call) instead of the roster")]
+    RosterSuperseded,
 }
 
 /// True for the type name of any event of any aggregate.
@@ -415,6 +418,9 @@ impl Team {
                 Ok(vec![TeamConfigured { settings: (**settings).clone() }.into()])
             }
             (TeamCommand::UpdateRoster { roster }, Some(_)) => {
+                if self.on_call.is_some() {
+                    return Err(TeamRejection::RosterSuperseded);
+                }
                 check_roster(roster)?;
                 if *roster == self.roster {
                     return Ok(Vec::new());
@@ -490,11 +496,11 @@ impl Team {
                 Ok(vec![OnCallConfigured { on_call: (**on_call).clone() }.into()])
             }
             (TeamCommand::AddOverride { cover }, Some(_)) => {
-                self.known(&cover.staff)?;
-                self.staffing.check_override(&self.schedule()?, cover)?;
                 if self.staffing.overrides.get(&cover.override_id) == Some(cover) {
                     return Ok(Vec::new());
                 }
+                self.known(&cover.staff)?;
+                self.staffing.check_override(&self.schedule()?, cover)?;
                 Ok(vec![OnCallOverrideAdded { cover: cover.clone() }.into()])
             }
             (TeamCommand::RemoveOverride { override_id }, Some(_)) => {
@@ -504,11 +510,11 @@ impl Team {
                 Ok(vec![OnCallOverrideRemoved { override_id: *override_id }.into()])
             }
             (TeamCommand::AddTimeOff { time_off }, Some(_)) => {
-                self.known(&time_off.staff)?;
-                self.staffing.check_time_off(time_off)?;
                 if self.staffing.time_off.get(&time_off.time_off_id) == Some(time_off) {
                     return Ok(Vec::new());
                 }
+                self.known(&time_off.staff)?;
+                self.staffing.check_time_off(time_off)?;
                 Ok(vec![TimeOffAdded { time_off: time_off.clone() }.into()])
             }
             (TeamCommand::RemoveTimeOff { time_off_id }, Some(_)) => {

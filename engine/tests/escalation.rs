@@ -162,11 +162,11 @@ fn acknowledging_stops_the_chain_and_meets_the_target() {
     s.given(message("m1", "人工"));
     let old = s.state().session.unwrap().handover_timers;
     // When zhao presses Acknowledge,
-    let events = s.when(Command::Acknowledge { by: staff("zhao") });
+    let events = s.when(Command::Acknowledge { by: staff("zhao"), session_id: None });
     assert_eq!(events, ["HandoverAcknowledged", "TimerCancelled", "TimerCancelled"]);
     // then the escalation and the acknowledgment target are cancelled, pressing again
     // changes nothing, and the old timers firing later do nothing.
-    assert!(s.when(Command::Acknowledge { by: staff("zhao") }).is_empty());
+    assert!(s.when(Command::Acknowledge { by: staff("zhao"), session_id: None }).is_empty());
     s.advance(Duration::hours(1));
     for timer in old.iter().filter(|t| t.purpose == TimerPurpose::Escalate) {
         assert!(s.when(Command::FireTimer { timer_id: timer.timer_id }).is_empty());
@@ -176,7 +176,10 @@ fn acknowledging_stops_the_chain_and_meets_the_target() {
     // The first-reply target still runs: acknowledging is not replying.
     assert_eq!(missed(&s), [switchboard_schemas::oncall::TargetKind::FirstReply]);
     // Someone not of the team cannot acknowledge.
-    assert_eq!(s.rejects(Command::Acknowledge { by: staff("stranger") }), Rejection::NotStaff(staff("stranger")));
+    assert_eq!(
+        s.rejects(Command::Acknowledge { by: staff("stranger"), session_id: None }),
+        Rejection::NotStaff(staff("stranger"))
+    );
 }
 
 #[test]
@@ -214,6 +217,77 @@ fn taking_a_session_yourself_is_an_acknowledgment() {
     let events = s.when(Command::Transfer { by: staff("qian"), to: Some(staff("qian")) });
     assert!(events.contains(&"HandoverAcknowledged"));
     assert!(steps(&s).is_empty(), "no chain for a session its assignee took");
+}
+
+#[test]
+fn asking_again_while_waiting_keeps_the_hand_over_and_its_chain() {
+    let mut s = escalating();
+    s.given(message("m1", "人工"));
+    s.given(Command::Acknowledge { by: staff("zhao"), session_id: None });
+    s.given(Command::ChangeStatus { by: staff("zhao"), to: SessionStatus::Waiting });
+    // The operator asks for a person again: zhao still has it, acknowledged; no new chain.
+    s.advance(Duration::minutes(1));
+    s.given(message("m2", "人工"));
+    let session = s.state().session.unwrap();
+    assert_eq!((session.assignee.clone(), session.acknowledged), (Some(staff("zhao")), true));
+    assert_eq!(session.status(), SessionStatus::WithHuman);
+    assert_eq!(steps(&s).len(), 1, "no chain restarted by the operator");
+    s.advance(Duration::hours(1));
+    fire_due(&mut s);
+    assert!(missed(&s).iter().all(|m| *m != switchboard_schemas::oncall::TargetKind::Acknowledge));
+}
+
+#[test]
+fn setting_the_status_acknowledges_even_when_the_chain_is_over() {
+    let mut s = escalating();
+    s.given(message("m1", "人工"));
+    // Past the last step (taken at 15 minutes); the acknowledgment target fell at 10.
+    s.advance(Duration::minutes(16));
+    fire_due(&mut s);
+    let before = missed(&s).len();
+    let events = s.when(Command::ChangeStatus { by: staff("zhao"), to: SessionStatus::Waiting });
+    assert!(events.contains(&"HandoverAcknowledged"), "{events:?}");
+    s.advance(Duration::hours(5));
+    fire_due(&mut s);
+    assert_eq!(missed(&s).len(), before + 2, "first reply and resolution still run, acknowledgment is met");
+}
+
+#[test]
+fn a_button_of_an_earlier_session_acknowledges_nothing() {
+    let mut s = escalating();
+    s.given(message("m1", "人工"));
+    let current = s.state().session.unwrap().id;
+    let other = uuid::Uuid::from_u128(42);
+    assert_eq!(s.rejects(Command::Acknowledge { by: staff("zhao"), session_id: Some(other) }), Rejection::OtherSession);
+    assert!(switchboard_engine::conversation::is_harmless_repeat(
+        &Command::Acknowledge { by: staff("zhao"), session_id: Some(other) },
+        &Rejection::OtherSession
+    ));
+    let events = s.when(Command::Acknowledge { by: staff("zhao"), session_id: Some(current) });
+    assert_eq!(events[0], "HandoverAcknowledged");
+}
+
+#[test]
+fn a_person_replying_at_night_is_not_announced_as_back_tomorrow() {
+    let mut s = Scenario::new(policy_with(on_call(ClockKind::Working, office_hours()), Staffing::default()));
+    // Saturday night: the engineer replies to an answered session.
+    s.advance(Duration::days(5) + Duration::hours(13));
+    s.given(message("m1", "活动打不开"));
+    s.given(Command::ApplyMatch {
+        message_id: switchboard_schemas::MessageId("m1".into()),
+        ranking: ranking(0.9, &["a"]),
+        rephrased: None,
+    });
+    s.given(Command::HumanReply { staff: staff("qian"), text: "我来看看".into() });
+    let texts = s.outbound_texts();
+    assert!(texts.iter().all(|t| !t.contains("非工作时间")), "{texts:?}");
+    // And the one who took it gets no hand-over card about it.
+    let notices = s
+        .history
+        .iter()
+        .filter(|e| matches!(e, ConversationEvent::AnswerQueued(q) if q.purpose == OutboundPurpose::AssigneeNotice))
+        .count();
+    assert_eq!(notices, 0);
 }
 
 #[test]
@@ -277,6 +351,7 @@ enum Step {
     Close,
     Reopen,
     Message,
+    Wait4Operator,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -289,6 +364,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::Close),
         1 => Just(Step::Reopen),
         1 => Just(Step::Message),
+        1 => Just(Step::Wait4Operator),
     ]
 }
 
@@ -312,23 +388,45 @@ proptest! {
             let _ = match step {
                 Step::Wait(minutes) => { s.advance(Duration::minutes(i64::from(*minutes))); Ok(Vec::new()) }
                 Step::FireDue => { fire_due(&mut s); Ok(Vec::new()) }
-                Step::Acknowledge => s.run(Command::Acknowledge { by: staff("zhao") }),
+                Step::Acknowledge => s.run(Command::Acknowledge { by: staff("zhao"), session_id: None }),
                 Step::Reply => s.run(Command::HumanReply { staff: staff("qian"), text: "ok".into() }),
                 Step::Reassign => s.run(Command::Transfer { by: staff("lead"), to: None }),
                 Step::Close => s.run(Command::Close { by: staff("lead") }),
                 Step::Reopen => s.run(Command::Reopen { by: Actor::Staff(staff("lead")) }),
                 Step::Message => s.run(message(&format!("m{}", i + 1), "人工")),
+                Step::Wait4Operator => s.run(Command::ChangeStatus { by: staff("qian"), to: SessionStatus::Waiting }),
             };
+        }
+        // A closed session keeps no timer of its hand-over.
+        let state = s.state().session.unwrap();
+        if !state.is_active() {
+            prop_assert!(state.handover_timers.is_empty(), "closed with {:?}", state.handover_timers);
         }
         // Walk the history: per hand-over, steps 0, 1, 2… each once; none once acknowledged
         // or closed.
         let mut expected_step = 0;
-        let (mut acknowledged, mut closed) = (false, false);
+        let (mut acknowledged, mut closed, mut assignee) = (false, false, None);
         for (now_index, event) in s.history.iter().enumerate() {
             match event {
-                ConversationEvent::TransferredToHuman(_) => { expected_step = 0; acknowledged = false; closed = false; }
+                // A new person's hand-over (or a reopened session) starts over; the same
+                // person asked again goes on where it was.
+                ConversationEvent::TransferredToHuman(t) if t.assignee != assignee => {
+                    expected_step = 0;
+                    acknowledged = false;
+                    assignee = t.assignee.clone();
+                }
+                ConversationEvent::SessionReopened(_) => { expected_step = 0; acknowledged = false; closed = false; }
+                ConversationEvent::SessionOpened(_) => {
+                    (expected_step, acknowledged, closed, assignee) = (0, false, false, None);
+                }
                 ConversationEvent::HandoverAcknowledged(_) | ConversationEvent::HumanReplied(_) => acknowledged = true,
                 ConversationEvent::SessionClosed(_) => closed = true,
+                ConversationEvent::ResponseTargetMissed(m) => {
+                    prop_assert!(!closed, "no target missed after the close");
+                    if m.target == switchboard_schemas::oncall::TargetKind::Acknowledge {
+                        prop_assert!(!acknowledged, "the acknowledgment target is never missed once met");
+                    }
+                }
                 ConversationEvent::EscalationStepTaken(e) => {
                     prop_assert_eq!(e.step, expected_step, "steps in order, each once");
                     prop_assert!(!acknowledged && !closed, "no step after acknowledgment or close");

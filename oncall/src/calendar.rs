@@ -1,21 +1,21 @@
 //! The team calendar: when people work, in the team's time zone, and time counted in
 //! working minutes only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use switchboard_schemas::oncall::{ClockKind, TeamCalendar, Weekday};
 
-use crate::{bounds, few, in_years, OnCallError};
+use crate::{bounds, few, in_years, within, OnCallError};
 
 /// A validated team calendar in its time zone.
 #[derive(Debug, Clone)]
 pub struct Calendar {
     tz: Tz,
     /// Working spans per weekday, sorted, as local times.
-    weekly: BTreeMap<Weekday, Vec<(NaiveTime, NaiveTime)>>,
-    holidays: BTreeMap<NaiveDate, String>,
+    weekly: BTreeMap<Weekday, Vec<DaySpan>>,
+    holidays: BTreeSet<NaiveDate>,
     workdays: BTreeMap<NaiveDate, Weekday>,
     around_the_clock: bool,
 }
@@ -24,15 +24,24 @@ pub struct Calendar {
 /// moved later by the gap's length (as java.time does: 02:30 on the night Berlin's clocks go
 /// forward is 03:30).
 pub(crate) fn local_to_utc(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    match tz.from_local_datetime(&local).earliest() {
-        Some(instant) => instant.with_timezone(&Utc),
-        None => {
-            // The offset in force before the gap (gaps last hours, not days).
-            let before = local - Duration::days(1);
-            let offset = tz.offset_from_utc_datetime(&before).fix();
-            Utc.from_utc_datetime(&(local - Duration::seconds(i64::from(offset.local_minus_utc()))))
-        }
+    if let Some(instant) = tz.from_local_datetime(&local).earliest() {
+        return instant.with_timezone(&Utc);
     }
+    // The offset in force a day before (gaps last hours, not days); dates are bounded to
+    // `bounds::YEARS`, and out of any range the local time is read as UTC.
+    let before = local.checked_sub_signed(Duration::days(1)).unwrap_or(local);
+    let offset = tz.offset_from_utc_datetime(&before).fix();
+    let shifted = local.checked_sub_signed(Duration::seconds(i64::from(offset.local_minus_utc())));
+    Utc.from_utc_datetime(&shifted.unwrap_or(local))
+}
+
+/// A working span within a local day: seconds after local midnight, `until` up to 86,400
+/// (a span may run to midnight, written `until: "00:00:00"`).
+type DaySpan = (u32, u32);
+
+fn seconds_of(time: NaiveTime) -> u32 {
+    use chrono::Timelike;
+    time.num_seconds_from_midnight()
 }
 
 impl Calendar {
@@ -41,21 +50,24 @@ impl Calendar {
         few("calendar.hours", calendar.hours.len(), bounds::MAX_HOUR_SPANS)?;
         few("calendar.holidays", calendar.holidays.len(), bounds::MAX_DAYS)?;
         few("calendar.workdays", calendar.workdays.len(), bounds::MAX_DAYS)?;
-        let mut weekly: BTreeMap<Weekday, Vec<(NaiveTime, NaiveTime)>> = BTreeMap::new();
+        let mut weekly: BTreeMap<Weekday, Vec<DaySpan>> = BTreeMap::new();
         for hours in &calendar.hours {
-            if hours.until <= hours.from {
+            let from = seconds_of(hours.from);
+            // An end at 00:00 is the end of the day.
+            let until = if hours.until == NaiveTime::MIN { 86_400 } else { seconds_of(hours.until) };
+            if until <= from {
                 return Err(OnCallError::InvertedSpan {
                     what: format!("calendar.hours ({})", hours.weekday),
                     from: hours.from.to_string(),
                     until: hours.until.to_string(),
                 });
             }
-            weekly.entry(hours.weekday).or_default().push((hours.from, hours.until));
+            weekly.entry(hours.weekday).or_default().push((from, until));
         }
         for spans in weekly.values_mut() {
             spans.sort();
             // Overlapping spans are merged, so working time is never counted twice.
-            let mut merged: Vec<(NaiveTime, NaiveTime)> = Vec::with_capacity(spans.len());
+            let mut merged: Vec<DaySpan> = Vec::with_capacity(spans.len());
             for &(from, until) in spans.iter() {
                 match merged.last_mut() {
                     Some(last) if from <= last.1 => last.1 = last.1.max(until),
@@ -64,39 +76,32 @@ impl Calendar {
             }
             *spans = merged;
         }
-        let mut holidays = BTreeMap::new();
+        let mut holidays = BTreeSet::new();
         for day in &calendar.holidays {
             in_years("calendar.holidays[].date", day.date)?;
-            holidays.insert(day.date, day.name.clone());
+            within("calendar.holidays[].name (characters)", day.name.chars().count(), 0..=bounds::MAX_NOTE_CHARS)?;
+            holidays.insert(day.date);
         }
         let mut workdays = BTreeMap::new();
         for day in &calendar.workdays {
             in_years("calendar.workdays[].date", day.date)?;
+            within("calendar.workdays[].name (characters)", day.name.chars().count(), 0..=bounds::MAX_NOTE_CHARS)?;
+            if holidays.contains(&day.date) {
+                return Err(OnCallError::DayTwice { date: day.date });
+            }
+            if !calendar.hours.is_empty() && !weekly.contains_key(&day.hours_of) {
+                return Err(OnCallError::NoHoursOf { date: day.date, weekday: day.hours_of });
+            }
             workdays.insert(day.date, day.hours_of);
         }
         Ok(Self { tz, around_the_clock: calendar.hours.is_empty(), weekly, holidays, workdays })
     }
 
-    /// The time zone.
-    pub fn time_zone(&self) -> Tz {
-        self.tz
-    }
-
-    /// Whether the team works around the clock (no working hours set).
-    pub fn around_the_clock(&self) -> bool {
-        self.around_the_clock
-    }
-
-    /// The holiday on `date`, if it is one.
-    pub fn holiday(&self, date: NaiveDate) -> Option<&str> {
-        self.holidays.get(&date).map(String::as_str)
-    }
-
     /// The working spans of a local date: none on a holiday, the hours of `hours_of` on a
     /// make-up workday, the weekday's hours otherwise.
-    fn spans_of(&self, date: NaiveDate) -> &[(NaiveTime, NaiveTime)] {
+    fn spans_of(&self, date: NaiveDate) -> &[DaySpan] {
         use chrono::Datelike;
-        if self.holidays.contains_key(&date) {
+        if self.holidays.contains(&date) {
             return &[];
         }
         let weekday = self.workdays.get(&date).copied().unwrap_or_else(|| Weekday::from(date.weekday()));
@@ -105,9 +110,9 @@ impl Calendar {
 
     /// The working spans of a local date as instants.
     fn working_spans(&self, date: NaiveDate) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
-        self.spans_of(date).iter().map(move |&(from, until)| {
-            (local_to_utc(self.tz, date.and_time(from)), local_to_utc(self.tz, date.and_time(until)))
-        })
+        let midnight = date.and_time(NaiveTime::MIN);
+        let at = move |seconds: u32| local_to_utc(self.tz, midnight + Duration::seconds(i64::from(seconds)));
+        self.spans_of(date).iter().map(move |&(from, until)| (at(from), at(until)))
     }
 
     /// Whether `at` is within working hours.
@@ -133,17 +138,15 @@ impl Calendar {
     }
 
     /// The instant `minutes` after `at`, counted on `clock` (in working time, always an
-    /// instant within working hours); `DateTime::MAX_UTC` when
-    /// working time never accumulates that much within [`bounds::SEARCH_DAYS`].
-    pub fn after(&self, at: DateTime<Utc>, minutes: u32, clock: ClockKind) -> DateTime<Utc> {
+    /// instant within working hours); none when working time never accumulates that much
+    /// within [`bounds::SEARCH_DAYS`] (then nothing is scheduled).
+    pub fn after(&self, at: DateTime<Utc>, minutes: u32, clock: ClockKind) -> Option<DateTime<Utc>> {
         let wanted = Duration::minutes(i64::from(minutes));
         if clock == ClockKind::Wall || self.around_the_clock {
-            return at.checked_add_signed(wanted).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            return at.checked_add_signed(wanted);
         }
         let mut left = wanted;
-        let Some(first) = at.with_timezone(&self.tz).date_naive().pred_opt() else {
-            return DateTime::<Utc>::MAX_UTC;
-        };
+        let first = at.with_timezone(&self.tz).date_naive().pred_opt()?;
         for date in first.iter_days().take(bounds::SEARCH_DAYS as usize) {
             for (from, until) in self.working_spans(date) {
                 let from = from.max(at);
@@ -154,36 +157,11 @@ impl Calendar {
                 // exact fit moves to the start of the next span).
                 let span = until - from;
                 if span > left {
-                    return from + left;
+                    return Some(from + left);
                 }
                 left -= span;
             }
         }
-        DateTime::<Utc>::MAX_UTC
-    }
-
-    /// The working minutes between two instants (wall minutes when the team works around
-    /// the clock); statistics count response times with it.
-    pub fn working_minutes(&self, from: DateTime<Utc>, until: DateTime<Utc>) -> i64 {
-        if until <= from {
-            return 0;
-        }
-        if self.around_the_clock {
-            return (until - from).num_minutes();
-        }
-        let mut total = Duration::zero();
-        let Some(first) = from.with_timezone(&self.tz).date_naive().pred_opt() else { return 0 };
-        for date in first.iter_days().take(bounds::SEARCH_DAYS as usize) {
-            for (a, b) in self.working_spans(date) {
-                let (a, b) = (a.max(from), b.min(until));
-                if b > a {
-                    total += b - a;
-                }
-            }
-            if local_to_utc(self.tz, date.and_time(NaiveTime::MIN)) > until {
-                break;
-            }
-        }
-        total.num_minutes()
+        None
     }
 }

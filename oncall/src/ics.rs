@@ -90,7 +90,7 @@ pub fn import_days(bytes: &[u8]) -> Result<ImportedDays, IcsError> {
         match (name.to_ascii_uppercase().as_str(), &mut event) {
             ("BEGIN", None) if value.eq_ignore_ascii_case("VEVENT") => event = Some((None, None, String::new(), i + 1)),
             ("DTSTART", Some(e)) => {
-                let all_day = params.to_ascii_uppercase().contains("VALUE=DATE") || value.len() == 8;
+                let all_day = params.split(';').any(|p| p.eq_ignore_ascii_case("VALUE=DATE")) || value.len() == 8;
                 if all_day {
                     e.0 = Some(parse_date(value).ok_or_else(|| IcsError::BadEvent {
                         line: i + 1,
@@ -99,7 +99,8 @@ pub fn import_days(bytes: &[u8]) -> Result<ImportedDays, IcsError> {
                 }
             }
             ("DTEND", Some(e)) => e.1 = parse_date(value),
-            ("SUMMARY", Some(e)) => e.2 = unescape(value),
+            // Names are kept short: a summary is copied onto every day of its event.
+            ("SUMMARY", Some(e)) => e.2 = unescape(value).chars().take(bounds::MAX_NOTE_CHARS).collect(),
             ("END", Some(_)) if value.eq_ignore_ascii_case("VEVENT") => {
                 let Some((Some(start), end, summary, _)) = event.take() else { continue };
                 // DTEND of an all-day event is exclusive; without one the event is one day.
@@ -149,8 +150,11 @@ fn stamp(at: DateTime<Utc>) -> String {
 }
 
 /// Writes shifts as an iCalendar feed named `name`; `made_at` is its DTSTAMP. Each shift's
-/// UID is stable across fetches, so a calendar application updates rather than duplicates.
+/// UID is stable across fetches, so a calendar application updates rather than duplicates:
+/// it is made from the shift's start, or for the first shift of a layer (cut at the start of
+/// the window, which moves with every fetch) from its end.
 pub fn feed(name: &str, shifts: &[(String, Shift)], made_at: DateTime<Utc>) -> String {
+    let mut seen = std::collections::HashSet::new();
     let mut out = String::new();
     for line in ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Switchboard//On call//EN", "CALSCALE:GREGORIAN"] {
         push_line(&mut out, line);
@@ -158,15 +162,11 @@ pub fn feed(name: &str, shifts: &[(String, Shift)], made_at: DateTime<Utc>) -> S
     push_line(&mut out, &format!("X-WR-CALNAME:{}", escape(name)));
     for (schedule, shift) in shifts {
         push_line(&mut out, "BEGIN:VEVENT");
+        let first = seen.insert((schedule.as_str(), shift.layer.as_str()));
+        let anchor = if first { format!("until{}", stamp(shift.until)) } else { stamp(shift.from) };
         push_line(
             &mut out,
-            &format!(
-                "UID:{}-{}-{}-{}@switchboard",
-                stamp(shift.from),
-                escape(schedule),
-                escape(&shift.layer),
-                shift.staff
-            ),
+            &format!("UID:{anchor}-{}-{}-{}@switchboard", escape(schedule), escape(&shift.layer), shift.staff),
         );
         push_line(&mut out, &format!("DTSTAMP:{}", stamp(made_at)));
         push_line(&mut out, &format!("DTSTART:{}", stamp(shift.from)));

@@ -40,6 +40,8 @@ pub mod bounds {
     pub const MAX_DAYS: usize = 400;
     /// Most escalation steps.
     pub const MAX_STEPS: usize = 10;
+    /// Most targets one step notifies (each kind once).
+    pub const MAX_NOTIFY: usize = 4;
     /// The longest wait of a step and the longest target, in minutes (30 days).
     pub const MAX_MINUTES: u32 = 30 * 24 * 60;
     /// Most team leads.
@@ -104,6 +106,20 @@ pub enum OnCallError {
         schedule: String,
         /// The layer named.
         layer: String,
+    },
+    /// A date that is both a holiday and a make-up workday.
+    #[error("{date} is both a holiday and a make-up workday; keep one")]
+    DayTwice {
+        /// The date.
+        date: chrono::NaiveDate,
+    },
+    /// A make-up workday with the hours of a weekday that has none.
+    #[error("make-up workday {date} takes the hours of {weekday}, which has no working hours")]
+    NoHoursOf {
+        /// The date.
+        date: chrono::NaiveDate,
+        /// The weekday named.
+        weekday: switchboard_schemas::oncall::Weekday,
     },
     /// A step that would fire the next one at once.
     #[error("escalation step {step} has no wait; give wait_minutes between 1 and {max}", max = bounds::MAX_MINUTES)]

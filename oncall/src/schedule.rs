@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 use switchboard_schemas::event::Roster;
 use switchboard_schemas::oncall::{
@@ -76,7 +76,9 @@ impl Staffing {
     /// Checks a new override against the schedule and the overrides there are.
     pub fn check_override(&self, schedule: &Schedule, cover: &OnCallOverride) -> Result<(), OnCallError> {
         check_span("the override", cover.from, cover.until, &cover.note)?;
-        few("overrides", self.overrides.len() + 1, bounds::MAX_SPANS)?;
+        // Past overrides do not count against the limit.
+        let standing = self.overrides.values().filter(|o| o.until > cover.from).count();
+        few("overrides", standing + 1, bounds::MAX_SPANS)?;
         if !schedule.own_layers(cover.category.as_deref()).iter().any(|l| l.name == cover.layer) {
             return Err(OnCallError::UnknownLayer {
                 schedule: cover.category.clone().unwrap_or_else(|| "default".to_owned()),
@@ -99,7 +101,9 @@ impl Staffing {
     /// Checks a new time off.
     pub fn check_time_off(&self, time_off: &TimeOff) -> Result<(), OnCallError> {
         check_span("the time off", time_off.from, time_off.until, &time_off.note)?;
-        few("time_off", self.time_off.len() + 1, bounds::MAX_SPANS)
+        // Past time off does not count against the limit.
+        let standing = self.time_off.values().filter(|t| t.until > time_off.from).count();
+        few("time_off", standing + 1, bounds::MAX_SPANS)
     }
 }
 
@@ -141,8 +145,10 @@ impl CompiledLayer {
         let mut first = layer.starts_on;
         if let Some(weekday) = layer.handoff.weekday {
             let wanted = chrono::Weekday::from(weekday);
-            while first.weekday() != wanted {
-                first = first.succ_opt().unwrap_or(first);
+            for _ in 0..6 {
+                if first.weekday() != wanted {
+                    first = first.succ_opt().unwrap_or(first);
+                }
             }
         }
         Ok(Self {
@@ -171,15 +177,16 @@ impl CompiledLayer {
         let mut k = (local - self.anchor).num_seconds().div_euclid(length);
         // Local time may jump (daylight saving): settle on the turn whose instants hold `at`.
         for _ in 0..4 {
-            if self.handoff(tz, k)? > at {
+            let (start, end) = (self.handoff(tz, k)?, self.handoff(tz, k + 1)?);
+            if start > at {
                 k -= 1;
-            } else if self.handoff(tz, k + 1)? <= at {
+            } else if end <= at {
                 k += 1;
             } else {
-                break;
+                return Some((k, start, end));
             }
         }
-        Some((k, self.handoff(tz, k)?, self.handoff(tz, k + 1)?))
+        None
     }
 
     fn participant(&self, k: i64) -> Option<&StaffId> {
@@ -281,7 +288,7 @@ impl Schedule {
                 return Err(OnCallError::StepWithoutWait { step: i });
             }
             within(&format!("escalation.steps[{i}].wait_minutes"), step.wait_minutes, 1..=bounds::MAX_MINUTES)?;
-            few(&format!("escalation.steps[{i}].notify"), step.notify.len(), 4)?;
+            few(&format!("escalation.steps[{i}].notify"), step.notify.len(), bounds::MAX_NOTIFY)?;
         }
         check_targets("targets", &settings.targets)?;
         for (category, targets) in &settings.category_targets {
@@ -321,8 +328,9 @@ impl Schedule {
         &self.settings.escalation
     }
 
-    /// The instant `minutes` after `at` on `clock` in the team's calendar.
-    pub fn after(&self, at: DateTime<Utc>, minutes: u32, clock: ClockKind) -> DateTime<Utc> {
+    /// The instant `minutes` after `at` on `clock` in the team's calendar (none when there
+    /// is no such working time).
+    pub fn after(&self, at: DateTime<Utc>, minutes: u32, clock: ClockKind) -> Option<DateTime<Utc>> {
         self.calendar.after(at, minutes, clock)
     }
 
@@ -424,8 +432,9 @@ impl Schedule {
         let scope = self.schedule_of(category);
         let usable = |staff: &StaffId| !skip.contains(staff) && staffing.available(staff, at);
         for layer in self.layers_of(category).iter().skip(first_layer) {
-            let (_, on_call, _, _) = self.layer_at(staffing, scope, layer, at);
-            if let Some(person) = on_call.filter(|p| usable(p)) {
+            // Whoever covers, then the scheduled person, then the next in turn.
+            let (scheduled, on_call, _, _) = self.layer_at(staffing, scope, layer, at);
+            if let Some(person) = on_call.into_iter().chain(scheduled).find(|p| usable(p)) {
                 return Some(person);
             }
             // The next people of the rotation, in turn order from the current one.
@@ -439,7 +448,7 @@ impl Schedule {
     }
 
     /// The shifts of every layer of `category`'s schedule between two instants, overrides
-    /// cut in (at most `limit` of them, earliest first).
+    /// cut in, earliest first (at most `limit` per layer).
     pub fn shifts(
         &self,
         staffing: &Staffing,
@@ -451,8 +460,13 @@ impl Schedule {
         let scope = self.schedule_of(category);
         let mut shifts = Vec::new();
         for layer in self.layers_of(category) {
-            let mut at = from;
-            while at < until && shifts.len() < limit {
+            let (mut at, mut of_layer) = (from, 0);
+            // Every step reaches a handoff or an override's edge; a span of bounded length
+            // has few of those, and the guard bounds the rest.
+            for _ in 0..limit.saturating_mul(4).saturating_add(16) {
+                if at >= until || of_layer >= limit {
+                    break;
+                }
                 let (_, on_call, override_id, next) = self.layer_at(staffing, scope, layer, at);
                 let end = next.unwrap_or(until).min(until);
                 if let Some(staff) = on_call {
@@ -462,7 +476,10 @@ impl Schedule {
                         {
                             *u = end
                         }
-                        _ => shifts.push(Shift { layer: layer.name.clone(), staff, from: at, until: end, override_id }),
+                        _ => {
+                            shifts.push(Shift { layer: layer.name.clone(), staff, from: at, until: end, override_id });
+                            of_layer += 1;
+                        }
                     }
                 }
                 if end <= at {
@@ -479,11 +496,6 @@ impl Schedule {
     pub fn schedules(&self) -> impl Iterator<Item = Option<&str>> {
         std::iter::once(None)
             .chain(self.categories.iter().filter(|(_, l)| !l.is_empty()).map(|(c, _)| Some(c.as_str())))
-    }
-
-    /// The local date of `at` in the team's time zone.
-    pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
-        at.with_timezone(&self.tz).date_naive()
     }
 
     /// `at` written in the team's time zone, as operators read it (`2026-12-08 09:00`).

@@ -238,6 +238,13 @@ fn routing_passes_over_people_away_or_off_to_the_next_in_the_layer_then_the_next
     assert_eq!(s.route(&staffing, None, at), Some(staff("sun")));
     // the next day qian is back.
     assert_eq!(s.route(&staffing, None, utc("2026-12-09T03:00:00Z")), Some(staff("qian")));
+    // An override's coverer away: the scheduled person again, before the next in turn.
+    let mut covered = Staffing::default();
+    let li = cover("primary", "li", "2026-12-08T00:00:00Z", "2026-12-09T00:00:00Z");
+    covered.overrides.insert(li.override_id, li);
+    assert_eq!(s.route(&covered, None, at), Some(staff("li")));
+    covered.away.insert(staff("li"));
+    assert_eq!(s.route(&covered, None, at), Some(staff("zhao")));
     // With everybody away, nobody.
     staffing.away.insert(staff("sun"));
     assert_eq!(s.route(&staffing, None, at), None);
@@ -299,18 +306,31 @@ fn holidays_are_off_and_make_up_workdays_are_worked() {
 }
 
 #[test]
+fn working_hours_may_run_to_midnight() {
+    let hours = vec![WorkingHours { weekday: Weekday::Mon, from: time("18:00"), until: time("00:00") }];
+    let s = Schedule::new(OnCallSettings {
+        calendar: TeamCalendar { hours, ..TeamCalendar::default() },
+        ..OnCallSettings::default()
+    })
+    .unwrap();
+    // Monday 2026-12-07 23:59 Shanghai is working time, Tuesday 00:00 is not.
+    assert!(s.calendar().is_working(utc("2026-12-07T15:59:00Z")));
+    assert!(!s.calendar().is_working(utc("2026-12-07T16:00:00Z")));
+    assert_eq!(s.after(utc("2026-12-07T15:50:00Z"), 20, ClockKind::Working), Some(utc("2026-12-14T10:10:00Z")));
+}
+
+#[test]
 fn working_time_skips_nights_lunch_weekends_and_holidays() {
     let s = china_office();
     // 30 working minutes from Friday 2026-09-25 17:45 local: 15 that day, 15 on the
     // make-up Sunday 2026-09-27 from 09:00.
-    assert_eq!(s.after(utc("2026-09-25T09:45:00Z"), 30, ClockKind::Working), utc("2026-09-27T01:15:00Z"));
+    assert_eq!(s.after(utc("2026-09-25T09:45:00Z"), 30, ClockKind::Working), Some(utc("2026-09-27T01:15:00Z")));
     // 60 minutes from 11:30 on a Tuesday: 30 before lunch, 30 after it.
-    assert_eq!(s.after(utc("2026-09-29T03:30:00Z"), 60, ClockKind::Working), utc("2026-09-29T05:30:00Z"));
+    assert_eq!(s.after(utc("2026-09-29T03:30:00Z"), 60, ClockKind::Working), Some(utc("2026-09-29T05:30:00Z")));
     // On the wall clock, the plain sum.
-    assert_eq!(s.after(utc("2026-09-29T03:30:00Z"), 60, ClockKind::Wall), utc("2026-09-29T04:30:00Z"));
+    assert_eq!(s.after(utc("2026-09-29T03:30:00Z"), 60, ClockKind::Wall), Some(utc("2026-09-29T04:30:00Z")));
     // Ten minutes asked during the holiday fall due on the first day back.
-    assert_eq!(s.after(utc("2026-10-03T02:00:00Z"), 10, ClockKind::Working), utc("2026-10-08T01:10:00Z"));
-    assert_eq!(s.calendar().working_minutes(utc("2026-09-30T09:00:00Z"), utc("2026-10-08T01:10:00Z")), 70);
+    assert_eq!(s.after(utc("2026-10-03T02:00:00Z"), 10, ClockKind::Working), Some(utc("2026-10-08T01:10:00Z")));
 }
 
 #[test]
@@ -342,6 +362,16 @@ fn bad_set_ups_are_refused_with_what_to_fix() {
     let mut far = base();
     far.default[0].starts_on = date("2300-01-01");
     assert!(matches!(refused(far), OnCallError::OutOfBounds { .. }));
+    // A day both off and worked, and a make-up day with the hours of a day without any.
+    let day = |d: &str| CalendarDay { date: date(d), name: String::new() };
+    let mut twice = base();
+    twice.calendar.hours = vec![WorkingHours { weekday: Weekday::Mon, from: time("09:00"), until: time("18:00") }];
+    twice.calendar.holidays = vec![day("2026-10-01")];
+    twice.calendar.workdays = vec![MakeUpDay { date: date("2026-10-01"), name: String::new(), hours_of: Weekday::Mon }];
+    assert_eq!(refused(twice.clone()), OnCallError::DayTwice { date: date("2026-10-01") });
+    twice.calendar.holidays.clear();
+    twice.calendar.workdays[0].hours_of = Weekday::Sat;
+    assert!(matches!(refused(twice), OnCallError::NoHoursOf { .. }));
     // Overrides and time off: inverted, too long, of an unknown layer.
     let s = Schedule::new(base()).unwrap();
     let staffing = Staffing::default();

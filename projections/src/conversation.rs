@@ -261,7 +261,7 @@ fn recipient(to: &Recipient) -> String {
 pub fn describe(event: &ConversationEvent) -> String {
     use ConversationEvent as E;
     match event {
-        E::SessionOpened(e) => format!("session opened by {} via {:?}", e.user, e.channel),
+        E::SessionOpened(e) => format!("session opened by {} via {}", e.user, e.channel),
         E::MessageReceived(e) => format!("operator wrote: {}", e.text),
         E::InfoRequested(e) => format!("asked the operator for {}", e.field),
         E::InfoProvided(e) => format!("{} = {}", e.field, e.value),
@@ -284,7 +284,7 @@ pub fn describe(event: &ConversationEvent) -> String {
             format!("operator says {} was {}", e.faq_id, if e.resolved { "helpful: resolved" } else { "not resolved" })
         }
         E::TransferredToHuman(e) => format!(
-            "transferred to {} ({:?}, {:?}) by {}",
+            "transferred to {} ({}, {}) by {}",
             e.assignee.as_ref().map_or("the team".to_owned(), |a| a.to_string()),
             e.reason,
             e.mode,
@@ -297,12 +297,12 @@ pub fn describe(event: &ConversationEvent) -> String {
         E::GroupChatCreated(e) => format!("group chat {} created", e.chat_id),
         E::HumanReplied(e) => format!("{} replied: {}", e.staff, e.text),
         E::RemarkAdded(e) => format!("remark by {}: {}", e.author, e.text),
-        E::StatusChanged(e) => format!("status {:?} → {:?} by {}", e.from, e.to, actor(&e.by)),
-        E::TimerScheduled(e) => format!("{:?} timer set for {}", e.purpose, e.due_at.format("%Y-%m-%d %H:%M:%S UTC")),
+        E::StatusChanged(e) => format!("status {} → {} by {}", e.from, e.to, actor(&e.by)),
+        E::TimerScheduled(e) => format!("{} timer set for {}", e.purpose, e.due_at.format("%Y-%m-%d %H:%M:%S UTC")),
         E::TimerCancelled(_) => "timer cancelled".to_owned(),
-        E::TimerFired(e) => format!("{:?} timer fired", e.purpose),
+        E::TimerFired(e) => format!("{} timer fired", e.purpose),
         E::ReconfirmSent(_) => "asked whether the operator still needs help".to_owned(),
-        E::SessionClosed(e) => format!("session closed ({:?}) by {}", e.reason, actor(&e.by)),
+        E::SessionClosed(e) => format!("session closed ({}) by {}", e.reason, actor(&e.by)),
         E::SessionReopened(e) => format!("session reopened by {}", actor(&e.by)),
         E::HandoverAcknowledged(e) => format!("hand-over acknowledged by {}", e.by),
         E::EscalationStepTaken(e) => {

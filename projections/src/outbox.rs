@@ -67,26 +67,14 @@ pub enum DeliveryStatus {
     GaveUp,
 }
 
+switchboard_schemas::spelled!(DeliveryStatus {
+    Pending => "pending",
+    Failed => "failed",
+    Delivered => "delivered",
+    GaveUp => "gave_up",
+});
+
 impl DeliveryStatus {
-    /// Every status, for parsing and listing.
-    pub const ALL: [DeliveryStatus; 4] =
-        [DeliveryStatus::Pending, DeliveryStatus::Failed, DeliveryStatus::Delivered, DeliveryStatus::GaveUp];
-
-    /// The stored and displayed name.
-    pub fn name(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Failed => "failed",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::GaveUp => "gave_up",
-        }
-    }
-
-    /// The status of a stored name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == name)
-    }
-
     /// True while the delivery still waits to be sent (it holds back later events of its
     /// conversation to the same endpoint).
     pub fn is_open(self) -> bool {

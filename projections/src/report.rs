@@ -159,7 +159,7 @@ impl WeeklyReport {
         let mut candidates =
             Sheet::new("FAQ candidates", &["Questions", "Wording", "Examples", "Why", "Category", "Last seen"]);
         for group in &self.candidates {
-            let reasons: Vec<String> = group.reasons.iter().map(|(k, v)| format!("{} {v}", k.name())).collect();
+            let reasons: Vec<String> = group.reasons.iter().map(|(k, v)| format!("{} {v}", k.as_str())).collect();
             candidates.rows.push(vec![
                 (group.count as f64).into(),
                 group.representative.clone().into(),

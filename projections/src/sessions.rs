@@ -109,25 +109,12 @@ pub enum CandidateReason {
     Reopened,
 }
 
-impl CandidateReason {
-    /// Every reason, in a stable order.
-    pub const ALL: [CandidateReason; 4] = [Self::Unanswered, Self::Transferred, Self::NotResolved, Self::Reopened];
-
-    /// The stored name (its serde name), shared by every store.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Unanswered => "unanswered",
-            Self::Transferred => "transferred",
-            Self::NotResolved => "not_resolved",
-            Self::Reopened => "reopened",
-        }
-    }
-
-    /// Reads a stored name back.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.name() == name)
-    }
-}
+switchboard_schemas::spelled!(CandidateReason {
+    Unanswered => "unanswered",
+    Transferred => "transferred",
+    NotResolved => "not_resolved",
+    Reopened => "reopened",
+});
 
 /// A question Switchboard could not answer well, kept on its session row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -43,7 +43,7 @@ pub struct SessionQuery {
     pub opened_to: Option<DateTime<Utc>>,
     /// Only sessions whose first question contains this text (case-insensitive).
     pub text: Option<String>,
-    /// Only sessions that missed (true) or met (false) every response target.
+    /// Only sessions that missed a response target (true) or none so far (false).
     pub breached: Option<bool>,
     /// At most this many rows per page.
     pub limit: u32,

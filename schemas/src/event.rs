@@ -17,7 +17,9 @@ use crate::oncall::{OnCallOverride, OnCallSettings, TargetKind, TimeOff};
 
 /// Gives a unit-variant enum its one spelling, the same as its serde name (a test checks):
 /// `as_str`, `ALL` (in declaration order), `Display` and `FromStr`. Stores, reports, the API
-/// and the console all use it, so a value is never spelled twice.
+/// and the console all use it, so a value is never spelled twice. Other crates use it for
+/// their own stored enums (`switchboard_schemas::spelled!`).
+#[macro_export]
 macro_rules! spelled {
     ($name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
         impl $name {
@@ -39,10 +41,10 @@ macro_rules! spelled {
         }
 
         impl std::str::FromStr for $name {
-            type Err = UnknownName;
+            type Err = $crate::event::UnknownName;
 
-            fn from_str(name: &str) -> Result<Self, UnknownName> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == name).ok_or_else(|| UnknownName {
+            fn from_str(name: &str) -> Result<Self, $crate::event::UnknownName> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == name).ok_or_else(|| $crate::event::UnknownName {
                     kind: stringify!($name),
                     name: name.to_owned(),
                 })
@@ -236,6 +238,8 @@ pub enum Channel {
     Websocket,
 }
 
+spelled!(Channel { Api => "api", Wecom => "wecom", Websocket => "websocket" });
+
 /// Who caused something, for audit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
@@ -297,6 +301,14 @@ pub enum TransferReason {
     Reopened,
 }
 
+spelled!(TransferReason {
+    LowConfidence => "low_confidence",
+    NotResolved => "not_resolved",
+    OperatorAsked => "operator_asked",
+    Staff => "staff",
+    Reopened => "reopened",
+});
+
 /// Whether a transfer was decided by policy or by a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -306,6 +318,8 @@ pub enum TransferMode {
     /// By staff.
     Manual,
 }
+
+spelled!(TransferMode { Auto => "auto", Manual => "manual" });
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -340,6 +354,15 @@ pub enum TimerPurpose {
     /// Record a missed resolution target unless the session was closed.
     ResolutionTarget,
 }
+
+spelled!(TimerPurpose {
+    Reconfirm => "reconfirm",
+    AutoClose => "auto_close",
+    Escalate => "escalate",
+    AcknowledgeTarget => "acknowledge_target",
+    FirstReplyTarget => "first_reply_target",
+    ResolutionTarget => "resolution_target",
+});
 
 /// Who an outbound message is for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -963,6 +986,8 @@ pub enum ConsoleLanguage {
     En,
 }
 
+spelled!(ConsoleLanguage { Zh => "zh", En => "en" });
+
 /// A field a team needs before a question can be answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -1167,6 +1192,16 @@ mod tests {
         spelled_as_serialized(SessionStatus::ALL);
         spelled_as_serialized(CloseReason::ALL);
         spelled_as_serialized(AccessRole::ALL);
+        spelled_as_serialized(Channel::ALL);
+        spelled_as_serialized(TransferReason::ALL);
+        spelled_as_serialized(TransferMode::ALL);
+        spelled_as_serialized(TimerPurpose::ALL);
+        spelled_as_serialized(ConsoleLanguage::ALL);
+        spelled_as_serialized(crate::oncall::ShiftUnit::ALL);
+        spelled_as_serialized(crate::oncall::Weekday::ALL);
+        spelled_as_serialized(crate::oncall::ClockKind::ALL);
+        spelled_as_serialized(crate::oncall::EscalationTarget::ALL);
+        spelled_as_serialized(crate::oncall::TargetKind::ALL);
         assert_eq!(SessionStatus::ALL.len(), 8);
         assert!("With_Human".parse::<SessionStatus>().is_err());
         assert_eq!("boss".parse::<AccessRole>().unwrap_err().to_string(), "\"boss\" is not a value of AccessRole",);

@@ -17,7 +17,6 @@
 
 pub mod channel;
 pub mod envelope;
-#[macro_use]
 pub mod event;
 pub mod ids;
 pub mod json_schema;

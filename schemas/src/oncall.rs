@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::event::UnknownName;
 use crate::ids::StaffId;
+use crate::spelled;
 
 /// The time zone a team's schedules and calendar are in unless it says otherwise.
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";

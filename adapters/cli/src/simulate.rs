@@ -276,10 +276,10 @@ async fn report(args: &SimulateArgs, simulator: &WecomSimulator, tally: &Tally) 
     let operators = |to: &[String]| to.iter().all(|t| t.starts_with("sim_op_"));
     let mut kinds: HashMap<&str, usize> = HashMap::new();
     for m in &delivered {
-        let kind = match (m.msgtype.as_str(), operators(&m.to)) {
-            ("template_card", _) => "answers (cards with feedback buttons)",
-            (_, true) => "other texts to operators (prompts, choices, notices, greetings)",
-            (_, false) => "notices to on-call engineers",
+        let kind = match (operators(&m.to), m.msgtype == "template_card") {
+            (true, true) => "answers (cards with feedback buttons)",
+            (true, false) => "other texts to operators (prompts, choices, notices, greetings)",
+            (false, _) => "notices to on-call engineers (cards with Acknowledge)",
         };
         *kinds.entry(kind).or_default() += 1;
     }

@@ -254,7 +254,7 @@ impl Api {
         team: Path<TeamParam>,
         user: Path<UserParam>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&key, &team, &user, None, |by| Ok(Command::Acknowledge { by })).await
+        self.command(&key, &team, &user, None, |by| Ok(Command::Acknowledge { by, session_id: None })).await
     }
 
     /// Reply to the operator as the key's holder.

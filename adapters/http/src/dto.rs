@@ -606,17 +606,17 @@ pub struct HandoverBody {
     pub time_to_first_reply: DurationFigures,
     /// Sessions that missed each target, by target.
     pub missed: Vec<KeyCount>,
-    /// Per target the team tracks: the share of hand-overs that met it (absent without
-    /// hand-overs).
+    /// Per target the team tracks (for any category): the share of hand-overs that did not
+    /// miss it, targets still running counted as met (empty without hand-overs).
     pub met: Vec<TargetMet>,
 }
 
-/// The share of hand-overs that met a target.
+/// The share of hand-overs that did not miss a target.
 #[derive(Debug, Object)]
 pub struct TargetMet {
     /// The target.
     pub target: ResponseTarget,
-    /// Met / handed over, 0 to 1.
+    /// (Handed over − missed) / handed over, 0 to 1.
     #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
     pub rate: f64,
 }
@@ -715,7 +715,7 @@ impl From<&CandidateGroup> for FaqCandidateGroup {
             reasons: g
                 .reasons
                 .iter()
-                .map(|(reason, n)| ReasonCount { reason: reason.name().to_owned(), count: *n as u64 })
+                .map(|(reason, n)| ReasonCount { reason: reason.as_str().to_owned(), count: *n as u64 })
                 .collect(),
             category: g.category.clone(),
             sessions: g.sessions.clone(),

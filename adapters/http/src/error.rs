@@ -204,6 +204,7 @@ fn team_rejection(rejection: &TeamRejection, e: &CommandError) -> ApiError {
         TeamRejection::OnCall(_) => ApiError::bad_request("invalid_on_call", e),
         TeamRejection::UnknownPerson(_) => ApiError::bad_request("unknown_person", e),
         TeamRejection::UnknownSpan(_) => ApiError::not_found("unknown_span", e),
+        TeamRejection::RosterSuperseded => ApiError::conflict("roster_superseded", e),
     }
 }
 

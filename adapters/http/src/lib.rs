@@ -51,7 +51,6 @@ mod widget;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::middleware::Tracing;
 use poem::web::{Data, Json};
 use poem::{get, handler, http::StatusCode, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -402,6 +401,25 @@ pub async fn time_request<E: poem::Endpoint>(
     outcome
 }
 
+/// Logs every request as poem's `Tracing` does, but with the path only: a query may carry a
+/// secret (the calendar feed's key), and logs are read by more people than hold keys.
+async fn trace_request<E: poem::Endpoint>(next: Arc<E>, request: poem::Request) -> poem::Result<poem::Response> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
+    async move {
+        let started = std::time::Instant::now();
+        let outcome = next.call(request).await.map(IntoResponse::into_response);
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &outcome {
+            Ok(response) => tracing::info!(status = response.status().as_u16(), duration_ms, "response"),
+            Err(error) => tracing::info!(status = error.status().as_u16(), duration_ms, error = %error, "error"),
+        }
+        outcome
+    }
+    .instrument(span)
+    .await
+}
+
 /// Whether a request is a FAQ upload, whose handler receives the body itself once the key
 /// allows it (see [`receive_body`]).
 fn is_upload(req: &poem::Request) -> bool {
@@ -497,7 +515,7 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
             }
         })
         .data(state)
-        .with(Tracing)
+        .around(trace_request)
         .catch_all_error(error::json_error)
 }
 

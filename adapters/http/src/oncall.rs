@@ -26,9 +26,9 @@ use crate::params::{Count, TeamParam, UserParam};
 use crate::{ApiTags, AppState};
 
 /// The longest span of shifts one request lists, in days.
-const MAX_SHIFT_DAYS: u64 = 92;
+const MAX_LISTED_DAYS: u64 = 92;
 
-/// Most shifts one request lists.
+/// Most shifts one request lists per layer.
 const MAX_SHIFTS: usize = 2_000;
 
 /// The on-call endpoints.
@@ -177,7 +177,8 @@ pub struct OnCallNowBody {
     pub schedule: Option<String>,
     /// Whether it is working time.
     pub working: bool,
-    /// When working time starts again (absent during working time).
+    /// When working time starts again (absent during working time, or when no working
+    /// time lies within 400 days).
     pub back_at: Option<DateTime<Utc>>,
     /// Whom a hand-over would go to now (people away or off passed over).
     pub routed_to: Option<String>,
@@ -355,12 +356,17 @@ impl OnCallApi {
         /// The start; absent: now.
         from: Query<Option<DateTime<Utc>>>,
         /// How many days (1 to 92).
-        days: Query<Option<Count<1, MAX_SHIFT_DAYS>>>,
+        days: Query<Option<Count<1, MAX_LISTED_DAYS>>>,
     ) -> Result<Json<Vec<ShiftBody>>, ApiError> {
         let (_, _, team) = self.team(&key, &team, AccessRole::Viewer).await?;
         let from = from.0.unwrap_or_else(|| self.state.runtime.now());
         let days = days.0.map_or(28, |d| d.get());
-        let until = from + Duration::days(i64::try_from(days).unwrap_or(28));
+        if !(1..=MAX_LISTED_DAYS).contains(&days) {
+            return Err(ApiError::bad_request("bad_days", format!("days must be between 1 and {MAX_LISTED_DAYS}")));
+        }
+        let until = from
+            .checked_add_signed(Duration::days(i64::try_from(days).unwrap_or(28)))
+            .ok_or_else(|| ApiError::bad_request("bad_from", "`from` is too far in the future"))?;
         Ok(Json(Self::all_shifts(&team, from, until)?))
     }
 
@@ -467,7 +473,7 @@ impl OnCallApi {
         &self,
         key: AccessKey,
         team: Path<TeamParam>,
-        /// The `.ics` file (at most 1 MiB).
+        /// The `.ics` file (within the request body limit, `http.max_body_bytes`).
         body: Binary<Vec<u8>>,
     ) -> Result<Json<ImportedCalendar>, ApiError> {
         let (id, _, team) = self.team(&key, &team, AccessRole::Admin).await?;
@@ -516,7 +522,14 @@ impl OnCallApi {
             ));
         };
         let key = AccessKey(poem_openapi::auth::Bearer { token });
-        let (id, _, team) = self.team(&key, &team, AccessRole::Viewer).await?;
+        let (id, principal, team) = self.team(&key, &team, AccessRole::Viewer).await?;
+        if matches!(principal, Principal::Admin { .. }) {
+            // An address is pasted into other people's servers: never the instance's key.
+            return Err(ApiError::forbidden(
+                "team_key_required",
+                "a calendar feed takes a viewer key of the team (issue one for the feed), not an administrator's key",
+            ));
+        }
         let person = staff.0.as_deref().map(staff_id).transpose()?;
         let now = self.state.runtime.now();
         let (from, until) = (now - Duration::weeks(1), now + Duration::weeks(8));

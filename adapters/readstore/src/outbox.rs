@@ -132,7 +132,7 @@ fn delivery_from(row: &[Value]) -> Result<Delivery, StoreError> {
             position: count(6, "position")?,
             occurred_at: required(time_at(row, 7)?, "occurred_at")?,
         },
-        status: DeliveryStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status:?}")))?,
+        status: status.parse::<DeliveryStatus>().map_err(|_| StoreError::Corrupt(format!("status {status:?}")))?,
         attempts: u32::try_from(count(9, "attempts")?).unwrap_or(u32::MAX),
         next_attempt_at: time_at(row, 10)?,
         last_attempt_at: time_at(row, 11)?,
@@ -244,7 +244,7 @@ impl<B: Backend> DeliveryStore for SqlStore<B> {
             }
         };
         let params = vec![
-            text(status.name()),
+            text(status.as_str()),
             Value::Int(next),
             int(at.timestamp_millis()),
             Value::Int(code.map(i64::from)),
@@ -262,7 +262,7 @@ impl<B: Backend> DeliveryStore for SqlStore<B> {
             sql.push_str(&format!(" AND d.webhook_id = ${}", params.len()));
         }
         if let Some(status) = query.status {
-            params.push(text(status.name()));
+            params.push(text(status.as_str()));
             sql.push_str(&format!(" AND d.status = ${}", params.len()));
         }
         if let Some(before) = query.before {

@@ -315,7 +315,7 @@ pub fn session_values(row: &SessionRow) -> Vec<Value> {
         Value::Text(Some(serde_json::to_string(&row.offered).unwrap_or_else(|_| "[]".to_owned()))),
         text(row.last_query.as_deref()),
         text(row.candidate.as_ref().map(|c| c.query.as_str())),
-        text(row.candidate.as_ref().map(|c| c.reason.name())),
+        text(row.candidate.as_ref().map(|c| c.reason.as_str())),
         Value::Int(row.candidate.as_ref().map(|c| millis(c.at))),
         Value::Int(row.handed_over_at.map(millis)),
         Value::Int(row.acknowledged_at.map(millis)),
@@ -372,8 +372,9 @@ pub fn session_from(row: &[Value]) -> Result<SessionRow, StoreError> {
         candidate: match (text_at(row, 27)?, text_at(row, 28)?, int_at(row, 29)?) {
             (Some(query), Some(reason), Some(at)) => Some(CandidateQuestion {
                 query,
-                reason: CandidateReason::parse(&reason)
-                    .ok_or_else(|| StoreError::Corrupt(format!("candidate reason {reason:?}")))?,
+                reason: reason
+                    .parse::<CandidateReason>()
+                    .map_err(|_| StoreError::Corrupt(format!("candidate reason {reason:?}")))?,
                 at: time(at)?,
             }),
             _ => None,
@@ -455,8 +456,9 @@ pub fn candidate_from(row: &[Value]) -> Result<CandidateRecord, StoreError> {
     Ok(CandidateRecord {
         session_id: Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(format!("session id {id:?}: {e}")))?,
         query: required(text_at(row, 1)?, "candidate_query")?,
-        reason: CandidateReason::parse(&reason)
-            .ok_or_else(|| StoreError::Corrupt(format!("candidate reason {reason:?}")))?,
+        reason: reason
+            .parse::<CandidateReason>()
+            .map_err(|_| StoreError::Corrupt(format!("candidate reason {reason:?}")))?,
         at: time(required(int_at(row, 3)?, "candidate_at")?)?,
         category: text_at(row, 4)?,
     })

@@ -31,7 +31,7 @@
 //! | `click` with a key in the team's `menu_keys` | its [`Action`] (default `human` → `RequestHuman`, `close` → `CloseByOperator`) |
 //! | `click` on `away` / `back` (an engineer's menu) | `TeamCommand::SetAvailability` for the sender, in the team's stream |
 //! | `template_card_event` with a key in `card_keys` | its [`Action`] (default `resolved` / `not_resolved` → `GiveFeedback`) |
-//! | `template_card_event` with the key `ack:<operator>` (the hand-over card's button) | `Acknowledge { by: FromUserName }` on that operator's conversation |
+//! | `template_card_event` with the key `ack:<operator>:<session>` (the hand-over card's button) | `Acknowledge { by: FromUserName }` on that operator's session (a button of an earlier session changes nothing) |
 //! | `enter_agent` with a configured `greeting` | the greeting is sent (outside a session); nothing appended |
 //! | `view`, other events, other message types, unknown keys | nothing (200, logged at info) |
 //!
@@ -414,13 +414,15 @@ pub fn plan(app: &crate::config::WecomApp, message: &Message) -> Result<Plan, &'
         },
         MessageBody::Event(Event::Click { key }) => action(app.menu_keys.get(key), "click", key),
         MessageBody::Event(Event::TemplateCard { key, .. }) => match key.strip_prefix(ACKNOWLEDGE_KEY_PREFIX) {
-            Some(operator) => {
+            Some(rest) => {
                 // The engineer who pressed it acknowledges the operator's hand-over.
+                let (operator, session) = rest.rsplit_once(':').ok_or("the card names no session")?;
+                let session_id = Uuid::parse_str(session).map_err(|_| "the card names no valid session")?;
                 let operator = UserId::new(operator.to_owned()).map_err(|_| "the card names no valid user id")?;
                 let by = StaffId::new(h.from_user_name.clone())
                     .map_err(|_| "the sender's UserID is not a valid staff id")?;
                 Ok(Plan::Command {
-                    command: Command::Acknowledge { by },
+                    command: Command::Acknowledge { by, session_id: Some(session_id) },
                     user: operator,
                     dedupe_key: event_key("template_card_event", key),
                     engine_dedupes: false,
@@ -484,8 +486,8 @@ async fn greet(state: &CallbackState, team: &TeamId, app: &Registered, user: &Us
     Ok(())
 }
 
-/// Records an engineer's "away" or "back" from the menu; a retry changes nothing (the
-/// command is a no-op when the availability is already so), someone who is not the team's
+/// Records an engineer's "away" or "back" from the menu; a retry changes nothing (it is
+/// recognised by its correlation id in the team's stream), someone who is not the team's
 /// is refused and logged.
 async fn availability(
     state: &CallbackState,
@@ -494,8 +496,16 @@ async fn availability(
     away: bool,
     dedupe_key: &str,
 ) -> Result<(), Refusal> {
+    // A retried click after a later one ("away" retried after "back") must not undo it.
+    let correlation = correlation_id(team, dedupe_key);
+    let stream = switchboard_schemas::StreamId::team(team);
+    let recorded = state.runtime.log().read_stream(&stream, 0).await.map_err(|e| command_failure(&e.into()))?;
+    if recorded.iter().any(|e| e.correlation_id == correlation) {
+        info!(team = %team, staff = %staff, away, "wecom duplicate availability click; already recorded");
+        return Ok(());
+    }
     let command = switchboard_engine::team::TeamCommand::SetAvailability { staff: staff.clone(), away };
-    match state.runtime.team(team, command, Causation::root(correlation_id(team, dedupe_key))).await {
+    match state.runtime.team(team, command, Causation::root(correlation)).await {
         Ok(c) => {
             info!(team = %team, staff = %staff, away, events = c.events, "availability from the wecom menu");
             Ok(())

@@ -309,7 +309,7 @@ impl WecomClient {
     }
 
     /// Sends a hand-over or an escalation to an engineer as a template card with an
-    /// **Acknowledge** button (its key names the operator's conversation, see
+    /// **Acknowledge** button (its key names the operator's conversation and session, see
     /// [`crate::callback::ACKNOWLEDGE_KEY_PREFIX`]) and, when the team has a console address,
     /// a link to the conversation.
     pub async fn send_acknowledge_card(&self, team: &TeamId, message: &Outbound) -> Result<(), ClientError> {
@@ -330,7 +330,7 @@ impl WecomClient {
                 "task_id": message.outbound_id.simple().to_string(),
                 "button_list": [
                     {"text": "确认处理 Acknowledge", "style": 1,
-                     "key": format!("{}{}", crate::callback::ACKNOWLEDGE_KEY_PREFIX, message.user)},
+                     "key": format!("{}{}:{}", crate::callback::ACKNOWLEDGE_KEY_PREFIX, message.user, message.session_id.simple())},
                 ],
             },
             "enable_duplicate_check": 1, "duplicate_check_interval": DUPLICATE_CHECK_SECS,

@@ -311,14 +311,27 @@ async fn the_acknowledge_button_of_a_hand_over_card_acknowledges_the_operators_s
     let h = harness(dir.path()).await;
     deliver(&h, &text("wangwu", "q-1", "人工")).await;
     assert_eq!(count(&h, "wangwu", "TransferredToHuman").await, 1);
-    // zhao (on the roster) presses Acknowledge on the card about wangwu's conversation,
-    // and WeCom retries the event: one acknowledgment, by zhao, in wangwu's stream.
+    let wangwu = UserId::new("wangwu").unwrap();
+    let session = h.runtime.load_conversation(&team(), &wangwu).await.unwrap().session.unwrap().id;
+    // A button of another (earlier) session of wangwu changes nothing.
+    let before = head(&h).await;
+    let stale = format!("ack:wangwu:{}", Uuid::nil().simple());
+    let old = event(
+        "zhao",
+        1_700_000_400,
+        Event::TemplateCard { key: stale, task_id: None, card_type: None, response_code: None },
+    );
+    assert_eq!(deliver(&h, &old).await.0, StatusCode::OK);
+    assert_eq!(head(&h).await, before);
+    // zhao (on the roster) presses Acknowledge on the card about wangwu's session, and
+    // WeCom retries the event: one acknowledgment, by zhao, in wangwu's stream.
+    let key = format!("ack:wangwu:{}", session.simple());
     let press = |time| {
         event(
             "zhao",
             time,
             Event::TemplateCard {
-                key: "ack:wangwu".into(),
+                key: key.clone(),
                 task_id: Some("task-ack".into()),
                 card_type: Some("button_interaction".into()),
                 response_code: Some("rc".into()),
@@ -360,6 +373,9 @@ async fn an_engineer_marks_themselves_away_and_back_from_the_menu() {
     let back = event("zhao", 1_700_000_900, Event::Click { key: "back".into() });
     assert_eq!(deliver(&h, &back).await.0, StatusCode::OK);
     assert!(h.runtime.load_team(&team()).await.unwrap().staffing.away.is_empty());
+    // WeCom retries the earlier "away" after the "back": recognised, not undone.
+    assert_eq!(deliver(&h, &away).await.0, StatusCode::OK);
+    assert!(h.runtime.load_team(&team()).await.unwrap().staffing.away.is_empty(), "a late retry does not undo");
     // Someone who is not the team's is refused (200, logged), and nothing is written.
     let before = head(&h).await;
     let stranger = event("stranger", 1_700_001_000, Event::Click { key: "away".into() });

@@ -163,7 +163,7 @@ fn an_unacknowledged_hand_over_escalates_to_wecom_step_by_step_and_resumes_after
     server.post("/api/v1/teams/ops/messages", json!({"user": "zhangsan", "text": "人工"}));
     until("li_lei has the hand-over card", || !cards_to(&sim, "li_lei").is_empty());
     let card = &cards_to(&sim, "li_lei")[0].body["template_card"];
-    assert_eq!(card["button_list"][0]["key"], "ack:zhangsan");
+    assert!(card["button_list"][0]["key"].as_str().unwrap().starts_with("ack:zhangsan:"), "{card}");
     assert_eq!(escalation_steps(&server), [0]);
 
     // Four minutes later nothing more; at five the secondary layer's zhang_wei is called.

@@ -53,7 +53,7 @@ fn simulated_operators_are_answered_through_the_real_callback_endpoint() {
     assert!(report.contains(" 0 not answered 200"), "{report}");
     assert!(figure(&report, "callbacks delivered:") > 10, "{report}");
     assert!(figure(&report, "answers (cards with feedback buttons):") > 0, "{report}");
-    assert!(figure(&report, "notices to on-call engineers:") > 0, "{report}");
+    assert!(figure(&report, "notices to on-call engineers (cards with Acknowledge):") > 0, "{report}");
     assert!(report.contains("group chats created:"), "{report}");
     assert!(report.contains("sessions (today and the last 30 days, from the read models): opened"), "{report}");
     server.kill();
