@@ -353,6 +353,18 @@ await check('an override puts someone else on call and is marked in the calendar
   await shot('on-call-override');
 });
 
+await check('a calendar feed address gets a viewer key of its own, and serves iCalendar', async () => {
+  await page.click('[data-test=feed-create]');
+  await page.waitForFunction(() => !document.querySelector('[data-test=feed-url]').value.includes(encodeURIComponent('<feed-key>')));
+  const url = await page.locator('[data-test=feed-url]').inputValue();
+  expect(!url.includes(encodeURIComponent(teamKey)) && !url.includes(teamKey), 'the console key is not in the address');
+  const response = await page.request.get(url);
+  const shown = url.replace(/key=[^&]+/, (k) => `${k.slice(0, 16)}…`);
+  expect(response.status() === 200, `the feed at ${shown} answers 200, not ${response.status()}: ${await response.text()}`);
+  expect((response.headers()['content-type'] || '').startsWith('text/calendar'), 'the feed is text/calendar');
+  expect((await response.text()).startsWith('BEGIN:VCALENDAR'), 'the feed is an iCalendar');
+});
+
 await check('a time off is recorded and taken back', async () => {
   const [from, until] = await span(24, 8);
   await page.fill('[data-test=time-off-staff]', 'han_meimei');

@@ -860,17 +860,29 @@ function shiftsCard(doc, shifts) {
     h('table', { class: 'list shifts-table' }, h('tbody', {}, [...layers].map(([layer, list]) => h('tr', { 'data-layer': layer },
       h('th', {}, layer),
       h('td', {}, list.length ? h('div', { class: 'shifts' }, list.map(chip)) : h('span', { class: 'muted' }, t('none')))))))));
-  const feedUrl = (staff) => `${location.origin}/api/v1${teamPath('/on-call/feed.ics')}?key=${encodeURIComponent(session.key)}${staff ? `&staff=${encodeURIComponent(staff)}` : ''}`;
+  // The feed's address carries a key of its own, never the key this console is used with:
+  // a dedicated viewer key is issued for it (team admins), shown once, revocable.
+  const feedUrl = (key, staff) => `${location.origin}/api/v1${teamPath('/on-call/feed.ics')}?key=${encodeURIComponent(key)}${staff ? `&staff=${encodeURIComponent(staff)}` : ''}`;
   const feedInput = (url, test) => h('input', { value: url, readonly: true, class: 'code feed-url', 'data-test': test, onfocus: (e) => e.target.select() });
   const copy = (input) => h('button', { type: 'button', onclick: async () => {
     input.select();
     try { await navigator.clipboard.writeText(input.value); toast(t('oc_copied')); } catch { toast(t('oc_copy_hint')); }
   } }, t('oc_copy'));
-  const all = feedInput(feedUrl(), 'feed-url'), mine = feedInput(feedUrl(session.me.staff), 'feed-url-mine');
+  const placeholder = '<feed-key>';
+  const all = feedInput(feedUrl(placeholder), 'feed-url'), mine = feedInput(feedUrl(placeholder, session.me.staff), 'feed-url-mine');
+  const create = h('button', { type: 'button', 'data-test': 'feed-create', onclick: (e) => busy(e.target, async () => {
+    try {
+      const issued = await api('POST', teamPath('/keys'), { label: t('oc_feed_label'), role: 'viewer', staff: session.me.staff });
+      all.value = feedUrl(issued.token);
+      mine.value = feedUrl(issued.token, session.me.staff);
+      toast(t('oc_feed_created'));
+    } catch (error) { failed(error); }
+  }) }, t('oc_feed_create'));
   return h('div', { class: 'card', 'data-test': 'on-call-calendar' },
     h('h2', {}, t('oc_coming')), h('p', { class: 'muted' }, t('oc_times_local')),
     tables.length ? tables : h('p', { class: 'empty' }, t('none')),
     h('div', { class: 'feed' }, h('h3', {}, t('oc_subscribe')), h('p', { class: 'muted' }, t('oc_feed_hint')),
+      h('p', {}, create),
       field(t('oc_feed_all'), h('span', { class: 'inline' }, all, copy(all))),
       field(t('oc_feed_mine'), h('span', { class: 'inline' }, mine, copy(mine))),
       h('p', { class: 'muted' }, t('oc_feed_note'))));
