@@ -85,6 +85,8 @@ pub enum TeamCommand {
         settings: Box<TeamSettings>,
         /// Its roster.
         roster: Roster,
+        /// Its on-call set-up, when the configuration gives one (boxed: it is large).
+        on_call: Option<Box<OnCallSettings>>,
     },
     /// Replaces the settings (a no-op when unchanged).
     Configure {
@@ -384,7 +386,7 @@ impl Team {
             }
             (TeamCommand::Create { name, .. }, Some(existing)) if existing == name => Ok(Vec::new()),
             (TeamCommand::Create { .. }, Some(existing)) => Err(TeamRejection::AlreadyExists(existing.clone())),
-            (TeamCommand::Onboard { name, cloned_from, settings, roster }, None) => {
+            (TeamCommand::Onboard { name, cloned_from, settings, roster, on_call }, None) => {
                 check_roster(roster)?;
                 TeamPolicy::new((**settings).clone(), roster.clone())?;
                 let mut events = vec![
@@ -394,9 +396,13 @@ impl Team {
                 if *roster != Roster::default() {
                     events.push(RosterUpdated { roster: roster.clone() }.into());
                 }
+                if let Some(on_call) = on_call {
+                    Schedule::new((**on_call).clone())?;
+                    events.push(OnCallConfigured { on_call: (**on_call).clone() }.into());
+                }
                 Ok(events)
             }
-            (TeamCommand::Onboard { name, settings, roster, .. }, Some(existing)) if existing == name => {
+            (TeamCommand::Onboard { name, settings, roster, on_call, .. }, Some(existing)) if existing == name => {
                 check_roster(roster)?;
                 TeamPolicy::new((**settings).clone(), roster.clone())?;
                 let mut events = Vec::new();
@@ -405,6 +411,12 @@ impl Team {
                 }
                 if *roster != self.roster {
                     events.push(RosterUpdated { roster: roster.clone() }.into());
+                }
+                // The configuration's set-up, when it gives one, is the team's at every start
+                // (as its settings are); without one, what the console saved stays.
+                if let Some(on_call) = on_call.as_deref().filter(|o| self.on_call.as_ref() != Some(*o)) {
+                    Schedule::new(on_call.clone())?;
+                    events.push(OnCallConfigured { on_call: on_call.clone() }.into());
                 }
                 Ok(events)
             }
@@ -588,6 +600,7 @@ mod tests {
         let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
         let settings = TeamSettings { reconfirm_after_secs: 600, ..TeamSettings::default() };
         let onboard = |settings: &TeamSettings, roster: &Roster, name: &str| TeamCommand::Onboard {
+            on_call: None,
             name: name.into(),
             cloned_from: None,
             settings: Box::new(settings.clone()),

@@ -93,8 +93,13 @@ impl World {
         let team = TeamId::new("ops").unwrap();
         let settings = TeamSettings { reconfirm_after_secs, ..TeamSettings::default() };
         let roster = Roster { default: vec![StaffId::new("zhao").unwrap()], ..Roster::default() };
-        let onboard =
-            TeamCommand::Onboard { name: "Ops".into(), cloned_from: None, settings: Box::new(settings), roster };
+        let onboard = TeamCommand::Onboard {
+            name: "Ops".into(),
+            cloned_from: None,
+            settings: Box::new(settings),
+            roster,
+            on_call: None,
+        };
         runtime.team(&team, onboard, cause()).await.unwrap();
         let entry = FaqEntry {
             question: "奖品库存不足怎么办？".into(),

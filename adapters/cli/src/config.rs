@@ -496,6 +496,10 @@ pub struct TeamConfig {
     /// is served at `/wecom/<team>/callback`.
     #[serde(default)]
     pub wecom: Option<switchboard_wecom::WecomApp>,
+    /// The on-call set-up (schedules, calendar, escalation, targets; docs/on-call.md); when
+    /// given, it is the team's at every start, replacing what the console saved.
+    #[serde(default)]
+    pub on_call: Option<switchboard_schemas::oncall::OnCallSettings>,
 }
 
 /// Whether `SWITCHBOARD_<key>` is a variable read by its name rather than a configuration

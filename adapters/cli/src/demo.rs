@@ -1,13 +1,18 @@
-//! The demo team: an activity platform's FAQ in Chinese and English, an on-call roster,
-//! so a newcomer gets answers at once.
+//! The demo team: an activity platform's FAQ in Chinese and English, an on-call roster and
+//! schedule with escalation and response targets, so a newcomer gets answers at once.
 
 use anyhow::{Context, Result};
+use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
 use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::team::TeamCommand;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{AccessRole, Roster, TeamSettings};
+use switchboard_schemas::oncall::{
+    ClockKind, EscalationPolicy, EscalationStep, EscalationTarget, Handoff, Layer, OnCallSettings, ResponseTargets,
+    ShiftLength, ShiftUnit, Weekday,
+};
 use switchboard_schemas::{FaqId, StaffId, TeamId};
 use uuid::Uuid;
 
@@ -44,6 +49,53 @@ pub fn team() -> Result<TeamConfig> {
         settings: TeamSettings::default(),
         roster,
         wecom: Some(wecom_app()),
+        on_call: Some(on_call()?),
+    })
+}
+
+/// The demo team's on-call set-up: per category a weekly primary rotation and zhao_min as
+/// the secondary, handed over on Mondays at 09:00 Shanghai time; an unacknowledged hand-over
+/// calls the next layer after 10 minutes and the lead after 15 more; targets of 15 minutes to
+/// acknowledge, 30 to a first reply and 4 hours to resolution. Around the clock, so the
+/// demo behaves the same at any hour.
+fn on_call() -> Result<OnCallSettings> {
+    let people =
+        |ids: &[&str]| ids.iter().map(|id| StaffId::new(*id).context("demo staff id")).collect::<Result<Vec<_>>>();
+    let layer = |name: &str, participants: Vec<StaffId>| Layer {
+        name: name.into(),
+        participants,
+        shift: ShiftLength { count: 1, unit: ShiftUnit::Weeks },
+        handoff: Handoff { weekday: Some(Weekday::Mon), time: NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default() },
+        starts_on: NaiveDate::from_ymd_opt(2026, 1, 5).unwrap_or_default(),
+    };
+    let layers = |primary: &[&str]| -> Result<Vec<Layer>> {
+        Ok(vec![layer("primary", people(primary)?), layer("secondary", people(&["zhao_min"])?)])
+    };
+    let step = |notify: Vec<EscalationTarget>, wait_minutes| EscalationStep { notify, wait_minutes };
+    Ok(OnCallSettings {
+        default: vec![layer("primary", people(&["zhao_min"])?)],
+        categories: [
+            ("activity".to_owned(), layers(&["li_lei", "han_meimei"])?),
+            ("prizes".to_owned(), layers(&["wang_fang"])?),
+            ("tech".to_owned(), layers(&["zhang_wei", "chen_jie"])?),
+        ]
+        .into(),
+        escalation: EscalationPolicy {
+            steps: vec![
+                step(vec![EscalationTarget::Assignee], 10),
+                step(vec![EscalationTarget::NextLayer], 15),
+                step(vec![EscalationTarget::Leads], 30),
+            ],
+            clock: ClockKind::Wall,
+        },
+        targets: ResponseTargets {
+            acknowledge_minutes: Some(15),
+            first_reply_minutes: Some(30),
+            resolution_minutes: Some(240),
+            clock: ClockKind::Wall,
+        },
+        leads: people(&["zhao_min"])?,
+        ..OnCallSettings::default()
     })
 }
 

@@ -224,6 +224,20 @@ impl Story<'_> {
         Ok(events)
     }
 
+    /// What came due while nobody answered the hand-over fires: escalation steps, missed
+    /// response targets.
+    async fn fire_due_handover_timers(&self, user: &UserId) -> Result<usize> {
+        let mut events = 0;
+        loop {
+            let now = self.clock.now();
+            let session = self.runtime.load_conversation(&self.team, user).await?.session.filter(|s| s.is_active());
+            let due = session
+                .and_then(|s| s.handover_timers.iter().filter(|t| t.due_at <= now).min_by_key(|t| t.due_at).copied());
+            let Some(timer) = due else { return Ok(events) };
+            events += self.run(user, Command::FireTimer { timer_id: timer.timer_id }).await?;
+        }
+    }
+
     /// The on-call engineer answers; sometimes passes the session on first; then it is closed.
     async fn engineer_works(&self, user: &UserId, dice: &mut Dice) -> Result<usize> {
         let state = self.runtime.load_conversation(&self.team, user).await?;
@@ -235,7 +249,19 @@ impl Story<'_> {
                 events += self.run(user, Command::Transfer { by: assignee.clone(), to: Some(to) }).await?;
             }
         }
+        if dice.chance(0.70) {
+            // Most engineers press Acknowledge on the card within minutes, then work on it.
+            self.clock.advance(Duration::minutes(1 + dice.below(14) as i64));
+            events += self.fire_due_handover_timers(user).await?;
+            let current = self.runtime.load_conversation(&self.team, user).await?.session.and_then(|s| s.assignee);
+            let acknowledge =
+                Command::Acknowledge { by: current.unwrap_or_else(|| assignee.clone()), session_id: None };
+            if self.phase(user).await?.is_some() {
+                events += self.run(user, acknowledge).await?;
+            }
+        }
         self.clock.advance(Duration::minutes(3 + dice.below(40) as i64));
+        events += self.fire_due_handover_timers(user).await?;
         let replier = self.runtime.load_conversation(&self.team, user).await?.session.and_then(|s| s.assignee);
         let staff = replier.unwrap_or(assignee);
         let reply = Command::HumanReply { staff: staff.clone(), text: (*dice.pick(&STAFF_REPLIES)).to_owned() };

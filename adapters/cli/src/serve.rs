@@ -361,6 +361,7 @@ async fn onboard(runtime: &Runtime, id: &str, team: &TeamConfig) -> Result<()> {
         cloned_from: None,
         settings: Box::new(team.settings.clone()),
         roster: team.roster.clone(),
+        on_call: team.on_call.clone().map(Box::new),
     };
     runtime
         .team(&team_id, onboard, Causation::root(Uuid::now_v7()))

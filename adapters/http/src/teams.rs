@@ -345,18 +345,31 @@ impl TeamsApi {
             }
             None => None,
         };
-        let (settings, roster) = match &template {
-            Some((_, team, _)) if body.copy_people => (team.settings.clone(), team.roster.clone()),
+        // A clone with its people takes the template's on-call set-up too; without them, the
+        // calendar, escalation and targets (no layers: nobody to put in them).
+        let (settings, roster, on_call) = match &template {
+            Some((_, team, _)) if body.copy_people => {
+                (team.settings.clone(), team.roster.clone(), team.on_call.clone().map(Box::new))
+            }
             Some((_, team, _)) => {
                 let categories = team.roster.categories.keys().map(|c| (c.clone(), Vec::new())).collect();
-                (team.settings.clone(), Roster { categories, default: Vec::new() })
+                let on_call = team.on_call.clone().map(|o| {
+                    Box::new(switchboard_schemas::oncall::OnCallSettings {
+                        default: Vec::new(),
+                        categories: Default::default(),
+                        leads: Vec::new(),
+                        ..o
+                    })
+                });
+                (team.settings.clone(), Roster { categories, default: Vec::new() }, on_call)
             }
-            None => (TeamSettings::default(), Roster::default()),
+            None => (TeamSettings::default(), Roster::default(), None),
         };
         let cause = Causation::root(Uuid::now_v7());
         let runtime = &self.state.runtime;
         let cloned_from = template.as_ref().map(|(t, _, _)| t.clone());
-        let onboard = TeamCommand::Onboard { name: name.to_owned(), cloned_from, settings: Box::new(settings), roster };
+        let onboard =
+            TeamCommand::Onboard { name: name.to_owned(), cloned_from, settings: Box::new(settings), roster, on_call };
         runtime.team(&id, onboard, cause).await?;
         if let Some((_, _, catalog)) = &template {
             let rows: Vec<(FaqId, FaqEntry)> = catalog.entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect();

@@ -96,6 +96,7 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
     // A second team, to show nothing crosses teams.
     let games = TeamId::new("games").unwrap();
     let onboard = |name: &str, settings: TeamSettings, roster: Roster| TeamCommand::Onboard {
+        on_call: None,
         name: name.into(),
         cloned_from: None,
         settings: Box::new(settings),
