@@ -711,6 +711,12 @@ impl<'c, 'a> Decision<'c, 'a> {
         }
         if !same_hand_over {
             self.watch_handover(user, taken_by_assignee);
+        } else if taken_by_assignee && !self.session().acknowledged {
+            // The assignee took their own session back: they have seen it.
+            if let Some(by) = assignee {
+                self.push(HandoverAcknowledged { session_id, by });
+            }
+            self.cancel_handover_timers(&[TimerPurpose::Escalate, TimerPurpose::AcknowledgeTarget]);
         }
     }
 
@@ -1064,10 +1070,8 @@ pub fn decide(
             d.push(StatusChanged { session_id: session.id, from, to: *to, by: actor.clone() });
             if *to == SessionStatus::Closed {
                 d.close(user, CloseReason::Manual, actor, None);
-            } else if !session.acknowledged
-                && d.session().handover_timers.iter().any(|t| t.purpose == TimerPurpose::Escalate)
-            {
-                // Staff working on the session have seen it: that is an acknowledgment.
+            } else if !session.acknowledged && session.assignee.is_some() {
+                // Staff working on a handed-over session have seen it: an acknowledgment.
                 d.push(HandoverAcknowledged { session_id: session.id, by: by.clone() });
                 d.cancel_handover_timers(&[TimerPurpose::Escalate, TimerPurpose::AcknowledgeTarget]);
             }
@@ -1128,7 +1132,11 @@ pub fn decide(
                 TimerPurpose::Reconfirm | TimerPurpose::AutoClose => ClockKind::Wall,
                 _ => schedule.targets(session.category.as_deref()).clock,
             };
-            if clock == ClockKind::Working && !schedule.calendar().is_working(d.ctx.now) {
+            // A step waits for working hours whenever it comes due outside them; a target is
+            // moved only when its own due time fell outside them (the hours changed since),
+            // never because it fired late, so a miss keeps its time.
+            let checked = if timer.purpose == TimerPurpose::Escalate { d.ctx.now } else { timer.due_at };
+            if clock == ClockKind::Working && !schedule.calendar().is_working(checked) {
                 // Working hours changed since it was scheduled: wait for them instead (or,
                 // with no working time ahead, drop it).
                 d.push(TimerCancelled { session_id: session.id, timer_id: *timer_id });

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use switchboard_oncall::{from_roster, OnCallError, Schedule, Staffing};
 use switchboard_schemas::event::{
     AccessKeyIssued, AccessKeyRevoked, AccessRole, AvailabilityChanged, OnCallConfigured, OnCallOverrideAdded,
@@ -142,6 +144,8 @@ pub enum TeamCommand {
     AddOverride {
         /// The override (its id made outside).
         cover: OnCallOverride,
+        /// The time of the decision: overrides ended by then do not count against the limit.
+        now: DateTime<Utc>,
     },
     /// Takes an override back.
     RemoveOverride {
@@ -152,6 +156,8 @@ pub enum TeamCommand {
     AddTimeOff {
         /// The time off (its id made outside).
         time_off: TimeOff,
+        /// The time of the decision: time off ended by then does not count against the limit.
+        now: DateTime<Utc>,
     },
     /// Takes a time off back.
     RemoveTimeOff {
@@ -507,12 +513,12 @@ impl Team {
                 }
                 Ok(vec![OnCallConfigured { on_call: (**on_call).clone() }.into()])
             }
-            (TeamCommand::AddOverride { cover }, Some(_)) => {
+            (TeamCommand::AddOverride { cover, now }, Some(_)) => {
                 if self.staffing.overrides.get(&cover.override_id) == Some(cover) {
                     return Ok(Vec::new());
                 }
                 self.known(&cover.staff)?;
-                self.staffing.check_override(&self.schedule()?, cover)?;
+                self.staffing.check_override(&self.schedule()?, cover, *now)?;
                 Ok(vec![OnCallOverrideAdded { cover: cover.clone() }.into()])
             }
             (TeamCommand::RemoveOverride { override_id }, Some(_)) => {
@@ -521,12 +527,12 @@ impl Team {
                 }
                 Ok(vec![OnCallOverrideRemoved { override_id: *override_id }.into()])
             }
-            (TeamCommand::AddTimeOff { time_off }, Some(_)) => {
+            (TeamCommand::AddTimeOff { time_off, now }, Some(_)) => {
                 if self.staffing.time_off.get(&time_off.time_off_id) == Some(time_off) {
                     return Ok(Vec::new());
                 }
                 self.known(&time_off.staff)?;
-                self.staffing.check_time_off(time_off)?;
+                self.staffing.check_time_off(time_off, *now)?;
                 Ok(vec![TimeOffAdded { time_off: time_off.clone() }.into()])
             }
             (TeamCommand::RemoveTimeOff { time_off_id }, Some(_)) => {

@@ -340,6 +340,30 @@ fn working_time_escalation_waits_over_the_weekend_and_operators_hear_when_people
     assert!(notice.contains("2026-11-30 09:00"), "{notice}");
 }
 
+#[test]
+fn a_target_timer_fired_late_after_hours_still_records_its_miss_at_its_time() {
+    // Monday 17:00 Shanghai (t0), office hours to 18:00: the acknowledgment target falls at
+    // 17:10. The instance was down; the timer fires at 22:00, outside working hours.
+    let mut s = Scenario::new(policy_with(on_call(ClockKind::Working, office_hours()), Staffing::default()));
+    s.given(message("m1", "人工"));
+    let target = s
+        .state()
+        .session
+        .unwrap()
+        .handover_timers
+        .into_iter()
+        .find(|t| t.purpose == TimerPurpose::AcknowledgeTarget)
+        .unwrap();
+    assert_eq!(target.due_at, t0() + Duration::minutes(10));
+    s.advance(Duration::hours(5));
+    s.given(Command::FireTimer { timer_id: target.timer_id });
+    let miss = s.last(|e| match e {
+        ConversationEvent::ResponseTargetMissed(m) => Some(m.clone()),
+        _ => None,
+    });
+    assert_eq!((miss.target, miss.due_at), (switchboard_schemas::oncall::TargetKind::Acknowledge, target.due_at));
+}
+
 /// What can happen to a hand-over, in any order.
 #[derive(Debug, Clone)]
 enum Step {

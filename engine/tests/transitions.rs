@@ -339,7 +339,8 @@ fn staff_change_the_status_to_waiting_and_back() {
     let mut s = Scenario::new(plain_policy());
     s.given(message("m1", "人工"));
     let events = s.when(Command::ChangeStatus { by: staff("li"), to: SessionStatus::Waiting });
-    assert_eq!(events, ["StatusChanged"]);
+    // Working on a handed-over session acknowledges it.
+    assert_eq!(events, ["StatusChanged", "HandoverAcknowledged"]);
     assert_eq!(s.status(), SessionStatus::Waiting);
     let events = s.when(message("m2", "我回来了"));
     assert_eq!(events[..2], ["MessageReceived", "StatusChanged"]);

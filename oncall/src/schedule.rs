@@ -73,11 +73,16 @@ impl Staffing {
             .find(|o| o.category.as_deref() == category && o.layer == layer && o.from <= at && at < o.until)
     }
 
-    /// Checks a new override against the schedule and the overrides there are.
-    pub fn check_override(&self, schedule: &Schedule, cover: &OnCallOverride) -> Result<(), OnCallError> {
+    /// Checks a new override against the schedule and the overrides there are; those ended
+    /// by `now` do not count against the limit.
+    pub fn check_override(
+        &self,
+        schedule: &Schedule,
+        cover: &OnCallOverride,
+        now: DateTime<Utc>,
+    ) -> Result<(), OnCallError> {
         check_span("the override", cover.from, cover.until, &cover.note)?;
-        // Past overrides do not count against the limit.
-        let standing = self.overrides.values().filter(|o| o.until > cover.from).count();
+        let standing = self.overrides.values().filter(|o| o.until > now).count();
         few("overrides", standing + 1, bounds::MAX_SPANS)?;
         if !schedule.own_layers(cover.category.as_deref()).iter().any(|l| l.name == cover.layer) {
             return Err(OnCallError::UnknownLayer {
@@ -98,11 +103,10 @@ impl Staffing {
         }
     }
 
-    /// Checks a new time off.
-    pub fn check_time_off(&self, time_off: &TimeOff) -> Result<(), OnCallError> {
+    /// Checks a new time off; time off ended by `now` does not count against the limit.
+    pub fn check_time_off(&self, time_off: &TimeOff, now: DateTime<Utc>) -> Result<(), OnCallError> {
         check_span("the time off", time_off.from, time_off.until, &time_off.note)?;
-        // Past time off does not count against the limit.
-        let standing = self.time_off.values().filter(|t| t.until > time_off.from).count();
+        let standing = self.time_off.values().filter(|t| t.until > now).count();
         few("time_off", standing + 1, bounds::MAX_SPANS)
     }
 }

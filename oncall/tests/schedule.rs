@@ -181,7 +181,7 @@ fn an_override_covers_inside_a_turn_and_across_a_handoff() {
     let s = schedule("Asia/Shanghai", vec![layer("primary", &["zhao", "qian"], 1, "09:00", "2026-12-07")]);
     let mut staffing = Staffing::default();
     let li = cover("primary", "li", "2026-12-07T12:00:00Z", "2026-12-08T04:00:00Z");
-    staffing.check_override(&s, &li).unwrap();
+    staffing.check_override(&s, &li, utc("2026-12-01T00:00:00Z")).unwrap();
     staffing.overrides.insert(li.override_id, li.clone());
     // then zhao is on call until it starts, li during it on both sides of the handoff,
     assert_eq!(primary(&s, &staffing, "2026-12-07T11:59:59Z").as_deref(), Some("zhao"));
@@ -207,7 +207,10 @@ fn an_override_covers_inside_a_turn_and_across_a_handoff() {
     );
     // An override over it, of the same layer, is refused.
     let clash = cover("primary", "sun", "2026-12-08T03:00:00Z", "2026-12-08T05:00:00Z");
-    assert_eq!(staffing.check_override(&s, &clash), Err(OnCallError::Overlap { other: li.override_id }));
+    assert_eq!(
+        staffing.check_override(&s, &clash, utc("2026-12-01T00:00:00Z")),
+        Err(OnCallError::Overlap { other: li.override_id })
+    );
 }
 
 #[test]
@@ -376,12 +379,24 @@ fn bad_set_ups_are_refused_with_what_to_fix() {
     let s = Schedule::new(base()).unwrap();
     let staffing = Staffing::default();
     let inverted = cover("primary", "qian", "2026-12-08T00:00:00Z", "2026-12-07T00:00:00Z");
-    assert!(matches!(staffing.check_override(&s, &inverted), Err(OnCallError::InvertedSpan { .. })));
+    assert!(matches!(
+        staffing.check_override(&s, &inverted, utc("2026-12-01T00:00:00Z")),
+        Err(OnCallError::InvertedSpan { .. })
+    ));
     let long = cover("primary", "qian", "2026-01-01T00:00:00Z", "2027-06-01T00:00:00Z");
-    assert!(matches!(staffing.check_override(&s, &long), Err(OnCallError::OutOfBounds { .. })));
+    assert!(matches!(
+        staffing.check_override(&s, &long, utc("2026-12-01T00:00:00Z")),
+        Err(OnCallError::OutOfBounds { .. })
+    ));
     let unknown = cover("tertiary", "qian", "2026-12-07T00:00:00Z", "2026-12-08T00:00:00Z");
-    assert!(matches!(staffing.check_override(&s, &unknown), Err(OnCallError::UnknownLayer { .. })));
+    assert!(matches!(
+        staffing.check_override(&s, &unknown, utc("2026-12-01T00:00:00Z")),
+        Err(OnCallError::UnknownLayer { .. })
+    ));
     let mut of_category = cover("primary", "qian", "2026-12-07T00:00:00Z", "2026-12-08T00:00:00Z");
     of_category.category = Some("payment".into());
-    assert!(matches!(staffing.check_override(&s, &of_category), Err(OnCallError::UnknownLayer { .. })));
+    assert!(matches!(
+        staffing.check_override(&s, &of_category, utc("2026-12-01T00:00:00Z")),
+        Err(OnCallError::UnknownLayer { .. })
+    ));
 }

@@ -870,7 +870,7 @@ function shiftsCard(doc, shifts) {
   } }, t('oc_copy'));
   const placeholder = '<feed-key>';
   const all = feedInput(feedUrl(placeholder), 'feed-url'), mine = feedInput(feedUrl(placeholder, session.me.staff), 'feed-url-mine');
-  const create = h('button', { type: 'button', 'data-test': 'feed-create', onclick: (e) => busy(e.target, async () => {
+  const create = session.me.global_admin ? h('span', { class: 'muted' }, t('oc_feed_team_key')) : h('button', { type: 'button', 'data-test': 'feed-create', onclick: (e) => busy(e.target, async () => {
     try {
       const issued = await api('POST', teamPath('/keys'), { label: t('oc_feed_label'), role: 'viewer', staff: session.me.staff });
       all.value = feedUrl(issued.token);

@@ -389,7 +389,8 @@ impl OnCallApi {
             note: body.note.clone().unwrap_or_default(),
         };
         let override_id = cover.override_id;
-        let version = self.run(&id, TeamCommand::AddOverride { cover }, None).await?;
+        let now = self.state.runtime.now();
+        let version = self.run(&id, TeamCommand::AddOverride { cover, now }, None).await?;
         Ok(Json(Added { id: override_id, version }))
     }
 
@@ -426,7 +427,8 @@ impl OnCallApi {
             note: body.note.clone().unwrap_or_default(),
         };
         let time_off_id = time_off.time_off_id;
-        let version = self.run(&id, TeamCommand::AddTimeOff { time_off }, None).await?;
+        let now = self.state.runtime.now();
+        let version = self.run(&id, TeamCommand::AddTimeOff { time_off, now }, None).await?;
         Ok(Json(Added { id: time_off_id, version }))
     }
 
@@ -486,8 +488,18 @@ impl OnCallApi {
                 calendar.holidays.push(day);
             }
         }
-        for day in days.workdays {
+        // A make-up day works the hours of Monday, or of the first weekday that has hours.
+        let mut weekdays: Vec<switchboard_schemas::oncall::Weekday> =
+            calendar.hours.iter().map(|h| h.weekday).collect();
+        weekdays.sort();
+        let hours_of = weekdays
+            .iter()
+            .copied()
+            .find(|d| *d == switchboard_schemas::oncall::Weekday::Mon)
+            .or(weekdays.first().copied());
+        for mut day in days.workdays {
             if !calendar.workdays.iter().any(|d| d.date == day.date) {
+                day.hours_of = hours_of.unwrap_or(day.hours_of);
                 calendar.workdays.push(day);
             }
         }

@@ -345,23 +345,15 @@ impl TeamsApi {
             }
             None => None,
         };
-        // A clone with its people takes the template's on-call set-up too; without them, the
-        // calendar, escalation and targets (no layers: nobody to put in them).
+        // A clone with its people takes the template's on-call set-up too.
         let (settings, roster, on_call) = match &template {
             Some((_, team, _)) if body.copy_people => {
                 (team.settings.clone(), team.roster.clone(), team.on_call.clone().map(Box::new))
             }
             Some((_, team, _)) => {
+                // Without its people a clone routes by a roster of its own, filled in later.
                 let categories = team.roster.categories.keys().map(|c| (c.clone(), Vec::new())).collect();
-                let on_call = team.on_call.clone().map(|o| {
-                    Box::new(switchboard_schemas::oncall::OnCallSettings {
-                        default: Vec::new(),
-                        categories: Default::default(),
-                        leads: Vec::new(),
-                        ..o
-                    })
-                });
-                (team.settings.clone(), Roster { categories, default: Vec::new() }, on_call)
+                (team.settings.clone(), Roster { categories, default: Vec::new() }, None)
             }
             None => (TeamSettings::default(), Roster::default(), None),
         };

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use async_nats::connection::State;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind, RequestError, RequestErrorKind};
+use async_nats::jetstream::stream::{LastRawMessageError, LastRawMessageErrorKind};
 use switchboard_engine::log::LogError;
 
 /// Why the JetStream event log could not be opened.
@@ -87,8 +88,9 @@ pub(crate) fn log_error(error: &(dyn StdError + 'static), doing: &str, place: &P
     LogError::Backend(format!("{doing}: {error}"))
 }
 
-/// Whether the error, or any error it was caused by, is a timeout or a request nobody
-/// answered (JetStream not running yet, or a stream leader being elected).
+/// Whether the error, or any error it was caused by, is a timeout, a request nobody
+/// answered or JetStream saying it is temporarily unavailable (JetStream not running yet, or
+/// a stream leader being elected).
 fn is_transient(error: &(dyn StdError + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(error) = current {
@@ -113,6 +115,16 @@ fn is_transient(error: &(dyn StdError + 'static)) -> bool {
         if error.downcast_ref::<std::io::Error>().is_some() {
             return true;
         }
+        // 503 "JetStream system temporarily unavailable" (10008): the cluster is electing a
+        // stream leader after losing one; asked again shortly, it answers.
+        if let Some(e) = error.downcast_ref::<LastRawMessageError>() {
+            if matches!(e.kind(), LastRawMessageErrorKind::JetStream(js) if js.code() == 503) {
+                return true;
+            }
+        }
+        if error.downcast_ref::<async_nats::jetstream::Error>().is_some_and(|js| js.code() == 503) {
+            return true;
+        }
         current = error.source();
     }
     false
@@ -124,6 +136,18 @@ mod tests {
 
     fn place(state: State) -> Place<'static> {
         Place { url: "nats://127.0.0.1:4222", state }
+    }
+
+    #[test]
+    fn a_cluster_electing_its_leader_is_unavailable_not_broken() {
+        let answer = serde_json::json!({"code": 503, "err_code": 10008, "description": "JetStream system temporarily unavailable"});
+        let js: async_nats::jetstream::Error = serde_json::from_value(answer).unwrap_or_else(|e| panic!("{e}"));
+        let error = LastRawMessageError::new(LastRawMessageErrorKind::JetStream(js));
+        assert!(matches!(log_error(&error, "read", &place(State::Connected)), LogError::Unavailable(_)));
+        let missing = serde_json::json!({"code": 404, "err_code": 10037, "description": "no message found"});
+        let js: async_nats::jetstream::Error = serde_json::from_value(missing).unwrap_or_else(|e| panic!("{e}"));
+        let error = LastRawMessageError::new(LastRawMessageErrorKind::JetStream(js));
+        assert!(matches!(log_error(&error, "read", &place(State::Connected)), LogError::Backend(_)));
     }
 
     #[test]
