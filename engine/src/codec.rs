@@ -15,7 +15,7 @@
 //! [`position(sequence, index)`](position), where `sequence` is the record's place in the
 //! whole log (the JetStream sequence, the EventStoreDB commit position).
 
-use crate::log::{AppendError, LogError};
+use crate::log::{Commit, LogError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use switchboard_schemas::{NewEvent, RecordedEvent, StreamId};
@@ -117,19 +117,12 @@ pub fn encode(commit_id: Uuid, first_version: u64, events: &[NewEvent]) -> Resul
     Ok(body)
 }
 
-/// [`encode`] for an append: refused with [`AppendError::TooLarge`] when the body is over
-/// `max` bytes (the backend's limit), before anything is sent.
-pub fn encode_within(
-    commit_id: Uuid,
-    first_version: u64,
-    events: &[NewEvent],
-    max: usize,
-) -> Result<Vec<u8>, AppendError> {
-    let body = encode(commit_id, first_version, events)
-        .map_err(|e| LogError::Backend(format!("commit {commit_id} cannot be encoded: {e}")))?;
-    if body.len() > max {
-        return Err(AppendError::TooLarge { bytes: body.len(), max });
-    }
+/// [`encode`] for an append. Its size was checked by [`crate::log::EventLog::append`]:
+/// [`Commit::bytes`] is at least the body's length.
+pub fn encode_commit(commit: &Commit, first_version: u64) -> Result<Vec<u8>, LogError> {
+    let body = encode(commit.commit_id(), first_version, commit.events())
+        .map_err(|e| LogError::Backend(format!("commit {} cannot be encoded: {e}", commit.commit_id())))?;
+    debug_assert!(body.len() <= commit.bytes(), "Commit::bytes ({}) under the body ({})", commit.bytes(), body.len());
     Ok(body)
 }
 

@@ -667,14 +667,15 @@ impl<'c, 'a> Decision<'c, 'a> {
         let question = session.question.clone().unwrap_or_default();
         // Asked again while a person has it: it stays theirs, and their hand-over (its
         // escalation and targets) goes on as it was.
-        let handed_over = matches!(session.phase, Phase::WithHuman | Phase::Waiting) && session.assignee.is_some();
+        let with_human = matches!(session.phase, Phase::WithHuman | Phase::Waiting);
+        let handed_over = with_human && session.assignee.is_some();
         let to = to.or_else(|| session.assignee.clone().filter(|_| handed_over && mode == TransferMode::Auto));
         let previous = session.assignee.clone();
         let assignee = to.or_else(|| self.ctx.policy.on_call(category.as_deref(), self.ctx.now));
         // The same person again (asked again, or reassigned to whoever has it): their
         // hand-over goes on as it was; a reopened session is a new one.
-        let same_hand_over =
-            handed_over && reason != TransferReason::Reopened && assignee.is_some() && assignee == previous;
+        // So is nobody again (a transfer while nobody is on call): the chain waits its step.
+        let same_hand_over = with_human && reason != TransferReason::Reopened && assignee == previous;
         self.push(TransferredToHuman {
             session_id,
             mode,

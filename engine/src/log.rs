@@ -11,6 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use switchboard_schemas::{NewEvent, RecordedEvent, StreamId, TeamId};
+
+use crate::codec::MAX_EVENTS_PER_COMMIT;
 use uuid::Uuid;
 
 /// What the writer believes the stream's version is; checked atomically with the append.
@@ -23,12 +25,92 @@ pub enum ExpectedVersion {
 }
 
 /// One decision's events, appended atomically. The commit id makes a retried append a no-op.
+///
+/// Built only through [`Commit::new`], which refuses what no backend can store (no events,
+/// more events than a position numbers) and measures the commit once, so backends never
+/// repeat those checks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
-    /// Idempotency key of the append.
-    pub commit_id: Uuid,
+    commit_id: Uuid,
+    events: Vec<NewEvent>,
+    bytes: usize,
+}
+
+/// Why events cannot make a commit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// A commit without events would change nothing and has no position.
+    #[error("a commit must carry at least one event")]
+    Empty,
+    /// The low bits of a global position number a commit's events.
+    #[error("a change of {count} events is more than one commit holds ({max}); split it")]
+    TooManyEvents {
+        /// The events given.
+        count: usize,
+        /// The most a commit holds ([`MAX_EVENTS_PER_COMMIT`]).
+        max: usize,
+    },
+}
+
+/// Bytes an event's envelope (ids, type, times, field names) may take in any backend's
+/// stored form, beyond its type name and payload: the codec's takes about 260.
+const ENVELOPE_BYTES: usize = 320;
+
+/// Bytes a commit's own envelope (its id, first version, brackets) may take.
+const COMMIT_ENVELOPE_BYTES: usize = 96;
+
+impl Commit {
+    /// The events of one decision under the idempotency key `commit_id`.
+    pub fn new(commit_id: Uuid, events: Vec<NewEvent>) -> Result<Self, CommitError> {
+        if events.is_empty() {
+            return Err(CommitError::Empty);
+        }
+        if events.len() > MAX_EVENTS_PER_COMMIT {
+            return Err(CommitError::TooManyEvents { count: events.len(), max: MAX_EVENTS_PER_COMMIT });
+        }
+        let bytes = COMMIT_ENVELOPE_BYTES
+            + events.iter().map(|e| ENVELOPE_BYTES + e.event_type.len() + json_len(&e.payload)).sum::<usize>();
+        Ok(Self { commit_id, events, bytes })
+    }
+
+    /// The idempotency key of the append.
+    pub fn commit_id(&self) -> Uuid {
+        self.commit_id
+    }
+
     /// The events, in order; never empty.
-    pub events: Vec<NewEvent>,
+    pub fn events(&self) -> &[NewEvent] {
+        &self.events
+    }
+
+    /// The events, taken out.
+    pub fn into_events(self) -> Vec<NewEvent> {
+        self.events
+    }
+
+    /// At least the bytes any backend stores for this commit: the measure
+    /// [`EventLog::max_commit_bytes`] is compared with.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// The length of `value` as compact JSON, counted without building the text.
+fn json_len(value: &serde_json::Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 /// Where an append landed.
@@ -55,14 +137,11 @@ pub enum AppendError {
         /// The version found.
         actual: u64,
     },
-    /// The commit had no events.
-    #[error("a commit must carry at least one event")]
-    EmptyCommit,
     /// The commit is larger than the backend stores as one (a JetStream message's
     /// `max_payload`, an EventStoreDB append): nothing was written. Split the change.
     #[error("the change is {bytes} bytes in one commit, more than the event log takes at once ({max} bytes)")]
     TooLarge {
-        /// The commit's size as the backend stores it.
+        /// The commit's size ([`Commit::bytes`]).
         bytes: usize,
         /// The most the backend takes ([`EventLog::max_commit_bytes`]).
         max: usize,
@@ -97,17 +176,34 @@ pub enum LogError {
 pub trait EventLog: Send + Sync + 'static {
     /// Appends a commit to `stream` if its version is `expected`, atomically.
     ///
-    /// A commit id appended before returns the earlier outcome with `duplicate = true`.
+    /// A commit id appended before returns the earlier outcome with `duplicate = true`. A
+    /// commit over [`EventLog::max_commit_bytes`] is refused here, once for every backend,
+    /// before the backend sees it; backends implement [`EventLog::store`], not this.
     async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        commit: Commit,
+    ) -> Result<Appended, AppendError> {
+        let max = self.max_commit_bytes();
+        if commit.bytes() > max {
+            return Err(AppendError::TooLarge { bytes: commit.bytes(), max });
+        }
+        self.store(stream, expected, commit).await
+    }
+
+    /// The backend's append: a commit that fits, stored atomically if the stream is at
+    /// `expected` (see [`EventLog::append`], the only caller).
+    async fn store(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         commit: Commit,
     ) -> Result<Appended, AppendError>;
 
-    /// The largest commit, in stored bytes, this log appends; a larger one is refused with
-    /// [`AppendError::TooLarge`] and nothing is written, so a change that must be all or
-    /// nothing (an FAQ import) is one commit or none.
+    /// The largest commit, as measured by [`Commit::bytes`], this log appends; a larger one
+    /// is refused with [`AppendError::TooLarge`] and nothing is written, so a change that
+    /// must be all or nothing (an FAQ import) is one commit or none.
     fn max_commit_bytes(&self) -> usize;
 
     /// The events of one stream with version greater than `after_version`, in order.
@@ -143,4 +239,60 @@ pub fn batches(
         Ok(batch.last().map(|e| e.position).map(|next| (batch, (log, next, team))))
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use proptest::prelude::*;
+    use switchboard_schemas::envelope::Causation;
+    use switchboard_schemas::NewEvent;
+    use uuid::Uuid;
+
+    use super::{Commit, CommitError, MAX_EVENTS_PER_COMMIT};
+    use crate::codec;
+
+    fn event(payload: serde_json::Value, caused: bool) -> NewEvent {
+        NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: "MessageReceived",
+            schema_version: u16::MAX,
+            occurred_at: Utc.with_ymd_and_hms(2026, 12, 7, 23, 59, 59).unwrap()
+                + chrono::Duration::nanoseconds(123_456_789),
+            causation: Causation { correlation_id: Uuid::now_v7(), causation_id: caused.then(Uuid::now_v7) },
+            payload,
+        }
+    }
+
+    #[test]
+    fn a_commit_without_events_cannot_be_made() {
+        assert_eq!(Commit::new(Uuid::now_v7(), Vec::new()), Err(CommitError::Empty));
+    }
+
+    #[test]
+    fn a_commit_holds_at_most_what_a_position_numbers() {
+        let one = event(serde_json::json!({}), false);
+        let most = vec![one.clone(); MAX_EVENTS_PER_COMMIT];
+        assert!(Commit::new(Uuid::now_v7(), most.clone()).is_ok());
+        let over = [most, vec![one]].concat();
+        assert_eq!(
+            Commit::new(Uuid::now_v7(), over),
+            Err(CommitError::TooManyEvents { count: MAX_EVENTS_PER_COMMIT + 1, max: MAX_EVENTS_PER_COMMIT })
+        );
+    }
+
+    proptest! {
+        /// The measure never falls short of the stored body of a commit at the highest
+        /// version, whatever the texts (escapes, non-ASCII) and causations.
+        #[test]
+        fn the_measure_bounds_the_stored_body(texts in prop::collection::vec(("\\PC{0,40}", any::<bool>()), 1..6)) {
+            let events = texts
+                .into_iter()
+                .map(|(text, caused)| event(serde_json::json!({ "text": text, "quote": "\"\\\n\u{1}" }), caused))
+                .collect();
+            let commit = Commit::new(Uuid::now_v7(), events).unwrap();
+            let body = codec::encode(commit.commit_id(), u64::MAX, commit.events()).unwrap();
+            prop_assert!(body.len() <= commit.bytes(), "{} stored, {} measured", body.len(), commit.bytes());
+        }
+    }
 }

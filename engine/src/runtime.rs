@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::catalog::{Catalog, CatalogCommand, CatalogRejection};
 use crate::conversation::{self, Command, Context, Conversation, Rejection};
-use crate::log::{AppendError, Commit, EventLog, ExpectedVersion, LogError};
+use crate::log::{AppendError, Commit, CommitError, EventLog, ExpectedVersion, LogError};
 use crate::policy::{PolicyError, TeamPolicy};
 use crate::ports::Clock;
 use crate::team::{Team, TeamCommand, TeamRejection};
@@ -69,6 +69,10 @@ pub enum CommandError {
         /// The most the log takes.
         max: usize,
     },
+    /// The events decided cannot make one commit (more than a commit holds); nothing was
+    /// written.
+    #[error(transparent)]
+    Commit(#[from] CommitError),
     /// A stored event could not be read.
     #[error(transparent)]
     Decode(#[from] DecodeError),
@@ -454,7 +458,7 @@ impl Runtime {
             }
             let encoded =
                 events.iter().map(|e| NewEvent::encode(&e.clone().into(), Uuid::now_v7(), now, causation)).collect();
-            let commit = Commit { commit_id: Uuid::now_v7(), events: encoded };
+            let commit = Commit::new(Uuid::now_v7(), encoded)?;
             match self.log.append(stream, ExpectedVersion::Exact(state.version()), commit).await {
                 Ok(appended) => {
                     events.iter().for_each(|e| state.fold(e));
@@ -476,7 +480,6 @@ impl Runtime {
                 }
                 Err(AppendError::Log(e)) => return Err(e.into()),
                 Err(AppendError::TooLarge { bytes, max }) => return Err(CommandError::TooLarge { bytes, max }),
-                Err(e @ AppendError::EmptyCommit) => return Err(LogError::Backend(e.to_string()).into()),
             }
         }
         Err(CommandError::Contention { stream: stream.clone(), attempts: MAX_ATTEMPTS })

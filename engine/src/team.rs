@@ -50,6 +50,8 @@ pub struct Team {
     pub on_call: Option<OnCallSettings>,
     /// Overrides, time off and who is away.
     pub staffing: Staffing,
+    /// When each person last changed their availability.
+    pub availability_said_at: BTreeMap<StaffId, DateTime<Utc>>,
 }
 
 /// An access key that works.
@@ -164,12 +166,15 @@ pub enum TeamCommand {
         /// The time off.
         time_off_id: Uuid,
     },
-    /// Someone marks themselves away or back (a no-op when unchanged).
+    /// Someone marks themselves away or back (a no-op when unchanged, or when they said
+    /// otherwise later than `at`: a retried click must not undo a later one).
     SetAvailability {
         /// Who.
         staff: StaffId,
         /// Away or back.
         away: bool,
+        /// When they said so.
+        at: DateTime<Utc>,
     },
 }
 
@@ -341,6 +346,9 @@ impl Team {
                 self.staffing.time_off.remove(&e.time_off_id);
             }
             TeamEvent::AvailabilityChanged(e) => {
+                if let Some(at) = e.at {
+                    self.availability_said_at.insert(e.staff.clone(), at);
+                }
                 if e.away {
                     self.staffing.away.insert(e.staff.clone());
                 } else {
@@ -541,12 +549,13 @@ impl Team {
                 }
                 Ok(vec![TimeOffRemoved { time_off_id: *time_off_id }.into()])
             }
-            (TeamCommand::SetAvailability { staff, away }, Some(_)) => {
+            (TeamCommand::SetAvailability { staff, away, at }, Some(_)) => {
                 self.known(staff)?;
-                if self.staffing.away.contains(staff) == *away {
+                let said_later = self.availability_said_at.get(staff).is_some_and(|last| at < last);
+                if said_later || self.staffing.away.contains(staff) == *away {
                     return Ok(Vec::new());
                 }
-                Ok(vec![AvailabilityChanged { staff: staff.clone(), away: *away }.into()])
+                Ok(vec![AvailabilityChanged { staff: staff.clone(), away: *away, at: Some(*at) }.into()])
             }
         }
     }
@@ -557,6 +566,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use chrono::TimeZone;
     use switchboard_schemas::StaffId;
 
     fn fold(events: &[TeamEvent]) -> Team {
@@ -636,6 +646,31 @@ mod tests {
             .map(TeamEvent::event_type)
             .collect();
         assert_eq!(types, ["TeamCreated", "TeamConfigured"]);
+    }
+
+    #[test]
+    fn a_say_so_about_availability_delivered_late_never_undoes_a_later_one() {
+        // Given zhao on the roster, who marked themselves away at 10:00 and back at 10:05,
+        let mut team = created();
+        let zhao = StaffId::new("zhao").unwrap();
+        run(
+            &mut team,
+            TeamCommand::UpdateRoster { roster: Roster { default: vec![zhao.clone()], ..Roster::default() } },
+        );
+        let at = |minute: u32| chrono::Utc.with_ymd_and_hms(2026, 12, 7, 10, minute, 0).unwrap();
+        let say = |away: bool, minute: u32| TeamCommand::SetAvailability { staff: zhao.clone(), away, at: at(minute) };
+        assert_eq!(run(&mut team, say(true, 0)).len(), 1);
+        assert!(run(&mut team, say(true, 2)).is_empty(), "already away: nothing to record");
+        assert_eq!(run(&mut team, say(false, 5)).len(), 1);
+        // when either earlier "away" arrives again (a retry), nothing changes: "back" stands;
+        assert!(team.decide(&say(true, 0)).unwrap().is_empty());
+        assert!(team.decide(&say(true, 2)).unwrap().is_empty());
+        assert!(!team.staffing.away.contains(&zhao));
+        // a later "away" counts, and a say-so at the same second as the last one does too.
+        assert_eq!(team.decide(&say(true, 5)).unwrap().len(), 1);
+        assert_eq!(run(&mut team, say(true, 6)).len(), 1);
+        assert!(team.staffing.away.contains(&zhao));
+        assert_eq!(team.availability_said_at.get(&zhao), Some(&at(6)));
     }
 
     #[test]

@@ -303,6 +303,24 @@ fn routing_passes_over_the_away_primary_and_escalation_follows_the_next_layer() 
     assert_eq!(steps(&s)[1], (1, vec![staff("sun")]));
 }
 
+#[test]
+fn a_transfer_to_on_call_while_nobody_is_on_call_keeps_the_chain_waiting() {
+    // Given everyone away, a hand-over goes to nobody and its first step is taken;
+    let mut staffing = Staffing::default();
+    staffing.away.extend([staff("zhao"), staff("qian"), staff("sun")]);
+    let mut s = Scenario::new(policy_with(on_call(ClockKind::Wall, TeamCalendar::default()), staffing));
+    s.given(message("m1", "人工"));
+    assert_eq!(s.state().session.unwrap().assignee, None);
+    assert_eq!(steps(&s).len(), 1);
+    // when the lead hands it "to on call" a minute later, and nobody is on call still,
+    s.advance(Duration::minutes(1));
+    s.given(Command::Transfer { by: staff("lead"), to: None });
+    // then no step is taken early: the next one still waits for its time.
+    assert_eq!(steps(&s).len(), 1, "the transfer did not take the next step");
+    let next = s.state().session.unwrap().handover_timers.into_iter().find(|t| t.purpose == TimerPurpose::Escalate);
+    assert_eq!(next.map(|t| t.due_at), Some(t0() + Duration::minutes(5)));
+}
+
 /// Mon–Fri 09:00–18:00 Shanghai.
 fn office_hours() -> TeamCalendar {
     let hours = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri]

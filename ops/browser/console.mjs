@@ -1,9 +1,10 @@
 // The admin console used as a person would, in headless Chromium: log in, open a session,
 // add a remark, close it, upload an FAQ file (a bad one first), approve a candidate, read
 // the statistics (hand-overs too), show only the sessions that missed a response target,
-// set up on call (now and next, the JSON set-up, an override, time off, away and back,
-// holidays from an .ics file), onboard a team by cloning a template and verify its
-// WeCom callback URL, switch language. A screenshot of every page goes to $SCREENSHOTS.
+// set up on call (now and next, the set-up built in its form and changed as JSON, an
+// override, time off, away and back, holidays from an .ics file), onboard a team by cloning
+// a template and verify its WeCom callback URL, switch language. A screenshot of every page
+// goes to $SCREENSHOTS.
 //
 // Environment: BASE (the running `switchboard serve --demo`), SCREENSHOTS (a folder),
 // CHROMIUM (default /usr/bin/chromium), TEAM_KEY, ADMIN_KEY. Exits non-zero on the first
@@ -299,42 +300,139 @@ async function shows(selector, pattern, what) {
   }
 }
 
+// The on-call set-up editor: its form, a layer of the default schedule by position, and the
+// escalation steps the walkthrough builds.
+const form = '[data-test=on-call-form]';
+const layer = (i) => `${form} [data-test=layer][data-schedule=default][data-layer="${i}"]`;
+const steps = [
+  { notify: ['assignee'], wait_minutes: 5 },
+  { notify: ['next_layer'], wait_minutes: 10 },
+  { notify: ['leads', 'group_chat'], wait_minutes: 15 },
+];
+
+/** Empties a list of the editor (`test`: participant, step, lead…) with its remove buttons. */
+async function clear(within, test) {
+  const remove = page.locator(`${within} [data-test=remove-${test}]`);
+  for (let left = await remove.count(); left > 0; left -= 1) await remove.first().click();
+  expect(await remove.count() === 0, `every ${test} is removed`);
+}
+
+/** Adds people to a list of the editor, typing each and pressing Enter. */
+async function addPeople(within, test, people) {
+  for (const who of people) {
+    await page.fill(`${within} [data-test=${test}-input]`, who);
+    await page.press(`${within} [data-test=${test}-input]`, 'Enter');
+    await page.waitForSelector(`${within} [data-test=${test}][data-staff="${who}"]`);
+  }
+}
+
+/** Gives layer `i` of the default schedule weekly turns from Monday 2026-11-30, 09:00. */
+async function timeLayer(i) {
+  await page.fill(`${layer(i)} [data-test=shift-count]`, '1');
+  await page.selectOption(`${layer(i)} [data-test=shift-unit]`, 'weeks');
+  await page.selectOption(`${layer(i)} [data-test=handoff-weekday]`, 'mon');
+  await page.fill(`${layer(i)} [data-test=handoff-time]`, '09:00');
+  await page.fill(`${layer(i)} [data-test=starts-on]`, '2026-11-30');
+}
+
+/** Clicks a save button of the set-up editor; fails with what the page said unless it saved. */
+async function saveOnCall(test) {
+  await page.waitForSelector('#toast', { state: 'hidden' });
+  await page.click(`${form} [data-test=${test}]`);
+  const said = await (await page.waitForFunction(() => {
+    const problem = document.querySelector('[data-test=on-call-error]:not([hidden])');
+    const toast = document.querySelector('#toast:not([hidden])');
+    return (problem && `problem: ${problem.textContent}`) || (toast && `${toast.className}: ${toast.textContent}`);
+  })).jsonValue();
+  expect(said === 'toast ok: 已保存', `the set-up is saved: ${said}`);
+}
+
 await check('the on-call page shows who is on call now and next', async () => {
   await page.click('[data-test=nav-on-call]');
   await page.waitForSelector(`${nowCard} [data-test=on-call-person]`);
   const who = (await text(`${nowCard} [data-test=on-call-person]`)).trim();
   expect(who.length > 0, 'someone is on call for the default schedule');
   await page.waitForSelector('[data-test=on-call-calendar] .shift');
-  expect(await page.locator('[data-test=on-call-json]').inputValue() !== '', 'the set-up is in the editor');
+  await page.waitForSelector(`${layer(0)} [data-test=participant]`);
   await shot('on-call');
 });
 
-await check('an on-call set-up is saved through the JSON editor', async () => {
-  const current = JSON.parse(await page.locator('[data-test=on-call-json]').inputValue());
-  const layer = (name, participants) => ({
-    name, participants, shift: { count: 1, unit: 'weeks' }, handoff: { weekday: 'mon', time: '09:00:00' }, starts_on: '2026-11-30',
-  });
-  const setUp = {
-    ...current,
-    time_zone: 'Asia/Shanghai',
-    default: [layer('primary', ['li_lei', 'han_meimei']), layer('secondary', ['zhang_wei'])],
-    escalation: {
-      steps: [{ notify: ['assignee'], wait_minutes: 5 }, { notify: ['next_layer'], wait_minutes: 10 }, { notify: ['leads', 'group_chat'], wait_minutes: 15 }],
-      clock: 'wall',
-    },
-    leads: ['zhao_min'],
-    targets: { acknowledge_minutes: 10, first_reply_minutes: 30 },
-  };
-  await page.fill('[data-test=on-call-json]', JSON.stringify(setUp, null, 2));
-  await page.click('[data-test=save-on-call]');
-  await page.waitForSelector('#toast.ok:has-text("已保存")');
+await check('an on-call set-up is built in the form of the set-up editor', async () => {
+  await page.fill(`${form} [data-test=time-zone-input]`, 'Asia/Shanghai');
+  // The default schedule: its one layer becomes the primary of li_lei then han_meimei (added
+  // the other way round, then reordered), and a secondary layer of zhang_wei is added.
+  const schedule = `${form} [data-test=schedule][data-schedule=default]`;
+  expect(await page.locator(`${schedule} [data-test=layer]`).count() === 1, 'the demo\'s default schedule has one layer');
+  await page.fill(`${layer(0)} [data-test=layer-name]`, 'primary');
+  await clear(layer(0), 'participant');
+  await addPeople(layer(0), 'participant', ['han_meimei', 'li_lei']);
+  await page.click(`${layer(0)} [data-test=participant][data-staff=li_lei] [data-test=participant-up]`);
+  await timeLayer(0);
+  await page.click(`${schedule} [data-test=add-layer]`);
+  await page.fill(`${layer(1)} [data-test=layer-name]`, 'secondary');
+  await addPeople(layer(1), 'participant', ['zhang_wei']);
+  await timeLayer(1);
+  // Three escalation steps, from nothing.
+  const escalation = `${form} [data-test=escalation-editor]`;
+  await clear(escalation, 'step');
+  for (const [i, { notify, wait_minutes: wait }] of steps.entries()) {
+    await page.click(`${escalation} [data-test=add-step]`);
+    const row = `${escalation} [data-test=step][data-step="${i}"]`;
+    for (const target of ['assignee', 'next_layer', 'leads', 'group_chat']) {
+      await page.setChecked(`${row} [data-test=step-notify][data-target=${target}]`, notify.includes(target));
+    }
+    await page.fill(`${row} [data-test=step-wait]`, String(wait));
+  }
+  await page.selectOption(`${escalation} [data-test=escalation-clock]`, 'wall');
+  const targets = `${form} [data-test=targets-of][data-category=default]`;
+  await page.fill(`${targets} [data-test=target-acknowledge]`, '10');
+  await page.fill(`${targets} [data-test=target-first_reply]`, '30');
+  await page.fill(`${targets} [data-test=target-resolution]`, '');
+  await page.selectOption(`${targets} [data-test=target-clock]`, 'wall');
+  const leads = `${form} [data-test=leads-editor]`;
+  await clear(leads, 'lead');
+  await page.fill(`${leads} [data-test=lead-input]`, 'zhao_min');
+  await page.click(`${leads} [data-test=add-lead]`);
+  await page.waitForSelector(`${leads} [data-test=lead][data-staff=zhao_min]`);
+  await shot('on-call-editor');
+  await saveOnCall('save-on-call-form');
   await shows(onCall('primary'), /^(li_lei|han_meimei)$/, 'the primary rotation is on call');
   await shows(onCall('secondary'), /^zhang_wei$/, 'the secondary layer is on call');
   await page.waitForSelector('[data-test=escalation-steps] li >> nth=2');
   const saved = await (await teamApi('/on-call')).json();
   expect(saved.configured, 'the set-up is saved');
-  expect(saved.on_call.time_zone === 'Asia/Shanghai' && saved.on_call.leads.join() === 'zhao_min', `as written: ${JSON.stringify(saved.on_call)}`);
-  expect(saved.on_call.escalation.steps.length === 3 && saved.on_call.targets.acknowledge_minutes === 10, 'with its escalation and targets');
+  const s = saved.on_call;
+  expect(s.time_zone === 'Asia/Shanghai' && s.leads.join() === 'zhao_min', `as built: ${JSON.stringify(s)}`);
+  const [primary, secondary] = s.default;
+  expect(s.default.length === 2 && primary.name === 'primary' && primary.participants.join() === 'li_lei,han_meimei'
+    && secondary.name === 'secondary' && secondary.participants.join() === 'zhang_wei', `the layers as built: ${JSON.stringify(s.default)}`);
+  for (const l of s.default) {
+    const weekly = l.shift.count === 1 && l.shift.unit === 'weeks' && l.handoff.weekday === 'mon' && l.handoff.time === '09:00:00'
+      && l.starts_on === '2026-11-30';
+    expect(weekly, `${l.name} turns over weekly on Mondays at 09:00: ${JSON.stringify(l)}`);
+  }
+  expect(s.escalation.clock === 'wall' && JSON.stringify(s.escalation.steps) === JSON.stringify(steps),
+    `the escalation as built: ${JSON.stringify(s.escalation)}`);
+  expect(s.targets.acknowledge_minutes === 10 && s.targets.first_reply_minutes === 30 && s.targets.resolution_minutes === null,
+    `the targets as built: ${JSON.stringify(s.targets)}`);
+});
+
+await check('the JSON editor shows the form\'s draft and still saves', async () => {
+  await page.click(`${form} [data-test=on-call-json-open]`);
+  const json = `${form} [data-test=on-call-json]`;
+  const draft = JSON.parse(await page.locator(json).inputValue());
+  expect(draft.leads.join() === 'zhao_min' && draft.default.length === 2, `the JSON is the set-up shown: ${JSON.stringify(draft)}`);
+  // A lead added in the JSON shows in the form at once; the JSON is saved as written.
+  await page.fill(json, JSON.stringify({ ...draft, leads: ['zhao_min', 'li_lei'] }, null, 2));
+  await page.waitForSelector(`${form} [data-test=leads-editor] [data-test=lead][data-staff=li_lei]`);
+  await saveOnCall('save-on-call');
+  await shows('[data-test=on-call-summary] [data-test=leads]', /^zhao_min, li_lei$/, 'the lead added in the JSON is saved');
+  expect((await (await teamApi('/on-call')).json()).on_call.leads.join() === 'zhao_min,li_lei', 'the API has the lead added');
+  // Back to one lead, through the form.
+  await page.click(`${form} [data-test=leads-editor] [data-test=lead][data-staff=li_lei] [data-test=remove-lead]`);
+  await saveOnCall('save-on-call-form');
+  await shows('[data-test=on-call-summary] [data-test=leads]', /^zhao_min$/, 'the lead removed in the form is saved');
+  expect((await (await teamApi('/on-call')).json()).on_call.leads.join() === 'zhao_min', 'the API has one lead again');
 });
 
 await check('an override puts someone else on call and is marked in the calendar', async () => {

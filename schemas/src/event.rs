@@ -912,6 +912,10 @@ pub struct AvailabilityChanged {
     pub staff: StaffId,
     /// Away (true) or back (false).
     pub away: bool,
+    /// When the person said so (a WeCom click's own time), so a say-so delivered late never
+    /// undoes a later one; absent in events recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// How a team's sessions behave. Defaults suit a team that has just been onboarded.

@@ -109,9 +109,17 @@ macro_rules! token_id {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
         #[serde(try_from = "String", into = "String")]
+        #[schemars(transform = $name::declare_rule)]
         pub struct $name(String);
 
         impl $name {
+            /// Declares the id's rule in its JSON Schema (and so in the API document).
+            fn declare_rule(schema: &mut schemars::Schema) {
+                schema.insert("minLength".into(), 1.into());
+                schema.insert("maxLength".into(), $max.into());
+                schema.insert("pattern".into(), Self::PATTERN.into());
+            }
+
             /// The most bytes (and characters: the alphabet is ASCII) it may have.
             pub const MAX_LEN: usize = $max;
             /// The characters it may have, as a regular expression (reserved words aside).

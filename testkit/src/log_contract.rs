@@ -106,7 +106,6 @@ macro_rules! event_log_contract {
             read_stream_after_a_version => check_read_stream_after_version,
             wrong_expected_version_conflicts_and_writes_nothing => check_conflict_on_wrong_version,
             expected_version_any_appends_whatever_the_version => check_expected_any,
-            empty_commit_is_refused => check_empty_commit_refused,
             oversized_commit_is_refused_whole => check_oversized_commit_refused,
             retried_commit_is_a_duplicate => check_retried_commit_is_duplicate,
             read_all_follows_global_order => check_read_all_in_global_order,
@@ -154,8 +153,8 @@ pub async fn check_append_and_read_back(log: Arc<dyn EventLog>) {
 
     let read = stream_events(&*log, &stream, 0).await;
     assert_eq!(read.len(), 3, "read_stream must return the three appended events");
-    for (index, (recorded, new)) in read.iter().zip(&first.events).enumerate() {
-        assert_recorded(recorded, new, &stream, index as u64 + 1, first.commit_id, "first commit");
+    for (index, (recorded, new)) in read.iter().zip(first.events()).enumerate() {
+        assert_recorded(recorded, new, &stream, index as u64 + 1, first.commit_id(), "first commit");
     }
     assert_increasing(&read, "read_stream");
     assert!(read[0].position >= 1, "positions are 1-based");
@@ -173,8 +172,8 @@ pub async fn check_append_and_read_back(log: Arc<dyn EventLog>) {
     assert_eq!(read.len(), 5, "both commits must be read back");
     assert_eq!(versions(&read), (1..=5).collect::<Vec<_>>(), "versions must be 1..=5");
     assert_increasing(&read, "read_stream after two commits");
-    for (recorded, new) in read[3..].iter().zip(&second.events) {
-        assert_recorded(recorded, new, &stream, recorded.version, second.commit_id, "second commit");
+    for (recorded, new) in read[3..].iter().zip(second.events()) {
+        assert_recorded(recorded, new, &stream, recorded.version, second.commit_id(), "second commit");
     }
     assert_eq!(appended2.position, read[4].position, "Appended.position of the second commit");
     assert_eq!(head_of(&*log).await, appended2.position, "head must be the last position");
@@ -236,7 +235,7 @@ pub async fn check_conflict_on_wrong_version(log: Arc<dyn EventLog>) {
     assert_eq!(appended.version, 3, "the retried commit lands at version 3");
     let read = stream_events(&*log, &stream, 2).await;
     assert_eq!(read.len(), 1, "exactly the retried event is added");
-    assert_recorded(&read[0], &refused.events[0], &stream, 3, refused.commit_id, "retried commit");
+    assert_recorded(&read[0], &refused.events()[0], &stream, 3, refused.commit_id(), "retried commit");
 }
 
 /// `ExpectedVersion::Any` appends on new and existing streams and continues the versions.
@@ -255,37 +254,10 @@ pub async fn check_expected_any(log: Arc<dyn EventLog>) {
     assert_increasing(&read, "read_stream after Any appends");
 }
 
-/// A commit without events is refused whatever the expected version, and writes nothing.
-pub async fn check_empty_commit_refused(log: Arc<dyn EventLog>) {
-    let team = team("contract-a");
-    let stream = conversation(&team, "alice");
-    let empty = Commit { commit_id: Uuid::now_v7(), events: Vec::new() };
-
-    for expected in [ExpectedVersion::Exact(0), ExpectedVersion::Any] {
-        let outcome = log.append(&stream, expected, empty.clone()).await;
-        assert!(
-            matches!(outcome, Err(AppendError::EmptyCommit)),
-            "an empty commit with {expected:?} must be refused with EmptyCommit, got {outcome:?}"
-        );
-    }
-    assert_eq!(head_of(&*log).await, 0, "an empty commit writes nothing");
-
-    append_ok(&*log, &stream, ExpectedVersion::Exact(0), commit_of(messages(1, "a"))).await;
-    let outcome = log.append(&stream, ExpectedVersion::Exact(1), empty.clone()).await;
-    assert!(
-        matches!(outcome, Err(AppendError::EmptyCommit)),
-        "an empty commit on an existing stream must be refused, got {outcome:?}"
-    );
-    assert_eq!(stream_events(&*log, &stream, 0).await.len(), 1, "an empty commit writes nothing");
-
-    let reused = Commit { commit_id: empty.commit_id, events: messages(1, "b") };
-    let appended = append_ok(&*log, &stream, ExpectedVersion::Exact(1), reused).await;
-    assert!(!appended.duplicate, "the id of a refused empty commit must not count as appended");
-    assert_eq!(appended.version, 2, "the stream continues after refused empty commits");
-}
-
 /// A commit larger than [`EventLog::max_commit_bytes`] is refused with `TooLarge` and
-/// writes nothing, not even a part of it; the same events in two commits are stored.
+/// writes nothing, not even a part of it; the same events in two commits are stored, and so
+/// is a commit of exactly the largest size ([`Commit::bytes`] bounds what the backend
+/// stores, so the backend itself never refuses what `append` let through).
 pub async fn check_oversized_commit_refused(log: Arc<dyn EventLog>) {
     let team = team("contract-a");
     let stream = conversation(&team, "alice");
@@ -308,6 +280,25 @@ pub async fn check_oversized_commit_refused(log: Arc<dyn EventLog>) {
     let appended =
         append_ok(&*log, &stream, ExpectedVersion::Exact(first.len() as u64), commit_of(second.to_vec())).await;
     assert_eq!(appended.version, count as u64, "halves within the limit are stored");
+
+    let largest = commit_of_exactly(max);
+    assert_eq!(largest.bytes(), max, "the largest commit measures the limit");
+    let other = conversation(&team, "bob");
+    append_ok(&*log, &other, ExpectedVersion::Exact(0), largest).await;
+}
+
+/// A commit of messages measuring exactly `bytes` ([`Commit::bytes`]).
+fn commit_of_exactly(bytes: usize) -> Commit {
+    let measure = |events: Vec<NewEvent>| commit_of(events).bytes();
+    let text = "x".repeat(16 * 1024);
+    let base = measure(vec![message("")]);
+    let per_message = measure(vec![message(""), message(&text)]) - base;
+    let full = (bytes - base) / per_message;
+    // An "x" more in the first message's text is a byte more in the measure.
+    let missing = bytes - base - full * per_message;
+    let mut events = vec![message(&"x".repeat(missing))];
+    events.extend((0..full).map(|_| message(&text)));
+    commit_of(events)
 }
 
 /// Retrying a commit id returns the earlier outcome with `duplicate = true`, whatever the
@@ -365,7 +356,7 @@ pub async fn check_read_all_in_global_order(log: Arc<dyn EventLog>) {
         let version = stream_versions.entry(stream.clone()).or_insert(0);
         let commit = commit_of(messages(*count, &format!("step {index}")));
         let appended = append_ok(&*log, stream, ExpectedVersion::Exact(*version), commit.clone()).await;
-        for (offset, event) in commit.events.iter().enumerate() {
+        for (offset, event) in commit.events().iter().enumerate() {
             expected.push((stream.clone(), *version + offset as u64 + 1, event.event_id));
         }
         *version = appended.version;
@@ -489,7 +480,7 @@ pub async fn check_concurrent_appends_to_one_stream(log: Arc<dyn EventLog>) {
             let commit = commit_of(messages(1, &format!("round {round} contender {contender}")));
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
-                let commit_id = commit.commit_id;
+                let commit_id = commit.commit_id();
                 (commit_id, log.append(&stream, ExpectedVersion::Exact(round), commit).await)
             }));
         }
@@ -545,7 +536,7 @@ pub async fn check_concurrent_writers_with_retries(log: Arc<dyn EventLog>) {
                     Ok(appended) => {
                         assert!(!appended.duplicate, "a fresh commit is not a duplicate");
                         expected = appended.version;
-                        done.push((commit.commit_id, appended));
+                        done.push((commit.commit_id(), appended));
                     }
                     Err(AppendError::Conflict { actual, .. }) => {
                         assert!(actual > expected, "a conflict reports a newer version");
@@ -611,7 +602,7 @@ pub async fn check_concurrent_appends_to_many_streams(log: Arc<dyn EventLog>) {
     let mut results = Vec::new();
     for task in tasks {
         let (stream, acknowledged) = task.await.expect("an appending task panicked");
-        expected_total += acknowledged.iter().map(|(c, _)| c.events.len()).sum::<usize>();
+        expected_total += acknowledged.iter().map(|(c, _)| c.events().len()).sum::<usize>();
         results.push((stream, acknowledged));
     }
 
@@ -625,11 +616,11 @@ pub async fn check_concurrent_appends_to_many_streams(log: Arc<dyn EventLog>) {
         let last = acknowledged.last().map_or(0, |(_, a)| a.version);
         assert_eq!(versions(&read), (1..=last).collect::<Vec<_>>(), "{stream} has no gaps");
         for (commit, appended) in acknowledged {
-            let last_event = commit.events.last().expect("commits are not empty");
+            let last_event = commit.events().last().expect("commits are not empty");
             let stored = by_event.get(&last_event.event_id).expect("acknowledged events are stored");
             assert_eq!(stored.position, appended.position, "{stream}: acknowledged position");
             assert_eq!(stored.version, appended.version, "{stream}: acknowledged version");
-            assert_eq!(stored.commit_id, commit.commit_id, "{stream}: commit id");
+            assert_eq!(stored.commit_id, commit.commit_id(), "{stream}: commit id");
         }
     }
 }
@@ -648,14 +639,12 @@ pub async fn check_mixed_outcomes_under_concurrency(log: Arc<dyn EventLog>) {
         Ok(u64),
         Duplicate,
         ConflictWithin(u64, u64),
-        Empty,
     }
     let mut requests: Vec<(StreamId, ExpectedVersion, Commit, Want)> = vec![
         (existing.clone(), ExpectedVersion::Exact(0), base.clone(), Want::Duplicate),
         (existing.clone(), ExpectedVersion::Exact(2), commit_of(messages(1, "next")), Want::Ok(3)),
         (existing.clone(), ExpectedVersion::Exact(7), commit_of(messages(1, "bad")), Want::ConflictWithin(2, 3)),
         (untouched.clone(), ExpectedVersion::Exact(5), commit_of(messages(1, "bad")), Want::ConflictWithin(0, 0)),
-        (existing.clone(), ExpectedVersion::Any, Commit { commit_id: Uuid::now_v7(), events: Vec::new() }, Want::Empty),
     ];
     for index in 0..8 {
         let stream = conversation(&team, &format!("fresh-{index}"));
@@ -690,7 +679,6 @@ pub async fn check_mixed_outcomes_under_concurrency(log: Arc<dyn EventLog>) {
                     "{stream}: conflict reports version {actual}, expected {low}..={high}"
                 )
             }
-            (Want::Empty, Err(AppendError::EmptyCommit)) => {}
             (want, outcome) => panic!("{stream}: wanted {want:?}, got {outcome:?}"),
         }
     }
@@ -859,8 +847,8 @@ pub async fn check_events_round_trip_exactly(log: Arc<dyn EventLog>) {
     let all = all_events(&*log, 0, 1000, None).await;
     assert_eq!(all.len(), written.len(), "read_all returns every written event");
     for (recorded, (stream, commit, index, typed)) in all.iter().zip(written) {
-        let new = &commit.events[index];
-        let expected = expected_record(recorded.position, stream, index as u64 + 1, commit.commit_id, new);
+        let new = &commit.events()[index];
+        let expected = expected_record(recorded.position, stream, index as u64 + 1, commit.commit_id(), new);
         assert_eq!(recorded, &expected, "read_all must return event {} exactly as written", new.event_id);
         if let Some(typed) = typed {
             let decoded = recorded.decode().unwrap_or_else(|e| panic!("a stored real event must decode: {e}"));
@@ -900,7 +888,7 @@ fn messages(count: usize, label: &str) -> Vec<NewEvent> {
 }
 
 fn commit_of(events: Vec<NewEvent>) -> Commit {
-    Commit { commit_id: Uuid::now_v7(), events }
+    Commit::new(Uuid::now_v7(), events).expect("a contract commit has events")
 }
 
 fn expected_record(position: u64, stream: &StreamId, version: u64, commit_id: Uuid, new: &NewEvent) -> RecordedEvent {

@@ -12,7 +12,7 @@ use switchboard_schemas::{RecordedEvent, StreamId, TeamId};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-/// The largest commit it takes, in bytes of its events' payloads and type names.
+/// The largest commit it takes ([`Commit::bytes`]).
 const MAX_COMMIT_BYTES: usize = 1 << 20;
 
 /// An [`EventLog`] held in memory. It passes the event-log contract suite
@@ -62,28 +62,17 @@ impl MemoryEventLog {
     }
 }
 
-fn stored_bytes(commit: &Commit) -> usize {
-    commit.events.iter().map(|e| e.event_type.len() + e.payload.to_string().len()).sum()
-}
-
 #[async_trait]
 impl EventLog for MemoryEventLog {
-    async fn append(
+    async fn store(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         commit: Commit,
     ) -> Result<Appended, AppendError> {
-        if commit.events.is_empty() {
-            return Err(AppendError::EmptyCommit);
-        }
-        let bytes = stored_bytes(&commit);
-        if bytes > MAX_COMMIT_BYTES {
-            return Err(AppendError::TooLarge { bytes, max: MAX_COMMIT_BYTES });
-        }
         self.reachable()?;
         let mut state = self.state();
-        if let Some(earlier) = state.commits.get(&commit.commit_id) {
+        if let Some(earlier) = state.commits.get(&commit.commit_id()) {
             return Ok(Appended { duplicate: true, ..*earlier });
         }
         let actual = state.streams.get(stream).map_or(0, |indices| indices.len() as u64);
@@ -94,7 +83,8 @@ impl EventLog for MemoryEventLog {
         }
         let mut version = actual;
         let mut position = state.events.len() as u64;
-        for event in commit.events {
+        let commit_id = commit.commit_id();
+        for event in commit.into_events() {
             version += 1;
             position += 1;
             let index = state.events.len();
@@ -104,7 +94,7 @@ impl EventLog for MemoryEventLog {
                 version,
                 team: stream.team_id().clone(),
                 event_id: event.event_id,
-                commit_id: commit.commit_id,
+                commit_id,
                 event_type: event.event_type.to_owned(),
                 schema_version: event.schema_version,
                 occurred_at: event.occurred_at,
@@ -115,7 +105,7 @@ impl EventLog for MemoryEventLog {
             state.streams.entry(stream.clone()).or_default().push(index);
         }
         let appended = Appended { version, position, duplicate: false };
-        state.commits.insert(commit.commit_id, appended);
+        state.commits.insert(commit_id, appended);
         drop(state);
         self.head.send_replace(position);
         Ok(appended)

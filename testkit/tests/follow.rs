@@ -31,7 +31,7 @@ async fn append(log: &MemoryEventLog, team: &str, n: usize) {
             causation: Causation::root(Uuid::now_v7()),
             payload: json!({}),
         };
-        let commit = Commit { commit_id: Uuid::now_v7(), events: vec![event] };
+        let commit = Commit::new(Uuid::now_v7(), vec![event]).expect("a commit of events");
         log.append(&stream, ExpectedVersion::Any, commit).await.unwrap();
     }
 }

@@ -75,9 +75,9 @@ impl TypeNames {
 /// Copies one commit (events of one stream with one commit id, in order).
 async fn copy_commit(to: &dyn EventLog, events: &[RecordedEvent], names: &mut TypeNames) -> Result<bool> {
     let Some(first) = events.first() else { return Ok(false) };
-    let commit = Commit {
-        commit_id: first.commit_id,
-        events: events
+    let commit = Commit::new(
+        first.commit_id,
+        events
             .iter()
             .map(|e| NewEvent {
                 event_id: e.event_id,
@@ -88,7 +88,7 @@ async fn copy_commit(to: &dyn EventLog, events: &[RecordedEvent], names: &mut Ty
                 payload: e.payload.clone(),
             })
             .collect(),
-    };
+    )?;
     match to.append(&first.stream, ExpectedVersion::Exact(first.version - 1), commit).await {
         Ok(appended) => Ok(appended.duplicate),
         Err(AppendError::Conflict { stream, expected, actual }) => bail!(

@@ -42,7 +42,7 @@ use crate::writer::{EncodedEvent, Request};
 
 /// Appends that may wait for the writer before appending tasks are made to wait.
 const QUEUE_CAPACITY: usize = 4_096;
-/// The largest commit appended, in stored bytes: room for a large FAQ import in one
+/// The largest commit appended ([`Commit::bytes`]): room for a large FAQ import in one
 /// transaction, yet a bound on what one request can make the writer hold.
 const MAX_COMMIT_BYTES: usize = 16 * 1024 * 1024;
 
@@ -126,26 +126,19 @@ impl Drop for SqliteEventLog {
 
 #[async_trait]
 impl EventLog for SqliteEventLog {
-    async fn append(
+    async fn store(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         commit: Commit,
     ) -> Result<Appended, AppendError> {
-        if commit.events.is_empty() {
-            return Err(AppendError::EmptyCommit);
-        }
-        let events = commit.events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
-        let bytes = events.iter().map(EncodedEvent::stored_bytes).sum::<usize>();
-        if bytes > MAX_COMMIT_BYTES {
-            return Err(AppendError::TooLarge { bytes, max: MAX_COMMIT_BYTES });
-        }
+        let events = commit.events().iter().map(encode).collect::<Result<Vec<_>, _>>()?;
         let (reply, answer) = oneshot::channel();
         let request = Request {
             stream: stream.clone(),
             stream_text: stream.to_string(),
             expected,
-            commit_id: commit.commit_id.to_string(),
+            commit_id: commit.commit_id().to_string(),
             events,
             reply,
         };

@@ -35,27 +35,6 @@ pub(crate) struct EncodedEvent {
     pub(crate) payload: String,
 }
 
-impl EncodedEvent {
-    /// The bytes of its row's text columns.
-    pub(crate) fn stored_bytes(&self) -> usize {
-        let EncodedEvent {
-            event_id,
-            event_type,
-            schema_version: _,
-            occurred_at,
-            correlation_id,
-            causation_id,
-            payload,
-        } = self;
-        event_id.len()
-            + event_type.len()
-            + occurred_at.len()
-            + correlation_id.len()
-            + causation_id.as_ref().map_or(0, String::len)
-            + payload.len()
-    }
-}
-
 /// One append waiting for the writer.
 pub(crate) struct Request {
     pub(crate) stream: StreamId,
@@ -157,9 +136,6 @@ fn apply(conn: &mut Connection, batch: &[Request]) -> rusqlite::Result<Vec<Resul
 
 /// Decides and writes one request inside the batch's transaction.
 fn apply_one(tx: &mut Transaction<'_>, request: &Request) -> rusqlite::Result<Result<Appended, AppendError>> {
-    if request.events.is_empty() {
-        return Ok(Err(AppendError::EmptyCommit));
-    }
     let earlier = tx
         .prepare_cached("SELECT version, position FROM commits WHERE commit_id = ?1")?
         .query_row(params![request.commit_id], |row| Ok((row.get::<_, u64>(0)?, row.get::<_, u64>(1)?)))

@@ -31,7 +31,7 @@ fn commit(count: usize) -> Commit {
             NewEvent::encode(&event, Uuid::now_v7(), Utc::now(), Causation::root(Uuid::now_v7()))
         })
         .collect();
-    Commit { commit_id: Uuid::now_v7(), events }
+    Commit::new(Uuid::now_v7(), events).expect("a commit of events")
 }
 
 struct Fixture {

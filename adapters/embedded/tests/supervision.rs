@@ -28,15 +28,15 @@ struct PanickyLog {
 
 #[async_trait]
 impl EventLog for PanickyLog {
-    async fn append(
+    async fn store(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         commit: Commit,
     ) -> Result<Appended, AppendError> {
-        let fires = commit.events.iter().any(|e| e.event_type == "TimerFired");
+        let fires = commit.events().iter().any(|e| e.event_type == "TimerFired");
         assert!(!(fires && stream.team_id() == &self.poisoned), "a bug while firing {stream}'s timer");
-        self.inner.append(stream, expected, commit).await
+        self.inner.store(stream, expected, commit).await
     }
     fn max_commit_bytes(&self) -> usize {
         self.inner.max_commit_bytes()

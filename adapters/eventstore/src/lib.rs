@@ -149,42 +149,32 @@ impl EventStoreLog {
 
 #[async_trait]
 impl EventLog for EventStoreLog {
-    async fn append(
+    async fn store(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         commit: Commit,
     ) -> Result<Appended, AppendError> {
-        if commit.events.is_empty() {
-            return Err(AppendError::EmptyCommit);
-        }
-        if commit.events.len() > codec::MAX_EVENTS_PER_COMMIT {
-            return Err(LogError::Backend(format!(
-                "a commit may carry at most {} events",
-                codec::MAX_EVENTS_PER_COMMIT
-            ))
-            .into());
-        }
         let name = self.name(stream);
         let tail = self.tail(&name).await?;
         let actual = tail.map_or(0, |(_, version)| version);
         if let ExpectedVersion::Exact(expected) = expected {
             if expected != actual {
-                if let Some(earlier) = self.earlier(&name, commit.commit_id).await? {
+                if let Some(earlier) = self.earlier(&name, commit.commit_id()).await? {
                     return Ok(earlier);
                 }
                 return Err(AppendError::Conflict { stream: stream.clone(), expected, actual });
             }
-        } else if let Some(earlier) = self.earlier(&name, commit.commit_id).await? {
+        } else if let Some(earlier) = self.earlier(&name, commit.commit_id()).await? {
             return Ok(earlier);
         }
-        let body = codec::encode_within(commit.commit_id, actual + 1, &commit.events, self.max_commit_bytes())?;
-        let record = EventData::binary(COMMIT_TYPE, body.into()).id(commit.commit_id);
+        let body = codec::encode_commit(&commit, actual + 1)?;
+        let record = EventData::binary(COMMIT_TYPE, body.into()).id(commit.commit_id());
         let revision = tail.map_or(ExpectedRevision::NoStream, |(revision, _)| ExpectedRevision::Exact(revision));
         let options = AppendToStreamOptions::default().expected_revision(revision);
         match self.client.append_to_stream(name.as_str(), &options, record).await {
             Ok(written) => {
-                let count = commit.events.len();
+                let count = commit.events().len();
                 Ok(Appended {
                     version: actual + count as u64,
                     position: codec::position(sequence(written.position), count - 1),
@@ -194,7 +184,7 @@ impl EventLog for EventStoreLog {
             Err(eventstore::Error::WrongExpectedVersion { current, .. }) => {
                 // Someone appended between our read and our write: a conflict, unless it
                 // was this very commit (a retry racing its first attempt).
-                if let Some(earlier) = self.earlier(&name, commit.commit_id).await? {
+                if let Some(earlier) = self.earlier(&name, commit.commit_id()).await? {
                     return Ok(earlier);
                 }
                 let actual = match current {

@@ -7,6 +7,11 @@ import { dayColumns, bars } from './charts.js';
 
 const STATUSES = ['collecting', 'matching', 'awaiting_choice', 'answered', 'with_human', 'waiting', 'reconfirming', 'closed'];
 const TARGETS = ['acknowledge', 'first_reply', 'resolution'];
+// The on-call set-up's enums, spelled as in schemas/src/oncall.rs.
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+const ESCALATION_TARGETS = ['assignee', 'next_layer', 'leads', 'group_chat'];
+const SHIFT_UNITS = ['days', 'weeks'];
+const CLOCKS = ['wall', 'working'];
 const main = document.getElementById('main');
 const session = {
   key: sessionStorage.getItem('sb.key') || localStorage.getItem('sb.key'),
@@ -956,8 +961,7 @@ function timeOffCard(doc, reload) {
 function teamCalendarCard(doc, reload) {
   const s = doc.on_call;
   const calendar = s.calendar || { hours: [], holidays: [], workdays: [] };
-  const weekdays = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-  const hours = weekdays.map((day) => [day, calendar.hours.filter((x) => x.weekday === day)]).filter(([, spans]) => spans.length);
+  const hours = WEEKDAYS.map((day) => [day, calendar.hours.filter((x) => x.weekday === day)]).filter(([, spans]) => spans.length);
   const file = h('input', { type: 'file', accept: '.ics,text/calendar', 'data-test': 'ics-import' });
   file.addEventListener('change', async () => {
     const chosen = file.files[0];
@@ -1014,41 +1018,359 @@ function setupSummary(doc) {
       h('div', {}, h('h3', {}, t('oc_leads')), h('p', { 'data-test': 'leads' }, (s.leads || []).length ? s.leads.join(', ') : '–'))));
 }
 
-function setupCard(doc, reload, state = {}) {
-  const pretty = JSON.stringify(doc.on_call, null, 2);
-  const raw = h('textarea', { rows: 24, class: 'code', spellcheck: 'false', 'data-test': 'on-call-json' }, state.draft ?? pretty);
+// How the set-up editor's inputs show and store a field: text (trimmed), a number (empty:
+// none), a time of day ("9:00" typed, "09:00" shown, "09:00:00" stored, as the server
+// writes it; what does not match is kept as typed, for the input's pattern to refuse).
+const AS_TEXT = { read: (v) => v, write: (v) => v.trim() };
+const AS_NUMBER = { read: (v) => v, write: (v) => (v === '' ? null : Number(v)) };
+const AS_TIME = {
+  read: hhmm,
+  write: (v) => v.trim().replace(/^(\d{1,2}):(\d{2})$/, (_, hours, minutes) => `${hours.padStart(2, '0')}:${minutes}:00`),
+};
+
+/**
+ * A time-of-day input: text, not type=time, so that it shows 24-hour "HH:MM" in every
+ * browser locale (a span's end of midnight is "00:00", not "12:00 AM").
+ */
+function timeInput(ed, obj, key, attrs) {
+  return boundInput(ed, obj, key, { ...attrs, required: true, size: 5, maxlength: 5, placeholder: 'HH:MM',
+    pattern: '([01]?[0-9]|2[0-3]):[0-5][0-9]' }, AS_TIME);
+}
+
+/** An input bound to `obj[key]`: every edit is written to the draft at once. */
+function boundInput(ed, obj, key, attrs, as = AS_TEXT) {
+  return h('input', { ...attrs, value: as.read(obj[key]) ?? '', oninput: (e) => { obj[key] = as.write(e.target.value); ed.touched(); } });
+}
+
+/** A select bound to `obj[key]` over `[value, label]` pairs; the empty value stores null. */
+function boundSelect(ed, obj, key, options, attrs) {
+  return h('select', { ...attrs, onchange: (e) => { obj[key] = e.target.value || null; ed.touched(); } },
+    options.map(([value, label]) => h('option', { value, selected: (obj[key] ?? '') === value }, label)));
+}
+
+function clockSelect(ed, obj, test) {
+  return boundSelect(ed, obj, 'clock', CLOCKS.map((c) => [c, t(`clock_${c}`)]), { 'data-test': test });
+}
+
+function weekdayOptions() { return WEEKDAYS.map((d) => [d, t(`wd_${d}`)]); }
+
+/** A labelled group of several controls (a <label> would hand its clicks to the first button). */
+function group(label, ...children) { return h('div', { class: 'field' }, h('span', {}, label), ...children); }
+
+/** A keydown listener that runs `action` on Enter instead of submitting the form (not while an IME composes). */
+function onEnter(action) {
+  return (e) => { if (e.key === 'Enter' && !e.isComposing) { e.preventDefault(); action(); } };
+}
+
+function removeButton(ed, list, i, test) {
+  return h('button', { type: 'button', class: 'link danger', title: t('remove'), 'aria-label': t('remove'), 'data-test': `remove-${test}`,
+    onclick: () => { list.splice(i, 1); ed.redraw(); } }, '×');
+}
+
+/** Move-up, move-down and remove buttons for item `i` of an ordered list. */
+function itemTools(ed, list, i, test) {
+  const move = (by) => () => { list.splice(i + by, 0, ...list.splice(i, 1)); ed.redraw(); };
+  return h('span', { class: 'item-tools' },
+    h('button', { type: 'button', class: 'link', title: t('oc_move_up'), 'aria-label': t('oc_move_up'), disabled: i === 0, 'data-test': `${test}-up`, onclick: move(-1) }, '↑'),
+    h('button', { type: 'button', class: 'link', title: t('oc_move_down'), 'aria-label': t('oc_move_down'), disabled: i === list.length - 1,
+      'data-test': `${test}-down`, onclick: move(1) }, '↓'),
+    removeButton(ed, list, i, test));
+}
+
+/** An input and a button that add an entry to `map` under the category typed. */
+function addCategory(ed, map, make, test, label) {
+  const name = h('input', { placeholder: t('category'), maxlength: 64, size: 16, 'data-test': `${test}-name`, onkeydown: onEnter(() => add()) });
+  const add = () => {
+    const category = name.value.trim();
+    if (!category) return;
+    if (Object.hasOwn(map, category)) { toast(t('oc_category_exists'), 'error'); return; }
+    map[category] = make();
+    ed.redraw();
+  };
+  return h('div', { class: 'actions' }, name, h('button', { type: 'button', 'data-test': test, onclick: add }, label));
+}
+
+/**
+ * An ordered list of staff ids with an input (suggesting the people the set-up names) to add
+ * one; after Enter the input keeps the focus, for typing the next.
+ */
+function peopleEditor(ed, list, test, focus) {
+  const input = h('input', { list: 'on-call-people', placeholder: t('staff_id'), size: 14, 'data-test': `${test}-input`, 'data-focus': focus,
+    onkeydown: onEnter(() => add(focus)) });
+  const add = (refocus) => {
+    const who = input.value.trim();
+    if (!who) return;
+    list.push(who);
+    ed.redraw(refocus);
+  };
+  return h('div', { class: 'people-editor' },
+    list.length ? h('ol', { class: 'people' }, list.map((who, i) => h('li', { 'data-test': test, 'data-staff': who }, who, itemTools(ed, list, i, test)))) : null,
+    h('span', { class: 'inline' }, input, h('button', { type: 'button', 'data-test': `add-${test}`, onclick: () => add() }, t('oc_add'))));
+}
+
+/** A new layer: the next name in line and the timing of the layer above, as layers mostly change hands together. */
+function newLayer(layers) {
+  const above = layers[layers.length - 1];
+  return {
+    name: ['primary', 'secondary', 'tertiary'][layers.length] ?? `layer${layers.length + 1}`,
+    participants: [],
+    shift: above ? { ...above.shift } : { count: 1, unit: 'weeks' },
+    handoff: above ? { ...above.handoff } : { weekday: 'mon', time: '09:00:00' },
+    starts_on: above?.starts_on ?? localInput(new Date()).slice(0, 10),
+  };
+}
+
+function layerEditor(ed, layers, i, schedule) {
+  const layer = layers[i];
+  return h('fieldset', { class: 'layer', 'data-test': 'layer', 'data-schedule': schedule, 'data-layer': i },
+    h('legend', {}, t('oc_layer_n', { n: i + 1 }), itemTools(ed, layers, i, 'layer')),
+    h('div', { class: 'editor-row' },
+      field(t('oc_name'), boundInput(ed, layer, 'name', { required: true, maxlength: 32, size: 12, 'data-test': 'layer-name' })),
+      field(t('oc_shift'), h('span', { class: 'inline' },
+        boundInput(ed, layer.shift, 'count', { type: 'number', min: 1, max: 366, required: true, class: 'narrow', 'data-test': 'shift-count' }, AS_NUMBER),
+        boundSelect(ed, layer.shift, 'unit', SHIFT_UNITS.map((u) => [u, t(`oc_unit_${u}`)]), { 'data-test': 'shift-unit' }))),
+      field(t('oc_handoff_day'), boundSelect(ed, layer.handoff, 'weekday', [['', t('oc_handoff_any')], ...weekdayOptions()], { 'data-test': 'handoff-weekday' })),
+      field(t('oc_handoff_time'), timeInput(ed, layer.handoff, 'time', { 'data-test': 'handoff-time' })),
+      field(t('oc_starts_on'), boundInput(ed, layer, 'starts_on', { type: 'date', required: true, 'data-test': 'starts-on' }))),
+    group(t('oc_participants'), peopleEditor(ed, layer.participants, 'participant', `${schedule}/${i}`)));
+}
+
+/** One schedule's layers; `remove` (categories only) drops the whole schedule. */
+function scheduleEditor(ed, layers, schedule, remove) {
+  const key = schedule || 'default';
+  return h('div', { class: 'schedule-editor', 'data-test': 'schedule', 'data-schedule': key },
+    h('h4', {}, scheduleLabel(schedule),
+      remove ? h('button', { type: 'button', class: 'link danger', 'data-test': 'remove-schedule', onclick: remove }, t('oc_remove_schedule')) : null),
+    layers.length ? layers.map((_, i) => layerEditor(ed, layers, i, key)) : h('p', { class: 'muted' }, schedule ? t('oc_uses_default') : t('oc_no_layers')),
+    h('button', { type: 'button', 'data-test': 'add-layer', onclick: () => { layers.push(newLayer(layers)); ed.redraw(); } }, t('oc_add_layer')));
+}
+
+function schedulesEditor(ed, s) {
+  const removal = (c) => () => { delete s.categories[c]; ed.redraw(); };
+  return h('section', { 'data-test': 'schedules-editor' },
+    h('h3', {}, t('oc_schedules')), h('p', { class: 'muted' }, t('oc_schedules_help')),
+    scheduleEditor(ed, s.default, null),
+    Object.keys(s.categories).map((c) => scheduleEditor(ed, s.categories[c], c, removal(c))),
+    addCategory(ed, s.categories, () => [newLayer([])], 'add-schedule', t('oc_add_schedule')));
+}
+
+/** The first step suggested for a new escalation step, by its position. */
+const SUGGESTED_STEPS = ['assignee', 'next_layer', 'leads'];
+
+function stepEditor(ed, steps, i) {
+  const step = steps[i];
+  // Kept in the enum's order, so the JSON does not depend on the order of the clicks.
+  const toggle = (target) => (e) => {
+    step.notify = ESCALATION_TARGETS.filter((x) => (x === target ? e.target.checked : step.notify.includes(x)));
+    ed.touched();
+  };
+  return h('li', { class: 'step', 'data-test': 'step', 'data-step': i },
+    h('div', { class: 'editor-row' },
+      group(t('oc_notify'), h('span', { class: 'inline' }, ESCALATION_TARGETS.map((x) => h('label', { class: 'check' },
+        h('input', { type: 'checkbox', checked: step.notify.includes(x), 'data-test': 'step-notify', 'data-target': x, onchange: toggle(x) }), t(`esc_${x}`))))),
+      field(t('oc_wait_minutes'), boundInput(ed, step, 'wait_minutes', { type: 'number', min: 1, max: 43200, required: true, class: 'narrow', 'data-test': 'step-wait' }, AS_NUMBER)),
+      itemTools(ed, steps, i, 'step')));
+}
+
+function escalationEditor(ed, escalation) {
+  const { steps } = escalation;
+  const add = () => { steps.push({ notify: [SUGGESTED_STEPS[steps.length] ?? 'leads'], wait_minutes: 10 }); ed.redraw(); };
+  return h('section', { 'data-test': 'escalation-editor' },
+    h('h3', {}, t('oc_escalation')), h('p', { class: 'muted' }, t('oc_escalation_help')),
+    steps.length ? h('ol', { class: 'step-list' }, steps.map((_, i) => stepEditor(ed, steps, i))) : h('p', { class: 'muted' }, t('oc_no_escalation')),
+    h('div', { class: 'actions' }, h('button', { type: 'button', 'data-test': 'add-step', onclick: add }, t('oc_add_step')),
+      field(t('oc_clock'), clockSelect(ed, escalation, 'escalation-clock'))));
+}
+
+/** One set of response targets; `remove` (categories only) drops it. */
+function targetsEditor(ed, targets, category, remove) {
+  return h('div', { class: 'targets-edit', 'data-test': 'targets-of', 'data-category': category || 'default' },
+    h('h4', {}, category ? `${t('category')}: ${category}` : t('oc_every_category'),
+      remove ? h('button', { type: 'button', class: 'link danger', 'data-test': 'remove-category-targets', onclick: remove }, t('remove')) : null),
+    h('div', { class: 'editor-row' },
+      TARGETS.map((x) => field(t('oc_minutes_of', { target: targetName(x) }), boundInput(ed, targets, `${x}_minutes`,
+        { type: 'number', min: 1, max: 43200, placeholder: t('oc_no_target'), class: 'narrow', 'data-test': `target-${x}` }, AS_NUMBER))),
+      field(t('oc_clock'), clockSelect(ed, targets, 'target-clock'))));
+}
+
+function targetsSection(ed, s) {
+  const removal = (c) => () => { delete s.category_targets[c]; ed.redraw(); };
+  return h('section', { 'data-test': 'targets-editor' },
+    h('h3', {}, t('oc_targets')), h('p', { class: 'muted' }, t('oc_targets_help')),
+    targetsEditor(ed, s.targets, null),
+    Object.keys(s.category_targets).map((c) => targetsEditor(ed, s.category_targets[c], c, removal(c))),
+    addCategory(ed, s.category_targets, () => ({ ...s.targets }), 'add-category-targets', t('oc_add_category_targets')));
+}
+
+function hoursEditor(ed, hours) {
+  // A new span takes the times of the last one, so a working week is a few clicks.
+  const add = (weekday) => () => {
+    const last = hours[hours.length - 1];
+    hours.push({ weekday, from: last?.from ?? '09:00:00', until: last?.until ?? '18:00:00' });
+    ed.redraw();
+  };
+  const span = (i) => h('span', { class: 'inline hours-span', 'data-test': 'hours-span' },
+    timeInput(ed, hours[i], 'from', { 'aria-label': t('from'), 'data-test': 'hours-from' }), '–',
+    timeInput(ed, hours[i], 'until', { 'aria-label': t('to'), 'data-test': 'hours-until' }),
+    removeButton(ed, hours, i, 'hours-span'));
+  return h('table', { class: 'list hours-editor' }, h('tbody', {}, WEEKDAYS.map((day) => {
+    const spans = hours.flatMap((x, i) => (x.weekday === day ? [span(i)] : []));
+    return h('tr', { 'data-test': 'hours-day', 'data-weekday': day },
+      h('th', {}, t(`wd_${day}`)),
+      h('td', {}, spans.length ? spans : h('span', { class: 'muted' }, hours.length ? t('oc_day_off') : '–')),
+      h('td', {}, h('button', { type: 'button', class: 'link', 'data-test': 'add-hours-span', onclick: add(day) }, t('oc_add_span'))));
+  })));
+}
+
+/** Holidays, or make-up workdays (which also say whose weekday's hours they have). */
+function daysEditor(ed, days, test, makeUp) {
+  const add = () => { days.push(makeUp ? { date: '', name: '', hours_of: 'mon' } : { date: '', name: '' }); ed.redraw(); };
+  return h('div', {},
+    days.map((day, i) => h('div', { class: 'editor-row', 'data-test': test, 'data-date': day.date },
+      field(t('oc_date'), boundInput(ed, day, 'date', { type: 'date', required: true, 'data-test': `${test}-date` })),
+      field(t('oc_name'), boundInput(ed, day, 'name', { size: 14, 'data-test': `${test}-name` })),
+      makeUp ? field(t('oc_hours_of_day'), boundSelect(ed, day, 'hours_of', weekdayOptions(), { 'data-test': `${test}-hours-of` })) : null,
+      removeButton(ed, days, i, test))),
+    h('button', { type: 'button', 'data-test': `add-${test}`, onclick: add }, makeUp ? t('oc_add_workday') : t('oc_add_holiday')));
+}
+
+function calendarEditor(ed, calendar) {
+  return h('section', { 'data-test': 'calendar-editor' },
+    h('h3', {}, t('oc_team_calendar')),
+    h('h4', {}, t('oc_hours')), h('p', { class: 'muted' }, t('oc_hours_help')),
+    hoursEditor(ed, calendar.hours),
+    h('div', { class: 'grid2' },
+      h('div', {}, h('h4', {}, t('oc_holidays')), daysEditor(ed, calendar.holidays, 'holiday', false)),
+      h('div', {}, h('h4', {}, t('oc_workdays')), daysEditor(ed, calendar.workdays, 'workday', true))));
+}
+
+function editorSections(ed, s) {
+  return [
+    h('div', { class: 'grid2' },
+      h('section', {}, h('h3', {}, t('oc_time_zone')),
+        field(t('oc_time_zone'), boundInput(ed, s, 'time_zone', { required: true, list: 'time-zones', placeholder: 'Asia/Shanghai', 'data-test': 'time-zone-input' }),
+          t('oc_time_zone_help'))),
+      h('section', { 'data-test': 'leads-editor' }, h('h3', {}, t('oc_leads')), h('p', { class: 'muted' }, t('oc_leads_help')),
+        peopleEditor(ed, s.leads, 'lead', 'leads'))),
+    schedulesEditor(ed, s),
+    h('div', { class: 'grid2' }, escalationEditor(ed, s.escalation), targetsSection(ed, s)),
+    calendarEditor(ed, s.calendar),
+  ];
+}
+
+/**
+ * Fills in what a set-up leaves out with the server's own defaults, so the form has every
+ * part to show (saving them changes nothing). Refuses what is not an object.
+ */
+function completeSetUp(s) {
+  if (!s || typeof s !== 'object' || Array.isArray(s)) throw new Error(t('oc_json_not_object'));
+  s.time_zone ??= 'Asia/Shanghai';
+  s.default ??= [];
+  s.categories ??= {};
+  s.calendar ??= {};
+  s.calendar.hours ??= [];
+  s.calendar.holidays ??= [];
+  s.calendar.workdays ??= [];
+  s.escalation ??= {};
+  s.escalation.steps ??= [];
+  s.escalation.clock ??= 'wall';
+  s.targets ??= {};
+  s.category_targets ??= {};
+  s.leads ??= [];
+  for (const layer of [...s.default, ...Object.values(s.categories).flat()]) {
+    layer.participants ??= [];
+    layer.shift ??= { count: 1, unit: 'weeks' };
+    layer.handoff ??= { weekday: 'mon', time: '00:00:00' };
+    layer.starts_on ??= '1970-01-05';
+  }
+  return s;
+}
+
+/**
+ * The set-up editor. The form and the JSON are two views of one draft, a deep copy of the
+ * loaded set-up: a form edit rewrites the JSON, a JSON edit that the form can show redraws
+ * the form; while the JSON cannot be shown the form is locked, so neither overwrites the
+ * other. Both save the same request.
+ */
+function setupEditor(doc, reload, state) {
+  const pretty = (value) => JSON.stringify(value, null, 2);
+  let draft;
+  const body = h('fieldset', { class: 'setup-form' });
+  const raw = h('textarea', { rows: 24, class: 'code', spellcheck: 'false', 'data-test': 'on-call-json', oninput: () => adopt(raw.value) });
+  const jsonProblem = h('p', { class: 'error', 'data-test': 'on-call-json-error', hidden: true });
   const problem = h('p', { class: 'error', 'data-test': 'on-call-error', hidden: !state.problem }, state.problem || '');
+  const saveForm = h('button', { type: 'submit', class: 'primary', 'data-test': 'save-on-call-form' }, t('save'));
+  const advanced = h('details', { open: state.advanced },
+    h('summary', { 'data-test': 'on-call-json-open' }, t('oc_json')), h('p', { class: 'muted' }, t('oc_json_help')), raw,
+    h('div', { class: 'actions' }, h('button', { type: 'button', 'data-test': 'save-on-call', onclick: (e) => saveJson(e.target) }, t('oc_save_json'))));
+  const ed = {
+    touched: () => { raw.value = pretty(draft); },
+    // Rebuilds the form from the draft after a change of its shape; `focus` names the input to keep typing in.
+    redraw: (focus) => {
+      body.replaceChildren(...editorSections(ed, draft));
+      ed.touched();
+      if (focus) [...body.querySelectorAll('[data-focus]')].find((n) => n.dataset.focus === focus)?.focus();
+    },
+  };
+  function adopt(text) {
+    let next, sections;
+    try {
+      next = completeSetUp(JSON.parse(text));
+      sections = editorSections(ed, next);
+    } catch (err) {
+      jsonProblem.textContent = `${t('oc_form_locked')}: ${err.message}`;
+      jsonProblem.hidden = false;
+      body.disabled = saveForm.disabled = true;
+      return;
+    }
+    draft = next;
+    body.replaceChildren(...sections);
+    jsonProblem.hidden = true;
+    body.disabled = saveForm.disabled = false;
+  }
   const show = (message) => { problem.textContent = message; problem.hidden = false; };
-  const save = (e) => busy(e.target, async () => {
+  const save = (button, onCall) => busy(button, async () => {
     problem.hidden = true;
-    let onCall;
-    try { onCall = JSON.parse(raw.value); } catch (err) { show(`${t('oc_bad_json')}: ${err.message}`); return; }
     try {
       await api('PUT', teamPath('/on-call'), { on_call: onCall, expected_version: doc.version });
     } catch (err) {
       // Someone changed it meanwhile: show the new set-up above, keep the edits below.
-      if (err.status === 409) await reload({ draft: raw.value, problem: `${err.message} — ${t('oc_draft_kept')}` });
+      if (err.status === 409) await reload({ draft: raw.value, problem: `${err.message} — ${t('oc_draft_kept')}`, advanced: advanced.open });
       else show(err.message);
       throw err;
     }
     toast(t('saved'));
     await reload();
   });
+  function saveJson(button) {
+    let onCall;
+    try { onCall = JSON.parse(raw.value); } catch (err) { show(`${t('oc_bad_json')}: ${err.message}`); return; }
+    save(button, onCall);
+  }
+  const reset = () => { raw.value = pretty(doc.on_call); adopt(raw.value); problem.hidden = true; };
+  raw.value = state.draft ?? pretty(doc.on_call);
+  adopt(raw.value);
+  return h('form', { class: 'setup-editor', 'data-test': 'on-call-form', onsubmit: (e) => { e.preventDefault(); save(e.submitter, draft); } },
+    h('h3', {}, t('oc_edit_setup')), h('p', { class: 'muted' }, t('oc_edit_help')),
+    body, advanced, jsonProblem,
+    h('datalist', { id: 'time-zones' }, (Intl.supportedValuesOf?.('timeZone') ?? []).map((z) => h('option', { value: z }))),
+    problem,
+    h('div', { class: 'actions' }, saveForm, h('button', { type: 'button', 'data-test': 'reset-on-call', onclick: reset }, t('reset'))));
+}
+
+function setupCard(doc, reload, state = {}) {
   return h('div', { class: 'card', 'data-test': 'on-call-setup' },
     h('h2', {}, t('oc_setup')),
     doc.configured ? null : h('p', { class: 'notice-box', 'data-test': 'not-configured' }, t('oc_not_configured')),
     setupSummary(doc),
-    h('h3', {}, t('oc_json')), h('p', { class: 'muted' }, t('oc_json_help')),
-    raw, problem,
-    h('div', { class: 'actions' },
-      h('button', { type: 'button', class: 'primary', 'data-test': 'save-on-call', onclick: save }, t('save')),
-      h('button', { type: 'button', onclick: () => { raw.value = pretty; problem.hidden = true; } }, t('reset'))));
+    setupEditor(doc, reload, state));
 }
 
 async function onCallPage() {
   const container = h('section', { class: 'on-call' }, t('loading'));
   main.replaceChildren(container);
-  // Reads everything again and shows it; `state` keeps the set-up editor's draft and problem.
+  // Reads everything again and shows it; `state` keeps the set-up editor's draft, its problem
+  // and whether its JSON was open.
   const reload = async (state = {}) => {
     const doc = await api('GET', teamPath('/on-call'));
     const now = nowCard(doc);

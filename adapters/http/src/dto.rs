@@ -14,12 +14,14 @@ use switchboard_schemas::oncall::TargetKind;
 use switchboard_schemas::RecordedEvent;
 use uuid::Uuid;
 
+use crate::params::{StaffParam, UserParam};
+
 /// An operator's message sent through the JSON API channel.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct SendMessage {
-    /// The operator's user id (letters, digits, '-', '_').
-    pub user: String,
+    /// The operator.
+    pub user: UserParam,
     /// The message.
     pub text: String,
     /// The caller's id for this message; a retry with the same id is recorded once.
@@ -336,7 +338,7 @@ pub struct Feedback {
 #[oai(skip_serializing_if_is_none)]
 pub struct TransferRequest {
     /// The new assignee; the on-call engineer for the session's category when absent.
-    pub to: Option<String>,
+    pub to: Option<StaffParam>,
 }
 
 /// Text written by staff (a reply or a remark); the writer is the access key's holder.

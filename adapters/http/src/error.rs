@@ -178,7 +178,7 @@ impl From<CommandError> for ApiError {
             CommandError::Stale { .. } => ApiError::conflict("version_conflict", &e),
             CommandError::UnknownTeam(_) => ApiError::not_found("unknown_team", &e),
             CommandError::Contention { .. } => ApiError::unavailable("contention", &e),
-            CommandError::TooLarge { .. } => ApiError::too_large("change_too_large", &e),
+            CommandError::TooLarge { .. } | CommandError::Commit(_) => ApiError::too_large("change_too_large", &e),
             CommandError::Log(LogError::Unavailable(_)) => {
                 ApiError::unavailable("log_unavailable", "the event log is unreachable; retry shortly")
             }

@@ -30,6 +30,7 @@ pub mod api_contract;
 pub mod auth;
 mod channel;
 mod console;
+mod described;
 pub mod download;
 mod dto;
 mod error;
@@ -486,16 +487,22 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
             oncall::OnCallApi { state: state.clone() },
         );
         let service = OpenApiService::new(apis, "Switchboard", env!("CARGO_PKG_VERSION")).server("/api/v1");
-        let document = serde_json::from_str(&service.spec()).unwrap_or_default();
+        let mut document = serde_json::from_str(&service.spec()).unwrap_or_default();
+        described::close_objects(&mut document);
         routes = Arc::new(allow::RouteTable::from_document(&document, "/api/v1"));
-        let spec = service.spec_endpoint();
+        let spec: Arc<str> = document.to_string().into();
         let ui = service.swagger_ui();
         route = route
             .at("/api/v1/teams/:team/channel/ws", get(socket::channel_socket))
             .nest("/api/v1", service)
             .nest("/widget", widget::routes())
             .nest("/docs", ui)
-            .at("/openapi.json", spec)
+            .at(
+                "/openapi.json",
+                get(poem::endpoint::make_sync(move |_| {
+                    poem::Response::builder().content_type("application/json; charset=utf-8").body(spec.to_string())
+                })),
+            )
             .nest("/console", console::routes())
             .at("/", get(console::to_console));
     }

@@ -20,9 +20,10 @@ use uuid::Uuid;
 
 use crate::api::staff_id;
 use crate::auth::{AccessKey, Principal};
+use crate::described::Described;
 use crate::dto::CommandResult;
 use crate::error::ApiError;
-use crate::params::{Count, TeamParam, UserParam};
+use crate::params::{Count, StaffParam, TeamParam, UserParam};
 use crate::{ApiTags, AppState};
 
 /// The longest span of shifts one request lists, in days.
@@ -44,9 +45,8 @@ pub struct OnCallDocument {
     pub version: u64,
     /// Whether a set-up was saved; until then it is the roster's weekly rotation.
     pub configured: bool,
-    /// The set-up: `time_zone`, `default` and `categories` (layers), `calendar`,
-    /// `escalation`, `targets`, `category_targets`, `leads` (see docs/on-call.md).
-    pub on_call: serde_json::Value,
+    /// The set-up (see docs/on-call.md).
+    pub on_call: Described<OnCallSettings>,
     /// The overrides.
     pub overrides: Vec<OverrideBody>,
     /// The time off.
@@ -59,7 +59,7 @@ pub struct OnCallDocument {
 #[derive(Debug, Object)]
 pub struct OnCallUpdate {
     /// The whole new set-up, as `GET` shows it.
-    pub on_call: serde_json::Value,
+    pub on_call: Described<OnCallSettings>,
     /// The version it was read at; refused (409) if the team changed since.
     pub expected_version: Option<u64>,
 }
@@ -77,8 +77,7 @@ pub struct OverrideBody {
     #[oai(validator(min_length = 1, max_length = 32))]
     pub layer: String,
     /// Who covers.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    pub staff: String,
+    pub staff: StaffParam,
     /// From (inclusive).
     pub from: DateTime<Utc>,
     /// Until (exclusive), after `from`, at most 366 days later.
@@ -94,7 +93,7 @@ impl From<&OnCallOverride> for OverrideBody {
             override_id: Some(o.override_id),
             category: o.category.clone(),
             layer: o.layer.clone(),
-            staff: o.staff.to_string(),
+            staff: o.staff.to_string().into(),
             from: o.from,
             until: o.until,
             note: Some(o.note.clone()).filter(|n| !n.is_empty()),
@@ -110,8 +109,7 @@ pub struct TimeOffBody {
     #[oai(read_only)]
     pub time_off_id: Option<Uuid>,
     /// Who is off.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    pub staff: String,
+    pub staff: StaffParam,
     /// From (inclusive).
     pub from: DateTime<Utc>,
     /// Until (exclusive), after `from`, at most 366 days later.
@@ -125,7 +123,7 @@ impl From<&TimeOff> for TimeOffBody {
     fn from(t: &TimeOff) -> Self {
         Self {
             time_off_id: Some(t.time_off_id),
-            staff: t.staff.to_string(),
+            staff: t.staff.to_string().into(),
             from: t.from,
             until: t.until,
             note: Some(t.note.clone()).filter(|n| !n.is_empty()),
@@ -283,7 +281,7 @@ impl OnCallApi {
         Ok(Json(OnCallDocument {
             version: team.version,
             configured: team.on_call.is_some(),
-            on_call,
+            on_call: Described::new(on_call),
             overrides: team.staffing.overrides.values().map(OverrideBody::from).collect(),
             time_off: team.staffing.time_off.values().map(TimeOffBody::from).collect(),
             away: team.staffing.away.iter().map(ToString::to_string).collect(),
@@ -299,7 +297,7 @@ impl OnCallApi {
         body: Json<OnCallUpdate>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let (id, _, _) = self.team(&key, &team, AccessRole::Admin).await?;
-        let on_call: OnCallSettings = serde_json::from_value(body.on_call.clone())
+        let on_call: OnCallSettings = serde_json::from_value(body.on_call.value().clone())
             .map_err(|e| ApiError::bad_request("invalid_on_call", format!("the on-call set-up cannot be read: {e}")))?;
         let cause = Causation::root(Uuid::now_v7());
         let command = TeamCommand::ConfigureOnCall { on_call: Box::new(on_call) };
@@ -463,7 +461,7 @@ impl OnCallApi {
         let staff = staff_id(&staff.0)?;
         self.for_self_or_admin(&id, &principal, &staff)?;
         let cause = Causation::root(Uuid::now_v7());
-        let command = TeamCommand::SetAvailability { staff, away: body.away };
+        let command = TeamCommand::SetAvailability { staff, away: body.away, at: self.state.runtime.now() };
         Ok(Json(self.state.runtime.team(&id, command, cause).await?.into()))
     }
 

@@ -18,10 +18,11 @@ use uuid::Uuid;
 
 use crate::api::{staff_id, team_id};
 use crate::auth::{new_token, AccessKey, Principal};
+use crate::described::Described;
 use crate::dto::CommandResult;
 use crate::error::ApiError;
 use crate::onboarding::{checklist, ChecklistItem, WecomStatus};
-use crate::params::TeamParam;
+use crate::params::{StaffParam, TeamParam};
 use crate::{ApiTags, AppState};
 
 /// FAQ entries copied per commit when cloning a template.
@@ -165,8 +166,8 @@ pub struct RosterUpdate {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct SettingsUpdate {
-    /// The complete settings, as in `schemas/json/team/TeamConfigured.v1.json`.
-    pub settings: serde_json::Value,
+    /// The complete settings.
+    pub settings: Described<TeamSettings>,
     /// The team version it was edited on; refused (409) if the team changed since.
     pub expected_version: Option<u64>,
 }
@@ -183,8 +184,8 @@ pub struct TeamDetail {
     pub version: u64,
     /// The template it was cloned from.
     pub cloned_from: Option<String>,
-    /// The settings in force (see `schemas/json/team/TeamConfigured.v1.json`).
-    pub settings: serde_json::Value,
+    /// The settings in force.
+    pub settings: Described<TeamSettings>,
     /// The roster in force.
     pub roster: RosterBody,
     /// FAQ entries.
@@ -218,7 +219,7 @@ pub struct NewKey {
     /// What it allows.
     pub role: Role,
     /// Who acts with it: their staff id (WeCom UserID).
-    pub staff: String,
+    pub staff: StaffParam,
 }
 
 /// A key just issued: the token is shown this once.
@@ -239,8 +240,10 @@ pub struct IssuedKey {
 
 debug_redacting!(IssuedKey { key_id, label, role, staff } hiding { token });
 
-fn settings_json(settings: &TeamSettings) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(settings).map_err(|e| ApiError::internal(format!("settings cannot be shown: {e}")))
+fn settings_json(settings: &TeamSettings) -> Result<Described<TeamSettings>, ApiError> {
+    serde_json::to_value(settings)
+        .map(Described::new)
+        .map_err(|e| ApiError::internal(format!("settings cannot be shown: {e}")))
 }
 
 impl TeamsApi {
@@ -389,7 +392,7 @@ impl TeamsApi {
         body: Json<SettingsUpdate>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let (id, _, _) = self.team(&key, &team, AccessRole::Admin).await?;
-        let settings: TeamSettings = serde_json::from_value(body.settings.clone())
+        let settings: TeamSettings = serde_json::from_value(body.settings.value().clone())
             .map_err(|e| ApiError::bad_request("invalid_settings", format!("the settings cannot be read: {e}")))?;
         let command = TeamCommand::Configure { settings: Box::new(settings) };
         let committed = self

@@ -28,17 +28,17 @@ use switchboard_wecom::setup::{team_secret_name, SecretStore};
 use crate::api::user_id;
 use crate::auth::AccessKey;
 use crate::error::ApiError;
-use crate::params::TeamParam;
+use crate::params::{Count, TeamParam, UserParam};
 use crate::{ApiTags, AppState};
 
 /// The first part of every channel token.
 pub const USER_TOKEN_PREFIX: &str = "sbu";
 /// How long a token lives when the request does not say.
-const DEFAULT_TTL_SECONDS: u32 = 3600;
+const DEFAULT_TTL_SECONDS: u64 = 3600;
 /// The longest a token may live: a leaked token should not outlive a working week.
-const MAX_TTL_SECONDS: u32 = 7 * 24 * 3600;
+const MAX_TTL_SECONDS: u64 = 7 * 24 * 3600;
 /// The shortest, so a token survives the page load it is made for.
-const MIN_TTL_SECONDS: u32 = 60;
+const MIN_TTL_SECONDS: u64 = 60;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -161,10 +161,10 @@ fn store_new_key(secrets: &SecretStore, team: &TeamId) -> Result<Secret, ApiErro
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct TokenRequest {
-    /// The operator the token speaks for (letters, digits, '-', '_').
-    pub user: String,
+    /// The operator the token speaks for.
+    pub user: UserParam,
     /// Seconds until it expires: 60 to 604800 (7 days); default 3600.
-    pub ttl_seconds: Option<u32>,
+    pub ttl_seconds: Option<Count<MIN_TTL_SECONDS, MAX_TTL_SECONDS>>,
 }
 
 /// A channel token, for the page that talks to the WebSocket channel as `user`.
@@ -212,7 +212,7 @@ impl UserTokensApi {
     ) -> Result<Json<IssuedUserToken>, ApiError> {
         let (team, _, _) = self.state.existing_team(&key, &team, AccessRole::Agent).await?;
         let user = user_id(&body.user)?;
-        let ttl = body.ttl_seconds.unwrap_or(DEFAULT_TTL_SECONDS);
+        let ttl = body.ttl_seconds.map_or(DEFAULT_TTL_SECONDS, Count::get);
         if !(MIN_TTL_SECONDS..=MAX_TTL_SECONDS).contains(&ttl) {
             return Err(ApiError::bad_request(
                 "bad_ttl",
@@ -226,7 +226,8 @@ impl UserTokensApi {
         };
         let now = Utc::now();
         // Whole seconds, as the token carries them.
-        let expires_at = Utc.timestamp_opt(now.timestamp() + i64::from(ttl), 0).single().unwrap_or(now);
+        let ttl = i64::try_from(ttl).unwrap_or(i64::MAX); // at most MAX_TTL_SECONDS, checked above
+        let expires_at = Utc.timestamp_opt(now.timestamp().saturating_add(ttl), 0).single().unwrap_or(now);
         let claims = UserClaims { user, expires_at };
         let token = mint(channel_key.expose().as_bytes(), &team, &claims);
         Ok(Json(IssuedUserToken { token, user: claims.user.as_str().to_owned(), expires_at }))

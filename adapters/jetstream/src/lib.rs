@@ -16,8 +16,8 @@
 //!
 //! An event's global position is `stream_sequence << 16 | index_in_commit`: unique,
 //! increasing in log order, not gap-free (the contract allows gaps). Hence a commit holds
-//! at most 65,535 events ([`MAX_EVENTS_PER_COMMIT`]); larger ones are refused before
-//! anything is sent. `read_all(after)` resumes at the message holding `after` and skips
+//! at most 65,535 events (`codec::MAX_EVENTS_PER_COMMIT`), which `Commit::new` checks.
+//! `read_all(after)` resumes at the message holding `after` and skips
 //! the events of that message already delivered.
 //!
 //! # Optimistic concurrency
@@ -120,7 +120,7 @@ use tokio::task::JoinHandle;
 pub use error::JetStreamError;
 pub use options::JetStreamOptions;
 use switchboard_engine::codec;
-pub use switchboard_engine::codec::{MAX_EVENTS_PER_COMMIT, MAX_SEQUENCE};
+use switchboard_engine::codec::MAX_SEQUENCE;
 
 use crate::error::{log_error, Place};
 
@@ -315,19 +315,9 @@ impl JetStreamEventLog {
         expected: ExpectedVersion,
         commit: &Commit,
     ) -> Result<Appended, AppendError> {
-        let count = commit.events.len();
-        if count == 0 {
-            return Err(AppendError::EmptyCommit);
-        }
-        if count > MAX_EVENTS_PER_COMMIT {
-            return Err(AppendError::Log(LogError::Backend(format!(
-                "commit {} has {count} events; a commit on JetStream holds at most {MAX_EVENTS_PER_COMMIT} \
-                 (the low 16 bits of a position number the events of a commit)",
-                commit.commit_id
-            ))));
-        }
+        let count = commit.events().len();
         let subject = self.subject(stream);
-        let commit_id = commit.commit_id.to_string();
+        let commit_id = commit.commit_id().to_string();
         let mut known = self.remembered(&subject);
         for attempt in 0..ANY_ATTEMPTS {
             // A remembered position is only trusted when it agrees with the caller: the
@@ -351,7 +341,7 @@ impl JetStreamEventLog {
                     self.options.stream
                 ))));
             }
-            let body = codec::encode_within(commit.commit_id, actual + 1, &commit.events, self.max_commit_bytes())?;
+            let body = codec::encode_commit(commit, actual + 1)?;
             match self.publish(&subject, &commit_id, last_sequence, body).await {
                 Ok(ack) if ack.duplicate => return Ok(self.earlier_outcome(ack.sequence, &subject).await?),
                 Ok(ack) => {
@@ -382,7 +372,7 @@ impl JetStreamEventLog {
                             known = Some(now);
                         }
                         ExpectedVersion::Any => {
-                            let pause = u64::from(attempt.min(20)) + (commit.commit_id.as_u128() % 3) as u64;
+                            let pause = u64::from(attempt.min(20)) + (commit.commit_id().as_u128() % 3) as u64;
                             tokio::time::sleep(Duration::from_millis(pause)).await;
                         }
                     }
@@ -792,7 +782,7 @@ impl Drop for JetStreamEventLog {
 impl EventLog for JetStreamEventLog {
     /// Appends, riding through the log being unavailable for up to `failover_deadline` (see
     /// [`ride_through`](JetStreamEventLog::ride_through)).
-    async fn append(
+    async fn store(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,

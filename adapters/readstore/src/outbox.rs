@@ -266,7 +266,8 @@ impl<B: Backend> DeliveryStore for SqlStore<B> {
             sql.push_str(&format!(" AND d.status = ${}", params.len()));
         }
         if let Some(before) = query.before {
-            params.push(position(before)?);
+            // Every stored position is below i64::MAX: a bound past it means "all".
+            params.push(int(i64::try_from(before).unwrap_or(i64::MAX)));
             sql.push_str(&format!(" AND d.position < ${}", params.len()));
         }
         params.push(int(i64::from(query.limit)));

@@ -41,7 +41,9 @@ async fn old_event_versions_are_upcast_and_unreadable_ones_stop_the_projection()
         stored("SessionOpened", 1, json!({ "session_id": session, "user": "li", "channel": "wecom" })),
         stored("MessageReceived", 1, json!({ "session_id": session, "msg_id": "m1", "content": "旧版本的问题" })),
     ];
-    log.append(&stream, ExpectedVersion::Exact(0), Commit { commit_id: Uuid::now_v7(), events }).await.unwrap();
+    log.append(&stream, ExpectedVersion::Exact(0), Commit::new(Uuid::now_v7(), events).expect("a commit of events"))
+        .await
+        .unwrap();
 
     let (store, _dir) = common::sqlite().await;
     let store: Arc<dyn ReadStore> = store;
@@ -53,7 +55,9 @@ async fn old_event_versions_are_upcast_and_unreadable_ones_stop_the_projection()
     assert_eq!(page.rows[0].messages_in, 1);
 
     let future = vec![stored("MessageReceived", 99, json!({ "session_id": session }))];
-    log.append(&stream, ExpectedVersion::Exact(2), Commit { commit_id: Uuid::now_v7(), events: future }).await.unwrap();
+    log.append(&stream, ExpectedVersion::Exact(2), Commit::new(Uuid::now_v7(), future).expect("a commit of events"))
+        .await
+        .unwrap();
     let error = projection.catch_up(|_, _| {}).await.unwrap_err();
     assert!(matches!(error, ProjectionError::Decode(_)), "{error}");
     assert_eq!(store.checkpoint(SESSIONS).await.unwrap(), 2, "the checkpoint stays before the unreadable event");

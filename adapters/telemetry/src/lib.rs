@@ -140,14 +140,14 @@ impl TimedLog {
 
 #[async_trait]
 impl EventLog for TimedLog {
-    async fn append(
+    async fn store(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         commit: Commit,
     ) -> Result<Appended, AppendError> {
         let started = Instant::now();
-        let appended = self.inner.append(stream, expected, commit).await;
+        let appended = self.inner.store(stream, expected, commit).await;
         self.seconds.observe(started.elapsed().as_secs_f64());
         appended
     }

@@ -148,7 +148,7 @@ impl World {
                 payload: serde_json::json!({ "user": user }),
             };
             ids.push(event.event_id);
-            let commit = Commit { commit_id: Uuid::now_v7(), events: vec![event] };
+            let commit = Commit::new(Uuid::now_v7(), vec![event]).expect("a commit of events");
             self.log.append(&stream, ExpectedVersion::Any, commit).await.unwrap();
         }
         ids

@@ -331,8 +331,8 @@ pub enum Plan {
         staff: StaffId,
         /// Away or back.
         away: bool,
-        /// The delivery's dedupe key.
-        dedupe_key: String,
+        /// When the click was made (WeCom's `CreateTime`, seconds).
+        create_time: i64,
     },
     /// Nothing to append.
     Ignore {
@@ -399,7 +399,7 @@ pub fn plan(app: &crate::config::WecomApp, message: &Message) -> Result<Plan, &'
             None => Plan::Availability {
                 staff: StaffId::new(user.as_str()).map_err(|_| "the sender's UserID is not a valid staff id")?,
                 away: action == Action::Away,
-                dedupe_key,
+                create_time: h.create_time,
             },
         })
     };
@@ -486,26 +486,22 @@ async fn greet(state: &CallbackState, team: &TeamId, app: &Registered, user: &Us
     Ok(())
 }
 
-/// Records an engineer's "away" or "back" from the menu; a retry changes nothing (it is
-/// recognised by its correlation id in the team's stream), someone who is not the team's
-/// is refused and logged.
+/// Records an engineer's "away" or "back" from the menu at the click's own time, so a retry
+/// changes nothing: it finds the state it asks for, or a later say-so that stands (the team
+/// decides, see `TeamCommand::SetAvailability`). Someone who is not the team's is refused
+/// and logged.
 async fn availability(
     state: &CallbackState,
     team: &TeamId,
     staff: StaffId,
     away: bool,
-    dedupe_key: &str,
+    create_time: i64,
 ) -> Result<(), Refusal> {
-    // A retried click after a later one ("away" retried after "back") must not undo it.
-    let correlation = correlation_id(team, dedupe_key);
-    let stream = switchboard_schemas::StreamId::team(team);
-    let recorded = state.runtime.log().read_stream(&stream, 0).await.map_err(|e| command_failure(&e.into()))?;
-    if recorded.iter().any(|e| e.correlation_id == correlation) {
-        info!(team = %team, staff = %staff, away, "wecom duplicate availability click; already recorded");
-        return Ok(());
-    }
-    let command = switchboard_engine::team::TeamCommand::SetAvailability { staff: staff.clone(), away };
-    match state.runtime.team(team, command, Causation::root(correlation)).await {
+    // A click time from the future would make every later click look stale.
+    let now = state.runtime.now();
+    let at = chrono::DateTime::from_timestamp(create_time, 0).map_or(now, |t| t.min(now));
+    let command = switchboard_engine::team::TeamCommand::SetAvailability { staff: staff.clone(), away, at };
+    match state.runtime.team(team, command, Causation::root(Uuid::now_v7())).await {
         Ok(c) => {
             info!(team = %team, staff = %staff, away, events = c.events, "availability from the wecom menu");
             Ok(())
@@ -533,8 +529,8 @@ async fn dispatch(state: &CallbackState, team: &TeamId, app: &Registered, messag
             return Ok(());
         }
         Plan::Greet { user } => return greet(state, team, app, &user).await,
-        Plan::Availability { staff, away, dedupe_key } => {
-            return availability(state, team, staff, away, &dedupe_key).await
+        Plan::Availability { staff, away, create_time } => {
+            return availability(state, team, staff, away, create_time).await
         }
         Plan::Command { user, command, dedupe_key, engine_dedupes } => (user, command, dedupe_key, engine_dedupes),
     };

@@ -370,12 +370,22 @@ async fn an_engineer_marks_themselves_away_and_back_from_the_menu() {
     deliver(&h, &text("wangwu", "q-away", "人工")).await;
     let state = h.runtime.load_conversation(&team(), &UserId::new("wangwu").unwrap()).await.unwrap();
     assert_eq!(state.session.unwrap().assignee, None);
+    // A second "away" while away changes nothing.
+    let again = event("zhao", 1_700_000_850, Event::Click { key: "away".into() });
+    let before = head(&h).await;
+    assert_eq!(deliver(&h, &again).await.0, StatusCode::OK);
+    assert_eq!(head(&h).await, before, "already away: nothing written");
     let back = event("zhao", 1_700_000_900, Event::Click { key: "back".into() });
     assert_eq!(deliver(&h, &back).await.0, StatusCode::OK);
     assert!(h.runtime.load_team(&team()).await.unwrap().staffing.away.is_empty());
-    // WeCom retries the earlier "away" after the "back": recognised, not undone.
-    assert_eq!(deliver(&h, &away).await.0, StatusCode::OK);
+    // WeCom retries both earlier "away" clicks after the "back" (the one that changed
+    // something and the one that did not): the later "back" stands.
+    let before = head(&h).await;
+    for retried in [&away, &again] {
+        assert_eq!(deliver(&h, retried).await.0, StatusCode::OK);
+    }
     assert!(h.runtime.load_team(&team()).await.unwrap().staffing.away.is_empty(), "a late retry does not undo");
+    assert_eq!(head(&h).await, before, "late retries write nothing");
     // Someone who is not the team's is refused (200, logged), and nothing is written.
     let before = head(&h).await;
     let stranger = event("stranger", 1_700_001_000, Event::Click { key: "away".into() });

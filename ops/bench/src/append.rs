@@ -57,7 +57,7 @@ fn ours(args: &AppendArgs, path: &std::path::Path) -> Result<f64> {
             let stream = StreamId::conversation(&team, &UserId::new(format!("user-{w}"))?);
             tasks.push(tokio::spawn(async move {
                 for v in 0..per_writer {
-                    let commit = Commit { commit_id: Uuid::now_v7(), events: vec![event(v)] };
+                    let commit = Commit::new(Uuid::now_v7(), vec![event(v)]).expect("a commit of events");
                     log.append(&stream, ExpectedVersion::Exact(v as u64), commit).await?;
                 }
                 anyhow::Ok(())
@@ -77,7 +77,7 @@ fn ours_single_writer(commits: usize, path: &std::path::Path) -> Result<f64> {
         let stream = StreamId::conversation(&TeamId::new("bench")?, &UserId::new("solo")?);
         let start = Instant::now();
         for v in 0..commits {
-            let commit = Commit { commit_id: Uuid::now_v7(), events: vec![event(v)] };
+            let commit = Commit::new(Uuid::now_v7(), vec![event(v)]).expect("a commit of events");
             log.append(&stream, ExpectedVersion::Exact(v as u64), commit).await?;
         }
         Ok(commits as f64 / start.elapsed().as_secs_f64())

@@ -228,7 +228,7 @@ async fn parallel_appends(log: &Arc<JetStreamEventLog>, commits: usize, writers:
         let stream = StreamId::conversation(&team, &UserId::new(format!("user-{w}"))?);
         tasks.push(tokio::spawn(async move {
             for v in 0..per_writer {
-                let commit = Commit { commit_id: Uuid::now_v7(), events: vec![event(v)] };
+                let commit = Commit::new(Uuid::now_v7(), vec![event(v)]).expect("a commit of events");
                 log.append(&stream, ExpectedVersion::Exact(v as u64), commit).await?;
             }
             anyhow::Ok(())
@@ -327,7 +327,7 @@ async fn single_conversation_latency(log: &JetStreamEventLog, samples: usize) ->
     let stream = StreamId::conversation(&TeamId::new("bench")?, &UserId::new("solo")?);
     let mut times = Vec::with_capacity(samples);
     for v in 0..samples {
-        let commit = Commit { commit_id: Uuid::now_v7(), events: vec![event(v)] };
+        let commit = Commit::new(Uuid::now_v7(), vec![event(v)]).expect("a commit of events");
         let start = Instant::now();
         log.append(&stream, ExpectedVersion::Exact(v as u64), commit).await?;
         times.push(start.elapsed());

@@ -6,6 +6,7 @@
 mod append;
 mod callbacks;
 mod engine;
+mod escalations;
 mod jetstream;
 mod matching;
 mod oncall;
@@ -41,9 +42,14 @@ enum Bench {
     Timers(timers::TimersArgs),
     /// "Who is on call" for 1,000 teams × 5 categories vs the old flat roster.
     OnCall(oncall::OnCallArgs),
+    /// Memory and decide rate of 100,000 unacknowledged hand-overs vs the same under the flat roster.
+    Escalations(escalations::EscalationsArgs),
     /// One side of the timer benchmark, in its own process so its memory is its own.
     #[command(hide = true)]
     TimersSide(timers::SideArgs),
+    /// One side of the escalation benchmark, in its own process.
+    #[command(hide = true)]
+    EscalationsSide(escalations::SideArgs),
     /// Everything, with default sizes.
     All,
 }
@@ -58,7 +64,9 @@ fn main() -> Result<()> {
         Bench::Callbacks(args) => callbacks::run(&args),
         Bench::Timers(args) => timers::run(&args),
         Bench::OnCall(args) => oncall::run(&args),
+        Bench::Escalations(args) => escalations::run(&args),
         Bench::TimersSide(args) => timers::run_side(&args),
+        Bench::EscalationsSide(args) => escalations::run_side(&args),
         Bench::All => {
             append::run(&append::AppendArgs::default())?;
             engine::run(&engine::EngineArgs::default())?;
@@ -67,6 +75,7 @@ fn main() -> Result<()> {
             callbacks::run(&callbacks::CallbacksArgs::default())?;
             timers::run(&timers::TimersArgs::default())?;
             oncall::run(&oncall::OnCallArgs::default())?;
+            escalations::run(&escalations::EscalationsArgs::default())?;
             match jetstream::unavailable() {
                 None => jetstream::run(&jetstream::JetstreamArgs::default()),
                 Some(why) => {

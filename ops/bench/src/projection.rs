@@ -157,8 +157,12 @@ async fn fill(log: Arc<dyn EventLog>, events: usize) -> Result<usize> {
                     .collect::<Vec<_>>();
                 written += encoded.len();
                 let stream = StreamId::conversation(&team, &user);
-                log.append(&stream, ExpectedVersion::Any, Commit { commit_id: Uuid::now_v7(), events: encoded })
-                    .await?;
+                log.append(
+                    &stream,
+                    ExpectedVersion::Any,
+                    Commit::new(Uuid::now_v7(), encoded).expect("a commit of events"),
+                )
+                .await?;
             }
             anyhow::Ok(written)
         }));

@@ -112,7 +112,7 @@ pub fn run_side(args: &SideArgs) -> Result<()> {
 }
 
 /// Resident memory of this process, from `/proc/self/status`.
-fn resident_bytes() -> Result<f64> {
+pub fn resident_bytes() -> Result<f64> {
     let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     let kib = status
         .lines()

@@ -58,7 +58,9 @@ async fn fill(log: &dyn EventLog) -> Vec<StreamId> {
                     }
                 })
                 .collect();
-            log.append(stream, ExpectedVersion::Any, Commit { commit_id: Uuid::now_v7(), events }).await.unwrap();
+            log.append(stream, ExpectedVersion::Any, Commit::new(Uuid::now_v7(), events).expect("a commit of events"))
+                .await
+                .unwrap();
         }
     }
     streams
@@ -141,7 +143,7 @@ async fn a_target_holding_other_events_is_refused_with_the_stream_named() {
         payload: serde_json::json!({ "name": "Other" }),
     };
     target
-        .append(&stream, ExpectedVersion::Any, Commit { commit_id: Uuid::now_v7(), events: vec![stray] })
+        .append(&stream, ExpectedVersion::Any, Commit::new(Uuid::now_v7(), vec![stray]).expect("a commit of events"))
         .await
         .unwrap();
     drop(target);

@@ -42,7 +42,9 @@ async fn converse(log: &dyn EventLog, team: &TeamId, user: &str, commits: usize)
                 payload: serde_json::json!({ "text": format!("问题 {n}") }),
             })
             .collect();
-        log.append(&stream, ExpectedVersion::Any, Commit { commit_id: Uuid::now_v7(), events }).await.unwrap();
+        log.append(&stream, ExpectedVersion::Any, Commit::new(Uuid::now_v7(), events).expect("a commit of events"))
+            .await
+            .unwrap();
     }
 }
 

@@ -27,5 +27,5 @@ pub fn event(n: usize) -> NewEvent {
 
 /// A fresh commit of `count` messages.
 pub fn commit(count: usize) -> Commit {
-    Commit { commit_id: Uuid::now_v7(), events: (0..count).map(event).collect() }
+    Commit::new(Uuid::now_v7(), (0..count).map(event).collect()).expect("a commit of events")
 }
