@@ -674,8 +674,13 @@ impl<'c, 'a> Decision<'c, 'a> {
         let assignee = to.or_else(|| self.ctx.policy.on_call(category.as_deref(), self.ctx.now));
         // The same person again (asked again, or reassigned to whoever has it): their
         // hand-over goes on as it was; a reopened session is a new one.
-        // So is nobody again (a transfer while nobody is on call): the chain waits its step.
-        let same_hand_over = with_human && reason != TransferReason::Reopened && assignee == previous;
+        // So is nobody again (a transfer while nobody is on call) once its chain has begun:
+        // the chain waits its step.
+        let chain_begun = session.escalation_step > 0;
+        let same_hand_over = with_human
+            && reason != TransferReason::Reopened
+            && assignee == previous
+            && (assignee.is_some() || chain_begun);
         self.push(TransferredToHuman {
             session_id,
             mode,

@@ -52,12 +52,13 @@ pub enum CommitError {
     },
 }
 
-/// Bytes an event's envelope (ids, type, times, field names) may take in any backend's
-/// stored form, beyond its type name and payload: the codec's takes about 260.
+/// Bytes an event's envelope (ids, times, versions, field names) may take in the codec's
+/// form, beyond its type name and payload: at most 262 (a six-digit year, nanoseconds).
 const ENVELOPE_BYTES: usize = 320;
 
-/// Bytes a commit's own envelope (its id, first version, brackets) may take.
-const COMMIT_ENVELOPE_BYTES: usize = 96;
+/// Bytes a commit's own envelope (its id, a first version of up to 20 digits, field names,
+/// brackets) may take: the codec's takes at most 101.
+const COMMIT_ENVELOPE_BYTES: usize = 128;
 
 impl Commit {
     /// The events of one decision under the idempotency key `commit_id`.
@@ -69,7 +70,7 @@ impl Commit {
             return Err(CommitError::TooManyEvents { count: events.len(), max: MAX_EVENTS_PER_COMMIT });
         }
         let bytes = COMMIT_ENVELOPE_BYTES
-            + events.iter().map(|e| ENVELOPE_BYTES + e.event_type.len() + json_len(&e.payload)).sum::<usize>();
+            + events.iter().map(|e| ENVELOPE_BYTES + json_len(&e.event_type) + json_len(&e.payload)).sum::<usize>();
         Ok(Self { commit_id, events, bytes })
     }
 
@@ -88,15 +89,16 @@ impl Commit {
         self.events
     }
 
-    /// At least the bytes any backend stores for this commit: the measure
-    /// [`EventLog::max_commit_bytes`] is compared with.
+    /// The measure [`EventLog::max_commit_bytes`] is compared with: at least the length of
+    /// the commit's codec body (a JetStream message, an EventStoreDB record), and more than
+    /// its events' text in SQLite's rows.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 }
 
 /// The length of `value` as compact JSON, counted without building the text.
-fn json_len(value: &serde_json::Value) -> usize {
+fn json_len(value: &impl serde::Serialize) -> usize {
     struct Counter(usize);
     impl std::io::Write for Counter {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -108,7 +110,7 @@ fn json_len(value: &serde_json::Value) -> usize {
         }
     }
     let mut counter = Counter(0);
-    // Writing a `Value` to a sink that never fails cannot fail.
+    // Writing a type name or a `Value` to a sink that never fails cannot fail.
     let _ = serde_json::to_writer(&mut counter, value);
     counter.0
 }

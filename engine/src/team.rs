@@ -166,15 +166,19 @@ pub enum TeamCommand {
         /// The time off.
         time_off_id: Uuid,
     },
-    /// Someone marks themselves away or back (a no-op when unchanged, or when they said
-    /// otherwise later than `at`: a retried click must not undo a later one).
+    /// Someone marks themselves away or back (a no-op when unchanged, or when it is a click
+    /// made no later than the last say-so recorded: a click delivered again must not undo a
+    /// later one).
     SetAvailability {
         /// Who.
         staff: StaffId,
         /// Away or back.
         away: bool,
-        /// When they said so.
-        at: DateTime<Utc>,
+        /// When a click was made (WeCom's `CreateTime`), for a say-so that may arrive late;
+        /// none for one made now (the console), which always counts.
+        clicked_at: Option<DateTime<Utc>>,
+        /// The time now.
+        now: DateTime<Utc>,
     },
 }
 
@@ -549,13 +553,18 @@ impl Team {
                 }
                 Ok(vec![TimeOffRemoved { time_off_id: *time_off_id }.into()])
             }
-            (TeamCommand::SetAvailability { staff, away, at }, Some(_)) => {
+            (TeamCommand::SetAvailability { staff, away, clicked_at, now }, Some(_)) => {
                 self.known(staff)?;
-                let said_later = self.availability_said_at.get(staff).is_some_and(|last| at < last);
-                if said_later || self.staffing.away.contains(staff) == *away {
+                let last = self.availability_said_at.get(staff);
+                // A click's time has whole seconds: one no later than the last say-so is a
+                // delivery again (or older news), not a new wish.
+                let stale = clicked_at.is_some_and(|t| last.is_some_and(|last| t <= *last));
+                if stale || self.staffing.away.contains(staff) == *away {
                     return Ok(Vec::new());
                 }
-                Ok(vec![AvailabilityChanged { staff: staff.clone(), away: *away, at: Some(*at) }.into()])
+                // The console's "now" is never recorded as earlier than a click already seen.
+                let at = clicked_at.unwrap_or_else(|| last.map_or(*now, |last| (*last).max(*now)));
+                Ok(vec![AvailabilityChanged { staff: staff.clone(), away: *away, at: Some(at) }.into()])
             }
         }
     }
@@ -658,19 +667,31 @@ mod tests {
             TeamCommand::UpdateRoster { roster: Roster { default: vec![zhao.clone()], ..Roster::default() } },
         );
         let at = |minute: u32| chrono::Utc.with_ymd_and_hms(2026, 12, 7, 10, minute, 0).unwrap();
-        let say = |away: bool, minute: u32| TeamCommand::SetAvailability { staff: zhao.clone(), away, at: at(minute) };
-        assert_eq!(run(&mut team, say(true, 0)).len(), 1);
-        assert!(run(&mut team, say(true, 2)).is_empty(), "already away: nothing to record");
-        assert_eq!(run(&mut team, say(false, 5)).len(), 1);
-        // when either earlier "away" arrives again (a retry), nothing changes: "back" stands;
-        assert!(team.decide(&say(true, 0)).unwrap().is_empty());
-        assert!(team.decide(&say(true, 2)).unwrap().is_empty());
+        let click = |away: bool, minute: u32| TeamCommand::SetAvailability {
+            staff: zhao.clone(),
+            away,
+            clicked_at: Some(at(minute)),
+            now: at(minute) + chrono::Duration::seconds(1),
+        };
+        assert_eq!(run(&mut team, click(true, 0)).len(), 1);
+        assert!(run(&mut team, click(true, 2)).is_empty(), "already away: nothing to record");
+        assert_eq!(run(&mut team, click(false, 5)).len(), 1);
+        // when either earlier "away" click arrives again (a retry), or the "back" itself,
+        // nothing changes: "back" stands;
+        for retried in [click(true, 0), click(true, 2), click(true, 5)] {
+            assert!(team.decide(&retried).unwrap().is_empty());
+        }
         assert!(!team.staffing.away.contains(&zhao));
-        // a later "away" counts, and a say-so at the same second as the last one does too.
-        assert_eq!(team.decide(&say(true, 5)).unwrap().len(), 1);
-        assert_eq!(run(&mut team, say(true, 6)).len(), 1);
+        // a later click counts, and so does the console, which says so now, whatever the
+        // times of earlier clicks.
+        assert_eq!(run(&mut team, click(true, 6)).len(), 1);
         assert!(team.staffing.away.contains(&zhao));
+        let console = TeamCommand::SetAvailability { staff: zhao.clone(), away: false, clicked_at: None, now: at(3) };
+        assert_eq!(run(&mut team, console).len(), 1);
+        assert!(!team.staffing.away.contains(&zhao));
+        // Its time never goes back (a clock behind WeCom's), so a retry still finds it later.
         assert_eq!(team.availability_said_at.get(&zhao), Some(&at(6)));
+        assert!(team.decide(&click(true, 6)).unwrap().is_empty());
     }
 
     #[test]

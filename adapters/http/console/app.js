@@ -1203,10 +1203,16 @@ function targetsSection(ed, s) {
 }
 
 function hoursEditor(ed, hours) {
-  // A new span takes the times of the last one, so a working week is a few clicks.
+  // A day's first span takes the times of the last one filled in, so a working week is a
+  // few clicks. A further span of a day starts where the day's latest one ends (a copy would
+  // only repeat it), for an hour; after 23:00 no such hour is left, so it starts empty and
+  // the form asks for its times.
   const add = (weekday) => () => {
-    const last = hours[hours.length - 1];
-    hours.push({ weekday, from: last?.from ?? '09:00:00', until: last?.until ?? '18:00:00' });
+    const last = hours.findLast((x) => x.from && x.until);
+    const end = hours.filter((x) => x.weekday === weekday).map((x) => (x.until === '00:00:00' ? '24:00:00' : x.until)).sort().at(-1);
+    if (end === undefined) hours.push({ weekday, from: last?.from ?? '09:00:00', until: last?.until ?? '18:00:00' });
+    else if (!end || end >= '23:00') hours.push({ weekday, from: '', until: '' });
+    else hours.push({ weekday, from: end, until: `${String(Number(end.slice(0, 2)) + 1).padStart(2, '0')}${end.slice(2)}` });
     ed.redraw();
   };
   const span = (i) => h('span', { class: 'inline hours-span', 'data-test': 'hours-span' },
@@ -1291,20 +1297,31 @@ function completeSetUp(s) {
  * loaded set-up: a form edit rewrites the JSON, a JSON edit that the form can show redraws
  * the form; while the JSON cannot be shown the form is locked, so neither overwrites the
  * other. Both save the same request.
+ *
+ * `state` is the page's record of the editor, so the page's other actions can rebuild the
+ * page without losing it: the unsaved draft (the JSON text; none until something is
+ * edited), the problem shown, whether the JSON is open, and the set-up the draft was edited
+ * from (`base`) at which team version. The editor keeps it up to date.
  */
 function setupEditor(doc, reload, state) {
   const pretty = (value) => JSON.stringify(value, null, 2);
+  const shown = pretty(doc.on_call);
+  // Away, overrides, time off move the team's version on without touching the set-up, and a
+  // draft of the same set-up is saved against the new version; if the set-up itself changed
+  // since the draft's was read, it keeps the old one, so saving is refused (409) rather
+  // than undo that change.
+  if (state.draft === undefined || (state.base ?? shown) === shown) Object.assign(state, { base: shown, version: doc.version });
   let draft;
   const body = h('fieldset', { class: 'setup-form' });
-  const raw = h('textarea', { rows: 24, class: 'code', spellcheck: 'false', 'data-test': 'on-call-json', oninput: () => adopt(raw.value) });
+  const raw = h('textarea', { rows: 24, class: 'code', spellcheck: 'false', 'data-test': 'on-call-json', oninput: () => { state.draft = raw.value; adopt(raw.value); } });
   const jsonProblem = h('p', { class: 'error', 'data-test': 'on-call-json-error', hidden: true });
   const problem = h('p', { class: 'error', 'data-test': 'on-call-error', hidden: !state.problem }, state.problem || '');
   const saveForm = h('button', { type: 'submit', class: 'primary', 'data-test': 'save-on-call-form' }, t('save'));
-  const advanced = h('details', { open: state.advanced },
+  const advanced = h('details', { open: state.advanced, ontoggle: () => { state.advanced = advanced.open; } },
     h('summary', { 'data-test': 'on-call-json-open' }, t('oc_json')), h('p', { class: 'muted' }, t('oc_json_help')), raw,
     h('div', { class: 'actions' }, h('button', { type: 'button', 'data-test': 'save-on-call', onclick: (e) => saveJson(e.target) }, t('oc_save_json'))));
   const ed = {
-    touched: () => { raw.value = pretty(draft); },
+    touched: () => { raw.value = state.draft = pretty(draft); },
     // Rebuilds the form from the draft after a change of its shape; `focus` names the input to keep typing in.
     redraw: (focus) => {
       body.replaceChildren(...editorSections(ed, draft));
@@ -1328,11 +1345,12 @@ function setupEditor(doc, reload, state) {
     jsonProblem.hidden = true;
     body.disabled = saveForm.disabled = false;
   }
-  const show = (message) => { problem.textContent = message; problem.hidden = false; };
+  const show = (message) => { problem.textContent = state.problem = message; problem.hidden = false; };
+  const hide = () => { problem.hidden = true; state.problem = undefined; };
   const save = (button, onCall) => busy(button, async () => {
-    problem.hidden = true;
+    hide();
     try {
-      await api('PUT', teamPath('/on-call'), { on_call: onCall, expected_version: doc.version });
+      await api('PUT', teamPath('/on-call'), { on_call: onCall, expected_version: state.version });
     } catch (err) {
       // Someone changed it meanwhile: show the new set-up above, keep the edits below.
       if (err.status === 409) await reload({ draft: raw.value, problem: `${err.message} — ${t('oc_draft_kept')}`, advanced: advanced.open });
@@ -1340,15 +1358,20 @@ function setupEditor(doc, reload, state) {
       throw err;
     }
     toast(t('saved'));
-    await reload();
+    await reload({}); // saved: nothing left to keep, the editor shows the saved set-up
   });
   function saveJson(button) {
     let onCall;
     try { onCall = JSON.parse(raw.value); } catch (err) { show(`${t('oc_bad_json')}: ${err.message}`); return; }
     save(button, onCall);
   }
-  const reset = () => { raw.value = pretty(doc.on_call); adopt(raw.value); problem.hidden = true; };
-  raw.value = state.draft ?? pretty(doc.on_call);
+  const reset = () => {
+    Object.assign(state, { draft: undefined, base: shown, version: doc.version });
+    raw.value = shown;
+    adopt(raw.value);
+    hide();
+  };
+  raw.value = state.draft ?? shown;
   adopt(raw.value);
   return h('form', { class: 'setup-editor', 'data-test': 'on-call-form', onsubmit: (e) => { e.preventDefault(); save(e.submitter, draft); } },
     h('h3', {}, t('oc_edit_setup')), h('p', { class: 'muted' }, t('oc_edit_help')),
@@ -1369,9 +1392,12 @@ function setupCard(doc, reload, state = {}) {
 async function onCallPage() {
   const container = h('section', { class: 'on-call' }, t('loading'));
   main.replaceChildren(container);
-  // Reads everything again and shows it; `state` keeps the set-up editor's draft, its problem
-  // and whether its JSON was open.
-  const reload = async (state = {}) => {
+  // What the set-up editor has not saved (see setupEditor). Reading everything again after
+  // another action on the page keeps it; a save or the refused save of a draft the set-up
+  // moved under (409) replaces it with the `state` given.
+  let editing = {};
+  const reload = async (state) => {
+    if (state) editing = state;
     const doc = await api('GET', teamPath('/on-call'));
     const now = nowCard(doc);
     const [shifts] = await Promise.all([api('GET', `${teamPath('/on-call/shifts')}?days=28`), now.refresh()]);
@@ -1379,7 +1405,7 @@ async function onCallPage() {
       h('h1', {}, t('on_call')),
       h('datalist', { id: 'on-call-people' }, onCallPeople(doc).map((p) => h('option', { value: p }))),
       now.card, awayCard(doc, reload), shiftsCard(doc, shifts), overridesCard(doc, reload), timeOffCard(doc, reload),
-      teamCalendarCard(doc, reload), setupCard(doc, reload, state));
+      teamCalendarCard(doc, reload), setupCard(doc, reload, editing));
     now.follow();
   };
   try { await reload(); } catch (e) { failed(e); container.replaceChildren(h('h1', {}, t('on_call')), h('p', { class: 'error' }, e.message)); }

@@ -461,7 +461,8 @@ impl OnCallApi {
         let staff = staff_id(&staff.0)?;
         self.for_self_or_admin(&id, &principal, &staff)?;
         let cause = Causation::root(Uuid::now_v7());
-        let command = TeamCommand::SetAvailability { staff, away: body.away, at: self.state.runtime.now() };
+        let command =
+            TeamCommand::SetAvailability { staff, away: body.away, clicked_at: None, now: self.state.runtime.now() };
         Ok(Json(self.state.runtime.team(&id, command, cause).await?.into()))
     }
 

@@ -499,8 +499,9 @@ async fn availability(
 ) -> Result<(), Refusal> {
     // A click time from the future would make every later click look stale.
     let now = state.runtime.now();
-    let at = chrono::DateTime::from_timestamp(create_time, 0).map_or(now, |t| t.min(now));
-    let command = switchboard_engine::team::TeamCommand::SetAvailability { staff: staff.clone(), away, at };
+    let clicked_at = Some(chrono::DateTime::from_timestamp(create_time, 0).map_or(now, |t| t.min(now)));
+    let command =
+        switchboard_engine::team::TeamCommand::SetAvailability { staff: staff.clone(), away, clicked_at, now };
     match state.runtime.team(team, command, Causation::root(Uuid::now_v7())).await {
         Ok(c) => {
             info!(team = %team, staff = %staff, away, events = c.events, "availability from the wecom menu");
