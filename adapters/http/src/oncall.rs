@@ -521,7 +521,7 @@ impl OnCallApi {
     async fn feed(
         &self,
         team: Path<TeamParam>,
-        /// An access key of the team (a viewer key is enough).
+        /// A viewer key of the team, issued for the feed.
         key: Query<Option<String>>,
         /// Only this person's shifts.
         staff: Query<Option<String>>,
@@ -534,11 +534,13 @@ impl OnCallApi {
         };
         let key = AccessKey(poem_openapi::auth::Bearer { token });
         let (id, principal, team) = self.team(&key, &team, AccessRole::Viewer).await?;
-        if matches!(principal, Principal::Admin { .. }) {
-            // An address is pasted into other people's servers: never the instance's key.
+        // An address is pasted into other people's servers and calendars: only a key that can
+        // read and nothing else, never one that acts or administers.
+        if !matches!(principal, Principal::Member { role: AccessRole::Viewer, .. }) {
             return Err(ApiError::forbidden(
-                "team_key_required",
-                "a calendar feed takes a viewer key of the team (issue one for the feed), not an administrator's key",
+                "viewer_key_required",
+                "a calendar feed takes a viewer key of the team (issue one for the feed on the On call page), \
+                 not a key that can act or administer",
             ));
         }
         let person = staff.0.as_deref().map(staff_id).transpose()?;

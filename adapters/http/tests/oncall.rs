@@ -144,6 +144,11 @@ async fn the_shift_feed_is_icalendar_behind_a_revocable_key() {
         let summary = event.properties.iter().find(|p| p.name == "SUMMARY").and_then(|p| p.value.clone()).unwrap();
         assert!(summary.contains("zhao"), "only zhao's shifts: {summary}");
     }
+    // A key that can act (the team admin's) is refused in an address: it would leak with it.
+    let with_admin_key = format!("/api/v1/teams/ops/on-call/feed.ics?key={admin}");
+    let (status, _, body) = h.exchange_raw(poem::http::Method::GET, &with_admin_key, None, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("viewer_key_required"));
     // Without a key, or once the key is revoked, the feed is refused.
     let bare = "/api/v1/teams/ops/on-call/feed.ics";
     assert_eq!(h.exchange_raw(poem::http::Method::GET, bare, None, None).await.0, StatusCode::UNAUTHORIZED);
