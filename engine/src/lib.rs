@@ -23,6 +23,7 @@
 
 pub mod codec;
 pub mod follow;
+pub mod hit_test;
 pub mod log;
 pub mod ports;
 

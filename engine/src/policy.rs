@@ -37,111 +37,28 @@ pub enum PolicyError {
     #[error(transparent)]
     OnCall(#[from] switchboard_oncall::OnCallError),
     /// A duration, count or size outside what the engine accepts from a team.
-    #[error("{setting} must be {expected} (got {got})")]
-    OutOfBounds {
-        /// The setting, as spelled in the settings document.
-        setting: String,
-        /// What it may be.
-        expected: String,
-        /// What it was.
-        got: String,
-    },
+    #[error(transparent)]
+    OutOfBounds(#[from] OutOfBounds),
 }
 
-/// The bounds on every value a team admin sets. A tenant is trusted with their team only:
-/// each duration, count and size has an upper limit so no team can overflow the engine's
-/// time arithmetic or make the instance do unbounded work for it.
-pub mod bounds {
-    /// The longest silence before a re-confirmation, and before a stale close: 30 days.
-    pub const MAX_TIMER_SECS: u64 = 30 * 24 * 3600;
-    /// The longest message a team may accept, in characters.
-    pub const MAX_MESSAGE_CHARS: u32 = 20_000;
-    /// Most choices offered at once (a reply is one digit).
-    pub const MAX_CHOICES: u8 = 9;
-    /// Most words with which an operator asks for a person.
-    pub const MAX_HUMAN_KEYWORDS: usize = 50;
-    /// Longest such word, in characters.
-    pub const MAX_KEYWORD_CHARS: usize = 32;
-    /// Most fields collected before matching.
-    pub const MAX_REQUIRED_FIELDS: usize = 10;
-    /// Longest field key, in characters.
-    pub const MAX_FIELD_KEY_CHARS: usize = 64;
-    /// Longest prompt, pattern or text Switchboard sends, in characters.
-    pub const MAX_TEXT_CHARS: usize = 1_000;
-    /// The most memory one compiled field pattern may take, in bytes.
-    pub const MAX_PATTERN_BYTES: usize = 1 << 20;
-    /// Most sessions per page of the console's session list.
-    pub const MAX_PAGE_SIZE: u32 = 500;
-    /// The slowest refresh of the console's session list, in seconds.
-    pub const MAX_REFRESH_SECS: u32 = 3_600;
-    /// Most categories in a roster, and longest category name (the on-call set-up's own).
-    pub use switchboard_oncall::bounds::{MAX_CATEGORIES, MAX_CATEGORY_CHARS};
-    /// Most engineers in one rotation (a layer of the on-call set-up).
-    pub const MAX_ROTATION: usize = switchboard_oncall::bounds::MAX_PARTICIPANTS;
-    /// Longest message id (a client's idempotency key), in bytes.
-    pub const MAX_MESSAGE_ID_BYTES: usize = 128;
-    /// Most FAQ entries in one team's catalog.
-    pub const MAX_FAQS: usize = 20_000;
-    /// Longest FAQ question or paraphrase, in characters.
-    pub const MAX_QUESTION_CHARS: usize = 1_000;
-    /// Longest FAQ answer, in characters (as long as the longest message).
-    pub const MAX_ANSWER_CHARS: usize = MAX_MESSAGE_CHARS as usize;
-    /// Most paraphrases of one FAQ entry; learning stops there.
-    pub const MAX_PARAPHRASES: usize = 100;
-    /// Longest WeCom CorpID or receive id, in characters.
-    pub const MAX_WECOM_ID_CHARS: usize = 64;
-    /// Longest address a team enters (webhook, WeCom API base, console link), in bytes.
-    pub const MAX_URL_BYTES: usize = 2_048;
-}
-
-/// Refuses `got` unless it lies within `min..=max`.
-fn within<T: PartialOrd + std::fmt::Display>(setting: &str, got: T, min: T, max: T) -> Result<(), PolicyError> {
-    if got < min || got > max {
-        return Err(PolicyError::OutOfBounds {
-            setting: setting.to_owned(),
-            expected: format!("between {min} and {max}"),
-            got: got.to_string(),
-        });
-    }
-    Ok(())
-}
-
-/// Refuses a count of `unit` (characters, entries) over `max`.
-fn at_most(setting: &str, count: usize, max: usize, unit: &str) -> Result<(), PolicyError> {
-    if count > max {
-        return Err(PolicyError::OutOfBounds {
-            setting: setting.to_owned(),
-            expected: format!("at most {max} {unit}"),
-            got: format!("{count} {unit}"),
-        });
-    }
-    Ok(())
-}
-
-/// Refuses a text longer than `max` characters.
-fn short(setting: &str, text: &str, max: usize) -> Result<(), PolicyError> {
-    at_most(setting, text.chars().count(), max, "characters")
-}
-
-/// Refuses a list longer than `max` items.
-fn few(setting: &str, len: usize, max: usize) -> Result<(), PolicyError> {
-    at_most(setting, len, max, "entries")
-}
+/// The bounds on every value a team admin sets (declared in the documents' JSON Schema too).
+pub use switchboard_schemas::bounds;
+use switchboard_schemas::bounds::OutOfBounds;
 
 /// Checks every bound on a team's settings (see [`bounds`]).
 fn check_settings(settings: &TeamSettings) -> Result<(), PolicyError> {
     use bounds::*;
-    within("reconfirm_after_secs", settings.reconfirm_after_secs, 1, MAX_TIMER_SECS)?;
-    within("close_after_secs", settings.close_after_secs, 1, MAX_TIMER_SECS)?;
-    within("max_message_chars", settings.max_message_chars, 1, MAX_MESSAGE_CHARS)?;
-    within("answer_policy.max_choices", settings.answer_policy.max_choices, 0, MAX_CHOICES)?;
+    within("reconfirm_after_secs", settings.reconfirm_after_secs, 1..=MAX_TIMER_SECS)?;
+    within("close_after_secs", settings.close_after_secs, 1..=MAX_TIMER_SECS)?;
+    within("max_message_chars", settings.max_message_chars, 1..=MAX_MESSAGE_CHARS)?;
+    within("answer_policy.max_choices", settings.answer_policy.max_choices, 0..=MAX_CHOICES)?;
     few("human_keywords", settings.human_keywords.len(), MAX_HUMAN_KEYWORDS)?;
     for keyword in &settings.human_keywords {
         short("human_keywords[]", keyword, MAX_KEYWORD_CHARS)?;
     }
     few("required_fields", settings.required_fields.len(), MAX_REQUIRED_FIELDS)?;
     for field in &settings.required_fields {
-        within("required_fields[].key", field.key.chars().count(), 1, MAX_FIELD_KEY_CHARS)?;
+        within("required_fields[].key", field.key.chars().count(), 1..=MAX_FIELD_KEY_CHARS)?;
         short("required_fields[].prompt", &field.prompt, MAX_TEXT_CHARS)?;
         short("required_fields[].pattern", &field.pattern, MAX_TEXT_CHARS)?;
     }
@@ -158,8 +75,8 @@ fn check_settings(settings: &TeamSettings) -> Result<(), PolicyError> {
     ] {
         short(setting, text, MAX_TEXT_CHARS)?;
     }
-    within("console.page_size", settings.console.page_size, 1, MAX_PAGE_SIZE)?;
-    within("console.refresh_secs", settings.console.refresh_secs, 1, MAX_REFRESH_SECS)?;
+    within("console.page_size", settings.console.page_size, 1..=MAX_PAGE_SIZE)?;
+    within("console.refresh_secs", settings.console.refresh_secs, 1..=MAX_REFRESH_SECS)?;
     Ok(())
 }
 
@@ -168,10 +85,10 @@ pub fn check_roster(roster: &Roster) -> Result<(), PolicyError> {
     use bounds::*;
     few("roster.categories", roster.categories.len(), MAX_CATEGORIES)?;
     for (category, rotation) in &roster.categories {
-        within("roster.categories (name)", category.chars().count(), 1, MAX_CATEGORY_CHARS)?;
-        few("roster.categories[]", rotation.len(), MAX_ROTATION)?;
+        within("roster.categories (name)", category.chars().count(), 1..=MAX_CATEGORY_CHARS)?;
+        few("roster.categories[]", rotation.len(), MAX_PARTICIPANTS)?;
     }
-    few("roster.default", roster.default.len(), MAX_ROTATION)
+    Ok(few("roster.default", roster.default.len(), MAX_PARTICIPANTS)?)
 }
 
 /// A team's settings and roster, validated and compiled for use in every decision.
@@ -395,7 +312,7 @@ mod tests {
             let mut settings = TeamSettings::default();
             change(&mut settings);
             match TeamPolicy::new(settings, Roster::default()) {
-                Err(PolicyError::OutOfBounds { setting, .. }) => setting,
+                Err(PolicyError::OutOfBounds(OutOfBounds { setting, .. })) => setting,
                 other => panic!("expected a bound to refuse, got {other:?}"),
             }
         };
@@ -415,7 +332,7 @@ mod tests {
         let mut settings = TeamSettings { required_fields: many, ..TeamSettings::default() };
         assert!(matches!(
             TeamPolicy::new(settings.clone(), Roster::default()),
-            Err(PolicyError::OutOfBounds { setting, .. }) if setting == "required_fields"
+            Err(PolicyError::OutOfBounds(OutOfBounds { setting, .. })) if setting == "required_fields"
         ));
         settings.required_fields.truncate(1);
         settings.required_fields[0].pattern = "(a{1000}){1000}".into();
@@ -435,7 +352,7 @@ mod tests {
     fn rosters_are_bounded() {
         let roster = Roster { default: (0..101).map(|i| staff(&format!("e{i}"))).collect(), ..Roster::default() };
         assert!(
-            matches!(check_roster(&roster), Err(PolicyError::OutOfBounds { setting, .. }) if setting == "roster.default")
+            matches!(check_roster(&roster), Err(PolicyError::OutOfBounds(OutOfBounds { setting, .. })) if setting == "roster.default")
         );
         let categories = (0..101).map(|i| (format!("c{i}"), vec![staff("wang")])).collect();
         let roster = Roster { categories, ..Roster::default() };

@@ -736,7 +736,7 @@ mod tests {
         };
         assert!(matches!(
             team.decide(&TeamCommand::UpdateRoster { roster }),
-            Err(TeamRejection::Invalid(PolicyError::OutOfBounds { .. }))
+            Err(TeamRejection::Invalid(PolicyError::OutOfBounds(_)))
         ));
     }
 

@@ -7,7 +7,8 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, Ti
 use chrono_tz::Tz;
 use switchboard_schemas::oncall::{ClockKind, TeamCalendar, Weekday};
 
-use crate::{bounds, few, in_years, within, OnCallError};
+use crate::OnCallError;
+use switchboard_schemas::bounds::{self, few, in_years, within};
 
 /// A validated team calendar in its time zone.
 #[derive(Debug, Clone)]

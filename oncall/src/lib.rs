@@ -19,45 +19,9 @@ mod schedule;
 pub use calendar::Calendar;
 pub use schedule::{from_roster, LayerNow, OnCallNow, Schedule, Shift, Staffing};
 
-/// The bounds on everything a team admin sets up, so no team can make the instance do
-/// unbounded work for it.
-pub mod bounds {
-    /// Most layers in one schedule.
-    pub const MAX_LAYERS: usize = 5;
-    /// Longest layer name, in characters.
-    pub const MAX_LAYER_NAME_CHARS: usize = 32;
-    /// Most people in one rotation.
-    pub const MAX_PARTICIPANTS: usize = 100;
-    /// Most categories with schedules (or targets) of their own.
-    pub const MAX_CATEGORIES: usize = 100;
-    /// Longest category name, in characters.
-    pub const MAX_CATEGORY_CHARS: usize = 64;
-    /// The longest turn, in days.
-    pub const MAX_SHIFT_DAYS: u32 = 366;
-    /// Most spans of working hours in a week.
-    pub const MAX_HOUR_SPANS: usize = 28;
-    /// Most holidays, and most make-up workdays, in a calendar.
-    pub const MAX_DAYS: usize = 400;
-    /// Most escalation steps.
-    pub const MAX_STEPS: usize = 10;
-    /// Most targets one step notifies (each kind once).
-    pub const MAX_NOTIFY: usize = 4;
-    /// The longest wait of a step and the longest target, in minutes (30 days).
-    pub const MAX_MINUTES: u32 = 30 * 24 * 60;
-    /// Most team leads.
-    pub const MAX_LEADS: usize = 20;
-    /// Most overrides and most time-off entries a team has at once.
-    pub const MAX_SPANS: usize = 500;
-    /// The longest override or time off, in days.
-    pub const MAX_SPAN_DAYS: i64 = 366;
-    /// Longest note on an override or a time off, in characters.
-    pub const MAX_NOTE_CHARS: usize = 200;
-    /// Dates and instants a team may name lie in these years.
-    pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=2199;
-    /// How far ahead working time is searched (a calendar with no working day in that long
-    /// never lets anything fall due).
-    pub const SEARCH_DAYS: u32 = 400;
-}
+/// The bounds on everything a team admin sets up (declared in the documents' JSON Schema too).
+pub use switchboard_schemas::bounds;
+use switchboard_schemas::bounds::OutOfBounds;
 
 /// Why an on-call set-up, override or time off cannot be used; nothing is recorded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,15 +30,8 @@ pub enum OnCallError {
     #[error("time_zone {0:?} is not an IANA time zone (try \"Asia/Shanghai\" or \"Europe/Berlin\")")]
     UnknownTimeZone(String),
     /// A value outside what the engine accepts from a team.
-    #[error("{setting} must be {expected} (got {got})")]
-    OutOfBounds {
-        /// The setting, as spelled in the document.
-        setting: String,
-        /// What it may be.
-        expected: String,
-        /// What it was.
-        got: String,
-    },
+    #[error(transparent)]
+    OutOfBounds(#[from] OutOfBounds),
     /// Two layers of one schedule with the same name.
     #[error("{schedule} has two layers named {layer:?}; layer names must be unique")]
     DuplicateLayer {
@@ -127,46 +84,4 @@ pub enum OnCallError {
         /// The step, from 0.
         step: usize,
     },
-}
-
-/// Refuses `got` unless it lies within `range`.
-fn within<T: PartialOrd + std::fmt::Display>(
-    setting: &str,
-    got: T,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<(), OnCallError> {
-    if range.contains(&got) {
-        Ok(())
-    } else {
-        Err(OnCallError::OutOfBounds {
-            setting: setting.to_owned(),
-            expected: format!("between {} and {}", range.start(), range.end()),
-            got: got.to_string(),
-        })
-    }
-}
-
-/// Refuses more than `max` entries.
-fn few(setting: &str, len: usize, max: usize) -> Result<(), OnCallError> {
-    if len > max {
-        return Err(OnCallError::OutOfBounds {
-            setting: setting.to_owned(),
-            expected: format!("at most {max} entries"),
-            got: format!("{len} entries"),
-        });
-    }
-    Ok(())
-}
-
-/// Refuses a date outside [`bounds::YEARS`].
-fn in_years(setting: &str, date: chrono::NaiveDate) -> Result<(), OnCallError> {
-    use chrono::Datelike;
-    if bounds::YEARS.contains(&date.year()) {
-        return Ok(());
-    }
-    Err(OnCallError::OutOfBounds {
-        setting: setting.to_owned(),
-        expected: format!("a date in the years {} to {}", bounds::YEARS.start(), bounds::YEARS.end()),
-        got: date.to_string(),
-    })
 }

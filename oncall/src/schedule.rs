@@ -14,7 +14,8 @@ use switchboard_schemas::StaffId;
 use uuid::Uuid;
 
 use crate::calendar::{local_to_utc, Calendar};
-use crate::{bounds, few, in_years, within, OnCallError};
+use crate::OnCallError;
+use switchboard_schemas::bounds::{self, few, in_years, within};
 
 /// The set-up that gives exactly the answers of an old weekly roster: one `primary` layer
 /// per rotation, turns of a week handed over on Mondays at 00:00 UTC, counted from Monday
@@ -107,7 +108,7 @@ impl Staffing {
     pub fn check_time_off(&self, time_off: &TimeOff, now: DateTime<Utc>) -> Result<(), OnCallError> {
         check_span("the time off", time_off.from, time_off.until, &time_off.note)?;
         let standing = self.time_off.values().filter(|t| t.until > now).count();
-        few("time_off", standing + 1, bounds::MAX_SPANS)
+        Ok(few("time_off", standing + 1, bounds::MAX_SPANS)?)
     }
 }
 
@@ -122,7 +123,7 @@ fn check_span(what: &str, from: DateTime<Utc>, until: DateTime<Utc>, note: &str)
     in_years("from", from.date_naive())?;
     in_years("until", until.date_naive())?;
     within("the span in days", (until - from).num_days(), 0..=bounds::MAX_SPAN_DAYS)?;
-    within("note (characters)", note.chars().count(), 0..=bounds::MAX_NOTE_CHARS)
+    Ok(within("note (characters)", note.chars().count(), 0..=bounds::MAX_NOTE_CHARS)?)
 }
 
 /// One layer, resolved: its rotation anchored at its first handoff.

@@ -1,5 +1,5 @@
 // The admin console used as a person would, in headless Chromium: log in, open a session,
-// add a remark, close it, upload an FAQ file (a bad one first), approve a candidate, read
+// add a remark, close it, upload an FAQ file (a bad one first), try a question, approve a candidate, read
 // the statistics (hand-overs too), show only the sessions that missed a response target,
 // set up on call (now and next, the set-up built in its form and changed as JSON, an
 // override, time off, away and back, holidays from an .ics file), onboard a team by cloning
@@ -162,6 +162,21 @@ await check('an FAQ is edited in place', async () => {
   await page.fill('[data-test=faq-answer]', '退款在三个工作日内原路返回；节假日顺延。');
   await page.click('[data-test=faq-save]');
   await page.waitForSelector('[data-test=faqs] tr[data-faq=refund-time]:has-text("节假日顺延")');
+});
+
+await check('a question is tried on the FAQ page: ranked FAQs with their scores and the decision', async () => {
+  await page.fill('[data-test=hit-test-question]', '退款多久能到账');
+  await page.click('[data-test=hit-test-run]');
+  await page.waitForSelector('[data-test=hit-test-result] [data-test=hit-test-candidate]');
+  const first = page.locator('[data-test=hit-test-candidate]').first();
+  expect(await first.getAttribute('data-faq') === 'refund-time', 'the imported refund FAQ ranks first');
+  const decision = await page.locator('[data-test=hit-test-decision]').getAttribute('data-decision');
+  expect(['answer', 'clarify', 'hand_over'].includes(decision), `a decision is shown (${decision})`);
+  expect((await page.locator('[data-test=hit-test-confidence]').innerText()).match(/0\.\d\d/), 'confidence and thresholds are shown');
+  await shot('06b-hit-test');
+  await page.fill('[data-test=hit-test-question]', '转人工');
+  await page.press('[data-test=hit-test-question]', 'Enter');
+  await page.waitForSelector('[data-test=hit-test-reason][data-reason=asked_for_person]');
 });
 
 await check('an FAQ candidate is approved in one click', async () => {

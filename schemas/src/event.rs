@@ -923,16 +923,21 @@ pub struct AvailabilityChanged {
 #[serde(default, deny_unknown_fields)]
 pub struct TeamSettings {
     /// Fields to collect before matching (e.g. the activity id).
+    #[schemars(length(max = crate::bounds::MAX_REQUIRED_FIELDS))]
     pub required_fields: Vec<RequiredField>,
     /// Seconds of silence before asking "do you still need help?".
+    #[schemars(range(min = 1, max = crate::bounds::MAX_TIMER_SECS))]
     pub reconfirm_after_secs: u64,
     /// Seconds after the re-confirmation before closing as stale.
+    #[schemars(range(min = 1, max = crate::bounds::MAX_TIMER_SECS))]
     pub close_after_secs: u64,
     /// Confidence thresholds of the answer policy.
     pub answer_policy: AnswerPolicy,
     /// Words with which an operator asks for a person.
+    #[schemars(length(max = crate::bounds::MAX_HUMAN_KEYWORDS), inner(length(max = crate::bounds::MAX_KEYWORD_CHARS)))]
     pub human_keywords: Vec<String>,
     /// The longest message accepted, in characters.
+    #[schemars(range(min = 1, max = crate::bounds::MAX_MESSAGE_CHARS))]
     pub max_message_chars: u32,
     /// The texts Switchboard sends.
     pub texts: Texts,
@@ -969,8 +974,10 @@ pub struct ConsoleSettings {
     /// The language the console opens in (each person can switch).
     pub language: ConsoleLanguage,
     /// Sessions shown per page of the session list.
+    #[schemars(range(min = 1, max = crate::bounds::MAX_PAGE_SIZE))]
     pub page_size: u32,
     /// How often the session list looks for new sessions, in seconds.
+    #[schemars(range(min = 1, max = crate::bounds::MAX_REFRESH_SECS))]
     pub refresh_secs: u32,
 }
 
@@ -997,11 +1004,14 @@ spelled!(ConsoleLanguage { Zh => "zh", En => "en" });
 #[serde(deny_unknown_fields)]
 pub struct RequiredField {
     /// The key the value is stored under (e.g. `activity_id`).
+    #[schemars(length(min = 1, max = crate::bounds::MAX_FIELD_KEY_CHARS))]
     pub key: String,
     /// What to ask the operator.
+    #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
     pub prompt: String,
     /// A regular expression that finds the value in a message; its first capture group
     /// (or the whole match) is the value.
+    #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
     pub pattern: String,
 }
 
@@ -1011,10 +1021,13 @@ pub struct RequiredField {
 #[serde(default, deny_unknown_fields)]
 pub struct AnswerPolicy {
     /// Confidence at or above which the first candidate is answered.
+    #[schemars(range(min = 0, max = 1))]
     pub answer_at: f32,
-    /// Confidence at or above which choices are offered.
+    /// Confidence at or above which choices are offered (at most `answer_at`).
+    #[schemars(range(min = 0, max = 1))]
     pub clarify_at: f32,
     /// How many choices to offer.
+    #[schemars(range(max = crate::bounds::MAX_CHOICES))]
     pub max_choices: u8,
 }
 
@@ -1032,20 +1045,28 @@ impl Default for AnswerPolicy {
 #[serde(default, deny_unknown_fields)]
 pub struct Texts {
     /// Appended to answers: how to give feedback.
+    #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
     pub feedback_hint: String,
     /// Heads the numbered choices.
+    #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
     pub clarify_intro: String,
     /// Told to the operator on a transfer.
+    #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
     pub transfer_notice: String,
     /// Told to the operator when nobody is on call for the category.
+    #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
     pub nobody_on_call: String,
     /// The re-confirmation question.
+    #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
     pub reconfirm: String,
     /// Told when a session is closed as stale.
+    #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
     pub closed_stale: String,
     /// Told when a session is closed as resolved.
+    #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
     pub closed_resolved: String,
     /// Told on a transfer outside working hours; `{back_at}` is when working hours resume.
+    #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
     pub after_hours: String,
 }
 
@@ -1069,8 +1090,10 @@ impl Default for Texts {
 #[serde(default, deny_unknown_fields)]
 pub struct Roster {
     /// Engineers per category, in rotation order.
+    #[schemars(transform = crate::oncall::category_map::<{ crate::bounds::MAX_PARTICIPANTS }>)]
     pub categories: BTreeMap<String, Vec<StaffId>>,
     /// Engineers for questions with no category or an unlisted one.
+    #[schemars(length(max = crate::bounds::MAX_PARTICIPANTS))]
     pub default: Vec<StaffId>,
 }
 

@@ -15,6 +15,7 @@
 //!
 //! This crate has no I/O and no async runtime.
 
+pub mod bounds;
 pub mod channel;
 pub mod envelope;
 pub mod event;

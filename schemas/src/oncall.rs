@@ -23,8 +23,10 @@ pub struct OnCallSettings {
     pub time_zone: String,
     /// The layers for questions with no category or one without layers of its own; the
     /// first layer is the primary, the next the secondary, and so on.
+    #[schemars(length(max = crate::bounds::MAX_LAYERS))]
     pub default: Vec<Layer>,
     /// Layers per category.
+    #[schemars(transform = category_map::<{ crate::bounds::MAX_LAYERS }>)]
     pub categories: BTreeMap<String, Vec<Layer>>,
     /// Working hours, holidays and make-up workdays.
     pub calendar: TeamCalendar,
@@ -33,8 +35,10 @@ pub struct OnCallSettings {
     /// How fast people should acknowledge, reply and resolve, for every category.
     pub targets: ResponseTargets,
     /// Targets of particular categories, instead of `targets`.
+    #[schemars(transform = category_map::<0>)]
     pub category_targets: BTreeMap<String, ResponseTargets>,
     /// The team leads, whom an escalation step may notify.
+    #[schemars(length(max = crate::bounds::MAX_LEADS))]
     pub leads: Vec<StaffId>,
 }
 
@@ -58,8 +62,10 @@ impl Default for OnCallSettings {
 #[serde(deny_unknown_fields)]
 pub struct Layer {
     /// Its name (`primary`, `secondary`), unique within its schedule; overrides name it.
+    #[schemars(length(min = 1, max = crate::bounds::MAX_LAYER_NAME_CHARS))]
     pub name: String,
     /// The people taking turns, in order.
+    #[schemars(length(max = crate::bounds::MAX_PARTICIPANTS))]
     pub participants: Vec<StaffId>,
     /// How long each turn lasts.
     #[serde(default)]
@@ -73,6 +79,19 @@ pub struct Layer {
     pub starts_on: NaiveDate,
 }
 
+/// Declares the bounds of a map keyed by category: at most [`MAX_CATEGORIES`] entries,
+/// and, when `MAX_ITEMS` is not 0, at most that many items in each (array) value.
+///
+/// [`MAX_CATEGORIES`]: crate::bounds::MAX_CATEGORIES
+pub(crate) fn category_map<const MAX_ITEMS: usize>(schema: &mut schemars::Schema) {
+    schema.insert("maxProperties".into(), crate::bounds::MAX_CATEGORIES.into());
+    if MAX_ITEMS > 0 {
+        if let Some(values) = schema.get_mut("additionalProperties").and_then(|v| v.as_object_mut()) {
+            values.insert("maxItems".into(), MAX_ITEMS.into());
+        }
+    }
+}
+
 /// The Monday that the old weekly roster counted its weeks from.
 pub fn default_rotation_start() -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 5).unwrap_or_default()
@@ -82,7 +101,8 @@ pub fn default_rotation_start() -> NaiveDate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShiftLength {
-    /// How many units.
+    /// How many units (a turn is at most 366 days).
+    #[schemars(range(min = 1, max = crate::bounds::MAX_SHIFT_DAYS))]
     pub count: u16,
     /// Days or weeks.
     pub unit: ShiftUnit,
@@ -178,11 +198,14 @@ impl From<chrono::Weekday> for Weekday {
 #[serde(default, deny_unknown_fields)]
 pub struct TeamCalendar {
     /// Weekly working hours; a day may have several spans, none crossing midnight.
+    #[schemars(length(max = crate::bounds::MAX_HOUR_SPANS))]
     pub hours: Vec<WorkingHours>,
     /// Days off although their weekday is a working day (public holidays).
+    #[schemars(length(max = crate::bounds::MAX_DAYS))]
     pub holidays: Vec<CalendarDay>,
     /// Make-up workdays (调休): days worked although their weekday is not, with the hours of
     /// `hours_of`.
+    #[schemars(length(max = crate::bounds::MAX_DAYS))]
     pub workdays: Vec<MakeUpDay>,
 }
 
@@ -206,6 +229,7 @@ pub struct CalendarDay {
     pub date: NaiveDate,
     /// What it is (国庆节, Christmas).
     #[serde(default)]
+    #[schemars(length(max = crate::bounds::MAX_NOTE_CHARS))]
     pub name: String,
 }
 
@@ -217,6 +241,7 @@ pub struct MakeUpDay {
     pub date: NaiveDate,
     /// What it makes up for.
     #[serde(default)]
+    #[schemars(length(max = crate::bounds::MAX_NOTE_CHARS))]
     pub name: String,
     /// The weekday whose hours it has.
     #[serde(default = "monday")]
@@ -247,6 +272,7 @@ pub struct EscalationPolicy {
     /// The steps. The first is taken when a session is handed to a person; each next one
     /// when the wait of the one before passed with nobody acknowledging, replying,
     /// reassigning or closing.
+    #[schemars(length(max = crate::bounds::MAX_STEPS))]
     pub steps: Vec<EscalationStep>,
     /// How the waits are counted.
     pub clock: ClockKind,
@@ -257,8 +283,10 @@ pub struct EscalationPolicy {
 #[serde(deny_unknown_fields)]
 pub struct EscalationStep {
     /// Whom to notify.
+    #[schemars(length(max = crate::bounds::MAX_NOTIFY))]
     pub notify: Vec<EscalationTarget>,
     /// Minutes to wait for an acknowledgment before the next step.
+    #[schemars(range(min = 1, max = crate::bounds::MAX_MINUTES))]
     pub wait_minutes: u32,
 }
 
@@ -283,10 +311,13 @@ spelled!(EscalationTarget { Assignee => "assignee", NextLayer => "next_layer", L
 #[serde(default, deny_unknown_fields)]
 pub struct ResponseTargets {
     /// Minutes from the hand-over to an acknowledgment (or a reply).
+    #[schemars(range(min = 1, max = crate::bounds::MAX_MINUTES))]
     pub acknowledge_minutes: Option<u32>,
     /// Minutes from the hand-over to the first reply of a person.
+    #[schemars(range(min = 1, max = crate::bounds::MAX_MINUTES))]
     pub first_reply_minutes: Option<u32>,
     /// Minutes from the hand-over to the close.
+    #[schemars(range(min = 1, max = crate::bounds::MAX_MINUTES))]
     pub resolution_minutes: Option<u32>,
     /// How the minutes are counted.
     pub clock: ClockKind,

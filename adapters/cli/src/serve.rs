@@ -9,6 +9,7 @@ use poem::listener::{Listener, TcpListener};
 use poem::EndpointExt;
 use switchboard_embed::{CachedEmbedder, ModelPaths, OrtEmbedder};
 use switchboard_engine::follow::{stop_signal, Stopped};
+use switchboard_engine::hit_test::HitTester;
 use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::{Clock, SystemClock};
 
@@ -442,6 +443,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     })?);
     let console_apps = Arc::new(ConsoleApps::new(wecom_apps.clone(), wecom.clone(), secrets.clone(), configured_teams));
     let router = Arc::new(ChannelRouter { wecom: wecom.clone() });
+    let hit_tester = Arc::new(HitTester::new(runtime.clone(), matcher.clone(), core_config.match_limit));
     let mut core = Core::new(runtime.clone(), matcher, router.clone(), core_config).with_group_chats(router);
     let generative = match rephraser(&config.generative, &outbound)? {
         Some(Generative { rephraser, options, described }) => {
@@ -534,6 +536,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         outbound: OutboundClient::new(outbound, ClientBuilder::new())
             .context("cannot build the address guard's client")?,
         instruments: instruments.clone(),
+        hit_tester,
     });
     let serves_http = args.roles.contains(&Role::Http);
     let mut app = poem::Route::new();

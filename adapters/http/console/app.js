@@ -3,7 +3,7 @@
 // textContent, never as HTML.
 
 import { t, lang, setLang } from './i18n.js';
-import { dayColumns, bars } from './charts.js';
+import { dayColumns, bars, scale } from './charts.js';
 
 const STATUSES = ['collecting', 'matching', 'awaiting_choice', 'answered', 'with_human', 'waiting', 'reconfirming', 'closed'];
 const TARGETS = ['acknowledge', 'first_reply', 'resolution'];
@@ -565,6 +565,69 @@ function importPanel(onDone) {
   return h('div', { class: 'card' }, h('h3', {}, t('upload')), h('p', { class: 'muted' }, t('upload_hint')), file, result);
 }
 
+/**
+ * The FAQ page's hit testing: try a question and see the ranked FAQs with their scores and
+ * what the team's policy would do. Nothing is written, so every role may use it.
+ */
+function hitTestPanel() {
+  const question = h('input', { type: 'text', class: 'hit-test-question', placeholder: t('ht_placeholder'), 'data-test': 'hit-test-question',
+    onkeydown: onEnter(() => run()) });
+  const button = h('button', { type: 'button', class: 'primary', 'data-test': 'hit-test-run', onclick: () => run() }, t('ht_run'));
+  const result = h('div', { class: 'hit-test-result', 'data-test': 'hit-test-result', 'aria-live': 'polite' });
+  function run() {
+    const text = question.value.trim();
+    if (!text) { question.focus(); return; }
+    if (button.disabled) return;
+    busy(button, async () => {
+      result.replaceChildren(h('p', { class: 'muted' }, t('loading')));
+      try {
+        result.replaceChildren(...hitTestResult(await api('POST', teamPath('/faqs/hit-test'), { question: text })));
+      } catch (e) { failed(e); result.replaceChildren(h('p', { class: 'error', 'data-test': 'hit-test-error' }, e.message)); }
+    });
+  }
+  return h('div', { class: 'card hit-test', 'data-test': 'hit-test' }, h('h3', {}, t('ht_title')), h('p', { class: 'muted' }, t('ht_help')),
+    h('div', { class: 'actions' }, question, button), result);
+}
+
+/** A hit test's outcome: the decision and why, the confidence against the thresholds, the fields asked for first, the candidates. */
+function hitTestResult(test) {
+  const fixed = (value, digits) => (typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '—');
+  const choices = test.choices || [];
+  const missing = test.missing_fields || [];
+  const candidates = test.candidates || [];
+  const levels = `${t('confidence')} ${fixed(test.confidence, 2)} · ${t('answer_at')} ${fixed(test.answer_at, 2)} · ${t('clarify_at')} ${fixed(test.clarify_at, 2)}`;
+  // The row answered from, and the rows offered as choices (numbered as the bot offers them).
+  const mark = (c) => {
+    if (test.answer_faq_id && c.faq_id === test.answer_faq_id) return { role: 'answer', cls: 'chosen', text: t('ht_answers') };
+    const choice = choices.indexOf(c.faq_id);
+    return choice >= 0 ? { role: 'choice', cls: 'offered', text: t('ht_choice', { n: choice + 1 }) } : null;
+  };
+  const row = (c, i) => {
+    const m = mark(c);
+    return h('tr', { class: m?.cls, 'data-test': 'hit-test-candidate', 'data-faq': c.faq_id, 'data-mark': m?.role },
+      h('td', { class: 'num' }, i + 1), h('td', {}, c.faq_id),
+      h('td', { class: 'question' }, c.question,
+        h('details', {}, h('summary', {}, t('answer')), h('div', { class: 'hit-answer', 'data-test': 'hit-test-answer' }, c.answer))),
+      h('td', {}, c.category || ''),
+      h('td', { class: 'num' }, fixed(c.score, 3)), h('td', { class: 'num' }, fixed(c.keyword_score, 3)), h('td', { class: 'num' }, fixed(c.semantic_score, 3)),
+      h('td', {}, m ? h('span', { class: `badge d-${m.role === 'answer' ? 'answer' : 'clarify'}` }, m.text) : null));
+  };
+  return [
+    h('div', { class: 'hit-test-head' },
+      h('strong', {}, test.question),
+      h('span', { class: `badge d-${test.decision}`, 'data-test': 'hit-test-decision', 'data-decision': test.decision }, t(`ht_d_${test.decision}`)),
+      test.hand_over_reason ? h('span', { class: 'muted', 'data-test': 'hit-test-reason', 'data-reason': test.hand_over_reason }, t(`ht_r_${test.hand_over_reason}`)) : null),
+    h('div', { class: 'hit-test-levels' },
+      scale(test.confidence, [{ at: test.clarify_at, label: `${t('clarify_at')} ${fixed(test.clarify_at, 2)}` },
+        { at: test.answer_at, label: `${t('answer_at')} ${fixed(test.answer_at, 2)}` }], { cls: `fill-${test.decision}`, label: levels }),
+      h('span', { 'data-test': 'hit-test-confidence' }, levels), test.engine ? h('span', { class: 'muted' }, `${t('engine')} ${test.engine}`) : null),
+    missing.length ? h('p', { class: 'notice-box', 'data-test': 'hit-test-missing' }, t('ht_missing', { fields: missing.join(', ') })) : null,
+    h('table', { class: 'list', 'data-test': 'hit-test-candidates' },
+      h('thead', {}, h('tr', {}, ['#', t('faq_id'), t('question'), t('category'), t('score'), t('keyword'), t('semantic'), ''].map((c, i) => h('th', { class: i === 0 || (i >= 4 && i <= 6) ? 'num' : null }, c)))),
+      h('tbody', {}, candidates.length ? candidates.map(row) : h('tr', {}, h('td', { colspan: 8, class: 'empty' }, t('none'))))),
+  ].filter(Boolean);
+}
+
 async function faqsPage() {
   const canEdit = session.me.global_admin || session.me.role !== 'viewer';
   const search = h('input', { type: 'search', placeholder: t('search'), 'data-test': 'faq-search' });
@@ -596,6 +659,7 @@ async function faqsPage() {
       h('button', { type: 'button', 'data-test': 'export-csv', onclick: () => download(`${teamPath('/faqs/export')}?format=csv`, `faqs-${session.team}.csv`) }, `${t('export')} CSV`),
       h('button', { type: 'button', 'data-test': 'export-xlsx', onclick: () => download(`${teamPath('/faqs/export')}?format=xlsx`, `faqs-${session.team}.xlsx`) }, `${t('export')} Excel`)),
     editor,
+    hitTestPanel(),
     canEdit ? importPanel(load) : null,
     h('table', { class: 'list', 'data-test': 'faqs' }, h('thead', {}, h('tr', {}, [t('faq_id'), t('question'), t('answer'), t('category'), ''].map((c) => h('th', {}, c)))), body)));
   await load();

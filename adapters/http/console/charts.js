@@ -66,3 +66,21 @@ export function bars(rows, { width = 360 } = {}) {
   });
   return root;
 }
+
+/**
+ * A 0–1 scale filled up to `value`, with a tick at each mark ({at, label}): a confidence
+ * against the thresholds that act on it.
+ */
+export function scale(value, marks, { cls = 'series-a', label = '' } = {}) {
+  const width = 300, height = 16;
+  const x = (v) => Math.min(1, Math.max(0, Number(v) || 0)) * width;
+  const root = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart scale', role: 'img', 'aria-label': label });
+  root.append(svg('rect', { x: 0, y: 3, width, height: height - 6, class: 'track' }));
+  root.append(svg('rect', { x: 0, y: 3, width: x(value), height: height - 6, class: cls }));
+  for (const mark of marks) {
+    const line = svg('line', { x1: x(mark.at), x2: x(mark.at), y1: 0, y2: height, class: 'mark' });
+    line.append(svg('title', {}, mark.label));
+    root.append(line);
+  }
+  return root;
+}

@@ -100,6 +100,11 @@ const texts = {
     hv_title: '转人工', hv_handed_over: '转人工会话', hv_met: '{target}达标率', hv_met_any: '响应目标达标率',
     hv_ack: '确认用时（中位 / P90）', hv_first_reply: '首次人工回复（中位 / P90）', hv_missed: '超时', hv_missed_of: '{target}超时',
     hv_ack_p50: '确认 P50', hv_ack_p90: '确认 P90', hv_reply_p50: '首次回复 P50', hv_reply_p90: '首次回复 P90', hv_engineer: '值班同学',
+    ht_title: '试一试', ht_help: '输入运营可能会问的问题，看看会匹配到哪些 FAQ、机器人会怎么处理。只是试试，不会保存任何内容。',
+    ht_placeholder: '例如：退款多久到账？', ht_run: '试一试',
+    ht_d_answer: '自动回答', ht_d_clarify: '给出选项', ht_d_hand_over: '转人工',
+    ht_r_asked_for_person: '运营要求找人工', ht_r_no_candidates: '没有匹配的 FAQ', ht_r_low_confidence: '置信度低于请选择阈值',
+    ht_missing: '会先询问：{fields}', ht_answers: '用来回答', ht_choice: '选项 {n}',
   },
   en: {
     team: 'Team', logout: 'Log out', login: 'Log in', key: 'Access key', remember: 'Remember on this computer',
@@ -199,6 +204,11 @@ const texts = {
     hv_title: 'Hand-overs', hv_handed_over: 'Hand-overs', hv_met: '{target} target met', hv_met_any: 'Targets met',
     hv_ack: 'Time to acknowledge (median / p90)', hv_first_reply: 'Time to first reply (median / p90)', hv_missed: 'Missed', hv_missed_of: '{target} target missed',
     hv_ack_p50: 'Ack p50', hv_ack_p90: 'Ack p90', hv_reply_p50: 'First reply p50', hv_reply_p90: 'First reply p90', hv_engineer: 'Engineer',
+    ht_title: 'Try a question', ht_help: 'Type a question an operator might ask to see which FAQs match and what the bot would do. Only a try: nothing is saved.',
+    ht_placeholder: 'e.g. How long does a refund take?', ht_run: 'Try',
+    ht_d_answer: 'Answer', ht_d_clarify: 'Offer choices', ht_d_hand_over: 'Hand over',
+    ht_r_asked_for_person: 'the operator asked for a person', ht_r_no_candidates: 'no FAQ matches', ht_r_low_confidence: 'confidence below the clarify threshold',
+    ht_missing: 'Would first ask for: {fields}', ht_answers: 'answers', ht_choice: 'choice {n}',
   },
 };
 

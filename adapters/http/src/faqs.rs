@@ -8,9 +8,11 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use switchboard_engine::catalog::{split_advice, Catalog, CatalogCommand, FaqEntry};
+use switchboard_engine::hit_test::{HitTest, HitTestError};
+use switchboard_engine::ports::MatchError;
 use switchboard_engine::runtime::{CommandError, Committed};
 use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::AccessRole;
+use switchboard_schemas::event::{AccessRole, MatchDecision};
 use switchboard_schemas::{FaqId, TeamId};
 use switchboard_tabular::faq::{self as faq_file, Change};
 use switchboard_tabular::Format;
@@ -237,6 +239,134 @@ pub struct Approved {
     pub events: u32,
 }
 
+/// A question to try against the FAQ (nothing is written).
+#[derive(Debug, Object)]
+pub struct HitTestRequest {
+    /// What an operator would ask (at most the team's `max_message_chars`).
+    pub question: String,
+}
+
+/// What the team's policy would do with a question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum HitDecision {
+    /// Answer from the first candidate.
+    Answer,
+    /// Offer the choices.
+    Clarify,
+    /// Hand the session to a person.
+    HandOver,
+}
+
+/// Why a question would go to a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum HandOverReason {
+    /// The operator asks for a person in so many words (the team's `human_keywords`).
+    AskedForPerson,
+    /// No FAQ matches at all.
+    NoCandidates,
+    /// The confidence is below `clarify_at` (or choices are off).
+    LowConfidence,
+}
+
+/// One ranked FAQ with the evidence behind its place.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct HitCandidate {
+    /// The FAQ.
+    pub faq_id: String,
+    /// Its question.
+    pub question: String,
+    /// Its answer (what would be sent).
+    pub answer: String,
+    /// Its category (routes a hand-over).
+    pub category: Option<String>,
+    /// The fused score the ranking uses.
+    pub score: f32,
+    /// The keyword engine's score, when it found this FAQ.
+    pub keyword_score: Option<f32>,
+    /// The semantic engine's score, when it scored this FAQ.
+    pub semantic_score: Option<f32>,
+}
+
+/// The outcome of a hit test.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct HitTestView {
+    /// The question as matched (trimmed).
+    pub question: String,
+    /// What the policy decides.
+    pub decision: HitDecision,
+    /// Why it goes to a person, when it does.
+    pub hand_over_reason: Option<HandOverReason>,
+    /// The FAQ answered from, when the decision is `answer`.
+    pub answer_faq_id: Option<String>,
+    /// The FAQs offered, in order, when the decision is `clarify`.
+    pub choices: Vec<String>,
+    /// The calibrated probability that the first candidate answers the question.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    pub confidence: f32,
+    /// The team's answer threshold.
+    pub answer_at: f32,
+    /// The team's clarify threshold.
+    pub clarify_at: f32,
+    /// Required fields the question lacks; a session would ask for them before matching.
+    pub missing_fields: Vec<String>,
+    /// The matcher (and model) that ranked the candidates.
+    pub engine: String,
+    /// The candidates, best first.
+    pub candidates: Vec<HitCandidate>,
+}
+
+impl From<HitTest> for HitTestView {
+    fn from(test: HitTest) -> Self {
+        let (decision, answer_faq_id, choices) = match &test.decision {
+            MatchDecision::Answer { faq_id } => (HitDecision::Answer, Some(faq_id.to_string()), Vec::new()),
+            MatchDecision::Clarify { choices } => {
+                (HitDecision::Clarify, None, choices.iter().map(ToString::to_string).collect())
+            }
+            MatchDecision::Transfer => (HitDecision::HandOver, None, Vec::new()),
+        };
+        let (decision, hand_over_reason) = if test.asks_for_person {
+            (HitDecision::HandOver, Some(HandOverReason::AskedForPerson))
+        } else if decision != HitDecision::HandOver {
+            (decision, None)
+        } else if test.ranking.candidates.is_empty() {
+            (decision, Some(HandOverReason::NoCandidates))
+        } else {
+            (decision, Some(HandOverReason::LowConfidence))
+        };
+        let answering = decision != HitDecision::HandOver;
+        Self {
+            question: test.question,
+            decision,
+            hand_over_reason,
+            answer_faq_id: answer_faq_id.filter(|_| answering),
+            choices: if answering { choices } else { Vec::new() },
+            confidence: test.ranking.confidence,
+            answer_at: test.policy.answer_at,
+            clarify_at: test.policy.clarify_at,
+            missing_fields: test.missing_fields,
+            engine: test.ranking.engine,
+            candidates: test
+                .ranking
+                .candidates
+                .into_iter()
+                .map(|c| HitCandidate {
+                    faq_id: c.faq_id.to_string(),
+                    question: c.question,
+                    answer: c.answer,
+                    category: c.category,
+                    score: c.score,
+                    keyword_score: c.keyword_score,
+                    semantic_score: c.semantic_score,
+                })
+                .collect(),
+        }
+    }
+}
+
 fn faq_id(raw: &str) -> Result<FaqId, ApiError> {
     FaqId::new(raw).map_err(|e| ApiError::bad_request("bad_faq_id", e))
 }
@@ -306,6 +436,27 @@ impl FaqApi {
         let team = self.team(&key, &team, AccessRole::Viewer).await?;
         let id = self::faq_id(&faq_id)?;
         Ok(Json(faq(&self.state.runtime.load_catalog(&team).await?, &id)?))
+    }
+
+    /// Try a question: the ranked FAQs with their keyword, semantic and fused scores, the
+    /// calibrated confidence and what the team's policy would do. Nothing is written; a
+    /// viewer key may use it.
+    #[oai(path = "/teams/:team/faqs/hit-test", method = "post")]
+    async fn hit_test(
+        &self,
+        key: AccessKey,
+        team: Path<TeamParam>,
+        body: Json<HitTestRequest>,
+    ) -> Result<Json<HitTestView>, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Viewer).await?;
+        let test = self.state.hit_tester.try_question(&team, &body.question).await.map_err(|e| match e {
+            HitTestError::Empty => ApiError::bad_request("empty_question", &e),
+            HitTestError::TooLong { .. } => ApiError::too_large("question_too_long", &e),
+            HitTestError::Team(e) => e.into(),
+            HitTestError::Match(MatchError::NotReady(_)) => ApiError::unavailable("index_not_ready", &e),
+            HitTestError::Match(_) => ApiError::unavailable("matcher_unavailable", &e),
+        })?;
+        Ok(Json(test.into()))
     }
 
     /// Create an FAQ entry (409 when the id is taken).

@@ -56,6 +56,7 @@ use poem::web::{Data, Json};
 use poem::{get, handler, http::StatusCode, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 use serde::Serialize;
+use switchboard_engine::hit_test::HitTester;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{CoreHealth, CoreTask, ParkedItem};
 use switchboard_outbound::OutboundClient;
@@ -102,6 +103,8 @@ pub struct AppState {
     pub outbound: OutboundClient,
     /// What `/metrics` reports beside the counters the runtime and the core keep.
     pub instruments: Instruments,
+    /// Tries questions against a team's FAQ and policy (the FAQ page's hit testing).
+    pub hit_tester: Arc<HitTester>,
 }
 
 impl AppState {
@@ -487,16 +490,18 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
             oncall::OnCallApi { state: state.clone() },
         );
         let service = OpenApiService::new(apis, "Switchboard", env!("CARGO_PKG_VERSION")).server("/api/v1");
-        let mut document = serde_json::from_str(&service.spec()).unwrap_or_default();
-        described::close_objects(&mut document);
+        let poem_spec = service.spec();
+        let mut document = serde_json::from_str(&poem_spec).unwrap_or_default();
+        described::put_definitions(&mut document);
         routes = Arc::new(allow::RouteTable::from_document(&document, "/api/v1"));
         let spec: Arc<str> = document.to_string().into();
-        let ui = service.swagger_ui();
+        // The browsable UI embeds the document; it shows the served one, not poem's.
+        let ui_html = service.swagger_ui_html().replacen(&poem_spec, &spec, 1);
         route = route
             .at("/api/v1/teams/:team/channel/ws", get(socket::channel_socket))
             .nest("/api/v1", service)
             .nest("/widget", widget::routes())
-            .nest("/docs", ui)
+            .nest("/docs", poem::endpoint::make_sync(move |_| poem::web::Html(ui_html.clone())))
             .at(
                 "/openapi.json",
                 get(poem::endpoint::make_sync(move |_| {

@@ -16,8 +16,9 @@ use poem::test::TestClient;
 use serde_json::Value;
 use switchboard_embedded::{SqliteEventLog, SqliteOptions};
 use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
+use switchboard_engine::hit_test::HitTester;
 use switchboard_engine::log::EventLog;
-use switchboard_engine::ports::SystemClock;
+use switchboard_engine::ports::{Matcher, SystemClock};
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
 use switchboard_engine::team::TeamCommand;
@@ -124,8 +125,10 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         ops_viewer: issue(&runtime, &team, AccessRole::Viewer, "sun").await,
         games_admin: issue(&runtime, &games, AccessRole::Admin, "li").await,
     };
-    let core = Core::new(runtime.clone(), Arc::new(KeywordMatcher::new()), Arc::new(ApiChannel), CoreConfig::default())
-        .spawn();
+    let matcher: Arc<dyn Matcher> = Arc::new(KeywordMatcher::new());
+    let config = CoreConfig::default();
+    let hit_tester = Arc::new(HitTester::new(runtime.clone(), matcher.clone(), config.match_limit));
+    let core = Core::new(runtime.clone(), matcher, Arc::new(ApiChannel), config).spawn();
     let stores = Arc::new(SqliteReadStore::open(&dir.path().join("readmodels.sqlite")).await.unwrap());
     let read_models: Arc<dyn ReadStore> = stores.clone();
     let deliveries: Arc<dyn DeliveryStore> = stores;
@@ -167,6 +170,7 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         )),
         outbound: OutboundClient::new(outbound, ClientBuilder::new()).unwrap(),
         instruments: switchboard_telemetry::Instruments::default(),
+        hit_tester,
     });
     let client = TestClient::new(poem::EndpointExt::boxed(app(state.clone(), true)));
     // Wait until the core has caught up so matching can run.

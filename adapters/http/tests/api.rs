@@ -159,7 +159,22 @@ async fn health_and_the_openapi_document_are_served() {
         spec["components"]["securitySchemes"]["AccessKey"]["scheme"], "bearer",
         "every route takes an access key"
     );
-    h.client.get("/docs/").send().await.assert_status_is_ok();
+    assert!(!spec.to_string().contains("put_definitions replaces this"), "every described type's schema is in place");
+    let settings = &spec["components"]["schemas"]["TeamSettings"];
+    assert_eq!(settings["additionalProperties"], false, "{settings}");
+    assert_eq!(
+        settings["properties"]["reconfirm_after_secs"]["maximum"],
+        switchboard_schemas::bounds::MAX_TIMER_SECS,
+        "the bounds the engine enforces are declared: {settings}"
+    );
+    assert_eq!(
+        spec["components"]["schemas"]["OnCallSettings"]["properties"]["categories"]["maxProperties"],
+        switchboard_schemas::bounds::MAX_CATEGORIES
+    );
+    let docs = h.client.get("/docs/").send().await;
+    docs.assert_status_is_ok();
+    let page = docs.0.into_body().into_string().await.unwrap();
+    assert!(page.contains("\"maxProperties\""), "the browsable UI shows the served document, not poem's");
     send(&h, "ops", json!({"user": "wangwu", "text": "奖品库存不足了怎么办"})).await;
     send(&h, "ops", json!({"user": "wangwu", "text": " "})).await;
     let response = h.client.get("/metrics").send().await;

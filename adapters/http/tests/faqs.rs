@@ -248,3 +248,51 @@ async fn candidates_are_approved_into_faqs_and_leave_the_list() {
     let (status, answer) = h.post(&h.keys.ops_agent, "/api/v1/teams/ops/faq-candidates/approve", into_missing).await;
     assert_eq!((status, answer["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_faq")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_tries_questions_and_sees_why_each_would_be_answered_or_handed_over() {
+    let h = harness().await;
+    let viewer = &h.keys.ops_viewer;
+    let path = "/api/v1/teams/ops/faqs/hit-test";
+    let head = h.log.head().await.unwrap();
+    // The catalog's question, worded as the FAQ words it: answered from it.
+    let (status, hit) = h.post(viewer, path, json!({"question": "  奖品库存不足怎么办？ "})).await;
+    assert_eq!(status, StatusCode::OK, "{hit}");
+    assert_eq!(hit["question"], "奖品库存不足怎么办？", "matched as trimmed");
+    assert_eq!(
+        (hit["decision"].as_str(), hit["answer_faq_id"].as_str()),
+        (Some("answer"), Some("prize-stock")),
+        "{hit}"
+    );
+    assert!(hit.get("hand_over_reason").is_none(), "{hit}");
+    let first = &hit["candidates"][0];
+    assert_eq!((first["faq_id"].as_str(), first["category"].as_str()), (Some("prize-stock"), Some("prizes")));
+    assert!(first["keyword_score"].as_f64().unwrap() > 0.0, "the keyword engine's evidence is shown: {hit}");
+    assert!(first["answer"].as_str().unwrap().contains("追加库存"), "what would be sent is shown");
+    let confidence = hit["confidence"].as_f64().unwrap();
+    assert!(confidence >= hit["answer_at"].as_f64().unwrap(), "{hit}");
+    assert_eq!(hit["clarify_at"].as_f64().unwrap(), f64::from(0.2f32));
+    // Nothing in the FAQ: handed over, and why.
+    let (_, miss) = h.post(viewer, path, json!({"question": "服务器证书什么时候过期"})).await;
+    assert_eq!(
+        (miss["decision"].as_str(), miss["hand_over_reason"].as_str()),
+        (Some("hand_over"), Some("no_candidates"))
+    );
+    assert_eq!(miss["candidates"], json!([]));
+    // Asking for a person goes to one whatever the FAQ says.
+    let (_, person) = h.post(viewer, path, json!({"question": "转人工"})).await;
+    assert_eq!(
+        (person["decision"].as_str(), person["hand_over_reason"].as_str()),
+        (Some("hand_over"), Some("asked_for_person")),
+        "{person}"
+    );
+    // Refusals: empty, longer than the team accepts, another team's key, no key.
+    let (status, empty) = h.post(viewer, path, json!({"question": "  "})).await;
+    assert_eq!((status, empty["code"].as_str()), (StatusCode::BAD_REQUEST, Some("empty_question")), "{empty}");
+    let (status, long) = h.post(viewer, path, json!({"question": "问".repeat(201)})).await;
+    assert_eq!((status, long["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("question_too_long")), "{long}");
+    assert!(long["message"].as_str().unwrap().contains("max_message_chars"), "{long}");
+    let (status, _) = h.post(&h.keys.games_admin, path, json!({"question": "奖品库存不足怎么办"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(h.log.head().await.unwrap(), head, "hit testing writes nothing");
+}
