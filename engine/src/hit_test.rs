@@ -13,20 +13,27 @@ use crate::runtime::{CommandError, Runtime};
 /// What the team's policy would do with a question.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HitTest {
-    /// The question as matched (trimmed).
+    /// The question as given.
     pub question: String,
-    /// The operator asks for a person in so many words: the session is handed over before
-    /// any matching.
-    pub asks_for_person: bool,
-    /// Required fields the question does not contain: the session would ask for these
-    /// first, then match.
-    pub missing_fields: Vec<String>,
-    /// The ranked candidates and the calibrated confidence.
+    /// What happens first.
+    pub outcome: HitOutcome,
+    /// The ranked candidates and the calibrated confidence (what the question would be
+    /// matched against, also when something else happens first).
     pub ranking: Ranking,
     /// The thresholds applied.
     pub policy: AnswerPolicy,
+}
+
+/// What a conversation's first message would lead to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HitOutcome {
+    /// The operator asks for a person in so many words: handed over before any matching.
+    AskedForPerson,
+    /// Required fields the question lacks, in the team's order: the session asks for the
+    /// first of them before it matches.
+    AsksForFields(Vec<String>),
     /// What the thresholds decide for the ranking.
-    pub decision: MatchDecision,
+    Decided(MatchDecision),
 }
 
 /// Why a question could not be tried.
@@ -65,11 +72,12 @@ impl HitTester {
         Self { runtime, matcher, limit }
     }
 
-    /// What the team's policy would do with `question` now.
+    /// What the team's policy would do with `question` now, were it a conversation's first
+    /// message: the same checks (empty, `max_message_chars`) on the same untrimmed text, the
+    /// same order (a person asked for, then required fields, then the match).
     pub async fn try_question(&self, team: &TeamId, question: &str) -> Result<HitTest, HitTestError> {
         let policy = self.runtime.policy(team).await?;
-        let question = question.trim();
-        if question.is_empty() {
+        if question.trim().is_empty() {
             return Err(HitTestError::Empty);
         }
         let max = policy.settings().max_message_chars;
@@ -78,19 +86,18 @@ impl HitTester {
             return Err(HitTestError::TooLong { got, max });
         }
         let ranking = self.matcher.rank(team, question, self.limit).await?;
-        let decision = policy.decide_match(&ranking);
-        let missing_fields = policy
+        let missing: Vec<String> = policy
             .required_fields()
             .filter(|field| policy.extract(&field.key, question).is_none())
             .map(|field| field.key.clone())
             .collect();
-        Ok(HitTest {
-            question: question.to_owned(),
-            asks_for_person: policy.is_human_request(question),
-            missing_fields,
-            ranking,
-            policy: policy.settings().answer_policy.clone(),
-            decision,
-        })
+        let outcome = if policy.is_human_request(question) {
+            HitOutcome::AskedForPerson
+        } else if !missing.is_empty() {
+            HitOutcome::AsksForFields(missing)
+        } else {
+            HitOutcome::Decided(policy.decide_match(&ranking))
+        };
+        Ok(HitTest { question: question.to_owned(), outcome, ranking, policy: policy.settings().answer_policy.clone() })
     }
 }

@@ -18,6 +18,8 @@
 //! - [`live`]: wakes whoever waits for a stream to grow (replies, long polls, WebSockets).
 //! - [`services`]: the asynchronous core that follows the log — matching, delivering
 //!   outbound messages and firing timers.
+//! - [`hit_test`]: what a team's policy would do with a question, without a conversation
+//!   (the FAQ page's hit testing).
 //!
 //! No I/O happens here beyond the ports; there is no networking and no database.
 

@@ -13,13 +13,16 @@ use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
 use switchboard_engine::conversation::Command;
+use switchboard_engine::hit_test::{HitOutcome, HitTestError, HitTester};
 use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::{Clock, DeliveryError, MatchError, Matcher, Notifier, Outbound, Ranking};
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
 use switchboard_engine::team::TeamCommand;
 use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::{Channel, MatchCandidate, OutboundPurpose, Roster, TeamSettings};
+use switchboard_schemas::event::{
+    Channel, MatchCandidate, MatchDecision, OutboundPurpose, RequiredField, Roster, TeamSettings,
+};
 use switchboard_schemas::{FaqEvent, FaqId, MessageId, StaffId, StreamId, TeamId, UserId};
 use switchboard_testkit::{ManualClock, MemoryEventLog};
 use tokio::time::Instant;
@@ -258,4 +261,43 @@ impl World {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hit_test_follows_the_order_a_first_message_takes_and_writes_nothing() {
+    let world = World::new(1800).await;
+    let field =
+        RequiredField {
+            key: "activity_id".into(), prompt: "活动 ID 是多少？".into(), pattern: r"活动\s*(\d+)".into()
+        };
+    let settings = TeamSettings { required_fields: vec![field], max_message_chars: 40, ..TeamSettings::default() };
+    world.runtime.team(&world.team, TeamCommand::Configure { settings: Box::new(settings) }, cause()).await.unwrap();
+    let head = world.log.head().await.unwrap();
+    let tester = |confidence| HitTester::new(world.runtime.clone(), Arc::new(FixedMatcher { confidence }), 5);
+    let outcome = |confidence, question: &'static str| {
+        let tester = tester(confidence);
+        let team = world.team.clone();
+        async move { tester.try_question(&team, question).await.map(|t| t.outcome) }
+    };
+    assert_eq!(outcome(0.95, "转人工").await.unwrap(), HitOutcome::AskedForPerson, "a person first");
+    assert_eq!(
+        outcome(0.95, "奖品库存不足").await.unwrap(),
+        HitOutcome::AsksForFields(vec!["activity_id".into()]),
+        "then the fields"
+    );
+    let prize = || FaqId::new("prize-stock").unwrap();
+    assert_eq!(
+        outcome(0.95, "活动 42 奖品库存不足").await.unwrap(),
+        HitOutcome::Decided(MatchDecision::Answer { faq_id: prize() })
+    );
+    assert_eq!(
+        outcome(0.3, "活动 42 奖品库存不足").await.unwrap(),
+        HitOutcome::Decided(MatchDecision::Clarify { choices: vec![prize()] })
+    );
+    assert_eq!(outcome(0.1, "活动 42 奖品库存不足").await.unwrap(), HitOutcome::Decided(MatchDecision::Transfer));
+    assert!(matches!(outcome(0.95, " \n ").await, Err(HitTestError::Empty)));
+    // Counted as a conversation counts it: untrimmed.
+    let padded = "活动 42 奖品库存不足                                        ";
+    assert!(matches!(outcome(0.95, padded).await, Err(HitTestError::TooLong { max: 40, .. })));
+    assert_eq!(world.log.head().await.unwrap(), head, "nothing was written");
 }

@@ -581,7 +581,7 @@ function hitTestPanel() {
     busy(button, async () => {
       result.replaceChildren(h('p', { class: 'muted' }, t('loading')));
       try {
-        result.replaceChildren(...hitTestResult(await api('POST', teamPath('/faqs/hit-test'), { question: text })));
+        result.replaceChildren(...hitTestResult(await api('POST', teamPath('/faq-hit-test'), { question: text })));
       } catch (e) { failed(e); result.replaceChildren(h('p', { class: 'error', 'data-test': 'hit-test-error' }, e.message)); }
     });
   }

@@ -102,8 +102,8 @@ const texts = {
     hv_ack_p50: '确认 P50', hv_ack_p90: '确认 P90', hv_reply_p50: '首次回复 P50', hv_reply_p90: '首次回复 P90', hv_engineer: '值班同学',
     ht_title: '试一试', ht_help: '输入运营可能会问的问题，看看会匹配到哪些 FAQ、机器人会怎么处理。只是试试，不会保存任何内容。',
     ht_placeholder: '例如：退款多久到账？', ht_run: '试一试',
-    ht_d_answer: '自动回答', ht_d_clarify: '给出选项', ht_d_hand_over: '转人工',
-    ht_r_asked_for_person: '运营要求找人工', ht_r_no_candidates: '没有匹配的 FAQ', ht_r_low_confidence: '置信度低于请选择阈值',
+    ht_d_answer: '自动回答', ht_d_clarify: '给出选项', ht_d_ask_for_fields: '先询问必填信息', ht_d_hand_over: '转人工',
+    ht_r_asked_for_person: '运营要求找人工', ht_r_no_candidates: '没有匹配的 FAQ', ht_r_low_confidence: '置信度低于请选择阈值', ht_r_choices_off: '团队不提供选项（max_choices 为 0）',
     ht_missing: '会先询问：{fields}', ht_answers: '用来回答', ht_choice: '选项 {n}',
   },
   en: {
@@ -206,8 +206,8 @@ const texts = {
     hv_ack_p50: 'Ack p50', hv_ack_p90: 'Ack p90', hv_reply_p50: 'First reply p50', hv_reply_p90: 'First reply p90', hv_engineer: 'Engineer',
     ht_title: 'Try a question', ht_help: 'Type a question an operator might ask to see which FAQs match and what the bot would do. Only a try: nothing is saved.',
     ht_placeholder: 'e.g. How long does a refund take?', ht_run: 'Try',
-    ht_d_answer: 'Answer', ht_d_clarify: 'Offer choices', ht_d_hand_over: 'Hand over',
-    ht_r_asked_for_person: 'the operator asked for a person', ht_r_no_candidates: 'no FAQ matches', ht_r_low_confidence: 'confidence below the clarify threshold',
+    ht_d_answer: 'Answer', ht_d_clarify: 'Offer choices', ht_d_ask_for_fields: 'Ask for required fields first', ht_d_hand_over: 'Hand over',
+    ht_r_asked_for_person: 'the operator asked for a person', ht_r_no_candidates: 'no FAQ matches', ht_r_low_confidence: 'confidence below the clarify threshold', ht_r_choices_off: 'the team offers no choices (max_choices is 0)',
     ht_missing: 'Would first ask for: {fields}', ht_answers: 'answers', ht_choice: 'choice {n}',
   },
 };

@@ -4,7 +4,7 @@
 //! nothing of poem. Their JSON Schema (derived by `schemars`, in OpenAPI 3.0's dialect, with
 //! every bound of `switchboard_schemas::bounds`) is what the event files in `schemas/json`
 //! are made of. poem's schema model cannot say all of it (`additionalProperties: false`,
-//! `maxProperties`), so poem registers a placeholder under each definition's name and
+//! for one), so poem registers a placeholder under each definition's name and
 //! [`put_definitions`] replaces the placeholders in the built document with the definitions
 //! themselves: a client sees every field, enum and bound instead of a free object, and the
 //! contract tests check responses against it. The handler still reads the value itself,
@@ -98,13 +98,20 @@ fn definitions<T: JsonSchema>() -> Map<String, Value> {
 }
 
 /// Puts the definitions of every described type into `document` in place of poem's
-/// placeholders; a placeholder left over (a type described but not listed here) fails the
-/// document test in `tests/api.rs`.
+/// placeholders, and only there (a poem type of the same name is left alone); a placeholder
+/// left over (a type described but not listed here) fails the document test in
+/// `tests/api.rs`.
 pub fn put_definitions(document: &mut Value) {
     let Some(schemas) = document.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
-    for (name, mut definition) in definitions::<OnCallSettings>().into_iter().chain(definitions::<TeamSettings>()) {
-        nullable_in_place(&mut definition);
-        schemas.insert(name, definition);
+    let mut generator = SchemaSettings::openapi3().into_generator();
+    generator.subschema_for::<OnCallSettings>();
+    generator.subschema_for::<TeamSettings>();
+    for (name, mut definition) in generator.take_definitions(true) {
+        let Some(placeholder) = schemas.get_mut(&name) else { continue };
+        if placeholder.get("description") == Some(&Value::from(PLACEHOLDER)) {
+            nullable_in_place(&mut definition);
+            *placeholder = definition;
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use switchboard_projections::conversation::{
 };
 use switchboard_projections::sessions::SessionRow;
 use switchboard_projections::store::{Count, HandoverFigures, Percentiles, Period, Statistics};
-use switchboard_schemas::event::{MatchDecision, Recipient, SessionStatus};
+use switchboard_schemas::event::{MatchCandidate, MatchDecision, Recipient, SessionStatus};
 use switchboard_schemas::oncall::TargetKind;
 use switchboard_schemas::RecordedEvent;
 use uuid::Uuid;
@@ -179,6 +179,8 @@ pub struct LookupCandidate {
     pub faq_id: String,
     /// Its question as it read then.
     pub question: String,
+    /// Its answer as it read then.
+    pub answer: String,
     /// Its category.
     pub category: Option<String>,
     /// The fused score it was ranked by.
@@ -226,18 +228,21 @@ impl From<&MatchView> for FaqLookup {
             decision: decision.to_owned(),
             chosen,
             engine: m.engine.clone(),
-            candidates: m
-                .candidates
-                .iter()
-                .map(|c| LookupCandidate {
-                    faq_id: c.faq_id.to_string(),
-                    question: c.question.clone(),
-                    category: c.category.clone(),
-                    score: c.score,
-                    keyword_score: c.keyword_score,
-                    semantic_score: c.semantic_score,
-                })
-                .collect(),
+            candidates: m.candidates.iter().cloned().map(LookupCandidate::from).collect(),
+        }
+    }
+}
+
+impl From<MatchCandidate> for LookupCandidate {
+    fn from(c: MatchCandidate) -> Self {
+        Self {
+            faq_id: c.faq_id.to_string(),
+            question: c.question,
+            answer: c.answer,
+            category: c.category,
+            score: c.score,
+            keyword_score: c.keyword_score,
+            semantic_score: c.semantic_score,
         }
     }
 }

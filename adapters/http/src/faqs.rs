@@ -8,8 +8,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use switchboard_engine::catalog::{split_advice, Catalog, CatalogCommand, FaqEntry};
-use switchboard_engine::hit_test::{HitTest, HitTestError};
-use switchboard_engine::ports::MatchError;
+use switchboard_engine::hit_test::{HitOutcome, HitTest, HitTestError};
 use switchboard_engine::runtime::{CommandError, Committed};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{AccessRole, MatchDecision};
@@ -21,10 +20,14 @@ use uuid::Uuid;
 use crate::api::team_id;
 use crate::auth::AccessKey;
 use crate::download::{self, Download, DownloadKinds};
-use crate::dto::{CommandResult, Faq};
+use crate::dto::{CommandResult, Faq, LookupCandidate};
 use crate::error::ApiError;
 use crate::params::{FaqIdParam, TeamParam, Version};
 use crate::{ApiTags, AppState};
+
+/// How long a hit test may take (a matcher that is slow to answer, say a remote search
+/// engine, must not hold the request).
+const HIT_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Rows shown in an import preview.
 const PREVIEW_ROWS: usize = 200;
@@ -254,6 +257,8 @@ pub enum HitDecision {
     Answer,
     /// Offer the choices.
     Clarify,
+    /// Ask for the first missing required field, then match.
+    AskForFields,
     /// Hand the session to a person.
     HandOver,
 }
@@ -266,35 +271,17 @@ pub enum HandOverReason {
     AskedForPerson,
     /// No FAQ matches at all.
     NoCandidates,
-    /// The confidence is below `clarify_at` (or choices are off).
+    /// The confidence is below `clarify_at`.
     LowConfidence,
-}
-
-/// One ranked FAQ with the evidence behind its place.
-#[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct HitCandidate {
-    /// The FAQ.
-    pub faq_id: String,
-    /// Its question.
-    pub question: String,
-    /// Its answer (what would be sent).
-    pub answer: String,
-    /// Its category (routes a hand-over).
-    pub category: Option<String>,
-    /// The fused score the ranking uses.
-    pub score: f32,
-    /// The keyword engine's score, when it found this FAQ.
-    pub keyword_score: Option<f32>,
-    /// The semantic engine's score, when it scored this FAQ.
-    pub semantic_score: Option<f32>,
+    /// The confidence would offer choices, but the team offers none (`max_choices` 0).
+    ChoicesOff,
 }
 
 /// The outcome of a hit test.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct HitTestView {
-    /// The question as matched (trimmed).
+    /// The question as given.
     pub question: String,
     /// What the policy decides.
     pub decision: HitDecision,
@@ -308,62 +295,62 @@ pub struct HitTestView {
     #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
     pub confidence: f32,
     /// The team's answer threshold.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
     pub answer_at: f32,
     /// The team's clarify threshold.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
     pub clarify_at: f32,
-    /// Required fields the question lacks; a session would ask for them before matching.
+    /// Required fields the question lacks, in the team's order, when the decision is
+    /// `ask_for_fields` (the session asks for the first, then the next, then matches).
     pub missing_fields: Vec<String>,
     /// The matcher (and model) that ranked the candidates.
     pub engine: String,
-    /// The candidates, best first.
-    pub candidates: Vec<HitCandidate>,
+    /// The candidates, best first, with the evidence behind their places.
+    pub candidates: Vec<LookupCandidate>,
 }
 
 impl From<HitTest> for HitTestView {
     fn from(test: HitTest) -> Self {
-        let (decision, answer_faq_id, choices) = match &test.decision {
-            MatchDecision::Answer { faq_id } => (HitDecision::Answer, Some(faq_id.to_string()), Vec::new()),
-            MatchDecision::Clarify { choices } => {
-                (HitDecision::Clarify, None, choices.iter().map(ToString::to_string).collect())
-            }
-            MatchDecision::Transfer => (HitDecision::HandOver, None, Vec::new()),
-        };
-        let (decision, hand_over_reason) = if test.asks_for_person {
-            (HitDecision::HandOver, Some(HandOverReason::AskedForPerson))
-        } else if decision != HitDecision::HandOver {
-            (decision, None)
-        } else if test.ranking.candidates.is_empty() {
-            (decision, Some(HandOverReason::NoCandidates))
-        } else {
-            (decision, Some(HandOverReason::LowConfidence))
-        };
-        let answering = decision != HitDecision::HandOver;
-        Self {
+        let policy = &test.policy;
+        let mut view = Self {
             question: test.question,
-            decision,
-            hand_over_reason,
-            answer_faq_id: answer_faq_id.filter(|_| answering),
-            choices: if answering { choices } else { Vec::new() },
+            decision: HitDecision::HandOver,
+            hand_over_reason: None,
+            answer_faq_id: None,
+            choices: Vec::new(),
             confidence: test.ranking.confidence,
-            answer_at: test.policy.answer_at,
-            clarify_at: test.policy.clarify_at,
-            missing_fields: test.missing_fields,
+            answer_at: policy.answer_at,
+            clarify_at: policy.clarify_at,
+            missing_fields: Vec::new(),
             engine: test.ranking.engine,
-            candidates: test
-                .ranking
-                .candidates
-                .into_iter()
-                .map(|c| HitCandidate {
-                    faq_id: c.faq_id.to_string(),
-                    question: c.question,
-                    answer: c.answer,
-                    category: c.category,
-                    score: c.score,
-                    keyword_score: c.keyword_score,
-                    semantic_score: c.semantic_score,
-                })
-                .collect(),
+            candidates: Vec::new(),
+        };
+        match test.outcome {
+            HitOutcome::AskedForPerson => view.hand_over_reason = Some(HandOverReason::AskedForPerson),
+            HitOutcome::AsksForFields(fields) => {
+                view.decision = HitDecision::AskForFields;
+                view.missing_fields = fields;
+            }
+            HitOutcome::Decided(MatchDecision::Answer { faq_id }) => {
+                view.decision = HitDecision::Answer;
+                view.answer_faq_id = Some(faq_id.to_string());
+            }
+            HitOutcome::Decided(MatchDecision::Clarify { choices }) => {
+                view.decision = HitDecision::Clarify;
+                view.choices = choices.iter().map(ToString::to_string).collect();
+            }
+            HitOutcome::Decided(MatchDecision::Transfer) => {
+                view.hand_over_reason = Some(if test.ranking.candidates.is_empty() {
+                    HandOverReason::NoCandidates
+                } else if test.ranking.confidence >= policy.clarify_at {
+                    HandOverReason::ChoicesOff
+                } else {
+                    HandOverReason::LowConfidence
+                });
+            }
         }
+        view.candidates = test.ranking.candidates.into_iter().map(LookupCandidate::from).collect();
+        view
     }
 }
 
@@ -441,7 +428,7 @@ impl FaqApi {
     /// Try a question: the ranked FAQs with their keyword, semantic and fused scores, the
     /// calibrated confidence and what the team's policy would do. Nothing is written; a
     /// viewer key may use it.
-    #[oai(path = "/teams/:team/faqs/hit-test", method = "post")]
+    #[oai(path = "/teams/:team/faq-hit-test", method = "post")]
     async fn hit_test(
         &self,
         key: AccessKey,
@@ -449,13 +436,27 @@ impl FaqApi {
         body: Json<HitTestRequest>,
     ) -> Result<Json<HitTestView>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Viewer).await?;
-        let test = self.state.hit_tester.try_question(&team, &body.question).await.map_err(|e| match e {
-            HitTestError::Empty => ApiError::bad_request("empty_question", &e),
-            HitTestError::TooLong { .. } => ApiError::too_large("question_too_long", &e),
-            HitTestError::Team(e) => e.into(),
-            HitTestError::Match(MatchError::NotReady(_)) => ApiError::unavailable("index_not_ready", &e),
-            HitTestError::Match(_) => ApiError::unavailable("matcher_unavailable", &e),
-        })?;
+        if !self.state.health.caught_up() {
+            return Err(ApiError::unavailable(
+                "index_not_ready",
+                "the FAQ index is still catching up with the log after a start; try again in a moment",
+            ));
+        }
+        let tried = tokio::time::timeout(HIT_TEST_TIMEOUT, self.state.hit_tester.try_question(&team, &body.question));
+        let test = tried
+            .await
+            .map_err(|_| {
+                ApiError::unavailable(
+                    "matcher_unavailable",
+                    format!("the matcher did not answer within {} s; try again", HIT_TEST_TIMEOUT.as_secs()),
+                )
+            })?
+            .map_err(|e| match e {
+                HitTestError::Empty => ApiError::bad_request("empty_question", &e),
+                HitTestError::TooLong { .. } => ApiError::too_large("question_too_long", &e),
+                HitTestError::Team(e) => e.into(),
+                HitTestError::Match(_) => ApiError::unavailable("matcher_unavailable", &e),
+            })?;
         Ok(Json(test.into()))
     }
 

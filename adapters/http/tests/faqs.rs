@@ -253,12 +253,12 @@ async fn candidates_are_approved_into_faqs_and_leave_the_list() {
 async fn a_viewer_tries_questions_and_sees_why_each_would_be_answered_or_handed_over() {
     let h = harness().await;
     let viewer = &h.keys.ops_viewer;
-    let path = "/api/v1/teams/ops/faqs/hit-test";
+    let path = "/api/v1/teams/ops/faq-hit-test";
     let head = h.log.head().await.unwrap();
     // The catalog's question, worded as the FAQ words it: answered from it.
-    let (status, hit) = h.post(viewer, path, json!({"question": "  奖品库存不足怎么办？ "})).await;
+    let (status, hit) = h.post(viewer, path, json!({"question": "奖品库存不足怎么办？"})).await;
     assert_eq!(status, StatusCode::OK, "{hit}");
-    assert_eq!(hit["question"], "奖品库存不足怎么办？", "matched as trimmed");
+    assert_eq!(hit["question"], "奖品库存不足怎么办？");
     assert_eq!(
         (hit["decision"].as_str(), hit["answer_faq_id"].as_str()),
         (Some("answer"), Some("prize-stock")),
@@ -286,13 +286,17 @@ async fn a_viewer_tries_questions_and_sees_why_each_would_be_answered_or_handed_
         (Some("hand_over"), Some("asked_for_person")),
         "{person}"
     );
-    // Refusals: empty, longer than the team accepts, another team's key, no key.
+    // Refusals: empty, longer than the team accepts (counted untrimmed, as a message is),
+    // another team's key, no key.
     let (status, empty) = h.post(viewer, path, json!({"question": "  "})).await;
     assert_eq!((status, empty["code"].as_str()), (StatusCode::BAD_REQUEST, Some("empty_question")), "{empty}");
-    let (status, long) = h.post(viewer, path, json!({"question": "问".repeat(201)})).await;
+    let (status, long) = h.post(viewer, path, json!({"question": format!("问{}", " ".repeat(200))})).await;
     assert_eq!((status, long["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("question_too_long")), "{long}");
     assert!(long["message"].as_str().unwrap().contains("max_message_chars"), "{long}");
     let (status, _) = h.post(&h.keys.games_admin, path, json!({"question": "奖品库存不足怎么办"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let body = json!({"question": "奖品"}).to_string().into_bytes();
+    let (status, _) = h.exchange(poem::http::Method::POST, path, None, Some(("application/json", body))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(h.log.head().await.unwrap(), head, "hit testing writes nothing");
 }

@@ -247,7 +247,7 @@ async fn every_team_route_refuses_hostile_values_and_writes_nothing() {
         ),
         hostile(M::DELETE, "/teams/{team}/faqs/{faq_id}", t("/faqs/no-such-faq"), None),
         hostile(M::POST, "/teams/{team}/faqs/import", t("/faqs/import?format=csv"), None),
-        hostile(M::POST, "/teams/{team}/faqs/hit-test", t("/faqs/hit-test"), Some(json!({"question": long(20_001)}))),
+        hostile(M::POST, "/teams/{team}/faq-hit-test", t("/faq-hit-test"), Some(json!({"question": long(20_001)}))),
         hostile(
             M::PUT,
             "/teams/{team}/settings",
