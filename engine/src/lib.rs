@@ -20,6 +20,8 @@
 //!   outbound messages and firing timers.
 //! - [`hit_test`]: what a team's policy would do with a question, without a conversation
 //!   (the FAQ page's hit testing).
+//! - [`replay`]: a team's past matches decided again at other thresholds (what would
+//!   change, what the feedback says, precision and coverage per threshold).
 //!
 //! No I/O happens here beyond the ports; there is no networking and no database.
 
@@ -33,6 +35,7 @@ pub mod catalog;
 pub mod conversation;
 pub mod live;
 pub mod policy;
+pub mod replay;
 pub mod runtime;
 pub mod services;
 pub mod shards;

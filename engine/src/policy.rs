@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use regex::{Regex, RegexBuilder};
 use switchboard_oncall::{from_roster, Schedule, Staffing};
-use switchboard_schemas::event::{MatchDecision, RequiredField, Roster, TeamSettings};
+use switchboard_schemas::event::{AnswerPolicy, MatchDecision, RequiredField, Roster, TeamSettings};
 use switchboard_schemas::StaffId;
 
 use crate::ports::Ranking;
@@ -91,6 +91,31 @@ pub fn check_roster(roster: &Roster) -> Result<(), PolicyError> {
     Ok(few("roster.default", roster.default.len(), MAX_PARTICIPANTS)?)
 }
 
+/// Refuses thresholds outside `[0, 1]` or a clarify threshold above the answer threshold.
+pub fn check_thresholds(policy: &AnswerPolicy) -> Result<(), PolicyError> {
+    let in_range = |x: f32| (0.0..=1.0).contains(&x);
+    if !in_range(policy.clarify_at) || !in_range(policy.answer_at) || policy.clarify_at > policy.answer_at {
+        return Err(PolicyError::BadThresholds { clarify_at: policy.clarify_at, answer_at: policy.answer_at });
+    }
+    Ok(())
+}
+
+/// Applies the thresholds of `policy` to a ranking: answer, offer choices or hand over.
+pub fn decide_match(policy: &AnswerPolicy, ranking: &Ranking) -> MatchDecision {
+    let Some(top) = ranking.candidates.first() else {
+        return MatchDecision::Transfer;
+    };
+    if ranking.confidence >= policy.answer_at {
+        MatchDecision::Answer { faq_id: top.faq_id.clone() }
+    } else if ranking.confidence >= policy.clarify_at && policy.max_choices > 0 {
+        let choices =
+            ranking.candidates.iter().take(usize::from(policy.max_choices)).map(|c| c.faq_id.clone()).collect();
+        MatchDecision::Clarify { choices }
+    } else {
+        MatchDecision::Transfer
+    }
+}
+
 /// A team's settings and roster, validated and compiled for use in every decision.
 #[derive(Debug, Clone)]
 pub struct TeamPolicy {
@@ -105,11 +130,7 @@ pub struct TeamPolicy {
 impl TeamPolicy {
     /// Validates and compiles settings and roster.
     pub fn new(settings: TeamSettings, roster: Roster) -> Result<Self, PolicyError> {
-        let policy = &settings.answer_policy;
-        let in_range = |x: f32| (0.0..=1.0).contains(&x);
-        if !in_range(policy.clarify_at) || !in_range(policy.answer_at) || policy.clarify_at > policy.answer_at {
-            return Err(PolicyError::BadThresholds { clarify_at: policy.clarify_at, answer_at: policy.answer_at });
-        }
+        check_thresholds(&settings.answer_policy)?;
         check_settings(&settings)?;
         check_roster(&roster)?;
         let fields = settings
@@ -184,19 +205,7 @@ impl TeamPolicy {
 
     /// Applies the thresholds to a ranking.
     pub fn decide_match(&self, ranking: &Ranking) -> MatchDecision {
-        let policy = &self.settings.answer_policy;
-        let Some(top) = ranking.candidates.first() else {
-            return MatchDecision::Transfer;
-        };
-        if ranking.confidence >= policy.answer_at {
-            MatchDecision::Answer { faq_id: top.faq_id.clone() }
-        } else if ranking.confidence >= policy.clarify_at && policy.max_choices > 0 {
-            let choices =
-                ranking.candidates.iter().take(usize::from(policy.max_choices)).map(|c| c.faq_id.clone()).collect();
-            MatchDecision::Clarify { choices }
-        } else {
-            MatchDecision::Transfer
-        }
+        decide_match(&self.settings.answer_policy, ranking)
     }
 
     /// True when the operator asks for a person: the whole message is one of the team's

@@ -3,7 +3,7 @@
 // textContent, never as HTML.
 
 import { t, lang, setLang } from './i18n.js';
-import { dayColumns, bars, scale } from './charts.js';
+import { dayColumns, bars, scale, thresholdCurve } from './charts.js';
 
 const STATUSES = ['collecting', 'matching', 'awaiting_choice', 'answered', 'with_human', 'waiting', 'reconfirming', 'closed'];
 const TARGETS = ['acknowledge', 'first_reply', 'resolution'];
@@ -628,6 +628,167 @@ function hitTestResult(test) {
   ].filter(Boolean);
 }
 
+/** A threshold as it was set: the server keeps 32-bit floats, shown with up to three digits. */
+function threshold(value) { return Number(Number(value).toFixed(3)); }
+
+/** A decision badge (answer, clarify, transfer), named as on the conversation page. */
+function decisionBadge(decision, test) {
+  return h('span', { class: `badge d-${decision}`, 'data-test': test, 'data-decision': decision }, t(`d_${decision}`));
+}
+
+/**
+ * The FAQ page's threshold replay: the team's past questions decided again at other
+ * thresholds (what changes, what the operators' feedback says, precision and coverage at
+ * every answer threshold) before they go live. Nothing is written, so every role may
+ * replay; team admins may then save the thresholds replayed, the way the settings page
+ * saves the policies (the whole settings as read, with `expected_version`).
+ */
+function replayPanel() {
+  const isAdmin = session.me.global_admin || session.me.role === 'admin';
+  const input = (test, label) => h('input', { type: 'number', step: 0.01, min: 0, max: 1, class: 'threshold', 'data-test': test, 'aria-label': label,
+    onkeydown: onEnter(() => run()), oninput: () => sync() });
+  const answerAt = input('replay-answer-at', t('answer_at'));
+  const clarifyAt = input('replay-clarify-at', t('clarify_at'));
+  const button = h('button', { type: 'button', class: 'primary', 'data-test': 'replay-run', onclick: () => run() }, t('rp_run'));
+  const save = isAdmin ? h('button', { type: 'button', 'data-test': 'replay-save', disabled: true, title: t('rp_save_hint'), onclick: () => store() }, t('rp_save')) : null;
+  const now = h('span', { class: 'muted', 'data-test': 'replay-current' });
+  const problem = h('p', { class: 'error', 'data-test': 'replay-error', hidden: true });
+  const result = h('div', { class: 'replay-result', 'data-test': 'replay-result', 'aria-live': 'polite' });
+  // The team as read (its whole settings and version, for saving), the thresholds it runs
+  // with, and the replay shown with the thresholds it was run at.
+  let detail = null;
+  let current = null;
+  let shown = null;
+  const same = (a, b) => Boolean(a && b) && threshold(a.answer_at) === threshold(b.answer_at) && threshold(a.clarify_at) === threshold(b.clarify_at);
+  const say = (message) => { problem.textContent = message || ''; problem.hidden = !message; };
+  const showCurrent = () => {
+    now.textContent = current ? t('rp_current', { answer: current.answer_at.toFixed(2), clarify: current.clarify_at.toFixed(2) }) : '';
+    if (current) Object.assign(now.dataset, { answerAt: current.answer_at, clarifyAt: current.clarify_at });
+  };
+  const read = (node) => (node.value.trim() === '' ? NaN : threshold(node.value));
+  const typed = () => ({ answer_at: read(answerAt), clarify_at: read(clarifyAt) });
+  // Saving takes the thresholds replayed, while the inputs still say them and they differ from the team's.
+  function sync() {
+    if (!save) return;
+    const ready = Boolean(detail && shown && current) && same(typed(), shown.tried) && !same(shown.tried, current);
+    save.disabled = !ready;
+    save.title = ready ? '' : t('rp_save_hint');
+  }
+  function redraw() {
+    if (shown) result.replaceChildren(...replayResult(shown.replay, shown.tried, current));
+    showCurrent();
+    sync();
+  }
+  // The team's settings: the thresholds to start from (the inputs are filled once) and the version to save against.
+  async function reread() {
+    detail = await teamDetail(true);
+    const policy = detail.settings.answer_policy;
+    current = { answer_at: threshold(policy.answer_at), clarify_at: threshold(policy.clarify_at) };
+    if (answerAt.value === '' && clarifyAt.value === '') { answerAt.value = current.answer_at; clarifyAt.value = current.clarify_at; }
+    redraw();
+  }
+  function run() {
+    if (button.disabled) return;
+    const tried = typed();
+    const inRange = (v) => Number.isFinite(v) && v >= 0 && v <= 1;
+    if (!inRange(tried.answer_at) || !inRange(tried.clarify_at) || tried.clarify_at > tried.answer_at) { say(t('rp_bad_thresholds')); return; }
+    busy(button, async () => {
+      say('');
+      result.replaceChildren(h('p', { class: 'muted' }, t('loading')));
+      try {
+        const replay = await api('POST', teamPath('/threshold-replay'), tried);
+        current = { answer_at: threshold(replay.current_answer_at), clarify_at: threshold(replay.current_clarify_at) };
+        shown = { replay, tried };
+      } catch (e) {
+        failed(e);
+        say(e.message);
+        result.replaceChildren();
+        shown = null;
+      }
+      redraw();
+    });
+  }
+  async function store() {
+    if (!shown || !detail) return;
+    const { tried } = shown;
+    await busy(save, async () => {
+      say('');
+      // Everything as read, but the two thresholds.
+      const settings = structuredClone(detail.settings);
+      settings.answer_policy.answer_at = tried.answer_at;
+      settings.answer_policy.clarify_at = tried.clarify_at;
+      try {
+        await api('PUT', teamPath('/settings'), { settings, expected_version: detail.version });
+      } catch (e) {
+        // Refused (someone changed the settings since, say): what the server said stays
+        // here, the inputs and the replay stay, the settings are read again.
+        failed(e);
+        say(e.message);
+        await reread().catch(failed);
+        return;
+      }
+      toast(t('saved'));
+      current = { ...tried };
+      await reread().catch(failed);
+    });
+    redraw();
+  }
+  reread().catch((e) => { failed(e); say(e.message); });
+  return h('div', { class: 'card replay', 'data-test': 'replay' }, h('h3', {}, t('rp_title')), h('p', { class: 'muted' }, t('rp_help')),
+    h('div', { class: 'actions' }, field(t('answer_at'), answerAt), field(t('clarify_at'), clarifyAt), button, save, now),
+    problem, result);
+}
+
+/** A replay's outcome at the thresholds `tried`, the team's `current` ones beside them. */
+function replayResult(replay, tried, current) {
+  const fixed = (value, digits) => (typeof value === 'number' && Number.isFinite(value) ? value.toFixed(digits) : '—');
+  const share = (part, whole) => (whole > 0 ? percent(part / whole) : '—');
+  const changes = replay.changes || [];
+  const curve = replay.curve || [];
+  const flips = replay.flips || [];
+  const judged = replay.judged || {};
+  const table = (test, heads, rows, empty) => h('table', { class: 'list', 'data-test': test },
+    h('thead', {}, h('tr', {}, heads.map(([text, num]) => h('th', { class: num ? 'num' : null }, text)))),
+    h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: heads.length, class: 'empty' }, empty || t('none')))));
+  const change = (c) => h('tr', { class: c.was === c.now ? 'same' : 'changed', 'data-test': 'replay-change', 'data-was': c.was, 'data-now': c.now },
+    h('td', {}, decisionBadge(c.was)),
+    h('td', {}, decisionBadge(c.now), c.was === c.now ? h('span', { class: 'muted' }, ` ${t('rp_same')}`) : null),
+    h('td', { class: 'num' }, c.count), h('td', { class: 'num' }, share(c.count, replay.total)));
+  // Good: a confirmed answer kept, or a bad one withheld; bad: the other way round.
+  const verdicts = [['kept_good', 'good'], ['withheld_bad', 'good'], ['lost_good', 'bad'], ['kept_bad', 'bad'], ['new_unjudged', 'neutral']];
+  const verdict = ([key, tone]) => h('tr', { class: `tone-${tone}`, 'data-judged': key },
+    h('td', {}, t(`rp_${key}`)), h('td', { class: 'num', 'data-test': `replay-judged-${key.replaceAll('_', '-')}` }, judged[key] ?? 0));
+  const point = (p) => h('tr', { class: threshold(p.answer_at) === tried.answer_at ? 'tried' : null },
+    h('td', { class: 'num' }, fixed(p.answer_at, 2)), h('td', { class: 'num' }, typeof p.coverage === 'number' ? percent(p.coverage) : '—'),
+    h('td', { class: 'num' }, typeof p.precision === 'number' ? percent(p.precision) : '—'), h('td', { class: 'num' }, p.judged ?? 0));
+  const feedback = (resolved) => (resolved === true ? t('rp_resolved') : resolved === false ? t('rp_not_resolved') : '—');
+  const flip = (f) => h('tr', { 'data-test': 'replay-flip', 'data-was': f.was, 'data-now': f.now, 'data-resolved': typeof f.resolved === 'boolean' ? String(f.resolved) : null },
+    h('td', { class: 'question' }, f.question), h('td', { class: 'num' }, fixed(f.confidence, 2)), h('td', {}, f.faq_id || '—'),
+    h('td', { class: 'flip' }, decisionBadge(f.was), ' → ', decisionBadge(f.now)),
+    h('td', { class: `feedback ${f.resolved === true ? 'good' : f.resolved === false ? 'bad' : ''}` }, feedback(f.resolved)));
+  const marks = [{ at: tried.answer_at, cls: 'mark-tried', label: t('rp_mark_tried', { v: fixed(tried.answer_at, 2) }) }];
+  if (current) marks.push({ at: current.answer_at, cls: 'mark-current', label: t('rp_mark_current', { v: fixed(current.answer_at, 2) }) });
+  const labels = { title: t('rp_curve'), x: t('answer_at'), coverage: t('rp_coverage'), precision: t('rp_precision'), judged: t('rp_judged_n') };
+  return [
+    h('p', { class: 'replay-summary', 'data-test': 'replay-summary', 'data-answer-at': tried.answer_at, 'data-clarify-at': tried.clarify_at,
+      'data-total': replay.total, 'data-with-feedback': replay.with_feedback },
+    h('strong', {}, t('rp_summary', { total: replay.total ?? 0, feedback: replay.with_feedback ?? 0 })), ' · ',
+    h('span', { class: 'muted' }, t('rp_tried', { answer: fixed(tried.answer_at, 2), clarify: fixed(tried.clarify_at, 2) }))),
+    replay.total ? null : h('p', { class: 'notice-box', 'data-test': 'replay-empty' }, t('rp_empty')),
+    h('div', { class: 'grid2' },
+      h('div', {}, h('h4', {}, t('rp_changes')),
+        table('replay-changes', [[t('rp_was')], [t('rp_now')], [t('rp_count'), true], [t('rp_share'), true]], changes.map(change))),
+      h('div', {}, h('h4', {}, t('rp_judged')), h('p', { class: 'muted' }, t('rp_judged_help')),
+        table('replay-judged', [[t('rp_outcome')], [t('rp_count'), true]], verdicts.map(verdict)))),
+    h('div', { class: 'replay-curve', 'data-test': 'replay-curve' }, h('h4', {}, t('rp_curve')), h('p', { class: 'muted' }, t('rp_curve_help')),
+      thresholdCurve(curve, marks, { labels }),
+      h('details', {}, h('summary', {}, t('rp_curve_table')),
+        table('replay-curve-table', [[t('answer_at'), true], [t('rp_coverage'), true], [t('rp_precision'), true], [t('rp_judged_n'), true]], curve.map(point)))),
+    h('h4', {}, t('rp_flips')),
+    table('replay-flips', [[t('question')], [t('confidence'), true], [t('faq_id')], [t('rp_change')], [t('rp_feedback')]], flips.map(flip), t('rp_no_flips')),
+  ].filter(Boolean);
+}
+
 async function faqsPage() {
   const canEdit = session.me.global_admin || session.me.role !== 'viewer';
   const search = h('input', { type: 'search', placeholder: t('search'), 'data-test': 'faq-search' });
@@ -660,6 +821,7 @@ async function faqsPage() {
       h('button', { type: 'button', 'data-test': 'export-xlsx', onclick: () => download(`${teamPath('/faqs/export')}?format=xlsx`, `faqs-${session.team}.xlsx`) }, `${t('export')} Excel`)),
     editor,
     hitTestPanel(),
+    replayPanel(),
     canEdit ? importPanel(load) : null,
     h('table', { class: 'list', 'data-test': 'faqs' }, h('thead', {}, h('tr', {}, [t('faq_id'), t('question'), t('answer'), t('category'), ''].map((c) => h('th', {}, c)))), body)));
   await load();

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
+use switchboard_engine::replay::DecisionKind;
 use switchboard_projections::candidates::CandidateGroup;
 use switchboard_projections::conversation::{
     ConversationView, MatchView, MessageView, SessionView, Speaker, TimelineEntry,
@@ -191,6 +192,28 @@ pub struct LookupCandidate {
     pub semantic_score: Option<f32>,
 }
 
+/// What the answer policy decided for a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Decision {
+    /// Answered from the first candidate.
+    Answer,
+    /// Choices offered.
+    Clarify,
+    /// Handed to a person.
+    Transfer,
+}
+
+impl From<DecisionKind> for Decision {
+    fn from(kind: DecisionKind) -> Self {
+        match kind {
+            DecisionKind::Answer => Self::Answer,
+            DecisionKind::Clarify => Self::Clarify,
+            DecisionKind::Transfer => Self::Transfer,
+        }
+    }
+}
+
 /// One FAQ lookup of a session.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -203,8 +226,8 @@ pub struct FaqLookup {
     pub query: String,
     /// Calibrated confidence in the first candidate.
     pub confidence: f32,
-    /// answer, clarify or transfer.
-    pub decision: String,
+    /// What was decided.
+    pub decision: Decision,
     /// The FAQ answered from, or the choices offered.
     pub chosen: Vec<String>,
     /// The engine (and model) that ranked.
@@ -215,17 +238,17 @@ pub struct FaqLookup {
 
 impl From<&MatchView> for FaqLookup {
     fn from(m: &MatchView) -> Self {
-        let (decision, chosen) = match &m.decision {
-            MatchDecision::Answer { faq_id } => ("answer", vec![faq_id.to_string()]),
-            MatchDecision::Clarify { choices } => ("clarify", choices.iter().map(|c| c.to_string()).collect()),
-            MatchDecision::Transfer => ("transfer", Vec::new()),
+        let chosen = match &m.decision {
+            MatchDecision::Answer { faq_id } => vec![faq_id.to_string()],
+            MatchDecision::Clarify { choices } => choices.iter().map(|c| c.to_string()).collect(),
+            MatchDecision::Transfer => Vec::new(),
         };
         Self {
             position: m.position,
             at: m.at,
             query: m.query.clone(),
             confidence: m.confidence,
-            decision: decision.to_owned(),
+            decision: DecisionKind::from(&m.decision).into(),
             chosen,
             engine: m.engine.clone(),
             candidates: m.candidates.iter().cloned().map(LookupCandidate::from).collect(),

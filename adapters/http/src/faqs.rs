@@ -9,9 +9,11 @@ use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use switchboard_engine::catalog::{split_advice, Catalog, CatalogCommand, FaqEntry};
 use switchboard_engine::hit_test::{HitOutcome, HitTest, HitTestError};
+use switchboard_engine::policy::check_thresholds;
+use switchboard_engine::replay::{past_matches, replay, Replay};
 use switchboard_engine::runtime::{CommandError, Committed};
 use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::{AccessRole, MatchDecision};
+use switchboard_schemas::event::{AccessRole, AnswerPolicy, MatchDecision};
 use switchboard_schemas::{FaqId, TeamId};
 use switchboard_tabular::faq::{self as faq_file, Change};
 use switchboard_tabular::Format;
@@ -20,7 +22,7 @@ use uuid::Uuid;
 use crate::api::team_id;
 use crate::auth::AccessKey;
 use crate::download::{self, Download, DownloadKinds};
-use crate::dto::{CommandResult, Faq, LookupCandidate};
+use crate::dto::{CommandResult, Decision, Faq, LookupCandidate};
 use crate::error::ApiError;
 use crate::params::{FaqIdParam, TeamParam, Version};
 use crate::{ApiTags, AppState};
@@ -28,6 +30,9 @@ use crate::{ApiTags, AppState};
 /// How long a hit test may take (a matcher that is slow to answer, say a remote search
 /// engine, must not hold the request).
 const HIT_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long reading a team's past matches for a replay may take.
+const REPLAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Rows shown in an import preview.
 const PREVIEW_ROWS: usize = 200;
@@ -260,7 +265,7 @@ pub enum HitDecision {
     /// Ask for the first missing required field, then match.
     AskForFields,
     /// Hand the session to a person.
-    HandOver,
+    Transfer,
 }
 
 /// Why a question would go to a person.
@@ -277,6 +282,144 @@ pub enum HandOverReason {
     ChoicesOff,
 }
 
+/// Thresholds to replay the team's past matches at.
+#[derive(Debug, Object)]
+pub struct ReplayRequest {
+    /// The answer threshold to try.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    pub answer_at: f32,
+    /// The clarify threshold to try (at most `answer_at`).
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    pub clarify_at: f32,
+}
+
+/// How many past matches went from one decision to another.
+#[derive(Debug, Object)]
+pub struct DecisionChange {
+    /// The decision then.
+    pub was: Decision,
+    /// The decision at the tried thresholds.
+    pub now: Decision,
+    /// How many matches.
+    pub count: u64,
+}
+
+/// What the operators' feedback says about the answers kept, lost and new.
+#[derive(Debug, Object)]
+pub struct JudgedAnswers {
+    /// Answered then and at the tried thresholds, confirmed resolved.
+    pub kept_good: u64,
+    /// Answered then but not at the tried thresholds, although confirmed resolved.
+    pub lost_good: u64,
+    /// Answered then and at the tried thresholds, although marked not resolved.
+    pub kept_bad: u64,
+    /// Answered then but not at the tried thresholds, and marked not resolved.
+    pub withheld_bad: u64,
+    /// Answered only at the tried thresholds (no feedback on an answer to judge them by).
+    pub new_unjudged: u64,
+}
+
+/// Precision and coverage of automatic answers at one answer threshold.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CurvePointView {
+    /// The answer threshold.
+    pub answer_at: f32,
+    /// Share of the past matches that would be answered.
+    pub coverage: f32,
+    /// Share of those answers with feedback that were confirmed resolved; absent when none
+    /// has feedback.
+    pub precision: Option<f32>,
+    /// How many of those answers have feedback.
+    pub judged: u64,
+}
+
+/// A past question whose decision would change.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct FlipView {
+    /// The question.
+    pub question: String,
+    /// Its recorded confidence.
+    pub confidence: f32,
+    /// The first candidate, when there was one.
+    pub faq_id: Option<String>,
+    /// The decision then.
+    pub was: Decision,
+    /// The decision at the tried thresholds.
+    pub now: Decision,
+    /// The operator's feedback on the first candidate: resolved or not; absent when none.
+    pub resolved: Option<bool>,
+}
+
+/// The team's past matches decided again at other thresholds.
+#[derive(Debug, Object)]
+pub struct ReplayView {
+    /// The thresholds the team runs with now.
+    pub current_answer_at: f32,
+    /// The team's clarify threshold now.
+    pub current_clarify_at: f32,
+    /// How many past matches were replayed (the latest 50,000 at most).
+    pub total: u64,
+    /// How many of them have feedback on their first candidate.
+    pub with_feedback: u64,
+    /// Decisions then → at the tried thresholds, largest first.
+    pub changes: Vec<DecisionChange>,
+    /// The feedback on the answers.
+    pub judged: JudgedAnswers,
+    /// Precision and coverage at the answer thresholds 0.00, 0.05, … 1.00.
+    pub curve: Vec<CurvePointView>,
+    /// Up to 20 questions whose decision would change, the latest first.
+    pub flips: Vec<FlipView>,
+}
+
+impl ReplayView {
+    fn new(replay: Replay, current: &AnswerPolicy) -> Self {
+        let count = |n: usize| n as u64;
+        let j = replay.judged;
+        Self {
+            current_answer_at: current.answer_at,
+            current_clarify_at: current.clarify_at,
+            total: count(replay.total),
+            with_feedback: count(replay.with_verdict),
+            changes: replay
+                .changes
+                .iter()
+                .map(|c| DecisionChange { was: c.was.into(), now: c.now.into(), count: count(c.count) })
+                .collect(),
+            judged: JudgedAnswers {
+                kept_good: count(j.kept_good),
+                lost_good: count(j.lost_good),
+                kept_bad: count(j.kept_bad),
+                withheld_bad: count(j.withheld_bad),
+                new_unjudged: count(j.new_unjudged),
+            },
+            curve: replay
+                .curve
+                .iter()
+                .map(|p| CurvePointView {
+                    answer_at: p.answer_at,
+                    coverage: p.coverage,
+                    precision: p.precision,
+                    judged: count(p.judged),
+                })
+                .collect(),
+            flips: replay
+                .flips
+                .into_iter()
+                .map(|f| FlipView {
+                    question: f.query,
+                    confidence: f.confidence,
+                    faq_id: f.faq_id.map(|id| id.to_string()),
+                    was: f.was.into(),
+                    now: f.now.into(),
+                    resolved: f.verdict,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The outcome of a hit test.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -285,7 +428,7 @@ pub struct HitTestView {
     pub question: String,
     /// What the policy decides.
     pub decision: HitDecision,
-    /// Why it goes to a person, when it does.
+    /// Why it goes to a person, when the decision is `transfer`.
     pub hand_over_reason: Option<HandOverReason>,
     /// The FAQ answered from, when the decision is `answer`.
     pub answer_faq_id: Option<String>,
@@ -314,7 +457,7 @@ impl From<HitTest> for HitTestView {
         let policy = &test.policy;
         let mut view = Self {
             question: test.question,
-            decision: HitDecision::HandOver,
+            decision: HitDecision::Transfer,
             hand_over_reason: None,
             answer_faq_id: None,
             choices: Vec::new(),
@@ -458,6 +601,35 @@ impl FaqApi {
                 HitTestError::Match(_) => ApiError::unavailable("matcher_unavailable", &e),
             })?;
         Ok(Json(test.into()))
+    }
+
+    /// Replay the team's past matches (the latest 50,000) at other thresholds before they
+    /// go live: how many decisions change, what the operators' feedback says about the
+    /// answers given or withheld, precision and coverage at every answer threshold, and
+    /// examples of questions that would flip. Nothing is written; a viewer key may use it.
+    /// Saving the thresholds is a settings change (`PUT …/settings`).
+    #[oai(path = "/teams/:team/threshold-replay", method = "post")]
+    async fn threshold_replay(
+        &self,
+        key: AccessKey,
+        team: Path<TeamParam>,
+        body: Json<ReplayRequest>,
+    ) -> Result<Json<ReplayView>, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Viewer).await?;
+        let current = self.state.runtime.load_team(&team).await?.settings.answer_policy;
+        let trial = AnswerPolicy { answer_at: body.answer_at, clarify_at: body.clarify_at, ..current.clone() };
+        check_thresholds(&trial).map_err(|e| ApiError::bad_request("bad_thresholds", e))?;
+        let read = tokio::time::timeout(REPLAY_TIMEOUT, past_matches(self.state.runtime.log().clone(), &team));
+        let matches = read
+            .await
+            .map_err(|_| {
+                ApiError::unavailable(
+                    "replay_timeout",
+                    format!("reading the past matches took over {} s; try again later", REPLAY_TIMEOUT.as_secs()),
+                )
+            })?
+            .map_err(|e| ApiError::from(CommandError::Log(e)))?;
+        Ok(Json(ReplayView::new(replay(&matches, &trial), &current)))
     }
 
     /// Create an FAQ entry (409 when the id is taken).

@@ -276,14 +276,14 @@ async fn a_viewer_tries_questions_and_sees_why_each_would_be_answered_or_handed_
     let (_, miss) = h.post(viewer, path, json!({"question": "服务器证书什么时候过期"})).await;
     assert_eq!(
         (miss["decision"].as_str(), miss["hand_over_reason"].as_str()),
-        (Some("hand_over"), Some("no_candidates"))
+        (Some("transfer"), Some("no_candidates"))
     );
     assert_eq!(miss["candidates"], json!([]));
     // Asking for a person goes to one whatever the FAQ says.
     let (_, person) = h.post(viewer, path, json!({"question": "转人工"})).await;
     assert_eq!(
         (person["decision"].as_str(), person["hand_over_reason"].as_str()),
-        (Some("hand_over"), Some("asked_for_person")),
+        (Some("transfer"), Some("asked_for_person")),
         "{person}"
     );
     // Refusals: empty, longer than the team accepts (counted untrimmed, as a message is),
@@ -299,4 +299,52 @@ async fn a_viewer_tries_questions_and_sees_why_each_would_be_answered_or_handed_
     let (status, _) = h.exchange(poem::http::Method::POST, path, None, Some(("application/json", body))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(h.log.head().await.unwrap(), head, "hit testing writes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_questions_are_replayed_at_other_thresholds_before_they_go_live() {
+    let h = harness().await;
+    // A neighbouring FAQ, so the keyword engine is less than certain.
+    let neighbour = json!({"id": "prize-stock-view", "question": "奖品库存在哪里查看", "answer": "奖品管理 → 库存。"});
+    let (status, _) = h.post(&h.keys.ops_agent, "/api/v1/teams/ops/faqs", neighbour).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answered) = h.send("ops", json!({"user": "zhangsan", "text": "奖品库存不足了怎么办"})).await;
+    assert_eq!((status, answered["status"].as_str()), (StatusCode::OK, Some("answered")), "{answered}");
+    let (status, closed) = h.send("ops", json!({"user": "zhangsan", "text": "解决了"})).await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    let viewer = &h.keys.ops_viewer;
+    let path = "/api/v1/teams/ops/threshold-replay";
+    let head = h.log.head().await.unwrap();
+    // At the team's own thresholds nothing changes.
+    let (status, same) = h.post(viewer, path, json!({"answer_at": 0.4, "clarify_at": 0.2})).await;
+    assert_eq!(status, StatusCode::OK, "{same}");
+    assert_eq!((same["total"].as_u64(), same["with_feedback"].as_u64()), (Some(1), Some(1)), "{same}");
+    assert_eq!(same["changes"], json!([{"was": "answer", "now": "answer", "count": 1}]));
+    assert_eq!(same["judged"]["kept_good"], 1);
+    assert_eq!(same["flips"], json!([]));
+    // Demanding certainty withholds the answer the operator confirmed.
+    let (_, strict) = h.post(viewer, path, json!({"answer_at": 1.0, "clarify_at": 0.0})).await;
+    assert_eq!(strict["changes"], json!([{"was": "answer", "now": "clarify", "count": 1}]), "{strict}");
+    assert_eq!(strict["judged"]["lost_good"], 1);
+    let flip = &strict["flips"][0];
+    assert_eq!((flip["faq_id"].as_str(), flip["resolved"].as_bool()), (Some("prize-stock"), Some(true)), "{flip}");
+    assert!(flip["question"].as_str().unwrap().contains("奖品库存"));
+    let curve = strict["curve"].as_array().unwrap();
+    assert_eq!(curve.len(), 21);
+    assert_eq!((curve[0]["coverage"].as_f64(), curve[0]["precision"].as_f64()), (Some(1.0), Some(1.0)));
+    assert!(curve[20].get("precision").is_none(), "nothing answered at 1.00 has feedback: {strict}");
+    assert_eq!(
+        (strict["current_answer_at"].as_f64(), strict["current_clarify_at"].as_f64()),
+        (Some(f64::from(0.4f32)), Some(f64::from(0.2f32)))
+    );
+    // Refusals: inverted or out-of-range thresholds, another team's key.
+    for body in [json!({"answer_at": 0.3, "clarify_at": 0.5}), json!({"answer_at": 1.5, "clarify_at": 0.2})] {
+        let (status, refused) = h.post(viewer, path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {refused}");
+    }
+    let (status, refused) = h.post(viewer, path, json!({"answer_at": 0.3, "clarify_at": 0.5})).await;
+    assert_eq!(refused["code"], "bad_thresholds", "{status} {refused}");
+    let (status, _) = h.post(&h.keys.games_admin, path, json!({"answer_at": 0.4, "clarify_at": 0.2})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(h.log.head().await.unwrap(), head, "a replay writes nothing");
 }

@@ -247,6 +247,12 @@ async fn every_team_route_refuses_hostile_values_and_writes_nothing() {
         ),
         hostile(M::DELETE, "/teams/{team}/faqs/{faq_id}", t("/faqs/no-such-faq"), None),
         hostile(M::POST, "/teams/{team}/faqs/import", t("/faqs/import?format=csv"), None),
+        hostile(
+            M::POST,
+            "/teams/{team}/threshold-replay",
+            t("/threshold-replay"),
+            Some(json!({"answer_at": 0.1, "clarify_at": 0.9})),
+        ),
         hostile(M::POST, "/teams/{team}/faq-hit-test", t("/faq-hit-test"), Some(json!({"question": long(20_001)}))),
         hostile(
             M::PUT,

@@ -1,0 +1,313 @@
+//! Threshold replay: a team's past matches (every `FaqMatched` keeps its ranked candidates
+//! and confidence) decided again at other thresholds before they go live — how many
+//! decisions change, what the operators' feedback says about the answers that would be given
+//! or withheld, and the precision and coverage of automatic answers at every threshold.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use switchboard_schemas::event::{AnswerPolicy, MatchDecision};
+use switchboard_schemas::{ConversationEvent, Event, FaqId, StreamId, TeamId};
+use uuid::Uuid;
+
+use crate::log::{batches, EventLog, LogError};
+use crate::policy::decide_match;
+use crate::ports::Ranking;
+
+/// Events read per round.
+const BATCH: usize = 5_000;
+/// Past matches kept (the latest), so a replay has a bounded cost however old the team is.
+pub const MAX_MATCHES: usize = 50_000;
+/// Questions whose decision would change, shown as examples.
+pub const MAX_FLIPS: usize = 20;
+/// The answer thresholds of the precision and coverage curve: 0.00, 0.05, … 1.00.
+const CURVE_STEPS: u16 = 20;
+
+/// One past match and what the operator said about its first candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastMatch {
+    /// The question matched.
+    pub query: String,
+    /// The candidates and confidence recorded then.
+    pub ranking: Ranking,
+    /// What was decided then.
+    pub decision: MatchDecision,
+    /// The operator's feedback, in that session, on the first candidate's FAQ (it was
+    /// answered, or chosen from the choices): resolved or not; none when they said nothing.
+    pub verdict: Option<bool>,
+}
+
+/// What kind of decision a match got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DecisionKind {
+    /// Answered from the first candidate.
+    Answer,
+    /// Choices offered.
+    Clarify,
+    /// Handed to a person.
+    Transfer,
+}
+
+impl From<&MatchDecision> for DecisionKind {
+    fn from(decision: &MatchDecision) -> Self {
+        match decision {
+            MatchDecision::Answer { .. } => Self::Answer,
+            MatchDecision::Clarify { .. } => Self::Clarify,
+            MatchDecision::Transfer => Self::Transfer,
+        }
+    }
+}
+
+/// How many matches went from one kind of decision to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    /// The decision then.
+    pub was: DecisionKind,
+    /// The decision at the new thresholds.
+    pub now: DecisionKind,
+    /// How many matches.
+    pub count: usize,
+}
+
+/// What the feedback says about the answers kept, lost and new.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Judged {
+    /// Answered then and now, confirmed resolved.
+    pub kept_good: usize,
+    /// Answered then but not now, although confirmed resolved.
+    pub lost_good: usize,
+    /// Answered then and now, although marked not resolved.
+    pub kept_bad: usize,
+    /// Answered then but not now, and marked not resolved.
+    pub withheld_bad: usize,
+    /// Answered only now: no feedback on an answer to judge them by.
+    pub new_unjudged: usize,
+}
+
+/// Precision and coverage of automatic answers at one answer threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CurvePoint {
+    /// The answer threshold.
+    pub answer_at: f32,
+    /// Share of the matches that would be answered.
+    pub coverage: f32,
+    /// Share of the judged answers that were confirmed resolved; none when none is judged.
+    pub precision: Option<f32>,
+    /// How many of the answers have a verdict.
+    pub judged: usize,
+}
+
+/// A question whose decision would change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flip {
+    /// The question.
+    pub query: String,
+    /// Its confidence.
+    pub confidence: f32,
+    /// The first candidate, if any.
+    pub faq_id: Option<FaqId>,
+    /// The decision then.
+    pub was: DecisionKind,
+    /// The decision at the new thresholds.
+    pub now: DecisionKind,
+    /// What the operator said about the first candidate.
+    pub verdict: Option<bool>,
+}
+
+/// The past matches decided again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    /// How many past matches were replayed.
+    pub total: usize,
+    /// How many of them had a verdict on their first candidate.
+    pub with_verdict: usize,
+    /// Decisions then → now, largest first.
+    pub changes: Vec<Change>,
+    /// The feedback on the answers.
+    pub judged: Judged,
+    /// Precision and coverage at every answer threshold (the clarify threshold does not
+    /// change which questions are answered).
+    pub curve: Vec<CurvePoint>,
+    /// Some questions whose decision would change, the latest first.
+    pub flips: Vec<Flip>,
+}
+
+/// The latest [`MAX_MATCHES`] matches of `team`, each with the verdict on its first
+/// candidate.
+pub async fn past_matches(log: Arc<dyn EventLog>, team: &TeamId) -> Result<Vec<PastMatch>, LogError> {
+    let mut matches: VecDeque<(StreamId, Uuid, PastMatch)> = VecDeque::new();
+    let mut verdicts: HashMap<(StreamId, Uuid, FaqId), bool> = HashMap::new();
+    let mut events = batches(log, 0, Some(team.clone()), BATCH);
+    while let Some(batch) = events.next().await {
+        for recorded in batch? {
+            let Ok(Event::Conversation(event)) = recorded.decode() else { continue };
+            match event {
+                ConversationEvent::FaqMatched(m) => {
+                    let ranking = Ranking { candidates: m.candidates, confidence: m.confidence, engine: m.engine };
+                    let past = PastMatch { query: m.query, ranking, decision: m.decision, verdict: None };
+                    if matches.len() == MAX_MATCHES {
+                        matches.pop_front();
+                    }
+                    matches.push_back((recorded.stream.clone(), m.session_id, past));
+                }
+                ConversationEvent::FeedbackGiven(f) => {
+                    verdicts.insert((recorded.stream.clone(), f.session_id, f.faq_id), f.resolved);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(matches
+        .into_iter()
+        .map(|(stream, session, mut past)| {
+            past.verdict = past
+                .ranking
+                .candidates
+                .first()
+                .and_then(|top| verdicts.get(&(stream, session, top.faq_id.clone())).copied());
+            past
+        })
+        .collect())
+}
+
+/// Decides `matches` again at `policy`'s thresholds. Pure.
+pub fn replay(matches: &[PastMatch], policy: &AnswerPolicy) -> Replay {
+    let mut changes: HashMap<(DecisionKind, DecisionKind), usize> = HashMap::new();
+    let mut judged = Judged::default();
+    let mut flips = Vec::new();
+    for past in matches.iter().rev() {
+        let was = DecisionKind::from(&past.decision);
+        let now = DecisionKind::from(&decide_match(policy, &past.ranking));
+        *changes.entry((was, now)).or_default() += 1;
+        let (answered_then, answered_now) = (was == DecisionKind::Answer, now == DecisionKind::Answer);
+        match (past.verdict, answered_then, answered_now) {
+            (Some(true), true, true) => judged.kept_good += 1,
+            (Some(true), true, false) => judged.lost_good += 1,
+            (Some(false), true, true) => judged.kept_bad += 1,
+            (Some(false), true, false) => judged.withheld_bad += 1,
+            (_, false, true) => judged.new_unjudged += 1,
+            _ => {}
+        }
+        if was != now && flips.len() < MAX_FLIPS {
+            flips.push(Flip {
+                query: past.query.clone(),
+                confidence: past.ranking.confidence,
+                faq_id: past.ranking.candidates.first().map(|c| c.faq_id.clone()),
+                was,
+                now,
+                verdict: past.verdict,
+            });
+        }
+    }
+    let mut changes: Vec<Change> = changes.into_iter().map(|((was, now), count)| Change { was, now, count }).collect();
+    changes.sort_by(|a, b| b.count.cmp(&a.count).then(a.was.cmp(&b.was)).then(a.now.cmp(&b.now)));
+    Replay {
+        total: matches.len(),
+        with_verdict: matches.iter().filter(|m| m.verdict.is_some()).count(),
+        changes,
+        judged,
+        curve: curve(matches),
+        flips,
+    }
+}
+
+/// Precision and coverage of automatic answers at each step of the answer threshold.
+fn curve(matches: &[PastMatch]) -> Vec<CurvePoint> {
+    (0..=CURVE_STEPS)
+        .map(|step| {
+            let answer_at = f32::from(step) / f32::from(CURVE_STEPS);
+            let answered: Vec<&PastMatch> = matches
+                .iter()
+                .filter(|m| !m.ranking.candidates.is_empty() && m.ranking.confidence >= answer_at)
+                .collect();
+            let verdicts: Vec<bool> = answered.iter().filter_map(|m| m.verdict).collect();
+            let good = verdicts.iter().filter(|v| **v).count();
+            #[allow(clippy::cast_precision_loss)]
+            let share = |part: usize, whole: usize| (whole > 0).then(|| part as f32 / whole as f32);
+            CurvePoint {
+                answer_at,
+                coverage: share(answered.len(), matches.len()).unwrap_or(0.0),
+                precision: share(good, verdicts.len()),
+                judged: verdicts.len(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_schemas::event::MatchCandidate;
+
+    use super::*;
+
+    fn past(confidence: f32, decision: MatchDecision, verdict: Option<bool>) -> PastMatch {
+        let candidate = MatchCandidate {
+            faq_id: FaqId::new("refund").unwrap(),
+            question: "退款多久到账".into(),
+            answer: "三个工作日".into(),
+            category: None,
+            score: confidence,
+            keyword_score: None,
+            semantic_score: None,
+        };
+        PastMatch {
+            query: format!("q{confidence}"),
+            ranking: Ranking { candidates: vec![candidate], confidence, engine: "test".into() },
+            decision,
+            verdict,
+        }
+    }
+
+    fn answer() -> MatchDecision {
+        MatchDecision::Answer { faq_id: FaqId::new("refund").unwrap() }
+    }
+
+    #[test]
+    fn raising_the_answer_threshold_withholds_the_doubtful_answers_and_says_what_feedback_they_had() {
+        let matches = vec![
+            past(0.9, answer(), Some(true)),
+            past(0.5, answer(), Some(false)),
+            past(0.45, answer(), Some(true)),
+            past(0.3, MatchDecision::Transfer, None),
+        ];
+        let stricter = AnswerPolicy { answer_at: 0.6, clarify_at: 0.4, max_choices: 3 };
+        let replay = replay(&matches, &stricter);
+        assert_eq!((replay.total, replay.with_verdict), (4, 3));
+        assert_eq!(replay.judged, Judged { kept_good: 1, lost_good: 1, kept_bad: 0, withheld_bad: 1, new_unjudged: 0 });
+        let count = |was, now| replay.changes.iter().find(|c| c.was == was && c.now == now).map_or(0, |c| c.count);
+        assert_eq!(count(DecisionKind::Answer, DecisionKind::Clarify), 2);
+        assert_eq!(count(DecisionKind::Answer, DecisionKind::Answer), 1);
+        assert_eq!(count(DecisionKind::Transfer, DecisionKind::Transfer), 1);
+        assert_eq!(replay.flips.len(), 2, "only the changed decisions are examples");
+        assert!(replay.flips.iter().all(|f| f.was == DecisionKind::Answer && f.now == DecisionKind::Clarify));
+        assert_eq!(replay.flips[0].query, "q0.45", "the latest first");
+    }
+
+    #[test]
+    fn the_curve_trades_coverage_for_precision() {
+        let matches = vec![
+            past(0.9, answer(), Some(true)),
+            past(0.5, answer(), Some(false)),
+            past(0.45, answer(), Some(true)),
+            past(0.3, MatchDecision::Transfer, None),
+        ];
+        let replay = replay(&matches, &AnswerPolicy::default());
+        let at = |t: f32| *replay.curve.iter().find(|p| (p.answer_at - t).abs() < 1e-6).unwrap();
+        assert_eq!(replay.curve.len(), 21);
+        assert_eq!((at(0.0).coverage, at(0.0).precision, at(0.0).judged), (1.0, Some(2.0 / 3.0), 3));
+        assert_eq!((at(0.5).coverage, at(0.5).precision), (0.5, Some(0.5)));
+        assert_eq!((at(0.6).coverage, at(0.6).precision), (0.25, Some(1.0)));
+        assert_eq!((at(0.95).coverage, at(0.95).precision, at(0.95).judged), (0.0, None, 0));
+        for pair in replay.curve.windows(2) {
+            assert!(pair[1].coverage <= pair[0].coverage, "coverage never grows with the threshold");
+        }
+    }
+
+    #[test]
+    fn nothing_to_replay_is_an_empty_replay() {
+        let replay = replay(&[], &AnswerPolicy::default());
+        assert_eq!((replay.total, replay.changes.len(), replay.flips.len()), (0, 0, 0));
+        assert!(replay.curve.iter().all(|p| p.coverage == 0.0 && p.precision.is_none()));
+    }
+}
