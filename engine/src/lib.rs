@@ -20,7 +20,7 @@
 //!   outbound messages and firing timers.
 //! - [`hit_test`]: what a team's policy would do with a question, without a conversation
 //!   (the FAQ page's hit testing).
-//! - [`replay`]: a team's past matches decided again at other thresholds (what would
+//! - [`threshold_replay`]: a team's past matches decided again at other thresholds (what would
 //!   change, what the feedback says, precision and coverage per threshold).
 //!
 //! No I/O happens here beyond the ports; there is no networking and no database.
@@ -35,9 +35,9 @@ pub mod catalog;
 pub mod conversation;
 pub mod live;
 pub mod policy;
-pub mod replay;
 pub mod runtime;
 pub mod services;
 pub mod shards;
 pub mod team;
+pub mod threshold_replay;
 pub mod timers;

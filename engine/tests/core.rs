@@ -19,9 +19,10 @@ use switchboard_engine::ports::{Clock, DeliveryError, MatchError, Matcher, Notif
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
 use switchboard_engine::team::TeamCommand;
+use switchboard_engine::threshold_replay::{past_matches, replay};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{
-    Channel, MatchCandidate, MatchDecision, OutboundPurpose, RequiredField, Roster, TeamSettings,
+    AnswerPolicy, Channel, MatchCandidate, MatchDecision, OutboundPurpose, RequiredField, Roster, TeamSettings,
 };
 use switchboard_schemas::{FaqEvent, FaqId, MessageId, StaffId, StreamId, TeamId, UserId};
 use switchboard_testkit::{ManualClock, MemoryEventLog};
@@ -300,4 +301,82 @@ async fn a_hit_test_follows_the_order_a_first_message_takes_and_writes_nothing()
     let padded = "活动 42 奖品库存不足                                        ";
     assert!(matches!(outcome(0.95, padded).await, Err(HitTestError::TooLong { max: 40, .. })));
     assert_eq!(world.log.head().await.unwrap(), head, "nothing was written");
+}
+
+/// Two candidates, `prize-stock` first, at `confidence`.
+fn two_candidates(confidence: f32) -> Ranking {
+    let candidate = |id: &str| MatchCandidate {
+        faq_id: FaqId::new(id).unwrap(),
+        question: format!("{id}?"),
+        answer: format!("{id}."),
+        category: None,
+        score: confidence,
+        keyword_score: None,
+        semantic_score: None,
+    };
+    Ranking { candidates: vec![candidate("prize-stock"), candidate("page-blank")], confidence, engine: "fixed".into() }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_judges_each_match_by_what_the_operator_did_after_it_and_no_other() {
+    let world = World::new(1800).await;
+    let say = |user: &'static str, id: &'static str, text: &'static str| {
+        let runtime = world.runtime.clone();
+        let team = world.team.clone();
+        async move {
+            let user = UserId::new(user).unwrap();
+            let command = Command::ReceiveMessage {
+                user: user.clone(),
+                message_id: MessageId(id.into()),
+                text: text.into(),
+                channel: Channel::Api,
+            };
+            runtime.conversation(&team, &user, command, cause()).await.unwrap();
+        }
+    };
+    let matched = |user: &'static str, id: &'static str, confidence: f32| {
+        let runtime = world.runtime.clone();
+        let team = world.team.clone();
+        async move {
+            let user = UserId::new(user).unwrap();
+            let command = Command::ApplyMatch {
+                message_id: MessageId(id.into()),
+                ranking: two_candidates(confidence),
+                rephrased: None,
+            };
+            runtime.conversation(&team, &user, command, cause()).await.unwrap();
+        }
+    };
+    // a: offered choices, took the second: the first candidate was wrong.
+    say("a", "a1", "奖品库存不足").await;
+    matched("a", "a1", 0.3).await;
+    say("a", "a2", "2").await;
+    // b: offered choices, took the first, and it resolved the question.
+    say("b", "b1", "奖品库存不足").await;
+    matched("b", "b1", 0.3).await;
+    say("b", "b2", "1").await;
+    say("b", "b3", "解决了").await;
+    // c: answered, and it did not help.
+    say("c", "c1", "奖品库存不足").await;
+    matched("c", "c1", 0.9).await;
+    say("c", "c2", "没解决").await;
+    // d: ignored the choices and asked again; the second answer resolved it — the first
+    // question is not judged by feedback on the second.
+    say("d", "d1", "奖品库存不足").await;
+    matched("d", "d1", 0.3).await;
+    say("d", "d2", "奖品库存不足了怎么补").await;
+    matched("d", "d2", 0.9).await;
+    say("d", "d3", "解决了").await;
+    let past = past_matches(world.log.clone(), &world.team).await.unwrap();
+    let verdicts: Vec<Option<bool>> = past.iter().map(|m| m.verdict).collect();
+    assert_eq!(verdicts, [Some(false), Some(true), Some(false), None, Some(true)]);
+    assert!(past.iter().all(|m| m.ranking.candidates.iter().all(|c| c.answer.is_empty())), "texts are not kept");
+    // Lowering the answer threshold to 0.3 answers a, b and d's first question: one right,
+    // one wrong, one unknown.
+    let lower = AnswerPolicy { answer_at: 0.3, ..AnswerPolicy::default() };
+    let judged = replay(&past, &lower).judged;
+    assert_eq!((judged.new_good, judged.new_bad, judged.new_unjudged), (1, 1, 1), "{judged:?}");
+    assert_eq!((judged.kept_good, judged.kept_bad), (1, 1));
+    let other = TeamId::new("games").unwrap();
+    assert!(past_matches(world.log.clone(), &other).await.unwrap().is_empty(), "another team's matches are not read");
 }

@@ -12,6 +12,7 @@ use switchboard_engine::follow::{stop_signal, Stopped};
 use switchboard_engine::hit_test::HitTester;
 use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::{Clock, SystemClock};
+use switchboard_engine::threshold_replay::ThresholdReplayer;
 
 use crate::clock::OffsetClock;
 use switchboard_engine::ports::{Matcher, Rephraser};
@@ -517,6 +518,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     };
     let watches = Arc::new(switchboard_engine::live::StreamWatches::new(runtime.log().clone()));
     let live = Arc::new(LiveConversations::new(watches, limits.channel_caps()));
+    let replayer = Arc::new(ThresholdReplayer::new(runtime.clone()));
     let state = Arc::new(AppState {
         runtime,
         read_models,
@@ -537,6 +539,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
             .context("cannot build the address guard's client")?,
         instruments: instruments.clone(),
         hit_tester,
+        replayer,
     });
     let serves_http = args.roles.contains(&Role::Http);
     let mut app = poem::Route::new();

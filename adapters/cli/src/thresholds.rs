@@ -5,8 +5,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use switchboard_engine::policy::check_thresholds;
-use switchboard_engine::replay::{past_matches, replay, DecisionKind};
+use switchboard_engine::threshold_replay::{DecisionKind, ThresholdReplayer};
 use switchboard_schemas::TeamId;
 
 use crate::config::Config;
@@ -37,21 +36,21 @@ fn kind(decision: DecisionKind) -> &'static str {
 /// Replays the matches and prints the comparison.
 pub async fn run(config: Config, args: ThresholdsArgs) -> Result<()> {
     let log = open_log(&config).await?;
-    let runtime = switchboard_engine::runtime::Runtime::new(
-        log.clone(),
+    let runtime = std::sync::Arc::new(switchboard_engine::runtime::Runtime::new(
+        log,
         std::sync::Arc::new(switchboard_engine::ports::SystemClock),
-    );
+    ));
     runtime.policy(&args.team).await.with_context(|| format!("team {} is not onboarded", args.team))?;
     let current = runtime.load_team(&args.team).await?.settings.answer_policy;
-    let mut trial = current.clone();
-    trial.answer_at = args.answer_at.unwrap_or(current.answer_at);
-    trial.clarify_at = args.clarify_at.unwrap_or(current.clarify_at);
-    check_thresholds(&trial).context("the thresholds to try are not valid")?;
-    let matches = past_matches(log, &args.team).await.context("reading the event log")?;
-    let replay = replay(&matches, &trial);
+    let answer_at = args.answer_at.unwrap_or(current.answer_at);
+    let clarify_at = args.clarify_at.unwrap_or(current.clarify_at);
+    let (replay, _) = ThresholdReplayer::new(runtime)
+        .replay(&args.team, answer_at, clarify_at)
+        .await
+        .context("replaying the team's past matches")?;
     println!(
-        "{} past matches of team {}; thresholds answer_at {:.2} → {:.2}, clarify_at {:.2} → {:.2}",
-        replay.total, args.team, current.answer_at, trial.answer_at, current.clarify_at, trial.clarify_at
+        "{} past matches of team {}; thresholds answer_at {:.2} → {answer_at:.2}, clarify_at {:.2} → {clarify_at:.2}",
+        replay.total, args.team, current.answer_at, current.clarify_at
     );
     println!("{:<10} {:<10} {:>8}", "was", "would be", "matches");
     for change in &replay.changes {
@@ -60,6 +59,9 @@ pub async fn run(config: Config, args: ThresholdsArgs) -> Result<()> {
     let j = replay.judged;
     println!("answers confirmed resolved: {} still answered, {} no longer answered", j.kept_good, j.lost_good);
     println!("answers marked not resolved: {} still answered, {} no longer answered", j.kept_bad, j.withheld_bad);
-    println!("questions answered only under the new thresholds (no feedback to judge them by): {}", j.new_unjudged);
+    println!(
+        "answered only under the new thresholds: {} confirmed, {} wrong, {} with nothing to judge them by",
+        j.new_good, j.new_bad, j.new_unjudged
+    );
     Ok(())
 }

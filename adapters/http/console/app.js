@@ -755,7 +755,7 @@ function replayResult(replay, tried, current) {
     h('td', {}, decisionBadge(c.now), c.was === c.now ? h('span', { class: 'muted' }, ` ${t('rp_same')}`) : null),
     h('td', { class: 'num' }, c.count), h('td', { class: 'num' }, share(c.count, replay.total)));
   // Good: a confirmed answer kept, or a bad one withheld; bad: the other way round.
-  const verdicts = [['kept_good', 'good'], ['withheld_bad', 'good'], ['lost_good', 'bad'], ['kept_bad', 'bad'], ['new_unjudged', 'neutral']];
+  const verdicts = [['kept_good', 'good'], ['withheld_bad', 'good'], ['lost_good', 'bad'], ['kept_bad', 'bad'], ['new_good', 'good'], ['new_bad', 'bad'], ['new_unjudged', 'neutral']];
   const verdict = ([key, tone]) => h('tr', { class: `tone-${tone}`, 'data-judged': key },
     h('td', {}, t(`rp_${key}`)), h('td', { class: 'num', 'data-test': `replay-judged-${key.replaceAll('_', '-')}` }, judged[key] ?? 0));
   const point = (p) => h('tr', { class: threshold(p.answer_at) === tried.answer_at ? 'tried' : null },

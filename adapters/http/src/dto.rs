@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::{Enum, Object};
-use switchboard_engine::replay::DecisionKind;
+use switchboard_engine::threshold_replay::DecisionKind;
 use switchboard_projections::candidates::CandidateGroup;
 use switchboard_projections::conversation::{
     ConversationView, MatchView, MessageView, SessionView, Speaker, TimelineEntry,

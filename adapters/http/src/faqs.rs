@@ -9,9 +9,8 @@ use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use switchboard_engine::catalog::{split_advice, Catalog, CatalogCommand, FaqEntry};
 use switchboard_engine::hit_test::{HitOutcome, HitTest, HitTestError};
-use switchboard_engine::policy::check_thresholds;
-use switchboard_engine::replay::{past_matches, replay, Replay};
 use switchboard_engine::runtime::{CommandError, Committed};
+use switchboard_engine::threshold_replay::{Replay, ReplayError};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{AccessRole, AnswerPolicy, MatchDecision};
 use switchboard_schemas::{FaqId, TeamId};
@@ -315,7 +314,13 @@ pub struct JudgedAnswers {
     pub kept_bad: u64,
     /// Answered then but not at the tried thresholds, and marked not resolved.
     pub withheld_bad: u64,
-    /// Answered only at the tried thresholds (no feedback on an answer to judge them by).
+    /// Answered only at the tried thresholds, and the first candidate was confirmed (chosen,
+    /// then resolved).
+    pub new_good: u64,
+    /// Answered only at the tried thresholds, although the first candidate was wrong
+    /// (another choice taken, or chosen and not resolved).
+    pub new_bad: u64,
+    /// Answered only at the tried thresholds, with nothing to judge them by.
     pub new_unjudged: u64,
 }
 
@@ -392,6 +397,8 @@ impl ReplayView {
                 lost_good: count(j.lost_good),
                 kept_bad: count(j.kept_bad),
                 withheld_bad: count(j.withheld_bad),
+                new_good: count(j.new_good),
+                new_bad: count(j.new_bad),
                 new_unjudged: count(j.new_unjudged),
             },
             curve: replay
@@ -497,6 +504,18 @@ impl From<HitTest> for HitTestView {
     }
 }
 
+/// `work`'s output, or 503 `code` when it takes longer than `limit`.
+async fn in_time<T>(
+    limit: std::time::Duration,
+    code: &str,
+    what: &str,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| ApiError::unavailable(code, format!("{what} took over {} s; try again later", limit.as_secs())))
+}
+
 fn faq_id(raw: &str) -> Result<FaqId, ApiError> {
     FaqId::new(raw).map_err(|e| ApiError::bad_request("bad_faq_id", e))
 }
@@ -585,21 +604,15 @@ impl FaqApi {
                 "the FAQ index is still catching up with the log after a start; try again in a moment",
             ));
         }
-        let tried = tokio::time::timeout(HIT_TEST_TIMEOUT, self.state.hit_tester.try_question(&team, &body.question));
-        let test = tried
-            .await
-            .map_err(|_| {
-                ApiError::unavailable(
-                    "matcher_unavailable",
-                    format!("the matcher did not answer within {} s; try again", HIT_TEST_TIMEOUT.as_secs()),
-                )
-            })?
-            .map_err(|e| match e {
+        let tried = self.state.hit_tester.try_question(&team, &body.question);
+        let test = in_time(HIT_TEST_TIMEOUT, "matcher_unavailable", "matching the question", tried).await?.map_err(
+            |e| match e {
                 HitTestError::Empty => ApiError::bad_request("empty_question", &e),
                 HitTestError::TooLong { .. } => ApiError::too_large("question_too_long", &e),
                 HitTestError::Team(e) => e.into(),
                 HitTestError::Match(_) => ApiError::unavailable("matcher_unavailable", &e),
-            })?;
+            },
+        )?;
         Ok(Json(test.into()))
     }
 
@@ -616,20 +629,17 @@ impl FaqApi {
         body: Json<ReplayRequest>,
     ) -> Result<Json<ReplayView>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Viewer).await?;
-        let current = self.state.runtime.load_team(&team).await?.settings.answer_policy;
-        let trial = AnswerPolicy { answer_at: body.answer_at, clarify_at: body.clarify_at, ..current.clone() };
-        check_thresholds(&trial).map_err(|e| ApiError::bad_request("bad_thresholds", e))?;
-        let read = tokio::time::timeout(REPLAY_TIMEOUT, past_matches(self.state.runtime.log().clone(), &team));
-        let matches = read
-            .await
-            .map_err(|_| {
-                ApiError::unavailable(
-                    "replay_timeout",
-                    format!("reading the past matches took over {} s; try again later", REPLAY_TIMEOUT.as_secs()),
-                )
-            })?
-            .map_err(|e| ApiError::from(CommandError::Log(e)))?;
-        Ok(Json(ReplayView::new(replay(&matches, &trial), &current)))
+        let replaying = self.state.replayer.replay(&team, body.answer_at, body.clarify_at);
+        let (replay, current) = in_time(REPLAY_TIMEOUT, "replay_timeout", "reading the past matches", replaying)
+            .await?
+            .map_err(|e| match e {
+                ReplayError::BadThresholds(_) => ApiError::bad_request("bad_thresholds", &e),
+                ReplayError::Busy => ApiError::unavailable("replay_busy", &e),
+                ReplayError::Team(e) => e.into(),
+                ReplayError::Log(e) => e.into(),
+                ReplayError::Decode(e) => CommandError::Decode(e).into(),
+            })?;
+        Ok(Json(ReplayView::new(replay, &current)))
     }
 
     /// Create an FAQ entry (409 when the id is taken).

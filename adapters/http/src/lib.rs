@@ -59,6 +59,7 @@ use serde::Serialize;
 use switchboard_engine::hit_test::HitTester;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{CoreHealth, CoreTask, ParkedItem};
+use switchboard_engine::threshold_replay::ThresholdReplayer;
 use switchboard_outbound::OutboundClient;
 use switchboard_projections::outbox::DeliveryStore;
 use switchboard_projections::runtime::SESSIONS;
@@ -105,6 +106,8 @@ pub struct AppState {
     pub instruments: Instruments,
     /// Tries questions against a team's FAQ and policy (the FAQ page's hit testing).
     pub hit_tester: Arc<HitTester>,
+    /// Replays a team's past matches at other thresholds (the FAQ page's replay).
+    pub replayer: Arc<ThresholdReplayer>,
 }
 
 impl AppState {

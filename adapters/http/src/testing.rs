@@ -22,6 +22,7 @@ use switchboard_engine::ports::{Matcher, SystemClock};
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
 use switchboard_engine::team::TeamCommand;
+use switchboard_engine::threshold_replay::ThresholdReplayer;
 use switchboard_outbound::{ClientBuilder, OutboundClient, OutboundPolicy};
 use switchboard_projections::outbox::{DeliveryStore, Outbox};
 use switchboard_projections::runtime::{Projection, ProjectionOptions, SESSIONS};
@@ -171,6 +172,7 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         outbound: OutboundClient::new(outbound, ClientBuilder::new()).unwrap(),
         instruments: switchboard_telemetry::Instruments::default(),
         hit_tester,
+        replayer: Arc::new(ThresholdReplayer::new(runtime.clone())),
     });
     let client = TestClient::new(poem::EndpointExt::boxed(app(state.clone(), true)));
     // Wait until the core has caught up so matching can run.

@@ -8,17 +8,24 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use switchboard_schemas::event::{AnswerPolicy, MatchDecision};
-use switchboard_schemas::{ConversationEvent, Event, FaqId, StreamId, TeamId};
+use switchboard_schemas::{ConversationEvent, DecodeError, Event, FaqId, StreamId, TeamId};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::log::{batches, EventLog, LogError};
-use crate::policy::decide_match;
+use crate::policy::{check_thresholds, decide_match, PolicyError};
 use crate::ports::Ranking;
+use crate::runtime::{CommandError, Runtime};
 
 /// Events read per round.
 const BATCH: usize = 5_000;
-/// Past matches kept (the latest), so a replay has a bounded cost however old the team is.
+/// Past matches kept (the latest), so a replay's memory is bounded however old the team
+/// is; reading still takes time in proportion to the team's history.
 pub const MAX_MATCHES: usize = 50_000;
+/// The longest question kept per match, in characters (only flips show it).
+const MAX_QUERY_CHARS: usize = 200;
+/// The events a replay reads; every other event is passed over undecoded.
+const READ: [&str; 3] = ["FaqMatched", "ChoiceSelected", "FeedbackGiven"];
 /// Questions whose decision would change, shown as examples.
 pub const MAX_FLIPS: usize = 20;
 /// The answer thresholds of the precision and coverage curve: 0.00, 0.05, … 1.00.
@@ -33,8 +40,9 @@ pub struct PastMatch {
     pub ranking: Ranking,
     /// What was decided then.
     pub decision: MatchDecision,
-    /// The operator's feedback, in that session, on the first candidate's FAQ (it was
-    /// answered, or chosen from the choices): resolved or not; none when they said nothing.
+    /// Whether the first candidate was right, by what the operator did after this match:
+    /// feedback on the answer from it (directly, or after choosing it as choice 1), or
+    /// `false` when they chose another of the choices; none when they said nothing.
     pub verdict: Option<bool>,
 }
 
@@ -81,7 +89,12 @@ pub struct Judged {
     pub kept_bad: usize,
     /// Answered then but not now, and marked not resolved.
     pub withheld_bad: usize,
-    /// Answered only now: no feedback on an answer to judge them by.
+    /// Answered only now, and the first candidate was confirmed (chosen, then resolved).
+    pub new_good: usize,
+    /// Answered only now, although the first candidate was wrong (another choice taken, or
+    /// chosen and not resolved).
+    pub new_bad: usize,
+    /// Answered only now, with nothing to judge them by.
     pub new_unjudged: usize,
 }
 
@@ -133,42 +146,124 @@ pub struct Replay {
     pub flips: Vec<Flip>,
 }
 
+/// Why a replay could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The thresholds to try cannot be used.
+    #[error(transparent)]
+    BadThresholds(#[from] PolicyError),
+    /// Another replay is being made on this instance.
+    #[error("another threshold replay is running on this instance; try again when it is done")]
+    Busy,
+    /// The team is unknown or its state cannot be read.
+    #[error(transparent)]
+    Team(#[from] CommandError),
+    /// The log could not be read.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A recorded event could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// Makes threshold replays, one at a time per instance (each reads a team's history).
+pub struct ThresholdReplayer {
+    runtime: Arc<Runtime>,
+    running: Semaphore,
+}
+
+impl ThresholdReplayer {
+    /// A replayer reading through `runtime`'s log.
+    pub fn new(runtime: Arc<Runtime>) -> Self {
+        Self { runtime, running: Semaphore::new(1) }
+    }
+
+    /// The team's past matches decided again at `answer_at` and `clarify_at` (the team's
+    /// other answer settings as they are), and the team's answer policy now.
+    pub async fn replay(
+        &self,
+        team: &TeamId,
+        answer_at: f32,
+        clarify_at: f32,
+    ) -> Result<(Replay, AnswerPolicy), ReplayError> {
+        let current = self.runtime.load_team(team).await?.settings.answer_policy;
+        let trial = AnswerPolicy { answer_at, clarify_at, ..current.clone() };
+        check_thresholds(&trial)?;
+        let _running = self.running.try_acquire().map_err(|_| ReplayError::Busy)?;
+        let matches = past_matches(self.runtime.log().clone(), team).await?;
+        Ok((replay(&matches, &trial), current))
+    }
+}
+
 /// The latest [`MAX_MATCHES`] matches of `team`, each with the verdict on its first
 /// candidate.
-pub async fn past_matches(log: Arc<dyn EventLog>, team: &TeamId) -> Result<Vec<PastMatch>, LogError> {
-    let mut matches: VecDeque<(StreamId, Uuid, PastMatch)> = VecDeque::new();
-    let mut verdicts: HashMap<(StreamId, Uuid, FaqId), bool> = HashMap::new();
+///
+/// A session's feedback is about the match that led to the answer: one answered from its
+/// first candidate, or one whose choices the operator picked from. Each new match of the
+/// session takes that place, so feedback never lands on an earlier question.
+pub async fn past_matches(log: Arc<dyn EventLog>, team: &TeamId) -> Result<Vec<PastMatch>, ReplayError> {
+    let mut matches: VecDeque<PastMatch> = VecDeque::new();
+    // Matches dropped from the front so far: `index - dropped` is a match's place now.
+    let mut dropped = 0usize;
+    // Per session: the latest match, counted from the first ever read.
+    let mut latest: HashMap<(StreamId, Uuid), usize> = HashMap::new();
     let mut events = batches(log, 0, Some(team.clone()), BATCH);
+    let mut read = 0usize;
     while let Some(batch) = events.next().await {
         for recorded in batch? {
-            let Ok(Event::Conversation(event)) = recorded.decode() else { continue };
+            if !READ.contains(&recorded.event_type.as_str()) {
+                continue;
+            }
+            let Event::Conversation(event) = recorded.decode()? else { continue };
+            let session = |id: Uuid| (recorded.stream.clone(), id);
             match event {
                 ConversationEvent::FaqMatched(m) => {
-                    let ranking = Ranking { candidates: m.candidates, confidence: m.confidence, engine: m.engine };
-                    let past = PastMatch { query: m.query, ranking, decision: m.decision, verdict: None };
+                    let mut candidates = m.candidates;
+                    for candidate in &mut candidates {
+                        // Only the ids, order and scores decide; the texts would cost memory.
+                        candidate.question.clear();
+                        candidate.answer.clear();
+                    }
+                    let query = m.query.chars().take(MAX_QUERY_CHARS).collect();
+                    let ranking = Ranking { candidates, confidence: m.confidence, engine: m.engine };
                     if matches.len() == MAX_MATCHES {
                         matches.pop_front();
+                        dropped += 1;
                     }
-                    matches.push_back((recorded.stream.clone(), m.session_id, past));
+                    matches.push_back(PastMatch { query, ranking, decision: m.decision, verdict: None });
+                    latest.insert(session(m.session_id), read);
+                    read += 1;
+                }
+                ConversationEvent::ChoiceSelected(c) => {
+                    if let Some(past) = latest
+                        .get(&session(c.session_id))
+                        .and_then(|&i| i.checked_sub(dropped))
+                        .and_then(|at| matches.get_mut(at))
+                    {
+                        // Choosing another than the first says the first was wrong; choosing
+                        // the first waits for the feedback on its answer.
+                        if c.choice != 1 {
+                            past.verdict = Some(false);
+                        }
+                    }
                 }
                 ConversationEvent::FeedbackGiven(f) => {
-                    verdicts.insert((recorded.stream.clone(), f.session_id, f.faq_id), f.resolved);
+                    if let Some(past) = latest
+                        .get(&session(f.session_id))
+                        .and_then(|&i| i.checked_sub(dropped))
+                        .and_then(|at| matches.get_mut(at))
+                    {
+                        let about_first = past.ranking.candidates.first().is_some_and(|c| c.faq_id == f.faq_id);
+                        if about_first {
+                            past.verdict = Some(f.resolved);
+                        }
+                    }
                 }
                 _ => {}
             }
         }
     }
-    Ok(matches
-        .into_iter()
-        .map(|(stream, session, mut past)| {
-            past.verdict = past
-                .ranking
-                .candidates
-                .first()
-                .and_then(|top| verdicts.get(&(stream, session, top.faq_id.clone())).copied());
-            past
-        })
-        .collect())
+    Ok(matches.into())
 }
 
 /// Decides `matches` again at `policy`'s thresholds. Pure.
@@ -186,7 +281,9 @@ pub fn replay(matches: &[PastMatch], policy: &AnswerPolicy) -> Replay {
             (Some(true), true, false) => judged.lost_good += 1,
             (Some(false), true, true) => judged.kept_bad += 1,
             (Some(false), true, false) => judged.withheld_bad += 1,
-            (_, false, true) => judged.new_unjudged += 1,
+            (Some(true), false, true) => judged.new_good += 1,
+            (Some(false), false, true) => judged.new_bad += 1,
+            (None, false, true) => judged.new_unjudged += 1,
             _ => {}
         }
         if was != now && flips.len() < MAX_FLIPS {
@@ -259,22 +356,27 @@ mod tests {
         }
     }
 
+    /// Three answers (confirmed, refuted, confirmed) and a hand-over, at falling confidence.
+    fn four_matches() -> Vec<PastMatch> {
+        vec![
+            past(0.9, answer(), Some(true)),
+            past(0.5, answer(), Some(false)),
+            past(0.45, answer(), Some(true)),
+            past(0.3, MatchDecision::Transfer, None),
+        ]
+    }
+
     fn answer() -> MatchDecision {
         MatchDecision::Answer { faq_id: FaqId::new("refund").unwrap() }
     }
 
     #[test]
     fn raising_the_answer_threshold_withholds_the_doubtful_answers_and_says_what_feedback_they_had() {
-        let matches = vec![
-            past(0.9, answer(), Some(true)),
-            past(0.5, answer(), Some(false)),
-            past(0.45, answer(), Some(true)),
-            past(0.3, MatchDecision::Transfer, None),
-        ];
+        let matches = four_matches();
         let stricter = AnswerPolicy { answer_at: 0.6, clarify_at: 0.4, max_choices: 3 };
         let replay = replay(&matches, &stricter);
         assert_eq!((replay.total, replay.with_verdict), (4, 3));
-        assert_eq!(replay.judged, Judged { kept_good: 1, lost_good: 1, kept_bad: 0, withheld_bad: 1, new_unjudged: 0 });
+        assert_eq!(replay.judged, Judged { kept_good: 1, lost_good: 1, withheld_bad: 1, ..Judged::default() });
         let count = |was, now| replay.changes.iter().find(|c| c.was == was && c.now == now).map_or(0, |c| c.count);
         assert_eq!(count(DecisionKind::Answer, DecisionKind::Clarify), 2);
         assert_eq!(count(DecisionKind::Answer, DecisionKind::Answer), 1);
@@ -286,12 +388,7 @@ mod tests {
 
     #[test]
     fn the_curve_trades_coverage_for_precision() {
-        let matches = vec![
-            past(0.9, answer(), Some(true)),
-            past(0.5, answer(), Some(false)),
-            past(0.45, answer(), Some(true)),
-            past(0.3, MatchDecision::Transfer, None),
-        ];
+        let matches = four_matches();
         let replay = replay(&matches, &AnswerPolicy::default());
         let at = |t: f32| *replay.curve.iter().find(|p| (p.answer_at - t).abs() < 1e-6).unwrap();
         assert_eq!(replay.curve.len(), 21);
