@@ -6,7 +6,7 @@
 use std::fmt::Display;
 use std::ops::RangeInclusive;
 
-// Team settings.
+// Team settings, and what a team enters besides (messages, FAQs, WeCom and web addresses).
 
 /// The longest silence before a re-confirmation, and before a stale close: 30 days.
 pub const MAX_TIMER_SECS: u64 = 30 * 24 * 3600;

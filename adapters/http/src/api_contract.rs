@@ -8,7 +8,7 @@
 //! The validator covers the part of OpenAPI 3.0's schema language poem-openapi emits:
 //! `$ref` to `#/components/schemas`, `allOf`, `oneOf`, `anyOf`, `type`, `nullable`,
 //! `properties`, `required`, `additionalProperties`, `items`, `enum` and the constraints
-//! above. Tests only (the `testing` feature).
+//! above, and `minProperties`/`maxProperties`. Tests only (the `testing` feature).
 
 use std::collections::HashMap;
 
@@ -230,6 +230,7 @@ impl ApiContract {
         let Some(object) = value.as_object() else {
             return problems.push(format!("{at}: {} is not an object", brief(value)));
         };
+        check_range(schema, "minProperties", "maxProperties", object.len() as f64, at, "properties", problems);
         for required in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
             if !object.contains_key(required) {
                 problems.push(format!("{at}: the required property {required} is missing"));

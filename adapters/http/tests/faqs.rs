@@ -314,7 +314,16 @@ async fn past_questions_are_replayed_at_other_thresholds_before_they_go_live() {
     assert_eq!(status, StatusCode::OK, "{closed}");
     let viewer = &h.keys.ops_viewer;
     let path = "/api/v1/teams/ops/threshold-replay";
-    let head = h.log.head().await.unwrap();
+    // The core still records deliveries of the closing message; wait until it is done.
+    let mut head = h.log.head().await.unwrap();
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = h.log.head().await.unwrap();
+        if now == head {
+            break;
+        }
+        head = now;
+    }
     // At the team's own thresholds nothing changes.
     let (status, same) = h.post(viewer, path, json!({"answer_at": 0.4, "clarify_at": 0.2})).await;
     assert_eq!(status, StatusCode::OK, "{same}");
