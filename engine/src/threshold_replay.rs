@@ -57,6 +57,17 @@ pub enum DecisionKind {
     Transfer,
 }
 
+impl DecisionKind {
+    /// How the decision is spelled (in the API and the `thresholds` command).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answer => "answer",
+            Self::Clarify => "clarify",
+            Self::Transfer => "transfer",
+        }
+    }
+}
+
 impl From<&MatchDecision> for DecisionKind {
     fn from(decision: &MatchDecision) -> Self {
         match decision {
@@ -178,16 +189,21 @@ impl ThresholdReplayer {
         Self { runtime, running: Semaphore::new(1) }
     }
 
-    /// The team's past matches decided again at `answer_at` and `clarify_at` (the team's
-    /// other answer settings as they are), and the team's answer policy now.
+    /// The team's past matches decided again at `answer_at` and `clarify_at` (each the
+    /// team's own when none; its other answer settings as they are), and the team's answer
+    /// policy now.
     pub async fn replay(
         &self,
         team: &TeamId,
-        answer_at: f32,
-        clarify_at: f32,
+        answer_at: Option<f32>,
+        clarify_at: Option<f32>,
     ) -> Result<(Replay, AnswerPolicy), ReplayError> {
         let current = self.runtime.load_team(team).await?.settings.answer_policy;
-        let trial = AnswerPolicy { answer_at, clarify_at, ..current.clone() };
+        let trial = AnswerPolicy {
+            answer_at: answer_at.unwrap_or(current.answer_at),
+            clarify_at: clarify_at.unwrap_or(current.clarify_at),
+            ..current.clone()
+        };
         check_thresholds(&trial)?;
         let _running = self.running.try_acquire().map_err(|_| ReplayError::Busy)?;
         let matches = past_matches(self.runtime.log().clone(), team).await?;

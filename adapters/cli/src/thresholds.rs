@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use switchboard_engine::threshold_replay::{DecisionKind, ThresholdReplayer};
+use switchboard_engine::threshold_replay::ThresholdReplayer;
 use switchboard_schemas::TeamId;
 
 use crate::config::Config;
@@ -25,14 +25,6 @@ pub struct ThresholdsArgs {
     clarify_at: Option<f32>,
 }
 
-fn kind(decision: DecisionKind) -> &'static str {
-    match decision {
-        DecisionKind::Answer => "answer",
-        DecisionKind::Clarify => "clarify",
-        DecisionKind::Transfer => "transfer",
-    }
-}
-
 /// Replays the matches and prints the comparison.
 pub async fn run(config: Config, args: ThresholdsArgs) -> Result<()> {
     let log = open_log(&config).await?;
@@ -41,20 +33,19 @@ pub async fn run(config: Config, args: ThresholdsArgs) -> Result<()> {
         std::sync::Arc::new(switchboard_engine::ports::SystemClock),
     ));
     runtime.policy(&args.team).await.with_context(|| format!("team {} is not onboarded", args.team))?;
-    let current = runtime.load_team(&args.team).await?.settings.answer_policy;
-    let answer_at = args.answer_at.unwrap_or(current.answer_at);
-    let clarify_at = args.clarify_at.unwrap_or(current.clarify_at);
-    let (replay, _) = ThresholdReplayer::new(runtime)
-        .replay(&args.team, answer_at, clarify_at)
+    let (replay, current) = ThresholdReplayer::new(runtime)
+        .replay(&args.team, args.answer_at, args.clarify_at)
         .await
         .context("replaying the team's past matches")?;
+    let answer_at = args.answer_at.unwrap_or(current.answer_at);
+    let clarify_at = args.clarify_at.unwrap_or(current.clarify_at);
     println!(
         "{} past matches of team {}; thresholds answer_at {:.2} → {answer_at:.2}, clarify_at {:.2} → {clarify_at:.2}",
         replay.total, args.team, current.answer_at, current.clarify_at
     );
     println!("{:<10} {:<10} {:>8}", "was", "would be", "matches");
     for change in &replay.changes {
-        println!("{:<10} {:<10} {:>8}", kind(change.was), kind(change.now), change.count);
+        println!("{:<10} {:<10} {:>8}", change.was.as_str(), change.now.as_str(), change.count);
     }
     let j = replay.judged;
     println!("answers confirmed resolved: {} still answered, {} no longer answered", j.kept_good, j.lost_good);

@@ -629,7 +629,7 @@ impl FaqApi {
         body: Json<ReplayRequest>,
     ) -> Result<Json<ReplayView>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Viewer).await?;
-        let replaying = self.state.replayer.replay(&team, body.answer_at, body.clarify_at);
+        let replaying = self.state.replayer.replay(&team, Some(body.answer_at), Some(body.clarify_at));
         let (replay, current) = in_time(REPLAY_TIMEOUT, "replay_timeout", "reading the past matches", replaying)
             .await?
             .map_err(|e| match e {
