@@ -131,6 +131,14 @@ if ! PYTHONPATH="$py_dir" python3 -c 'import nats' 2>/dev/null; then
         || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
             --target "$py_dir" nats-py==2.16.0
 fi
+# The API contract check (ops/contract/run) uses schemathesis, pinned.
+contract_dir="$HOME/.cache/switchboard/schemathesis"
+if ! PYTHONPATH="$contract_dir" "$contract_dir/bin/st" --version 2>/dev/null | grep -q 'version 4.32.5'; then
+    echo "setup: installing schemathesis 4.32.5 (PyPI) into $contract_dir for the API contract check" >&2
+    python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$contract_dir" schemathesis==4.32.5 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages --upgrade \
+            --target "$contract_dir" schemathesis==4.32.5
+fi
 # --- headless Chromium for the console's browser test (ops/browser) ----------------------
 # Debian's chromium, CJK fonts so screenshots show the Chinese text, and playwright-core
 # from the npm registry (pinned by ops/browser/package-lock.json).

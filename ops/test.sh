@@ -59,6 +59,11 @@ else
     NATS_SERVER_BIN="$nats_current" cargo test --locked -p switchboard-cli --test suite --no-fail-fast nats::
 fi
 
+# Generated requests against the served document: no 5xx, every response as documented,
+# no schema-valid request refused except where ops/contract/schemathesis.toml says why.
+echo "== API contract: schemathesis against serve --demo" >&2
+bash ops/contract/run
+
 # The Debian package: a release build, installed on this machine as root, checked and
 # removed (ops/package/test refuses a machine with a real installation).
 echo "== Debian package: build, install, verify the unit, serve as its user, remove" >&2

@@ -115,6 +115,9 @@ pub struct Session {
     pub replied: bool,
     /// The escalation step to take next, from 0.
     pub escalation_step: u32,
+    /// The notices (hand-over and escalation cards) sent for the current hand-over, so a
+    /// card of an earlier one is told apart.
+    pub handover_notices: Vec<Uuid>,
     /// The group chat.
     pub group_chat: GroupChat,
 }
@@ -211,6 +214,10 @@ pub enum Command {
         /// The session the button was for; a button of an earlier session changes nothing.
         /// None: the current one (the console).
         session_id: Option<Uuid>,
+        /// The notice (hand-over or escalation card) the button was on; a card of an earlier
+        /// hand-over in the session (before a reassignment) changes nothing. None: the
+        /// current hand-over.
+        notice: Option<Uuid>,
     },
     /// A person replies to the operator.
     HumanReply {
@@ -343,6 +350,9 @@ pub enum Rejection {
     /// A button of an earlier session.
     #[error("that session is over; the conversation has moved on")]
     OtherSession,
+    /// A card of an earlier hand-over of the session (it was reassigned since).
+    #[error("that hand-over is over; the session was handed to someone else since")]
+    EarlierHandover,
     /// A timer fired before it was due (clock skew between instances).
     #[error("the timer is not due until {0}")]
     TimerNotDue(DateTime<Utc>),
@@ -367,7 +377,10 @@ pub fn is_harmless_repeat(command: &Command, rejection: &Rejection) -> bool {
             | (Command::RequestGroupChat { .. }, Rejection::NoActiveSession)
             | (
                 Command::Acknowledge { .. },
-                Rejection::NoActiveSession | Rejection::NotHandedOver | Rejection::OtherSession
+                Rejection::NoActiveSession
+                    | Rejection::NotHandedOver
+                    | Rejection::OtherSession
+                    | Rejection::EarlierHandover
             )
     )
 }
@@ -462,6 +475,7 @@ impl Session {
                     acknowledged: false,
                     replied: false,
                     escalation_step: 0,
+                    handover_notices: Vec::new(),
                     group_chat: GroupChat::None,
                 });
             }
@@ -512,9 +526,11 @@ impl Session {
             E::TransferredToHuman(e) => {
                 self.phase = Phase::WithHuman;
                 if e.assignee != self.assignee {
-                    // A new person's hand-over: acknowledged by nobody yet, its chain anew.
+                    // A new person's hand-over: acknowledged by nobody yet, its chain and
+                    // its cards anew.
                     self.acknowledged = false;
                     self.escalation_step = 0;
+                    self.handover_notices.clear();
                 }
                 self.assignee = e.assignee.clone();
                 if e.category.is_some() {
@@ -566,10 +582,15 @@ impl Session {
                 self.acknowledged = false;
                 self.replied = false;
                 self.escalation_step = 0;
+                self.handover_notices.clear();
+            }
+            E::AnswerQueued(e) => {
+                if matches!(e.purpose, OutboundPurpose::AssigneeNotice | OutboundPurpose::Escalation) {
+                    self.handover_notices.push(e.outbound_id);
+                }
             }
             E::SessionOpened(_)
             | E::MessageReceived(_)
-            | E::AnswerQueued(_)
             | E::AnswerDelivered(_)
             | E::DeliveryFailed(_)
             | E::FeedbackGiven(_)
@@ -1021,10 +1042,13 @@ pub fn decide(
             d.transfer(user, TransferMode::Manual, TransferReason::Staff, actor, to.clone());
             d.restart_inactivity_timer();
         }
-        Command::Acknowledge { by, session_id } => {
+        Command::Acknowledge { by, session_id, notice } => {
             let session = require_active()?;
             if session_id.is_some_and(|id| id != session.id) {
                 return Err(Rejection::OtherSession);
+            }
+            if notice.is_some_and(|id| !session.handover_notices.contains(&id)) {
+                return Err(Rejection::EarlierHandover);
             }
             if !d.ctx.policy.is_staff(by) {
                 return Err(Rejection::NotStaff(by.clone()));

@@ -21,9 +21,6 @@ use crate::policy::{bounds, check_roster, PolicyError, TeamPolicy};
 /// so nothing a team admin issues can pass for the instance's administrator.
 pub const RESERVED_STAFF: &str = "admin";
 
-/// Longest label of an access key or a webhook, in characters.
-pub const MAX_KEY_LABEL: usize = 100;
-
 /// Most webhook endpoints one team may have: each one is a delivery per event.
 pub const MAX_WEBHOOKS: usize = 20;
 
@@ -50,8 +47,35 @@ pub struct Team {
     pub on_call: Option<OnCallSettings>,
     /// Overrides, time off and who is away.
     pub staffing: Staffing,
-    /// When each person last changed their availability.
-    pub availability_said_at: BTreeMap<StaffId, DateTime<Utc>>,
+    /// Each person's last say-so about their availability.
+    pub availability_said: BTreeMap<StaffId, SaidSo>,
+}
+
+/// The last say-so of a person about their availability: its time and what was said at
+/// that time. WeCom gives a click's time in whole seconds, so two clicks of one second are
+/// told apart by what they say: a click repeating what was already said in its second is a
+/// delivery again, one saying the other thing is a new wish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaidSo {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// "Away" was said at `at`.
+    pub away: bool,
+    /// "Back" was said at `at`.
+    pub back: bool,
+}
+
+impl SaidSo {
+    /// Whether a click made at `clicked_at` saying `away` is older news or a delivery again.
+    fn outdates(&self, clicked_at: DateTime<Utc>, away: bool) -> bool {
+        clicked_at < self.at || (clicked_at == self.at && if away { self.away } else { self.back })
+    }
+
+    /// This say-so with `away` said at `at` folded in.
+    fn and(self, at: DateTime<Utc>, away: bool) -> Self {
+        let base = if at > self.at { Self { at, away: false, back: false } } else { self };
+        Self { away: base.away || away, back: base.back || !away, ..base }
+    }
 }
 
 /// An access key that works.
@@ -166,9 +190,9 @@ pub enum TeamCommand {
         /// The time off.
         time_off_id: Uuid,
     },
-    /// Someone marks themselves away or back (a no-op when unchanged, or when it is a click
-    /// made no later than the last say-so recorded: a click delivered again must not undo a
-    /// later one).
+    /// Someone marks themselves away or back. Recorded also when it repeats the state (its
+    /// time then outdates older clicks still on their way); a no-op for a click older than
+    /// the last say-so, or repeating what was said in its second (a delivery again).
     SetAvailability {
         /// Who.
         staff: StaffId,
@@ -241,7 +265,7 @@ pub fn is_event_type(name: &str) -> bool {
 fn check_webhook(webhook: &WebhookRegistered) -> Result<(), TeamRejection> {
     let bad = |problem: String| Err(TeamRejection::BadWebhook(problem));
     let label = webhook.label.trim();
-    if label.is_empty() || label.chars().count() > MAX_KEY_LABEL {
+    if label.is_empty() || label.chars().count() > bounds::MAX_LABEL_CHARS {
         return bad("the label must have 1 to 100 characters".into());
     }
     let url = webhook.url.as_str();
@@ -254,6 +278,9 @@ fn check_webhook(webhook: &WebhookRegistered) -> Result<(), TeamRejection> {
         || url.chars().any(char::is_whitespace)
     {
         return bad(format!("the url must name a host, have no spaces and at most {} bytes", bounds::MAX_URL_BYTES));
+    }
+    if webhook.event_types.len() > bounds::MAX_WEBHOOK_EVENT_TYPES {
+        return bad(format!("at most {} event types may be named", bounds::MAX_WEBHOOK_EVENT_TYPES));
     }
     if let Some(unknown) = webhook.event_types.iter().find(|t| !is_event_type(t)) {
         return bad(format!("{unknown:?} is not an event type"));
@@ -351,7 +378,9 @@ impl Team {
             }
             TeamEvent::AvailabilityChanged(e) => {
                 if let Some(at) = e.at {
-                    self.availability_said_at.insert(e.staff.clone(), at);
+                    let said = SaidSo { at, away: e.away, back: !e.away };
+                    let said = self.availability_said.get(&e.staff).map_or(said, |last| last.and(at, e.away));
+                    self.availability_said.insert(e.staff.clone(), said);
                 }
                 if e.away {
                     self.staffing.away.insert(e.staff.clone());
@@ -459,7 +488,7 @@ impl Team {
             }
             (TeamCommand::IssueKey { key_id, label, role, staff, token_sha256 }, Some(_)) => {
                 let label = label.trim();
-                if label.is_empty() || label.chars().count() > MAX_KEY_LABEL {
+                if label.is_empty() || label.chars().count() > bounds::MAX_LABEL_CHARS {
                     return Err(TeamRejection::BadKey("the label must have 1 to 100 characters"));
                 }
                 if staff.as_str().eq_ignore_ascii_case(RESERVED_STAFF) {
@@ -555,15 +584,19 @@ impl Team {
             }
             (TeamCommand::SetAvailability { staff, away, clicked_at, now }, Some(_)) => {
                 self.known(staff)?;
-                let last = self.availability_said_at.get(staff);
-                // A click's time has whole seconds: one no later than the last say-so is a
-                // delivery again (or older news), not a new wish.
-                let stale = clicked_at.is_some_and(|t| last.is_some_and(|last| t <= *last));
-                if stale || self.staffing.away.contains(staff) == *away {
+                let last = self.availability_said.get(staff);
+                if clicked_at.is_some_and(|t| last.is_some_and(|last| last.outdates(t, *away))) {
                     return Ok(Vec::new());
                 }
                 // The console's "now" is never recorded as earlier than a click already seen.
-                let at = clicked_at.unwrap_or_else(|| last.map_or(*now, |last| (*last).max(*now)));
+                let at = clicked_at.unwrap_or_else(|| last.map_or(*now, |last| last.at.max(*now)));
+                // A say-so that repeats the state is recorded too: its time outdates any
+                // older click still on its way. One that adds nothing (same state, no later
+                // time, already said) is not.
+                let unchanged = self.staffing.away.contains(staff) == *away;
+                if unchanged && last.is_some_and(|last| last.outdates(at, *away)) {
+                    return Ok(Vec::new());
+                }
                 Ok(vec![AvailabilityChanged { staff: staff.clone(), away: *away, at: Some(at) }.into()])
             }
         }
@@ -674,11 +707,11 @@ mod tests {
             now: at(minute) + chrono::Duration::seconds(1),
         };
         assert_eq!(run(&mut team, click(true, 0)).len(), 1);
-        assert!(run(&mut team, click(true, 2)).is_empty(), "already away: nothing to record");
+        assert_eq!(run(&mut team, click(true, 2)).len(), 1, "already away, but said again later: recorded");
         assert_eq!(run(&mut team, click(false, 5)).len(), 1);
         // when either earlier "away" click arrives again (a retry), or the "back" itself,
         // nothing changes: "back" stands;
-        for retried in [click(true, 0), click(true, 2), click(true, 5)] {
+        for retried in [click(true, 0), click(true, 2), click(false, 5)] {
             assert!(team.decide(&retried).unwrap().is_empty());
         }
         assert!(!team.staffing.away.contains(&zhao));
@@ -690,8 +723,60 @@ mod tests {
         assert_eq!(run(&mut team, console).len(), 1);
         assert!(!team.staffing.away.contains(&zhao));
         // Its time never goes back (a clock behind WeCom's), so a retry still finds it later.
-        assert_eq!(team.availability_said_at.get(&zhao), Some(&at(6)));
+        assert_eq!(team.availability_said.get(&zhao).map(|s| s.at), Some(at(6)));
         assert!(team.decide(&click(true, 6)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_say_so_that_repeats_the_state_still_outdates_an_older_click_on_its_way() {
+        // Given zhao, away at 10:00 and back at 10:05,
+        let mut team = created();
+        let zhao = StaffId::new("zhao").unwrap();
+        run(
+            &mut team,
+            TeamCommand::UpdateRoster { roster: Roster { default: vec![zhao.clone()], ..Roster::default() } },
+        );
+        let at = |minute: u32| chrono::Utc.with_ymd_and_hms(2026, 12, 7, 10, minute, 0).unwrap();
+        let click = |away: bool, minute: u32| TeamCommand::SetAvailability {
+            staff: zhao.clone(),
+            away,
+            clicked_at: Some(at(minute)),
+            now: at(minute) + chrono::Duration::seconds(1),
+        };
+        run(&mut team, click(true, 0));
+        run(&mut team, click(false, 5));
+        // when they say "back" again at 10:07 and an "away" clicked at 10:06 arrives after it,
+        assert_eq!(run(&mut team, click(false, 7)).len(), 1, "the repeated say-so is recorded with its time");
+        assert!(team.decide(&click(true, 6)).unwrap().is_empty(), "the older click changes nothing");
+        // then they stay back; and the repeated say-so delivered again adds nothing.
+        assert!(!team.staffing.away.contains(&zhao));
+        assert!(team.decide(&click(false, 7)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn two_clicks_in_one_second_both_count_and_their_retries_do_not() {
+        // Given zhao on the roster,
+        let mut team = created();
+        let zhao = StaffId::new("zhao").unwrap();
+        run(
+            &mut team,
+            TeamCommand::UpdateRoster { roster: Roster { default: vec![zhao.clone()], ..Roster::default() } },
+        );
+        let second = chrono::Utc.with_ymd_and_hms(2026, 12, 7, 10, 0, 0).unwrap();
+        let click = |away: bool| TeamCommand::SetAvailability {
+            staff: zhao.clone(),
+            away,
+            clicked_at: Some(second),
+            now: second + chrono::Duration::seconds(1),
+        };
+        // when they click "away" and then "back" within the same second (WeCom's times are
+        // whole seconds),
+        assert_eq!(run(&mut team, click(true)).len(), 1);
+        assert_eq!(run(&mut team, click(false)).len(), 1, "a click saying the other thing is a new wish");
+        // then they are back, and either click delivered again changes nothing.
+        assert!(!team.staffing.away.contains(&zhao));
+        assert!(team.decide(&click(true)).unwrap().is_empty());
+        assert!(team.decide(&click(false)).unwrap().is_empty());
     }
 
     #[test]

@@ -162,11 +162,11 @@ fn acknowledging_stops_the_chain_and_meets_the_target() {
     s.given(message("m1", "人工"));
     let old = s.state().session.unwrap().handover_timers;
     // When zhao presses Acknowledge,
-    let events = s.when(Command::Acknowledge { by: staff("zhao"), session_id: None });
+    let events = s.when(Command::Acknowledge { by: staff("zhao"), session_id: None, notice: None });
     assert_eq!(events, ["HandoverAcknowledged", "TimerCancelled", "TimerCancelled"]);
     // then the escalation and the acknowledgment target are cancelled, pressing again
     // changes nothing, and the old timers firing later do nothing.
-    assert!(s.when(Command::Acknowledge { by: staff("zhao"), session_id: None }).is_empty());
+    assert!(s.when(Command::Acknowledge { by: staff("zhao"), session_id: None, notice: None }).is_empty());
     s.advance(Duration::hours(1));
     for timer in old.iter().filter(|t| t.purpose == TimerPurpose::Escalate) {
         assert!(s.when(Command::FireTimer { timer_id: timer.timer_id }).is_empty());
@@ -177,7 +177,7 @@ fn acknowledging_stops_the_chain_and_meets_the_target() {
     assert_eq!(missed(&s), [switchboard_schemas::oncall::TargetKind::FirstReply]);
     // Someone not of the team cannot acknowledge.
     assert_eq!(
-        s.rejects(Command::Acknowledge { by: staff("stranger"), session_id: None }),
+        s.rejects(Command::Acknowledge { by: staff("stranger"), session_id: None, notice: None }),
         Rejection::NotStaff(staff("stranger"))
     );
 }
@@ -223,7 +223,7 @@ fn taking_a_session_yourself_is_an_acknowledgment() {
 fn asking_again_while_waiting_keeps_the_hand_over_and_its_chain() {
     let mut s = escalating();
     s.given(message("m1", "人工"));
-    s.given(Command::Acknowledge { by: staff("zhao"), session_id: None });
+    s.given(Command::Acknowledge { by: staff("zhao"), session_id: None, notice: None });
     s.given(Command::ChangeStatus { by: staff("zhao"), to: SessionStatus::Waiting });
     // The operator asks for a person again: zhao still has it, acknowledged; no new chain.
     s.advance(Duration::minutes(1));
@@ -258,12 +258,53 @@ fn a_button_of_an_earlier_session_acknowledges_nothing() {
     s.given(message("m1", "人工"));
     let current = s.state().session.unwrap().id;
     let other = uuid::Uuid::from_u128(42);
-    assert_eq!(s.rejects(Command::Acknowledge { by: staff("zhao"), session_id: Some(other) }), Rejection::OtherSession);
+    assert_eq!(
+        s.rejects(Command::Acknowledge { by: staff("zhao"), session_id: Some(other), notice: None }),
+        Rejection::OtherSession
+    );
     assert!(switchboard_engine::conversation::is_harmless_repeat(
-        &Command::Acknowledge { by: staff("zhao"), session_id: Some(other) },
+        &Command::Acknowledge { by: staff("zhao"), session_id: Some(other), notice: None },
         &Rejection::OtherSession
     ));
-    let events = s.when(Command::Acknowledge { by: staff("zhao"), session_id: Some(current) });
+    let events = s.when(Command::Acknowledge { by: staff("zhao"), session_id: Some(current), notice: None });
+    assert_eq!(events[0], "HandoverAcknowledged");
+}
+
+/// The cards (assignee notices and escalations) sent so far, by the person they went to.
+fn cards(s: &Scenario) -> Vec<(uuid::Uuid, Recipient)> {
+    s.history
+        .iter()
+        .filter_map(|e| match e {
+            ConversationEvent::AnswerQueued(q)
+                if matches!(q.purpose, OutboundPurpose::AssigneeNotice | OutboundPurpose::Escalation) =>
+            {
+                Some((q.outbound_id, q.to.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_card_of_an_earlier_hand_over_acknowledges_nothing_and_the_current_card_does() {
+    // Given a session handed to zhao, whose card is on his phone,
+    let mut s = escalating();
+    s.given(message("m1", "人工"));
+    let session = Some(s.state().session.unwrap().id);
+    let (zhaos_card, to) = cards(&s)[0].clone();
+    assert_eq!(to, Recipient::Staff(staff("zhao")));
+    // and then reassigned to qian, who gets a card of her own,
+    s.given(Command::Transfer { by: staff("lead"), to: Some(staff("qian")) });
+    let (qians_card, to) = cards(&s).last().cloned().unwrap();
+    assert_eq!(to, Recipient::Staff(staff("qian")));
+    // when zhao presses Acknowledge on his old card, nothing is written and the retry rule
+    // takes it as harmless;
+    let old = Command::Acknowledge { by: staff("zhao"), session_id: session, notice: Some(zhaos_card) };
+    assert_eq!(s.rejects(old.clone()), Rejection::EarlierHandover);
+    assert!(switchboard_engine::conversation::is_harmless_repeat(&old, &Rejection::EarlierHandover));
+    assert!(!s.state().session.unwrap().acknowledged);
+    // then qian's own card acknowledges her hand-over.
+    let events = s.when(Command::Acknowledge { by: staff("qian"), session_id: session, notice: Some(qians_card) });
     assert_eq!(events[0], "HandoverAcknowledged");
 }
 
@@ -430,7 +471,7 @@ proptest! {
             let _ = match step {
                 Step::Wait(minutes) => { s.advance(Duration::minutes(i64::from(*minutes))); Ok(Vec::new()) }
                 Step::FireDue => { fire_due(&mut s); Ok(Vec::new()) }
-                Step::Acknowledge => s.run(Command::Acknowledge { by: staff("zhao"), session_id: None }),
+                Step::Acknowledge => s.run(Command::Acknowledge { by: staff("zhao"), session_id: None, notice: None }),
                 Step::Reply => s.run(Command::HumanReply { staff: staff("qian"), text: "ok".into() }),
                 Step::Reassign => s.run(Command::Transfer { by: staff("lead"), to: None }),
                 Step::Close => s.run(Command::Close { by: staff("lead") }),

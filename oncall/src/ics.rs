@@ -149,12 +149,11 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
-/// Writes shifts as an iCalendar feed named `name`; `made_at` is its DTSTAMP. Each shift's
-/// UID is stable across fetches, so a calendar application updates rather than duplicates:
-/// it is made from the shift's start, or for the first shift of a layer (cut at the start of
-/// the window, which moves with every fetch) from its end.
-pub fn feed(name: &str, shifts: &[(String, Shift)], made_at: DateTime<Utc>) -> String {
-    let mut seen = std::collections::HashSet::new();
+/// Writes shifts as an iCalendar feed named `name`; the shifts were cut at `window_from`,
+/// and `made_at` is its DTSTAMP. Each shift's UID is stable across fetches, so a calendar
+/// application updates rather than duplicates: it is made from the shift's start, or for a
+/// shift cut at the start of the window (which moves with every fetch) from its end.
+pub fn feed(name: &str, shifts: &[(String, Shift)], window_from: DateTime<Utc>, made_at: DateTime<Utc>) -> String {
     let mut out = String::new();
     for line in ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Switchboard//On call//EN", "CALSCALE:GREGORIAN"] {
         push_line(&mut out, line);
@@ -162,8 +161,8 @@ pub fn feed(name: &str, shifts: &[(String, Shift)], made_at: DateTime<Utc>) -> S
     push_line(&mut out, &format!("X-WR-CALNAME:{}", escape(name)));
     for (schedule, shift) in shifts {
         push_line(&mut out, "BEGIN:VEVENT");
-        let first = seen.insert((schedule.as_str(), shift.layer.as_str()));
-        let anchor = if first { format!("until{}", stamp(shift.until)) } else { stamp(shift.from) };
+        let cut = shift.from <= window_from;
+        let anchor = if cut { format!("until{}", stamp(shift.until)) } else { stamp(shift.from) };
         push_line(
             &mut out,
             &format!("UID:{anchor}-{}-{}-{}@switchboard", escape(schedule), escape(&shift.layer), shift.staff),

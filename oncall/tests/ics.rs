@@ -63,7 +63,7 @@ fn the_shift_feed_parses_with_an_independent_parser() {
         .into_iter()
         .map(|s| ("default, 默认; x".to_owned(), s))
         .collect();
-    let text = feed("Ops 值班 on call, team ops", &shifts, from);
+    let text = feed("Ops 值班 on call, team ops", &shifts, from, from);
     assert!(text.lines().all(|l| l.len() <= 76), "lines are folded at 75 octets");
     let mut parser = ical::IcalParser::new(text.as_bytes());
     let calendar = parser.next().expect("one calendar").expect("it parses");
@@ -78,4 +78,58 @@ fn the_shift_feed_parses_with_an_independent_parser() {
     assert!(value(&calendar.events[1], "SUMMARY").contains("qian"));
     let uids: std::collections::BTreeSet<String> = calendar.events.iter().map(|e| value(e, "UID")).collect();
     assert_eq!(uids.len(), 3, "every shift has its own UID");
+}
+
+#[test]
+fn a_shift_keeps_its_uid_as_the_window_moves_also_in_one_persons_feed() {
+    // Daily turns of zhao and qian, handed over at 09:00 Shanghai (01:00 UTC).
+    let s = Schedule::new(OnCallSettings {
+        default: vec![Layer {
+            name: "primary".into(),
+            participants: vec![StaffId::new("zhao").unwrap(), StaffId::new("qian").unwrap()],
+            shift: ShiftLength { count: 1, unit: ShiftUnit::Days },
+            handoff: Handoff { weekday: None, time: "09:00".parse().unwrap() },
+            starts_on: date("2026-12-07"),
+        }],
+        ..OnCallSettings::default()
+    })
+    .unwrap();
+    let uids = |from: DateTime<Utc>, person: Option<&str>| {
+        let until = from + chrono::Duration::days(4);
+        let shifts: Vec<(String, _)> = s
+            .shifts(&Staffing::default(), None, from, until, 100)
+            .into_iter()
+            .filter(|shift| person.is_none_or(|p| shift.staff.as_str() == p))
+            .map(|shift| ("default".to_owned(), shift))
+            .collect();
+        let text = feed("ops", &shifts, from, from);
+        let calendar = ical::IcalParser::new(text.as_bytes()).next().unwrap().unwrap();
+        calendar
+            .events
+            .iter()
+            .map(|e| {
+                let value = |name: &str| e.properties.iter().find(|p| p.name == name).and_then(|p| p.value.clone());
+                (value("DTEND").unwrap(), value("UID").unwrap())
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    // Fetched at 05:00 UTC, when zhao's turn (cut at the window's start) runs, and again
+    // two hours later: every shift in both keeps its UID, the cut one as much as the others.
+    let early: DateTime<Utc> = "2026-12-07T05:00:00Z".parse().unwrap();
+    let later = early + chrono::Duration::hours(2);
+    for person in [None, Some("zhao"), Some("qian")] {
+        let (a, b) = (uids(early, person), uids(later, person));
+        let shared: Vec<_> = a.keys().filter(|end| b.contains_key(*end)).collect();
+        assert!(shared.len() >= 2, "{person:?}: {a:?} {b:?}");
+        for end in shared {
+            assert_eq!(a[end], b[end], "{person:?}: the shift ending {end} keeps its UID");
+        }
+    }
+    // In qian's own feed her first turn is not cut by the window: its UID is made from its
+    // start, the same as in the team's feed.
+    let team = uids(early, None);
+    let hers = uids(early, Some("qian"));
+    let (end, uid) = hers.iter().next().unwrap();
+    assert_eq!(team[end], *uid);
+    assert!(!uid.starts_with("until"), "{uid}");
 }

@@ -68,10 +68,20 @@ pub struct SessionRow {
     pub acknowledged_at: Option<DateTime<Utc>>,
     /// When a person first replied to the operator.
     pub first_human_reply_at: Option<DateTime<Utc>>,
-    /// The response targets it missed, each once, in order.
-    pub missed_targets: Vec<TargetKind>,
+    /// The response targets it missed, each once, in order, with who had the session then.
+    pub missed_targets: Vec<MissedTarget>,
     /// The response targets still running: their timer, target and due time.
     pub targets_due: Vec<TargetDue>,
+}
+
+/// A response target a session missed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MissedTarget {
+    /// Which target.
+    pub target: TargetKind,
+    /// Who had the session when it fell due (the statistics count the miss for them, even
+    /// when the session moved on to someone else later); none: nobody.
+    pub assignee: Option<String>,
 }
 
 /// A response target still running.
@@ -271,8 +281,10 @@ impl SessionRow {
             }
             E::TimerCancelled(e) => self.targets_due.retain(|t| t.timer_id != e.timer_id),
             E::TimerFired(e) => self.targets_due.retain(|t| t.timer_id != e.timer_id),
-            E::ResponseTargetMissed(e) if !self.missed_targets.contains(&e.target) => {
-                self.missed_targets.push(e.target);
+            E::ResponseTargetMissed(e) if !self.missed_targets.iter().any(|m| m.target == e.target) => {
+                // The event names who had it (events recorded before it did: the assignee then).
+                let assignee = e.assignee.as_ref().map(|a| a.as_str().to_owned()).or_else(|| self.assignee.clone());
+                self.missed_targets.push(MissedTarget { target: e.target, assignee });
                 self.missed_targets.sort();
             }
             E::SessionClosed(e) => {
@@ -408,7 +420,8 @@ pub fn contributions(row: &SessionRow) -> Vec<Contribution> {
             }
         }
     }
-    for target in &row.missed_targets {
+    for MissedTarget { target, assignee } in &row.missed_targets {
+        let assignee = assignee.as_deref().unwrap_or("");
         add(&opened_day, metric::MISSED, target.as_str());
         add(&opened_day, metric::MISSED_BY, &format!("{target} {assignee}"));
         add(&opened_day, metric::MISSED_CATEGORY, &format!("{target} {category}"));
@@ -495,5 +508,45 @@ mod tests {
         assert!(rollup_delta(&[RowChange { before: Some(after.clone()), after }]).is_empty());
         let new = rollup_delta(&[RowChange { before: None, after: before }]);
         assert_eq!(new.len(), 2, "opened and category");
+    }
+
+    #[test]
+    fn a_missed_target_counts_for_whoever_had_the_session_when_it_fell_due() {
+        use switchboard_schemas::event::{
+            Actor, ResponseTargetMissed, TransferMode, TransferReason, TransferredToHuman,
+        };
+        use switchboard_schemas::StaffId;
+        let at = DateTime::from_timestamp(1_772_000_000, 0).unwrap();
+        let session_id = Uuid::nil();
+        let handed_to = |who: &str| {
+            ConversationEvent::from(TransferredToHuman {
+                session_id,
+                mode: TransferMode::Manual,
+                reason: TransferReason::Staff,
+                category: None,
+                assignee: Some(StaffId::new(who).unwrap()),
+                by: Actor::System,
+            })
+        };
+        let missed = |target, who: Option<&str>| {
+            ConversationEvent::from(ResponseTargetMissed {
+                session_id,
+                target,
+                due_at: at,
+                assignee: who.map(|w| StaffId::new(w).unwrap()),
+            })
+        };
+        // Given a session handed to zhao, who missed the acknowledgment target,
+        let mut row = SessionRow::opened("ops", session_id, "u", at);
+        row.apply(&handed_to("zhao"), at);
+        row.apply(&missed(TargetKind::Acknowledge, Some("zhao")), at);
+        // then handed to qian, who missed the first reply (in an event recorded before
+        // events named the assignee),
+        row.apply(&handed_to("qian"), at);
+        row.apply(&missed(TargetKind::FirstReply, None), at);
+        // the statistics count each miss for the person who had the session then.
+        let by: Vec<_> =
+            contributions(&row).into_iter().filter(|c| c.metric == metric::MISSED_BY).map(|c| c.key).collect();
+        assert_eq!(by, ["acknowledge zhao", "first_reply qian"]);
     }
 }

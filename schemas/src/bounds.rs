@@ -44,6 +44,17 @@ pub const MAX_PARAPHRASES: usize = 100;
 pub const MAX_WECOM_ID_CHARS: usize = 64;
 /// Longest address a team enters (webhook, WeCom API base, console link), in bytes.
 pub const MAX_URL_BYTES: usize = 2_048;
+/// Longest WeCom application Secret, in characters (WeCom's are 43).
+pub const MAX_APP_SECRET_CHARS: usize = 256;
+/// Most FAQ candidates named in one approval or dismissal (their ids fit in the default
+/// 64 KiB body; a bigger group is settled in parts).
+pub const MAX_NAMED_CANDIDATES: usize = 1_000;
+/// Most event types one webhook asks for.
+pub const MAX_WEBHOOK_EVENT_TYPES: usize = 100;
+/// Longest team name, in characters.
+pub const MAX_TEAM_NAME_CHARS: usize = 100;
+/// Longest label of an access key or a webhook, in characters.
+pub const MAX_LABEL_CHARS: usize = 100;
 
 // The on-call set-up.
 

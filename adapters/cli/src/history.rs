@@ -254,8 +254,11 @@ impl Story<'_> {
             self.clock.advance(Duration::minutes(1 + dice.below(14) as i64));
             events += self.fire_due_handover_timers(user).await?;
             let current = self.runtime.load_conversation(&self.team, user).await?.session.and_then(|s| s.assignee);
-            let acknowledge =
-                Command::Acknowledge { by: current.unwrap_or_else(|| assignee.clone()), session_id: None };
+            let acknowledge = Command::Acknowledge {
+                by: current.unwrap_or_else(|| assignee.clone()),
+                session_id: None,
+                notice: None,
+            };
             if self.phase(user).await?.is_some() {
                 events += self.run(user, acknowledge).await?;
             }

@@ -108,9 +108,14 @@ impl Api {
         let team = team_id(&team)?;
         self.state.authorize(&key, &team, AccessRole::Agent).await?;
         let user = user_id(&body.user)?;
-        let message_id = MessageId(body.message_id.clone().unwrap_or_else(|| Uuid::now_v7().to_string()));
-        let command =
-            Command::ReceiveMessage { user: user.clone(), message_id, text: body.text.clone(), channel: Channel::Api };
+        let message_id =
+            MessageId(body.message_id.as_deref().map_or_else(|| Uuid::now_v7().to_string(), str::to_owned));
+        let command = Command::ReceiveMessage {
+            user: user.clone(),
+            message_id,
+            text: body.text.to_string(),
+            channel: Channel::Api,
+        };
         let runtime = &self.state.runtime;
         // Watching before the command is run: nothing appended after it can be missed.
         let mut changed = self.state.live.watch(&StreamId::conversation(&team, &user));
@@ -254,7 +259,8 @@ impl Api {
         team: Path<TeamParam>,
         user: Path<UserParam>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        self.command(&key, &team, &user, None, |by| Ok(Command::Acknowledge { by, session_id: None })).await
+        self.command(&key, &team, &user, None, |by| Ok(Command::Acknowledge { by, session_id: None, notice: None }))
+            .await
     }
 
     /// Reply to the operator as the key's holder.
@@ -268,7 +274,7 @@ impl Api {
         expected_version: Query<Option<Version>>,
         body: Json<StaffText>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        let text = body.text.clone();
+        let text = body.text.to_string();
         self.command(&key, &team, &user, expected_version.0.map(Version::get), |staff| {
             Ok(Command::HumanReply { staff, text })
         })
@@ -286,7 +292,7 @@ impl Api {
         expected_version: Query<Option<Version>>,
         body: Json<StaffText>,
     ) -> Result<Json<CommandResult>, ApiError> {
-        let text = body.text.clone();
+        let text = body.text.to_string();
         self.command(&key, &team, &user, expected_version.0.map(Version::get), |author| {
             Ok(Command::AddRemark { author, text })
         })

@@ -18,7 +18,7 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{Map, Value};
-use switchboard_schemas::event::TeamSettings;
+use switchboard_schemas::event::{Roster, TeamSettings};
 use switchboard_schemas::oncall::OnCallSettings;
 
 /// A JSON value documented as `T`.
@@ -97,20 +97,27 @@ fn definitions<T: JsonSchema>() -> Map<String, Value> {
     generator.take_definitions(true)
 }
 
-/// Puts the definitions of every described type into `document` in place of poem's
-/// placeholders, and only there (a poem type of the same name is left alone); a placeholder
-/// left over (a type described but not listed here) fails the document test in
-/// `tests/api.rs`.
+/// Puts the definitions of every described type into `document`: in place of poem's
+/// placeholders, and those poem left out (the types the described ones use, which poem
+/// drops as unused since a placeholder refers to none); a poem type of the same name is
+/// left alone. A placeholder left over (a type described but not listed here), or a
+/// reference to nothing, fails the document test in `tests/api.rs`.
 pub fn put_definitions(document: &mut Value) {
     let Some(schemas) = document.pointer_mut("/components/schemas").and_then(Value::as_object_mut) else { return };
     let mut generator = SchemaSettings::openapi3().into_generator();
     generator.subschema_for::<OnCallSettings>();
     generator.subschema_for::<TeamSettings>();
+    generator.subschema_for::<Roster>();
     for (name, mut definition) in generator.take_definitions(true) {
-        let Some(placeholder) = schemas.get_mut(&name) else { continue };
-        if placeholder.get("description") == Some(&Value::from(PLACEHOLDER)) {
-            nullable_in_place(&mut definition);
-            *placeholder = definition;
+        nullable_in_place(&mut definition);
+        match schemas.get_mut(&name) {
+            Some(placeholder) if placeholder.get("description") == Some(&Value::from(PLACEHOLDER)) => {
+                *placeholder = definition;
+            }
+            Some(_) => {}
+            None => {
+                schemas.insert(name, definition);
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use switchboard_schemas::oncall::TargetKind;
 use switchboard_schemas::RecordedEvent;
 use uuid::Uuid;
 
-use crate::params::{StaffParam, UserParam};
+use crate::params::{MessageIdText, MessageText, StaffParam, Text, UserParam};
 
 /// An operator's message sent through the JSON API channel.
 #[derive(Debug, Object)]
@@ -23,11 +23,11 @@ use crate::params::{StaffParam, UserParam};
 pub struct SendMessage {
     /// The operator.
     pub user: UserParam,
-    /// The message.
-    pub text: String,
+    /// The message (at most the team's `max_message_chars`).
+    pub text: Text<MessageText>,
     /// The caller's id for this message; a retry with the same id is recorded once.
     /// Generated when absent.
-    pub message_id: Option<String>,
+    pub message_id: Option<Text<MessageIdText>>,
 }
 
 /// The outcome of sending a message.
@@ -373,8 +373,8 @@ pub struct TransferRequest {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct StaffText {
-    /// The text.
-    pub text: String,
+    /// The text (at most the team's `max_message_chars`).
+    pub text: Text<MessageText>,
 }
 
 /// A status change by staff.
@@ -518,7 +518,7 @@ impl From<&SessionRow> for SessionSummary {
             handed_over_at: r.handed_over_at,
             acknowledged_at: r.acknowledged_at,
             first_human_reply_at: r.first_human_reply_at,
-            missed_targets: r.missed_targets.iter().map(|t| (*t).into()).collect(),
+            missed_targets: r.missed_targets.iter().map(|m| m.target.into()).collect(),
             targets_due: r
                 .targets_due
                 .iter()

@@ -23,8 +23,9 @@ use crate::auth::AccessKey;
 use crate::download::{self, Download, DownloadKinds};
 use crate::dto::{CommandResult, Decision, Faq, LookupCandidate};
 use crate::error::ApiError;
-use crate::params::{FaqIdParam, TeamParam, Version};
+use crate::params::{FaqAnswer, FaqCategory, FaqIdParam, FaqQuestion, List, MessageText, TeamParam, Text, Version};
 use crate::{ApiTags, AppState};
+use switchboard_schemas::bounds::{MAX_NAMED_CANDIDATES, MAX_PARAPHRASES};
 
 /// How long a hit test may take (a matcher that is slow to answer, say a remote search
 /// engine, must not hold the request).
@@ -46,16 +47,16 @@ pub struct FaqApi {
 #[oai(skip_serializing_if_is_none)]
 pub struct NewFaq {
     /// Its id (letters, digits, '-', '_'); made up when absent.
-    pub id: Option<String>,
+    pub id: Option<FaqIdParam>,
     /// The question.
-    pub question: String,
+    pub question: Text<FaqQuestion>,
     /// The answer.
-    pub answer: String,
+    pub answer: Text<FaqAnswer>,
     /// The routing category.
-    pub category: Option<String>,
+    pub category: Option<Text<FaqCategory>>,
     /// Other wordings.
     #[oai(default)]
-    pub paraphrases: Vec<String>,
+    pub paraphrases: List<Text<FaqQuestion>, 0, MAX_PARAPHRASES>,
 }
 
 /// An FAQ entry's new content.
@@ -63,16 +64,16 @@ pub struct NewFaq {
 #[oai(skip_serializing_if_is_none)]
 pub struct FaqEdit {
     /// The question.
-    pub question: String,
+    pub question: Text<FaqQuestion>,
     /// The answer.
-    pub answer: String,
+    pub answer: Text<FaqAnswer>,
     /// The routing category.
-    pub category: Option<String>,
+    pub category: Option<Text<FaqCategory>>,
     /// Other wordings.
     #[oai(default)]
-    pub paraphrases: Vec<String>,
+    pub paraphrases: List<Text<FaqQuestion>, 0, MAX_PARAPHRASES>,
     /// The revision the edit was made on; refused (409) if the entry changed since.
-    pub expected_revision: Option<u64>,
+    pub expected_revision: Option<Version>,
 }
 
 /// The catalog.
@@ -216,7 +217,7 @@ impl DownloadKinds for FaqFileKinds {
 #[oai(skip_serializing_if_is_none)]
 pub struct ApproveCandidates {
     /// The candidates' sessions (a group's `members`).
-    pub sessions: Vec<Uuid>,
+    pub sessions: List<Uuid, 1, MAX_NAMED_CANDIDATES>,
     /// A new entry for them.
     pub faq: Option<NewFaq>,
     /// Or: the existing entry they are asking about.
@@ -231,7 +232,7 @@ pub struct ApproveCandidates {
 #[oai(skip_serializing_if_is_none)]
 pub struct RejectCandidates {
     /// The candidates' sessions (a group's `members`).
-    pub sessions: Vec<Uuid>,
+    pub sessions: List<Uuid, 1, MAX_NAMED_CANDIDATES>,
 }
 
 /// What approving candidates did.
@@ -250,7 +251,7 @@ pub struct Approved {
 #[derive(Debug, Object)]
 pub struct HitTestRequest {
     /// What an operator would ask (at most the team's `max_message_chars`).
-    pub question: String,
+    pub question: Text<MessageText>,
 }
 
 /// What the team's policy would do with a question.
@@ -532,7 +533,7 @@ fn faq(catalog: &Catalog, id: &FaqId) -> Result<Faq, ApiError> {
     })
 }
 
-fn entry(question: &str, answer: &str, category: Option<&str>, paraphrases: &[String]) -> FaqEntry {
+fn entry(question: &str, answer: &str, category: Option<&str>, paraphrases: &[Text<FaqQuestion>]) -> FaqEntry {
     let clean = |t: &str| t.trim().to_owned();
     FaqEntry {
         question: clean(question),
@@ -664,7 +665,11 @@ impl FaqApi {
         let team = self.team(&key, &team, AccessRole::Agent).await?;
         let faq_id = self::faq_id(&faq_id)?;
         let entry = entry(&body.question, &body.answer, body.category.as_deref(), &body.paraphrases);
-        let command = CatalogCommand::Edit { faq_id: faq_id.clone(), entry, expected_revision: body.expected_revision };
+        let command = CatalogCommand::Edit {
+            faq_id: faq_id.clone(),
+            entry,
+            expected_revision: body.expected_revision.map(Version::get),
+        };
         self.run(&team, command).await?;
         Ok(Json(faq(&self.state.runtime.load_catalog(&team).await?, &faq_id)?))
     }
@@ -823,7 +828,7 @@ impl FaqApi {
             }
         };
         let command = CatalogCommand::ApproveCandidates {
-            candidates: body.sessions.clone(),
+            candidates: body.sessions.to_vec(),
             faq_id: faq_id.clone(),
             new_entry,
             wordings: body.wordings.clone(),
@@ -841,7 +846,7 @@ impl FaqApi {
         body: Json<RejectCandidates>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let team = self.team(&key, &team, AccessRole::Agent).await?;
-        let command = CatalogCommand::RejectCandidates { candidates: body.sessions.clone() };
+        let command = CatalogCommand::RejectCandidates { candidates: body.sessions.to_vec() };
         Ok(Json(self.run(&team, command).await?.into()))
     }
 }

@@ -549,7 +549,7 @@ mod tests {
                 "{:?}",
                 onboarding::WecomSetup {
                     corp_id: "ww1".into(),
-                    agent_id: 1,
+                    agent_id: 1.into(),
                     token: Some(SECRET.into()),
                     encoding_aes_key: Some(SECRET.into()),
                     secret: Some(SECRET.into()),

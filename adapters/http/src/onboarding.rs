@@ -20,8 +20,11 @@ use uuid::Uuid;
 
 use crate::auth::AccessKey;
 use crate::error::ApiError;
-use crate::params::TeamParam;
+use crate::params::{
+    AppSecret, CallbackToken, CorpId, Count, EncodingAesKey, ReceiveId, SentText, TeamParam, Text, Version, WebAddress,
+};
 use crate::{ApiTags, AppState};
+use switchboard_schemas::bounds::MAX_APP_SECRET_CHARS;
 
 /// What the console needs to onboard WeCom applications.
 pub struct Onboarding {
@@ -87,25 +90,25 @@ pub struct ChecklistItem {
 #[oai(skip_serializing_if_is_none)]
 pub struct WecomSetup {
     /// The enterprise's CorpID ("我的企业 → 企业ID").
-    pub corp_id: String,
+    pub corp_id: Text<CorpId>,
     /// The application's AgentId.
-    pub agent_id: u64,
+    pub agent_id: Count<1, { u64::MAX }>,
     /// The callback Token (1 to 32 letters or digits).
-    pub token: Option<String>,
+    pub token: Option<Text<CallbackToken>>,
     /// The callback EncodingAESKey (43 characters).
-    pub encoding_aes_key: Option<String>,
+    pub encoding_aes_key: Option<Text<EncodingAesKey>>,
     /// The application Secret, for sending; without it callbacks are received only.
-    pub secret: Option<String>,
+    pub secret: Option<Text<AppSecret>>,
     /// The receive id, when not the CorpID (third-party applications).
-    pub receive_id: Option<String>,
+    pub receive_id: Option<Text<ReceiveId>>,
     /// Another API address than WeCom's (a proxy, or the simulator).
-    pub api_base: Option<String>,
+    pub api_base: Option<Text<WebAddress>>,
     /// Where the console is reachable, for the link posted in group chats.
-    pub console_url: Option<String>,
+    pub console_url: Option<Text<WebAddress>>,
     /// Sent when an operator opens the application outside a session.
-    pub greeting: Option<String>,
+    pub greeting: Option<Text<SentText>>,
     /// The team version the form was filled on; refused (409) if the team changed since.
-    pub expected_version: Option<u64>,
+    pub expected_version: Option<Version>,
 }
 
 debug_redacting!(WecomSetup { corp_id, agent_id, receive_id, api_base, console_url, greeting, expected_version } hiding { token, encoding_aes_key, secret });
@@ -140,7 +143,7 @@ pub fn checklist(team: &Team, faqs: usize, wecom: &WecomStatus) -> Vec<Checklist
     .collect()
 }
 
-fn optional(value: &Option<String>) -> Option<String> {
+fn optional<R>(value: &Option<Text<R>>) -> Option<String> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
@@ -214,21 +217,29 @@ impl WecomApi {
         let secrets = self.state.onboarding.console.secrets();
         let mut entries = Vec::new();
         for (value, name, check) in [
-            (optional(&body.token), &names.token, Some(Check::Token)),
-            (optional(&body.encoding_aes_key), &names.encoding_aes_key, Some(Check::AesKey)),
-            (optional(&body.secret), &names.secret, None),
+            (optional(&body.token), &names.token, Check::Token),
+            (optional(&body.encoding_aes_key), &names.encoding_aes_key, Check::AesKey),
+            (optional(&body.secret), &names.secret, Check::AppSecret),
         ] {
             match (value, check) {
-                (Some(value), Some(Check::Token)) => {
+                (Some(value), Check::Token) => {
                     validate_token(&value).map_err(|e| ApiError::bad_request("bad_token", e))?;
                     entries.push((name.clone(), Secret::new(value)));
                 }
-                (Some(value), Some(Check::AesKey)) => {
+                (Some(value), Check::AesKey) => {
                     decode_aes_key(&value).map_err(|e| ApiError::bad_request("bad_encoding_aes_key", e))?;
                     entries.push((name.clone(), Secret::new(value)));
                 }
-                (Some(value), None) => entries.push((name.clone(), Secret::new(value))),
-                (None, Some(_)) if secrets.get(name).is_none() => {
+                (Some(value), Check::AppSecret) => {
+                    if value.chars().count() > MAX_APP_SECRET_CHARS {
+                        return Err(ApiError::bad_request(
+                            "bad_secret",
+                            format!("the Secret must be at most {MAX_APP_SECRET_CHARS} characters long"),
+                        ));
+                    }
+                    entries.push((name.clone(), Secret::new(value)));
+                }
+                (None, Check::Token | Check::AesKey) if secrets.get(name).is_none() => {
                     let field = if *name == names.token { "token" } else { "encoding_aes_key" };
                     return Err(ApiError::bad_request(
                         "secret_required",
@@ -240,7 +251,7 @@ impl WecomApi {
         }
         let settings = WecomSettings {
             corp_id: body.corp_id.trim().to_owned(),
-            agent_id: body.agent_id,
+            agent_id: body.agent_id.get(),
             receive_id: optional(&body.receive_id),
             token_ref: names.token.clone(),
             encoding_aes_key_ref: names.encoding_aes_key.clone(),
@@ -265,7 +276,10 @@ impl WecomApi {
                 .map_err(|e| ApiError::bad_request("refused_address", format!("api_base: {e}")))?;
         }
         let command = TeamCommand::ConfigureWecom { wecom: Some(Box::new(settings)) };
-        self.state.runtime.team_expecting(&id, command, Causation::root(Uuid::now_v7()), body.expected_version).await?;
+        self.state
+            .runtime
+            .team_expecting(&id, command, Causation::root(Uuid::now_v7()), body.expected_version.map(Version::get))
+            .await?;
         secrets.put(&entries).map_err(|e| ApiError::secret_not_stored("the WeCom secrets", e))?;
         let state = self.state.runtime.load_team(&id).await?;
         self.state.onboarding.console.sync(&id, state.wecom.as_ref(), true);
@@ -313,4 +327,5 @@ impl WecomApi {
 enum Check {
     Token,
     AesKey,
+    AppSecret,
 }

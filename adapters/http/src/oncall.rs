@@ -23,7 +23,7 @@ use crate::auth::{AccessKey, Principal};
 use crate::described::Described;
 use crate::dto::CommandResult;
 use crate::error::ApiError;
-use crate::params::{Count, StaffParam, TeamParam, UserParam};
+use crate::params::{CategoryName, Count, StaffParam, TeamParam, Text, UserParam, Version};
 use crate::{ApiTags, AppState};
 
 /// The longest span of shifts one request lists, in days.
@@ -61,7 +61,7 @@ pub struct OnCallUpdate {
     /// The whole new set-up, as `GET` shows it.
     pub on_call: Described<OnCallSettings>,
     /// The version it was read at; refused (409) if the team changed since.
-    pub expected_version: Option<u64>,
+    pub expected_version: Option<Version>,
 }
 
 /// Someone covering a layer for a span of time.
@@ -72,7 +72,7 @@ pub struct OverrideBody {
     #[oai(read_only)]
     pub override_id: Option<Uuid>,
     /// The category whose schedule it changes; none: the default schedule.
-    pub category: Option<String>,
+    pub category: Option<Text<CategoryName>>,
     /// The layer (`primary`, `secondary`).
     #[oai(validator(min_length = 1, max_length = 32))]
     pub layer: String,
@@ -91,7 +91,7 @@ impl From<&OnCallOverride> for OverrideBody {
     fn from(o: &OnCallOverride) -> Self {
         Self {
             override_id: Some(o.override_id),
-            category: o.category.clone(),
+            category: o.category.clone().map(Text::from),
             layer: o.layer.clone(),
             staff: o.staff.to_string().into(),
             from: o.from,
@@ -301,7 +301,8 @@ impl OnCallApi {
             .map_err(|e| ApiError::bad_request("invalid_on_call", format!("the on-call set-up cannot be read: {e}")))?;
         let cause = Causation::root(Uuid::now_v7());
         let command = TeamCommand::ConfigureOnCall { on_call: Box::new(on_call) };
-        let committed = self.state.runtime.team_expecting(&id, command, cause, body.expected_version).await?;
+        let committed =
+            self.state.runtime.team_expecting(&id, command, cause, body.expected_version.map(Version::get)).await?;
         Ok(Json(committed.into()))
     }
 
@@ -313,12 +314,12 @@ impl OnCallApi {
         key: AccessKey,
         team: Path<TeamParam>,
         /// The category (1 to 64 characters); absent: the default schedule.
-        category: Query<Option<String>>,
+        category: Query<Option<Text<CategoryName>>>,
         /// The instant; absent: now.
         at: Query<Option<DateTime<Utc>>>,
     ) -> Result<Json<OnCallNowBody>, ApiError> {
         let (_, _, team) = self.team(&key, &team, AccessRole::Viewer).await?;
-        let category = self::category(category.0)?;
+        let category = self::category(category.0.map(|c| c.to_string()))?;
         let schedule = schedule_of(&team)?;
         let at = at.0.unwrap_or_else(|| self.state.runtime.now());
         let now = schedule.on_call(&team.staffing, category.as_deref(), at);
@@ -379,7 +380,7 @@ impl OnCallApi {
         let (id, _, _) = self.team(&key, &team, AccessRole::Admin).await?;
         let cover = OnCallOverride {
             override_id: Uuid::now_v7(),
-            category: self::category(body.category.clone())?,
+            category: self::category(body.category.as_deref().map(str::to_owned))?,
             layer: body.layer.clone(),
             staff: staff_id(body.staff.trim())?,
             from: body.from,
@@ -559,7 +560,7 @@ impl OnCallApi {
             Some(p) => format!("{id} 值班 on call: {p}"),
             None => format!("{id} 值班 on call"),
         };
-        Ok(FeedResponse::Ok(PlainText(feed(&name, &shifts, now))))
+        Ok(FeedResponse::Ok(PlainText(feed(&name, &shifts, from, now))))
     }
 }
 

@@ -18,7 +18,7 @@ use crate::auth::AccessKey;
 use crate::download::{self, Download, DownloadKinds};
 use crate::dto::{FaqCandidateGroup, ReportFormat, SessionList, SessionSummary, Status, TeamStatistics};
 use crate::error::ApiError;
-use crate::params::{Count, TeamParam};
+use crate::params::{Count, IsoWeek, SessionCursor, TeamParam, Text};
 use crate::{ApiTags, AppState};
 
 /// Most sessions per page.
@@ -130,7 +130,7 @@ impl ReadModelsApi {
         breached: Query<Option<bool>>,
         /// Rows per page (1 to 500, default 50).
         limit: Query<Option<Count<1, { MAX_PAGE as u64 }>>>,
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Text<SessionCursor>>>,
     ) -> Result<Json<SessionList>, ApiError> {
         let team = self.team(&key, &team).await?;
         let limit = limit.0.map_or(50, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
@@ -147,7 +147,7 @@ impl ReadModelsApi {
             text: text.0.filter(|t| !t.trim().is_empty()),
             breached: breached.0,
             limit,
-            cursor: cursor.0,
+            cursor: cursor.0.map(|c| c.to_string()),
         };
         let page = self.state.read_models.sessions(&query).await?;
         Ok(Json(SessionList { sessions: page.rows.iter().map(SessionSummary::from).collect(), next: page.next }))
@@ -201,7 +201,7 @@ impl ReadModelsApi {
         &self,
         key: AccessKey,
         team: Path<TeamParam>,
-        week: Query<Option<String>>,
+        week: Query<Option<Text<IsoWeek>>>,
         format: Query<Option<ReportFormat>>,
     ) -> Result<Download<ReportFileKinds>, ApiError> {
         let team = self.team(&key, &team).await?;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
+use serde::Deserialize;
 use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
 use switchboard_engine::team::{Team, TeamCommand};
 use switchboard_schemas::envelope::Causation;
@@ -22,8 +23,9 @@ use crate::described::Described;
 use crate::dto::CommandResult;
 use crate::error::ApiError;
 use crate::onboarding::{checklist, ChecklistItem, WecomStatus};
-use crate::params::{StaffParam, TeamParam};
+use crate::params::{Label, StaffParam, TeamName, TeamParam, Text, Version};
 use crate::{ApiTags, AppState};
+use switchboard_schemas::bounds::MAX_TEAM_NAME_CHARS;
 
 /// FAQ entries copied per commit when cloning a template.
 const CLONE_CHUNK: usize = 200;
@@ -100,56 +102,47 @@ pub struct TeamSummary {
 #[oai(skip_serializing_if_is_none)]
 pub struct NewTeam {
     /// Its id (letters, digits, '-', '_'): in URLs and event subjects, never changed.
-    pub id: String,
+    pub id: TeamParam,
     /// Its display name.
-    pub name: String,
+    pub name: Text<TeamName>,
     /// A team to clone: its FAQ, its policies and console settings, and its roster's
     /// categories.
-    pub template: Option<String>,
+    pub template: Option<TeamParam>,
     /// Also copy the template's on-call engineers (default: only the categories, to be
     /// filled in).
     #[oai(default)]
     pub copy_people: bool,
 }
 
-/// The on-call roster: engineers per category in rotation order, and for everything else.
-#[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct RosterBody {
-    /// Engineers per category.
-    #[oai(default)]
-    pub categories: BTreeMap<String, Vec<String>>,
-    /// Engineers for questions with no category or an unlisted one.
-    #[oai(default)]
-    pub default: Vec<String>,
+/// A roster as sent: category names and staff ids are trimmed and checked here, so a bad
+/// one is refused with the id's own error (`not_staff`, `bad_roster`).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RosterText {
+    categories: BTreeMap<String, Vec<String>>,
+    default: Vec<String>,
 }
 
-impl From<&Roster> for RosterBody {
-    fn from(r: &Roster) -> Self {
-        Self {
-            categories: r
-                .categories
-                .iter()
-                .map(|(c, staff)| (c.clone(), staff.iter().map(|s| s.to_string()).collect()))
-                .collect(),
-            default: r.default.iter().map(|s| s.to_string()).collect(),
+/// The roster sent, read and checked.
+fn roster(sent: &Described<Roster>) -> Result<Roster, ApiError> {
+    let sent = RosterText::deserialize(sent.value())
+        .map_err(|e| ApiError::bad_request("bad_roster", format!("the roster is not understood: {e}")))?;
+    let people = |ids: &[String]| ids.iter().map(|s| staff_id(s.trim())).collect::<Result<Vec<_>, _>>();
+    let mut categories = BTreeMap::new();
+    for (category, ids) in &sent.categories {
+        let category = category.trim();
+        if category.is_empty() {
+            return Err(ApiError::bad_request("bad_roster", "a category name must not be empty"));
         }
+        categories.insert(category.to_owned(), people(ids)?);
     }
+    Ok(Roster { categories, default: people(&sent.default)? })
 }
 
-impl RosterBody {
-    fn roster(&self) -> Result<Roster, ApiError> {
-        let people = |ids: &[String]| ids.iter().map(|s| staff_id(s.trim())).collect::<Result<Vec<_>, _>>();
-        let mut categories = BTreeMap::new();
-        for (category, ids) in &self.categories {
-            let category = category.trim();
-            if category.is_empty() {
-                return Err(ApiError::bad_request("bad_roster", "a category name must not be empty"));
-            }
-            categories.insert(category.to_owned(), people(ids)?);
-        }
-        Ok(Roster { categories, default: people(&self.default)? })
-    }
+fn roster_json(roster: &Roster) -> Result<Described<Roster>, ApiError> {
+    serde_json::to_value(roster)
+        .map(Described::new)
+        .map_err(|e| ApiError::internal(format!("the roster cannot be shown: {e}")))
 }
 
 /// A roster change.
@@ -157,9 +150,9 @@ impl RosterBody {
 #[oai(skip_serializing_if_is_none)]
 pub struct RosterUpdate {
     /// The new roster.
-    pub roster: RosterBody,
+    pub roster: Described<Roster>,
     /// The team version it was edited on; refused (409) if the team changed since.
-    pub expected_version: Option<u64>,
+    pub expected_version: Option<Version>,
 }
 
 /// A settings change.
@@ -169,7 +162,7 @@ pub struct SettingsUpdate {
     /// The complete settings.
     pub settings: Described<TeamSettings>,
     /// The team version it was edited on; refused (409) if the team changed since.
-    pub expected_version: Option<u64>,
+    pub expected_version: Option<Version>,
 }
 
 /// A team with everything its admin sees.
@@ -187,7 +180,7 @@ pub struct TeamDetail {
     /// The settings in force.
     pub settings: Described<TeamSettings>,
     /// The roster in force.
-    pub roster: RosterBody,
+    pub roster: Described<Roster>,
     /// FAQ entries.
     pub faqs: u64,
     /// The WeCom application and where its callbacks go.
@@ -215,7 +208,7 @@ pub struct KeySummary {
 #[oai(skip_serializing_if_is_none)]
 pub struct NewKey {
     /// What it is for ("Wang Fang's laptop").
-    pub label: String,
+    pub label: Text<Label>,
     /// What it allows.
     pub role: Role,
     /// Who acts with it: their staff id (WeCom UserID).
@@ -262,7 +255,7 @@ impl TeamsApi {
             version: team.version,
             cloned_from: team.cloned_from.as_ref().map(|t| t.to_string()),
             settings: settings_json(&team.settings)?,
-            roster: (&team.roster).into(),
+            roster: roster_json(&team.roster)?,
             faqs: catalog.entries.len() as u64,
             checklist: checklist(&team, catalog.entries.len(), &wecom),
             wecom,
@@ -327,8 +320,11 @@ impl TeamsApi {
         self.state.principal(&key).await?.require_admin()?;
         let id = team_id(body.id.trim())?;
         let name = body.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(ApiError::bad_request("bad_team_name", "the name must have 1 to 100 characters"));
+        if name.is_empty() || name.chars().count() > MAX_TEAM_NAME_CHARS {
+            return Err(ApiError::bad_request(
+                "bad_team_name",
+                format!("the name must have 1 to {MAX_TEAM_NAME_CHARS} characters"),
+            ));
         }
         if self.state.runtime.load_team(&id).await?.name.is_some() {
             return Err(ApiError::conflict("team_exists", format!("team {id} already exists; choose another id")));
@@ -398,7 +394,7 @@ impl TeamsApi {
         let committed = self
             .state
             .runtime
-            .team_expecting(&id, command, Causation::root(Uuid::now_v7()), body.expected_version)
+            .team_expecting(&id, command, Causation::root(Uuid::now_v7()), body.expected_version.map(Version::get))
             .await?;
         Ok(Json(committed.into()))
     }
@@ -412,11 +408,11 @@ impl TeamsApi {
         body: Json<RosterUpdate>,
     ) -> Result<Json<CommandResult>, ApiError> {
         let (id, _, _) = self.team(&key, &team, AccessRole::Admin).await?;
-        let command = TeamCommand::UpdateRoster { roster: body.roster.roster()? };
+        let command = TeamCommand::UpdateRoster { roster: roster(&body.roster)? };
         let committed = self
             .state
             .runtime
-            .team_expecting(&id, command, Causation::root(Uuid::now_v7()), body.expected_version)
+            .team_expecting(&id, command, Causation::root(Uuid::now_v7()), body.expected_version.map(Version::get))
             .await?;
         Ok(Json(committed.into()))
     }
@@ -453,7 +449,7 @@ impl TeamsApi {
         let key_id = Uuid::now_v7();
         let command = TeamCommand::IssueKey {
             key_id,
-            label: body.label.clone(),
+            label: body.label.to_string(),
             role: body.role.into(),
             staff: staff.clone(),
             token_sha256: issued.digest,

@@ -22,8 +22,9 @@ use uuid::Uuid;
 use crate::auth::AccessKey;
 use crate::dto::CommandResult;
 use crate::error::ApiError;
-use crate::params::{Count, TeamParam, Version};
+use crate::params::{Count, EventTypeName, Label, List, TeamParam, Text, Version, WebAddress};
 use crate::{ApiTags, AppState};
+use switchboard_schemas::bounds::MAX_WEBHOOK_EVENT_TYPES;
 
 /// Deliveries listed per page at most.
 const MAX_PAGE: u32 = 200;
@@ -38,12 +39,12 @@ pub struct WebhooksApi {
 #[oai(skip_serializing_if_is_none)]
 pub struct WebhookBody {
     /// What it is for ("CRM sync").
-    pub label: String,
+    pub label: Text<Label>,
     /// Where deliveries are POSTed (http:// or https://).
-    pub url: String,
+    pub url: Text<WebAddress>,
     /// The event types to deliver; empty or absent for every type.
     #[oai(default)]
-    pub event_types: Vec<String>,
+    pub event_types: List<Text<EventTypeName>, 0, MAX_WEBHOOK_EVENT_TYPES>,
 }
 
 /// A registered endpoint.

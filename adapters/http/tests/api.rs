@@ -160,6 +160,47 @@ async fn health_and_the_openapi_document_are_served() {
         "every route takes an access key"
     );
     assert!(!spec.to_string().contains("put_definitions replaces this"), "every described type's schema is in place");
+    // Every reference names a schema the document holds (the types the described ones use
+    // included), so a tool can resolve all of it.
+    fn refs<'a>(value: &'a serde_json::Value, found: &mut Vec<&'a str>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                    found.push(target);
+                }
+                map.values().for_each(|v| refs(v, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(&spec, &mut found);
+    assert!(found.contains(&"#/components/schemas/AnswerPolicy"), "settings refer to their parts");
+    for target in found {
+        let name = target.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("{target}"));
+        assert!(spec["components"]["schemas"].get(name).is_some(), "{target} resolves");
+    }
+    // What the server checks in bodies and queries is declared, from the same bounds.
+    let schemas = &spec["components"]["schemas"];
+    let wecom = &schemas["WecomSetup"]["properties"];
+    assert_eq!(wecom["token"]["pattern"], "^[A-Za-z0-9]{1,32}$");
+    assert_eq!(wecom["encoding_aes_key"]["maxLength"], 43);
+    assert_eq!(wecom["agent_id"]["minimum"], 1.0);
+    assert_eq!(wecom["secret"]["maxLength"], switchboard_schemas::bounds::MAX_APP_SECRET_CHARS);
+    let webhook = &schemas["WebhookBody"]["properties"];
+    assert_eq!(webhook["url"]["maxLength"], switchboard_schemas::bounds::MAX_URL_BYTES);
+    assert_eq!(webhook["event_types"]["maxItems"], switchboard_schemas::bounds::MAX_WEBHOOK_EVENT_TYPES);
+    assert!(webhook["event_types"]["items"]["enum"].as_array().unwrap().contains(&json!("SessionOpened")));
+    let faq = &schemas["NewFaq"]["properties"];
+    assert_eq!(faq["answer"]["maxLength"], switchboard_schemas::bounds::MAX_ANSWER_CHARS);
+    assert_eq!(faq["paraphrases"]["maxItems"], switchboard_schemas::bounds::MAX_PARAPHRASES);
+    assert_eq!(schemas["FaqEdit"]["properties"]["expected_revision"]["minimum"], 0.0);
+    assert_eq!(schemas["NewTeam"]["properties"]["name"]["maxLength"], switchboard_schemas::bounds::MAX_TEAM_NAME_CHARS);
+    assert_eq!(schemas["Roster"]["properties"]["default"]["maxItems"], switchboard_schemas::bounds::MAX_PARTICIPANTS);
+    let weekly = spec["paths"]["/teams/{team}/reports/weekly"]["get"]["parameters"].as_array().unwrap();
+    let week = weekly.iter().find(|p| p["name"] == "week").unwrap();
+    assert!(week["schema"]["pattern"].as_str().unwrap().starts_with("^[0-9]{4}-W"), "{week}");
     let settings = &spec["components"]["schemas"]["TeamSettings"];
     assert_eq!(settings["additionalProperties"], false, "{settings}");
     assert_eq!(

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 /// The layout of the tables below. Read models are derived data: a store holding another
 /// layout is dropped and rebuilt from the log (its checkpoint goes with it), never migrated.
-pub const LAYOUT: i64 = 4;
+pub const LAYOUT: i64 = 5;
 
 /// The table recording [`LAYOUT`]; created before anything else.
 pub const LAYOUT_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_layout (version BIGINT NOT NULL)";
@@ -320,7 +320,7 @@ pub fn session_values(row: &SessionRow) -> Vec<Value> {
         Value::Int(row.handed_over_at.map(millis)),
         Value::Int(row.acknowledged_at.map(millis)),
         Value::Int(row.first_human_reply_at.map(millis)),
-        Value::Text(Some(row.missed_targets.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))),
+        Value::Text(Some(serde_json::to_string(&row.missed_targets).unwrap_or_else(|_| "[]".to_owned()))),
         flag(!row.missed_targets.is_empty()),
         Value::Text(Some(serde_json::to_string(&row.targets_due).unwrap_or_else(|_| "[]".to_owned()))),
     ]
@@ -382,11 +382,10 @@ pub fn session_from(row: &[Value]) -> Result<SessionRow, StoreError> {
         handed_over_at: int_at(row, 30)?.map(time).transpose()?,
         acknowledged_at: int_at(row, 31)?.map(time).transpose()?,
         first_human_reply_at: int_at(row, 32)?.map(time).transpose()?,
-        missed_targets: required(text_at(row, 33)?, "missed_targets")?
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(|t| t.parse().map_err(|_| StoreError::Corrupt(format!("missed target {t:?}"))))
-            .collect::<Result<_, _>>()?,
+        missed_targets: {
+            let missed = required(text_at(row, 33)?, "missed_targets")?;
+            serde_json::from_str(&missed).map_err(|e| StoreError::Corrupt(format!("missed_targets {missed:?}: {e}")))?
+        },
         targets_due: {
             let due = required(text_at(row, 35)?, "targets_due")?;
             serde_json::from_str(&due).map_err(|e| StoreError::Corrupt(format!("targets_due {due:?}: {e}")))?

@@ -31,7 +31,7 @@
 //! | `click` with a key in the team's `menu_keys` | its [`Action`] (default `human` → `RequestHuman`, `close` → `CloseByOperator`) |
 //! | `click` on `away` / `back` (an engineer's menu) | `TeamCommand::SetAvailability` for the sender, in the team's stream |
 //! | `template_card_event` with a key in `card_keys` | its [`Action`] (default `resolved` / `not_resolved` → `GiveFeedback`) |
-//! | `template_card_event` with the key `ack:<operator>:<session>` (the hand-over card's button) | `Acknowledge { by: FromUserName }` on that operator's session (a button of an earlier session changes nothing) |
+//! | `template_card_event` with the key `ack:<operator>:<session>` (the hand-over card's button) | `Acknowledge { by: FromUserName }` on that operator's session (a button of an earlier session, or of an earlier hand-over of the session — told by the card's `TaskId` — changes nothing) |
 //! | `enter_agent` with a configured `greeting` | the greeting is sent (outside a session); nothing appended |
 //! | `view`, other events, other message types, unknown keys | nothing (200, logged at info) |
 //!
@@ -413,23 +413,31 @@ pub fn plan(app: &crate::config::WecomApp, message: &Message) -> Result<Plan, &'
             None => Ok(Plan::Ignore { reason: "enter_agent without a configured greeting" }),
         },
         MessageBody::Event(Event::Click { key }) => action(app.menu_keys.get(key), "click", key),
-        MessageBody::Event(Event::TemplateCard { key, .. }) => match key.strip_prefix(ACKNOWLEDGE_KEY_PREFIX) {
-            Some(rest) => {
-                // The engineer who pressed it acknowledges the operator's hand-over.
-                let (operator, session) = rest.rsplit_once(':').ok_or("the card names no session")?;
-                let session_id = Uuid::parse_str(session).map_err(|_| "the card names no valid session")?;
-                let operator = UserId::new(operator.to_owned()).map_err(|_| "the card names no valid user id")?;
-                let by = StaffId::new(h.from_user_name.clone())
-                    .map_err(|_| "the sender's UserID is not a valid staff id")?;
-                Ok(Plan::Command {
-                    command: Command::Acknowledge { by, session_id: Some(session_id) },
-                    user: operator,
-                    dedupe_key: event_key("template_card_event", key),
-                    engine_dedupes: false,
-                })
+        MessageBody::Event(Event::TemplateCard { key, task_id, .. }) => {
+            match key.strip_prefix(ACKNOWLEDGE_KEY_PREFIX) {
+                Some(rest) => {
+                    // The engineer who pressed it acknowledges the operator's hand-over.
+                    let (operator, session) = rest.rsplit_once(':').ok_or("the card names no session")?;
+                    let session_id = Uuid::parse_str(session).map_err(|_| "the card names no valid session")?;
+                    let operator = UserId::new(operator.to_owned()).map_err(|_| "the card names no valid user id")?;
+                    let by = StaffId::new(h.from_user_name.clone())
+                        .map_err(|_| "the sender's UserID is not a valid staff id")?;
+                    Ok(Plan::Command {
+                        // The card's task id is the notice's id: a card of an earlier hand-over
+                        // is told apart from the current one's.
+                        command: Command::Acknowledge {
+                            by,
+                            session_id: Some(session_id),
+                            notice: task_id.as_deref().and_then(|t| Uuid::parse_str(t).ok()),
+                        },
+                        user: operator,
+                        dedupe_key: event_key("template_card_event", key),
+                        engine_dedupes: false,
+                    })
+                }
+                None => action(app.card_keys.get(key), "template_card_event", key),
             }
-            None => action(app.card_keys.get(key), "template_card_event", key),
-        },
+        }
         MessageBody::Event(Event::View { .. }) => Ok(Plan::Ignore { reason: "a menu link was opened" }),
         MessageBody::Event(Event::Other { .. }) => Ok(Plan::Ignore { reason: "an event this channel does not handle" }),
         MessageBody::Other { .. } => Ok(Plan::Ignore { reason: "a message type this channel does not handle" }),

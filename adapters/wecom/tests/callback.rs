@@ -312,7 +312,8 @@ async fn the_acknowledge_button_of_a_hand_over_card_acknowledges_the_operators_s
     deliver(&h, &text("wangwu", "q-1", "人工")).await;
     assert_eq!(count(&h, "wangwu", "TransferredToHuman").await, 1);
     let wangwu = UserId::new("wangwu").unwrap();
-    let session = h.runtime.load_conversation(&team(), &wangwu).await.unwrap().session.unwrap().id;
+    let current = h.runtime.load_conversation(&team(), &wangwu).await.unwrap().session.unwrap();
+    let (session, notice) = (current.id, current.handover_notices[0].simple().to_string());
     // A button of another (earlier) session of wangwu changes nothing.
     let before = head(&h).await;
     let stale = format!("ack:wangwu:{}", Uuid::nil().simple());
@@ -323,6 +324,20 @@ async fn the_acknowledge_button_of_a_hand_over_card_acknowledges_the_operators_s
     );
     assert_eq!(deliver(&h, &old).await.0, StatusCode::OK);
     assert_eq!(head(&h).await, before);
+    // Nor does a card of an earlier hand-over of this session (its task id, the notice's id,
+    // is not one of the current hand-over's).
+    let earlier = event(
+        "zhao",
+        1_700_000_450,
+        Event::TemplateCard {
+            key: format!("ack:wangwu:{}", session.simple()),
+            task_id: Some(Uuid::from_u128(7).simple().to_string()),
+            card_type: Some("button_interaction".into()),
+            response_code: Some("rc".into()),
+        },
+    );
+    assert_eq!(deliver(&h, &earlier).await.0, StatusCode::OK);
+    assert_eq!(head(&h).await, before);
     // zhao (on the roster) presses Acknowledge on the card about wangwu's session, and
     // WeCom retries the event: one acknowledgment, by zhao, in wangwu's stream.
     let key = format!("ack:wangwu:{}", session.simple());
@@ -332,7 +347,7 @@ async fn the_acknowledge_button_of_a_hand_over_card_acknowledges_the_operators_s
             time,
             Event::TemplateCard {
                 key: key.clone(),
-                task_id: Some("task-ack".into()),
+                task_id: Some(notice.clone()),
                 card_type: Some("button_interaction".into()),
                 response_code: Some("rc".into()),
             },
@@ -370,11 +385,16 @@ async fn an_engineer_marks_themselves_away_and_back_from_the_menu() {
     deliver(&h, &text("wangwu", "q-away", "人工")).await;
     let state = h.runtime.load_conversation(&team(), &UserId::new("wangwu").unwrap()).await.unwrap();
     assert_eq!(state.session.unwrap().assignee, None);
-    // A second "away" while away changes nothing.
+    // A second "away" while away changes nothing but is recorded with its time (so an older
+    // click still on its way cannot undo it); delivered again, it adds nothing.
     let again = event("zhao", 1_700_000_850, Event::Click { key: "away".into() });
     let before = head(&h).await;
     assert_eq!(deliver(&h, &again).await.0, StatusCode::OK);
-    assert_eq!(head(&h).await, before, "already away: nothing written");
+    assert!(h.runtime.load_team(&team()).await.unwrap().staffing.away.contains(&StaffId::new("zhao").unwrap()));
+    let recorded = head(&h).await;
+    assert_ne!(recorded, before, "the repeated say-so is recorded");
+    assert_eq!(deliver(&h, &again).await.0, StatusCode::OK);
+    assert_eq!(head(&h).await, recorded, "delivered again: nothing written");
     let back = event("zhao", 1_700_000_900, Event::Click { key: "back".into() });
     assert_eq!(deliver(&h, &back).await.0, StatusCode::OK);
     assert!(h.runtime.load_team(&team()).await.unwrap().staffing.away.is_empty());
