@@ -131,13 +131,19 @@ if ! PYTHONPATH="$py_dir" python3 -c 'import nats' 2>/dev/null; then
         || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
             --target "$py_dir" nats-py==2.16.0
 fi
-# The API contract check (ops/contract/run) uses schemathesis, pinned.
+# The API contract check (ops/contract/run) uses schemathesis, pinned with everything it
+# installs (ops/contract/requirements.txt), so a fixed seed generates the same requests.
 contract_dir="$HOME/.cache/switchboard/schemathesis"
-if ! PYTHONPATH="$contract_dir" "$contract_dir/bin/st" --version 2>/dev/null | grep -q 'version 4.32.5'; then
-    echo "setup: installing schemathesis 4.32.5 (PyPI) into $contract_dir for the API contract check" >&2
-    python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$contract_dir" schemathesis==4.32.5 \
-        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages --upgrade \
-            --target "$contract_dir" schemathesis==4.32.5
+contract_pins="$contract_dir/.requirements.txt"
+contract_requirements="$(cd "$(dirname "$0")" && pwd)/contract/requirements.txt"
+if ! cmp -s "$contract_requirements" "$contract_pins" \
+    || ! PYTHONPATH="$contract_dir" "$contract_dir/bin/st" --version >/dev/null 2>&1; then
+    echo "setup: installing schemathesis (PyPI, pinned by ops/contract/requirements.txt) into $contract_dir for the API contract check" >&2
+    rm -rf "$contract_dir"
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$contract_dir" -r "$contract_requirements" \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages --no-deps \
+            --target "$contract_dir" -r "$contract_requirements"
+    cp "$contract_requirements" "$contract_pins"
 fi
 # --- headless Chromium for the console's browser test (ops/browser) ----------------------
 # Debian's chromium, CJK fonts so screenshots show the Chinese text, and playwright-core

@@ -131,6 +131,14 @@ pub enum CatalogRejection {
     /// Approving or rejecting no candidates at all.
     #[error("no FAQ candidates were named")]
     NoCandidates,
+    /// More candidates named at once than [`bounds::MAX_NAMED_CANDIDATES`].
+    #[error("at most {max} FAQ candidates may be named at once (got {got}); settle a bigger group in parts")]
+    TooManyCandidates {
+        /// The most.
+        max: usize,
+        /// How many were named.
+        got: usize,
+    },
     /// A field of an entry, or the catalog, is over its bound ([`bounds`]).
     #[error("FAQ {faq_id}: {field} may have at most {max} {unit} (got {got})")]
     TooLarge {
@@ -227,6 +235,12 @@ impl Catalog {
     fn unsettled(&self, candidates: &[Uuid]) -> Result<Vec<Uuid>, CatalogRejection> {
         if candidates.is_empty() {
             return Err(CatalogRejection::NoCandidates);
+        }
+        if candidates.len() > bounds::MAX_NAMED_CANDIDATES {
+            return Err(CatalogRejection::TooManyCandidates {
+                max: bounds::MAX_NAMED_CANDIDATES,
+                got: candidates.len(),
+            });
         }
         let mut seen = HashSet::new();
         Ok(candidates.iter().copied().filter(|c| !self.settled_candidates.contains(c) && seen.insert(*c)).collect())
@@ -442,6 +456,14 @@ mod tests {
         assert_eq!(
             c.decide(&CatalogCommand::RejectCandidates { candidates: vec![] }),
             Err(CatalogRejection::NoCandidates)
+        );
+        let many = (0..=bounds::MAX_NAMED_CANDIDATES as u128).map(Uuid::from_u128).collect();
+        assert_eq!(
+            c.decide(&CatalogCommand::RejectCandidates { candidates: many }),
+            Err(CatalogRejection::TooManyCandidates {
+                max: bounds::MAX_NAMED_CANDIDATES,
+                got: bounds::MAX_NAMED_CANDIDATES + 1
+            })
         );
         let into_missing = CatalogCommand::ApproveCandidates {
             candidates: vec![Uuid::from_u128(9)],

@@ -86,6 +86,11 @@ pub enum GroupChat {
     },
 }
 
+/// The most hand-over notices remembered per hand-over (its cards: the assignee's and each
+/// escalation step's, each step notifying at most the leads, the next layer and a chat);
+/// the oldest go first.
+pub const MAX_HANDOVER_NOTICES: usize = 256;
+
 /// One episode of support, from the first message to the close.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
@@ -586,6 +591,9 @@ impl Session {
             }
             E::AnswerQueued(e) => {
                 if matches!(e.purpose, OutboundPurpose::AssigneeNotice | OutboundPurpose::Escalation) {
+                    if self.handover_notices.len() >= MAX_HANDOVER_NOTICES {
+                        self.handover_notices.remove(0);
+                    }
                     self.handover_notices.push(e.outbound_id);
                 }
             }
@@ -1047,11 +1055,11 @@ pub fn decide(
             if session_id.is_some_and(|id| id != session.id) {
                 return Err(Rejection::OtherSession);
             }
-            if notice.is_some_and(|id| !session.handover_notices.contains(&id)) {
-                return Err(Rejection::EarlierHandover);
-            }
             if !d.ctx.policy.is_staff(by) {
                 return Err(Rejection::NotStaff(by.clone()));
+            }
+            if notice.is_some_and(|id| !session.handover_notices.contains(&id)) {
+                return Err(Rejection::EarlierHandover);
             }
             if !matches!(session.phase, Phase::WithHuman | Phase::Waiting) {
                 return Err(Rejection::NotHandedOver);

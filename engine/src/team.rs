@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use switchboard_oncall::{from_roster, OnCallError, Schedule, Staffing};
 use switchboard_schemas::event::{
@@ -71,8 +71,11 @@ impl SaidSo {
         clicked_at < self.at || (clicked_at == self.at && if away { self.away } else { self.back })
     }
 
-    /// This say-so with `away` said at `at` folded in.
+    /// This say-so with `away` said at `at` folded in (an older one changes nothing).
     fn and(self, at: DateTime<Utc>, away: bool) -> Self {
+        if at < self.at {
+            return self;
+        }
         let base = if at > self.at { Self { at, away: false, back: false } } else { self };
         Self { away: base.away || away, back: base.back || !away, ..base }
     }
@@ -588,8 +591,10 @@ impl Team {
                 if clicked_at.is_some_and(|t| last.is_some_and(|last| last.outdates(t, *away))) {
                     return Ok(Vec::new());
                 }
-                // The console's "now" is never recorded as earlier than a click already seen.
-                let at = clicked_at.unwrap_or_else(|| last.map_or(*now, |last| last.at.max(*now)));
+                // The console's "now", in whole seconds like a click's (so a repeat within
+                // the second adds nothing), is never recorded as earlier than a click seen.
+                let now = now.trunc_subsecs(0);
+                let at = clicked_at.unwrap_or_else(|| last.map_or(now, |last| last.at.max(now)));
                 // A say-so that repeats the state is recorded too: its time outdates any
                 // older click still on its way. One that adds nothing (same state, no later
                 // time, already said) is not.

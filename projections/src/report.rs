@@ -284,7 +284,7 @@ fn session_cells(row: &SessionRow) -> Vec<String> {
         row.messages_out.to_string(),
         since_handover(row, row.acknowledged_at),
         since_handover(row, row.first_human_reply_at),
-        row.missed_targets.iter().map(|m| m.target.as_str()).collect::<Vec<_>>().join(" "),
+        row.missed_target_kinds().iter().map(|t| t.as_str()).collect::<Vec<_>>().join(" "),
     ]
 }
 

@@ -68,7 +68,8 @@ pub struct SessionRow {
     pub acknowledged_at: Option<DateTime<Utc>>,
     /// When a person first replied to the operator.
     pub first_human_reply_at: Option<DateTime<Utc>>,
-    /// The response targets it missed, each once, in order, with who had the session then.
+    /// The response targets it missed, with who had the session then: each target once per
+    /// person (a session handed on and missed again counts for each), in order.
     pub missed_targets: Vec<MissedTarget>,
     /// The response targets still running: their timer, target and due time.
     pub targets_due: Vec<TargetDue>,
@@ -170,6 +171,13 @@ impl SessionRow {
             missed_targets: Vec::new(),
             targets_due: Vec::new(),
         }
+    }
+
+    /// The targets it missed, each once (whoever missed them), in order.
+    pub fn missed_target_kinds(&self) -> Vec<TargetKind> {
+        let mut kinds: Vec<TargetKind> = self.missed_targets.iter().map(|m| m.target).collect();
+        kinds.dedup();
+        kinds
     }
 
     /// Marks the question in play as a candidate. A more specific earlier reason for the
@@ -281,11 +289,14 @@ impl SessionRow {
             }
             E::TimerCancelled(e) => self.targets_due.retain(|t| t.timer_id != e.timer_id),
             E::TimerFired(e) => self.targets_due.retain(|t| t.timer_id != e.timer_id),
-            E::ResponseTargetMissed(e) if !self.missed_targets.iter().any(|m| m.target == e.target) => {
+            E::ResponseTargetMissed(e) => {
                 // The event names who had it (events recorded before it did: the assignee then).
                 let assignee = e.assignee.as_ref().map(|a| a.as_str().to_owned()).or_else(|| self.assignee.clone());
-                self.missed_targets.push(MissedTarget { target: e.target, assignee });
-                self.missed_targets.sort();
+                let missed = MissedTarget { target: e.target, assignee };
+                if !self.missed_targets.contains(&missed) {
+                    self.missed_targets.push(missed);
+                    self.missed_targets.sort();
+                }
             }
             E::SessionClosed(e) => {
                 self.phase = SessionStatus::Closed;
@@ -420,11 +431,13 @@ pub fn contributions(row: &SessionRow) -> Vec<Contribution> {
             }
         }
     }
+    for target in row.missed_target_kinds() {
+        add(&opened_day, metric::MISSED, target.as_str());
+        add(&opened_day, metric::MISSED_CATEGORY, &format!("{target} {category}"));
+    }
     for MissedTarget { target, assignee } in &row.missed_targets {
         let assignee = assignee.as_deref().unwrap_or("");
-        add(&opened_day, metric::MISSED, target.as_str());
         add(&opened_day, metric::MISSED_BY, &format!("{target} {assignee}"));
-        add(&opened_day, metric::MISSED_CATEGORY, &format!("{target} {category}"));
     }
     if row.reconfirmed {
         add(&opened_day, metric::RECONFIRMED, "");
@@ -540,13 +553,19 @@ mod tests {
         let mut row = SessionRow::opened("ops", session_id, "u", at);
         row.apply(&handed_to("zhao"), at);
         row.apply(&missed(TargetKind::Acknowledge, Some("zhao")), at);
-        // then handed to qian, who missed the first reply (in an event recorded before
-        // events named the assignee),
+        // then handed to qian, who missed the acknowledgment again and the first reply (in an
+        // event recorded before events named the assignee), the latter delivered twice,
         row.apply(&handed_to("qian"), at);
+        row.apply(&missed(TargetKind::Acknowledge, Some("qian")), at);
         row.apply(&missed(TargetKind::FirstReply, None), at);
-        // the statistics count each miss for the person who had the session then.
-        let by: Vec<_> =
-            contributions(&row).into_iter().filter(|c| c.metric == metric::MISSED_BY).map(|c| c.key).collect();
-        assert_eq!(by, ["acknowledge zhao", "first_reply qian"]);
+        row.apply(&missed(TargetKind::FirstReply, None), at);
+        // the statistics count each miss once for the person who had the session then, and
+        // each target once for the session.
+        let keys = |metric: &str| -> Vec<String> {
+            contributions(&row).into_iter().filter(|c| c.metric == metric).map(|c| c.key).collect()
+        };
+        assert_eq!(keys(metric::MISSED_BY), ["acknowledge qian", "acknowledge zhao", "first_reply qian"]);
+        assert_eq!(keys(metric::MISSED), ["acknowledge", "first_reply"]);
+        assert_eq!(row.missed_target_kinds(), [TargetKind::Acknowledge, TargetKind::FirstReply]);
     }
 }

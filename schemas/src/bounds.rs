@@ -90,6 +90,8 @@ pub const MAX_SPAN_DAYS: i64 = 366;
 pub const MAX_NOTE_CHARS: usize = 200;
 /// Dates and instants a team may name lie in these years.
 pub const YEARS: RangeInclusive<i32> = 1970..=2199;
+/// [`YEARS`] as a pattern on a date's text, for the schemas (tested against the range).
+pub const YEARS_PATTERN: &str = "^(19[7-9][0-9]|2[01][0-9]{2})-";
 /// How far ahead working time is searched (a calendar with no working day in that long
 /// never lets anything fall due).
 pub const SEARCH_DAYS: u32 = 400;
@@ -171,5 +173,14 @@ mod tests {
         assert!(in_years("d", date(*YEARS.end())).is_ok());
         assert!(in_years("d", date(YEARS.end() + 1)).is_err());
         assert!(in_years("d", date(YEARS.start() - 1)).is_err());
+    }
+
+    #[test]
+    fn the_years_pattern_declares_the_years_the_check_allows() {
+        let pattern = regex::Regex::new(YEARS_PATTERN).unwrap();
+        for year in 1000..=9999 {
+            let text = chrono::NaiveDate::from_ymd_opt(year, 6, 30).unwrap().to_string();
+            assert_eq!(pattern.is_match(&text), YEARS.contains(&year), "{text}");
+        }
     }
 }

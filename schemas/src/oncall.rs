@@ -76,6 +76,7 @@ pub struct Layer {
     /// The first participant's first turn starts at the first handoff on or after this
     /// date; earlier and later turns follow in order from there.
     #[serde(default = "default_rotation_start")]
+    #[schemars(regex(pattern = crate::bounds::YEARS_PATTERN))]
     pub starts_on: NaiveDate,
 }
 
@@ -226,6 +227,7 @@ pub struct WorkingHours {
 #[serde(deny_unknown_fields)]
 pub struct CalendarDay {
     /// The date.
+    #[schemars(regex(pattern = crate::bounds::YEARS_PATTERN))]
     pub date: NaiveDate,
     /// What it is (国庆节, Christmas).
     #[serde(default)]
@@ -238,6 +240,7 @@ pub struct CalendarDay {
 #[serde(deny_unknown_fields)]
 pub struct MakeUpDay {
     /// The date.
+    #[schemars(regex(pattern = crate::bounds::YEARS_PATTERN))]
     pub date: NaiveDate,
     /// What it makes up for.
     #[serde(default)]

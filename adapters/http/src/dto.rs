@@ -518,7 +518,7 @@ impl From<&SessionRow> for SessionSummary {
             handed_over_at: r.handed_over_at,
             acknowledged_at: r.acknowledged_at,
             first_human_reply_at: r.first_human_reply_at,
-            missed_targets: r.missed_targets.iter().map(|m| m.target.into()).collect(),
+            missed_targets: r.missed_target_kinds().into_iter().map(Into::into).collect(),
             targets_due: r
                 .targets_due
                 .iter()

@@ -215,6 +215,7 @@ fn catalog_rejection(rejection: &CatalogRejection, e: &CommandError) -> ApiError
         CatalogRejection::FaqExists(_) => ApiError::conflict("faq_exists", e),
         CatalogRejection::StaleRevision { .. } => ApiError::conflict("version_conflict", e),
         CatalogRejection::NoCandidates => ApiError::bad_request("no_candidates", e),
+        CatalogRejection::TooManyCandidates { .. } => ApiError::bad_request("too_many_candidates", e),
         CatalogRejection::TooLarge { .. } => ApiError::bad_request("faq_too_large", e),
     }
 }

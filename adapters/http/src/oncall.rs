@@ -525,7 +525,7 @@ impl OnCallApi {
         /// A viewer key of the team, issued for the feed.
         key: Query<Option<String>>,
         /// Only this person's shifts.
-        staff: Query<Option<String>>,
+        staff: Query<Option<StaffParam>>,
     ) -> Result<FeedResponse, ApiError> {
         crate::api::team_id(&team)?;
         let Some(token) = key.0 else {

@@ -318,8 +318,9 @@ macro_rules! text_rules {
     )*};
 }
 
-/// Holds a character other than white space (the server trims what it is sent).
-const NOT_BLANK: Option<&str> = Some(r"\S");
+/// Holds a character other than white space (the server trims what it is sent; U+0085 is
+/// white space to it but not to ECMA 262's `\s`).
+const NOT_BLANK: Option<&str> = Some(r"[^\s\u0085]");
 /// An http:// or https:// address naming a host, in printable ASCII (so its characters
 /// are its bytes, which the server counts).
 const WEB_ADDRESS: Option<&str> = Some(r"^https?://[!-.0-~][!-~]*$");
@@ -379,8 +380,7 @@ impl TextRule for EventTypeName {
 }
 
 /// A list declared with its fewest and most items (`minItems`, `maxItems`) and accepted at
-/// any length: the handler or the engine checks the count with its own error, as for
-/// [`Text`].
+/// any length: the engine checks the count with its own error, as for [`Text`].
 pub struct List<T, const MIN: usize, const MAX: usize>(Vec<T>);
 
 impl<T, const MIN: usize, const MAX: usize> Deref for List<T, MIN, MAX> {

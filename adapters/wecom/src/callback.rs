@@ -31,7 +31,7 @@
 //! | `click` with a key in the team's `menu_keys` | its [`Action`] (default `human` → `RequestHuman`, `close` → `CloseByOperator`) |
 //! | `click` on `away` / `back` (an engineer's menu) | `TeamCommand::SetAvailability` for the sender, in the team's stream |
 //! | `template_card_event` with a key in `card_keys` | its [`Action`] (default `resolved` / `not_resolved` → `GiveFeedback`) |
-//! | `template_card_event` with the key `ack:<operator>:<session>` (the hand-over card's button) | `Acknowledge { by: FromUserName }` on that operator's session (a button of an earlier session, or of an earlier hand-over of the session — told by the card's `TaskId` — changes nothing) |
+//! | `template_card_event` with the key `ack:<operator>:<session>` (the hand-over card's button) | `Acknowledge { by: FromUserName }` on that operator's session (a button of an earlier session, or of an earlier hand-over of the session — told by the card's `TaskId`, the notice's id — changes nothing, and so does an event without a `TaskId`) |
 //! | `enter_agent` with a configured `greeting` | the greeting is sent (outside a session); nothing appended |
 //! | `view`, other events, other message types, unknown keys | nothing (200, logged at info) |
 //!
@@ -419,17 +419,18 @@ pub fn plan(app: &crate::config::WecomApp, message: &Message) -> Result<Plan, &'
                     // The engineer who pressed it acknowledges the operator's hand-over.
                     let (operator, session) = rest.rsplit_once(':').ok_or("the card names no session")?;
                     let session_id = Uuid::parse_str(session).map_err(|_| "the card names no valid session")?;
+                    let notice = task_id
+                        .as_deref()
+                        .and_then(|t| Uuid::parse_str(t).ok())
+                        .ok_or("the card event names no notice (TaskId)")?;
                     let operator = UserId::new(operator.to_owned()).map_err(|_| "the card names no valid user id")?;
                     let by = StaffId::new(h.from_user_name.clone())
                         .map_err(|_| "the sender's UserID is not a valid staff id")?;
                     Ok(Plan::Command {
                         // The card's task id is the notice's id: a card of an earlier hand-over
-                        // is told apart from the current one's.
-                        command: Command::Acknowledge {
-                            by,
-                            session_id: Some(session_id),
-                            notice: task_id.as_deref().and_then(|t| Uuid::parse_str(t).ok()),
-                        },
+                        // is told apart from the current one's. A card event without one
+                        // cannot be, so it acknowledges nothing (the console still can).
+                        command: Command::Acknowledge { by, session_id: Some(session_id), notice: Some(notice) },
                         user: operator,
                         dedupe_key: event_key("template_card_event", key),
                         engine_dedupes: false,

@@ -338,6 +338,19 @@ async fn the_acknowledge_button_of_a_hand_over_card_acknowledges_the_operators_s
     );
     assert_eq!(deliver(&h, &earlier).await.0, StatusCode::OK);
     assert_eq!(head(&h).await, before);
+    // A card event without a TaskId cannot be told apart, so it acknowledges nothing either.
+    let unnamed = event(
+        "zhao",
+        1_700_000_460,
+        Event::TemplateCard {
+            key: format!("ack:wangwu:{}", session.simple()),
+            task_id: None,
+            card_type: Some("button_interaction".into()),
+            response_code: Some("rc".into()),
+        },
+    );
+    assert_eq!(deliver(&h, &unnamed).await.0, StatusCode::OK);
+    assert_eq!(head(&h).await, before);
     // zhao (on the roster) presses Acknowledge on the card about wangwu's session, and
     // WeCom retries the event: one acknowledgment, by zhao, in wangwu's stream.
     let key = format!("ack:wangwu:{}", session.simple());
