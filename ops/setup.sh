@@ -141,8 +141,8 @@ if ! cmp -s "$contract_requirements" "$contract_pins" \
     echo "setup: installing schemathesis (PyPI, pinned by ops/contract/requirements.txt) into $contract_dir for the API contract check" >&2
     rm -rf "$contract_dir"
     python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$contract_dir" -r "$contract_requirements" \
-        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages --no-deps \
-            --target "$contract_dir" -r "$contract_requirements"
+        || { rm -rf "$contract_dir"; python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+            --no-deps --target "$contract_dir" -r "$contract_requirements"; }
     cp "$contract_requirements" "$contract_pins"
 fi
 # --- headless Chromium for the console's browser test (ops/browser) ----------------------

@@ -88,7 +88,7 @@ pub enum GroupChat {
 
 /// The most hand-over notices remembered per hand-over (its cards: the assignee's and each
 /// escalation step's, each step notifying at most the leads, the next layer and a chat);
-/// the oldest go first.
+/// past it the oldest escalation cards go first.
 pub const MAX_HANDOVER_NOTICES: usize = 256;
 
 /// One episode of support, from the first message to the close.
@@ -591,8 +591,10 @@ impl Session {
             }
             E::AnswerQueued(e) => {
                 if matches!(e.purpose, OutboundPurpose::AssigneeNotice | OutboundPurpose::Escalation) {
+                    // Over the bound the oldest escalation card goes; the assignee's own
+                    // card, the first, stays.
                     if self.handover_notices.len() >= MAX_HANDOVER_NOTICES {
-                        self.handover_notices.remove(0);
+                        self.handover_notices.remove(1);
                     }
                     self.handover_notices.push(e.outbound_id);
                 }

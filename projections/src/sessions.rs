@@ -73,7 +73,13 @@ pub struct SessionRow {
     pub missed_targets: Vec<MissedTarget>,
     /// The response targets still running: their timer, target and due time.
     pub targets_due: Vec<TargetDue>,
+    /// Everyone it was handed to, each once, in order (the statistics count a hand-over for
+    /// each, as they count each one's misses).
+    pub handed_to: Vec<String>,
 }
+
+/// The most people one session's hand-overs are counted for.
+pub const MAX_HANDED_TO: usize = 32;
 
 /// A response target a session missed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -170,6 +176,7 @@ impl SessionRow {
             first_human_reply_at: None,
             missed_targets: Vec::new(),
             targets_due: Vec::new(),
+            handed_to: Vec::new(),
         }
     }
 
@@ -260,6 +267,11 @@ impl SessionRow {
                 self.handed_over_at.get_or_insert(at);
                 self.mark_candidate(CandidateReason::Transferred, at);
                 self.assignee = e.assignee.as_ref().map(|a| a.as_str().to_owned());
+                if let Some(assignee) = &self.assignee {
+                    if !self.handed_to.contains(assignee) && self.handed_to.len() < MAX_HANDED_TO {
+                        self.handed_to.push(assignee.clone());
+                    }
+                }
                 if let Some(category) = &e.category {
                     self.category = Some(category.clone());
                 }
@@ -415,7 +427,13 @@ pub fn contributions(row: &SessionRow) -> Vec<Contribution> {
     let category = row.category.as_deref().unwrap_or("");
     if row.transferred {
         add(&opened_day, metric::TRANSFERRED, "");
-        add(&opened_day, metric::ASSIGNEE, assignee);
+        // A hand-over for each person it was handed to (nobody: the empty key).
+        if row.handed_to.is_empty() {
+            add(&opened_day, metric::ASSIGNEE, "");
+        }
+        for person in &row.handed_to {
+            add(&opened_day, metric::ASSIGNEE, person);
+        }
         add(&opened_day, metric::HANDED_OVER_CATEGORY, category);
     }
     if let Some(handed) = row.handed_over_at {
@@ -515,6 +533,7 @@ mod tests {
         let mut after = before.clone();
         after.transferred = true;
         after.assignee = Some("zhao".into());
+        after.handed_to = vec!["zhao".into()];
         let delta = rollup_delta(&[RowChange { before: Some(before.clone()), after: after.clone() }]);
         let names: Vec<_> = delta.iter().map(|c| (c.metric, c.key.as_str(), c.n)).collect();
         assert_eq!(names, vec![("assignee", "zhao", 1), ("handed_category", "", 1), ("transferred", "", 1)]);
@@ -565,6 +584,8 @@ mod tests {
             contributions(&row).into_iter().filter(|c| c.metric == metric).map(|c| c.key).collect()
         };
         assert_eq!(keys(metric::MISSED_BY), ["acknowledge qian", "acknowledge zhao", "first_reply qian"]);
+        // Each of them is counted a hand-over, so a person's met rate is over their own.
+        assert_eq!(keys(metric::ASSIGNEE), ["zhao", "qian"]);
         assert_eq!(keys(metric::MISSED), ["acknowledge", "first_reply"]);
         assert_eq!(row.missed_target_kinds(), [TargetKind::Acknowledge, TargetKind::FirstReply]);
     }

@@ -46,9 +46,10 @@ pub const MAX_WECOM_ID_CHARS: usize = 64;
 pub const MAX_URL_BYTES: usize = 2_048;
 /// Longest WeCom application Secret, in characters (WeCom's are 43).
 pub const MAX_APP_SECRET_CHARS: usize = 256;
-/// Most FAQ candidates named in one approval or dismissal (their ids fit in the default
-/// 64 KiB body; a bigger group is settled in parts).
-pub const MAX_NAMED_CANDIDATES: usize = 1_000;
+/// Most FAQ candidates named in one approval or dismissal: the most a group holds (the
+/// questions read for grouping). The body limit (`http.max_body_bytes`, 64 KiB by default:
+/// about 1,680 ids) may bind first.
+pub const MAX_NAMED_CANDIDATES: usize = 10_000;
 /// Most event types one webhook asks for.
 pub const MAX_WEBHOOK_EVENT_TYPES: usize = 100;
 /// Longest team name, in characters.

@@ -94,6 +94,7 @@ fn transfer(row: &mut SessionRow, to: &str, category: &str) {
     row.transferred = true;
     row.handed_over_at = Some(row.opened_at + Duration::seconds(60));
     row.assignee = Some(to.to_owned());
+    row.handed_to.push(to.to_owned());
     row.category = Some(category.to_owned());
     row.status = SessionStatus::WithHuman;
     row.phase = SessionStatus::WithHuman;
@@ -131,6 +132,8 @@ pub fn known_rows() -> Vec<SessionRow> {
     s4.offered = vec![("f2".into(), Some("export".into())), ("f3".into(), None)];
     let mut s5 = row("alpha", 5, d2 + Duration::hours(13), "Prize stock is LOW");
     transfer(&mut s5, "qian", "export");
+    // Handed to zhao first, who missed the acknowledgment, then to qian.
+    s5.handed_to = vec!["zhao".into(), "qian".into()];
     s5.missed_targets = vec![MissedTarget { target: TargetKind::Acknowledge, assignee: Some("zhao".into()) }];
     s5.targets_due = vec![TargetDue {
         timer_id: id(50),
@@ -358,7 +361,7 @@ pub async fn check_statistics(store: Arc<dyn ReadStore>) {
     assert_eq!(stats.time_to_resolution.p90_secs, Some(3600.0));
     assert_eq!(stats.top_faqs, vec![count("f1", 2), count("f2", 1)]);
     assert_eq!(stats.per_category, vec![count("billing", 2), count("export", 2), Count { key: None, count: 1 }]);
-    assert_eq!(stats.per_assignee, vec![count("qian", 1), count("zhao", 1)]);
+    assert_eq!(stats.per_assignee, vec![count("zhao", 2), count("qian", 1)], "every person a session was handed to");
     assert_eq!(stats.reconfirmed, 1);
     assert_eq!(stats.auto_closed, 1);
     // Hand-overs: zhao acknowledged after 30 s and replied after 120 s; qian has s5 now, but
@@ -368,12 +371,12 @@ pub async fn check_statistics(store: Arc<dyn ReadStore>) {
     assert_eq!((handover.time_to_acknowledge.samples, handover.time_to_acknowledge.median_secs), (1, Some(30.0)));
     assert_eq!((handover.time_to_first_reply.samples, handover.time_to_first_reply.p90_secs), (1, Some(120.0)));
     assert_eq!(handover.missed, vec![count("acknowledge", 1)]);
-    let [qian, zhao] = stats.handover_per_assignee.as_slice() else { panic!("two engineers") };
+    let [zhao, qian] = stats.handover_per_assignee.as_slice() else { panic!("two engineers") };
     assert_eq!((qian.key.as_deref(), qian.handed_over, qian.time_to_acknowledge.median_secs), (Some("qian"), 1, None));
     assert!(qian.missed.is_empty());
     assert_eq!(
         (zhao.key.as_deref(), zhao.handed_over, zhao.time_to_acknowledge.median_secs),
-        (Some("zhao"), 1, Some(30.0))
+        (Some("zhao"), 2, Some(30.0))
     );
     assert_eq!(zhao.missed, vec![count("acknowledge", 1)]);
     let categories: Vec<(Option<&str>, u64)> =

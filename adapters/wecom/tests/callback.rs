@@ -320,7 +320,7 @@ async fn the_acknowledge_button_of_a_hand_over_card_acknowledges_the_operators_s
     let old = event(
         "zhao",
         1_700_000_400,
-        Event::TemplateCard { key: stale, task_id: None, card_type: None, response_code: None },
+        Event::TemplateCard { key: stale, task_id: Some(notice.clone()), card_type: None, response_code: None },
     );
     assert_eq!(deliver(&h, &old).await.0, StatusCode::OK);
     assert_eq!(head(&h).await, before);
