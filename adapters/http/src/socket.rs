@@ -116,8 +116,22 @@ async fn serve(state: Arc<AppState>, team: TeamId, socket: WebSocketStream) {
     tracing::debug!(code = outcome.code, reason = %outcome.reason, "channel connection closed");
     let close = Message::close_with(CloseCode::from(outcome.code), outcome.reason);
     let _ = sink.send(close).await;
+    // The closing handshake: what the client still sends is read and dropped until its own
+    // Close (or CLOSE_LINGER), so frames in flight (a flood cut off) do not reset the
+    // connection before the client has read why it was closed. Its place is already free.
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(message)) = source.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
     let _ = sink.close().await;
 }
+
+/// How long a closed connection waits for the client's Close.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// A frame from the client.
 enum Incoming {
