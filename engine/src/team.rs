@@ -695,22 +695,33 @@ mod tests {
         assert_eq!(types, ["TeamCreated", "TeamConfigured"]);
     }
 
-    #[test]
-    fn a_say_so_about_availability_delivered_late_never_undoes_a_later_one() {
-        // Given zhao on the roster, who marked themselves away at 10:00 and back at 10:05,
+    /// A created team with zhao on its roster.
+    fn zhao_on_roster() -> (Team, StaffId) {
         let mut team = created();
         let zhao = StaffId::new("zhao").unwrap();
         run(
             &mut team,
             TeamCommand::UpdateRoster { roster: Roster { default: vec![zhao.clone()], ..Roster::default() } },
         );
-        let at = |minute: u32| chrono::Utc.with_ymd_and_hms(2026, 12, 7, 10, minute, 0).unwrap();
-        let click = |away: bool, minute: u32| TeamCommand::SetAvailability {
-            staff: zhao.clone(),
+        (team, zhao)
+    }
+
+    /// A WeCom click of `staff` made at `at`, delivered a second later.
+    fn click_at(staff: &StaffId, away: bool, at: DateTime<Utc>) -> TeamCommand {
+        TeamCommand::SetAvailability {
+            staff: staff.clone(),
             away,
-            clicked_at: Some(at(minute)),
-            now: at(minute) + chrono::Duration::seconds(1),
-        };
+            clicked_at: Some(at),
+            now: at + chrono::Duration::seconds(1),
+        }
+    }
+
+    #[test]
+    fn a_say_so_about_availability_delivered_late_never_undoes_a_later_one() {
+        // Given zhao on the roster, who marked themselves away at 10:00 and back at 10:05,
+        let (mut team, zhao) = zhao_on_roster();
+        let at = |minute: u32| chrono::Utc.with_ymd_and_hms(2026, 12, 7, 10, minute, 0).unwrap();
+        let click = |away: bool, minute: u32| click_at(&zhao, away, at(minute));
         assert_eq!(run(&mut team, click(true, 0)).len(), 1);
         assert_eq!(run(&mut team, click(true, 2)).len(), 1, "already away, but said again later: recorded");
         assert_eq!(run(&mut team, click(false, 5)).len(), 1);
@@ -735,19 +746,9 @@ mod tests {
     #[test]
     fn a_say_so_that_repeats_the_state_still_outdates_an_older_click_on_its_way() {
         // Given zhao, away at 10:00 and back at 10:05,
-        let mut team = created();
-        let zhao = StaffId::new("zhao").unwrap();
-        run(
-            &mut team,
-            TeamCommand::UpdateRoster { roster: Roster { default: vec![zhao.clone()], ..Roster::default() } },
-        );
+        let (mut team, zhao) = zhao_on_roster();
         let at = |minute: u32| chrono::Utc.with_ymd_and_hms(2026, 12, 7, 10, minute, 0).unwrap();
-        let click = |away: bool, minute: u32| TeamCommand::SetAvailability {
-            staff: zhao.clone(),
-            away,
-            clicked_at: Some(at(minute)),
-            now: at(minute) + chrono::Duration::seconds(1),
-        };
+        let click = |away: bool, minute: u32| click_at(&zhao, away, at(minute));
         run(&mut team, click(true, 0));
         run(&mut team, click(false, 5));
         // when they say "back" again at 10:07 and an "away" clicked at 10:06 arrives after it,
@@ -761,19 +762,9 @@ mod tests {
     #[test]
     fn two_clicks_in_one_second_both_count_and_their_retries_do_not() {
         // Given zhao on the roster,
-        let mut team = created();
-        let zhao = StaffId::new("zhao").unwrap();
-        run(
-            &mut team,
-            TeamCommand::UpdateRoster { roster: Roster { default: vec![zhao.clone()], ..Roster::default() } },
-        );
+        let (mut team, zhao) = zhao_on_roster();
         let second = chrono::Utc.with_ymd_and_hms(2026, 12, 7, 10, 0, 0).unwrap();
-        let click = |away: bool| TeamCommand::SetAvailability {
-            staff: zhao.clone(),
-            away,
-            clicked_at: Some(second),
-            now: second + chrono::Duration::seconds(1),
-        };
+        let click = |away: bool| click_at(&zhao, away, second);
         // when they click "away" and then "back" within the same second (WeCom's times are
         // whole seconds),
         assert_eq!(run(&mut team, click(true)).len(), 1);

@@ -43,9 +43,9 @@ fn what_is_not_a_calendar_is_refused() {
     assert_eq!(import_days(many.as_bytes()), Err(IcsError::TooManyDays));
 }
 
-#[test]
-fn the_shift_feed_parses_with_an_independent_parser() {
-    let s = Schedule::new(OnCallSettings {
+/// Daily turns of zhao and qian from 2026-12-07, handed over at 09:00 Shanghai (01:00 UTC).
+fn daily_turns_of_zhao_and_qian() -> Schedule {
+    Schedule::new(OnCallSettings {
         default: vec![Layer {
             name: "primary".into(),
             participants: vec![StaffId::new("zhao").unwrap(), StaffId::new("qian").unwrap()],
@@ -55,7 +55,12 @@ fn the_shift_feed_parses_with_an_independent_parser() {
         }],
         ..OnCallSettings::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn the_shift_feed_parses_with_an_independent_parser() {
+    let s = daily_turns_of_zhao_and_qian();
     let from: DateTime<Utc> = "2026-12-07T01:00:00Z".parse().unwrap();
     let until: DateTime<Utc> = "2026-12-10T01:00:00Z".parse().unwrap();
     let shifts: Vec<(String, _)> = s
@@ -82,18 +87,7 @@ fn the_shift_feed_parses_with_an_independent_parser() {
 
 #[test]
 fn a_shift_keeps_its_uid_as_the_window_moves_also_in_one_persons_feed() {
-    // Daily turns of zhao and qian, handed over at 09:00 Shanghai (01:00 UTC).
-    let s = Schedule::new(OnCallSettings {
-        default: vec![Layer {
-            name: "primary".into(),
-            participants: vec![StaffId::new("zhao").unwrap(), StaffId::new("qian").unwrap()],
-            shift: ShiftLength { count: 1, unit: ShiftUnit::Days },
-            handoff: Handoff { weekday: None, time: "09:00".parse().unwrap() },
-            starts_on: date("2026-12-07"),
-        }],
-        ..OnCallSettings::default()
-    })
-    .unwrap();
+    let s = daily_turns_of_zhao_and_qian();
     let uids = |from: DateTime<Utc>, person: Option<&str>| {
         let until = from + chrono::Duration::days(4);
         let shifts: Vec<(String, _)> = s
