@@ -149,11 +149,11 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
-/// Writes shifts as an iCalendar feed named `name`; the shifts were cut at `window_from`,
-/// and `made_at` is its DTSTAMP. Each shift's UID is stable across fetches, so a calendar
-/// application updates rather than duplicates: it is made from the shift's start, or for a
-/// shift cut at the start of the window (which moves with every fetch) from its end.
-pub fn feed(name: &str, shifts: &[(String, Shift)], window_from: DateTime<Utc>, made_at: DateTime<Utc>) -> String {
+/// Writes shifts as an iCalendar feed named `name`, with `made_at` as its DTSTAMP. A shift
+/// starts where it begins uncut, however the window cut it, and its UID is made from that
+/// start, so it stays the same at every fetch and calendar applications update the event
+/// rather than duplicate it.
+pub fn feed(name: &str, shifts: &[(String, Shift)], made_at: DateTime<Utc>) -> String {
     let mut out = String::new();
     for line in ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Switchboard//On call//EN", "CALSCALE:GREGORIAN"] {
         push_line(&mut out, line);
@@ -161,14 +161,18 @@ pub fn feed(name: &str, shifts: &[(String, Shift)], window_from: DateTime<Utc>, 
     push_line(&mut out, &format!("X-WR-CALNAME:{}", escape(name)));
     for (schedule, shift) in shifts {
         push_line(&mut out, "BEGIN:VEVENT");
-        let cut = shift.from <= window_from;
-        let anchor = if cut { format!("until{}", stamp(shift.until)) } else { stamp(shift.from) };
         push_line(
             &mut out,
-            &format!("UID:{anchor}-{}-{}-{}@switchboard", escape(schedule), escape(&shift.layer), shift.staff),
+            &format!(
+                "UID:{}-{}-{}-{}@switchboard",
+                stamp(shift.since),
+                escape(schedule),
+                escape(&shift.layer),
+                shift.staff
+            ),
         );
         push_line(&mut out, &format!("DTSTAMP:{}", stamp(made_at)));
-        push_line(&mut out, &format!("DTSTART:{}", stamp(shift.from)));
+        push_line(&mut out, &format!("DTSTART:{}", stamp(shift.since)));
         push_line(&mut out, &format!("DTEND:{}", stamp(shift.until)));
         let cover = if shift.override_id.is_some() { " (override 代班)" } else { "" };
         push_line(

@@ -237,6 +237,10 @@ pub struct Shift {
     pub from: DateTime<Utc>,
     /// Until (exclusive).
     pub until: DateTime<Utc>,
+    /// Where it begins when no window cuts it: the override's start, or its turn's handoff
+    /// (or the end of an override inside the turn). It names the shift from one window to the
+    /// next, so feeds give it the same UID at every fetch.
+    pub since: DateTime<Utc>,
     /// The override that made it, if one did.
     pub override_id: Option<Uuid>,
 }
@@ -386,6 +390,27 @@ impl Schedule {
         (scheduled, on_call, cover.map(|c| c.override_id), until)
     }
 
+    /// Where the stretch of `layer` in force at `at` begins when no window cuts it: the
+    /// override's start, or the turn's handoff, or the end of an override inside the turn.
+    fn stretch_start(
+        &self,
+        staffing: &Staffing,
+        scope: Option<&str>,
+        layer: &CompiledLayer,
+        at: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        if let Some(cover) = staffing.cover(scope, &layer.name, at) {
+            return cover.from;
+        }
+        let Some((_, start, _)) = layer.turn(self.tz, at) else { return at };
+        staffing
+            .overrides
+            .values()
+            .filter(|o| o.category.as_deref() == scope && o.layer == layer.name && start < o.until && o.until <= at)
+            .map(|o| o.until)
+            .fold(start, DateTime::max)
+    }
+
     /// Who is on call for `category` at `at`, and who is next, layer by layer.
     pub fn on_call(&self, staffing: &Staffing, category: Option<&str>, at: DateTime<Utc>) -> OnCallNow {
         let scope = self.schedule_of(category);
@@ -453,7 +478,8 @@ impl Schedule {
     }
 
     /// The shifts of every layer of `category`'s schedule between two instants, overrides
-    /// cut in, earliest first (at most `limit` per layer).
+    /// cut in, earliest first (at most `limit` per layer). A shift is one turn or one
+    /// override: a person's turns in a row stay separate shifts, each with its own start.
     pub fn shifts(
         &self,
         staffing: &Staffing,
@@ -475,14 +501,18 @@ impl Schedule {
                 let (_, on_call, override_id, next) = self.layer_at(staffing, scope, layer, at);
                 let end = next.unwrap_or(until).min(until);
                 if let Some(staff) = on_call {
+                    let since = self.stretch_start(staffing, scope, layer, at);
                     match shifts.last_mut() {
-                        Some(Shift { layer: l, staff: s, until: u, override_id: o, .. })
-                            if *l == layer.name && *s == staff && *u == at && *o == override_id =>
+                        // An override across a handoff is one shift.
+                        Some(Shift { layer: l, staff: s, until: u, since: b, override_id: o, .. })
+                            if *l == layer.name && *s == staff && *u == at && *b == since && *o == override_id =>
                         {
                             *u = end
                         }
                         _ => {
-                            shifts.push(Shift { layer: layer.name.clone(), staff, from: at, until: end, override_id });
+                            let shift =
+                                Shift { layer: layer.name.clone(), staff, from: at, until: end, since, override_id };
+                            shifts.push(shift);
                             of_layer += 1;
                         }
                     }

@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use switchboard_oncall::ics::{feed, import_days, IcsError, MAX_ICS_BYTES};
 use switchboard_oncall::{Schedule, Staffing};
-use switchboard_schemas::oncall::{Handoff, Layer, OnCallSettings, ShiftLength, ShiftUnit};
+use switchboard_schemas::oncall::{Handoff, Layer, OnCallOverride, OnCallSettings, ShiftLength, ShiftUnit, Weekday};
 use switchboard_schemas::StaffId;
 
 const HOLIDAYS: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Example//CN Holidays//ZH\r\n\
@@ -68,7 +70,7 @@ fn the_shift_feed_parses_with_an_independent_parser() {
         .into_iter()
         .map(|s| ("default, 默认; x".to_owned(), s))
         .collect();
-    let text = feed("Ops 值班 on call, team ops", &shifts, from, from);
+    let text = feed("Ops 值班 on call, team ops", &shifts, from);
     assert!(text.lines().all(|l| l.len() <= 76), "lines are folded at 75 octets");
     let mut parser = ical::IcalParser::new(text.as_bytes());
     let calendar = parser.next().expect("one calendar").expect("it parses");
@@ -85,45 +87,88 @@ fn the_shift_feed_parses_with_an_independent_parser() {
     assert_eq!(uids.len(), 3, "every shift has its own UID");
 }
 
-#[test]
-fn a_shift_keeps_its_uid_as_the_window_moves_also_in_one_persons_feed() {
-    let s = daily_turns_of_zhao_and_qian();
-    let uids = |from: DateTime<Utc>, person: Option<&str>| {
-        let until = from + chrono::Duration::days(4);
-        let shifts: Vec<(String, _)> = s
-            .shifts(&Staffing::default(), None, from, until, 100)
-            .into_iter()
-            .filter(|shift| person.is_none_or(|p| shift.staff.as_str() == p))
-            .map(|shift| ("default".to_owned(), shift))
-            .collect();
-        let text = feed("ops", &shifts, from, from);
-        let calendar = ical::IcalParser::new(text.as_bytes()).next().unwrap().unwrap();
-        calendar
-            .events
-            .iter()
-            .map(|e| {
-                let value = |name: &str| e.properties.iter().find(|p| p.name == name).and_then(|p| p.value.clone());
-                (value("DTEND").unwrap(), value("UID").unwrap())
-            })
-            .collect::<std::collections::BTreeMap<_, _>>()
+/// The events of a feed of `s`'s shifts over four days from `from`: UID and DTSTART of each,
+/// only `person`'s when one is given.
+fn feed_events(s: &Schedule, staffing: &Staffing, from: DateTime<Utc>, person: Option<&str>) -> Vec<(String, String)> {
+    let shifts: Vec<(String, _)> = s
+        .shifts(staffing, None, from, from + chrono::Duration::days(4), 100)
+        .into_iter()
+        .filter(|shift| person.is_none_or(|p| shift.staff.as_str() == p))
+        .map(|shift| ("default".to_owned(), shift))
+        .collect();
+    let text = feed("ops", &shifts, from);
+    let calendar = ical::IcalParser::new(text.as_bytes()).next().unwrap().unwrap();
+    let value = |e: &ical::parser::ical::component::IcalEvent, name: &str| {
+        e.properties.iter().find(|p| p.name == name).and_then(|p| p.value.clone()).unwrap()
     };
-    // Fetched at 05:00 UTC, when zhao's turn (cut at the window's start) runs, and again
-    // two hours later: every shift in both keeps its UID, the cut one as much as the others.
-    let early: DateTime<Utc> = "2026-12-07T05:00:00Z".parse().unwrap();
-    let later = early + chrono::Duration::hours(2);
-    for person in [None, Some("zhao"), Some("qian")] {
-        let (a, b) = (uids(early, person), uids(later, person));
-        let shared: Vec<_> = a.keys().filter(|end| b.contains_key(*end)).collect();
-        assert!(shared.len() >= 2, "{person:?}: {a:?} {b:?}");
-        for end in shared {
-            assert_eq!(a[end], b[end], "{person:?}: the shift ending {end} keeps its UID");
-        }
+    calendar.events.iter().map(|e| (value(e, "UID"), value(e, "DTSTART"))).collect()
+}
+
+/// Checks that across fetches every UID keeps its start and every start its UID, and
+/// returns the starts seen.
+fn uids_stay(fetches: impl Iterator<Item = Vec<(String, String)>>) -> BTreeSet<String> {
+    let (mut start_of, mut uid_of) = (BTreeMap::new(), BTreeMap::new());
+    for (uid, start) in fetches.flatten() {
+        assert_eq!(start_of.entry(uid.clone()).or_insert_with(|| start.clone()), &start, "{uid} moved");
+        assert_eq!(uid_of.entry(start.clone()).or_insert_with(|| uid.clone()), &uid, "a new UID for {start}");
     }
-    // In qian's own feed her first turn is not cut by the window: its UID is made from its
-    // start, the same as in the team's feed.
-    let team = uids(early, None);
-    let hers = uids(early, Some("qian"));
-    let (end, uid) = hers.iter().next().unwrap();
-    assert_eq!(team[end], *uid);
-    assert!(!uid.starts_with("until"), "{uid}");
+    uid_of.into_keys().collect()
+}
+
+#[test]
+fn a_shift_keeps_its_uid_and_start_at_every_fetch_also_in_one_persons_feed() {
+    let s = daily_turns_of_zhao_and_qian();
+    let none = Staffing::default();
+    // Fetched every hour over two days, the window cutting turns at both ends: each turn is
+    // one event with one UID, in the team's feed and in each person's.
+    let early: DateTime<Utc> = "2026-12-07T05:00:00Z".parse().unwrap();
+    let hours = || (0..48).map(|h| early + chrono::Duration::hours(h));
+    let team = uids_stay(hours().map(|from| feed_events(&s, &none, from, None)));
+    assert_eq!(team.len(), 7, "the turns from 12-07 to 12-13: {team:?}");
+    assert_eq!(team.first().map(String::as_str), Some("20261207T010000Z"), "a cut turn starts at its handoff");
+    for person in ["zhao", "qian"] {
+        let theirs = uids_stay(hours().map(|from| feed_events(&s, &none, from, Some(person))));
+        let both = uids_stay(
+            hours().flat_map(|from| [feed_events(&s, &none, from, Some(person)), feed_events(&s, &none, from, None)]),
+        );
+        assert!(theirs.is_subset(&both) && theirs.len() >= 3, "{person}: {theirs:?}");
+    }
+}
+
+#[test]
+fn a_one_person_layer_and_an_override_longer_than_the_window_keep_their_uids() {
+    // zhao alone, a week a turn from Monday 09:00 Shanghai; sun covers sixteen days across
+    // two handoffs, longer than the four-day window.
+    let s = Schedule::new(OnCallSettings {
+        default: vec![Layer {
+            name: "primary".into(),
+            participants: vec![StaffId::new("zhao").unwrap()],
+            shift: ShiftLength { count: 1, unit: ShiftUnit::Weeks },
+            handoff: Handoff { weekday: Some(Weekday::Mon), time: "09:00".parse().unwrap() },
+            starts_on: date("2026-12-07"),
+        }],
+        ..OnCallSettings::default()
+    })
+    .unwrap();
+    let mut staffing = Staffing::default();
+    let cover = OnCallOverride {
+        override_id: uuid::Uuid::from_u128(7),
+        category: None,
+        layer: "primary".into(),
+        staff: StaffId::new("sun").unwrap(),
+        from: "2026-12-09T00:00:00Z".parse().unwrap(),
+        until: "2026-12-25T00:00:00Z".parse().unwrap(),
+        note: "swap".into(),
+    };
+    staffing.overrides.insert(cover.override_id, cover);
+    // Fetched every six hours for three and a half weeks:
+    let first: DateTime<Utc> = "2026-12-06T00:00:00Z".parse().unwrap();
+    let starts =
+        uids_stay((0..4 * 24).map(|i| feed_events(&s, &staffing, first + chrono::Duration::hours(6 * i), None)));
+    // zhao's turns from their handoffs, sun's cover from its start (one event over both
+    // handoffs), zhao again from its end, and his next turn.
+    assert_eq!(
+        starts.into_iter().collect::<Vec<_>>(),
+        ["20261130T010000Z", "20261207T010000Z", "20261209T000000Z", "20261225T000000Z", "20261228T010000Z"]
+    );
 }

@@ -73,13 +73,26 @@ pub struct SessionRow {
     pub missed_targets: Vec<MissedTarget>,
     /// The response targets still running: their timer, target and due time.
     pub targets_due: Vec<TargetDue>,
-    /// Everyone it was handed to, each once, in order (the statistics count a hand-over for
-    /// each, as they count each one's misses).
-    pub handed_to: Vec<String>,
+    /// Everyone it was handed to, each once, in order, with their own times: the statistics
+    /// count a hand-over, the times to acknowledge and to reply, and the misses for each.
+    pub handovers: Vec<Handover>,
 }
 
 /// The most people one session's hand-overs are counted for.
-pub const MAX_HANDED_TO: usize = 32;
+pub const MAX_HANDOVERS: usize = 32;
+
+/// One person's part in a session's hand-overs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handover {
+    /// Who it was handed to.
+    pub to: String,
+    /// When it was first handed to them (their clocks start then).
+    pub at: DateTime<Utc>,
+    /// When they first acknowledged or replied.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// When they first replied to the operator.
+    pub first_reply_at: Option<DateTime<Utc>>,
+}
 
 /// A response target a session missed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -176,8 +189,14 @@ impl SessionRow {
             first_human_reply_at: None,
             missed_targets: Vec::new(),
             targets_due: Vec::new(),
-            handed_to: Vec::new(),
+            handovers: Vec::new(),
         }
+    }
+
+    /// The hand-over to `staff`, if it was handed to them: an acknowledgment or a reply by
+    /// someone else stops no clock of theirs.
+    fn handover_of(&mut self, staff: &str) -> Option<&mut Handover> {
+        self.handovers.iter_mut().find(|h| h.to == staff)
     }
 
     /// The targets it missed, each once (whoever missed them), in order.
@@ -268,8 +287,13 @@ impl SessionRow {
                 self.mark_candidate(CandidateReason::Transferred, at);
                 self.assignee = e.assignee.as_ref().map(|a| a.as_str().to_owned());
                 if let Some(assignee) = &self.assignee {
-                    if !self.handed_to.contains(assignee) && self.handed_to.len() < MAX_HANDED_TO {
-                        self.handed_to.push(assignee.clone());
+                    if !self.handovers.iter().any(|h| h.to == *assignee) && self.handovers.len() < MAX_HANDOVERS {
+                        self.handovers.push(Handover {
+                            to: assignee.clone(),
+                            at,
+                            acknowledged_at: None,
+                            first_reply_at: None,
+                        });
                     }
                 }
                 if let Some(category) = &e.category {
@@ -285,12 +309,19 @@ impl SessionRow {
                 self.reconfirming = true;
                 self.reconfirmed = true;
             }
-            E::HandoverAcknowledged(_) => {
+            E::HandoverAcknowledged(e) => {
                 self.acknowledged_at.get_or_insert(at);
+                if let Some(own) = self.handover_of(e.by.as_str()) {
+                    own.acknowledged_at.get_or_insert(at);
+                }
             }
-            E::HumanReplied(_) => {
+            E::HumanReplied(e) => {
                 self.acknowledged_at.get_or_insert(at);
                 self.first_human_reply_at.get_or_insert(at);
+                if let Some(own) = self.handover_of(e.staff.as_str()) {
+                    own.acknowledged_at.get_or_insert(at);
+                    own.first_reply_at.get_or_insert(at);
+                }
             }
             E::TimerScheduled(e) => {
                 if let Some(target) = target_of(e.purpose) {
@@ -381,13 +412,13 @@ pub mod metric {
     /// Hand-over to acknowledgment, bucketed seconds; the `_BY` and `_CATEGORY` forms key
     /// it as `"<bucket> <assignee or category>"`.
     pub const ACKNOWLEDGE: &str = "acknowledge";
-    /// [`ACKNOWLEDGE`] per assignee.
+    /// Per person handed to: from the hand-over to them to their own acknowledgment or reply.
     pub const ACKNOWLEDGE_BY: &str = "acknowledge_by";
     /// [`ACKNOWLEDGE`] per category.
     pub const ACKNOWLEDGE_CATEGORY: &str = "acknowledge_category";
     /// Hand-over to the first reply of a person, bucketed seconds (keyed as [`ACKNOWLEDGE`]).
     pub const FIRST_REPLY: &str = "first_reply";
-    /// [`FIRST_REPLY`] per assignee.
+    /// Per person handed to: from the hand-over to them to their own first reply.
     pub const FIRST_REPLY_BY: &str = "first_reply_by";
     /// [`FIRST_REPLY`] per category.
     pub const FIRST_REPLY_CATEGORY: &str = "first_reply_category";
@@ -423,29 +454,39 @@ pub fn contributions(row: &SessionRow) -> Vec<Contribution> {
         out.push(Contribution { team: row.team.clone(), day: day.to_owned(), metric, key: key.to_owned(), n: 1 });
     };
     add(&opened_day, metric::OPENED, "");
-    let assignee = row.assignee.as_deref().unwrap_or("");
     let category = row.category.as_deref().unwrap_or("");
     if row.transferred {
         add(&opened_day, metric::TRANSFERRED, "");
         // A hand-over for each person it was handed to (nobody: the empty key).
-        if row.handed_to.is_empty() {
+        if row.handovers.is_empty() {
             add(&opened_day, metric::ASSIGNEE, "");
         }
-        for person in &row.handed_to {
-            add(&opened_day, metric::ASSIGNEE, person);
+        for handover in &row.handovers {
+            add(&opened_day, metric::ASSIGNEE, &handover.to);
         }
         add(&opened_day, metric::HANDED_OVER_CATEGORY, category);
     }
+    let since = |from: DateTime<Utc>, to: DateTime<Utc>| duration_bucket((to - from).num_seconds().max(0));
+    // The session's clocks run from its first hand-over to anyone's answer,
     if let Some(handed) = row.handed_over_at {
-        for (at, all, by, of_category) in [
-            (row.acknowledged_at, metric::ACKNOWLEDGE, metric::ACKNOWLEDGE_BY, metric::ACKNOWLEDGE_CATEGORY),
-            (row.first_human_reply_at, metric::FIRST_REPLY, metric::FIRST_REPLY_BY, metric::FIRST_REPLY_CATEGORY),
+        for (at, all, of_category) in [
+            (row.acknowledged_at, metric::ACKNOWLEDGE, metric::ACKNOWLEDGE_CATEGORY),
+            (row.first_human_reply_at, metric::FIRST_REPLY, metric::FIRST_REPLY_CATEGORY),
         ] {
             if let Some(at) = at {
-                let bucket = duration_bucket((at - handed).num_seconds().max(0));
+                let bucket = since(handed, at);
                 add(&opened_day, all, &bucket.to_string());
-                add(&opened_day, by, &format!("{bucket} {assignee}"));
                 add(&opened_day, of_category, &format!("{bucket} {category}"));
+            }
+        }
+    }
+    // a person's from the hand-over to them to their own answer.
+    for handover in &row.handovers {
+        for (at, by) in
+            [(handover.acknowledged_at, metric::ACKNOWLEDGE_BY), (handover.first_reply_at, metric::FIRST_REPLY_BY)]
+        {
+            if let Some(at) = at {
+                add(&opened_day, by, &format!("{} {}", since(handover.at, at), handover.to));
             }
         }
     }
@@ -533,7 +574,7 @@ mod tests {
         let mut after = before.clone();
         after.transferred = true;
         after.assignee = Some("zhao".into());
-        after.handed_to = vec!["zhao".into()];
+        after.handovers = vec![Handover { to: "zhao".into(), at, acknowledged_at: None, first_reply_at: None }];
         let delta = rollup_delta(&[RowChange { before: Some(before.clone()), after: after.clone() }]);
         let names: Vec<_> = delta.iter().map(|c| (c.metric, c.key.as_str(), c.n)).collect();
         assert_eq!(names, vec![("assignee", "zhao", 1), ("handed_category", "", 1), ("transferred", "", 1)]);
@@ -588,5 +629,49 @@ mod tests {
         assert_eq!(keys(metric::ASSIGNEE), ["zhao", "qian"]);
         assert_eq!(keys(metric::MISSED), ["acknowledge", "first_reply"]);
         assert_eq!(row.missed_target_kinds(), [TargetKind::Acknowledge, TargetKind::FirstReply]);
+    }
+
+    #[test]
+    fn each_person_s_times_run_from_the_hand_over_to_them_to_their_own_answer() {
+        use switchboard_schemas::event::{
+            Actor, HandoverAcknowledged, HumanReplied, TransferMode, TransferReason, TransferredToHuman,
+        };
+        use switchboard_schemas::StaffId;
+        let opened = DateTime::from_timestamp(1_772_000_000, 0).unwrap();
+        let minutes = |m: i64| opened + chrono::Duration::minutes(m);
+        let session_id = Uuid::nil();
+        let staff = |who: &str| StaffId::new(who).unwrap();
+        let handed_to = |who: &str| {
+            ConversationEvent::from(TransferredToHuman {
+                session_id,
+                mode: TransferMode::Manual,
+                reason: TransferReason::Staff,
+                category: None,
+                assignee: Some(staff(who)),
+                by: Actor::System,
+            })
+        };
+        let replied =
+            |who: &str| ConversationEvent::from(HumanReplied { session_id, staff: staff(who), text: "ok".into() });
+        // Given a session handed to zhao, who stays silent, and after ten minutes to qian,
+        let mut row = SessionRow::opened("ops", session_id, "u", opened);
+        row.apply(&handed_to("zhao"), minutes(0));
+        row.apply(&handed_to("qian"), minutes(10));
+        // when qian acknowledges a minute later and replies after two, a lead who was never
+        // handed the session acknowledges too, and zhao replies at last after twenty,
+        row.apply(&HandoverAcknowledged { session_id, by: staff("qian") }.into(), minutes(11));
+        row.apply(&HandoverAcknowledged { session_id, by: staff("lead") }.into(), minutes(11));
+        row.apply(&replied("qian"), minutes(12));
+        row.apply(&replied("zhao"), minutes(20));
+        // then each person's times run from the hand-over to them to their own answer,
+        let keys = |metric: &str| -> Vec<String> {
+            contributions(&row).into_iter().filter(|c| c.metric == metric).map(|c| c.key).collect()
+        };
+        assert_eq!(keys(metric::ACKNOWLEDGE_BY), ["1200 zhao", "60 qian"]);
+        assert_eq!(keys(metric::FIRST_REPLY_BY), ["1200 zhao", "120 qian"]);
+        // and the session's from its first hand-over to anyone's.
+        assert_eq!(keys(metric::ACKNOWLEDGE), ["660"]);
+        assert_eq!(keys(metric::FIRST_REPLY), ["720"]);
+        assert_eq!(keys(metric::ASSIGNEE), ["zhao", "qian"]);
     }
 }

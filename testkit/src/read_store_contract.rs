@@ -13,7 +13,7 @@ use switchboard_schemas::TeamId;
 use uuid::Uuid;
 
 use switchboard_projections::sessions::{
-    CandidateQuestion, CandidateReason, MissedTarget, RowChange, SessionRow, TargetDue,
+    CandidateQuestion, CandidateReason, Handover, MissedTarget, RowChange, SessionRow, TargetDue,
 };
 use switchboard_projections::store::{Batch, Count, Period, ReadStore, SessionQuery, TeamRow};
 
@@ -94,7 +94,12 @@ fn transfer(row: &mut SessionRow, to: &str, category: &str) {
     row.transferred = true;
     row.handed_over_at = Some(row.opened_at + Duration::seconds(60));
     row.assignee = Some(to.to_owned());
-    row.handed_to.push(to.to_owned());
+    row.handovers.push(Handover {
+        to: to.to_owned(),
+        at: row.opened_at + Duration::seconds(60),
+        acknowledged_at: None,
+        first_reply_at: None,
+    });
     row.category = Some(category.to_owned());
     row.status = SessionStatus::WithHuman;
     row.phase = SessionStatus::WithHuman;
@@ -120,6 +125,8 @@ pub fn known_rows() -> Vec<SessionRow> {
     transfer(&mut s2, "zhao", "billing");
     s2.acknowledged_at = Some(s2.opened_at + Duration::seconds(90));
     s2.first_human_reply_at = Some(s2.opened_at + Duration::seconds(180));
+    s2.handovers[0].acknowledged_at = s2.acknowledged_at;
+    s2.handovers[0].first_reply_at = s2.first_human_reply_at;
     close(&mut s2, 600, CloseReason::Manual);
     let mut s3 = row("alpha", 3, d2 + Duration::hours(8), "anyone there");
     s3.reconfirmed = true;
@@ -132,8 +139,13 @@ pub fn known_rows() -> Vec<SessionRow> {
     s4.offered = vec![("f2".into(), Some("export".into())), ("f3".into(), None)];
     let mut s5 = row("alpha", 5, d2 + Duration::hours(13), "Prize stock is LOW");
     transfer(&mut s5, "qian", "export");
-    // Handed to zhao first, who missed the acknowledgment, then to qian.
-    s5.handed_to = vec!["zhao".into(), "qian".into()];
+    // Handed to zhao first, who missed the acknowledgment, then to qian at 20:00, who
+    // acknowledged 30 s later (1,170 s after the session's first hand-over).
+    let qian_at = s5.opened_at + Duration::minutes(20);
+    s5.handovers.insert(0, Handover { to: "zhao".into(), ..s5.handovers[0].clone() });
+    s5.handovers[1].at = qian_at;
+    s5.handovers[1].acknowledged_at = Some(qian_at + Duration::seconds(30));
+    s5.acknowledged_at = s5.handovers[1].acknowledged_at;
     s5.missed_targets = vec![MissedTarget { target: TargetKind::Acknowledge, assignee: Some("zhao".into()) }];
     s5.targets_due = vec![TargetDue {
         timer_id: id(50),
@@ -364,20 +376,27 @@ pub async fn check_statistics(store: Arc<dyn ReadStore>) {
     assert_eq!(stats.per_assignee, vec![count("zhao", 2), count("qian", 1)], "every person a session was handed to");
     assert_eq!(stats.reconfirmed, 1);
     assert_eq!(stats.auto_closed, 1);
-    // Hand-overs: zhao acknowledged after 30 s and replied after 120 s; qian has s5 now, but
-    // zhao had it when its acknowledgment target fell due: the miss is zhao's.
+    // Hand-overs: zhao acknowledged s2 after 30 s and replied after 120 s; qian has s5 now,
+    // but zhao had it when its acknowledgment target fell due: the miss is zhao's, and qian's
+    // time is from the hand-over to her (30 s), the session's from its first (1,170 s).
     let handover = &stats.handover;
     assert_eq!((handover.key.clone(), handover.handed_over), (None, 2));
-    assert_eq!((handover.time_to_acknowledge.samples, handover.time_to_acknowledge.median_secs), (1, Some(30.0)));
+    let acknowledge = &handover.time_to_acknowledge;
+    assert_eq!((acknowledge.samples, acknowledge.median_secs, acknowledge.p90_secs), (2, Some(30.0), Some(1170.0)));
     assert_eq!((handover.time_to_first_reply.samples, handover.time_to_first_reply.p90_secs), (1, Some(120.0)));
     assert_eq!(handover.missed, vec![count("acknowledge", 1)]);
     let [zhao, qian] = stats.handover_per_assignee.as_slice() else { panic!("two engineers") };
-    assert_eq!((qian.key.as_deref(), qian.handed_over, qian.time_to_acknowledge.median_secs), (Some("qian"), 1, None));
+    assert_eq!(
+        (qian.key.as_deref(), qian.handed_over, qian.time_to_acknowledge.median_secs),
+        (Some("qian"), 1, Some(30.0))
+    );
+    assert_eq!(qian.time_to_first_reply.samples, 0);
     assert!(qian.missed.is_empty());
     assert_eq!(
         (zhao.key.as_deref(), zhao.handed_over, zhao.time_to_acknowledge.median_secs),
         (Some("zhao"), 2, Some(30.0))
     );
+    assert_eq!(zhao.time_to_acknowledge.samples, 1, "s5's acknowledgment is qian's, not zhao's");
     assert_eq!(zhao.missed, vec![count("acknowledge", 1)]);
     let categories: Vec<(Option<&str>, u64)> =
         stats.handover_per_category.iter().map(|h| (h.key.as_deref(), h.handed_over)).collect();

@@ -560,7 +560,7 @@ impl OnCallApi {
             Some(p) => format!("{id} 值班 on call: {p}"),
             None => format!("{id} 值班 on call"),
         };
-        Ok(FeedResponse::Ok(PlainText(feed(&name, &shifts, from, now))))
+        Ok(FeedResponse::Ok(PlainText(feed(&name, &shifts, now))))
     }
 }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 /// The layout of the tables below. Read models are derived data: a store holding another
 /// layout is dropped and rebuilt from the log (its checkpoint goes with it), never migrated.
-pub const LAYOUT: i64 = 6;
+pub const LAYOUT: i64 = 7;
 
 /// The table recording [`LAYOUT`]; created before anything else.
 pub const LAYOUT_TABLE: &str = "CREATE TABLE IF NOT EXISTS sb_layout (version BIGINT NOT NULL)";
@@ -73,7 +73,7 @@ pub const TABLES: [&str; 6] = [
     missed_targets TEXT NOT NULL,
     breached BIGINT NOT NULL,
     targets_due TEXT NOT NULL,
-    handed_to TEXT NOT NULL
+    handovers TEXT NOT NULL
 )",
     "CREATE INDEX IF NOT EXISTS sb_sessions_team_opened ON sb_sessions (team, opened_at DESC, session_id DESC)",
     "CREATE INDEX IF NOT EXISTS sb_sessions_team_candidate ON sb_sessions (team, candidate_at DESC) \
@@ -164,7 +164,7 @@ const COLUMNS: [&str; 37] = [
     "missed_targets",
     "breached",
     "targets_due",
-    "handed_to",
+    "handovers",
 ];
 
 /// Upserts one row.
@@ -325,7 +325,7 @@ pub fn session_values(row: &SessionRow) -> Vec<Value> {
         Value::Text(Some(serde_json::to_string(&row.missed_targets).unwrap_or_else(|_| "[]".to_owned()))),
         flag(!row.missed_targets.is_empty()),
         Value::Text(Some(serde_json::to_string(&row.targets_due).unwrap_or_else(|_| "[]".to_owned()))),
-        Value::Text(Some(serde_json::to_string(&row.handed_to).unwrap_or_else(|_| "[]".to_owned()))),
+        Value::Text(Some(serde_json::to_string(&row.handovers).unwrap_or_else(|_| "[]".to_owned()))),
     ]
 }
 
@@ -393,9 +393,9 @@ pub fn session_from(row: &[Value]) -> Result<SessionRow, StoreError> {
             let due = required(text_at(row, 35)?, "targets_due")?;
             serde_json::from_str(&due).map_err(|e| StoreError::Corrupt(format!("targets_due {due:?}: {e}")))?
         },
-        handed_to: {
-            let to = required(text_at(row, 36)?, "handed_to")?;
-            serde_json::from_str(&to).map_err(|e| StoreError::Corrupt(format!("handed_to {to:?}: {e}")))?
+        handovers: {
+            let to = required(text_at(row, 36)?, "handovers")?;
+            serde_json::from_str(&to).map_err(|e| StoreError::Corrupt(format!("handovers {to:?}: {e}")))?
         },
     })
 }
