@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use regex::{Regex, RegexBuilder};
 use switchboard_oncall::{from_roster, Schedule, Staffing};
-use switchboard_schemas::event::{AnswerPolicy, MatchDecision, RequiredField, Roster, TeamSettings};
+use switchboard_schemas::event::{AnswerPolicy, AnswerTarget, MatchDecision, RequiredField, Roster, TeamSettings};
 use switchboard_schemas::StaffId;
 
 use crate::ports::Ranking;
@@ -33,6 +33,17 @@ pub enum PolicyError {
         /// Configured answer threshold.
         answer_at: f32,
     },
+    /// `answer_at` is not the threshold derived from the target precision set with it.
+    #[error(
+        "answer_at {answer_at} is not {derived}, the threshold derived from the target precision; \
+         remove answer_policy.target to set a threshold by hand, or set a new target precision"
+    )]
+    TargetThreshold {
+        /// The answer threshold given.
+        answer_at: f32,
+        /// The one the target gave.
+        derived: f32,
+    },
     /// The on-call set-up cannot be used.
     #[error(transparent)]
     OnCall(#[from] switchboard_oncall::OnCallError),
@@ -52,6 +63,15 @@ fn check_settings(settings: &TeamSettings) -> Result<(), PolicyError> {
     within("close_after_secs", settings.close_after_secs, 1..=MAX_TIMER_SECS)?;
     within("max_message_chars", settings.max_message_chars, 1..=MAX_MESSAGE_CHARS)?;
     within("answer_policy.max_choices", settings.answer_policy.max_choices, 0..=MAX_CHOICES)?;
+    if let Some(target) = &settings.answer_policy.target {
+        check_target(target)?;
+        if target.answer_at != settings.answer_policy.answer_at {
+            return Err(PolicyError::TargetThreshold {
+                answer_at: settings.answer_policy.answer_at,
+                derived: target.answer_at,
+            });
+        }
+    }
     few("human_keywords", settings.human_keywords.len(), MAX_HUMAN_KEYWORDS)?;
     for keyword in &settings.human_keywords {
         short("human_keywords[]", keyword, MAX_KEYWORD_CHARS)?;
@@ -89,6 +109,15 @@ pub fn check_roster(roster: &Roster) -> Result<(), PolicyError> {
         few("roster.categories[]", rotation.len(), MAX_PARTICIPANTS)?;
     }
     Ok(few("roster.default", roster.default.len(), MAX_PARTICIPANTS)?)
+}
+
+/// Checks a target precision and what was derived from it.
+fn check_target(target: &AnswerTarget) -> Result<(), PolicyError> {
+    use bounds::{within, MAX_TARGET_PRECISION, MIN_TARGET_PRECISION};
+    within("answer_policy.target.precision", target.precision, MIN_TARGET_PRECISION..=MAX_TARGET_PRECISION)?;
+    within("answer_policy.target.answer_at", target.answer_at, 0.0..=1.0)?;
+    within("answer_policy.target.expected_precision", target.expected_precision, 0.0..=1.0)?;
+    Ok(within("answer_policy.target.coverage", target.coverage, 0.0..=1.0)?)
 }
 
 /// Refuses thresholds outside `[0, 1]` or a clarify threshold above the answer threshold.

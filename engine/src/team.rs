@@ -7,9 +7,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use switchboard_oncall::{from_roster, OnCallError, Schedule, Staffing};
 use switchboard_schemas::event::{
-    AccessKeyIssued, AccessKeyRevoked, AccessRole, AvailabilityChanged, OnCallConfigured, OnCallOverrideAdded,
-    OnCallOverrideRemoved, Roster, RosterUpdated, TeamConfigured, TeamCreated, TeamSettings, TimeOffAdded,
-    TimeOffRemoved, WebhookRegistered, WebhookRemoved, WecomConfigured, WecomSettings,
+    AccessKeyIssued, AccessKeyRevoked, AccessRole, AnswerTarget, AvailabilityChanged, OnCallConfigured,
+    OnCallOverrideAdded, OnCallOverrideRemoved, Roster, RosterUpdated, TeamConfigured, TeamCreated, TeamSettings,
+    TimeOffAdded, TimeOffRemoved, WebhookRegistered, WebhookRemoved, WecomConfigured, WecomSettings,
 };
 use switchboard_schemas::oncall::{OnCallOverride, OnCallSettings, TimeOff};
 use switchboard_schemas::{StaffId, TeamEvent, TeamId, CONVERSATION_EVENT_TYPES, FAQ_EVENT_TYPES, TEAM_EVENT_TYPES};
@@ -123,6 +123,13 @@ pub enum TeamCommand {
     Configure {
         /// The new settings (boxed: they are large and the other commands small).
         settings: Box<TeamSettings>,
+    },
+    /// Sets a target precision of automatic answers with the answer threshold derived from
+    /// it (deriving reads the log, so it is done outside); the clarify threshold is kept,
+    /// lowered to the new answer threshold when above it.
+    SetAnswerTarget {
+        /// The target and what was derived from it.
+        target: AnswerTarget,
     },
     /// Replaces the roster (a no-op when unchanged).
     UpdateRoster {
@@ -247,6 +254,12 @@ pub enum TeamRejection {
     /// An on-call set-up, override or time off that cannot be used.
     #[error(transparent)]
     OnCall(#[from] OnCallError),
+    /// Settings that bring a target precision of their own: only Switchboard derives one.
+    #[error(
+        "answer_policy.target is derived by Switchboard: keep the team's as read, remove it (null) to set \
+         thresholds by hand, or set a target precision through PUT /teams/{{team}}/answer-target"
+    )]
+    TargetNotDerived,
     /// Someone who is not the team's: neither in a schedule or the roster nor holding a key.
     #[error("{0} is not one of the team's people; add them to a schedule first")]
     UnknownPerson(StaffId),
@@ -473,11 +486,29 @@ impl Team {
             (TeamCommand::Onboard { .. }, Some(existing)) => Err(TeamRejection::AlreadyExists(existing.clone())),
             (_, None) => Err(TeamRejection::NotCreated),
             (TeamCommand::Configure { settings }, Some(_)) => {
+                // A target is derived by Switchboard: settings keep the team's or drop it.
+                if let Some(target) = &settings.answer_policy.target {
+                    if self.settings.answer_policy.target.as_ref() != Some(target) {
+                        return Err(TeamRejection::TargetNotDerived);
+                    }
+                }
                 TeamPolicy::new((**settings).clone(), self.roster.clone())?;
                 if **settings == self.settings && self.version > 1 {
                     return Ok(Vec::new());
                 }
                 Ok(vec![TeamConfigured { settings: (**settings).clone() }.into()])
+            }
+            (TeamCommand::SetAnswerTarget { target }, Some(_)) => {
+                let mut settings = self.settings.clone();
+                let policy = &mut settings.answer_policy;
+                policy.answer_at = target.answer_at;
+                policy.clarify_at = policy.clarify_at.min(target.answer_at);
+                policy.target = Some(target.clone());
+                TeamPolicy::new(settings.clone(), self.roster.clone())?;
+                if settings == self.settings {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![TeamConfigured { settings }.into()])
             }
             (TeamCommand::UpdateRoster { roster }, Some(_)) => {
                 if self.on_call.is_some() {
@@ -654,6 +685,58 @@ mod tests {
         updated.iter().for_each(|e| team.apply(e));
         assert_eq!(fold(&[created, configured, updated].concat()), team);
         assert!(team.decide(&TeamCommand::UpdateRoster { roster }).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_target_precision_sets_the_derived_threshold_and_only_switchboard_derives_one() {
+        use switchboard_schemas::event::TargetBasis;
+        let target = AnswerTarget {
+            precision: 0.95,
+            answer_at: 0.62,
+            basis: TargetBasis::Outcomes,
+            count: 240,
+            expected_precision: 0.953,
+            coverage: 0.7,
+        };
+        // Given a team answering at 0.4 and clarifying at 0.2 (the defaults) and a stricter clarify band,
+        let mut team = created();
+        let mut settings = TeamSettings::default();
+        settings.answer_policy.clarify_at = 0.3;
+        run(&mut team, TeamCommand::Configure { settings: Box::new(settings) });
+        // when a target is set, the answer threshold is the derived one, the clarify threshold kept,
+        run(&mut team, TeamCommand::SetAnswerTarget { target: target.clone() });
+        let policy = &team.settings.answer_policy;
+        assert_eq!((policy.answer_at, policy.clarify_at, policy.target.as_ref()), (0.62, 0.3, Some(&target)));
+        // and a target under the clarify threshold lowers it to the answer threshold.
+        let low = AnswerTarget { answer_at: 0.25, ..target.clone() };
+        let events = team.decide(&TeamCommand::SetAnswerTarget { target: low.clone() }).unwrap();
+        let Some(TeamEvent::TeamConfigured(e)) = events.first() else { panic!("{events:?}") };
+        assert_eq!((e.settings.answer_policy.answer_at, e.settings.answer_policy.clarify_at), (0.25, 0.25));
+        // Settings that keep the team's target are accepted; ones that bring another are refused,
+        let kept = team.settings.clone();
+        assert!(team.decide(&TeamCommand::Configure { settings: Box::new(kept.clone()) }).unwrap().is_empty());
+        let mut forged = kept.clone();
+        forged.answer_policy.target = Some(AnswerTarget { count: 10_000, ..target.clone() });
+        assert_eq!(
+            team.decide(&TeamCommand::Configure { settings: Box::new(forged) }),
+            Err(TeamRejection::TargetNotDerived)
+        );
+        // as is a threshold by hand beside the target; without the target it is the team's.
+        let mut by_hand = kept.clone();
+        by_hand.answer_policy.answer_at = 0.5;
+        assert_eq!(
+            team.decide(&TeamCommand::Configure { settings: Box::new(by_hand.clone()) }),
+            Err(TeamRejection::Invalid(PolicyError::TargetThreshold { answer_at: 0.5, derived: 0.62 }))
+        );
+        by_hand.answer_policy.target = None;
+        run(&mut team, TeamCommand::Configure { settings: Box::new(by_hand) });
+        assert_eq!((team.settings.answer_policy.answer_at, team.settings.answer_policy.target.as_ref()), (0.5, None));
+        // A target out of bounds is refused.
+        let wild = AnswerTarget { precision: 1.0, ..target };
+        assert!(matches!(
+            team.decide(&TeamCommand::SetAnswerTarget { target: wild }),
+            Err(TeamRejection::Invalid(PolicyError::OutOfBounds(_)))
+        ));
     }
 
     #[test]

@@ -7,12 +7,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use futures::StreamExt;
-use switchboard_schemas::event::{AnswerPolicy, MatchDecision};
+use switchboard_schemas::event::{AnswerPolicy, AnswerTarget, MatchDecision, TargetBasis};
 use switchboard_schemas::{ConversationEvent, DecodeError, Event, FaqId, StreamId, TeamId};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::log::{batches, EventLog, LogError};
+use crate::policy::bounds::{within, MAX_TARGET_PRECISION, MIN_TARGET_PRECISION};
 use crate::policy::{check_thresholds, decide_match, PolicyError};
 use crate::ports::Ranking;
 use crate::runtime::{CommandError, Runtime};
@@ -30,6 +31,13 @@ const READ: [&str; 3] = ["FaqMatched", "ChoiceSelected", "FeedbackGiven"];
 pub const MAX_FLIPS: usize = 20;
 /// The answer thresholds of the precision and coverage curve: 0.00, 0.05, … 1.00.
 const CURVE_STEPS: u16 = 20;
+/// The answer thresholds a target precision may give: 0.00, 0.01, … 1.00.
+const TARGET_STEPS: u16 = 100;
+/// Answers with the operators' verdict a team needs before its target precision is derived
+/// from its own outcomes rather than from the calibration.
+pub const MIN_OUTCOMES: usize = 200;
+/// Judged answers at or above a threshold needed to trust the precision measured there.
+pub const MIN_JUDGED_AT: usize = 50;
 
 /// One past match and what the operator said about its first candidate.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,6 +183,27 @@ pub enum ReplayError {
     /// A recorded event could not be decoded.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// The team's outcomes show the target precision is not reached at any threshold.
+    #[error(transparent)]
+    Unreachable(#[from] Unreachable),
+}
+
+/// The team's own outcomes reach the target precision at no threshold.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "the team's {judged} answers with the operators' verdict reach a precision of {target} at no threshold \
+     (at best {best_precision:.3}, at {best_answer_at:.2}, with at least {MIN_JUDGED_AT} of them judged); \
+     set a lower target, or an answer threshold by hand"
+)]
+pub struct Unreachable {
+    /// The target precision.
+    pub target: f32,
+    /// The team's judged answers.
+    pub judged: usize,
+    /// The best precision measured.
+    pub best_precision: f32,
+    /// The threshold it was measured at.
+    pub best_answer_at: f32,
 }
 
 /// Makes threshold replays, one at a time per instance (each reads a team's history).
@@ -209,6 +238,89 @@ impl ThresholdReplayer {
         let matches = past_matches(self.runtime.log().clone(), team).await?;
         Ok((replay(&matches, &trial), current))
     }
+}
+
+impl ThresholdReplayer {
+    /// The answer threshold derived for a target precision from the team's past matches,
+    /// and the team's answer policy now.
+    pub async fn derive(&self, team: &TeamId, precision: f32) -> Result<(AnswerTarget, AnswerPolicy), ReplayError> {
+        let current = self.runtime.load_team(team).await?.settings.answer_policy;
+        within("answer_policy.target.precision", precision, MIN_TARGET_PRECISION..=MAX_TARGET_PRECISION)
+            .map_err(PolicyError::from)?;
+        let _running = self.running.try_acquire().map_err(|_| ReplayError::Busy)?;
+        let matches = past_matches(self.runtime.log().clone(), team).await?;
+        Ok((derive_target(precision, &matches)?, current))
+    }
+}
+
+/// The lowest answer threshold whose automatic answers reach `precision` (a share of them
+/// right), on the team's past matches. Pure.
+///
+/// With [`MIN_OUTCOMES`] answers the operators judged, the precision is measured on them
+/// (where at least [`MIN_JUDGED_AT`] are judged); a target they reach nowhere is refused,
+/// as they outweigh the calibration. With fewer, the confidence is taken at its word (it is
+/// calibrated to the probability that the first candidate is right): the expected precision
+/// at a threshold is the mean confidence of the questions it answers. The threshold is then
+/// never above the target itself, where every answer is at least that likely right.
+pub fn derive_target(precision: f32, matches: &[PastMatch]) -> Result<AnswerTarget, Unreachable> {
+    let answerable: Vec<&PastMatch> = matches.iter().filter(|m| !m.ranking.candidates.is_empty()).collect();
+    let judged: Vec<(f32, bool)> =
+        answerable.iter().filter_map(|m| m.verdict.map(|right| (m.ranking.confidence, right))).collect();
+    #[allow(clippy::cast_precision_loss)]
+    let share = |part: usize, whole: usize| if whole == 0 { 0.0 } else { part as f32 / whole as f32 };
+    let coverage =
+        |answer_at: f32| share(answerable.iter().filter(|m| m.ranking.confidence >= answer_at).count(), matches.len());
+    let steps = (0..=TARGET_STEPS).map(|step| f32::from(step) / f32::from(TARGET_STEPS));
+    if judged.len() >= MIN_OUTCOMES {
+        let mut best = (0.0f32, 0.0f32);
+        for answer_at in steps {
+            let above: Vec<bool> = judged.iter().filter(|(c, _)| *c >= answer_at).map(|(_, right)| *right).collect();
+            if above.len() < MIN_JUDGED_AT {
+                break;
+            }
+            let measured = share(above.iter().filter(|right| **right).count(), above.len());
+            if measured >= precision {
+                return Ok(AnswerTarget {
+                    precision,
+                    answer_at,
+                    basis: TargetBasis::Outcomes,
+                    count: judged.len() as u64,
+                    expected_precision: measured,
+                    coverage: coverage(answer_at),
+                });
+            }
+            if measured > best.0 {
+                best = (measured, answer_at);
+            }
+        }
+        return Err(Unreachable {
+            target: precision,
+            judged: judged.len(),
+            best_precision: best.0,
+            best_answer_at: best.1,
+        });
+    }
+    // The target rounded up to a step: every answer there is at least that likely right.
+    // (less a hair, so that 0.6, stored as 0.600000024, stays 0.60)
+    let ceiling = (precision * f32::from(TARGET_STEPS) - 1e-3).ceil() / f32::from(TARGET_STEPS);
+    let expected = |answer_at: f32| {
+        let above: Vec<f32> = answerable.iter().map(|m| m.ranking.confidence).filter(|c| *c >= answer_at).collect();
+        #[allow(clippy::cast_precision_loss)]
+        let mean = above.iter().sum::<f32>() / above.len().max(1) as f32;
+        (!above.is_empty()).then_some(mean)
+    };
+    let (answer_at, expected_precision) = steps
+        .take_while(|at| *at < ceiling)
+        .find_map(|at| expected(at).filter(|mean| *mean >= precision).map(|mean| (at, mean)))
+        .unwrap_or_else(|| (ceiling, expected(ceiling).unwrap_or(ceiling).max(precision)));
+    Ok(AnswerTarget {
+        precision,
+        answer_at,
+        basis: TargetBasis::Calibration,
+        count: answerable.len() as u64,
+        expected_precision: expected_precision.min(1.0),
+        coverage: coverage(answer_at),
+    })
 }
 
 /// The latest [`MAX_MATCHES`] matches of `team`, each with the verdict on its first
@@ -389,7 +501,7 @@ mod tests {
     #[test]
     fn raising_the_answer_threshold_withholds_the_doubtful_answers_and_says_what_feedback_they_had() {
         let matches = four_matches();
-        let stricter = AnswerPolicy { answer_at: 0.6, clarify_at: 0.4, max_choices: 3 };
+        let stricter = AnswerPolicy { answer_at: 0.6, clarify_at: 0.4, ..AnswerPolicy::default() };
         let replay = replay(&matches, &stricter);
         assert_eq!((replay.total, replay.with_verdict), (4, 3));
         assert_eq!(replay.judged, Judged { kept_good: 1, lost_good: 1, withheld_bad: 1, ..Judged::default() });
@@ -422,5 +534,51 @@ mod tests {
         let replay = replay(&[], &AnswerPolicy::default());
         assert_eq!((replay.total, replay.changes.len(), replay.flips.len()), (0, 0, 0));
         assert!(replay.curve.iter().all(|p| p.coverage == 0.0 && p.precision.is_none()));
+    }
+
+    /// `n` matches at `confidence`, `right` of them confirmed and the rest refuted (or, with
+    /// `judged` false, all without a verdict).
+    fn many(n: usize, confidence: f32, right: usize, judged: bool) -> Vec<PastMatch> {
+        (0..n).map(|i| past(confidence, answer(), judged.then_some(i < right))).collect()
+    }
+
+    #[test]
+    fn with_enough_outcomes_the_target_is_met_by_the_team_s_own_verdicts() {
+        // 100 answers at 0.9 (98 right), 100 at 0.6 (85 right), 100 at 0.3 (40 right):
+        let mut matches = many(100, 0.9, 98, true);
+        matches.extend(many(100, 0.6, 85, true));
+        matches.extend(many(100, 0.3, 40, true));
+        matches.extend(many(100, 0.1, 0, false));
+        // 0.91 over the top 200 (183 of 200 right): the lowest threshold that reaches it is 0.31.
+        let target = derive_target(0.9, &matches).unwrap();
+        assert_eq!((target.basis, target.count, target.answer_at), (TargetBasis::Outcomes, 300, 0.31));
+        assert!((target.expected_precision - 0.915).abs() < 1e-6 && (target.coverage - 0.5).abs() < 1e-6);
+        // 0.95 needs the top 100 alone.
+        let strict = derive_target(0.95, &matches).unwrap();
+        assert_eq!((strict.answer_at, strict.expected_precision), (0.61, 0.98));
+        // 0.99 is reached nowhere with 50 answers judged: refused, with the best there is.
+        let refused = derive_target(0.99, &matches).unwrap_err();
+        assert_eq!((refused.judged, refused.best_precision, refused.best_answer_at), (300, 0.98, 0.61));
+    }
+
+    #[test]
+    fn with_few_outcomes_the_calibration_is_taken_at_its_word() {
+        // 150 judged answers are too few: the confidences say 0.9 on average above 0.5.
+        let mut matches = many(100, 0.95, 100, true);
+        matches.extend(many(50, 0.85, 0, true));
+        matches.extend(many(100, 0.3, 0, false));
+        let target = derive_target(0.9, &matches).unwrap();
+        assert_eq!((target.basis, target.count, target.answer_at), (TargetBasis::Calibration, 250, 0.31));
+        assert!((target.expected_precision - (100.0 * 0.95 + 50.0 * 0.85) / 150.0).abs() < 1e-4);
+        assert!((target.coverage - 0.6).abs() < 1e-6);
+        // A target above every mean is met where each answer is at least that likely right.
+        let high = derive_target(0.97, &matches).unwrap();
+        assert_eq!((high.answer_at, high.coverage), (0.97, 0.0));
+        // Nothing recorded yet: the target itself, rounded to a step.
+        let fresh = derive_target(0.6, &[]).unwrap();
+        assert_eq!(
+            (fresh.basis, fresh.count, fresh.answer_at, fresh.expected_precision),
+            (TargetBasis::Calibration, 0, 0.6, 0.6)
+        );
     }
 }

@@ -1,7 +1,8 @@
 // The admin console used as a person would, in headless Chromium: log in, open a session,
 // add a remark, close it, upload an FAQ file (a bad one first), try a question, replay past
-// questions at other thresholds (and save them, then put them back), approve a candidate, read
-// the statistics (hand-overs too), show only the sessions that missed a response target,
+// questions at other thresholds (and save them, derive and save a threshold from a target
+// precision, then put them back), approve a candidate, read the statistics (hand-overs too),
+// show only the sessions that missed a response target,
 // set up on call (now and next, the set-up built in its form and changed as JSON, an
 // override, time off, away and back, holidays from an .ics file), onboard a team by cloning
 // a template and verify its WeCom callback URL, switch language. A screenshot of every page
@@ -221,12 +222,32 @@ await check('past questions are replayed at other thresholds on the FAQ page, sa
   await save();
   const saved = await policy();
   expect(close(saved.answer_at, 0.9) && close(saved.clarify_at, 0.2), `the thresholds are saved: ${JSON.stringify(saved)}`);
+  // A target precision instead: the page derives the threshold the API derives, replays it and saves it with its basis.
+  await page.fill('[data-test=target-precision]', '0.9');
+  await page.click('[data-test=target-derive]');
+  await page.waitForSelector('[data-test=target-derived]:not([hidden])');
+  const api = await (await teamApi('/answer-target/derive', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ precision: 0.9 }) })).json();
+  const derivedAt = Number(await page.getAttribute('[data-test=target-derived]', 'data-answer-at'));
+  const basis = await page.getAttribute('[data-test=target-derived]', 'data-basis');
+  expect(close(derivedAt, api.target.answer_at) && basis === api.target.basis, `the page shows the API's derivation: ${derivedAt} ${basis} against ${JSON.stringify(api.target)}`);
+  const line = await text('[data-test=target-derived]');
+  expect(line.includes(String(api.target.count)), `the count it rests on is shown: ${line}`);
+  await page.waitForSelector(`[data-test=replay-result] [data-test=replay-summary][data-answer-at="${Number(api.target.answer_at.toFixed(3))}"]`);
+  await shot('06d-target-precision');
+  await page.waitForSelector('#toast', { state: 'hidden' });
+  await page.click('[data-test=target-save]');
+  await page.waitForSelector('#toast.ok:has-text("已保存")');
+  const targeted = await policy();
+  expect(targeted.target && close(targeted.target.precision, 0.9) && close(targeted.answer_at, api.target.answer_at),
+    `the target is saved with its threshold: ${JSON.stringify(targeted)}`);
+  await page.waitForSelector('[data-test=replay-current]:has-text("目标准确率 0.90")');
   // Back to what they were, the same way, so later steps are not affected.
   await replay(original.answer_at, original.clarify_at);
   await save();
   const back = await policy();
   expect(close(back.answer_at, was.answer_at) && close(back.clarify_at, was.clarify_at) && back.max_choices === was.max_choices,
     `the thresholds are back: ${JSON.stringify(back)} (were ${JSON.stringify(was)})`);
+  expect(back.target === undefined, `thresholds saved by hand remove the target: ${JSON.stringify(back)}`);
 });
 
 await check('an FAQ candidate is approved in one click', async () => {

@@ -14,6 +14,11 @@ pub const MAX_TIMER_SECS: u64 = 30 * 24 * 3600;
 pub const MAX_MESSAGE_CHARS: u32 = 20_000;
 /// Most choices offered at once (a reply is one digit).
 pub const MAX_CHOICES: u8 = 9;
+/// The lowest target precision of automatic answers a team may set: below it a guess would
+/// do as well.
+pub const MIN_TARGET_PRECISION: f32 = 0.5;
+/// The highest: above it no team has the outcomes to show the target is met.
+pub const MAX_TARGET_PRECISION: f32 = 0.99;
 /// Most words with which an operator asks for a person.
 pub const MAX_HUMAN_KEYWORDS: usize = 50;
 /// Longest such word, in characters.

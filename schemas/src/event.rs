@@ -1029,6 +1029,10 @@ pub struct AnswerPolicy {
     /// How many choices to offer.
     #[schemars(range(max = crate::bounds::MAX_CHOICES))]
     pub max_choices: u8,
+    /// Set when `answer_at` was derived from a target precision of automatic answers; none
+    /// when `answer_at` was set as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<AnswerTarget>,
 }
 
 impl Default for AnswerPolicy {
@@ -1036,9 +1040,46 @@ impl Default for AnswerPolicy {
     /// threshold for E5-small on the lcqmc dev questions at 0.38; the clarify band below it
     /// offers choices before a person is called.
     fn default() -> Self {
-        Self { answer_at: 0.4, clarify_at: 0.2, max_choices: 3 }
+        Self { answer_at: 0.4, clarify_at: 0.2, max_choices: 3, target: None }
     }
 }
+
+/// A target precision of automatic answers and the answer threshold derived from it, with
+/// what it was derived from, so the settings say why the threshold is what it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerTarget {
+    /// The share of automatic answers that should be right.
+    #[schemars(range(min = crate::bounds::MIN_TARGET_PRECISION, max = crate::bounds::MAX_TARGET_PRECISION))]
+    pub precision: f32,
+    /// The answer threshold derived (the policy's `answer_at` while the target is set).
+    #[schemars(range(min = 0, max = 1))]
+    pub answer_at: f32,
+    /// What it was derived from.
+    pub basis: TargetBasis,
+    /// How many of them: the team's answers with the operators' verdict (`outcomes`), or the
+    /// team's recorded questions (`calibration`).
+    pub count: u64,
+    /// The precision expected at `answer_at` on that basis.
+    #[schemars(range(min = 0, max = 1))]
+    pub expected_precision: f32,
+    /// The share of the team's recorded questions that `answer_at` answers.
+    #[schemars(range(min = 0, max = 1))]
+    pub coverage: f32,
+}
+
+/// What an answer threshold was derived from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetBasis {
+    /// The team's own outcomes: its answers the operators confirmed or refuted.
+    Outcomes,
+    /// The calibrated confidence (the probability that the first candidate is right) over
+    /// the team's recorded questions, while it has too few outcomes.
+    Calibration,
+}
+
+spelled!(TargetBasis { Outcomes => "outcomes", Calibration => "calibration" });
 
 /// The texts Switchboard sends, per team so each can use its own voice and language.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -652,6 +652,13 @@ function replayPanel() {
   const button = h('button', { type: 'button', class: 'primary', 'data-test': 'replay-run', onclick: () => run() }, t('rp_run'));
   const save = isAdmin ? h('button', { type: 'button', 'data-test': 'replay-save', disabled: true, title: t('rp_save_hint'), onclick: () => store() }, t('rp_save')) : null;
   const now = h('span', { class: 'muted', 'data-test': 'replay-current' });
+  // A target precision instead of a raw threshold: Switchboard derives the threshold.
+  const precision = h('input', { type: 'number', step: 0.01, min: 0.5, max: 0.99, class: 'threshold', 'data-test': 'target-precision',
+    'aria-label': t('tg_precision'), placeholder: '0.95', onkeydown: onEnter(() => deriveTarget()) });
+  const deriveButton = h('button', { type: 'button', 'data-test': 'target-derive', onclick: () => deriveTarget() }, t('tg_derive'));
+  const saveTarget = isAdmin ? h('button', { type: 'button', 'data-test': 'target-save', disabled: true, onclick: () => storeTarget() }, t('tg_save')) : null;
+  const derivedLine = h('p', { class: 'muted', 'data-test': 'target-derived', hidden: true });
+  let derived = null;
   const problem = h('p', { class: 'error', 'data-test': 'replay-error', hidden: true });
   const result = h('div', { class: 'replay-result', 'data-test': 'replay-result', 'aria-live': 'polite' });
   // The team as read (its whole settings and version, for saving), the thresholds it runs
@@ -662,7 +669,9 @@ function replayPanel() {
   const same = (a, b) => Boolean(a && b) && threshold(a.answer_at) === threshold(b.answer_at) && threshold(a.clarify_at) === threshold(b.clarify_at);
   const say = (message) => { problem.textContent = message || ''; problem.hidden = !message; };
   const showCurrent = () => {
-    now.textContent = current ? t('rp_current', { answer: current.answer_at.toFixed(2), clarify: current.clarify_at.toFixed(2) }) : '';
+    const target = detail && detail.settings.answer_policy.target;
+    now.textContent = current ? t('rp_current', { answer: current.answer_at.toFixed(2), clarify: current.clarify_at.toFixed(2) })
+      + (target ? ` · ${t('tg_current', { precision: target.precision.toFixed(2), basis: basisText(target) })}` : '') : '';
     if (current) Object.assign(now.dataset, { answerAt: current.answer_at, clarifyAt: current.clarify_at });
   };
   const read = (node) => (node.value.trim() === '' ? NaN : threshold(node.value));
@@ -708,6 +717,50 @@ function replayPanel() {
       redraw();
     });
   }
+  // The threshold a target gives on the team's past questions, replayed at once.
+  function deriveTarget() {
+    if (deriveButton.disabled) return;
+    const wanted = Number(precision.value);
+    if (precision.value.trim() === '' || !(wanted >= 0.5 && wanted <= 0.99)) { say(t('tg_bad')); return; }
+    busy(deriveButton, async () => {
+      say('');
+      try {
+        const answer = await api('POST', teamPath('/answer-target/derive'), { precision: wanted });
+        derived = answer.target;
+      } catch (e) {
+        failed(e);
+        say(e.message);
+        derived = null;
+      }
+      derivedLine.hidden = !derived;
+      if (saveTarget) saveTarget.disabled = !derived;
+      if (!derived) return;
+      derivedLine.textContent = t('tg_result', { answer: derived.answer_at.toFixed(2), basis: basisText(derived),
+        expected: percent(derived.expected_precision), coverage: percent(derived.coverage) });
+      Object.assign(derivedLine.dataset, { answerAt: derived.answer_at, basis: derived.basis, count: derived.count });
+      answerAt.value = threshold(derived.answer_at);
+      if (read(clarifyAt) > derived.answer_at) clarifyAt.value = threshold(derived.answer_at);
+      run();
+    });
+  }
+  async function storeTarget() {
+    if (!derived || !detail) return;
+    await busy(saveTarget, async () => {
+      say('');
+      try {
+        const saved = await api('PUT', teamPath('/answer-target'), { precision: derived.precision, expected_version: detail.version });
+        derived = saved.target;
+      } catch (e) {
+        failed(e);
+        say(e.message);
+        await reread().catch(failed);
+        return;
+      }
+      toast(t('saved'));
+      await reread().catch(failed);
+    });
+    redraw();
+  }
   async function store() {
     if (!shown || !detail) return;
     const { tried } = shown;
@@ -717,6 +770,8 @@ function replayPanel() {
       const settings = structuredClone(detail.settings);
       settings.answer_policy.answer_at = tried.answer_at;
       settings.answer_policy.clarify_at = tried.clarify_at;
+      // A threshold by hand replaces a target precision.
+      settings.answer_policy.target = null;
       try {
         await api('PUT', teamPath('/settings'), { settings, expected_version: detail.version });
       } catch (e) {
@@ -736,7 +791,13 @@ function replayPanel() {
   reread().catch((e) => { failed(e); say(e.message); });
   return h('div', { class: 'card replay', 'data-test': 'replay' }, h('h3', {}, t('rp_title')), h('p', { class: 'muted' }, t('rp_help')),
     h('div', { class: 'actions' }, field(t('answer_at'), answerAt), field(t('clarify_at'), clarifyAt), button, save, now),
-    problem, result);
+    h('div', { class: 'actions' }, field(t('tg_precision'), precision), deriveButton, saveTarget),
+    h('p', { class: 'muted' }, t('tg_help')), derivedLine, problem, result);
+}
+
+/** What a derived threshold came from, with the count (the team's verdicts or questions). */
+function basisText(target) {
+  return t(target.basis === 'outcomes' ? 'tg_outcomes' : 'tg_calibration', { count: target.count });
 }
 
 /** A replay's outcome at the thresholds `tried`, the team's `current` ones beside them. */

@@ -120,6 +120,11 @@ const texts = {
     rp_coverage: '覆盖率', rp_precision: '准确率', rp_judged_n: '有反馈的答复', rp_mark_tried: '回放 {v}', rp_mark_current: '当前 {v}',
     rp_curve_table: '查看各阈值的数字', rp_flips: '决定会改变的问题（示例）', rp_no_flips: '没有问题的决定会改变',
     rp_feedback: '反馈', rp_resolved: '✓ 已解决', rp_not_resolved: '✗ 未解决',
+    tg_precision: '目标准确率', tg_derive: '推导阈值', tg_save: '保存目标准确率',
+    tg_help: '也可以只定目标准确率（自动答复中答对的比例），由 Switchboard 推导直接答复阈值：团队有 200 个带反馈的答复后按团队自己的反馈推导，之前按校准过的置信度（答对的概率）推导。手动保存阈值会取消目标。',
+    tg_bad: '目标准确率要在 0.5 到 0.99 之间。', tg_result: '推导出的直接答复阈值 {answer}（{basis}）：预计准确率 {expected}，覆盖率 {coverage}',
+    tg_outcomes: '依据团队 {count} 个带反馈的答复', tg_calibration: '依据校准置信度，团队 {count} 个历史问题',
+    tg_current: '目标准确率 {precision}（{basis}）',
   },
   en: {
     team: 'Team', logout: 'Log out', login: 'Log in', key: 'Access key', remember: 'Remember on this computer',
@@ -239,6 +244,11 @@ const texts = {
     rp_coverage: 'Coverage', rp_precision: 'Precision', rp_judged_n: 'Answers with feedback', rp_mark_tried: 'replayed {v}', rp_mark_current: 'current {v}',
     rp_curve_table: 'Show the figures per threshold', rp_flips: 'Questions whose decision would change (examples)', rp_no_flips: 'No question\'s decision would change',
     rp_feedback: 'Feedback', rp_resolved: '✓ resolved', rp_not_resolved: '✗ not resolved',
+    tg_precision: 'Target precision', tg_derive: 'Derive the threshold', tg_save: 'Save the target precision',
+    tg_help: 'Or set only a target precision (the share of automatic answers that are right) and let Switchboard derive the answer threshold: from the team\'s own feedback once it has 200 judged answers, from the calibrated confidence (the probability of being right) before. Saving thresholds by hand removes the target.',
+    tg_bad: 'The target precision is between 0.5 and 0.99.', tg_result: 'Derived answer threshold {answer} ({basis}): expected precision {expected}, coverage {coverage}',
+    tg_outcomes: 'from the team\'s {count} judged answers', tg_calibration: 'from the calibrated confidence over the team\'s {count} past questions',
+    tg_current: 'target precision {precision} ({basis})',
   },
 };
 

@@ -205,6 +205,7 @@ fn team_rejection(rejection: &TeamRejection, e: &CommandError) -> ApiError {
         TeamRejection::UnknownPerson(_) => ApiError::bad_request("unknown_person", e),
         TeamRejection::UnknownSpan(_) => ApiError::not_found("unknown_span", e),
         TeamRejection::RosterSuperseded => ApiError::conflict("roster_superseded", e),
+        TeamRejection::TargetNotDerived => ApiError::bad_request("target_not_derived", e),
     }
 }
 

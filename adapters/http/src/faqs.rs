@@ -10,9 +10,10 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use switchboard_engine::catalog::{split_advice, Catalog, CatalogCommand, FaqEntry};
 use switchboard_engine::hit_test::{HitOutcome, HitTest, HitTestError};
 use switchboard_engine::runtime::{CommandError, Committed};
-use switchboard_engine::threshold_replay::{Replay, ReplayError};
+use switchboard_engine::team::TeamCommand;
+use switchboard_engine::threshold_replay::{Replay, ReplayError, MIN_OUTCOMES};
 use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::{AccessRole, AnswerPolicy, MatchDecision};
+use switchboard_schemas::event::{AccessRole, AnswerPolicy, AnswerTarget, MatchDecision, TargetBasis};
 use switchboard_schemas::{FaqId, TeamId};
 use switchboard_tabular::faq::{self as faq_file, Change};
 use switchboard_tabular::Format;
@@ -428,6 +429,107 @@ impl ReplayView {
     }
 }
 
+/// How a replay or a derivation failed, as the API says it.
+fn replay_error(e: ReplayError) -> ApiError {
+    match e {
+        ReplayError::BadThresholds(_) => ApiError::bad_request("bad_thresholds", &e),
+        ReplayError::Busy => ApiError::unavailable("replay_busy", &e),
+        ReplayError::Unreachable(_) => ApiError::conflict("target_unreachable", &e),
+        ReplayError::Team(e) => e.into(),
+        ReplayError::Log(e) => e.into(),
+        ReplayError::Decode(e) => CommandError::Decode(e).into(),
+    }
+}
+
+/// A target precision of automatic answers to derive a threshold for.
+#[derive(Debug, Object)]
+pub struct TargetRequest {
+    /// The share of automatic answers that should be right (read as a double: 0.99 as a
+    /// float would be above 0.99).
+    #[oai(validator(minimum(value = "0.5"), maximum(value = "0.99")))]
+    pub precision: f64,
+}
+
+/// A target precision of automatic answers to set.
+#[derive(Debug, Object)]
+pub struct SetTargetRequest {
+    /// The share of automatic answers that should be right (read as a double: 0.99 as a
+    /// float would be above 0.99).
+    #[oai(validator(minimum(value = "0.5"), maximum(value = "0.99")))]
+    pub precision: f64,
+    /// The team version it was decided on; refused (409) if the team changed since.
+    pub expected_version: Option<Version>,
+}
+
+/// What a threshold was derived from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Basis {
+    /// The team's answers with the operators' verdict.
+    Outcomes,
+    /// The calibrated confidence over the team's recorded questions.
+    Calibration,
+}
+
+/// A target precision and the answer threshold derived from it.
+#[derive(Debug, Object)]
+pub struct AnswerTargetView {
+    /// The share of automatic answers that should be right.
+    pub precision: f32,
+    /// The answer threshold derived.
+    pub answer_at: f32,
+    /// What it was derived from.
+    pub basis: Basis,
+    /// How many: answers with a verdict (`outcomes`), or recorded questions (`calibration`).
+    pub count: u64,
+    /// The precision expected at `answer_at` on that basis.
+    pub expected_precision: f32,
+    /// The share of the recorded questions answered at `answer_at`.
+    pub coverage: f32,
+}
+
+impl From<&AnswerTarget> for AnswerTargetView {
+    fn from(t: &AnswerTarget) -> Self {
+        Self {
+            precision: t.precision,
+            answer_at: t.answer_at,
+            basis: match t.basis {
+                TargetBasis::Outcomes => Basis::Outcomes,
+                TargetBasis::Calibration => Basis::Calibration,
+            },
+            count: t.count,
+            expected_precision: t.expected_precision,
+            coverage: t.coverage,
+        }
+    }
+}
+
+/// The threshold a target precision gives now, beside the team's.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct DerivedTarget {
+    /// What the target gives on the team's past matches now.
+    pub target: AnswerTargetView,
+    /// The team's answer threshold now.
+    pub current_answer_at: f32,
+    /// The team's target now, as derived when it was set; absent when its threshold was set
+    /// by hand.
+    pub current_target: Option<AnswerTargetView>,
+    /// Answers with a verdict needed before the team's own outcomes are the basis.
+    pub min_outcomes: u64,
+}
+
+/// A target precision recorded.
+#[derive(Debug, Object)]
+pub struct TargetSet {
+    /// The target with its derived threshold.
+    pub target: AnswerTargetView,
+    /// The team's version after the change.
+    pub version: u64,
+    /// Events written (0 when the settings were already so).
+    pub events: u32,
+}
+
 /// The outcome of a hit test.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -633,14 +735,59 @@ impl FaqApi {
         let replaying = self.state.replayer.replay(&team, Some(body.answer_at), Some(body.clarify_at));
         let (replay, current) = in_time(REPLAY_TIMEOUT, "replay_timeout", "reading the past matches", replaying)
             .await?
-            .map_err(|e| match e {
-                ReplayError::BadThresholds(_) => ApiError::bad_request("bad_thresholds", &e),
-                ReplayError::Busy => ApiError::unavailable("replay_busy", &e),
-                ReplayError::Team(e) => e.into(),
-                ReplayError::Log(e) => e.into(),
-                ReplayError::Decode(e) => CommandError::Decode(e).into(),
-            })?;
+            .map_err(replay_error)?;
         Ok(Json(ReplayView::new(replay, &current)))
+    }
+
+    /// The answer threshold a target precision of automatic answers gives on the team's past
+    /// matches: measured on the operators' verdicts once the team has 200 of them, from the
+    /// calibrated confidence before. Nothing is written; a viewer key may use it. 409
+    /// `target_unreachable` when the team's verdicts reach the target at no threshold.
+    #[oai(path = "/teams/:team/answer-target/derive", method = "post")]
+    async fn derive_answer_target(
+        &self,
+        key: AccessKey,
+        team: Path<TeamParam>,
+        body: Json<TargetRequest>,
+    ) -> Result<Json<DerivedTarget>, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Viewer).await?;
+        let deriving = self.state.replayer.derive(&team, body.precision as f32);
+        let (target, current) = in_time(REPLAY_TIMEOUT, "replay_timeout", "reading the past matches", deriving)
+            .await?
+            .map_err(replay_error)?;
+        Ok(Json(DerivedTarget {
+            target: (&target).into(),
+            current_answer_at: current.answer_at,
+            current_target: current.target.as_ref().map(AnswerTargetView::from),
+            min_outcomes: MIN_OUTCOMES as u64,
+        }))
+    }
+
+    /// Set a target precision of automatic answers (team admins): the answer threshold is
+    /// derived again from the team's past matches and recorded with what it came from, as
+    /// a settings change; the clarify threshold is lowered to it when above. Saving a
+    /// threshold by hand (`PUT …/settings` with `answer_policy.target` null) removes the
+    /// target.
+    #[oai(path = "/teams/:team/answer-target", method = "put")]
+    async fn set_answer_target(
+        &self,
+        key: AccessKey,
+        team: Path<TeamParam>,
+        body: Json<SetTargetRequest>,
+    ) -> Result<Json<TargetSet>, ApiError> {
+        let team = self.team(&key, &team, AccessRole::Admin).await?;
+        let deriving = self.state.replayer.derive(&team, body.precision as f32);
+        let (target, _) = in_time(REPLAY_TIMEOUT, "replay_timeout", "reading the past matches", deriving)
+            .await?
+            .map_err(replay_error)?;
+        let command = TeamCommand::SetAnswerTarget { target: target.clone() };
+        let committed = self
+            .state
+            .runtime
+            .team_expecting(&team, command, Causation::root(Uuid::now_v7()), body.expected_version.map(Version::get))
+            .await?;
+        let CommandResult { version, events } = committed.into();
+        Ok(Json(TargetSet { target: (&target).into(), version, events }))
     }
 
     /// Create an FAQ entry (409 when the id is taken).

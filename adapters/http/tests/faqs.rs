@@ -358,3 +358,78 @@ async fn past_questions_are_replayed_at_other_thresholds_before_they_go_live() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(h.log.head().await.unwrap(), head, "a replay writes nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_precision_sets_the_answer_threshold_derived_from_the_team_s_questions() {
+    let h = harness().await;
+    let (status, answered) = h.send("ops", json!({"user": "zhangsan", "text": "奖品库存不足了怎么办"})).await;
+    assert_eq!((status, answered["status"].as_str()), (StatusCode::OK, Some("answered")), "{answered}");
+    let (viewer, admin) = (&h.keys.ops_viewer, &h.keys.ops_admin);
+    let derive = "/api/v1/teams/ops/answer-target/derive";
+    // With one recorded question and no 200 verdicts, the calibration is the basis: the
+    // confidence is taken as the probability of being right. A viewer may ask.
+    let (status, derived) = h.post(viewer, derive, json!({"precision": 0.9})).await;
+    assert_eq!(status, StatusCode::OK, "{derived}");
+    let target = &derived["target"];
+    assert_eq!((target["basis"].as_str(), target["count"].as_u64()), (Some("calibration"), Some(1)), "{derived}");
+    let answer_at = target["answer_at"].as_f64().unwrap();
+    assert!(answer_at <= 0.9 + 1e-6 && target["expected_precision"].as_f64().unwrap() >= 0.9 - 1e-6, "{derived}");
+    assert_eq!(
+        (derived["current_answer_at"].as_f64(), derived["min_outcomes"].as_u64()),
+        (Some(f64::from(0.4f32)), Some(200))
+    );
+    assert!(derived.get("current_target").is_none(), "the team's threshold was set by hand: {derived}");
+    // The bounds are inclusive, as declared.
+    for edge in [0.5, 0.99] {
+        let (status, at_edge) = h.post(viewer, derive, json!({ "precision": edge })).await;
+        assert_eq!(status, StatusCode::OK, "{edge}: {at_edge}");
+    }
+    // Refusals, nothing written: a precision out of bounds, a viewer setting one, another
+    // team's admin, a stale version.
+    let head = h.log.head().await.unwrap();
+    let set = "/api/v1/teams/ops/answer-target";
+    let (status, low) = h.post(viewer, derive, json!({"precision": 0.3})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{low}");
+    let (status, _) = h.put(viewer, set, json!({"precision": 0.9})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = h.put(&h.keys.games_admin, set, json!({"precision": 0.9})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, stale) = h.put(admin, set, json!({"precision": 0.9, "expected_version": 1})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{stale}");
+    assert_eq!(h.log.head().await.unwrap(), head, "refusals write nothing");
+    // The team admin sets it: the threshold is the derived one, recorded with its basis.
+    let (status, saved) = h.put(admin, set, json!({"precision": 0.9})).await;
+    assert_eq!((status, saved["events"].as_u64()), (StatusCode::OK, Some(1)), "{saved}");
+    assert_eq!(saved["target"], *target);
+    let (_, team) = h.get(viewer, "/api/v1/teams/ops").await;
+    let policy = &team["settings"]["answer_policy"];
+    assert_eq!(policy["answer_at"].as_f64(), Some(answer_at), "{policy}");
+    assert_eq!(
+        (policy["target"]["precision"].as_f64(), policy["target"]["basis"].as_str()),
+        (Some(f64::from(0.9f32)), Some("calibration"))
+    );
+    let (_, again) = h.post(viewer, derive, json!({"precision": 0.9})).await;
+    assert_eq!(again["current_target"], *target, "{again}");
+    // Settings may keep the target as read or drop it, never bring their own,
+    let version = team["version"].clone();
+    let mut forged = team["settings"].clone();
+    forged["answer_policy"]["target"]["count"] = json!(10_000);
+    let (status, refused) =
+        h.put(admin, "/api/v1/teams/ops/settings", json!({"settings": forged, "expected_version": version})).await;
+    assert_eq!((status, refused["code"].as_str()), (StatusCode::BAD_REQUEST, Some("target_not_derived")), "{refused}");
+    // nor a threshold by hand beside it.
+    let mut by_hand = team["settings"].clone();
+    by_hand["answer_policy"]["answer_at"] = json!(0.5);
+    let (status, refused) =
+        h.put(admin, "/api/v1/teams/ops/settings", json!({"settings": by_hand, "expected_version": version})).await;
+    assert_eq!((status, refused["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_settings")), "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("remove answer_policy.target"), "{refused}");
+    // Without it, the threshold by hand is the team's.
+    by_hand["answer_policy"]["target"] = json!(null);
+    let (status, _) =
+        h.put(admin, "/api/v1/teams/ops/settings", json!({"settings": by_hand, "expected_version": version})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, team) = h.get(viewer, "/api/v1/teams/ops").await;
+    assert_eq!(team["settings"]["answer_policy"]["answer_at"].as_f64(), Some(0.5));
+    assert!(team["settings"]["answer_policy"].get("target").is_none());
+}

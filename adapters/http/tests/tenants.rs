@@ -253,6 +253,13 @@ async fn every_team_route_refuses_hostile_values_and_writes_nothing() {
             t("/threshold-replay"),
             Some(json!({"answer_at": 0.1, "clarify_at": 0.9})),
         ),
+        hostile(
+            M::POST,
+            "/teams/{team}/answer-target/derive",
+            t("/answer-target/derive"),
+            Some(json!({"precision": 2.0})),
+        ),
+        hostile(M::PUT, "/teams/{team}/answer-target", t("/answer-target"), Some(json!({"precision": 0.1}))),
         hostile(M::POST, "/teams/{team}/faq-hit-test", t("/faq-hit-test"), Some(json!({"question": long(20_001)}))),
         hostile(
             M::PUT,
