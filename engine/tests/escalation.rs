@@ -400,6 +400,27 @@ fn working_time_escalation_waits_over_the_weekend_and_operators_hear_when_people
 }
 
 #[test]
+fn outside_working_hours_the_bot_still_answers_from_the_faq() {
+    // Saturday, no one at work: a question the FAQ answers confidently is answered as on any
+    // day, with no hand-over, no after-hours notice and no timer of on call.
+    let mut s = Scenario::new(policy_with(on_call(ClockKind::Working, office_hours()), Staffing::default()));
+    s.advance(Duration::days(5));
+    s.given(message("m1", "奖品库存不足怎么办"));
+    let events = s.when(Command::ApplyMatch {
+        message_id: switchboard_schemas::MessageId("m1".into()),
+        ranking: ranking(0.9, &["prize-stock"]),
+        rephrased: None,
+    });
+    let answer = s.last(|e| match e {
+        ConversationEvent::AnswerQueued(q) => Some(q.purpose.clone()),
+        _ => None,
+    });
+    assert_eq!(answer, OutboundPurpose::Answer { faq_id: switchboard_schemas::FaqId::new("prize-stock").unwrap() });
+    assert!(!events.contains(&"TransferredToHuman"), "{events:?}");
+    assert!(s.state().session.unwrap().handover_timers.is_empty());
+}
+
+#[test]
 fn a_target_timer_fired_late_after_hours_still_records_its_miss_at_its_time() {
     // Monday 17:00 Shanghai (t0), office hours to 18:00: the acknowledgment target falls at
     // 17:10. The instance was down; the timer fires at 22:00, outside working hours.

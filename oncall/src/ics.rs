@@ -150,9 +150,9 @@ fn stamp(at: DateTime<Utc>) -> String {
 }
 
 /// Writes shifts as an iCalendar feed named `name`, with `made_at` as its DTSTAMP. A shift
-/// starts where it begins uncut, however the window cut it, and its UID is made from that
-/// start, so it stays the same at every fetch and calendar applications update the event
-/// rather than duplicate it.
+/// spans what it spans uncut, however the window cut it, and its UID is made from its start,
+/// so an event stays the same at every fetch and calendar applications update it rather
+/// than duplicate it.
 pub fn feed(name: &str, shifts: &[(String, Shift)], made_at: DateTime<Utc>) -> String {
     let mut out = String::new();
     for line in ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Switchboard//On call//EN", "CALSCALE:GREGORIAN"] {
@@ -173,7 +173,7 @@ pub fn feed(name: &str, shifts: &[(String, Shift)], made_at: DateTime<Utc>) -> S
         );
         push_line(&mut out, &format!("DTSTAMP:{}", stamp(made_at)));
         push_line(&mut out, &format!("DTSTART:{}", stamp(shift.since)));
-        push_line(&mut out, &format!("DTEND:{}", stamp(shift.until)));
+        push_line(&mut out, &format!("DTEND:{}", stamp(shift.till)));
         let cover = if shift.override_id.is_some() { " (override 代班)" } else { "" };
         push_line(
             &mut out,

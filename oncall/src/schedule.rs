@@ -241,6 +241,9 @@ pub struct Shift {
     /// (or the end of an override inside the turn). It names the shift from one window to the
     /// next, so feeds give it the same UID at every fetch.
     pub since: DateTime<Utc>,
+    /// Where it ends when no window cuts it: the override's end, or the turn's (or the start
+    /// of an override inside the turn).
+    pub till: DateTime<Utc>,
     /// The override that made it, if one did.
     pub override_id: Option<Uuid>,
 }
@@ -390,25 +393,28 @@ impl Schedule {
         (scheduled, on_call, cover.map(|c| c.override_id), until)
     }
 
-    /// Where the stretch of `layer` in force at `at` begins when no window cuts it: the
-    /// override's start, or the turn's handoff, or the end of an override inside the turn.
-    fn stretch_start(
+    /// The stretch of `layer` in force at `at` when no window cuts it: an override's span, or
+    /// a turn from its handoff (or the end of an override inside it) to `next`, the layer's
+    /// next change.
+    fn stretch(
         &self,
         staffing: &Staffing,
         scope: Option<&str>,
         layer: &CompiledLayer,
         at: DateTime<Utc>,
-    ) -> DateTime<Utc> {
+        next: DateTime<Utc>,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
         if let Some(cover) = staffing.cover(scope, &layer.name, at) {
-            return cover.from;
+            return (cover.from, cover.until);
         }
-        let Some((_, start, _)) = layer.turn(self.tz, at) else { return at };
-        staffing
+        let Some((_, start, _)) = layer.turn(self.tz, at) else { return (at, next) };
+        let since = staffing
             .overrides
             .values()
             .filter(|o| o.category.as_deref() == scope && o.layer == layer.name && start < o.until && o.until <= at)
             .map(|o| o.until)
-            .fold(start, DateTime::max)
+            .fold(start, DateTime::max);
+        (since, next)
     }
 
     /// Who is on call for `category` at `at`, and who is next, layer by layer.
@@ -501,7 +507,7 @@ impl Schedule {
                 let (_, on_call, override_id, next) = self.layer_at(staffing, scope, layer, at);
                 let end = next.unwrap_or(until).min(until);
                 if let Some(staff) = on_call {
-                    let since = self.stretch_start(staffing, scope, layer, at);
+                    let (since, till) = self.stretch(staffing, scope, layer, at, next.unwrap_or(until));
                     match shifts.last_mut() {
                         // An override across a handoff is one shift.
                         Some(Shift { layer: l, staff: s, until: u, since: b, override_id: o, .. })
@@ -510,8 +516,8 @@ impl Schedule {
                             *u = end
                         }
                         _ => {
-                            let shift =
-                                Shift { layer: layer.name.clone(), staff, from: at, until: end, since, override_id };
+                            let layer = layer.name.clone();
+                            let shift = Shift { layer, staff, from: at, until: end, since, till, override_id };
                             shifts.push(shift);
                             of_layer += 1;
                         }

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use switchboard_oncall::ics::{feed, import_days, IcsError, MAX_ICS_BYTES};
@@ -87,9 +87,14 @@ fn the_shift_feed_parses_with_an_independent_parser() {
     assert_eq!(uids.len(), 3, "every shift has its own UID");
 }
 
-/// The events of a feed of `s`'s shifts over four days from `from`: UID and DTSTART of each,
-/// only `person`'s when one is given.
-fn feed_events(s: &Schedule, staffing: &Staffing, from: DateTime<Utc>, person: Option<&str>) -> Vec<(String, String)> {
+/// The events of a feed of `s`'s shifts over four days from `from`: UID, DTSTART and DTEND of
+/// each, only `person`'s when one is given.
+fn feed_events(
+    s: &Schedule,
+    staffing: &Staffing,
+    from: DateTime<Utc>,
+    person: Option<&str>,
+) -> Vec<(String, String, String)> {
     let shifts: Vec<(String, _)> = s
         .shifts(staffing, None, from, from + chrono::Duration::days(4), 100)
         .into_iter()
@@ -101,18 +106,20 @@ fn feed_events(s: &Schedule, staffing: &Staffing, from: DateTime<Utc>, person: O
     let value = |e: &ical::parser::ical::component::IcalEvent, name: &str| {
         e.properties.iter().find(|p| p.name == name).and_then(|p| p.value.clone()).unwrap()
     };
-    calendar.events.iter().map(|e| (value(e, "UID"), value(e, "DTSTART"))).collect()
+    calendar.events.iter().map(|e| (value(e, "UID"), value(e, "DTSTART"), value(e, "DTEND"))).collect()
 }
 
-/// Checks that across fetches every UID keeps its start and every start its UID, and
-/// returns the starts seen.
-fn uids_stay(fetches: impl Iterator<Item = Vec<(String, String)>>) -> BTreeSet<String> {
-    let (mut start_of, mut uid_of) = (BTreeMap::new(), BTreeMap::new());
-    for (uid, start) in fetches.flatten() {
-        assert_eq!(start_of.entry(uid.clone()).or_insert_with(|| start.clone()), &start, "{uid} moved");
+/// Checks that across fetches every UID keeps its start and end and every start its UID,
+/// and returns the spans seen, start to end.
+fn uids_stay(fetches: impl Iterator<Item = Vec<(String, String, String)>>) -> BTreeMap<String, String> {
+    let (mut span_of, mut uid_of, mut spans) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    for (uid, start, end) in fetches.flatten() {
+        let span = (start.clone(), end.clone());
+        assert_eq!(span_of.entry(uid.clone()).or_insert_with(|| span.clone()), &span, "{uid} moved");
         assert_eq!(uid_of.entry(start.clone()).or_insert_with(|| uid.clone()), &uid, "a new UID for {start}");
+        spans.insert(start, end);
     }
-    uid_of.into_keys().collect()
+    spans
 }
 
 #[test]
@@ -125,13 +132,17 @@ fn a_shift_keeps_its_uid_and_start_at_every_fetch_also_in_one_persons_feed() {
     let hours = || (0..48).map(|h| early + chrono::Duration::hours(h));
     let team = uids_stay(hours().map(|from| feed_events(&s, &none, from, None)));
     assert_eq!(team.len(), 7, "the turns from 12-07 to 12-13: {team:?}");
-    assert_eq!(team.first().map(String::as_str), Some("20261207T010000Z"), "a cut turn starts at its handoff");
+    let first = team.iter().next().map(|(start, end)| (start.as_str(), end.as_str()));
+    assert_eq!(first, Some(("20261207T010000Z", "20261208T010000Z")), "a cut turn spans its whole day");
     for person in ["zhao", "qian"] {
         let theirs = uids_stay(hours().map(|from| feed_events(&s, &none, from, Some(person))));
         let both = uids_stay(
             hours().flat_map(|from| [feed_events(&s, &none, from, Some(person)), feed_events(&s, &none, from, None)]),
         );
-        assert!(theirs.is_subset(&both) && theirs.len() >= 3, "{person}: {theirs:?}");
+        assert!(
+            theirs.iter().all(|(start, end)| both.get(start) == Some(end)) && theirs.len() >= 3,
+            "{person}: {theirs:?}"
+        );
     }
 }
 
@@ -165,10 +176,65 @@ fn a_one_person_layer_and_an_override_longer_than_the_window_keep_their_uids() {
     let first: DateTime<Utc> = "2026-12-06T00:00:00Z".parse().unwrap();
     let starts =
         uids_stay((0..4 * 24).map(|i| feed_events(&s, &staffing, first + chrono::Duration::hours(6 * i), None)));
-    // zhao's turns from their handoffs, sun's cover from its start (one event over both
-    // handoffs), zhao again from its end, and his next turn.
+    // zhao's turns from their handoffs, sun's cover over its whole span (one event over both
+    // handoffs), zhao again from its end, and his next turn, each whole.
     assert_eq!(
-        starts.into_iter().collect::<Vec<_>>(),
-        ["20261130T010000Z", "20261207T010000Z", "20261209T000000Z", "20261225T000000Z", "20261228T010000Z"]
+        starts.iter().map(|(start, end)| (start.as_str(), end.as_str())).collect::<Vec<_>>(),
+        [
+            ("20261130T010000Z", "20261207T010000Z"),
+            ("20261207T010000Z", "20261209T000000Z"),
+            ("20261209T000000Z", "20261225T000000Z"),
+            ("20261225T000000Z", "20261228T010000Z"),
+            ("20261228T010000Z", "20270104T010000Z"),
+        ]
+    );
+}
+
+#[test]
+fn feed_events_hold_across_daylight_saving_and_an_override_ending_at_a_handoff() {
+    // Daily turns of zhao and qian at 09:00 Berlin, through the end of summer time on
+    // 2026-10-25 (UTC+2, then UTC+1); sun covers from midday UTC on the 24th to the handoff
+    // of the 25th exactly, and an override of another schedule changes nothing here.
+    let s = Schedule::new(OnCallSettings {
+        time_zone: "Europe/Berlin".into(),
+        default: vec![Layer {
+            name: "primary".into(),
+            participants: vec![StaffId::new("zhao").unwrap(), StaffId::new("qian").unwrap()],
+            shift: ShiftLength { count: 1, unit: ShiftUnit::Days },
+            handoff: Handoff { weekday: None, time: "09:00".parse().unwrap() },
+            starts_on: date("2026-10-23"),
+        }],
+        ..OnCallSettings::default()
+    })
+    .unwrap();
+    let mut staffing = Staffing::default();
+    let cover = |n: u128, category: Option<&str>, from: &str, until: &str| OnCallOverride {
+        override_id: uuid::Uuid::from_u128(n),
+        category: category.map(str::to_owned),
+        layer: "primary".into(),
+        staff: StaffId::new("sun").unwrap(),
+        from: from.parse().unwrap(),
+        until: until.parse().unwrap(),
+        note: String::new(),
+    };
+    for o in [
+        cover(1, None, "2026-10-24T12:00:00Z", "2026-10-25T08:00:00Z"),
+        cover(2, Some("billing"), "2026-10-26T00:00:00Z", "2026-10-27T00:00:00Z"),
+    ] {
+        staffing.overrides.insert(o.override_id, o);
+    }
+    let first: DateTime<Utc> = "2026-10-23T08:00:00Z".parse().unwrap();
+    let spans = uids_stay((0..48).map(|h| feed_events(&s, &staffing, first + chrono::Duration::hours(h), None)));
+    assert_eq!(
+        spans.iter().map(|(start, end)| (start.as_str(), end.as_str())).collect::<Vec<_>>(),
+        [
+            ("20261023T070000Z", "20261024T070000Z"),
+            ("20261024T070000Z", "20261024T120000Z"),
+            ("20261024T120000Z", "20261025T080000Z"),
+            ("20261025T080000Z", "20261026T080000Z"),
+            ("20261026T080000Z", "20261027T080000Z"),
+            ("20261027T080000Z", "20261028T080000Z"),
+            ("20261028T080000Z", "20261029T080000Z"),
+        ]
     );
 }

@@ -85,6 +85,8 @@ pub struct WeeklyReport {
     pub week: Week,
     /// The week's statistics.
     pub statistics: Statistics,
+    /// The response targets the team tracks: the report says how often each was met.
+    pub tracked: Vec<TargetKind>,
     /// The week's FAQ candidates, biggest group first.
     pub candidates: Vec<CandidateGroup>,
     /// Every session opened in the week, oldest first.
@@ -92,8 +94,13 @@ pub struct WeeklyReport {
 }
 
 impl WeeklyReport {
-    /// Reads a team's week from the store.
-    pub async fn assemble(store: &dyn ReadStore, team: &TeamId, week: Week) -> Result<Self, ReportError> {
+    /// Reads a team's week from the store; `tracked` are the response targets it tracks.
+    pub async fn assemble(
+        store: &dyn ReadStore,
+        team: &TeamId,
+        week: Week,
+        tracked: &[TargetKind],
+    ) -> Result<Self, ReportError> {
         let period = week.period();
         let statistics = store.statistics(team, period).await?;
         let records = store.candidate_questions(team, period.from, period.to, MAX_CANDIDATES).await?;
@@ -114,7 +121,7 @@ impl WeeklyReport {
             }
         }
         sessions.reverse();
-        Ok(Self { team: team.clone(), week, statistics, candidates, sessions })
+        Ok(Self { team: team.clone(), week, statistics, tracked: tracked.to_vec(), candidates, sessions })
     }
 
     /// The session table as CSV, UTF-8 with a byte-order mark so spreadsheet programs read
@@ -124,7 +131,7 @@ impl WeeklyReport {
     }
 
     /// The whole report as an Excel workbook: Summary, Per day, Categories, On-call,
-    /// Top FAQs, FAQ candidates and Sessions.
+    /// Hand-overs, Top FAQs, FAQ candidates and Sessions.
     pub fn to_xlsx(&self) -> Result<Vec<u8>, ReportError> {
         Ok(sheets::write_xlsx(&self.sheets())?)
     }
@@ -137,6 +144,10 @@ impl WeeklyReport {
         summary_sheet.rows.push(Vec::new());
         for (name, value) in summary(s) {
             summary_sheet.rows.push(vec![name.into(), value.map_or(Cell::Empty, Cell::Number)]);
+        }
+        for target in &self.tracked {
+            let rate = s.handover.met_rate(*target);
+            summary_sheet.rows.push(vec![met_heading(*target).into(), rate.map_or(Cell::Empty, Cell::Number)]);
         }
         summary_sheet.widths.push((0, 34.0));
         let mut per_day_sheet = Sheet::new("Per day", &["Day", "Opened", "Closed"]);
@@ -155,6 +166,9 @@ impl WeeklyReport {
             }
             sheet.widths.push((0, 24.0));
             tables.push(sheet);
+            if name == "On-call" {
+                tables.push(self.handovers_sheet());
+            }
         }
         let mut candidates =
             Sheet::new("FAQ candidates", &["Questions", "Wording", "Examples", "Why", "Category", "Last seen"]);
@@ -173,6 +187,49 @@ impl WeeklyReport {
         tables.push(candidates);
         tables.push(self.sessions_sheet());
         tables
+    }
+
+    /// Hand-overs per engineer, then per category: how many, how fast acknowledged and
+    /// answered (p50/p90, seconds), the targets missed and how often each tracked one was met.
+    fn handovers_sheet(&self) -> Sheet {
+        let s = &self.statistics;
+        let mut columns: Vec<String> = [
+            "Engineer or category",
+            "Per",
+            "Handed over",
+            "Acknowledge p50 (s)",
+            "Acknowledge p90 (s)",
+            "First reply p50 (s)",
+            "First reply p90 (s)",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        columns.extend(TargetKind::ALL.iter().map(|t| format!("{} target missed", t.as_str())));
+        columns.extend(self.tracked.iter().map(|t| met_heading(*t)));
+        let headings: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let mut sheet = Sheet::new("Hand-overs", &headings);
+        let number = |n: Option<f64>| n.map_or(Cell::Empty, Cell::Number);
+        for (per, figures) in [("engineer", &s.handover_per_assignee), ("category", &s.handover_per_category)] {
+            for h in figures {
+                let mut row = vec![
+                    h.key.as_deref().unwrap_or("(none)").into(),
+                    per.into(),
+                    (h.handed_over as f64).into(),
+                    number(h.time_to_acknowledge.median_secs),
+                    number(h.time_to_acknowledge.p90_secs),
+                    number(h.time_to_first_reply.median_secs),
+                    number(h.time_to_first_reply.p90_secs),
+                ];
+                for target in TargetKind::ALL {
+                    let missed = h.missed.iter().find(|c| c.key.as_deref() == Some(target.as_str()));
+                    row.push((missed.map_or(0, |c| c.count) as f64).into());
+                }
+                row.extend(self.tracked.iter().map(|t| number(h.met_rate(*t))));
+                sheet.rows.push(row);
+            }
+        }
+        sheet.widths.push((0, 24.0));
+        sheet
     }
 
     /// The session table: text cells, numbers in the numeric columns.
@@ -214,6 +271,11 @@ fn summary(s: &Statistics) -> Vec<(&'static str, Option<f64>)> {
         ("First-reply target missed", Some(missed(s, TargetKind::FirstReply))),
         ("Resolution target missed", Some(missed(s, TargetKind::Resolution))),
     ]
+}
+
+/// The heading of a target's met share.
+fn met_heading(target: TargetKind) -> String {
+    format!("{} target met (share)", target.as_str())
 }
 
 /// Sessions that missed a target.

@@ -73,25 +73,31 @@ pub struct SessionRow {
     pub missed_targets: Vec<MissedTarget>,
     /// The response targets still running: their timer, target and due time.
     pub targets_due: Vec<TargetDue>,
-    /// Everyone it was handed to, each once, in order, with their own times: the statistics
-    /// count a hand-over, the times to acknowledge and to reply, and the misses for each.
+    /// Every hand-over and escalation notice, in order, each with its own clock: the
+    /// statistics count a hand-over for each person it was handed to, and each person's
+    /// times to acknowledge and to reply from when they were asked.
     pub handovers: Vec<Handover>,
 }
 
-/// The most people one session's hand-overs are counted for.
+/// The most hand-overs and notices one session keeps (later ones are not counted).
 pub const MAX_HANDOVERS: usize = 32;
 
-/// One person's part in a session's hand-overs.
+/// One person's part in a session's hand-overs: handed to them, or notified by an
+/// escalation step, with their own clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Handover {
-    /// Who it was handed to.
+    /// Who.
     pub to: String,
-    /// When it was first handed to them (their clocks start then).
+    /// When it was handed to them or they were notified (their clock starts then).
     pub at: DateTime<Utc>,
+    /// Handed to them; false: notified by an escalation step.
+    pub assigned: bool,
     /// When they first acknowledged or replied.
     pub acknowledged_at: Option<DateTime<Utc>>,
     /// When they first replied to the operator.
     pub first_reply_at: Option<DateTime<Utc>>,
+    /// The session moved on (to someone else, or closed): what they do later is not counted.
+    pub ended: bool,
 }
 
 /// A response target a session missed.
@@ -193,10 +199,28 @@ impl SessionRow {
         }
     }
 
-    /// The hand-over to `staff`, if it was handed to them: an acknowledgment or a reply by
-    /// someone else stops no clock of theirs.
+    /// Starts `staff`'s clock unless it runs already (handed to them or notified, not ended).
+    fn ask(&mut self, staff: String, at: DateTime<Utc>, assigned: bool) {
+        if let Some(running) = self.handover_of(&staff) {
+            running.assigned |= assigned;
+            return;
+        }
+        if self.handovers.len() < MAX_HANDOVERS {
+            self.handovers.push(Handover {
+                to: staff,
+                at,
+                assigned,
+                acknowledged_at: None,
+                first_reply_at: None,
+                ended: false,
+            });
+        }
+    }
+
+    /// `staff`'s running hand-over, if they were asked and the session has not moved on: an
+    /// answer by someone else stops no clock of theirs, and one after their turn is not theirs.
     fn handover_of(&mut self, staff: &str) -> Option<&mut Handover> {
-        self.handovers.iter_mut().find(|h| h.to == staff)
+        self.handovers.iter_mut().rev().find(|h| h.to == staff && !h.ended)
     }
 
     /// The targets it missed, each once (whoever missed them), in order.
@@ -286,15 +310,16 @@ impl SessionRow {
                 self.handed_over_at.get_or_insert(at);
                 self.mark_candidate(CandidateReason::Transferred, at);
                 self.assignee = e.assignee.as_ref().map(|a| a.as_str().to_owned());
-                if let Some(assignee) = &self.assignee {
-                    if !self.handovers.iter().any(|h| h.to == *assignee) && self.handovers.len() < MAX_HANDOVERS {
-                        self.handovers.push(Handover {
-                            to: assignee.clone(),
-                            at,
-                            acknowledged_at: None,
-                            first_reply_at: None,
-                        });
+                // The others' turn is over; the new assignee's clock starts (again, when it
+                // comes back to them), unless they were asked already and have not answered.
+                let assignee = self.assignee.clone();
+                for handover in &mut self.handovers {
+                    if Some(&handover.to) != assignee.as_ref() || handover.acknowledged_at.is_some() {
+                        handover.ended = true;
                     }
+                }
+                if let Some(assignee) = assignee {
+                    self.ask(assignee, at, true);
                 }
                 if let Some(category) = &e.category {
                     self.category = Some(category.clone());
@@ -308,6 +333,11 @@ impl SessionRow {
             E::ReconfirmSent(_) => {
                 self.reconfirming = true;
                 self.reconfirmed = true;
+            }
+            E::EscalationStepTaken(e) => {
+                for person in &e.notified {
+                    self.ask(person.as_str().to_owned(), at, false);
+                }
             }
             E::HandoverAcknowledged(e) => {
                 self.acknowledged_at.get_or_insert(at);
@@ -342,6 +372,7 @@ impl SessionRow {
                 }
             }
             E::SessionClosed(e) => {
+                self.handovers.iter_mut().for_each(|h| h.ended = true);
                 self.phase = SessionStatus::Closed;
                 self.reconfirming = false;
                 self.closed_at = Some(at);
@@ -412,13 +443,14 @@ pub mod metric {
     /// Hand-over to acknowledgment, bucketed seconds; the `_BY` and `_CATEGORY` forms key
     /// it as `"<bucket> <assignee or category>"`.
     pub const ACKNOWLEDGE: &str = "acknowledge";
-    /// Per person handed to: from the hand-over to them to their own acknowledgment or reply.
+    /// Per person asked (handed it or notified by escalation): from then to their own
+    /// acknowledgment or reply, while the session was theirs.
     pub const ACKNOWLEDGE_BY: &str = "acknowledge_by";
     /// [`ACKNOWLEDGE`] per category.
     pub const ACKNOWLEDGE_CATEGORY: &str = "acknowledge_category";
     /// Hand-over to the first reply of a person, bucketed seconds (keyed as [`ACKNOWLEDGE`]).
     pub const FIRST_REPLY: &str = "first_reply";
-    /// Per person handed to: from the hand-over to them to their own first reply.
+    /// Per person asked, as [`ACKNOWLEDGE_BY`]: to their own first reply.
     pub const FIRST_REPLY_BY: &str = "first_reply_by";
     /// [`FIRST_REPLY`] per category.
     pub const FIRST_REPLY_CATEGORY: &str = "first_reply_category";
@@ -457,12 +489,18 @@ pub fn contributions(row: &SessionRow) -> Vec<Contribution> {
     let category = row.category.as_deref().unwrap_or("");
     if row.transferred {
         add(&opened_day, metric::TRANSFERRED, "");
-        // A hand-over for each person it was handed to (nobody: the empty key).
-        if row.handovers.is_empty() {
+        // A hand-over for each person it was handed to, once (nobody: the empty key).
+        let mut handed: Vec<&str> = Vec::new();
+        for handover in row.handovers.iter().filter(|h| h.assigned) {
+            if !handed.contains(&handover.to.as_str()) {
+                handed.push(&handover.to);
+            }
+        }
+        if handed.is_empty() {
             add(&opened_day, metric::ASSIGNEE, "");
         }
-        for handover in &row.handovers {
-            add(&opened_day, metric::ASSIGNEE, &handover.to);
+        for person in handed {
+            add(&opened_day, metric::ASSIGNEE, person);
         }
         add(&opened_day, metric::HANDED_OVER_CATEGORY, category);
     }
@@ -480,7 +518,7 @@ pub fn contributions(row: &SessionRow) -> Vec<Contribution> {
             }
         }
     }
-    // a person's from the hand-over to them to their own answer.
+    // a person's from when they were asked (handed it or notified) to their own answer.
     for handover in &row.handovers {
         for (at, by) in
             [(handover.acknowledged_at, metric::ACKNOWLEDGE_BY), (handover.first_reply_at, metric::FIRST_REPLY_BY)]
@@ -574,7 +612,14 @@ mod tests {
         let mut after = before.clone();
         after.transferred = true;
         after.assignee = Some("zhao".into());
-        after.handovers = vec![Handover { to: "zhao".into(), at, acknowledged_at: None, first_reply_at: None }];
+        after.handovers = vec![Handover {
+            to: "zhao".into(),
+            at,
+            assigned: true,
+            acknowledged_at: None,
+            first_reply_at: None,
+            ended: false,
+        }];
         let delta = rollup_delta(&[RowChange { before: Some(before.clone()), after: after.clone() }]);
         let names: Vec<_> = delta.iter().map(|c| (c.metric, c.key.as_str(), c.n)).collect();
         assert_eq!(names, vec![("assignee", "zhao", 1), ("handed_category", "", 1), ("transferred", "", 1)]);
@@ -632,9 +677,10 @@ mod tests {
     }
 
     #[test]
-    fn each_person_s_times_run_from_the_hand_over_to_them_to_their_own_answer() {
+    fn each_person_s_times_run_from_when_they_were_asked_to_their_own_answer_while_it_was_theirs() {
         use switchboard_schemas::event::{
-            Actor, HandoverAcknowledged, HumanReplied, TransferMode, TransferReason, TransferredToHuman,
+            Actor, CloseReason, EscalationStepTaken, HandoverAcknowledged, HumanReplied, SessionClosed, TransferMode,
+            TransferReason, TransferredToHuman,
         };
         use switchboard_schemas::StaffId;
         let opened = DateTime::from_timestamp(1_772_000_000, 0).unwrap();
@@ -651,27 +697,42 @@ mod tests {
                 by: Actor::System,
             })
         };
+        let acknowledged = |who: &str| ConversationEvent::from(HandoverAcknowledged { session_id, by: staff(who) });
         let replied =
             |who: &str| ConversationEvent::from(HumanReplied { session_id, staff: staff(who), text: "ok".into() });
-        // Given a session handed to zhao, who stays silent, and after ten minutes to qian,
+        let keys = |row: &SessionRow, metric: &str| -> Vec<String> {
+            contributions(row).into_iter().filter(|c| c.metric == metric).map(|c| c.key).collect()
+        };
+        // Given a session handed to zhao, who stays silent; an escalation step notifies sun
+        // and the lead after five minutes, and sun acknowledges a minute later;
         let mut row = SessionRow::opened("ops", session_id, "u", opened);
         row.apply(&handed_to("zhao"), minutes(0));
+        let step = EscalationStepTaken { session_id, step: 0, notified: vec![staff("sun"), staff("lead")] };
+        row.apply(&step.into(), minutes(5));
+        row.apply(&acknowledged("sun"), minutes(6));
+        // after ten minutes it goes to qian, who acknowledges a minute later and replies after
+        // two; zhao replies at last after twenty, and someone never asked acknowledges too;
         row.apply(&handed_to("qian"), minutes(10));
-        // when qian acknowledges a minute later and replies after two, a lead who was never
-        // handed the session acknowledges too, and zhao replies at last after twenty,
-        row.apply(&HandoverAcknowledged { session_id, by: staff("qian") }.into(), minutes(11));
-        row.apply(&HandoverAcknowledged { session_id, by: staff("lead") }.into(), minutes(11));
+        row.apply(&acknowledged("qian"), minutes(11));
+        row.apply(&acknowledged("wu"), minutes(11));
         row.apply(&replied("qian"), minutes(12));
         row.apply(&replied("zhao"), minutes(20));
-        // then each person's times run from the hand-over to them to their own answer,
-        let keys = |metric: &str| -> Vec<String> {
-            contributions(&row).into_iter().filter(|c| c.metric == metric).map(|c| c.key).collect()
-        };
-        assert_eq!(keys(metric::ACKNOWLEDGE_BY), ["1200 zhao", "60 qian"]);
-        assert_eq!(keys(metric::FIRST_REPLY_BY), ["1200 zhao", "120 qian"]);
-        // and the session's from its first hand-over to anyone's.
-        assert_eq!(keys(metric::ACKNOWLEDGE), ["660"]);
-        assert_eq!(keys(metric::FIRST_REPLY), ["720"]);
-        assert_eq!(keys(metric::ASSIGNEE), ["zhao", "qian"]);
+        // then each person's times run from when they were asked to their own answer while
+        // the session was theirs: zhao's late reply and wu's word count for nobody,
+        assert_eq!(keys(&row, metric::ACKNOWLEDGE_BY), ["60 sun", "60 qian"]);
+        assert_eq!(keys(&row, metric::FIRST_REPLY_BY), ["120 qian"]);
+        // the session's from its first hand-over to anyone's answer,
+        assert_eq!(keys(&row, metric::ACKNOWLEDGE), ["360"]);
+        assert_eq!(keys(&row, metric::FIRST_REPLY), ["720"]);
+        // and only those it was handed to count a hand-over.
+        assert_eq!(keys(&row, metric::ASSIGNEE), ["zhao", "qian"]);
+        // Handed back to zhao after it closed and reopened, his clock starts again, once.
+        let closed = SessionClosed { session_id, reason: CloseReason::Manual, by: Actor::System };
+        row.apply(&closed.into(), minutes(30));
+        row.apply(&handed_to("zhao"), minutes(100));
+        row.apply(&handed_to("zhao"), minutes(101));
+        row.apply(&acknowledged("zhao"), minutes(103));
+        assert_eq!(keys(&row, metric::ACKNOWLEDGE_BY), ["60 sun", "60 qian", "180 zhao"]);
+        assert_eq!(keys(&row, metric::ASSIGNEE), ["zhao", "qian"]);
     }
 }

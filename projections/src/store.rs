@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use switchboard_schemas::event::SessionStatus;
+use switchboard_schemas::oncall::TargetKind;
 use switchboard_schemas::TeamId;
 use uuid::Uuid;
 
@@ -158,7 +159,9 @@ pub struct Statistics {
     pub auto_closed: u64,
     /// Hand-overs: how fast people acknowledged and replied, and the targets missed.
     pub handover: HandoverFigures,
-    /// The same per engineer (the assignee), most hand-overs first.
+    /// The same per engineer, most hand-overs first: a session counts for each person it
+    /// was handed to, and each person's times run from when they were asked (handed it or
+    /// notified by an escalation step) to their own answer while it was theirs.
     pub handover_per_assignee: Vec<HandoverFigures>,
     /// The same per category, most hand-overs first.
     pub handover_per_category: Vec<HandoverFigures>,
@@ -171,13 +174,24 @@ pub struct HandoverFigures {
     pub key: Option<String>,
     /// Opened sessions handed to a person.
     pub handed_over: u64,
-    /// From the first hand-over to the first acknowledgment or reply.
+    /// From the first hand-over to the first acknowledgment or reply (for an engineer: from
+    /// when they were asked to their own).
     pub time_to_acknowledge: Percentiles,
-    /// From the first hand-over to the first reply of a person.
+    /// From the first hand-over to the first reply of a person (for an engineer: from when
+    /// they were asked to their own).
     pub time_to_first_reply: Percentiles,
     /// Sessions that missed each response target, by target (`acknowledge`, `first_reply`,
     /// `resolution`).
     pub missed: Vec<Count>,
+}
+
+impl HandoverFigures {
+    /// The share of hand-overs that did not miss `target` (targets still running count as
+    /// met); none without hand-overs.
+    pub fn met_rate(&self, target: TargetKind) -> Option<f64> {
+        let missed = self.missed.iter().find(|c| c.key.as_deref() == Some(target.as_str())).map_or(0, |c| c.count);
+        (self.handed_over > 0).then(|| self.handed_over.saturating_sub(missed) as f64 / self.handed_over as f64)
+    }
 }
 
 /// A team as the team directory lists it.

@@ -97,8 +97,10 @@ fn transfer(row: &mut SessionRow, to: &str, category: &str) {
     row.handovers.push(Handover {
         to: to.to_owned(),
         at: row.opened_at + Duration::seconds(60),
+        assigned: true,
         acknowledged_at: None,
         first_reply_at: None,
+        ended: false,
     });
     row.category = Some(category.to_owned());
     row.status = SessionStatus::WithHuman;
@@ -142,7 +144,7 @@ pub fn known_rows() -> Vec<SessionRow> {
     // Handed to zhao first, who missed the acknowledgment, then to qian at 20:00, who
     // acknowledged 30 s later (1,170 s after the session's first hand-over).
     let qian_at = s5.opened_at + Duration::minutes(20);
-    s5.handovers.insert(0, Handover { to: "zhao".into(), ..s5.handovers[0].clone() });
+    s5.handovers.insert(0, Handover { to: "zhao".into(), ended: true, ..s5.handovers[0].clone() });
     s5.handovers[1].at = qian_at;
     s5.handovers[1].acknowledged_at = Some(qian_at + Duration::seconds(30));
     s5.acknowledged_at = s5.handovers[1].acknowledged_at;

@@ -630,9 +630,12 @@ pub struct HandoverBody {
     pub key: Option<String>,
     /// Opened sessions handed to a person.
     pub handed_over: u64,
-    /// First hand-over to the first acknowledgment or reply.
+    /// First hand-over to the first acknowledgment or reply; per engineer, from when they
+    /// were asked (handed it or notified by an escalation step) to their own, while the
+    /// session was theirs.
     pub time_to_acknowledge: DurationFigures,
-    /// First hand-over to the first reply of a person.
+    /// First hand-over to the first reply of a person; per engineer, from when they were
+    /// asked to their own first reply.
     pub time_to_first_reply: DurationFigures,
     /// Sessions that missed each target, by target.
     pub missed: Vec<KeyCount>,
@@ -654,8 +657,6 @@ pub struct TargetMet {
 impl HandoverBody {
     /// The API form of hand-over figures; `tracked` are the targets the team has set.
     pub fn new(h: &HandoverFigures, tracked: &[TargetKind]) -> Self {
-        let missed_of =
-            |t: TargetKind| h.missed.iter().find(|c| c.key.as_deref() == Some(t.as_str())).map_or(0, |c| c.count);
         Self {
             key: h.key.clone(),
             handed_over: h.handed_over,
@@ -664,11 +665,7 @@ impl HandoverBody {
             missed: counts(&h.missed),
             met: tracked
                 .iter()
-                .filter(|_| h.handed_over > 0)
-                .map(|t| TargetMet {
-                    target: (*t).into(),
-                    rate: (h.handed_over.saturating_sub(missed_of(*t))) as f64 / h.handed_over as f64,
-                })
+                .filter_map(|t| Some(TargetMet { target: (*t).into(), rate: h.met_rate(*t)? }))
                 .collect(),
         }
     }

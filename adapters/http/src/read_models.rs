@@ -209,7 +209,8 @@ impl ReadModelsApi {
             Some(text) => Week::parse(text)?,
             None => Week::containing(Utc::now()).previous(),
         };
-        let report = WeeklyReport::assemble(self.state.read_models.as_ref(), &team, week).await?;
+        let tracked = tracked_targets(&self.state.runtime.load_team(&team).await?);
+        let report = WeeklyReport::assemble(self.state.read_models.as_ref(), &team, week, &tracked).await?;
         let name = format!("switchboard-{team}-{}", week.label());
         Ok(match format.0.unwrap_or_default() {
             ReportFormat::Xlsx => Download::new(download::XLSX, report.to_xlsx()?, &format!("{name}.xlsx")),

@@ -11,6 +11,7 @@ use calamine::{Data, Reader, Xlsx};
 use switchboard_projections::report::{Week, WeeklyReport, SESSION_COLUMNS};
 use switchboard_projections::sessions::RowChange;
 use switchboard_projections::store::{Batch, ReadStore};
+use switchboard_schemas::oncall::TargetKind;
 use switchboard_schemas::TeamId;
 use switchboard_testkit::read_store_contract::known_rows;
 
@@ -19,7 +20,8 @@ async fn check_weekly_report(store: Arc<dyn ReadStore>) {
     store.commit_batch("sessions", &Batch::sessions(&changes), 42).await.unwrap();
     let alpha = TeamId::new("alpha").unwrap();
     let week = Week::parse("2026-W10").unwrap();
-    let report = WeeklyReport::assemble(store.as_ref(), &alpha, week).await.unwrap();
+    let tracked = [TargetKind::Acknowledge, TargetKind::FirstReply];
+    let report = WeeklyReport::assemble(store.as_ref(), &alpha, week, &tracked).await.unwrap();
     assert_eq!(report.sessions.len(), 5, "alpha's five sessions, not beta's");
     assert_eq!(report.statistics.opened, 5);
     let groups: Vec<(&str, usize)> = report.candidates.iter().map(|g| (g.representative.as_str(), g.count)).collect();
@@ -42,7 +44,7 @@ async fn check_weekly_report(store: Arc<dyn ReadStore>) {
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(xlsx)).unwrap();
     assert_eq!(
         book.sheet_names(),
-        vec!["Summary", "Per day", "Categories", "On-call", "Top FAQs", "FAQ candidates", "Sessions"]
+        vec!["Summary", "Per day", "Categories", "On-call", "Hand-overs", "Top FAQs", "FAQ candidates", "Sessions"]
     );
     let summary = book.worksheet_range("Summary").unwrap();
     let figure =
@@ -50,6 +52,33 @@ async fn check_weekly_report(store: Arc<dyn ReadStore>) {
     assert_eq!(figure("Sessions opened"), Data::Float(5.0));
     assert_eq!(figure("Transfer rate"), Data::Float(0.4));
     assert_eq!(figure("Time to resolution, median (s)"), Data::Float(600.0));
+    // Of the two hand-overs one missed the acknowledgment target; the tracked targets only.
+    assert_eq!(figure("acknowledge target met (share)"), Data::Float(0.5));
+    assert_eq!(figure("first_reply target met (share)"), Data::Float(1.0));
+    assert!(summary.rows().all(|r| r[0] != Data::String("resolution target met (share)".into())));
+    // Per engineer and per category: zhao had both (s5 first) and missed s5's
+    // acknowledgment; qian acknowledged s5 30 s after it came to her.
+    let handovers = book.worksheet_range("Hand-overs").unwrap();
+    let rows: Vec<Vec<String>> = handovers.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    let columns = [
+        "Engineer or category",
+        "Per",
+        "Handed over",
+        "Acknowledge p50 (s)",
+        "Acknowledge p90 (s)",
+        "First reply p50 (s)",
+        "First reply p90 (s)",
+        "acknowledge target missed",
+        "first_reply target missed",
+        "resolution target missed",
+        "acknowledge target met (share)",
+        "first_reply target met (share)",
+    ];
+    assert_eq!(rows[0], columns);
+    assert_eq!(rows[1], ["zhao", "engineer", "2", "30", "30", "120", "120", "1", "0", "0", "0.5", "1"]);
+    assert_eq!(rows[2], ["qian", "engineer", "1", "30", "30", "", "", "0", "0", "0", "1", "1"]);
+    let categories: Vec<(&str, &str)> = rows[3..].iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
+    assert_eq!(categories, [("billing", "category"), ("export", "category")]);
     let per_day = book.worksheet_range("Per day").unwrap();
     let days: Vec<Vec<String>> = per_day.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
     assert_eq!(days, vec![vec!["Day", "Opened", "Closed"], vec!["2026-03-02", "2", "2"], vec!["2026-03-03", "3", "1"]]);
@@ -78,7 +107,7 @@ async fn check_weekly_report(store: Arc<dyn ReadStore>) {
     let candidates = book.worksheet_range("FAQ candidates").unwrap();
     assert_eq!(candidates.get((1, 1)), Some(&Data::String("+cmd|' /C calc'!A0".into())), "text, not a formula");
 
-    let empty = WeeklyReport::assemble(store.as_ref(), &alpha, week.previous()).await.unwrap();
+    let empty = WeeklyReport::assemble(store.as_ref(), &alpha, week.previous(), &tracked).await.unwrap();
     assert!(empty.sessions.is_empty() && empty.candidates.is_empty());
     assert_eq!(empty.to_csv().unwrap().iter().filter(|b| **b == b'\n').count(), 1, "the header alone");
 }
