@@ -441,6 +441,18 @@ impl Team {
         self.keys.iter().find(|(_, key)| key.token_sha256 == token_sha256).map(|(id, key)| (*id, key))
     }
 
+    /// A target precision is derived by Switchboard (`SetAnswerTarget`): settings given
+    /// otherwise (the console, a configuration file, a clone) keep the team's as it is or
+    /// have none.
+    fn check_target_kept(&self, settings: &TeamSettings) -> Result<(), TeamRejection> {
+        match &settings.answer_policy.target {
+            Some(target) if self.settings.answer_policy.target.as_ref() != Some(target) => {
+                Err(TeamRejection::TargetNotDerived)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Decides what a command causes.
     pub fn decide(&self, command: &TeamCommand) -> Result<Vec<TeamEvent>, TeamRejection> {
         match (command, &self.name) {
@@ -450,6 +462,7 @@ impl Team {
             (TeamCommand::Create { name, .. }, Some(existing)) if existing == name => Ok(Vec::new()),
             (TeamCommand::Create { .. }, Some(existing)) => Err(TeamRejection::AlreadyExists(existing.clone())),
             (TeamCommand::Onboard { name, cloned_from, settings, roster, on_call }, None) => {
+                self.check_target_kept(settings)?;
                 check_roster(roster)?;
                 TeamPolicy::new((**settings).clone(), roster.clone())?;
                 let mut events = vec![
@@ -466,6 +479,7 @@ impl Team {
                 Ok(events)
             }
             (TeamCommand::Onboard { name, settings, roster, on_call, .. }, Some(existing)) if existing == name => {
+                self.check_target_kept(settings)?;
                 check_roster(roster)?;
                 TeamPolicy::new((**settings).clone(), roster.clone())?;
                 let mut events = Vec::new();
@@ -486,12 +500,7 @@ impl Team {
             (TeamCommand::Onboard { .. }, Some(existing)) => Err(TeamRejection::AlreadyExists(existing.clone())),
             (_, None) => Err(TeamRejection::NotCreated),
             (TeamCommand::Configure { settings }, Some(_)) => {
-                // A target is derived by Switchboard: settings keep the team's or drop it.
-                if let Some(target) = &settings.answer_policy.target {
-                    if self.settings.answer_policy.target.as_ref() != Some(target) {
-                        return Err(TeamRejection::TargetNotDerived);
-                    }
-                }
+                self.check_target_kept(settings)?;
                 TeamPolicy::new((**settings).clone(), self.roster.clone())?;
                 if **settings == self.settings && self.version > 1 {
                     return Ok(Vec::new());
@@ -731,6 +740,18 @@ mod tests {
         by_hand.answer_policy.target = None;
         run(&mut team, TeamCommand::Configure { settings: Box::new(by_hand) });
         assert_eq!((team.settings.answer_policy.answer_at, team.settings.answer_policy.target.as_ref()), (0.5, None));
+        // Nor may onboarding (a configuration file, a clone) bring one.
+        let mut configured = TeamSettings::default();
+        configured.answer_policy.answer_at = target.answer_at;
+        configured.answer_policy.target = Some(target.clone());
+        let onboard = TeamCommand::Onboard {
+            name: "New".into(),
+            cloned_from: None,
+            settings: Box::new(configured),
+            roster: Roster::default(),
+            on_call: None,
+        };
+        assert_eq!(Team::default().decide(&onboard), Err(TeamRejection::TargetNotDerived));
         // A target out of bounds is refused.
         let wild = AnswerTarget { precision: 1.0, ..target };
         assert!(matches!(

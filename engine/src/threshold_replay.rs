@@ -38,6 +38,8 @@ const TARGET_STEPS: u16 = 100;
 pub const MIN_OUTCOMES: usize = 200;
 /// Judged answers at or above a threshold needed to trust the precision measured there.
 pub const MIN_JUDGED_AT: usize = 50;
+/// Recorded questions needed before their confidences lower a threshold below the target.
+pub const MIN_QUESTIONS: usize = 50;
 
 /// One past match and what the operator said about its first candidate.
 #[derive(Debug, Clone, PartialEq)]
@@ -260,8 +262,13 @@ impl ThresholdReplayer {
 /// (where at least [`MIN_JUDGED_AT`] are judged); a target they reach nowhere is refused,
 /// as they outweigh the calibration. With fewer, the confidence is taken at its word (it is
 /// calibrated to the probability that the first candidate is right): the expected precision
-/// at a threshold is the mean confidence of the questions it answers. The threshold is then
-/// never above the target itself, where every answer is at least that likely right.
+/// at a threshold is the mean confidence of the questions it answers, over at least
+/// [`MIN_QUESTIONS`] of them. The threshold is then never above the target itself, where
+/// every answer is at least that likely right.
+///
+/// The threshold found answers the same questions as every step up to the lowest confidence
+/// among them; it is raised to the highest such step, so a gap in the recorded confidences
+/// does not let new questions in the gap be answered.
 pub fn derive_target(precision: f32, matches: &[PastMatch]) -> Result<AnswerTarget, Unreachable> {
     let answerable: Vec<&PastMatch> = matches.iter().filter(|m| !m.ranking.candidates.is_empty()).collect();
     let judged: Vec<(f32, bool)> =
@@ -271,6 +278,20 @@ pub fn derive_target(precision: f32, matches: &[PastMatch]) -> Result<AnswerTarg
     let coverage =
         |answer_at: f32| share(answerable.iter().filter(|m| m.ranking.confidence >= answer_at).count(), matches.len());
     let steps = (0..=TARGET_STEPS).map(|step| f32::from(step) / f32::from(TARGET_STEPS));
+    // The highest step answering what `answer_at` answers: at most the lowest confidence at
+    // or above it.
+    let top_of_gap = |answer_at: f32| {
+        let lowest =
+            answerable.iter().map(|m| m.ranking.confidence).filter(|c| *c >= answer_at).fold(f32::MAX, f32::min);
+        if lowest > 1.0 {
+            return answer_at;
+        }
+        let mut step = (lowest * f32::from(TARGET_STEPS)).floor();
+        if step / f32::from(TARGET_STEPS) > lowest {
+            step -= 1.0;
+        }
+        (step / f32::from(TARGET_STEPS)).max(answer_at)
+    };
     if judged.len() >= MIN_OUTCOMES {
         let mut best = (0.0f32, 0.0f32);
         for answer_at in steps {
@@ -280,6 +301,7 @@ pub fn derive_target(precision: f32, matches: &[PastMatch]) -> Result<AnswerTarg
             }
             let measured = share(above.iter().filter(|right| **right).count(), above.len());
             if measured >= precision {
+                let answer_at = top_of_gap(answer_at);
                 return Ok(AnswerTarget {
                     precision,
                     answer_at,
@@ -309,10 +331,11 @@ pub fn derive_target(precision: f32, matches: &[PastMatch]) -> Result<AnswerTarg
         let mean = above.iter().sum::<f32>() / above.len().max(1) as f32;
         (!above.is_empty()).then_some(mean)
     };
-    let (answer_at, expected_precision) = steps
-        .take_while(|at| *at < ceiling)
-        .find_map(|at| expected(at).filter(|mean| *mean >= precision).map(|mean| (at, mean)))
-        .unwrap_or_else(|| (ceiling, expected(ceiling).unwrap_or(ceiling).max(precision)));
+    let lowered = steps
+        .take_while(|at| *at < ceiling && answerable.len() >= MIN_QUESTIONS)
+        .find_map(|at| expected(at).filter(|mean| *mean >= precision).map(|mean| (top_of_gap(at).min(ceiling), mean)));
+    let (answer_at, expected_precision) =
+        lowered.unwrap_or_else(|| (ceiling, expected(ceiling).unwrap_or(ceiling).max(precision)));
     Ok(AnswerTarget {
         precision,
         answer_at,
@@ -549,13 +572,13 @@ mod tests {
         matches.extend(many(100, 0.6, 85, true));
         matches.extend(many(100, 0.3, 40, true));
         matches.extend(many(100, 0.1, 0, false));
-        // 0.91 over the top 200 (183 of 200 right): the lowest threshold that reaches it is 0.31.
+        // 0.915 over the top 200 (183 of 200 right), from 0.31 up to 0.60: the top of that gap.
         let target = derive_target(0.9, &matches).unwrap();
-        assert_eq!((target.basis, target.count, target.answer_at), (TargetBasis::Outcomes, 300, 0.31));
+        assert_eq!((target.basis, target.count, target.answer_at), (TargetBasis::Outcomes, 300, 0.6));
         assert!((target.expected_precision - 0.915).abs() < 1e-6 && (target.coverage - 0.5).abs() < 1e-6);
         // 0.95 needs the top 100 alone.
         let strict = derive_target(0.95, &matches).unwrap();
-        assert_eq!((strict.answer_at, strict.expected_precision), (0.61, 0.98));
+        assert_eq!((strict.answer_at, strict.expected_precision), (0.9, 0.98));
         // 0.99 is reached nowhere with 50 answers judged: refused, with the best there is.
         let refused = derive_target(0.99, &matches).unwrap_err();
         assert_eq!((refused.judged, refused.best_precision, refused.best_answer_at), (300, 0.98, 0.61));
@@ -568,12 +591,15 @@ mod tests {
         matches.extend(many(50, 0.85, 0, true));
         matches.extend(many(100, 0.3, 0, false));
         let target = derive_target(0.9, &matches).unwrap();
-        assert_eq!((target.basis, target.count, target.answer_at), (TargetBasis::Calibration, 250, 0.31));
+        assert_eq!((target.basis, target.count, target.answer_at), (TargetBasis::Calibration, 250, 0.85));
         assert!((target.expected_precision - (100.0 * 0.95 + 50.0 * 0.85) / 150.0).abs() < 1e-4);
         assert!((target.coverage - 0.6).abs() < 1e-6);
         // A target above every mean is met where each answer is at least that likely right.
         let high = derive_target(0.97, &matches).unwrap();
         assert_eq!((high.answer_at, high.coverage), (0.97, 0.0));
+        // Too few questions to go by, however confident: the target itself.
+        let few = derive_target(0.9, &many(MIN_QUESTIONS - 1, 0.99, 0, false)).unwrap();
+        assert_eq!((few.basis, few.answer_at, few.coverage), (TargetBasis::Calibration, 0.9, 1.0));
         // Nothing recorded yet: the target itself, rounded to a step.
         let fresh = derive_target(0.6, &[]).unwrap();
         assert_eq!(

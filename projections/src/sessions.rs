@@ -200,10 +200,16 @@ impl SessionRow {
     }
 
     /// Starts `staff`'s clock unless it runs already (handed to them or notified, not ended).
+    /// When the session keeps no more, a hand-over takes the place of the oldest notice.
     fn ask(&mut self, staff: String, at: DateTime<Utc>, assigned: bool) {
         if let Some(running) = self.handover_of(&staff) {
             running.assigned |= assigned;
             return;
+        }
+        if self.handovers.len() >= MAX_HANDOVERS && assigned {
+            if let Some(notice) = self.handovers.iter().position(|h| !h.assigned) {
+                self.handovers.remove(notice);
+            }
         }
         if self.handovers.len() < MAX_HANDOVERS {
             self.handovers.push(Handover {
@@ -309,16 +315,15 @@ impl SessionRow {
                 self.transferred = true;
                 self.handed_over_at.get_or_insert(at);
                 self.mark_candidate(CandidateReason::Transferred, at);
+                let previous = self.assignee.take();
                 self.assignee = e.assignee.as_ref().map(|a| a.as_str().to_owned());
-                // The others' turn is over; the new assignee's clock starts (again, when it
-                // comes back to them), unless they were asked already and have not answered.
-                let assignee = self.assignee.clone();
-                for handover in &mut self.handovers {
-                    if Some(&handover.to) != assignee.as_ref() || handover.acknowledged_at.is_some() {
-                        handover.ended = true;
-                    }
+                // Another person: everyone's turn is over and the new assignee's clock starts,
+                // as the engine starts a new hand-over. The same person again goes on with
+                // their hand-over; after a close (which ends it) it is a new one.
+                if self.assignee != previous {
+                    self.handovers.iter_mut().for_each(|h| h.ended = true);
                 }
-                if let Some(assignee) = assignee {
+                if let Some(assignee) = self.assignee.clone() {
                     self.ask(assignee, at, true);
                 }
                 if let Some(category) = &e.category {
@@ -726,6 +731,11 @@ mod tests {
         assert_eq!(keys(&row, metric::FIRST_REPLY), ["720"]);
         // and only those it was handed to count a hand-over.
         assert_eq!(keys(&row, metric::ASSIGNEE), ["zhao", "qian"]);
+        // Asked for a person again while qian has it, it stays her hand-over: nothing new.
+        row.apply(&handed_to("qian"), minutes(25));
+        row.apply(&replied("qian"), minutes(26));
+        assert_eq!(keys(&row, metric::ACKNOWLEDGE_BY), ["60 sun", "60 qian"]);
+        assert_eq!(keys(&row, metric::FIRST_REPLY_BY), ["120 qian"]);
         // Handed back to zhao after it closed and reopened, his clock starts again, once.
         let closed = SessionClosed { session_id, reason: CloseReason::Manual, by: Actor::System };
         row.apply(&closed.into(), minutes(30));

@@ -157,7 +157,7 @@ events!(
     /// Onboarding and configuration of a team (never secrets: those stay in config).
     TeamEvent, TEAM_EVENT_TYPES {
         TeamCreated = 1,
-        TeamConfigured = 1,
+        TeamConfigured = 2,
         RosterUpdated = 1,
         AccessKeyIssued = 1,
         AccessKeyRevoked = 1,
@@ -855,7 +855,8 @@ pub struct TeamCreated {
     pub cloned_from: Option<TeamId>,
 }
 
-/// A team's behaviour was (re)configured.
+/// A team's behaviour was (re)configured. Version 2 may carry a target precision
+/// (`answer_policy.target`); version 1 never did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TeamConfigured {
     /// The complete settings in force from now on.
@@ -1058,12 +1059,12 @@ pub struct AnswerTarget {
     /// What it was derived from.
     pub basis: TargetBasis,
     /// How many of them: the team's answers with the operators' verdict (`outcomes`), or the
-    /// team's recorded questions (`calibration`).
+    /// team's recorded questions with candidates (`calibration`).
     pub count: u64,
     /// The precision expected at `answer_at` on that basis.
     #[schemars(range(min = 0, max = 1))]
     pub expected_precision: f32,
-    /// The share of the team's recorded questions that `answer_at` answers.
+    /// The share of the team's recorded questions (all of them) that `answer_at` answers.
     #[schemars(range(min = 0, max = 1))]
     pub coverage: f32,
 }
@@ -1078,8 +1079,6 @@ pub enum TargetBasis {
     /// the team's recorded questions, while it has too few outcomes.
     Calibration,
 }
-
-spelled!(TargetBasis { Outcomes => "outcomes", Calibration => "calibration" });
 
 /// The texts Switchboard sends, per team so each can use its own voice and language.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -57,6 +57,10 @@ pub fn upcast(event_type: &str, found: u16, current: u16, mut payload: Value) ->
 fn upcast_one(event_type: &str, version: u16, payload: Value) -> Result<Value, UpcastError> {
     match (event_type, version) {
         ("MessageReceived", 1) => message_received_v1_to_v2(payload),
+        // Version 2 may carry `answer_policy.target`; a version 1 payload is a version 2
+        // without one. The bump makes an older release refuse a target with advice instead
+        // of failing on an unknown field.
+        ("TeamConfigured", 1) => Ok(payload),
         _ => Err(UpcastError::NoUpcaster { event_type: event_type.to_owned(), found: version, next: version + 1 }),
     }
 }

@@ -2,8 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use switchboard_schemas::event::{Channel, MessageReceived};
-use switchboard_schemas::{ConversationEvent, DecodeError, Event, MessageId, RecordedEvent};
+use switchboard_schemas::event::{Channel, MessageReceived, TeamConfigured};
+use switchboard_schemas::{ConversationEvent, DecodeError, Event, MessageId, RecordedEvent, TeamEvent};
 
 fn fixture(name: &str) -> RecordedEvent {
     let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -23,6 +23,23 @@ fn a_v1_message_received_from_the_wecom_prototype_reads_as_v2() {
     assert_eq!(message_id, MessageId("7253391837482938471".into()));
     assert_eq!(text, "活动ID 123456 的开始时间怎么改？");
     assert_eq!(channel, Channel::Wecom);
+}
+
+#[test]
+fn a_v1_team_configured_reads_as_v2_with_a_threshold_set_by_hand() {
+    let stored = fixture("v1/TeamConfigured.json");
+    let Event::Team(TeamEvent::TeamConfigured(TeamConfigured { settings })) = stored.decode().unwrap() else {
+        panic!("not TeamConfigured");
+    };
+    let policy = settings.answer_policy;
+    assert_eq!((policy.answer_at, policy.clarify_at, policy.target), (0.55, 0.3, None));
+    assert_eq!(settings.reconfirm_after_secs, 900);
+    // A release that knows only v1 refuses a v2 (which may carry a target) with advice.
+    let mut newer = stored;
+    newer.schema_version = 2;
+    assert!(newer.decode().is_ok(), "v2 is current");
+    newer.schema_version = 3;
+    assert!(newer.decode().unwrap_err().to_string().contains("upgrade Switchboard"));
 }
 
 #[test]

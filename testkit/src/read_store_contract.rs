@@ -148,6 +148,15 @@ pub fn known_rows() -> Vec<SessionRow> {
     s5.handovers[1].at = qian_at;
     s5.handovers[1].acknowledged_at = Some(qian_at + Duration::seconds(30));
     s5.acknowledged_at = s5.handovers[1].acknowledged_at;
+    // sun, notified by an escalation step at 20:10, acknowledged at 21:00: times, no hand-over.
+    s5.handovers.push(Handover {
+        to: "sun".into(),
+        at: qian_at + Duration::seconds(10),
+        assigned: false,
+        acknowledged_at: Some(qian_at + Duration::seconds(60)),
+        first_reply_at: None,
+        ended: false,
+    });
     s5.missed_targets = vec![MissedTarget { target: TargetKind::Acknowledge, assignee: Some("zhao".into()) }];
     s5.targets_due = vec![TargetDue {
         timer_id: id(50),
@@ -387,7 +396,12 @@ pub async fn check_statistics(store: Arc<dyn ReadStore>) {
     assert_eq!((acknowledge.samples, acknowledge.median_secs, acknowledge.p90_secs), (2, Some(30.0), Some(1170.0)));
     assert_eq!((handover.time_to_first_reply.samples, handover.time_to_first_reply.p90_secs), (1, Some(120.0)));
     assert_eq!(handover.missed, vec![count("acknowledge", 1)]);
-    let [zhao, qian] = stats.handover_per_assignee.as_slice() else { panic!("two engineers") };
+    let [zhao, qian, sun] = stats.handover_per_assignee.as_slice() else { panic!("three engineers") };
+    // sun was only notified: no hand-over, his own time from the notice.
+    assert_eq!(
+        (sun.key.as_deref(), sun.handed_over, sun.time_to_acknowledge.median_secs),
+        (Some("sun"), 0, Some(50.0))
+    );
     assert_eq!(
         (qian.key.as_deref(), qian.handed_over, qian.time_to_acknowledge.median_secs),
         (Some("qian"), 1, Some(30.0))

@@ -214,6 +214,20 @@ pub struct Figures {
     pub thresholds: Vec<(f32, f64, f64, f64)>,
     /// P@1 per language.
     pub p_at_1_by_language: BTreeMap<String, f64>,
+    /// The expected calibration error of the confidence as the engine gives it (see
+    /// [`calibration_error`]).
+    pub calibration_error: f64,
+}
+
+/// The whole answering pipeline cross-validated (see [`cross_fit`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct CrossFitted {
+    /// How each fold fared at its threshold, with its own calibration, summed.
+    pub operating: Operating,
+    /// The thresholds the folds chose.
+    pub thresholds: Vec<f32>,
+    /// The expected calibration error of the held-out confidences.
+    pub calibration_error: f64,
 }
 
 /// How a threshold does on questions.
@@ -231,13 +245,75 @@ pub struct Operating {
 
 /// Folds of the cross-validated threshold choice.
 pub const FOLDS: usize = 5;
+/// Bins of the expected calibration error.
+const CALIBRATION_BINS: usize = 10;
+
+/// Whether a question's first candidate is its FAQ.
+fn first_right(q: &Query, o: &Outcome) -> bool {
+    q.gold.as_deref().is_some_and(|g| o.ranked.first().is_some_and(|id| id == g))
+}
+
+/// The expected calibration error: how far the confidence is from the share of first
+/// candidates that are right, in ten equal-width bins of confidence, weighted by the
+/// questions in each. A confidence that means what it says has 0.
+fn calibration_error(points: &[(f32, bool)]) -> f64 {
+    // Per bin: questions, summed confidence, right first candidates.
+    let mut bins = [(0usize, 0.0f64, 0usize); CALIBRATION_BINS];
+    for &(confidence, right) in points {
+        let bin = ((confidence.clamp(0.0, 1.0) * CALIBRATION_BINS as f32) as usize).min(CALIBRATION_BINS - 1);
+        bins[bin].0 += 1;
+        bins[bin].1 += f64::from(confidence);
+        bins[bin].2 += usize::from(right);
+    }
+    let n = points.len().max(1) as f64;
+    bins.iter().filter(|(k, _, _)| *k > 0).map(|&(_, confidence, right)| (confidence - right as f64).abs() / n).sum()
+}
+
+/// The confidence and the verdict of every ranked question, for [`calibration_error`].
+fn calibration_points<'a>(items: impl Iterator<Item = (&'a Query, &'a Outcome)>) -> Vec<(f32, bool)> {
+    items.filter(|(_, o)| !o.ranked.is_empty()).map(|(q, o)| (o.confidence, first_right(q, o))).collect()
+}
+
+/// The answering pipeline cross-validated end to end: for each of [`FOLDS`] folds a
+/// calibration is fit on the other folds' ranked questions (`evidence`: none for a question
+/// without candidates), the threshold is chosen on their confidences from it, and the fold
+/// is answered with both, so neither has seen the questions it is judged on. The folds'
+/// decisions are summed and their confidences give the calibration error.
+fn cross_fit(queries: &[Query], outcomes: &[Outcome], evidence: &[Option<Evidence>]) -> CrossFitted {
+    let mut total = (0, 0, 0, 0);
+    let (mut thresholds, mut held_out_points) = (Vec::new(), Vec::new());
+    for fold in 0..FOLDS {
+        let (testing, training): (Vec<usize>, Vec<usize>) = (0..queries.len()).partition(|i| i % FOLDS == fold);
+        let samples: Vec<(Evidence, bool)> =
+            training.iter().filter_map(|&i| Some((evidence[i]?, first_right(&queries[i], &outcomes[i])))).collect();
+        let calibration = Calibration::fit(&samples);
+        let refit = |i: usize| Outcome {
+            ranked: outcomes[i].ranked.clone(),
+            confidence: evidence[i].map_or(0.0, |e| calibration.confidence(&e)),
+        };
+        let trained: Vec<(usize, Outcome)> = training.iter().map(|&i| (i, refit(i))).collect();
+        let (_, threshold) = best_cut(gains(trained.iter().map(|(i, o)| (&queries[*i], o))), 1.0);
+        let tested: Vec<(usize, Outcome)> = testing.iter().map(|&i| (i, refit(i))).collect();
+        let items: Vec<(&Query, &Outcome)> = tested.iter().map(|(i, o)| (&queries[*i], o)).collect();
+        let (right, answered, answered_right, n) = decide_at(&items, threshold);
+        total = (total.0 + right, total.1 + answered, total.2 + answered_right, total.3 + n);
+        held_out_points.extend(calibration_points(items.into_iter()));
+        thresholds.push(threshold);
+    }
+    let mean = thresholds.iter().sum::<f32>() / thresholds.len().max(1) as f32;
+    CrossFitted {
+        operating: operating(mean, total),
+        thresholds,
+        calibration_error: calibration_error(&held_out_points),
+    }
+}
 
 /// Counts of one threshold's decisions: (right, answered, answered right, questions).
 fn decide_at(items: &[(&Query, &Outcome)], threshold: f32) -> (usize, usize, usize, usize) {
     let (mut right, mut answered, mut answered_right) = (0usize, 0usize, 0usize);
     for (q, o) in items {
         let answers = o.confidence >= threshold && !o.ranked.is_empty();
-        let correct_first = q.gold.as_deref().is_some_and(|g| o.ranked.first().is_some_and(|id| id == g));
+        let correct_first = first_right(q, o);
         if answers {
             answered += 1;
             answered_right += usize::from(correct_first);
@@ -263,10 +339,7 @@ fn operating(threshold: f32, (right, answered, answered_right, n): (usize, usize
 fn gains<'a>(items: impl Iterator<Item = (&'a Query, &'a Outcome)>) -> Vec<(f32, f64)> {
     items
         .filter(|(_, o)| !o.ranked.is_empty())
-        .map(|(q, o)| {
-            let right = q.gold.as_deref().is_some_and(|g| o.ranked.first().is_some_and(|id| id == g));
-            (o.confidence, f64::from(u8::from(right)) - f64::from(u8::from(q.gold.is_none())))
-        })
+        .map(|(q, o)| (o.confidence, f64::from(u8::from(first_right(q, o))) - f64::from(u8::from(q.gold.is_none()))))
         .collect()
 }
 
@@ -329,6 +402,7 @@ fn figures(queries: &[Query], outcomes: &[Outcome], answer_at: f32) -> Figures {
             })
             .collect(),
         p_at_1_by_language: by_lang.into_iter().map(|(k, (n, h))| (k, h as f64 / n.max(1) as f64)).collect(),
+        calibration_error: calibration_error(&calibration_points(items.iter().copied())),
     }
 }
 
@@ -494,6 +568,8 @@ struct SetReport {
     keyword: Figures,
     semantic: Figures,
     hybrid: Figures,
+    /// The hybrid engine with calibration and threshold both cross-validated.
+    hybrid_cross_fitted: CrossFitted,
     clarify_at: f32,
     learning: Option<Learning>,
 }
@@ -518,12 +594,16 @@ pub async fn run(config: crate::config::Config, args: EvalArgs) -> Result<()> {
         };
         let hybrid_outcomes = of(|r| &r.hybrid);
         let hybrid = figures(&set.queries, &hybrid_outcomes, answer_at);
+        let evidence: Vec<Option<Evidence>> =
+            all.iter().map(|r| r.hybrid.candidates.first().map(|_| r.hybrid_evidence)).collect();
+        let hybrid_cross_fitted = cross_fit(&set.queries, &hybrid_outcomes, &evidence);
         let clarify_at = clarify_threshold(&set.queries, &hybrid_outcomes, hybrid.best_threshold);
         reports.push(SetReport {
             name: set.name.clone(),
             keyword: figures(&set.queries, &of(|r| &r.keyword), answer_at),
             semantic: figures(&set.queries, &of(|r| &r.semantic), answer_at),
             hybrid,
+            hybrid_cross_fitted,
             clarify_at,
             learning: None,
         });
@@ -611,6 +691,21 @@ fn print_text(report: &Report) {
             h.cross_validated.coverage,
             h.cross_validated_thresholds.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(", ")
         );
+        let c = &set.hybrid_cross_fitted;
+        println!(
+            "hybrid with calibration and threshold both fit on the other folds ({FOLDS}-fold): accuracy {:.3}, precision {:.3}, answered {:.3} (fold thresholds {})",
+            c.operating.accuracy,
+            c.operating.precision,
+            c.operating.coverage,
+            c.thresholds.iter().map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(", ")
+        );
+        println!(
+            "calibration error (ECE, {CALIBRATION_BINS} bins): keyword {:.3}, semantic {:.3}, hybrid {:.3}; hybrid refit on the other folds {:.3}",
+            set.keyword.calibration_error,
+            set.semantic.calibration_error,
+            h.calibration_error,
+            c.calibration_error
+        );
         let langs: Vec<String> = set.hybrid.p_at_1_by_language.iter().map(|(l, p)| format!("{l} {p:.3}")).collect();
         println!("hybrid P@1 by language: {}", langs.join(", "));
         println!("hybrid automatic answers by threshold (precision / answered / end-to-end accuracy):");
@@ -695,5 +790,39 @@ mod tests {
         // Taking everything cuts at the lowest confidence.
         assert_eq!(best_cut(vec![(0.7, 1.0), (0.2, 1.0)], 1.0), (2.0, 0.2));
         assert_eq!(best_cut(Vec::new(), 0.6), (0.0, 0.6));
+    }
+
+    #[test]
+    fn the_calibration_error_is_the_weighted_gap_between_confidence_and_accuracy_per_bin() {
+        // 0.8 with 8 of 10 right means what it says.
+        let honest: Vec<(f32, bool)> = (0..10).map(|i| (0.8, i < 8)).collect();
+        assert!(calibration_error(&honest) < 1e-6);
+        // 0.95 with all 10 right is off by 0.05, 0.25 with 5 of 10 by 0.25: weighted, 0.15.
+        let mut mixed: Vec<(f32, bool)> = (0..10).map(|_| (0.95, true)).collect();
+        mixed.extend((0..10).map(|i| (0.25, i < 5)));
+        assert!((calibration_error(&mixed) - 0.15).abs() < 1e-6, "{}", calibration_error(&mixed));
+        assert_eq!(calibration_error(&[]), 0.0);
+    }
+
+    #[test]
+    fn cross_fitting_judges_each_fold_with_a_calibration_and_threshold_fit_on_the_others() {
+        // Right first candidates with strong evidence, questions no FAQ answers with weak.
+        let (mut queries, mut outcomes, mut evidence) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..50 {
+            let right = i % 2 == 0;
+            queries.push(q(right.then_some("a")));
+            outcomes.push(o(&[if right { "a" } else { "b" }], 0.5));
+            let first = if right { 0.8 + 0.002 * i as f32 } else { 0.2 - 0.002 * i as f32 };
+            evidence.push(Some(Evidence { first, ..Evidence::default() }));
+        }
+        // A question without candidates has no evidence and is handed over.
+        queries.push(q(None));
+        outcomes.push(o(&[], 0.0));
+        evidence.push(None);
+        let c = cross_fit(&queries, &outcomes, &evidence);
+        assert_eq!(c.thresholds.len(), FOLDS);
+        assert_eq!((c.operating.accuracy, c.operating.precision), (1.0, 1.0), "{c:?}");
+        assert!((c.operating.coverage - 25.0 / 51.0).abs() < 1e-9, "{c:?}");
+        assert!(c.calibration_error < 0.1, "separable evidence gives confident, right confidences: {c:?}");
     }
 }

@@ -6,6 +6,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use switchboard_engine::threshold_replay::ThresholdReplayer;
+use switchboard_schemas::event::TargetBasis;
 use switchboard_schemas::TeamId;
 
 use crate::config::Config;
@@ -23,6 +24,10 @@ pub struct ThresholdsArgs {
     /// The clarify threshold to try (the team's current one when absent).
     #[arg(long)]
     clarify_at: Option<f32>,
+    /// Derive the answer threshold from this target precision of automatic answers
+    /// (0.5–0.99), as the console does, and replay at it (nothing is saved).
+    #[arg(long, conflicts_with = "answer_at")]
+    target_precision: Option<f32>,
 }
 
 /// Replays the matches and prints the comparison.
@@ -33,11 +38,26 @@ pub async fn run(config: Config, args: ThresholdsArgs) -> Result<()> {
         std::sync::Arc::new(switchboard_engine::ports::SystemClock),
     ));
     runtime.policy(&args.team).await.with_context(|| format!("team {} is not onboarded", args.team))?;
-    let (replay, current) = ThresholdReplayer::new(runtime)
-        .replay(&args.team, args.answer_at, args.clarify_at)
-        .await
-        .context("replaying the team's past matches")?;
-    let answer_at = args.answer_at.unwrap_or(current.answer_at);
+    let replayer = ThresholdReplayer::new(runtime);
+    let mut answer_at = args.answer_at;
+    if let Some(precision) = args.target_precision {
+        let (target, _) =
+            replayer.derive(&args.team, precision).await.context("deriving the threshold from the target")?;
+        let basis = match target.basis {
+            TargetBasis::Outcomes => format!("the team's {} answers with the operators' verdict", target.count),
+            TargetBasis::Calibration => {
+                format!("the calibrated confidence over the team's {} questions with candidates", target.count)
+            }
+        };
+        println!(
+            "target precision {precision:.2} → answer_at {:.2} from {basis}: expected precision {:.3}, answered {:.3}",
+            target.answer_at, target.expected_precision, target.coverage
+        );
+        answer_at = Some(target.answer_at);
+    }
+    let (replay, current) =
+        replayer.replay(&args.team, answer_at, args.clarify_at).await.context("replaying the team's past matches")?;
+    let answer_at = answer_at.unwrap_or(current.answer_at);
     let clarify_at = args.clarify_at.unwrap_or(current.clarify_at);
     println!(
         "{} past matches of team {}; thresholds answer_at {:.2} → {answer_at:.2}, clarify_at {:.2} → {clarify_at:.2}",

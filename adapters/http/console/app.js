@@ -654,9 +654,9 @@ function replayPanel() {
   const now = h('span', { class: 'muted', 'data-test': 'replay-current' });
   // A target precision instead of a raw threshold: Switchboard derives the threshold.
   const precision = h('input', { type: 'number', step: 0.01, min: 0.5, max: 0.99, class: 'threshold', 'data-test': 'target-precision',
-    'aria-label': t('tg_precision'), placeholder: '0.95', onkeydown: onEnter(() => deriveTarget()) });
-  const deriveButton = h('button', { type: 'button', 'data-test': 'target-derive', onclick: () => deriveTarget() }, t('tg_derive'));
-  const saveTarget = isAdmin ? h('button', { type: 'button', 'data-test': 'target-save', disabled: true, onclick: () => storeTarget() }, t('tg_save')) : null;
+    'aria-label': t('pt_precision'), placeholder: '0.95', onkeydown: onEnter(() => deriveTarget()) });
+  const deriveButton = h('button', { type: 'button', 'data-test': 'target-derive', onclick: () => deriveTarget() }, t('pt_derive'));
+  const saveTarget = isAdmin ? h('button', { type: 'button', 'data-test': 'target-save', disabled: true, onclick: () => storeTarget() }, t('pt_save')) : null;
   const derivedLine = h('p', { class: 'muted', 'data-test': 'target-derived', hidden: true });
   let derived = null;
   const problem = h('p', { class: 'error', 'data-test': 'replay-error', hidden: true });
@@ -671,7 +671,7 @@ function replayPanel() {
   const showCurrent = () => {
     const target = detail && detail.settings.answer_policy.target;
     now.textContent = current ? t('rp_current', { answer: current.answer_at.toFixed(2), clarify: current.clarify_at.toFixed(2) })
-      + (target ? ` · ${t('tg_current', { precision: target.precision.toFixed(2), basis: basisText(target) })}` : '') : '';
+      + (target ? ` · ${t('pt_current', { precision: target.precision.toFixed(2), basis: basisText(target) })}` : '') : '';
     if (current) Object.assign(now.dataset, { answerAt: current.answer_at, clarifyAt: current.clarify_at });
   };
   const read = (node) => (node.value.trim() === '' ? NaN : threshold(node.value));
@@ -679,7 +679,9 @@ function replayPanel() {
   // Saving takes the thresholds replayed, while the inputs still say them and they differ from the team's.
   function sync() {
     if (!save) return;
-    const ready = Boolean(detail && shown && current) && same(typed(), shown.tried) && !same(shown.tried, current);
+    // A derived threshold is saved as the target (its own button), not by hand.
+    const isDerived = Boolean(derived) && threshold(typed().answer_at) === threshold(derived.answer_at);
+    const ready = Boolean(detail && shown && current) && same(typed(), shown.tried) && !same(shown.tried, current) && !isDerived;
     save.disabled = !ready;
     save.title = ready ? '' : t('rp_save_hint');
   }
@@ -721,7 +723,7 @@ function replayPanel() {
   function deriveTarget() {
     if (deriveButton.disabled) return;
     const wanted = Number(precision.value);
-    if (precision.value.trim() === '' || !(wanted >= 0.5 && wanted <= 0.99)) { say(t('tg_bad')); return; }
+    if (precision.value.trim() === '' || !(wanted >= 0.5 && wanted <= 0.99)) { say(t('pt_bad')); return; }
     busy(deriveButton, async () => {
       say('');
       try {
@@ -735,11 +737,15 @@ function replayPanel() {
       derivedLine.hidden = !derived;
       if (saveTarget) saveTarget.disabled = !derived;
       if (!derived) return;
-      derivedLine.textContent = t('tg_result', { answer: derived.answer_at.toFixed(2), basis: basisText(derived),
+      derivedLine.textContent = t('pt_result', { answer: derived.answer_at.toFixed(2), basis: basisText(derived),
         expected: percent(derived.expected_precision), coverage: percent(derived.coverage) });
       Object.assign(derivedLine.dataset, { answerAt: derived.answer_at, basis: derived.basis, count: derived.count });
       answerAt.value = threshold(derived.answer_at);
-      if (read(clarifyAt) > derived.answer_at) clarifyAt.value = threshold(derived.answer_at);
+      // The clarify threshold stays, lowered to the answer threshold (as saving does).
+      const clarify = read(clarifyAt);
+      if (!Number.isFinite(clarify) || clarify > derived.answer_at) {
+        clarifyAt.value = threshold(Math.min(current ? current.clarify_at : derived.answer_at, derived.answer_at));
+      }
       run();
     });
   }
@@ -748,7 +754,10 @@ function replayPanel() {
     await busy(saveTarget, async () => {
       say('');
       try {
-        const saved = await api('PUT', teamPath('/answer-target'), { precision: derived.precision, expected_version: detail.version });
+        // The precision as typed (a 32-bit float read back is a hair off), and the threshold
+        // shown: the server refuses to save another if the questions changed since.
+        const saved = await api('PUT', teamPath('/answer-target'),
+          { precision: Number(derived.precision.toFixed(2)), answer_at: derived.answer_at, expected_version: detail.version });
         derived = saved.target;
       } catch (e) {
         failed(e);
@@ -791,13 +800,13 @@ function replayPanel() {
   reread().catch((e) => { failed(e); say(e.message); });
   return h('div', { class: 'card replay', 'data-test': 'replay' }, h('h3', {}, t('rp_title')), h('p', { class: 'muted' }, t('rp_help')),
     h('div', { class: 'actions' }, field(t('answer_at'), answerAt), field(t('clarify_at'), clarifyAt), button, save, now),
-    h('div', { class: 'actions' }, field(t('tg_precision'), precision), deriveButton, saveTarget),
-    h('p', { class: 'muted' }, t('tg_help')), derivedLine, problem, result);
+    h('div', { class: 'actions' }, field(t('pt_precision'), precision), deriveButton, saveTarget),
+    h('p', { class: 'muted' }, t('pt_help')), derivedLine, problem, result);
 }
 
 /** What a derived threshold came from, with the count (the team's verdicts or questions). */
 function basisText(target) {
-  return t(target.basis === 'outcomes' ? 'tg_outcomes' : 'tg_calibration', { count: target.count });
+  return t(target.basis === 'outcomes' ? 'pt_outcomes' : 'pt_calibration', { count: target.count });
 }
 
 /** A replay's outcome at the thresholds `tried`, the team's `current` ones beside them. */

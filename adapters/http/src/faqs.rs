@@ -457,6 +457,10 @@ pub struct SetTargetRequest {
     /// float would be above 0.99).
     #[oai(validator(minimum(value = "0.5"), maximum(value = "0.99")))]
     pub precision: f64,
+    /// The threshold the admin was shown (`…/derive`); refused (409 `target_changed`) when
+    /// the team's questions give another now.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1")))]
+    pub answer_at: Option<f64>,
     /// The team version it was decided on; refused (409) if the team changed since.
     pub expected_version: Option<Version>,
 }
@@ -780,6 +784,16 @@ impl FaqApi {
         let (target, _) = in_time(REPLAY_TIMEOUT, "replay_timeout", "reading the past matches", deriving)
             .await?
             .map_err(replay_error)?;
+        if let Some(seen) = body.answer_at.filter(|seen| (seen - f64::from(target.answer_at)).abs() > 1e-6) {
+            return Err(ApiError::conflict(
+                "target_changed",
+                format!(
+                    "the team's questions now give answer_at {:.2}, not the {seen:.2} shown; derive it again and \
+                     check it before saving",
+                    target.answer_at
+                ),
+            ));
+        }
         let command = TeamCommand::SetAnswerTarget { target: target.clone() };
         let committed = self
             .state

@@ -345,7 +345,7 @@ impl TeamsApi {
             None => None,
         };
         // A clone with its people takes the template's on-call set-up too.
-        let (settings, roster, on_call) = match &template {
+        let (mut settings, roster, on_call) = match &template {
             Some((_, team, _)) if body.copy_people => {
                 (team.settings.clone(), team.roster.clone(), team.on_call.clone().map(Box::new))
             }
@@ -356,6 +356,9 @@ impl TeamsApi {
             }
             None => (TeamSettings::default(), Roster::default(), None),
         };
+        // A derived target speaks of the template's questions: the clone keeps its threshold
+        // as one set by hand.
+        settings.answer_policy.target = None;
         let cause = Causation::root(Uuid::now_v7());
         let runtime = &self.state.runtime;
         let cloned_from = template.as_ref().map(|(t, _, _)| t.clone());

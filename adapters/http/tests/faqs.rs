@@ -372,8 +372,10 @@ async fn a_target_precision_sets_the_answer_threshold_derived_from_the_team_s_qu
     assert_eq!(status, StatusCode::OK, "{derived}");
     let target = &derived["target"];
     assert_eq!((target["basis"].as_str(), target["count"].as_u64()), (Some("calibration"), Some(1)), "{derived}");
+    // Fewer than 50 questions: the target itself, where each answer is that likely right.
     let answer_at = target["answer_at"].as_f64().unwrap();
-    assert!(answer_at <= 0.9 + 1e-6 && target["expected_precision"].as_f64().unwrap() >= 0.9 - 1e-6, "{derived}");
+    assert_eq!(answer_at, f64::from(0.9f32), "{derived}");
+    assert!(target["expected_precision"].as_f64().unwrap() >= 0.9 - 1e-6, "{derived}");
     assert_eq!(
         (derived["current_answer_at"].as_f64(), derived["min_outcomes"].as_u64()),
         (Some(f64::from(0.4f32)), Some(200))
@@ -396,9 +398,12 @@ async fn a_target_precision_sets_the_answer_threshold_derived_from_the_team_s_qu
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, stale) = h.put(admin, set, json!({"precision": 0.9, "expected_version": 1})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{stale}");
+    // A threshold other than the one shown (the questions changed since) is not saved.
+    let (status, changed) = h.put(admin, set, json!({"precision": 0.9, "answer_at": 0.5})).await;
+    assert_eq!((status, changed["code"].as_str()), (StatusCode::CONFLICT, Some("target_changed")), "{changed}");
     assert_eq!(h.log.head().await.unwrap(), head, "refusals write nothing");
     // The team admin sets it: the threshold is the derived one, recorded with its basis.
-    let (status, saved) = h.put(admin, set, json!({"precision": 0.9})).await;
+    let (status, saved) = h.put(admin, set, json!({"precision": 0.9, "answer_at": answer_at})).await;
     assert_eq!((status, saved["events"].as_u64()), (StatusCode::OK, Some(1)), "{saved}");
     assert_eq!(saved["target"], *target);
     let (_, team) = h.get(viewer, "/api/v1/teams/ops").await;

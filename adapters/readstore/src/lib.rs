@@ -177,7 +177,10 @@ impl Handovers {
 fn ranked_handovers(groups: BTreeMap<String, Handovers>) -> Vec<HandoverFigures> {
     let mut figures: Vec<HandoverFigures> = groups
         .into_iter()
-        .filter(|(_, h)| h.handed_over > 0 || !h.missed.is_empty())
+        // Someone notified by escalation but never handed a session has times, not hand-overs.
+        .filter(|(_, h)| {
+            h.handed_over > 0 || !h.missed.is_empty() || !h.acknowledge.is_empty() || !h.first_reply.is_empty()
+        })
         .map(|(key, h)| h.figures(Some(key).filter(|k| !k.is_empty())))
         .collect();
     figures.sort_by(|a, b| b.handed_over.cmp(&a.handed_over).then_with(|| a.key.cmp(&b.key)));

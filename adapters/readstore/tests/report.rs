@@ -77,7 +77,9 @@ async fn check_weekly_report(store: Arc<dyn ReadStore>) {
     assert_eq!(rows[0], columns);
     assert_eq!(rows[1], ["zhao", "engineer", "2", "30", "30", "120", "120", "1", "0", "0", "0.5", "1"]);
     assert_eq!(rows[2], ["qian", "engineer", "1", "30", "30", "", "", "0", "0", "0", "1", "1"]);
-    let categories: Vec<(&str, &str)> = rows[3..].iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
+    // sun was notified by an escalation step and acknowledged: a time, no hand-over, no share.
+    assert_eq!(rows[3], ["sun", "engineer", "0", "50", "50", "", "", "0", "0", "0", "", ""]);
+    let categories: Vec<(&str, &str)> = rows[4..].iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
     assert_eq!(categories, [("billing", "category"), ("export", "category")]);
     let per_day = book.worksheet_range("Per day").unwrap();
     let days: Vec<Vec<String>> = per_day.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();

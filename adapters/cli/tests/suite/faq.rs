@@ -148,20 +148,26 @@ fn past_matches_replay_against_new_thresholds() {
         server.post(&path, serde_json::json!({"resolved": resolved}));
     }
     server.kill();
-    let replay = |answer_at: &str| {
+    let thresholds = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("--data-dir")
             .arg(&data)
-            .args(["thresholds", "--team", "demo", "--answer-at", answer_at, "--clarify-at", "0"])
+            .args(["thresholds", "--team", "demo"])
+            .args(args)
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     };
+    let replay = |answer_at: &str| thresholds(&["--answer-at", answer_at, "--clarify-at", "0"]);
     let strict = replay("1.0");
     assert!(strict.contains("answers confirmed resolved: 0 still answered, 1 no longer answered"), "{strict}");
     assert!(strict.contains("answers marked not resolved: 0 still answered, 1 no longer answered"), "{strict}");
     assert!(strict.contains("answer     clarify           2"), "{strict}");
     let same = replay("0.0");
     assert!(same.contains("answers confirmed resolved: 1 still answered, 0 no longer answered"), "{same}");
+    // A target precision: with few questions the threshold is the target itself, replayed.
+    let target = thresholds(&["--target-precision", "0.95"]);
+    assert!(target.contains("target precision 0.95 → answer_at 0.95 from the calibrated confidence"), "{target}");
+    assert!(target.contains("→ 0.95, clarify_at"), "replayed at it: {target}");
 }
