@@ -21,7 +21,6 @@ import sys
 
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.errors import TimeoutError as NatsTimeout
 
 INDEX_BITS = 16  # a position is (stream sequence << 16) | index of the event in its commit
 ENVELOPE_VERSION = 1
@@ -66,7 +65,9 @@ async def follow(args):
     while True:
         try:
             messages = await subscription.fetch(args.batch, timeout=1)
-        except NatsTimeout:
+        # An empty fetch times out: nats-py raises its TimeoutError or, waiting for a batch,
+        # asyncio's, of which its own is a kind.
+        except asyncio.TimeoutError:
             idle += 1
             if args.idle_exit and idle >= args.idle_exit:
                 break

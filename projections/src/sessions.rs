@@ -600,6 +600,20 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use switchboard_schemas::event::{Actor, TransferMode, TransferReason, TransferredToHuman};
+    use switchboard_schemas::StaffId;
+
+    /// Session `session_id` handed to `who` by staff.
+    fn handed_to(session_id: Uuid, who: &str) -> ConversationEvent {
+        ConversationEvent::from(TransferredToHuman {
+            session_id,
+            mode: TransferMode::Manual,
+            reason: TransferReason::Staff,
+            category: None,
+            assignee: Some(StaffId::new(who).unwrap()),
+            by: Actor::System,
+        })
+    }
 
     #[test]
     fn buckets_are_exact_below_a_thousand_seconds_and_three_digits_above() {
@@ -635,22 +649,10 @@ mod tests {
 
     #[test]
     fn a_missed_target_counts_for_whoever_had_the_session_when_it_fell_due() {
-        use switchboard_schemas::event::{
-            Actor, ResponseTargetMissed, TransferMode, TransferReason, TransferredToHuman,
-        };
-        use switchboard_schemas::StaffId;
+        use switchboard_schemas::event::ResponseTargetMissed;
         let at = DateTime::from_timestamp(1_772_000_000, 0).unwrap();
         let session_id = Uuid::nil();
-        let handed_to = |who: &str| {
-            ConversationEvent::from(TransferredToHuman {
-                session_id,
-                mode: TransferMode::Manual,
-                reason: TransferReason::Staff,
-                category: None,
-                assignee: Some(StaffId::new(who).unwrap()),
-                by: Actor::System,
-            })
-        };
+        let handed_to = |who: &str| handed_to(session_id, who);
         let missed = |target, who: Option<&str>| {
             ConversationEvent::from(ResponseTargetMissed {
                 session_id,
@@ -684,24 +686,13 @@ mod tests {
     #[test]
     fn each_person_s_times_run_from_when_they_were_asked_to_their_own_answer_while_it_was_theirs() {
         use switchboard_schemas::event::{
-            Actor, CloseReason, EscalationStepTaken, HandoverAcknowledged, HumanReplied, SessionClosed, TransferMode,
-            TransferReason, TransferredToHuman,
+            CloseReason, EscalationStepTaken, HandoverAcknowledged, HumanReplied, SessionClosed,
         };
-        use switchboard_schemas::StaffId;
         let opened = DateTime::from_timestamp(1_772_000_000, 0).unwrap();
         let minutes = |m: i64| opened + chrono::Duration::minutes(m);
         let session_id = Uuid::nil();
         let staff = |who: &str| StaffId::new(who).unwrap();
-        let handed_to = |who: &str| {
-            ConversationEvent::from(TransferredToHuman {
-                session_id,
-                mode: TransferMode::Manual,
-                reason: TransferReason::Staff,
-                category: None,
-                assignee: Some(staff(who)),
-                by: Actor::System,
-            })
-        };
+        let handed_to = |who: &str| handed_to(session_id, who);
         let acknowledged = |who: &str| ConversationEvent::from(HandoverAcknowledged { session_id, by: staff(who) });
         let replied =
             |who: &str| ConversationEvent::from(HumanReplied { session_id, staff: staff(who), text: "ok".into() });

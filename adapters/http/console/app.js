@@ -749,16 +749,13 @@ function replayPanel() {
       run();
     });
   }
-  async function storeTarget() {
-    if (!derived || !detail) return;
-    await busy(saveTarget, async () => {
+  // Saves through `request`, then reads the team again. A refusal (someone changed the
+  // settings since, say) is said here; the inputs and the replay stay.
+  async function saving(button, request) {
+    await busy(button, async () => {
       say('');
       try {
-        // The precision as typed (a 32-bit float read back is a hair off), and the threshold
-        // shown: the server refuses to save another if the questions changed since.
-        const saved = await api('PUT', teamPath('/answer-target'),
-          { precision: Number(derived.precision.toFixed(2)), answer_at: derived.answer_at, expected_version: detail.version });
-        derived = saved.target;
+        await request();
       } catch (e) {
         failed(e);
         say(e.message);
@@ -770,32 +767,23 @@ function replayPanel() {
     });
     redraw();
   }
+  async function storeTarget() {
+    if (!derived || !detail) return;
+    // The precision as typed (a 32-bit float read back is a hair off), and the threshold
+    // shown: the server refuses to save another if the questions changed since.
+    const body = { precision: Number(derived.precision.toFixed(2)), answer_at: derived.answer_at, expected_version: detail.version };
+    await saving(saveTarget, async () => { derived = (await api('PUT', teamPath('/answer-target'), body)).target; });
+  }
   async function store() {
     if (!shown || !detail) return;
     const { tried } = shown;
-    await busy(save, async () => {
-      say('');
-      // Everything as read, but the two thresholds.
-      const settings = structuredClone(detail.settings);
-      settings.answer_policy.answer_at = tried.answer_at;
-      settings.answer_policy.clarify_at = tried.clarify_at;
-      // A threshold by hand replaces a target precision.
-      settings.answer_policy.target = null;
-      try {
-        await api('PUT', teamPath('/settings'), { settings, expected_version: detail.version });
-      } catch (e) {
-        // Refused (someone changed the settings since, say): what the server said stays
-        // here, the inputs and the replay stay, the settings are read again.
-        failed(e);
-        say(e.message);
-        await reread().catch(failed);
-        return;
-      }
-      toast(t('saved'));
+    // Everything as read, but the two thresholds; a threshold by hand replaces a target precision.
+    const settings = structuredClone(detail.settings);
+    Object.assign(settings.answer_policy, { answer_at: tried.answer_at, clarify_at: tried.clarify_at, target: null });
+    await saving(save, async () => {
+      await api('PUT', teamPath('/settings'), { settings, expected_version: detail.version });
       current = { ...tried };
-      await reread().catch(failed);
     });
-    redraw();
   }
   reread().catch((e) => { failed(e); say(e.message); });
   return h('div', { class: 'card replay', 'data-test': 'replay' }, h('h3', {}, t('rp_title')), h('p', { class: 'muted' }, t('rp_help')),
