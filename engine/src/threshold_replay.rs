@@ -283,18 +283,12 @@ pub fn derive_target(precision: f32, matches: &[PastMatch]) -> Result<AnswerTarg
     let top_of_gap = |answer_at: f32| {
         let lowest =
             answerable.iter().map(|m| m.ranking.confidence).filter(|c| *c >= answer_at).fold(f32::MAX, f32::min);
-        if lowest > 1.0 {
-            return answer_at;
-        }
-        let mut step = (lowest * f32::from(TARGET_STEPS)).floor();
-        if step / f32::from(TARGET_STEPS) > lowest {
-            step -= 1.0;
-        }
-        (step / f32::from(TARGET_STEPS)).max(answer_at)
+        // The steps themselves, compared as the decision compares: exact by construction.
+        steps.clone().rev().find(|step| *step <= lowest).map_or(answer_at, |step| step.max(answer_at))
     };
     if judged.len() >= MIN_OUTCOMES {
         let mut best = (0.0f32, 0.0f32);
-        for answer_at in steps {
+        for answer_at in steps.clone() {
             let above: Vec<bool> = judged.iter().filter(|(c, _)| *c >= answer_at).map(|(_, right)| *right).collect();
             if above.len() < MIN_JUDGED_AT {
                 break;
@@ -319,20 +313,22 @@ pub fn derive_target(precision: f32, matches: &[PastMatch]) -> Result<AnswerTarg
             target: precision,
             judged: judged.len(),
             best_precision: best.0,
-            best_answer_at: best.1,
+            best_answer_at: top_of_gap(best.1),
         });
     }
     // The target rounded up to a step: every answer there is at least that likely right.
     // (less a hair, so that 0.6, stored as 0.600000024, stays 0.60)
     let ceiling = (precision * f32::from(TARGET_STEPS) - 1e-3).ceil() / f32::from(TARGET_STEPS);
+    // The mean confidence of the questions a step answers, when they are enough to go by.
     let expected = |answer_at: f32| {
         let above: Vec<f32> = answerable.iter().map(|m| m.ranking.confidence).filter(|c| *c >= answer_at).collect();
         #[allow(clippy::cast_precision_loss)]
         let mean = above.iter().sum::<f32>() / above.len().max(1) as f32;
-        (!above.is_empty()).then_some(mean)
+        (above.len() >= MIN_QUESTIONS).then_some(mean)
     };
     let lowered = steps
-        .take_while(|at| *at < ceiling && answerable.len() >= MIN_QUESTIONS)
+        .clone()
+        .take_while(|at| *at < ceiling)
         .find_map(|at| expected(at).filter(|mean| *mean >= precision).map(|mean| (top_of_gap(at).min(ceiling), mean)));
     let (answer_at, expected_precision) =
         lowered.unwrap_or_else(|| (ceiling, expected(ceiling).unwrap_or(ceiling).max(precision)));
@@ -581,7 +577,7 @@ mod tests {
         assert_eq!((strict.answer_at, strict.expected_precision), (0.9, 0.98));
         // 0.99 is reached nowhere with 50 answers judged: refused, with the best there is.
         let refused = derive_target(0.99, &matches).unwrap_err();
-        assert_eq!((refused.judged, refused.best_precision, refused.best_answer_at), (300, 0.98, 0.61));
+        assert_eq!((refused.judged, refused.best_precision, refused.best_answer_at), (300, 0.98, 0.9));
     }
 
     #[test]
@@ -597,6 +593,15 @@ mod tests {
         // A target above every mean is met where each answer is at least that likely right.
         let high = derive_target(0.97, &matches).unwrap();
         assert_eq!((high.answer_at, high.coverage), (0.97, 0.0));
+        // Two confident questions among many doubtful ones are too few to lower it.
+        let mut two = many(48, 0.1, 0, false);
+        two.extend([0.85, 0.99].map(|c| past(c, answer(), None)));
+        assert_eq!(derive_target(0.9, &two).unwrap().answer_at, 0.9);
+        // A question exactly at a step keeps that step (0.53 times 100 is 52.999996 in f32).
+        let mut exact = many(60, 0.53, 0, false);
+        exact.extend(many(60, 0.99, 0, false));
+        let at = derive_target(0.75, &exact).unwrap();
+        assert_eq!((at.answer_at, at.coverage), (0.53, 1.0));
         // Too few questions to go by, however confident: the target itself.
         let few = derive_target(0.9, &many(MIN_QUESTIONS - 1, 0.99, 0, false)).unwrap();
         assert_eq!((few.basis, few.answer_at, few.coverage), (TargetBasis::Calibration, 0.9, 1.0));

@@ -79,7 +79,8 @@ pub struct SessionRow {
     pub handovers: Vec<Handover>,
 }
 
-/// The most hand-overs and notices one session keeps (later ones are not counted).
+/// The most hand-overs and notices one session keeps: a later notice is not counted, and a
+/// later hand-over only in the place of a notice that ended with nothing to count.
 pub const MAX_HANDOVERS: usize = 32;
 
 /// One person's part in a session's hand-overs: handed to them, or notified by an
@@ -206,8 +207,11 @@ impl SessionRow {
             running.assigned |= assigned;
             return;
         }
+        // Only a notice that ended with nothing to count makes room: the statistics are
+        // summed from the row, and a record removed would take back what it counted.
         if self.handovers.len() >= MAX_HANDOVERS && assigned {
-            if let Some(notice) = self.handovers.iter().position(|h| !h.assigned) {
+            let spent = |h: &Handover| !h.assigned && h.ended && h.acknowledged_at.is_none();
+            if let Some(notice) = self.handovers.iter().position(spent) {
                 self.handovers.remove(notice);
             }
         }
@@ -735,5 +739,30 @@ mod tests {
         row.apply(&acknowledged("zhao"), minutes(103));
         assert_eq!(keys(&row, metric::ACKNOWLEDGE_BY), ["60 sun", "60 qian", "180 zhao"]);
         assert_eq!(keys(&row, metric::ASSIGNEE), ["zhao", "qian"]);
+    }
+
+    #[test]
+    fn a_full_session_makes_room_for_a_hand_over_only_from_a_notice_with_nothing_to_count() {
+        use switchboard_schemas::event::{EscalationStepTaken, HandoverAcknowledged};
+        let at = DateTime::from_timestamp(1_772_000_000, 0).unwrap();
+        let session_id = Uuid::nil();
+        let staff = |n: usize| StaffId::new(format!("p{n}")).unwrap();
+        // Given a session handed to zhao whose escalation notified 31 people, one of whom
+        // acknowledged,
+        let mut row = SessionRow::opened("ops", session_id, "u", at);
+        row.apply(&handed_to(session_id, "zhao"), at);
+        let notified: Vec<StaffId> = (1..MAX_HANDOVERS).map(staff).collect();
+        row.apply(&EscalationStepTaken { session_id, step: 0, notified }.into(), at);
+        row.apply(&HandoverAcknowledged { session_id, by: staff(1) }.into(), at);
+        assert_eq!(row.handovers.len(), MAX_HANDOVERS);
+        // when it is handed to qian, a notice that ended with nothing to count makes room,
+        row.apply(&handed_to(session_id, "qian"), at);
+        let kept: Vec<&str> = row.handovers.iter().map(|h| h.to.as_str()).collect();
+        assert_eq!(kept.len(), MAX_HANDOVERS);
+        assert!(kept.contains(&"qian") && kept.contains(&"p1") && !kept.contains(&"p2"), "{kept:?}");
+        // and the acknowledgment already counted stays counted.
+        let acknowledged: Vec<String> =
+            contributions(&row).into_iter().filter(|c| c.metric == metric::ACKNOWLEDGE_BY).map(|c| c.key).collect();
+        assert_eq!(acknowledged, ["0 p1"]);
     }
 }

@@ -722,7 +722,8 @@ function replayPanel() {
   // The threshold a target gives on the team's past questions, replayed at once.
   function deriveTarget() {
     if (deriveButton.disabled) return;
-    const wanted = Number(precision.value);
+    // Two decimals, as saving sends it: the server derives again for the same target.
+    const wanted = Number(Number(precision.value).toFixed(2));
     if (precision.value.trim() === '' || !(wanted >= 0.5 && wanted <= 0.99)) { say(t('pt_bad')); return; }
     busy(deriveButton, async () => {
       say('');
@@ -741,11 +742,8 @@ function replayPanel() {
         expected: percent(derived.expected_precision), coverage: percent(derived.coverage) });
       Object.assign(derivedLine.dataset, { answerAt: derived.answer_at, basis: derived.basis, count: derived.count });
       answerAt.value = threshold(derived.answer_at);
-      // The clarify threshold stays, lowered to the answer threshold (as saving does).
-      const clarify = read(clarifyAt);
-      if (!Number.isFinite(clarify) || clarify > derived.answer_at) {
-        clarifyAt.value = threshold(Math.min(current ? current.clarify_at : derived.answer_at, derived.answer_at));
-      }
+      // The team's clarify threshold, lowered to the answer threshold: what saving the target keeps.
+      clarifyAt.value = threshold(Math.min(current ? current.clarify_at : derived.answer_at, derived.answer_at));
       run();
     });
   }

@@ -177,9 +177,11 @@ impl Handovers {
 fn ranked_handovers(groups: BTreeMap<String, Handovers>) -> Vec<HandoverFigures> {
     let mut figures: Vec<HandoverFigures> = groups
         .into_iter()
-        // Someone notified by escalation but never handed a session has times, not hand-overs.
+        // Someone notified by escalation but never handed a session has times, not hand-overs;
+        // rollup rows taken back to zero stay, and count for nothing.
         .filter(|(_, h)| {
-            h.handed_over > 0 || !h.missed.is_empty() || !h.acknowledge.is_empty() || !h.first_reply.is_empty()
+            let any = |counts: &BTreeMap<i64, u64>| counts.values().any(|n| *n > 0);
+            h.handed_over > 0 || h.missed.values().any(|n| *n > 0) || any(&h.acknowledge) || any(&h.first_reply)
         })
         .map(|(key, h)| h.figures(Some(key).filter(|k| !k.is_empty())))
         .collect();

@@ -1,7 +1,8 @@
 //! An upgrade: the current binary serves a data directory written by the previous release.
 //! The fixture is made with the current binary, with every event the previous release wrote
 //! differently rewritten into the oldest stored schema version (`MessageReceived` v1: `msg_id`
-//! and `content`, from before the WebSocket channel). The read models are deleted, as when
+//! and `content`, from before the WebSocket channel; `TeamConfigured` v1, from before target
+//! precisions). The read models are deleted, as when
 //! their schema changes. The current binary reads the old events through its upcasters and
 //! rebuilds the read models by replay. An old message retried is still recognised, and new
 //! traffic is answered.
@@ -15,10 +16,14 @@ use serde_json::{json, Value};
 
 const OLD_QUESTIONS: [&str; 2] = ["奖品库存不足怎么办", "活动开始时间怎么改"];
 
-/// Rewrites every `MessageReceived` in the embedded log to schema version 1, as the previous
-/// release stored it; returns how many.
+/// Rewrites every `MessageReceived` and `TeamConfigured` in the embedded log to schema
+/// version 1, as the previous release stored them; returns how many messages.
 fn store_as_previous_release(data: &Path) -> usize {
     let db = rusqlite::Connection::open(data.join("events.sqlite")).unwrap();
+    // A v1 team configuration is a v2 one without a target (the demo sets none).
+    let configured =
+        db.execute("UPDATE events SET schema_version = 1 WHERE event_type = 'TeamConfigured'", []).unwrap();
+    assert!(configured > 0, "the demo team was configured");
     let rows: Vec<(i64, String)> = db
         .prepare("SELECT position, payload FROM events WHERE event_type = 'MessageReceived'")
         .unwrap()
