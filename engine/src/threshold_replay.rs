@@ -240,9 +240,7 @@ impl ThresholdReplayer {
         let matches = past_matches(self.runtime.log().clone(), team).await?;
         Ok((replay(&matches, &trial), current))
     }
-}
 
-impl ThresholdReplayer {
     /// The answer threshold derived for a target precision from the team's past matches,
     /// and the team's answer policy now.
     pub async fn derive(&self, team: &TeamId, precision: f32) -> Result<(AnswerTarget, AnswerPolicy), ReplayError> {
@@ -271,12 +269,8 @@ impl ThresholdReplayer {
 /// does not let new questions in the gap be answered.
 pub fn derive_target(precision: f32, matches: &[PastMatch]) -> Result<AnswerTarget, Unreachable> {
     let answerable: Vec<&PastMatch> = matches.iter().filter(|m| !m.ranking.candidates.is_empty()).collect();
-    let judged: Vec<(f32, bool)> =
-        answerable.iter().filter_map(|m| m.verdict.map(|right| (m.ranking.confidence, right))).collect();
-    #[allow(clippy::cast_precision_loss)]
-    let share = |part: usize, whole: usize| if whole == 0 { 0.0 } else { part as f32 / whole as f32 };
-    let coverage =
-        |answer_at: f32| share(answerable.iter().filter(|m| m.ranking.confidence >= answer_at).count(), matches.len());
+    let judged = answerable.iter().filter(|m| m.verdict.is_some()).count();
+    let coverage = |answer_at: f32| point_at(matches, answer_at).coverage;
     let steps = (0..=TARGET_STEPS).map(|step| f32::from(step) / f32::from(TARGET_STEPS));
     // The highest step answering what `answer_at` answers: at most the lowest confidence at
     // or above it.
@@ -286,21 +280,18 @@ pub fn derive_target(precision: f32, matches: &[PastMatch]) -> Result<AnswerTarg
         // The steps themselves, compared as the decision compares: exact by construction.
         steps.clone().rev().find(|step| *step <= lowest).map_or(answer_at, |step| step.max(answer_at))
     };
-    if judged.len() >= MIN_OUTCOMES {
+    if judged >= MIN_OUTCOMES {
         let mut best = (0.0f32, 0.0f32);
         for answer_at in steps.clone() {
-            let above: Vec<bool> = judged.iter().filter(|(c, _)| *c >= answer_at).map(|(_, right)| *right).collect();
-            if above.len() < MIN_JUDGED_AT {
-                break;
-            }
-            let measured = share(above.iter().filter(|right| **right).count(), above.len());
+            let point = point_at(matches, answer_at);
+            let Some(measured) = point.precision.filter(|_| point.judged >= MIN_JUDGED_AT) else { break };
             if measured >= precision {
                 let answer_at = top_of_gap(answer_at);
                 return Ok(AnswerTarget {
                     precision,
                     answer_at,
                     basis: TargetBasis::Outcomes,
-                    count: judged.len() as u64,
+                    count: judged as u64,
                     expected_precision: measured,
                     coverage: coverage(answer_at),
                 });
@@ -311,7 +302,7 @@ pub fn derive_target(precision: f32, matches: &[PastMatch]) -> Result<AnswerTarg
         }
         return Err(Unreachable {
             target: precision,
-            judged: judged.len(),
+            judged,
             best_precision: best.0,
             best_answer_at: top_of_gap(best.1),
         });
@@ -458,25 +449,23 @@ pub fn replay(matches: &[PastMatch], policy: &AnswerPolicy) -> Replay {
 
 /// Precision and coverage of automatic answers at each step of the answer threshold.
 fn curve(matches: &[PastMatch]) -> Vec<CurvePoint> {
-    (0..=CURVE_STEPS)
-        .map(|step| {
-            let answer_at = f32::from(step) / f32::from(CURVE_STEPS);
-            let answered: Vec<&PastMatch> = matches
-                .iter()
-                .filter(|m| !m.ranking.candidates.is_empty() && m.ranking.confidence >= answer_at)
-                .collect();
-            let verdicts: Vec<bool> = answered.iter().filter_map(|m| m.verdict).collect();
-            let good = verdicts.iter().filter(|v| **v).count();
-            #[allow(clippy::cast_precision_loss)]
-            let share = |part: usize, whole: usize| (whole > 0).then(|| part as f32 / whole as f32);
-            CurvePoint {
-                answer_at,
-                coverage: share(answered.len(), matches.len()).unwrap_or(0.0),
-                precision: share(good, verdicts.len()),
-                judged: verdicts.len(),
-            }
-        })
-        .collect()
+    (0..=CURVE_STEPS).map(|step| point_at(matches, f32::from(step) / f32::from(CURVE_STEPS))).collect()
+}
+
+/// Precision and coverage of automatic answers at one answer threshold.
+fn point_at(matches: &[PastMatch], answer_at: f32) -> CurvePoint {
+    let answered: Vec<&PastMatch> =
+        matches.iter().filter(|m| !m.ranking.candidates.is_empty() && m.ranking.confidence >= answer_at).collect();
+    let verdicts: Vec<bool> = answered.iter().filter_map(|m| m.verdict).collect();
+    let good = verdicts.iter().filter(|v| **v).count();
+    #[allow(clippy::cast_precision_loss)]
+    let share = |part: usize, whole: usize| (whole > 0).then(|| part as f32 / whole as f32);
+    CurvePoint {
+        answer_at,
+        coverage: share(answered.len(), matches.len()).unwrap_or(0.0),
+        precision: share(good, verdicts.len()),
+        judged: verdicts.len(),
+    }
 }
 
 #[cfg(test)]
