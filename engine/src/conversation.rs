@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
+use switchboard_schemas::attachment::{AttachmentKind, AttachmentSource, ContentHash, MediaType};
 use switchboard_schemas::event::*;
 use switchboard_schemas::oncall::{ClockKind, EscalationTarget, TargetKind};
 use switchboard_schemas::{ConversationEvent, FaqId, MessageId, StaffId, UserId};
@@ -168,6 +169,8 @@ pub struct Conversation {
     pub sessions_opened: u32,
     /// Outbound messages waiting for their delivery outcome.
     pub pending_deliveries: BTreeMap<Uuid, PendingDelivery>,
+    /// Attachments whose bytes are being fetched, with the session each was sent in.
+    pub pending_attachments: BTreeMap<Uuid, Uuid>,
     recent_ids: VecDeque<MessageId>,
     recent_set: HashSet<MessageId>,
 }
@@ -185,6 +188,27 @@ pub enum Command {
         text: String,
         /// The channel.
         channel: Channel,
+    },
+    /// An operator sent an attachment, with words when the channel gave some (a caption, a
+    /// voice message's recognised text). The attachment itself is never matched.
+    ReceiveAttachment {
+        /// The operator.
+        user: UserId,
+        /// The channel's id of the message (deduplicated with the text messages).
+        message_id: MessageId,
+        /// What was sent and where its bytes are.
+        attachment: IncomingAttachment,
+        /// Words sent with it; matched like a message when not blank.
+        text: Option<String>,
+        /// The channel.
+        channel: Channel,
+    },
+    /// The attachment's bytes were fetched and stored, or could not be.
+    RecordAttachment {
+        /// The attachment.
+        attachment_id: Uuid,
+        /// What happened.
+        outcome: AttachmentOutcome,
     },
     /// The answering port ranked FAQs for the question of `message_id`.
     ApplyMatch {
@@ -279,6 +303,38 @@ pub enum Command {
     },
 }
 
+/// An attachment as the channel describes it, before its bytes are fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingAttachment {
+    /// What the channel says it is.
+    pub kind: AttachmentKind,
+    /// The file name the sender gave (cut to [`bounds::MAX_FILE_NAME_CHARS`]).
+    pub name: Option<String>,
+    /// Where its bytes are.
+    pub source: AttachmentSource,
+}
+
+/// How fetching an attachment's bytes ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachmentOutcome {
+    /// In the blob store.
+    Stored {
+        /// The blob's name.
+        hash: ContentHash,
+        /// Its size in bytes.
+        size: u64,
+        /// What the bytes are.
+        media_type: MediaType,
+    },
+    /// Given up on.
+    Failed {
+        /// Attempts made.
+        attempts: u32,
+        /// Why the last one failed (cut to [`bounds::MAX_TEXT_CHARS`]).
+        reason: String,
+    },
+}
+
 /// What happened to one delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
@@ -358,6 +414,14 @@ pub enum Rejection {
     /// A card of an earlier hand-over of the session (it was reassigned since).
     #[error("that hand-over is over; the session was handed to someone else since")]
     EarlierHandover,
+    /// A media id longer than channels give ([`bounds::MAX_MEDIA_ID_BYTES`]).
+    #[error("the media id has {len} bytes; at most {max} are accepted")]
+    MediaIdTooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A timer fired before it was due (clock skew between instances).
     #[error("the timer is not due until {0}")]
     TimerNotDue(DateTime<Utc>),
@@ -414,6 +478,14 @@ impl Conversation {
         match event {
             E::SessionOpened(_) => self.sessions_opened += 1,
             E::MessageReceived(e) => self.remember(e.message_id.clone()),
+            E::AttachmentReceived(e) => {
+                self.remember(e.message_id.clone());
+                self.pending_attachments.insert(e.attachment_id, e.session_id);
+            }
+            E::AttachmentStored(AttachmentStored { attachment_id, .. })
+            | E::AttachmentFetchFailed(AttachmentFetchFailed { attachment_id, .. }) => {
+                self.pending_attachments.remove(attachment_id);
+            }
             E::AnswerQueued(e) => {
                 self.pending_deliveries
                     .insert(e.outbound_id, PendingDelivery { session_id: e.session_id, failed_attempts: 0 });
@@ -484,7 +556,9 @@ impl Session {
                     group_chat: GroupChat::None,
                 });
             }
-            (ConversationEvent::MessageReceived(_), Some(s)) => s.reconfirming = false,
+            (ConversationEvent::MessageReceived(_) | ConversationEvent::AttachmentReceived(_), Some(s)) => {
+                s.reconfirming = false;
+            }
             (_, Some(s)) => s.apply(event),
             (_, None) => {}
         }
@@ -605,7 +679,10 @@ impl Session {
             | E::DeliveryFailed(_)
             | E::FeedbackGiven(_)
             | E::ResponseTargetMissed(_)
-            | E::RemarkAdded(_) => {}
+            | E::RemarkAdded(_)
+            | E::AttachmentReceived(_)
+            | E::AttachmentStored(_)
+            | E::AttachmentFetchFailed(_) => {}
         }
     }
 }
@@ -972,6 +1049,75 @@ pub fn decide(
             receive(&mut d, user, message_id, text);
             d.restart_inactivity_timer();
         }
+        Command::ReceiveAttachment { user: from, message_id, attachment, text, channel } => {
+            let text = text.as_deref().filter(|t| !t.trim().is_empty());
+            if let Some(text) = text {
+                within_message_limit(text, d.ctx.policy.settings().max_message_chars)?;
+            }
+            if message_id.0.len() > bounds::MAX_MESSAGE_ID_BYTES {
+                return Err(Rejection::MessageIdTooLong { len: message_id.0.len(), max: bounds::MAX_MESSAGE_ID_BYTES });
+            }
+            let AttachmentSource::WecomMedia { media_id } = &attachment.source;
+            if media_id.len() > bounds::MAX_MEDIA_ID_BYTES {
+                return Err(Rejection::MediaIdTooLong { len: media_id.len(), max: bounds::MAX_MEDIA_ID_BYTES });
+            }
+            if state.has_seen(message_id) {
+                return Ok(Vec::new());
+            }
+            if active.is_none() {
+                let session_id = d.id();
+                d.push(SessionOpened { session_id, user: from.clone(), channel: *channel });
+            }
+            let session_id = d.session_id();
+            let attachment_id = d.id();
+            d.push(AttachmentReceived {
+                session_id,
+                message_id: message_id.clone(),
+                attachment_id,
+                kind: attachment.kind,
+                name: attachment.name.as_deref().map(|name| cut(name, bounds::MAX_FILE_NAME_CHARS)),
+                source: attachment.source.clone(),
+                channel: *channel,
+            });
+            match text {
+                Some(text) => {
+                    d.push(MessageReceived {
+                        session_id,
+                        message_id: message_id.clone(),
+                        text: text.to_owned(),
+                        channel: *channel,
+                    });
+                    receive(&mut d, user, message_id, text);
+                }
+                None => receive_attachment_alone(&mut d, user),
+            }
+            d.restart_inactivity_timer();
+        }
+        Command::RecordAttachment { attachment_id, outcome } => {
+            let Some(&session_id) = state.pending_attachments.get(attachment_id) else {
+                // Recorded already (a retried fetch), or never received: nothing to add.
+                return Ok(Vec::new());
+            };
+            let attachment_id = *attachment_id;
+            let event: ConversationEvent = match outcome {
+                AttachmentOutcome::Stored { hash, size, media_type } => AttachmentStored {
+                    session_id,
+                    attachment_id,
+                    hash: hash.clone(),
+                    size: *size,
+                    media_type: *media_type,
+                }
+                .into(),
+                AttachmentOutcome::Failed { attempts, reason } => AttachmentFetchFailed {
+                    session_id,
+                    attachment_id,
+                    attempts: *attempts,
+                    reason: cut(reason, bounds::MAX_TEXT_CHARS),
+                }
+                .into(),
+            };
+            d.push(event);
+        }
         Command::ApplyMatch { message_id, ranking, rephrased } => {
             let session = require_active()?;
             let Phase::Matching { message_id: waiting, query } = &session.phase else {
@@ -1292,6 +1438,39 @@ fn receive(d: &mut Decision<'_, '_>, user: &UserId, message_id: &MessageId, text
     }
 }
 
+/// An attachment without words. It is never a question: a session it opens asks for a
+/// description or goes to a person (the team's `attachments.when_alone`); a person waiting
+/// for the operator has their answer; anywhere else it is kept for staff and changes nothing.
+fn receive_attachment_alone(d: &mut Decision<'_, '_>, user: &UserId) {
+    match d.session().phase {
+        Phase::New | Phase::Closed { .. } => match d.ctx.policy.settings().attachments.when_alone {
+            AttachmentAlone::AskDescription => {
+                let text = d.ctx.policy.settings().texts.describe_attachment.clone();
+                d.send(d.operator(user), OutboundPurpose::InfoPrompt, text);
+            }
+            AttachmentAlone::HandOver => {
+                let by = Actor::Operator(user.clone());
+                d.transfer(user, TransferMode::Auto, TransferReason::AttachmentOnly, by, None);
+            }
+        },
+        Phase::Waiting => {
+            let session_id = d.session_id();
+            let by = Actor::Operator(user.clone());
+            d.push(StatusChanged { session_id, from: SessionStatus::Waiting, to: SessionStatus::WithHuman, by });
+        }
+        Phase::Collecting { .. }
+        | Phase::Matching { .. }
+        | Phase::AwaitingChoice { .. }
+        | Phase::Answered { .. }
+        | Phase::WithHuman => {}
+    }
+}
+
+/// The first `max` characters of `text`.
+fn cut(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
 fn feedback(d: &mut Decision<'_, '_>, user: &UserId, faq_id: FaqId, resolved: bool) {
     let session_id = d.session_id();
     d.push(FeedbackGiven { session_id, resolved, faq_id });
@@ -1314,6 +1493,8 @@ pub fn allowed_after_close(event: &ConversationEvent) -> bool {
             | ConversationEvent::RemarkAdded(_)
             | ConversationEvent::AnswerDelivered(_)
             | ConversationEvent::DeliveryFailed(_)
+            | ConversationEvent::AttachmentStored(_)
+            | ConversationEvent::AttachmentFetchFailed(_)
     )
 }
 
@@ -1347,6 +1528,9 @@ pub fn session_of(event: &ConversationEvent) -> Uuid {
         E::HandoverAcknowledged(e) => e.session_id,
         E::EscalationStepTaken(e) => e.session_id,
         E::ResponseTargetMissed(e) => e.session_id,
+        E::AttachmentReceived(e) => e.session_id,
+        E::AttachmentStored(e) => e.session_id,
+        E::AttachmentFetchFailed(e) => e.session_id,
     }
 }
 

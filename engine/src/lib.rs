@@ -8,6 +8,7 @@
 //! - [`team`] and [`catalog`]: the team and FAQ catalog aggregates.
 //! - [`log`] and [`ports`]: the traits the outside world implements (event log, matcher,
 //!   notifier, clock).
+//! - [`blobs`]: the blob store port, where attachments' bytes live under their hash.
 //! - [`codec`]: the stored form of a commit for logs that keep one record per commit
 //!   (JetStream messages, EventStoreDB events), and the positions of its events.
 //! - [`runtime`]: load → decide → append with the expected version, retrying on conflict;
@@ -25,6 +26,7 @@
 //!
 //! No I/O happens here beyond the ports; there is no networking and no database.
 
+pub mod blobs;
 pub mod codec;
 pub mod follow;
 pub mod hit_test;

@@ -500,6 +500,8 @@ fn still_at<A: Aggregate>(stream: &StreamId, state: &A, expected: Option<u64>) -
 pub fn command_kind(command: &Command) -> &'static str {
     match command {
         Command::ReceiveMessage { .. } => "receive_message",
+        Command::ReceiveAttachment { .. } => "receive_attachment",
+        Command::RecordAttachment { .. } => "record_attachment",
         Command::ApplyMatch { .. } => "apply_match",
         Command::GiveFeedback { .. } => "give_feedback",
         Command::RequestHuman => "request_human",

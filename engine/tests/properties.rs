@@ -9,10 +9,15 @@ use std::collections::{HashMap, HashSet};
 use chrono::Duration;
 use proptest::prelude::*;
 use scenario::*;
-use switchboard_engine::conversation::{allowed_after_close, session_of, Command, Conversation, DeliveryOutcome};
+use switchboard_engine::conversation::{
+    allowed_after_close, session_of, AttachmentOutcome, Command, Conversation, DeliveryOutcome, IncomingAttachment,
+};
 use switchboard_engine::ports::Rephrased;
-use switchboard_schemas::event::{Actor, MatchDecision, OutboundPurpose, SessionStatus};
-use switchboard_schemas::{ConversationEvent, FaqId};
+use switchboard_schemas::attachment::{AttachmentKind, AttachmentSource, ContentHash, MediaType};
+use switchboard_schemas::event::{
+    Actor, AttachmentFetchFailed, AttachmentStored, Channel, MatchDecision, OutboundPurpose, SessionStatus,
+};
+use switchboard_schemas::{ConversationEvent, FaqId, MessageId};
 
 /// A step of a random history: commands chosen by index so they stay meaningful (a match
 /// for the latest message, a timer that exists, a delivery that was queued).
@@ -32,6 +37,8 @@ enum Step {
     RecordChat,
     FireTimer,
     Deliver(bool),
+    Attachment(u8),
+    Fetched(bool),
     Wait(u16),
 }
 
@@ -51,6 +58,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::RecordChat),
         2 => Just(Step::FireTimer),
         2 => any::<bool>().prop_map(Step::Deliver),
+        2 => any::<u8>().prop_map(Step::Attachment),
+        1 => any::<bool>().prop_map(Step::Fetched),
         2 => (1u16..200).prop_map(Step::Wait),
     ]
 }
@@ -115,9 +124,37 @@ fn command(s: &Scenario, step: &Step, counter: &mut u32) -> Option<Command> {
             };
             Command::RecordDelivery { outbound_id, outcome }
         }
+        Step::Attachment(i) => {
+            *counter += 1;
+            // Alone or with words, now and then under the previous message's id.
+            let id = if i % 7 == 0 && *counter > 1 { *counter - 1 } else { *counter };
+            Command::ReceiveAttachment {
+                user: user(),
+                message_id: MessageId(format!("m{id}")),
+                attachment: IncomingAttachment {
+                    kind: AttachmentKind::ALL[usize::from(*i) % AttachmentKind::ALL.len()],
+                    name: None,
+                    source: AttachmentSource::WecomMedia { media_id: format!("{MEDIA}{id}") },
+                },
+                text: (i % 3 == 0).then(|| TEXTS[usize::from(*i) % TEXTS.len()].to_owned()),
+                channel: Channel::Wecom,
+            }
+        }
+        Step::Fetched(ok) => {
+            let (&attachment_id, _) = state.pending_attachments.iter().next()?;
+            let outcome = if *ok {
+                AttachmentOutcome::Stored { hash: ContentHash::of(b"png"), size: 3, media_type: MediaType::Png }
+            } else {
+                AttachmentOutcome::Failed { attempts: 3, reason: "40007 invalid media_id".into() }
+            };
+            Command::RecordAttachment { attachment_id, outcome }
+        }
         Step::Wait(_) => return None,
     })
 }
+
+/// Marks a media id, which must never reach the matcher.
+const MEDIA: &str = "MEDIA-";
 
 /// Runs the steps; returns the scenario and the state folded commit by commit.
 fn run(steps: &[Step]) -> (Scenario, Conversation) {
@@ -221,10 +258,40 @@ proptest! {
     #[test]
     fn each_inbound_message_id_is_recorded_once(steps in prop::collection::vec(step(), 1..80)) {
         let (s, _) = run(&steps);
-        let mut seen = HashSet::new();
+        let (mut texts, mut attachments) = (HashSet::new(), HashSet::new());
         for event in &s.history {
-            if let ConversationEvent::MessageReceived(m) = event {
-                prop_assert!(seen.insert(m.message_id.clone()), "{:?} recorded twice", m.message_id);
+            match event {
+                ConversationEvent::MessageReceived(m) => {
+                    prop_assert!(texts.insert(m.message_id.clone()), "{:?} recorded twice", m.message_id);
+                }
+                ConversationEvent::AttachmentReceived(a) => {
+                    prop_assert!(attachments.insert(a.message_id.clone()), "{:?} recorded twice", a.message_id);
+                    prop_assert!(!texts.contains(&a.message_id), "{:?} was a text already", a.message_id);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn an_attachment_never_reaches_the_matcher_and_is_resolved_at_most_once(
+        steps in prop::collection::vec(step(), 1..80)
+    ) {
+        let (s, _) = run(&steps);
+        let mut resolved = HashSet::new();
+        let received: HashSet<_> = s.history.iter().filter_map(|e| match e {
+            ConversationEvent::AttachmentReceived(a) => Some(a.attachment_id),
+            _ => None,
+        }).collect();
+        for event in &s.history {
+            match event {
+                ConversationEvent::MatchRequested(m) => prop_assert!(!m.query.contains(MEDIA), "{:?}", m.query),
+                ConversationEvent::AttachmentStored(AttachmentStored { attachment_id, .. })
+                | ConversationEvent::AttachmentFetchFailed(AttachmentFetchFailed { attachment_id, .. }) => {
+                    prop_assert!(received.contains(attachment_id));
+                    prop_assert!(resolved.insert(*attachment_id), "{} resolved twice", attachment_id);
+                }
+                _ => {}
             }
         }
     }

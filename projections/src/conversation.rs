@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use switchboard_engine::conversation::Conversation;
+use switchboard_schemas::attachment::{AttachmentKind, ContentHash, MediaType};
 use switchboard_schemas::event::*;
 use switchboard_schemas::{ConversationEvent, DecodeError, Event, RecordedEvent, StaffId};
 use uuid::Uuid;
@@ -49,6 +50,45 @@ pub struct RemarkView {
     pub text: String,
 }
 
+/// An attachment the operator sent, as staff see it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttachmentView {
+    /// The attachment.
+    pub attachment_id: Uuid,
+    /// Its global position in the log.
+    pub position: u64,
+    /// When it arrived.
+    pub at: DateTime<Utc>,
+    /// What the channel says it is.
+    pub kind: AttachmentKind,
+    /// The file name the sender gave.
+    pub name: Option<String>,
+    /// Whether its bytes are here.
+    pub state: AttachmentState,
+}
+
+/// Where an attachment's bytes are.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AttachmentState {
+    /// Being fetched from the channel.
+    Fetching,
+    /// In the blob store.
+    Stored {
+        /// The blob's name.
+        hash: ContentHash,
+        /// Its size in bytes.
+        size: u64,
+        /// What the bytes are.
+        media_type: MediaType,
+    },
+    /// The fetch was given up on.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
 /// One session as people read it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionView {
@@ -72,6 +112,8 @@ pub struct SessionView {
     pub remarks: Vec<RemarkView>,
     /// Every FAQ lookup in the session, with its ranked candidates and scores.
     pub matches: Vec<MatchView>,
+    /// Attachments the operator sent, in order.
+    pub attachments: Vec<AttachmentView>,
     /// Who wrote the person's reply whose outbound message comes next.
     #[serde(skip)]
     replier: Option<StaffId>,
@@ -179,6 +221,7 @@ fn fold_session(sessions: &mut Vec<SessionView>, event: &ConversationEvent, at: 
             messages: Vec::new(),
             remarks: Vec::new(),
             matches: Vec::new(),
+            attachments: Vec::new(),
             replier: None,
         });
         return;
@@ -230,6 +273,24 @@ fn fold_session(sessions: &mut Vec<SessionView>, event: &ConversationEvent, at: 
             decision: e.decision.clone(),
             engine: e.engine.clone(),
         }),
+        E::AttachmentReceived(e) => session.attachments.push(AttachmentView {
+            attachment_id: e.attachment_id,
+            position,
+            at,
+            kind: e.kind,
+            name: e.name.clone(),
+            state: AttachmentState::Fetching,
+        }),
+        E::AttachmentStored(e) => {
+            if let Some(a) = session.attachments.iter_mut().find(|a| a.attachment_id == e.attachment_id) {
+                a.state = AttachmentState::Stored { hash: e.hash.clone(), size: e.size, media_type: e.media_type };
+            }
+        }
+        E::AttachmentFetchFailed(e) => {
+            if let Some(a) = session.attachments.iter_mut().find(|a| a.attachment_id == e.attachment_id) {
+                a.state = AttachmentState::Failed { reason: e.reason.clone() };
+            }
+        }
         E::SessionClosed(e) => {
             session.closed_at = Some(at);
             session.close_reason = Some(e.reason);
@@ -316,6 +377,12 @@ pub fn describe(event: &ConversationEvent) -> String {
         E::ResponseTargetMissed(e) => {
             format!("{} target missed (due {})", e.target, e.due_at.format("%Y-%m-%d %H:%M:%S UTC"))
         }
+        E::AttachmentReceived(e) => match &e.name {
+            Some(name) => format!("operator sent {} {name:?}", e.kind),
+            None => format!("operator sent {}", e.kind),
+        },
+        E::AttachmentStored(e) => format!("attachment stored: {} bytes of {}", e.size, e.media_type),
+        E::AttachmentFetchFailed(e) => format!("attachment not fetched after {} attempts: {}", e.attempts, e.reason),
     }
 }
 

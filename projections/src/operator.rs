@@ -141,6 +141,8 @@ impl OperatorView {
             | E::EscalationStepTaken(_)
             | E::ResponseTargetMissed(_)
             | E::ReconfirmSent(_) => return None,
+            // The chat channel's frames carry no attachments yet: only WeCom receives them.
+            E::AttachmentReceived(_) | E::AttachmentStored(_) | E::AttachmentFetchFailed(_) => return None,
         })
     }
 }

@@ -57,6 +57,14 @@ pub const MAX_APP_SECRET_CHARS: usize = 256;
 pub const MAX_NAMED_CANDIDATES: usize = 10_000;
 /// Most event types one webhook asks for.
 pub const MAX_WEBHOOK_EVENT_TYPES: usize = 100;
+/// Longest media id a channel gives an attachment (WeCom's are about 60), in bytes.
+pub const MAX_MEDIA_ID_BYTES: usize = 256;
+/// Longest file name kept with an attachment, in characters (longer ones are cut).
+pub const MAX_FILE_NAME_CHARS: usize = 255;
+/// The largest attachment any team may accept, in bytes: WeCom's own limit for files.
+pub const MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
+/// The longest a team may keep attachments, in days (ten years).
+pub const MAX_RETENTION_DAYS: u32 = 3_650;
 /// Longest team name, in characters.
 pub const MAX_TEAM_NAME_CHARS: usize = 100;
 /// Longest label of an access key or a webhook, in characters.

@@ -12,6 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::attachment::{AttachmentFetchFailed, AttachmentReceived, AttachmentStored};
 use crate::ids::{FaqId, MessageId, StaffId, TeamId, UserId};
 use crate::oncall::{OnCallOverride, OnCallSettings, TargetKind, TimeOff};
 
@@ -122,7 +123,7 @@ events!(
         AnswerDelivered = 1,
         DeliveryFailed = 1,
         FeedbackGiven = 1,
-        TransferredToHuman = 1,
+        TransferredToHuman = 2,
         GroupChatRequested = 1,
         GroupChatCreated = 1,
         HumanReplied = 1,
@@ -137,6 +138,9 @@ events!(
         HandoverAcknowledged = 1,
         EscalationStepTaken = 1,
         ResponseTargetMissed = 1,
+        AttachmentReceived = 1,
+        AttachmentStored = 1,
+        AttachmentFetchFailed = 1,
     }
 );
 
@@ -157,7 +161,7 @@ events!(
     /// Onboarding and configuration of a team (never secrets: those stay in config).
     TeamEvent, TEAM_EVENT_TYPES {
         TeamCreated = 1,
-        TeamConfigured = 2,
+        TeamConfigured = 3,
         RosterUpdated = 1,
         AccessKeyIssued = 1,
         AccessKeyRevoked = 1,
@@ -299,6 +303,9 @@ pub enum TransferReason {
     Staff,
     /// A closed session was reopened.
     Reopened,
+    /// The operator opened the session with an attachment alone, and the team's policy
+    /// hands such sessions to a person (added in version 2 of `TransferredToHuman`).
+    AttachmentOnly,
 }
 
 spelled!(TransferReason {
@@ -307,6 +314,7 @@ spelled!(TransferReason {
     OperatorAsked => "operator_asked",
     Staff => "staff",
     Reopened => "reopened",
+    AttachmentOnly => "attachment_only",
 });
 
 /// Whether a transfer was decided by policy or by a person.
@@ -947,6 +955,9 @@ pub struct TeamSettings {
     pub group_chat_on_transfer: bool,
     /// How the team's admin console behaves.
     pub console: ConsoleSettings,
+    /// What the team accepts as attachments and how long it keeps them (added in version 3
+    /// of `TeamConfigured`).
+    pub attachments: AttachmentSettings,
 }
 
 impl Default for TeamSettings {
@@ -964,9 +975,45 @@ impl Default for TeamSettings {
             texts: Texts::default(),
             group_chat_on_transfer: false,
             console: ConsoleSettings::default(),
+            attachments: AttachmentSettings::default(),
         }
     }
 }
+
+/// What a team accepts as attachments and how long it keeps their bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttachmentSettings {
+    /// The largest attachment accepted, in bytes; a larger one is recorded, not stored, and
+    /// staff see why. The instance may cap it lower.
+    #[schemars(range(min = 1, max = crate::bounds::MAX_ATTACHMENT_BYTES))]
+    pub max_bytes: u64,
+    /// Days an attachment's bytes are kept; afterwards they are deleted and the events say
+    /// so. None keeps them for as long as the instance's own retention allows.
+    #[schemars(range(min = 1, max = crate::bounds::MAX_RETENTION_DAYS))]
+    pub retention_days: Option<u32>,
+    /// What a session opened by an attachment alone does.
+    pub when_alone: AttachmentAlone,
+}
+
+impl Default for AttachmentSettings {
+    fn default() -> Self {
+        Self { max_bytes: 10 * 1024 * 1024, retention_days: Some(90), when_alone: AttachmentAlone::AskDescription }
+    }
+}
+
+/// What a session opened by an attachment alone does: an attachment is never matched
+/// against the FAQ, so there is no question yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentAlone {
+    /// Ask the operator to describe the problem in words (`texts.describe_attachment`).
+    AskDescription,
+    /// Hand the session to a person at once.
+    HandOver,
+}
+
+spelled!(AttachmentAlone { AskDescription => "ask_description", HandOver => "hand_over" });
 
 /// How a team's admin console behaves, cloned with the rest of a template team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -1108,6 +1155,9 @@ pub struct Texts {
     /// Told on a transfer outside working hours; `{back_at}` is when working hours resume.
     #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
     pub after_hours: String,
+    /// Asked when a session opens with an attachment alone.
+    #[schemars(length(max = crate::bounds::MAX_TEXT_CHARS))]
+    pub describe_attachment: String,
 }
 
 impl Default for Texts {
@@ -1121,6 +1171,7 @@ impl Default for Texts {
             closed_stale: "会话因长时间未回复已关闭，有问题随时再来。This session was closed after no reply; write again any time.".into(),
             closed_resolved: "很高兴帮到您！Glad we could help!".into(),
             after_hours: "现在是非工作时间，值班同学将于 {back_at} 回复您。It is outside working hours; a person will reply from {back_at}.".into(),
+            describe_attachment: "收到附件。请用一句话描述遇到的问题，以便我们更快帮您。We got your attachment: please describe the problem in a sentence.".into(),
         }
     }
 }

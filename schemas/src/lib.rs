@@ -6,6 +6,8 @@
 //!
 //! - [`ids`]: newtype identifiers (teams, users, streams, FAQs…), validated once at the edge.
 //! - [`event`]: the event types of the three aggregates (conversation, FAQ catalog, team).
+//! - [`attachment`]: what an operator's screenshots and files are (kinds, sniffed media
+//!   types, content hashes) and the events that record them, never their bytes.
 //! - [`envelope`]: the stored form (envelope + JSON payload), decoding with upcasting, and
 //!   the published form ([`PublishedEvent`]) webhooks and subscribers receive.
 //! - [`oncall`]: the documents of a team's on-call set-up (schedules, calendar, escalation).
@@ -15,6 +17,7 @@
 //!
 //! This crate has no I/O and no async runtime.
 
+pub mod attachment;
 pub mod bounds;
 pub mod channel;
 pub mod envelope;

@@ -61,6 +61,10 @@ fn upcast_one(event_type: &str, version: u16, payload: Value) -> Result<Value, U
         // without one. The bump makes an older release refuse a target with advice instead
         // of failing on an unknown field.
         ("TeamConfigured", 1) => Ok(payload),
+        // `TeamConfigured` v3 may carry `attachments` and `texts.describe_attachment` (both
+        // default when absent), `TransferredToHuman` v2 the reason `attachment_only`. Older
+        // payloads read unchanged; the bumps make an older release refuse them with advice.
+        ("TeamConfigured", 2) | ("TransferredToHuman", 1) => Ok(payload),
         _ => Err(UpcastError::NoUpcaster { event_type: event_type.to_owned(), found: version, next: version + 1 }),
     }
 }

@@ -2,8 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use switchboard_schemas::event::{Channel, MessageReceived, TeamConfigured};
-use switchboard_schemas::{ConversationEvent, DecodeError, Event, MessageId, RecordedEvent, TeamEvent};
+use switchboard_schemas::event::{AttachmentSettings, Channel, MessageReceived, TeamConfigured, TransferReason};
+use switchboard_schemas::{ConversationEvent, DecodeError, Event, MessageId, RecordedEvent, StaffId, TeamEvent};
 
 fn fixture(name: &str) -> RecordedEvent {
     let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -26,7 +26,7 @@ fn a_v1_message_received_from_the_wecom_prototype_reads_as_v2() {
 }
 
 #[test]
-fn a_v1_team_configured_reads_as_v2_with_a_threshold_set_by_hand() {
+fn a_v1_team_configured_reads_as_current_with_a_threshold_set_by_hand() {
     let stored = fixture("v1/TeamConfigured.json");
     let Event::Team(TeamEvent::TeamConfigured(TeamConfigured { settings })) = stored.decode().unwrap() else {
         panic!("not TeamConfigured");
@@ -34,10 +34,27 @@ fn a_v1_team_configured_reads_as_v2_with_a_threshold_set_by_hand() {
     let policy = settings.answer_policy;
     assert_eq!((policy.answer_at, policy.clarify_at, policy.target), (0.55, 0.3, None));
     assert_eq!(settings.reconfirm_after_secs, 900);
-    // A release that knows only v1 refuses a v2 (which may carry a target) with advice.
+    assert_eq!(settings.attachments, AttachmentSettings::default(), "v3's attachment settings default");
+    // Every older version reads; a newer one is refused with advice (as a release that knew
+    // only v1 refuses a v2, which may carry a target, and v2 a v3 with attachment settings).
     let mut newer = stored;
-    newer.schema_version = 2;
-    assert!(newer.decode().is_ok(), "v2 is current");
+    for version in [2, 3] {
+        newer.schema_version = version;
+        assert!(newer.decode().is_ok(), "v{version} reads");
+    }
+    newer.schema_version = 4;
+    assert!(newer.decode().unwrap_err().to_string().contains("upgrade Switchboard"));
+}
+
+#[test]
+fn a_v1_transfer_reads_as_v2() {
+    let stored = fixture("v1/TransferredToHuman.json");
+    let Event::Conversation(ConversationEvent::TransferredToHuman(transfer)) = stored.decode().unwrap() else {
+        panic!("not TransferredToHuman");
+    };
+    assert_eq!(transfer.reason, TransferReason::LowConfidence);
+    assert_eq!(transfer.assignee, Some(StaffId::new("lisi").unwrap()));
+    let mut newer = stored;
     newer.schema_version = 3;
     assert!(newer.decode().unwrap_err().to_string().contains("upgrade Switchboard"));
 }

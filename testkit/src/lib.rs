@@ -6,11 +6,12 @@
 //! - [`ManualClock`]: the [`Clock`](switchboard_engine::ports::Clock) a test moves by hand.
 //! - The contract suites, one per port, that every backend runs:
 //!   [`event_log_contract!`] ([`log_contract`]), [`matcher_contract!`] ([`matcher_contract`]),
-//!   [`read_store_contract!`] ([`read_store_contract`]) and [`outbox_contract!`]
-//!   ([`outbox_contract`]).
+//!   [`read_store_contract!`] ([`read_store_contract`]), [`outbox_contract!`]
+//!   ([`outbox_contract`]) and [`blob_store_contract!`] ([`blob_contract`]).
 //!
 //! Tests only: nothing here is linked into the product.
 
+pub mod blob_contract;
 mod clock;
 pub mod log_contract;
 pub mod matcher_contract;

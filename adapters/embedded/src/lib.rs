@@ -1,4 +1,5 @@
-//! The embedded event log: one SQLite file in WAL mode, no server needed.
+//! The embedded default storage, no server needed: the event log in one SQLite file in WAL
+//! mode, and attachments' bytes as content-addressed files ([`FileBlobStore`]).
 //!
 //! [`SqliteEventLog`] implements the engine's [`EventLog`] port and passes its contract
 //! suite.
@@ -17,6 +18,7 @@
 //! The file layout is described in the `schema` module; its version is recorded in
 //! `PRAGMA user_version` ([`SCHEMA_VERSION`]).
 
+mod blobs;
 mod error;
 mod options;
 mod read;
@@ -34,6 +36,7 @@ use switchboard_engine::log::{AppendError, Appended, Commit, EventLog, ExpectedV
 use switchboard_schemas::{RecordedEvent, StreamId, TeamId};
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use blobs::FileBlobStore;
 pub use error::EmbeddedError;
 pub use options::{SqliteOptions, Synchronous};
 pub use schema::SCHEMA_VERSION;

@@ -12,6 +12,9 @@
 //!   (see the `codec` module): the commit id, the first event's version and the events.
 //!   The header `Nats-Msg-Id` carries the commit id.
 //!
+//! - **Attachments' bytes** live beside the log in the object store bucket
+//!   `<stream>_BLOBS` ([`ObjectBlobStore`], [`JetStreamEventLog::blob_store`]).
+//!
 //! # Positions
 //!
 //! An event's global position is `stream_sequence << 16 | index_in_commit`: unique,
@@ -95,6 +98,7 @@
 //! follower and the server the client is connected to while writers append: nothing is
 //! refused, lost or stored twice (`tests/cluster.rs`).
 
+mod blobs;
 mod error;
 pub mod leases;
 mod options;
@@ -117,6 +121,7 @@ use switchboard_schemas::{RecordedEvent, StreamId, TeamId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use blobs::ObjectBlobStore;
 pub use error::JetStreamError;
 pub use options::JetStreamOptions;
 use switchboard_engine::codec;
@@ -408,6 +413,12 @@ impl JetStreamEventLog {
     /// The subject filter that matches every event of one team: `<prefix>.<team>.>`.
     pub fn team_subjects(&self, team: &TeamId) -> String {
         format!("{}.{team}.>", self.options.subject_prefix)
+    }
+
+    /// The blob store beside this log: the object store bucket `<stream>_BLOBS` on the same
+    /// servers, with as many replicas as the stream.
+    pub async fn blob_store(&self) -> Result<ObjectBlobStore, switchboard_engine::blobs::BlobError> {
+        ObjectBlobStore::open(&self.context, &format!("{}_BLOBS", self.options.stream), self.options.replicas).await
     }
 
     /// The underlying JetStream context, for tools that need raw access to the stream

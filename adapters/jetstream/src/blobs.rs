@@ -1,0 +1,141 @@
+//! Attachments' bytes in the JetStream object store, beside the event log on the same
+//! servers: replicated like the log (the stream's `replicas`), so every instance serves
+//! every blob and a lost node loses none.
+//!
+//! One bucket (`<stream>_BLOBS`, e.g. `SWITCHBOARD_BLOBS`) holds every team's blobs, each
+//! named `<team>/<sha-256>`. When a blob was last stored is the object's description (RFC
+//! 3339, to the millisecond), so storing the same bytes again only rewrites the object's
+//! info. (Not its metadata map: async-nats 0.51's `update_metadata` rewrites the name and
+//! the description only.) The object store checks each object's SHA-256 digest as it reads
+//! it back.
+
+use async_nats::jetstream::object_store::{self, ObjectInfo, ObjectMetadata, ObjectStore, UpdateMetadata};
+use async_nats::jetstream::stream::StorageType;
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::TryStreamExt;
+use switchboard_engine::blobs::{Blob, BlobError, BlobInfo, BlobStore};
+use switchboard_schemas::attachment::ContentHash;
+use switchboard_schemas::TeamId;
+use tokio::io::AsyncReadExt;
+
+/// Attachments' bytes in a JetStream object store bucket.
+#[derive(Clone)]
+pub struct ObjectBlobStore {
+    bucket: ObjectStore,
+}
+
+impl std::fmt::Debug for ObjectBlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectBlobStore").finish_non_exhaustive()
+    }
+}
+
+impl ObjectBlobStore {
+    /// Opens the bucket `name` (creating it with `replicas` copies on file storage).
+    pub async fn open(
+        jetstream: &async_nats::jetstream::Context,
+        name: &str,
+        replicas: usize,
+    ) -> Result<Self, BlobError> {
+        let bucket = match jetstream.get_object_store(name).await {
+            Ok(bucket) => bucket,
+            Err(_) => jetstream
+                .create_object_store(object_store::Config {
+                    bucket: name.to_owned(),
+                    description: Some("Switchboard attachments, named <team>/<sha-256>".to_owned()),
+                    storage: StorageType::File,
+                    num_replicas: replicas,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| unavailable("create the bucket", name, e))?,
+        };
+        Ok(Self { bucket })
+    }
+
+    async fn info(&self, name: &str) -> Result<Option<ObjectInfo>, BlobError> {
+        match self.bucket.info(name).await {
+            Ok(info) if !info.deleted => Ok(Some(info)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => Ok(None),
+            Err(e) => Err(unavailable("read", name, e)),
+        }
+    }
+}
+
+fn object_name(team: &TeamId, hash: &ContentHash) -> String {
+    format!("{team}/{hash}")
+}
+
+/// The description that records when a blob was stored.
+fn stored_at_description(now: DateTime<Utc>) -> Option<String> {
+    Some(now.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// A blob's description, or none for an object that is not one of this team's blobs.
+fn blob_info(prefix: &str, info: &ObjectInfo) -> Option<BlobInfo> {
+    let hash = info.name.strip_prefix(prefix)?.parse().ok()?;
+    let stored_at = DateTime::parse_from_rfc3339(info.description.as_deref()?).ok()?.with_timezone(&Utc);
+    Some(BlobInfo { hash, size: info.size as u64, stored_at })
+}
+
+fn unavailable(doing: &str, name: &str, error: impl std::fmt::Display) -> BlobError {
+    BlobError::Unavailable(format!("cannot {doing} {name} in the JetStream object store: {error}"))
+}
+
+#[async_trait]
+impl BlobStore for ObjectBlobStore {
+    async fn put(&self, team: &TeamId, blob: &Blob, now: DateTime<Utc>) -> Result<BlobInfo, BlobError> {
+        let name = object_name(team, blob.hash());
+        let description = stored_at_description(now);
+        if self.info(&name).await?.is_some() {
+            let update = UpdateMetadata { name: name.clone(), description, ..Default::default() };
+            self.bucket.update_metadata(&name, update).await.map_err(|e| unavailable("update", &name, e))?;
+        } else {
+            let meta = ObjectMetadata { name: name.clone(), description, ..Default::default() };
+            self.bucket.put(meta, &mut blob.bytes()).await.map_err(|e| unavailable("store", &name, e))?;
+        }
+        let stored_at = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        Ok(BlobInfo { hash: blob.hash().clone(), size: blob.size(), stored_at })
+    }
+
+    async fn get(&self, team: &TeamId, hash: &ContentHash) -> Result<Option<Vec<u8>>, BlobError> {
+        let name = object_name(team, hash);
+        let mut object = match self.bucket.get(&name).await {
+            Ok(object) => object,
+            Err(e) if e.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(unavailable("read", &name, e)),
+        };
+        let mut bytes = Vec::with_capacity(object.info().size);
+        object.read_to_end(&mut bytes).await.map_err(|e| unavailable("read", &name, e))?;
+        Ok(Some(bytes))
+    }
+
+    async fn list(&self, team: &TeamId) -> Result<Vec<BlobInfo>, BlobError> {
+        let prefix = format!("{team}/");
+        let objects = self.bucket.list().await.map_err(|e| unavailable("list", &prefix, e))?;
+        let mut blobs: Vec<BlobInfo> = objects
+            .try_filter_map(|info| {
+                let blob = if info.deleted { None } else { blob_info(&prefix, &info) };
+                async move { Ok(blob) }
+            })
+            .try_collect()
+            .await
+            .map_err(|e| unavailable("list", &prefix, e))?;
+        blobs.sort_by(|a, b| a.hash.cmp(&b.hash));
+        Ok(blobs)
+    }
+
+    async fn delete(&self, team: &TeamId, hash: &ContentHash) -> Result<bool, BlobError> {
+        let name = object_name(team, hash);
+        if self.info(&name).await?.is_none() {
+            return Ok(false);
+        }
+        match self.bucket.delete(&name).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == object_store::DeleteErrorKind::NotFound => Ok(false),
+            Err(e) => Err(unavailable("delete", &name, e)),
+        }
+    }
+}
