@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use switchboard_schemas::attachment::AttachmentSource;
 use switchboard_schemas::event::{Channel, MatchCandidate, OutboundPurpose, Recipient};
 use switchboard_schemas::{FaqEvent, FaqId, StaffId, TeamId, UserId};
 use uuid::Uuid;
@@ -180,6 +181,30 @@ impl GroupChats for NoGroupChats {
     async fn create(&self, order: &GroupChatOrder) -> Result<String, DeliveryError> {
         Err(DeliveryError::Permanent(format!("team {} has no channel that can create group chats", order.team)))
     }
+}
+
+/// Why an attachment's bytes could not be fetched from its channel.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Try again later (rate limits, system busy, network, an expired token).
+    #[error("fetching failed, will retry: {0}")]
+    Retryable(String),
+    /// Will never succeed (an unknown or expired media id, no application for the team).
+    #[error("fetching failed: {0}")]
+    Permanent(String),
+    /// Larger than the limit; nothing more than the limit was read.
+    #[error("the attachment is larger than the limit of {max} bytes")]
+    TooLarge {
+        /// The limit.
+        max: u64,
+    },
+}
+
+/// Fetches an attachment's bytes from where its channel keeps them (WeCom's `media/get`).
+#[async_trait]
+pub trait MediaFetcher: Send + Sync + 'static {
+    /// The bytes of `source` for `team`, reading at most `max_bytes`.
+    async fn fetch(&self, team: &TeamId, source: &AttachmentSource, max_bytes: u64) -> Result<Vec<u8>, FetchError>;
 }
 
 /// Why embedding failed.

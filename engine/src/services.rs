@@ -1,6 +1,7 @@
-//! The asynchronous core: one follower reads the log from the start and keeps three sets of
-//! pending work — questions waiting for a match, outbound messages waiting for delivery and
-//! timers waiting to come due — and workers clear them through the [`Runtime`].
+//! The asynchronous core: one follower reads the log from the start and keeps the pending
+//! work — questions waiting for a match, outbound messages waiting for delivery, timers
+//! waiting to come due, attachments waiting to be fetched (and group chats, paraphrases to
+//! learn) — and workers clear it through the [`Runtime`].
 //!
 //! Everything pending is derived from the log, so a restart loses nothing: after catching up
 //! the follower hands over whatever is still pending (a crash between deciding and sending is
@@ -20,19 +21,23 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
+use switchboard_schemas::attachment::MediaType;
 use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::{GroupChatRequested, MatchDecision};
+use switchboard_schemas::event::{
+    AttachmentFetchFailed, AttachmentReceived, AttachmentStored, GroupChatRequested, MatchDecision,
+};
 use switchboard_schemas::{ConversationEvent, Event, MessageId, RecordedEvent, StreamId, TeamId, UserId};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-use crate::conversation::{Command, DeliveryOutcome, Rejection};
+use crate::blobs::{Blob, BlobStore};
+use crate::conversation::{AttachmentOutcome, Command, DeliveryOutcome, Rejection};
 use crate::follow::{follow, stop_signal, Failure, FollowOptions, Follower, Stop};
 use crate::ports::{
-    DeliveryError, GroupChatOrder, GroupChats, Matcher, NoGroupChats, Notifier, Outbound, Ranking, RephraseError,
-    RephraseRequest, Rephrased, Rephraser,
+    DeliveryError, FetchError, GroupChatOrder, GroupChats, Matcher, MediaFetcher, NoGroupChats, Notifier, Outbound,
+    Ranking, RephraseError, RephraseRequest, Rephrased, Rephraser,
 };
 use crate::runtime::{CommandError, Runtime};
 use crate::shards::{part_of, Shard, Shards};
@@ -52,6 +57,13 @@ pub struct CoreConfig {
     /// for an instance that only follows the log (to report health and keep its matcher
     /// current) while others do the work.
     pub shards: Option<Arc<Shards>>,
+    /// Attempts to fetch an attachment's bytes before giving up on it.
+    pub max_fetch_attempts: u32,
+    /// The longest pause between two attempts to fetch an attachment (the pause doubles
+    /// from `retry_base` up to this).
+    pub longest_fetch_retry: Duration,
+    /// The largest attachment this instance stores, whatever a team allows.
+    pub max_attachment_bytes: u64,
 }
 
 impl Default for CoreConfig {
@@ -61,6 +73,11 @@ impl Default for CoreConfig {
             max_delivery_attempts: 5,
             retry_base: Duration::from_millis(500),
             shards: Some(Shards::fixed(Shard::ALL)),
+            // 0.5 s doubling to 10 min: twelve attempts span about 40 minutes, far inside
+            // the three days WeCom keeps media.
+            max_fetch_attempts: 12,
+            longest_fetch_retry: Duration::from_secs(600),
+            max_attachment_bytes: switchboard_schemas::bounds::MAX_ATTACHMENT_BYTES,
         }
     }
 }
@@ -84,6 +101,10 @@ pub struct CoreHealth {
     pub delivery_failures: AtomicU64,
     /// Work waiting, as of the last batch of the log the core read.
     pub pending: PendingCounts,
+    /// Attachments this instance fetched and stored.
+    pub attachments_stored: AtomicU64,
+    /// Attachments this instance gave up fetching.
+    pub attachments_failed: AtomicU64,
     /// Confident answers sent in a generative model's words.
     pub rephrased: AtomicU64,
     /// Confident answers sent in the FAQ's own words because the model failed, timed out
@@ -109,6 +130,8 @@ pub struct PendingCounts {
     pub group_chats: AtomicU64,
     /// Timers this instance fires, waiting to come due.
     pub timers: AtomicU64,
+    /// Attachments waiting to be fetched.
+    pub attachments: AtomicU64,
 }
 
 /// The most parked items kept for inspection; older ones are counted, not kept.
@@ -130,6 +153,8 @@ pub enum WorkKind {
     Paraphrase,
     /// Firing a timer.
     Timer,
+    /// Fetching and storing an attachment.
+    Attachment,
 }
 
 /// One item the core set aside because working on it panicked. It is not retried (it
@@ -242,6 +267,7 @@ pub struct Core {
     notifier: Arc<dyn Notifier>,
     group_chats: Arc<dyn GroupChats>,
     rephraser: Option<(Arc<dyn Rephraser>, RephraseOptions)>,
+    attachments: Option<(Arc<dyn MediaFetcher>, Arc<dyn BlobStore>)>,
     config: CoreConfig,
     health: Arc<CoreHealth>,
     timers: Arc<TimerQueue>,
@@ -282,6 +308,7 @@ impl Core {
             notifier,
             group_chats: Arc::new(NoGroupChats),
             rephraser: None,
+            attachments: None,
             config,
             health: Arc::new(CoreHealth::default()),
             timers: Arc::new(TimerQueue::default()),
@@ -298,6 +325,13 @@ impl Core {
     /// sent whenever it fails, is slow or strays from the FAQ.
     pub fn with_rephraser(mut self, rephraser: Arc<dyn Rephraser>, options: RephraseOptions) -> Self {
         self.rephraser = Some((rephraser, options));
+        self
+    }
+
+    /// Fetches attachments' bytes with `fetcher` into `blobs` (without, they wait in the
+    /// log until an instance that has both takes them up).
+    pub fn with_attachments(mut self, fetcher: Arc<dyn MediaFetcher>, blobs: Arc<dyn BlobStore>) -> Self {
+        self.attachments = Some((fetcher, blobs));
         self
     }
 
@@ -426,6 +460,9 @@ impl Core {
         for (stream, request) in pending.group_chats.iter().filter(|(stream, _)| which(stream)) {
             self.start_group_chat(workers, stream, request.clone());
         }
+        for (stream, received) in pending.attachments.values().filter(|(stream, _)| which(stream)) {
+            self.start_fetch(workers, stream, received.clone());
+        }
         let sessions: Vec<Uuid> =
             pending.paraphrases.iter().filter(|(_, (stream, _))| which(stream)).map(|(session, _)| *session).collect();
         for session in sessions {
@@ -450,6 +487,11 @@ impl Core {
         let id = request.session_id;
         let work = self.clone().create_group_chat(stream.clone(), request);
         self.start(workers, WorkKind::GroupChat, stream, id, work);
+    }
+
+    fn start_fetch(self: &Arc<Self>, workers: &mut JoinSet<()>, stream: &StreamId, received: AttachmentReceived) {
+        let id = received.attachment_id;
+        self.start(workers, WorkKind::Attachment, stream, id, self.clone().fetch_attachment(stream.clone(), received));
     }
 
     fn start_learning(self: &Arc<Self>, workers: &mut JoinSet<()>, stream: &StreamId, session: Uuid, learn: Learn) {
@@ -529,6 +571,16 @@ impl Core {
                 }
                 ConversationEvent::GroupChatCreated(_) => {
                     pending.group_chats.remove(stream);
+                }
+                ConversationEvent::AttachmentReceived(received) => {
+                    if start {
+                        self.start_fetch(workers, stream, received.clone());
+                    }
+                    pending.attachments.insert(received.attachment_id, (stream.clone(), received));
+                }
+                ConversationEvent::AttachmentStored(AttachmentStored { attachment_id, .. })
+                | ConversationEvent::AttachmentFetchFailed(AttachmentFetchFailed { attachment_id, .. }) => {
+                    pending.attachments.remove(&attachment_id);
                 }
                 ConversationEvent::AnswerQueued(q) => {
                     let Some(user) = stream.conversation_user() else { return };
@@ -639,6 +691,52 @@ impl Core {
             tokio::time::sleep(delay).await;
             delay *= 2;
         }
+    }
+
+    /// Fetches an attachment's bytes from its channel into the blob store and records the
+    /// outcome: stored (with the type read from the bytes), or given up on after
+    /// `max_fetch_attempts`, or at once when it can never succeed (an unknown media id, over
+    /// the size limit). Fetching again after a crash is harmless: the same bytes are stored
+    /// once and the engine records one outcome.
+    async fn fetch_attachment(self: Arc<Self>, stream: StreamId, received: AttachmentReceived) {
+        let (Some(user), Some((fetcher, blobs))) = (stream.conversation_user(), self.attachments.clone()) else {
+            return;
+        };
+        let team = stream.team_id().clone();
+        let team_limit = self.runtime.policy(&team).await.map(|p| p.settings().attachments.max_bytes);
+        let max_bytes =
+            team_limit.map_or(self.config.max_attachment_bytes, |t| t.min(self.config.max_attachment_bytes));
+        let mut delay = self.config.retry_base;
+        let mut attempts = 0;
+        let outcome = loop {
+            attempts += 1;
+            let failure = match fetcher.fetch(&team, &received.source, max_bytes).await {
+                Ok(bytes) => {
+                    let media_type = MediaType::sniff(&bytes);
+                    let blob = Blob::new(bytes);
+                    match blobs.put(&team, &blob, self.runtime.now()).await {
+                        Ok(info) => break AttachmentOutcome::Stored { hash: info.hash, size: info.size, media_type },
+                        Err(e) => e.to_string(),
+                    }
+                }
+                Err(FetchError::Retryable(e)) => e,
+                Err(e) => break AttachmentOutcome::Failed { attempts, reason: e.to_string() },
+            };
+            if attempts >= self.config.max_fetch_attempts {
+                break AttachmentOutcome::Failed { attempts, reason: failure };
+            }
+            warn!(%team, attachment = %received.attachment_id, attempts, error = %failure, "fetching an attachment failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.config.longest_fetch_retry);
+        };
+        match &outcome {
+            AttachmentOutcome::Stored { .. } => self.health.attachments_stored.fetch_add(1, Ordering::Relaxed),
+            AttachmentOutcome::Failed { reason, .. } => {
+                warn!(%team, attachment = %received.attachment_id, %reason, "gave up fetching an attachment");
+                self.health.attachments_failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+        self.submit(&team, &user, Command::RecordAttachment { attachment_id: received.attachment_id, outcome }).await;
     }
 
     /// Adds a confirmed wording to the FAQ's paraphrases (a no-op when already known, or
@@ -767,6 +865,7 @@ impl CoreFollower {
         pending.deliveries.store(self.pending.deliveries.len() as u64, Ordering::Relaxed);
         pending.group_chats.store(self.pending.group_chats.len() as u64, Ordering::Relaxed);
         pending.timers.store(self.core.timers.held() as u64, Ordering::Relaxed);
+        pending.attachments.store(self.pending.attachments.len() as u64, Ordering::Relaxed);
     }
 
     fn new(core: Arc<Core>) -> Self {
@@ -834,6 +933,8 @@ struct Pending {
     last_query: HashMap<StreamId, (Uuid, String)>,
     /// Confirmed resolutions whose wording is not yet learned, by session.
     paraphrases: HashMap<Uuid, (StreamId, Learn)>,
+    /// Attachments whose bytes are not yet fetched, by attachment.
+    attachments: HashMap<Uuid, (StreamId, AttachmentReceived)>,
 }
 
 /// A wording to learn as a paraphrase of the FAQ it was resolved by.

@@ -355,6 +355,12 @@ pub struct CoreSettings {
     pub match_limit: usize,
     /// Delivery attempts before giving up on a message.
     pub max_delivery_attempts: u32,
+    /// Attempts to fetch an operator's attachment from WeCom before giving up on it (the
+    /// pause between two doubles from `retry_base` up to ten minutes).
+    pub max_fetch_attempts: u32,
+    /// The largest attachment this instance stores, in bytes, whatever a team allows (at
+    /// most 20 MiB, WeCom's own limit for files).
+    pub max_attachment_bytes: u64,
     /// First retry delay, doubled per attempt.
     #[serde(with = "humantime_serde")]
     pub retry_base: Duration,
@@ -382,6 +388,8 @@ impl Default for CoreSettings {
         Self {
             match_limit: 5,
             max_delivery_attempts: 5,
+            max_fetch_attempts: 12,
+            max_attachment_bytes: switchboard_schemas::bounds::MAX_ATTACHMENT_BYTES,
             retry_base: Duration::from_millis(500),
             shard: "0/1".into(),
             parts: 16,

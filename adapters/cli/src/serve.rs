@@ -426,12 +426,22 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     } else {
         (None, None)
     };
+    anyhow::ensure!(config.core.max_fetch_attempts >= 1, "core.max_fetch_attempts must be at least 1");
+    anyhow::ensure!(
+        (1..=switchboard_schemas::bounds::MAX_ATTACHMENT_BYTES).contains(&config.core.max_attachment_bytes),
+        "core.max_attachment_bytes must be between 1 and {} (20 MiB, WeCom's own limit for files)",
+        switchboard_schemas::bounds::MAX_ATTACHMENT_BYTES
+    );
     let core_config = CoreConfig {
         match_limit: config.core.match_limit,
         max_delivery_attempts: config.core.max_delivery_attempts,
         retry_base: config.core.retry_base,
         shards,
+        max_fetch_attempts: config.core.max_fetch_attempts,
+        max_attachment_bytes: config.core.max_attachment_bytes,
+        ..CoreConfig::default()
     };
+    let blobs = crate::store::open_blobs(&config, jetstream.as_deref()).await?;
     let outbound = outbound_policy(&config, args.demo)?;
     let wecom = Arc::new(wecom_client(&config, args.demo, &outbound)?);
     let configured_wecom = configured_apps(&config)?;
@@ -445,7 +455,9 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
     let console_apps = Arc::new(ConsoleApps::new(wecom_apps.clone(), wecom.clone(), secrets.clone(), configured_teams));
     let router = Arc::new(ChannelRouter { wecom: wecom.clone() });
     let hit_tester = Arc::new(HitTester::new(runtime.clone(), matcher.clone(), core_config.match_limit));
-    let mut core = Core::new(runtime.clone(), matcher, router.clone(), core_config).with_group_chats(router);
+    let mut core = Core::new(runtime.clone(), matcher, router.clone(), core_config)
+        .with_group_chats(router)
+        .with_attachments(wecom.clone(), blobs.clone());
     let generative = match rephraser(&config.generative, &outbound)? {
         Some(Generative { rephraser, options, described }) => {
             info!(model = %described, "generative answers are on");

@@ -1,10 +1,12 @@
 //! Opening the configured event log, for `serve` and every command that reads or writes the
-//! log (audit, export, faq, keys, migrate, replay, tail, thresholds).
+//! log (audit, export, faq, keys, migrate, replay, tail, thresholds), and the blob store of
+//! attachments beside it.
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use switchboard_embedded::SqliteEventLog;
+use switchboard_embedded::{FileBlobStore, SqliteEventLog};
+use switchboard_engine::blobs::BlobStore;
 use switchboard_engine::log::EventLog;
 use switchboard_eventstore::EventStoreLog;
 use switchboard_jetstream::JetStreamEventLog;
@@ -46,4 +48,20 @@ pub async fn open_store(config: &Config) -> Result<(Arc<dyn EventLog>, Option<Ar
             Ok((Arc::new(log), None))
         }
     }
+}
+
+/// Where attachments' bytes are kept: beside the log in the JetStream object store when the
+/// log is on NATS (so every instance serves every blob), else as files under the data
+/// directory (`<data_dir>/blobs`).
+pub async fn open_blobs(config: &Config, jetstream: Option<&JetStreamEventLog>) -> Result<Arc<dyn BlobStore>> {
+    Ok(match jetstream {
+        Some(log) => Arc::new(log.blob_store().await.context("cannot open the attachment bucket on NATS")?),
+        None => {
+            let root = config.data_dir.join("blobs");
+            Arc::new(
+                FileBlobStore::open(&root)
+                    .with_context(|| format!("cannot open the attachment store at {}", root.display()))?,
+            )
+        }
+    })
 }

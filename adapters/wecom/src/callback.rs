@@ -27,7 +27,7 @@
 //! | callback | command |
 //! | --- | --- |
 //! | text | `ReceiveMessage { message_id: MsgId, text: Content, channel: Wecom }` |
-//! | image | `ReceiveMessage` with the text `[image] <MediaId>` ([`image_placeholder`]) |
+//! | image, voice, video, file | `ReceiveAttachment { message_id: MsgId, source: WecomMedia(MediaId), text: Recognition }`: never matched as text; the bytes are fetched afterwards ([`crate::media`]) |
 //! | `click` with a key in the team's `menu_keys` | its [`Action`] (default `human` → `RequestHuman`, `close` → `CloseByOperator`) |
 //! | `click` on `away` / `back` (an engineer's menu) | `TeamCommand::SetAvailability` for the sender, in the team's stream |
 //! | `template_card_event` with a key in `card_keys` | its [`Action`] (default `resolved` / `not_resolved` → `GiveFeedback`) |
@@ -56,8 +56,9 @@ use poem::web::{Data, Path};
 use poem::{get, handler, Body, EndpointExt, Request, Response, Route};
 use serde::Deserialize;
 use sha1::{Digest, Sha1};
-use switchboard_engine::conversation::{is_harmless_repeat, Command};
+use switchboard_engine::conversation::{is_harmless_repeat, Command, IncomingAttachment};
 use switchboard_engine::runtime::{CommandError, Runtime};
+use switchboard_schemas::attachment::AttachmentSource;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::Channel;
 use switchboard_schemas::{MessageId, StaffId, TeamId, UserId};
@@ -341,16 +342,6 @@ pub enum Plan {
     },
 }
 
-/// The placeholder text recorded for an image: the operator sent a picture the FAQ matcher
-/// cannot read, and staff can fetch it by media id.
-pub fn image_placeholder(media_id: Option<&str>, pic_url: Option<&str>) -> String {
-    match (media_id, pic_url) {
-        (Some(id), _) => format!("[image] {id}"),
-        (None, Some(url)) => format!("[image] {url}"),
-        (None, None) => "[image]".to_owned(),
-    }
-}
-
 /// The key of the hand-over card's **Acknowledge** button, before the operator's user id.
 pub const ACKNOWLEDGE_KEY_PREFIX: &str = "ack:";
 
@@ -405,8 +396,24 @@ pub fn plan(app: &crate::config::WecomApp, message: &Message) -> Result<Plan, &'
     };
     match &message.body {
         MessageBody::Text { msg_id, content } => message_command(msg_id, content.clone()),
-        MessageBody::Image { msg_id, pic_url, media_id } => {
-            message_command(msg_id, image_placeholder(media_id.as_deref(), pic_url.as_deref()))
+        MessageBody::Media { msg_id, kind, media_id, file_name, recognition } => {
+            let user = user()?;
+            Ok(Plan::Command {
+                command: Command::ReceiveAttachment {
+                    user: user.clone(),
+                    message_id: MessageId(msg_id.to_owned()),
+                    attachment: IncomingAttachment {
+                        kind: *kind,
+                        name: file_name.clone(),
+                        source: AttachmentSource::WecomMedia { media_id: media_id.clone() },
+                    },
+                    text: recognition.clone(),
+                    channel: Channel::Wecom,
+                },
+                user,
+                dedupe_key: format!("msg:{msg_id}"),
+                engine_dedupes: true,
+            })
         }
         MessageBody::Event(Event::EnterAgent) => match &app.greeting {
             Some(_) => Ok(Plan::Greet { user: user()? }),

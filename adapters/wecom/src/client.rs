@@ -1,7 +1,8 @@
 //! The WeCom API client: access tokens cached per application and refreshed when WeCom says
 //! they are invalid or expired (40014, 42001), `message/send` for text, markdown and
-//! template cards, `appchat/create` and `appchat/send`, with backoff on the codes that mean
-//! "try again" (-1 busy, 45009 frequency limit, 45033 too many concurrent calls).
+//! template cards, `appchat/create` and `appchat/send`, `media/get` for operators'
+//! attachments, with backoff on the codes that mean "try again" (-1 busy, 45009 frequency
+//! limit, 45033 too many concurrent calls).
 //!
 //! It is the [`Notifier`] of the WeCom channel (answers carry "resolved / not resolved"
 //! buttons) and its [`GroupChats`] port. Messages are sent with WeCom's duplicate check on,
@@ -13,8 +14,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use switchboard_engine::ports::{DeliveryError, GroupChatOrder, GroupChats, Notifier, Outbound};
+use switchboard_engine::ports::{
+    DeliveryError, FetchError, GroupChatOrder, GroupChats, MediaFetcher, Notifier, Outbound,
+};
 use switchboard_outbound::{read_limited, OutboundClient, OutboundError, OutboundPolicy};
+use switchboard_schemas::attachment::AttachmentSource;
 use switchboard_schemas::event::{OutboundPurpose, Recipient};
 use switchboard_schemas::TeamId;
 use tokio::sync::Mutex;
@@ -54,6 +58,8 @@ pub mod code {
     pub const CHAT_NOT_FOUND: i64 = 40050;
     /// A chat with this chat id exists already.
     pub const CHAT_EXISTS: i64 = 86215;
+    /// The media id is unknown, or older than the three days WeCom keeps media.
+    pub const INVALID_MEDIA_ID: i64 = 40007;
 
     /// Codes that mean "the same call may succeed later".
     pub fn retryable(code: i64) -> bool {
@@ -81,6 +87,12 @@ pub enum ClientError {
     /// The application's API base names an address requests may not go to.
     #[error("WeCom API base refused: {0}")]
     Refused(OutboundError),
+    /// A media file larger than the limit (nothing past the limit was read).
+    #[error("the media file is larger than the limit of {max} bytes")]
+    TooLarge {
+        /// The limit.
+        max: u64,
+    },
 }
 
 impl ClientError {
@@ -88,7 +100,7 @@ impl ClientError {
         match self {
             ClientError::Wecom { code, .. } => code::retryable(*code),
             ClientError::Transport(_) => true,
-            ClientError::NoApplication(_) | ClientError::Refused(_) => false,
+            ClientError::NoApplication(_) | ClientError::Refused(_) | ClientError::TooLarge { .. } => false,
         }
     }
 }
@@ -213,25 +225,18 @@ impl WecomClient {
 
     /// Sends a request and reads WeCom's JSON answer; a non-zero `errcode` is an error.
     async fn answer(&self, request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
-        let response = request.send().await.map_err(|e| match OutboundError::behind(&e) {
-            Some(refusal) => ClientError::Refused(refusal.clone()),
-            None => ClientError::Transport(e.without_url().to_string()),
-        })?;
-        let status = response.status();
-        let body = read_limited(response, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|e| ClientError::Transport(format!("HTTP {status}: {e}")))?;
-        let body: Value = serde_json::from_slice(&body)
-            .map_err(|_| ClientError::Transport(format!("HTTP {status}, body not JSON ({} bytes)", body.len())))?;
-        match body["errcode"].as_i64().unwrap_or(0) {
-            0 => Ok(body),
-            code => Err(ClientError::Wecom { code, message: body["errmsg"].as_str().unwrap_or_default().to_owned() }),
-        }
+        let response = send(request).await?;
+        json_answer(response).await
     }
 
-    /// POSTs `body` to `path` with the team's token: a new token on 40014/42001 (once),
-    /// backoff on busy and rate-limit answers.
-    pub async fn call(&self, team: &TeamId, path: &str, body: &Value) -> Result<Value, ClientError> {
+    /// Calls `path` with the team's token until it succeeds or fails for good: a new token
+    /// on 40014/42001 (once), backoff on busy and rate-limit answers. `request` makes one
+    /// attempt from the call's URL and the token.
+    async fn with_token<T, F, Fut>(&self, team: &TeamId, path: &str, mut request: F) -> Result<T, ClientError>
+    where
+        F: FnMut(String, String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClientError>>,
+    {
         let app = self.app(team)?;
         let mut refresh = false;
         let mut delay = self.retry.backoff;
@@ -239,9 +244,7 @@ impl WecomClient {
         loop {
             attempt += 1;
             let token = self.token(&app, refresh).await?;
-            let url = format!("{}/{path}", app.app.api_base);
-            let request = self.http.post(&url).map_err(ClientError::Refused)?;
-            match self.answer(request.query(&[("access_token", token)]).json(body)).await {
+            match request(format!("{}/{path}", app.app.api_base), token).await {
                 Err(ClientError::Wecom { code: code::INVALID_TOKEN | code::EXPIRED_TOKEN, .. }) if !refresh => {
                     refresh = true;
                 }
@@ -253,6 +256,44 @@ impl WecomClient {
                 other => return other,
             }
         }
+    }
+
+    /// POSTs `body` to `path` with the team's token (see [`Self::with_token`]).
+    pub async fn call(&self, team: &TeamId, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.with_token(team, path, |url, token| {
+            let request = self.http.post(&url).map(|r| r.query(&[("access_token", token)]).json(body));
+            async move { self.answer(request.map_err(ClientError::Refused)?).await }
+        })
+        .await
+    }
+
+    /// Downloads an operator's attachment with `media/get`, reading at most `max_bytes`.
+    /// WeCom answers the file itself, or JSON with an error code (40007 for a media id it
+    /// does not know or no longer keeps).
+    pub async fn get_media(&self, team: &TeamId, media_id: &str, max_bytes: u64) -> Result<Vec<u8>, ClientError> {
+        self.with_token(team, "media/get", |url, token| {
+            let request =
+                self.http.get(&url).map(|r| r.query(&[("access_token", token.as_str()), ("media_id", media_id)]));
+            async move {
+                let response = send(request.map_err(ClientError::Refused)?).await?;
+                let is_json = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/plain"));
+                if is_json || !response.status().is_success() {
+                    json_answer(response).await?;
+                    return Err(ClientError::Transport("media/get answered JSON without an error code".into()));
+                }
+                let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+                match read_limited(response, limit).await {
+                    Ok(bytes) => Ok(bytes.to_vec()),
+                    Err(switchboard_outbound::BodyError::TooLarge(_)) => Err(ClientError::TooLarge { max: max_bytes }),
+                    Err(e) => Err(ClientError::Transport(e.to_string())),
+                }
+            }
+        })
+        .await
     }
 
     /// Sends a text to members (`touser` joined by `|`), split into pieces within WeCom's
@@ -367,6 +408,28 @@ impl WecomClient {
     }
 }
 
+/// Sends a request through the outbound client; a refusal of the address guard is told apart.
+async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+    request.send().await.map_err(|e| match OutboundError::behind(&e) {
+        Some(refusal) => ClientError::Refused(refusal.clone()),
+        None => ClientError::Transport(e.without_url().to_string()),
+    })
+}
+
+/// Reads WeCom's JSON answer; a non-zero `errcode` is an error.
+async fn json_answer(response: reqwest::Response) -> Result<Value, ClientError> {
+    let status = response.status();
+    let body = read_limited(response, MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| ClientError::Transport(format!("HTTP {status}: {e}")))?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|_| ClientError::Transport(format!("HTTP {status}, body not JSON ({} bytes)", body.len())))?;
+    match body["errcode"].as_i64().unwrap_or(0) {
+        0 => Ok(body),
+        code => Err(ClientError::Wecom { code, message: body["errmsg"].as_str().unwrap_or_default().to_owned() }),
+    }
+}
+
 /// Splits text into pieces of at most `max` bytes at character boundaries (preferring line
 /// breaks), so no piece is refused for its size and nothing is cut off.
 pub fn split_text(text: &str, max: usize) -> Vec<String> {
@@ -419,6 +482,18 @@ impl Notifier for WecomClient {
             _ => self.send_text(team, &[to], &message.text).await,
         };
         sent.map_err(DeliveryError::from)
+    }
+}
+
+#[async_trait]
+impl MediaFetcher for WecomClient {
+    async fn fetch(&self, team: &TeamId, source: &AttachmentSource, max_bytes: u64) -> Result<Vec<u8>, FetchError> {
+        let AttachmentSource::WecomMedia { media_id } = source;
+        self.get_media(team, media_id, max_bytes).await.map_err(|e| match e {
+            ClientError::TooLarge { max } => FetchError::TooLarge { max },
+            e if e.retryable() => FetchError::Retryable(e.to_string()),
+            e => FetchError::Permanent(e.to_string()),
+        })
     }
 }
 

@@ -4,8 +4,10 @@
 //! template_card, size limit, at most 30 messages a minute per member with the rest dropped
 //! silently, the duplicate check), `appchat/create` (2..=2000 members, name ≤ 50 characters,
 //! chat id ≤ 32 `[0-9a-zA-Z]`, 86215 for an existing chat id) and `appchat/send` (40050 for an
-//! unknown chat), with the error codes WeCom uses. Tests can force error codes on the next
-//! calls (-1, 45009, 45033, …) and expire every token.
+//! unknown chat) and `media/get` (the file with its type and name, or 40007 for a media id it
+//! does not know or that is older than three days), with the error codes WeCom uses. Tests
+//! can force error codes on the next calls (-1, 45009, 45033, …), expire every token, and
+//! add or expire media.
 //!
 //! It also plays operators: [`CallbackSender`] encrypts and signs callbacks exactly as WeCom
 //! does and posts them with WeCom's retry behaviour (no 200 within 5 seconds: send the same
@@ -39,6 +41,8 @@ pub struct SimulatorConfig {
     pub token_ttl: Duration,
     /// Messages one member receives per minute before the rest are dropped (WeCom: 30).
     pub per_member_per_minute: usize,
+    /// How long media can be fetched after it was sent (WeCom: three days).
+    pub media_ttl: Duration,
 }
 
 impl SimulatorConfig {
@@ -50,6 +54,7 @@ impl SimulatorConfig {
             agent_id,
             token_ttl: Duration::from_secs(7200),
             per_member_per_minute: 30,
+            media_ttl: Duration::from_secs(3 * 24 * 3600),
         }
     }
 }
@@ -105,6 +110,15 @@ struct State {
     duplicates: HashMap<(String, String), Instant>,
     chats: Vec<Chat>,
     calls: u64,
+    media: HashMap<String, Media>,
+}
+
+/// A file an operator sent, as WeCom keeps it for `media/get`.
+struct Media {
+    bytes: Vec<u8>,
+    content_type: String,
+    file_name: String,
+    until: Instant,
 }
 
 /// The simulated WeCom API. Cheap to clone; clones share state.
@@ -163,6 +177,7 @@ impl WecomSimulator {
             .at("/cgi-bin/message/send", post(message_send))
             .at("/cgi-bin/appchat/create", post(appchat_create))
             .at("/cgi-bin/appchat/send", post(appchat_send))
+            .at("/cgi-bin/media/get", get(media_get))
             .data(self.clone())
             .map_to_response()
     }
@@ -220,6 +235,24 @@ impl WecomSimulator {
         self.state().chats.clone()
     }
 
+    /// Keeps a file as if an operator had sent it, fetchable for `media_ttl`; returns its
+    /// media id (for the callback that announces it).
+    pub fn add_media(&self, bytes: Vec<u8>, content_type: &str, file_name: &str) -> String {
+        let media_id = format!("sim-media-{}", uuid::Uuid::new_v4().simple());
+        let until = Instant::now() + self.config.media_ttl;
+        let media = Media { bytes, content_type: content_type.to_owned(), file_name: file_name.to_owned(), until };
+        self.state().media.insert(media_id.clone(), media);
+        media_id
+    }
+
+    /// Lets every media file expire, as three days passing would.
+    pub fn expire_media(&self) {
+        let now = Instant::now();
+        for media in self.state().media.values_mut() {
+            media.until = now;
+        }
+    }
+
     /// Counts a call and returns a forced error code, if one is queued.
     fn begin(&self) -> Option<i64> {
         let mut state = self.state();
@@ -247,6 +280,29 @@ impl WecomSimulator {
             Some(_) => Ok(()),
         }
     }
+}
+
+#[derive(Deserialize)]
+struct MediaQuery {
+    access_token: Option<String>,
+    media_id: Option<String>,
+}
+
+#[handler]
+fn media_get(Data(sim): Data<&WecomSimulator>, Query(query): Query<MediaQuery>) -> poem::Response {
+    use poem::IntoResponse;
+    if let Err(e) = sim.admit(query.access_token.as_deref()) {
+        return e.into_response();
+    }
+    let state = sim.state();
+    let media = query.media_id.as_deref().and_then(|id| state.media.get(id)).filter(|m| m.until > Instant::now());
+    let Some(media) = media else {
+        return error(code::INVALID_MEDIA_ID, "invalid media_id").into_response();
+    };
+    poem::Response::builder()
+        .content_type(media.content_type.clone())
+        .header("Content-disposition", format!("attachment; filename=\"{}\"", media.file_name))
+        .body(media.bytes.clone())
 }
 
 #[handler]

@@ -3,6 +3,7 @@
 //! what WeCom writes (CDATA included).
 
 use serde::Deserialize;
+use switchboard_schemas::attachment::AttachmentKind;
 
 /// Why a payload could not be read as WeCom XML. Never carries the payload itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,18 +111,22 @@ pub enum Body {
         /// The text.
         content: String,
     },
-    /// An image message.
-    Image {
+    /// An image, voice, video or file message: its bytes are fetched with `media/get`.
+    Media {
         /// WeCom's message id.
         msg_id: String,
-        /// Where the image can be fetched for a while.
-        pic_url: Option<String>,
-        /// The media id for the media API.
-        media_id: Option<String>,
+        /// Which kind (the `MsgType`).
+        kind: AttachmentKind,
+        /// The media id for the media API (valid for three days).
+        media_id: String,
+        /// A file's name (`FileName`), when WeCom gives one.
+        file_name: Option<String>,
+        /// A voice message's recognised text (`Recognition`), when speech recognition is on.
+        recognition: Option<String>,
     },
     /// An event.
     Event(Event),
-    /// Another message type (voice, video, location, link, file, …).
+    /// Another message type (location, link, …).
     Other {
         /// The `MsgType` value.
         msg_type: String,
@@ -154,10 +159,12 @@ struct RawMessage {
     content: Option<String>,
     #[serde(rename = "MsgId")]
     msg_id: Option<String>,
-    #[serde(rename = "PicUrl")]
-    pic_url: Option<String>,
     #[serde(rename = "MediaId")]
     media_id: Option<String>,
+    #[serde(rename = "FileName")]
+    file_name: Option<String>,
+    #[serde(rename = "Recognition")]
+    recognition: Option<String>,
     #[serde(rename = "AgentID")]
     agent_id: Option<String>,
     #[serde(rename = "Event")]
@@ -247,10 +254,12 @@ pub fn parse_message(xml: &str) -> Result<Message, XmlError> {
             // The text is kept as sent (an empty text is the engine's to refuse).
             content: raw.content.unwrap_or_default(),
         },
-        "image" => Body::Image {
+        "image" | "voice" | "video" | "file" => Body::Media {
             msg_id: non_empty(raw.msg_id).ok_or(missing("MsgId"))?,
-            pic_url: non_empty(raw.pic_url),
-            media_id: non_empty(raw.media_id),
+            kind: msg_type.parse().map_err(|_| missing("MsgType"))?,
+            media_id: non_empty(raw.media_id).ok_or(missing("MediaId"))?,
+            file_name: non_empty(raw.file_name),
+            recognition: non_empty(raw.recognition),
         },
         "event" => {
             let name = non_empty(raw.event).ok_or(missing("Event"))?;
@@ -321,10 +330,11 @@ impl Message {
                 xml.push_str(&cdata("Content", content));
                 xml.push_str(&format!("<MsgId>{}</MsgId>", escape_text(msg_id)));
             }
-            Body::Image { msg_id, pic_url, media_id } => {
-                xml.push_str(&cdata("MsgType", "image"));
-                push_opt(&mut xml, "PicUrl", pic_url);
-                push_opt(&mut xml, "MediaId", media_id);
+            Body::Media { msg_id, kind, media_id, file_name, recognition } => {
+                xml.push_str(&cdata("MsgType", kind.as_str()));
+                xml.push_str(&cdata("MediaId", media_id));
+                push_opt(&mut xml, "FileName", file_name);
+                push_opt(&mut xml, "Recognition", recognition);
                 xml.push_str(&format!("<MsgId>{}</MsgId>", escape_text(msg_id)));
             }
             Body::Event(event) => {
@@ -403,16 +413,26 @@ mod tests {
     }
 
     #[test]
-    fn image_and_events() {
-        let image = Message {
-            header: header(),
-            body: Body::Image {
-                msg_id: "42".into(),
-                pic_url: Some("http://p/1.jpg".into()),
-                media_id: Some("MEDIA_1".into()),
-            },
-        };
-        assert_eq!(parse_message(&image.to_xml()).unwrap(), image);
+    fn media_and_events() {
+        for (kind, file_name, recognition) in [
+            (AttachmentKind::Image, None, None),
+            (AttachmentKind::Voice, None, Some("奖品没到账".to_owned())),
+            (AttachmentKind::Video, None, None),
+            (AttachmentKind::File, Some("报名表 <2026>.xlsx".to_owned()), None),
+        ] {
+            let body = Body::Media { msg_id: "42".into(), kind, media_id: "MEDIA_1".into(), file_name, recognition };
+            let media = Message { header: header(), body };
+            assert_eq!(parse_message(&media.to_xml()).unwrap(), media);
+        }
+        // As WeCom writes an image: PicUrl beside the MediaId (not needed: the media API
+        // serves the bytes).
+        let image = "<xml><ToUserName><![CDATA[ww1]]></ToUserName><FromUserName><![CDATA[lisi]]></FromUserName>\
+                     <CreateTime>1348831860</CreateTime><MsgType><![CDATA[image]]></MsgType>\
+                     <PicUrl><![CDATA[http://p/1.jpg]]></PicUrl><MediaId><![CDATA[media_id]]></MediaId>\
+                     <MsgId>1234567890123456</MsgId><AgentID>1</AgentID></xml>";
+        assert!(matches!(parse_message(image).unwrap().body, Body::Media { kind: AttachmentKind::Image, .. }));
+        let without_media = image.replace("<MediaId><![CDATA[media_id]]></MediaId>", "");
+        assert_eq!(parse_message(&without_media), Err(XmlError::Missing { what: "message", element: "MediaId" }));
         for event in [
             Event::EnterAgent,
             Event::Click { key: "human".into() },
@@ -429,7 +449,7 @@ mod tests {
             assert_eq!(parse_message(&message.to_xml()).unwrap(), message);
         }
         let other =
-            Message { header: header(), body: Body::Other { msg_type: "voice".into(), msg_id: Some("9".into()) } };
+            Message { header: header(), body: Body::Other { msg_type: "location".into(), msg_id: Some("9".into()) } };
         assert_eq!(parse_message(&other.to_xml()).unwrap(), other);
     }
 

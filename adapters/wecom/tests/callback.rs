@@ -18,6 +18,7 @@ use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::Ranking;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::team::TeamCommand;
+use switchboard_schemas::attachment::AttachmentKind;
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{MatchCandidate, Roster, TeamSettings};
 use switchboard_schemas::{FaqId, StaffId, TeamId, UserId};
@@ -178,24 +179,30 @@ async fn the_official_sample_post_is_recorded_before_an_empty_200() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn text_and_images_become_received_messages() {
+async fn texts_become_received_messages_and_images_attachments_never_matched() {
     let dir = tempfile::tempdir().unwrap();
     let h = harness(dir.path()).await;
     let (status, body) = deliver(&h, &text("zhangsan", "m-1", "奖品库存不足怎么办？<急>")).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, ""));
     let image = Message {
         header: header("zhangsan", 1_700_000_001),
-        body: Body::Image {
+        body: Body::Media {
             msg_id: "m-2".into(),
-            pic_url: Some("http://p/x.jpg".into()),
-            media_id: Some("MEDIA9".into()),
+            kind: AttachmentKind::Image,
+            media_id: "MEDIA9".into(),
+            file_name: None,
+            recognition: None,
         },
     };
     assert_eq!(deliver(&h, &image).await.0, StatusCode::OK);
     let events = h.runtime.conversation_events(&team(), &UserId::new("zhangsan").unwrap()).await.unwrap();
     let texts: Vec<_> =
         events.iter().filter(|e| e.event_type == "MessageReceived").map(|e| e.payload["text"].clone()).collect();
-    assert_eq!(texts, vec![serde_json::json!("奖品库存不足怎么办？<急>"), serde_json::json!("[image] MEDIA9")]);
+    assert_eq!(texts, vec![serde_json::json!("奖品库存不足怎么办？<急>")], "the image is no text");
+    let attachment = events.iter().find(|e| e.event_type == "AttachmentReceived").expect("the image is recorded");
+    assert_eq!(attachment.payload["kind"], "image");
+    assert_eq!(attachment.payload["source"], serde_json::json!({"kind": "wecom_media", "media_id": "MEDIA9"}));
+    assert_eq!(attachment.payload["message_id"], "m-2");
     // Retries of one delivery share a correlation id derived from the message id.
     let correlation = switchboard_wecom::callback::correlation_id(&team(), "msg:m-1");
     assert!(events.iter().any(|e| e.correlation_id == correlation));
@@ -438,7 +445,7 @@ async fn events_that_map_to_nothing_append_nothing() {
         event("zhaoliu", 4, Event::Other { name: "subscribe".into() }),
         Message {
             header: header("zhaoliu", 5),
-            body: Body::Other { msg_type: "voice".into(), msg_id: Some("v1".into()) },
+            body: Body::Other { msg_type: "location".into(), msg_id: Some("v1".into()) },
         },
         // Authentic but refused by the engine: answered 200 (a retry cannot help), logged.
         text("zhaoliu", "empty", "   "),

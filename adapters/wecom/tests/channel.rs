@@ -1,6 +1,7 @@
 //! The whole WeCom channel against the simulator and a real event log: encrypted callbacks
 //! in, the engine and core deciding, the API client sending cards, notices, greetings and
-//! group chats out, and feedback clicks coming back.
+//! group chats out, feedback clicks coming back, and operators' attachments fetched with
+//! `media/get` into the blob store.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +12,8 @@ use std::time::Duration;
 use poem::http::StatusCode;
 use poem::test::TestClient;
 use poem::{EndpointExt, Route};
-use switchboard_embedded::{SqliteEventLog, SqliteOptions};
+use switchboard_embedded::{FileBlobStore, SqliteEventLog, SqliteOptions};
+use switchboard_engine::blobs::BlobStore;
 use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
 use switchboard_engine::log::EventLog;
 use switchboard_engine::ports::SystemClock;
@@ -19,6 +21,7 @@ use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{Core, CoreConfig, CoreHandle};
 use switchboard_engine::team::TeamCommand;
 use switchboard_outbound::OutboundPolicy;
+use switchboard_schemas::attachment::{AttachmentKind, ContentHash};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{Roster, TeamSettings};
 use switchboard_schemas::{FaqId, StaffId, TeamId, UserId};
@@ -40,7 +43,9 @@ struct Channel {
     runtime: Arc<Runtime>,
     simulator: WecomSimulator,
     sender: CallbackSender,
-    _core: CoreHandle,
+    blobs: Arc<FileBlobStore>,
+    wecom: Arc<WecomClient>,
+    core: Option<CoreHandle>,
     _dir: tempfile::TempDir,
 }
 
@@ -93,22 +98,31 @@ async fn channel() -> Channel {
         )
         .unwrap(),
     );
-    let config = CoreConfig { retry_base: Duration::from_millis(20), ..CoreConfig::default() };
-    let core = Core::new(runtime.clone(), Arc::new(KeywordMatcher::new()), wecom.clone(), config)
-        .with_group_chats(wecom.clone())
-        .spawn();
+    let blobs = Arc::new(FileBlobStore::open(dir.path().join("blobs")).unwrap());
+    let core = spawn_core(&runtime, &wecom, &blobs).await;
     let apps = WecomApps::new([(ops(), app.clone())]).unwrap();
-    let options = CallbackOptions { greeter: Some(wecom), ..CallbackOptions::default() };
+    let options = CallbackOptions { greeter: Some(wecom.clone()), ..CallbackOptions::default() };
     let endpoint = Route::new().nest(DEFAULT_MOUNT_PATH, routes(runtime.clone(), Arc::new(apps), options));
     let crypto = app.crypto(&ops()).unwrap();
     let sender = CallbackSender::new("unused", crypto, CORP, AGENT);
+    let client = TestClient::new(endpoint.boxed());
+    Channel { client, runtime, simulator, sender, blobs, wecom, core: Some(core), _dir: dir }
+}
+
+/// The asynchronous core over the channel, once it has caught up with the log.
+async fn spawn_core(runtime: &Arc<Runtime>, wecom: &Arc<WecomClient>, blobs: &Arc<FileBlobStore>) -> CoreHandle {
+    let config = CoreConfig { retry_base: Duration::from_millis(20), max_fetch_attempts: 4, ..CoreConfig::default() };
+    let core = Core::new(runtime.clone(), Arc::new(KeywordMatcher::new()), wecom.clone(), config)
+        .with_group_chats(wecom.clone())
+        .with_attachments(wecom.clone(), blobs.clone())
+        .spawn();
     for _ in 0..100 {
         if core.health().caught_up() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Channel { client: TestClient::new(endpoint.boxed()), runtime, simulator, sender, _core: core, _dir: dir }
+    core
 }
 
 fn message(user: &str, create_time: i64, body: Body) -> Message {
@@ -144,6 +158,19 @@ impl Channel {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("timed out waiting for {what}; delivered: {:?}", self.simulator.delivered());
+    }
+
+    /// Waits until the operator's conversation has an event of type `kind`; returns its
+    /// payload.
+    async fn until_event(&self, user: &str, kind: &str) -> serde_json::Value {
+        for _ in 0..250 {
+            let events = self.runtime.conversation_events(&ops(), &UserId::new(user).unwrap()).await.unwrap();
+            if let Some(event) = events.into_iter().find(|e| e.event_type == kind) {
+                return event.payload;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("timed out waiting for {kind}; events: {:?}", self.events(&ops(), user).await);
     }
 
     async fn events(&self, team: &TeamId, user: &str) -> Vec<String> {
@@ -259,4 +286,111 @@ async fn wecom_user_ids_with_dots_and_at_signs_are_served() {
     assert_eq!(c.callback(&question, None).await, StatusCode::OK);
     assert_eq!(count(&c.events(&ops(), "zhao.liu@corp").await, "MessageReceived"), 1);
     c.until("the answer to zhao.liu@corp", |s| s.delivered().iter().any(|m| m.to == ["zhao.liu@corp"])).await;
+}
+
+fn media(user: &str, msg_id: &str, kind: AttachmentKind, media_id: &str, file_name: Option<&str>) -> Message {
+    let body = Body::Media {
+        msg_id: msg_id.into(),
+        kind,
+        media_id: media_id.into(),
+        file_name: file_name.map(String::from),
+        recognition: None,
+    };
+    message(user, 1_700_000_000, body)
+}
+
+/// A PNG's first bytes and some more: what a screenshot looks like to the sniffer.
+fn screenshot_bytes() -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x02\x80\0\0\x01\xe0\x08\x06\0\0\0".to_vec();
+    png.extend((0..200_000u32).map(|i| (i % 251) as u8));
+    png
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screenshot_is_fetched_from_wecom_stored_by_its_hash_and_never_matched() {
+    let c = channel().await;
+    let bytes = screenshot_bytes();
+    let media_id = c.simulator.add_media(bytes.clone(), "image/png", "screenshot.png");
+    let screenshot = media("zhangsan", "50001", AttachmentKind::Image, &media_id, None);
+    assert_eq!(c.callback(&screenshot, None).await, StatusCode::OK);
+    assert_eq!(c.callback(&screenshot, None).await, StatusCode::OK, "WeCom's retry");
+    let stored = c.until_event("zhangsan", "AttachmentStored").await;
+    let hash = ContentHash::of(&bytes);
+    assert_eq!(stored["hash"], hash.as_str());
+    assert_eq!((stored["size"].as_u64(), stored["media_type"].as_str()), (Some(bytes.len() as u64), Some("png")));
+    assert_eq!(c.blobs.get(&ops(), &hash).await.unwrap(), Some(bytes), "the bytes are in the blob store");
+    // Asked for words, matched nothing.
+    c.until("the request for a description", |s| s.delivered().iter().any(|m| m.text().contains("描述"))).await;
+    let events = c.events(&ops(), "zhangsan").await;
+    assert_eq!(count(&events, "AttachmentReceived"), 1, "recorded once: {events:?}");
+    assert_eq!(count(&events, "MatchRequested"), 0, "{events:?}");
+    assert_eq!(count(&events, "MessageReceived"), 0, "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_wecom_no_longer_keeps_fails_at_once_and_staff_see_why() {
+    let c = channel().await;
+    let media_id = c.simulator.add_media(b"%PDF-1.7 report".to_vec(), "application/pdf", "report.pdf");
+    c.simulator.expire_media();
+    let file = media("lisi", "50002", AttachmentKind::File, &media_id, Some("report.pdf"));
+    assert_eq!(c.callback(&file, None).await, StatusCode::OK);
+    let failed = c.until_event("lisi", "AttachmentFetchFailed").await;
+    assert_eq!(failed["attempts"], 1, "40007 is never retried");
+    assert!(failed["reason"].as_str().unwrap().contains("40007"), "{failed}");
+    assert!(c.blobs.list(&ops()).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_wecom_is_tried_again_and_the_type_comes_from_the_bytes_not_the_name() {
+    let c = channel().await;
+    // A file named like a picture that is a web page: stored as markup, never as an image.
+    let page = b"<html><script>alert(1)</script></html>".to_vec();
+    let media_id = c.simulator.add_media(page.clone(), "image/png", "prize.png");
+    // Busy for longer than the client's own three attempts: the core tries again later.
+    c.simulator.fail_next(&[-1, -1, -1, -1]);
+    let file = media("wangwu", "50003", AttachmentKind::File, &media_id, Some("prize.png"));
+    assert_eq!(c.callback(&file, None).await, StatusCode::OK);
+    let stored = c.until_event("wangwu", "AttachmentStored").await;
+    assert_eq!(stored["media_type"], "markup");
+    assert_eq!(c.blobs.get(&ops(), &ContentHash::of(&page)).await.unwrap(), Some(page));
+    let received = c.until_event("wangwu", "AttachmentReceived").await;
+    assert_eq!(received["name"], "prize.png", "the name is kept for staff, never trusted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attachment_over_the_team_limit_is_refused_without_storing_it() {
+    let c = channel().await;
+    let mut settings = TeamSettings::default();
+    settings.attachments.max_bytes = 1024;
+    let cause = Causation::root(Uuid::now_v7());
+    c.runtime.team(&ops(), TeamCommand::Configure { settings: Box::new(settings) }, cause).await.unwrap();
+    let media_id = c.simulator.add_media(screenshot_bytes(), "image/png", "big.png");
+    assert_eq!(
+        c.callback(&media("zhaoliu", "50004", AttachmentKind::Image, &media_id, None), None).await,
+        StatusCode::OK
+    );
+    let failed = c.until_event("zhaoliu", "AttachmentFetchFailed").await;
+    assert_eq!(failed["attempts"], 1);
+    assert!(failed["reason"].as_str().unwrap().contains("1024 bytes"), "{failed}");
+    assert!(c.blobs.list(&ops()).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_between_receiving_and_fetching_loses_nothing() {
+    let mut c = channel().await;
+    c.core.take().unwrap().shutdown().await;
+    let bytes = screenshot_bytes();
+    let media_id = c.simulator.add_media(bytes.clone(), "image/png", "screenshot.png");
+    assert_eq!(
+        c.callback(&media("sunqi", "50005", AttachmentKind::Image, &media_id, None), None).await,
+        StatusCode::OK
+    );
+    c.until_event("sunqi", "AttachmentReceived").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(count(&c.events(&ops(), "sunqi").await, "AttachmentStored"), 0, "nothing fetches while stopped");
+    // The next start finds the attachment pending in the log and fetches it.
+    c.core = Some(spawn_core(&c.runtime, &c.wecom, &c.blobs).await);
+    let stored = c.until_event("sunqi", "AttachmentStored").await;
+    assert_eq!(stored["hash"], ContentHash::of(&bytes).as_str());
+    assert_eq!(count(&c.events(&ops(), "sunqi").await, "AttachmentStored"), 1);
 }
