@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Duration, Utc};
-use switchboard_schemas::attachment::{AttachmentKind, AttachmentSource, ContentHash, MediaType};
+use switchboard_schemas::attachment::{AttachmentKind, AttachmentSource, ContentHash, ImageSize, MediaType};
 use switchboard_schemas::event::*;
 use switchboard_schemas::oncall::{ClockKind, EscalationTarget, TargetKind};
 use switchboard_schemas::{ConversationEvent, FaqId, MessageId, StaffId, UserId};
@@ -325,6 +325,8 @@ pub enum AttachmentOutcome {
         size: u64,
         /// What the bytes are.
         media_type: MediaType,
+        /// A picture's size as its header states it.
+        image_size: Option<ImageSize>,
     },
     /// Given up on.
     Failed {
@@ -1100,12 +1102,13 @@ pub fn decide(
             };
             let attachment_id = *attachment_id;
             let event: ConversationEvent = match outcome {
-                AttachmentOutcome::Stored { hash, size, media_type } => AttachmentStored {
+                AttachmentOutcome::Stored { hash, size, media_type, image_size } => AttachmentStored {
                     session_id,
                     attachment_id,
                     hash: hash.clone(),
                     size: *size,
                     media_type: *media_type,
+                    image_size: *image_size,
                 }
                 .into(),
                 AttachmentOutcome::Failed { attempts, reason } => AttachmentFetchFailed {

@@ -21,7 +21,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use switchboard_schemas::attachment::MediaType;
+use switchboard_schemas::attachment::{image_size, MediaType};
 use switchboard_schemas::envelope::Causation;
 use switchboard_schemas::event::{
     AttachmentFetchFailed, AttachmentReceived, AttachmentStored, GroupChatRequested, MatchDecision,
@@ -713,9 +713,17 @@ impl Core {
             let failure = match fetcher.fetch(&team, &received.source, max_bytes).await {
                 Ok(bytes) => {
                     let media_type = MediaType::sniff(&bytes);
+                    let image_size = image_size(&bytes);
                     let blob = Blob::new(bytes);
                     match blobs.put(&team, &blob, self.runtime.now()).await {
-                        Ok(info) => break AttachmentOutcome::Stored { hash: info.hash, size: info.size, media_type },
+                        Ok(info) => {
+                            break AttachmentOutcome::Stored {
+                                hash: info.hash,
+                                size: info.size,
+                                media_type,
+                                image_size,
+                            }
+                        }
                         Err(e) => e.to_string(),
                     }
                 }

@@ -165,7 +165,12 @@ fn the_fetch_outcome_is_recorded_once_even_after_the_session_closed() {
         (ids[0], ids[1])
     };
     s.given(Command::CloseByOperator);
-    let stored = AttachmentOutcome::Stored { hash: ContentHash::of(b"png"), size: 3, media_type: MediaType::Png };
+    let stored = AttachmentOutcome::Stored {
+        hash: ContentHash::of(b"png"),
+        size: 3,
+        media_type: MediaType::Png,
+        image_size: None,
+    };
     let events = s.when(Command::RecordAttachment { attachment_id: first, outcome: stored.clone() });
     assert_eq!(events, ["AttachmentStored"]);
     assert!(s.when(Command::RecordAttachment { attachment_id: first, outcome: stored }).is_empty(), "once");

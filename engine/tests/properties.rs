@@ -143,7 +143,12 @@ fn command(s: &Scenario, step: &Step, counter: &mut u32) -> Option<Command> {
         Step::Fetched(ok) => {
             let (&attachment_id, _) = state.pending_attachments.iter().next()?;
             let outcome = if *ok {
-                AttachmentOutcome::Stored { hash: ContentHash::of(b"png"), size: 3, media_type: MediaType::Png }
+                AttachmentOutcome::Stored {
+                    hash: ContentHash::of(b"png"),
+                    size: 3,
+                    media_type: MediaType::Png,
+                    image_size: None,
+                }
             } else {
                 AttachmentOutcome::Failed { attempts: 3, reason: "40007 invalid media_id".into() }
             };

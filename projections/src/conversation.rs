@@ -81,6 +81,8 @@ pub enum AttachmentState {
         size: u64,
         /// What the bytes are.
         media_type: MediaType,
+        /// Whether the console may show it as a picture (a raster image of a safe size).
+        inline: bool,
     },
     /// The fetch was given up on.
     Failed {
@@ -283,7 +285,12 @@ fn fold_session(sessions: &mut Vec<SessionView>, event: &ConversationEvent, at: 
         }),
         E::AttachmentStored(e) => {
             if let Some(a) = session.attachments.iter_mut().find(|a| a.attachment_id == e.attachment_id) {
-                a.state = AttachmentState::Stored { hash: e.hash.clone(), size: e.size, media_type: e.media_type };
+                a.state = AttachmentState::Stored {
+                    hash: e.hash.clone(),
+                    size: e.size,
+                    media_type: e.media_type,
+                    inline: e.media_type.is_shown_inline(e.image_size),
+                };
             }
         }
         E::AttachmentFetchFailed(e) => {

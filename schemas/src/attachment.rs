@@ -104,6 +104,27 @@ impl MediaType {
         matches!(self, Self::Png | Self::Jpeg | Self::Gif | Self::Webp | Self::Bmp)
     }
 
+    /// Whether these bytes may be shown in a browser: a raster image whose header states a
+    /// size a browser decodes without trouble. A picture that claims 100,000 × 100,000
+    /// pixels (a decompression bomb in a few kilobytes) or whose size cannot be read is
+    /// only ever a download.
+    pub fn shows_inline(bytes: &[u8]) -> bool {
+        Self::sniff(bytes).is_shown_inline(image_size(bytes))
+    }
+
+    /// Whether a file of this type whose header states `size` may be shown in a browser
+    /// (see [`MediaType::shows_inline`]).
+    pub fn is_shown_inline(self, size: Option<ImageSize>) -> bool {
+        self.is_inline_image()
+            && size.is_some_and(|ImageSize { width: w, height: h }| {
+                w > 0
+                    && h > 0
+                    && w <= MAX_INLINE_SIDE
+                    && h <= MAX_INLINE_SIDE
+                    && u64::from(w) * u64::from(h) <= MAX_INLINE_PIXELS
+            })
+    }
+
     /// Reads the type from the first bytes. A name or a declared type is never consulted:
     /// a file named `a.png` that holds HTML is markup.
     pub fn sniff(bytes: &[u8]) -> Self {
@@ -159,6 +180,74 @@ impl MediaType {
     }
 }
 
+/// The longest side of a picture shown inline, in pixels.
+pub const MAX_INLINE_SIDE: u32 = 16_384;
+/// The most pixels of a picture shown inline (40 megapixels: a phone photo is 12 to 50).
+pub const MAX_INLINE_PIXELS: u64 = 40_000_000;
+
+/// A picture's size as its header states it, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImageSize {
+    /// Pixels across.
+    pub width: u32,
+    /// Pixels down.
+    pub height: u32,
+}
+
+/// The width and height a raster image's header states, read from at most its first 64 KiB
+/// (a JPEG's size follows its metadata); none when the header cannot be read.
+pub fn image_size(bytes: &[u8]) -> Option<ImageSize> {
+    image_dimensions(bytes).map(|(width, height)| ImageSize { width, height })
+}
+
+fn image_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let u16_be = |at: usize| bytes.get(at..at + 2).map(|b| u32::from(u16::from_be_bytes([b[0], b[1]])));
+    let u16_le = |at: usize| bytes.get(at..at + 2).map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])));
+    let u32_be = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let i32_le = |at: usize| bytes.get(at..at + 4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]).unsigned_abs());
+    let u24_le = |at: usize| bytes.get(at..at + 3).map(|b| u32::from_le_bytes([b[0], b[1], b[2], 0]));
+    match MediaType::sniff(bytes) {
+        MediaType::Png if bytes.get(12..16) == Some(b"IHDR") => Some((u32_be(16)?, u32_be(20)?)),
+        MediaType::Gif => Some((u16_le(6)?, u16_le(8)?)),
+        MediaType::Bmp => Some((i32_le(18)?, i32_le(22)?)),
+        MediaType::Webp => match bytes.get(12..16)? {
+            b"VP8 " => Some((u16_le(26)? & 0x3fff, u16_le(28)? & 0x3fff)),
+            b"VP8L" => {
+                let b = bytes.get(21..25)?;
+                let bits = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                Some(((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1))
+            }
+            b"VP8X" => Some((u24_le(24)? + 1, u24_le(27)? + 1)),
+            _ => None,
+        },
+        MediaType::Jpeg => {
+            // Walk the segments to the first start-of-frame marker.
+            let mut at = 2;
+            while at + 9 < bytes.len().min(64 * 1024) {
+                if bytes[at] != 0xff {
+                    return None;
+                }
+                let marker = bytes[at + 1];
+                if marker == 0xff {
+                    at += 1;
+                    continue;
+                }
+                let length = usize::try_from(u16_be(at + 2)?).ok()?;
+                let start_of_frame = matches!(marker, 0xc0..=0xcf) && !matches!(marker, 0xc4 | 0xc8 | 0xcc);
+                if start_of_frame {
+                    return Some((u16_be(at + 7)?, u16_be(at + 5)?));
+                }
+                if length < 2 {
+                    return None;
+                }
+                at += 2 + length;
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
 /// The SHA-256 of a blob's bytes, in lower-case hex: its name in every blob store, so the
 /// same bytes are stored once and a name always means the same bytes.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
@@ -172,6 +261,11 @@ pub struct ContentHash(String);
 pub struct BadContentHash(pub String);
 
 impl ContentHash {
+    /// Its length in characters.
+    pub const MAX_LEN: usize = 64;
+    /// Its rule as a regular expression, for documents that declare it.
+    pub const PATTERN: &'static str = "^[0-9a-f]{64}$";
+
     /// The hash of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
         let digest = Sha256::digest(bytes);
@@ -188,7 +282,7 @@ impl ContentHash {
     }
 
     fn declare_rule(schema: &mut schemars::Schema) {
-        schema.insert("pattern".into(), "^[0-9a-f]{64}$".into());
+        schema.insert("pattern".into(), Self::PATTERN.into());
     }
 }
 
@@ -278,6 +372,9 @@ pub struct AttachmentStored {
     pub size: u64,
     /// What the bytes are.
     pub media_type: MediaType,
+    /// A picture's size as its header states it (none for anything else, or a header that
+    /// cannot be read); the console shows a picture only when the size is safe to decode.
+    pub image_size: Option<ImageSize>,
 }
 
 /// An attachment's bytes could not be fetched, after every retry; staff see why.
@@ -330,6 +427,37 @@ mod tests {
         // A GIF header followed by script (a polyglot) is a GIF: served as an image with
         // nosniff, a browser decodes it as a picture and never runs it.
         assert!(MediaType::sniff(b"GIF89a/*<script>alert(1)</script>*/").is_inline_image());
+    }
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        png.extend(width.to_be_bytes());
+        png.extend(height.to_be_bytes());
+        png.extend([8, 6, 0, 0, 0]);
+        png
+    }
+
+    #[test]
+    fn pictures_show_inline_only_at_a_size_a_browser_decodes_safely() {
+        assert_eq!(image_size(&png(640, 480)), Some(ImageSize { width: 640, height: 480 }));
+        assert!(MediaType::shows_inline(&png(4032, 3024)), "a phone photo");
+        assert!(!MediaType::shows_inline(&png(100_000, 100_000)), "a decompression bomb is a download");
+        assert!(!MediaType::shows_inline(&png(20_000, 10)), "too wide");
+        assert!(!MediaType::shows_inline(&png(0, 10)));
+        assert!(!MediaType::shows_inline(&png(640, 480)[..20]), "a truncated header is a download");
+        let gif = b"GIF89a\x80\x02\xe0\x01\0\0\0";
+        assert_eq!(image_dimensions(gif), Some((640, 480)));
+        // A JPEG: SOI, an APP0 segment, then a baseline frame of 480 rows × 640 columns.
+        let jpeg =
+            b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0\xff\xc0\0\x11\x08\x01\xe0\x02\x80\x03\x01\x22\0";
+        assert_eq!(image_dimensions(jpeg), Some((640, 480)));
+        assert!(MediaType::shows_inline(jpeg));
+        // A JPEG whose segment lengths loop or run off the end is read as no size.
+        assert_eq!(image_size(b"\xff\xd8\xff\xe0\0\x00\xff\xe0\0\x00\0\0\0\0"), None);
+        assert_eq!(image_size(b"\xff\xd8\xff\xe0\xff\xff\0\0\0\0\0\0\0\0"), None);
+        let webp = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0\x7f\x02\0\xdf\x01\0";
+        assert_eq!(image_dimensions(webp), Some((640, 480)));
+        assert!(!MediaType::shows_inline(b"<svg width='10' height='10'/>"), "markup never shows");
     }
 
     #[test]

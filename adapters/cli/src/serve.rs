@@ -552,6 +552,7 @@ pub async fn run(mut config: Config, args: ServeArgs) -> Result<()> {
         instruments: instruments.clone(),
         hit_tester,
         replayer,
+        blobs,
     });
     let serves_http = args.roles.contains(&Role::Http);
     let mut app = poem::Route::new();

@@ -1,6 +1,10 @@
 //! A file the API sends in one of several formats. poem-openapi keeps one media type per
 //! status (a second `200` variant replaces the first in the document), so a download whose
 //! format the caller picks is one response listing every media type it may carry.
+//!
+//! Every file is sent with `X-Content-Type-Options: nosniff` and a sandboxing
+//! `Content-Security-Policy`, so a browser never runs what a file holds, and with a
+//! `Content-Disposition` that names it (RFC 6266, the name UTF-8 encoded as RFC 8187 says).
 
 use std::marker::PhantomData;
 
@@ -23,23 +27,62 @@ pub struct Download<K: DownloadKinds> {
     content_type: &'static str,
     bytes: Vec<u8>,
     disposition: String,
+    immutable: bool,
     kinds: PhantomData<K>,
 }
 
 impl<K: DownloadKinds> Download<K> {
     /// `bytes` as `content_type` (one of `K::CONTENT_TYPES`), saved as `file_name`.
     pub fn new(content_type: &'static str, bytes: Vec<u8>, file_name: &str) -> Self {
-        debug_assert!(K::CONTENT_TYPES.contains(&content_type), "{content_type} is not declared");
-        let disposition = format!("attachment; filename=\"{file_name}\"");
-        Self { content_type, bytes, disposition, kinds: PhantomData }
+        Self::with_disposition("attachment", content_type, bytes, file_name)
     }
+
+    /// `bytes` as `content_type`, shown by the browser (a picture) and saved as `file_name`.
+    pub fn inline(content_type: &'static str, bytes: Vec<u8>, file_name: &str) -> Self {
+        Self::with_disposition("inline", content_type, bytes, file_name)
+    }
+
+    fn with_disposition(kind: &str, content_type: &'static str, bytes: Vec<u8>, file_name: &str) -> Self {
+        debug_assert!(K::CONTENT_TYPES.contains(&content_type), "{content_type} is not declared");
+        let disposition = disposition(kind, file_name);
+        Self { content_type, bytes, disposition, immutable: false, kinds: PhantomData }
+    }
+
+    /// Lets the browser keep the file: its address names these bytes forever.
+    pub fn immutable(mut self) -> Self {
+        self.immutable = true;
+        self
+    }
+}
+
+/// A `Content-Disposition` naming `file_name`: an ASCII `filename` (other characters as
+/// `_`) for old browsers and the exact name as `filename*`; quotes, backslashes, path
+/// separators and control characters never reach the header.
+fn disposition(kind: &str, file_name: &str) -> String {
+    let name: String =
+        file_name.chars().map(|c| if c.is_control() || matches!(c, '/' | '\\') { '_' } else { c }).collect();
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' || c == ' ' { c } else { '_' }).collect();
+    let mut encoded = String::new();
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 impl<K: DownloadKinds> IntoResponse for Download<K> {
     fn into_response(self) -> poem::Response {
+        let cache = if self.immutable { "private, max-age=31536000, immutable" } else { "no-store" };
         poem::Response::builder()
             .header(header::CONTENT_TYPE, self.content_type)
             .header(header::CONTENT_DISPOSITION, self.disposition)
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+            .header(header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox")
+            .header(header::CACHE_CONTROL, cache)
             .body(self.bytes)
     }
 }
@@ -59,13 +102,27 @@ impl<K: DownloadKinds> ApiResponse for Download<K> {
                     .iter()
                     .map(|&content_type| MetaMediaType { content_type, schema: binary.clone() })
                     .collect(),
-                headers: vec![MetaHeader {
-                    name: "Content-Disposition".into(),
-                    description: Some("attachment, with the file's name".into()),
+                headers: [
+                    (
+                        "Content-Disposition",
+                        "`attachment` (or `inline` for a picture the console shows), with the file's name",
+                    ),
+                    ("X-Content-Type-Options", "`nosniff`: the type is never guessed from the bytes"),
+                    ("Content-Security-Policy", "`default-src 'none'; sandbox`: nothing in the file runs"),
+                    (
+                        "Cache-Control",
+                        "`no-store`, or `private, max-age=31536000, immutable` for content-addressed files",
+                    ),
+                ]
+                .into_iter()
+                .map(|(name, description)| MetaHeader {
+                    name: name.into(),
+                    description: Some(description.into()),
                     required: true,
                     deprecated: false,
                     schema: String::schema_ref(),
-                }],
+                })
+                .collect(),
             }],
         }
     }
@@ -79,3 +136,20 @@ pub const CSV: &str = "text/csv; charset=utf-8";
 pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 /// The media type of JSON Lines.
 pub const JSONL: &str = "application/x-ndjson";
+
+#[cfg(test)]
+mod tests {
+    use super::disposition;
+
+    #[test]
+    fn a_file_name_never_breaks_out_of_its_header() {
+        assert_eq!(
+            disposition("attachment", "report.xlsx"),
+            "attachment; filename=\"report.xlsx\"; filename*=UTF-8''report.xlsx"
+        );
+        let hostile = disposition("attachment", "a\"; filename=evil.html\r\n/../报名表.xlsx");
+        assert_eq!(hostile.matches('"').count(), 2, "{hostile}");
+        assert!(!hostile.contains('\r') && !hostile.contains('\n') && !hostile.contains('/'), "{hostile}");
+        assert!(hostile.ends_with("%E6%8A%A5%E5%90%8D%E8%A1%A8.xlsx"), "{hostile}");
+    }
+}

@@ -6,10 +6,11 @@ use poem_openapi::{Enum, Object};
 use switchboard_engine::threshold_replay::DecisionKind;
 use switchboard_projections::candidates::CandidateGroup;
 use switchboard_projections::conversation::{
-    ConversationView, MatchView, MessageView, SessionView, Speaker, TimelineEntry,
+    AttachmentState, AttachmentView, ConversationView, MatchView, MessageView, SessionView, Speaker, TimelineEntry,
 };
 use switchboard_projections::sessions::SessionRow;
 use switchboard_projections::store::{Count, HandoverFigures, Percentiles, Period, Statistics};
+use switchboard_schemas::attachment::AttachmentKind;
 use switchboard_schemas::event::{MatchCandidate, MatchDecision, Recipient, SessionStatus};
 use switchboard_schemas::oncall::TargetKind;
 use switchboard_schemas::RecordedEvent;
@@ -170,6 +171,112 @@ pub struct Session {
     pub remarks: Vec<Remark>,
     /// Every FAQ lookup, with the ranked candidates and their scores.
     pub matches: Vec<FaqLookup>,
+    /// Attachments the operator sent (screenshots, files, voice, video), in order.
+    pub attachments: Vec<Attachment>,
+}
+
+/// What kind of attachment the operator sent, as the channel says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum AttachmentKindName {
+    /// A picture.
+    Image,
+    /// A file.
+    File,
+    /// A voice message.
+    Voice,
+    /// A video.
+    Video,
+}
+
+impl From<AttachmentKind> for AttachmentKindName {
+    fn from(kind: AttachmentKind) -> Self {
+        match kind {
+            AttachmentKind::Image => Self::Image,
+            AttachmentKind::File => Self::File,
+            AttachmentKind::Voice => Self::Voice,
+            AttachmentKind::Video => Self::Video,
+        }
+    }
+}
+
+/// Where an attachment's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum AttachmentStateName {
+    /// Being fetched from the channel.
+    Fetching,
+    /// Stored: `url` serves them.
+    Stored,
+    /// Could not be fetched: `failure` says why.
+    Failed,
+}
+
+/// An attachment the operator sent.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Attachment {
+    /// Its id.
+    pub attachment_id: Uuid,
+    /// Its position in the event log.
+    pub position: u64,
+    /// When it arrived.
+    pub at: DateTime<Utc>,
+    /// What the channel says it is.
+    pub kind: AttachmentKindName,
+    /// The file name the sender gave (shown, never used to decide the type).
+    pub name: Option<String>,
+    /// Whether its bytes are here.
+    pub state: AttachmentStateName,
+    /// Stored: the SHA-256 of its bytes.
+    #[oai(validator(pattern = "^[0-9a-f]{64}$"))]
+    pub hash: Option<String>,
+    /// Stored: its size in bytes.
+    pub size: Option<u64>,
+    /// Stored: the MIME type it is served as, read from its bytes.
+    pub media_type: Option<String>,
+    /// Stored: whether the console shows it as a picture (a raster image of a size a
+    /// browser decodes safely); otherwise it is only downloaded.
+    pub inline: bool,
+    /// Stored: where any key of the team downloads it.
+    pub url: Option<String>,
+    /// Failed: why.
+    pub failure: Option<String>,
+}
+
+impl Attachment {
+    fn of(team: &str, view: &AttachmentView) -> Self {
+        let mut attachment = Attachment {
+            attachment_id: view.attachment_id,
+            position: view.position,
+            at: view.at,
+            kind: view.kind.into(),
+            name: view.name.clone(),
+            state: AttachmentStateName::Fetching,
+            hash: None,
+            size: None,
+            media_type: None,
+            inline: false,
+            url: None,
+            failure: None,
+        };
+        match &view.state {
+            AttachmentState::Fetching => {}
+            AttachmentState::Stored { hash, size, media_type, inline } => {
+                attachment.state = AttachmentStateName::Stored;
+                attachment.hash = Some(hash.to_string());
+                attachment.size = Some(*size);
+                attachment.media_type = Some(media_type.mime().to_owned());
+                attachment.inline = *inline;
+                attachment.url = Some(format!("/api/v1/teams/{team}/attachments/{hash}"));
+            }
+            AttachmentState::Failed { reason } => {
+                attachment.state = AttachmentStateName::Failed;
+                attachment.failure = Some(reason.clone());
+            }
+        }
+        attachment
+    }
 }
 
 /// One candidate of an FAQ lookup.
@@ -270,8 +377,8 @@ impl From<MatchCandidate> for LookupCandidate {
     }
 }
 
-impl From<&SessionView> for Session {
-    fn from(s: &SessionView) -> Self {
+impl Session {
+    fn of(team: &str, s: &SessionView) -> Self {
         Session {
             session_id: s.session_id,
             opened_at: s.opened_at,
@@ -289,6 +396,7 @@ impl From<&SessionView> for Session {
                 .map(|r| Remark { at: r.at, author: r.author.to_string(), text: r.text.clone() })
                 .collect(),
             matches: s.matches.iter().map(FaqLookup::from).collect(),
+            attachments: s.attachments.iter().map(|a| Attachment::of(team, a)).collect(),
         }
     }
 }
@@ -347,7 +455,7 @@ impl Conversation {
             user: user.to_owned(),
             version: view.version,
             at,
-            sessions: view.sessions.iter().map(Session::from).collect(),
+            sessions: view.sessions.iter().map(|s| Session::of(team, s)).collect(),
             timeline: view.timeline.iter().map(TimelineLine::from).collect(),
         }
     }

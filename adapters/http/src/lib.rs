@@ -27,6 +27,7 @@ pub(crate) mod allow;
 mod api;
 #[cfg(feature = "testing")]
 pub mod api_contract;
+mod attachments;
 pub mod auth;
 mod channel;
 mod console;
@@ -56,6 +57,7 @@ use poem::web::{Data, Json};
 use poem::{get, handler, http::StatusCode, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 use serde::Serialize;
+use switchboard_engine::blobs::BlobStore;
 use switchboard_engine::hit_test::HitTester;
 use switchboard_engine::runtime::Runtime;
 use switchboard_engine::services::{CoreHealth, CoreTask, ParkedItem};
@@ -108,6 +110,8 @@ pub struct AppState {
     pub hit_tester: Arc<HitTester>,
     /// Replays a team's past matches at other thresholds (the FAQ page's replay).
     pub replayer: Arc<ThresholdReplayer>,
+    /// Operators' attachments, served to their team.
+    pub blobs: Arc<dyn BlobStore>,
 }
 
 impl AppState {
@@ -339,6 +343,16 @@ async fn metrics(Data(state): Data<&Arc<AppState>>) -> poem::Response {
         )
         .counter("switchboard_core_timers_fired", "Timers this instance fired.", h.timers_fired.load(Relaxed))
         .counter(
+            "switchboard_core_attachments_stored",
+            "Operators' attachments this instance fetched and stored.",
+            h.attachments_stored.load(Relaxed),
+        )
+        .counter(
+            "switchboard_core_attachments_failed",
+            "Operators' attachments this instance gave up fetching (see the conversation for why).",
+            h.attachments_failed.load(Relaxed),
+        )
+        .counter(
             "switchboard_core_parked",
             "Items the core set aside because working on them panicked (see /healthz with an administrator key).",
             h.parked_total.load(Relaxed),
@@ -359,6 +373,7 @@ async fn metrics(Data(state): Data<&Arc<AppState>>) -> poem::Response {
         ("deliveries", &pending.deliveries),
         ("group_chats", &pending.group_chats),
         ("timers", &pending.timers),
+        ("attachments", &pending.attachments),
     ] {
         out.gauge(
             &format!("switchboard_pending_{kind}"),
@@ -491,6 +506,7 @@ pub fn app(state: Arc<AppState>, api: bool) -> impl poem::Endpoint<Output = poem
             webhooks::WebhooksApi { state: state.clone() },
             user_tokens::UserTokensApi { state: state.clone() },
             oncall::OnCallApi { state: state.clone() },
+            attachments::AttachmentsApi { state: state.clone() },
         );
         let service = OpenApiService::new(apis, "Switchboard", env!("CARGO_PKG_VERSION")).server("/api/v1");
         let poem_spec = service.spec();

@@ -358,6 +358,10 @@ text_rules! {
     FaqCategory: 0, bounds::MAX_CATEGORY_CHARS, None;
     /// An ISO week such as `2026-W47`; week 53 exists only in some years.
     IsoWeek: 8, 8, Some("^[0-9]{4}-W(0[1-9]|[1-4][0-9]|5[0-3])$");
+    /// The name of an attachment's blob: the SHA-256 of its bytes in lower-case hex.
+    ContentHashText: 64, 64, Some("^[0-9a-f]{64}$");
+    /// The name a downloaded attachment is saved as.
+    FileNameText: 1, bounds::MAX_FILE_NAME_CHARS, None;
     /// The `next` of a page of sessions, passed back as it was.
     SessionCursor: 38, 56, Some(r"^-?[0-9]{1,18}\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
 }

@@ -14,7 +14,7 @@ use crate::{app, ApiChannel, AppState, Backends, GlobalAdmins, HttpLimits, LiveC
 use poem::http::StatusCode;
 use poem::test::TestClient;
 use serde_json::Value;
-use switchboard_embedded::{SqliteEventLog, SqliteOptions};
+use switchboard_embedded::{FileBlobStore, SqliteEventLog, SqliteOptions};
 use switchboard_engine::catalog::{CatalogCommand, FaqEntry};
 use switchboard_engine::hit_test::HitTester;
 use switchboard_engine::log::EventLog;
@@ -173,6 +173,7 @@ pub async fn harness_with(limits: HttpLimits) -> Harness {
         instruments: switchboard_telemetry::Instruments::default(),
         hit_tester,
         replayer: Arc::new(ThresholdReplayer::new(runtime.clone())),
+        blobs: Arc::new(FileBlobStore::open(dir.path().join("blobs")).unwrap()),
     });
     let client = TestClient::new(poem::EndpointExt::boxed(app(state.clone(), true)));
     // Wait until the core has caught up so matching can run.
