@@ -1,5 +1,5 @@
 // The admin console used as a person would, in headless Chromium: log in, open a session,
-// add a remark, close it, upload an FAQ file (a bad one first), try a question, replay past
+// see an operator's screenshot (thumbnail, full size), add a remark, close it, upload an FAQ file (a bad one first), try a question, replay past
 // questions at other thresholds (and save them, derive and save a threshold from a target
 // precision, then put them back), approve a candidate, read the statistics (hand-overs too),
 // show only the sessions that missed a response target,
@@ -119,6 +119,23 @@ await check('a session opens with its timeline and matched FAQs with scores', as
   const scores = await page.locator('table.scores tbody tr').count();
   expect(scores >= 1, 'ranked candidates with scores');
   await shot('03-conversation');
+});
+
+await check('a screenshot sent in WeCom shows as a thumbnail and opens full size', async () => {
+  await page.goto(`${base}/console/#/teams/demo/conversations/photo_user`);
+  await page.waitForSelector('[data-test=attachment-thumb]');
+  await page.waitForFunction(() => {
+    const img = document.querySelector('[data-test=attachment-thumb]');
+    return img && img.complete && img.naturalWidth === 320;
+  });
+  await page.click('.thumb-button');
+  await page.waitForSelector('[data-test=attachment-full][open]');
+  const full = await page.locator('[data-test=attachment-full] img').evaluate((img) => img.naturalWidth);
+  expect(full === 320, `the full-size picture is shown (${full} px)`);
+  await shot('05-attachment');
+  await page.click('[data-test=attachment-full]');
+  await page.goto(`${base}/console/#/teams/demo/conversations/lisi`);
+  await page.waitForSelector('[data-test=session]');
 });
 
 await check('a remark is added inline', async () => {

@@ -110,6 +110,48 @@ async function download(path, name) {
   } catch (e) { failed(e); }
 }
 
+/** Shows a picture fetched with the key (an <img> cannot send it) from a blob URL. */
+async function showPicture(img, path, abort) {
+  try {
+    const response = await fetch(path, { headers: { authorization: `Bearer ${session.key}` }, signal: abort.signal });
+    if (!response.ok) throw new ApiFailure(response.status, 'error', response.statusText);
+    img.src = URL.createObjectURL(await response.blob());
+  } catch (e) {
+    if (e.name !== 'AbortError') img.replaceWith(h('span', { class: 'muted' }, `${t('attachment_unavailable')}: ${e.message}`));
+  }
+}
+
+/** The file size in words. */
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** One attachment: a thumbnail that opens full size, or a download, or why it is missing. */
+function attachmentView(a, abort) {
+  const label = a.name || `${t(`kind_${a.kind}`)} · ${(a.hash || a.attachment_id).slice(0, 8)}`;
+  if (a.state === 'fetching') return h('li', { class: 'muted', 'data-test': 'attachment' }, `${label}: ${t('attachment_fetching')}`);
+  if (a.state === 'failed') return h('li', { class: 'error', 'data-test': 'attachment' }, `${label}: ${t('attachment_failed')} (${a.failure})`);
+  const path = a.url.replace(/^\/api\/v1/, '');
+  if (a.inline) {
+    const thumb = h('img', { class: 'thumb', alt: label, 'data-test': 'attachment-thumb' });
+    showPicture(thumb, a.url, abort);
+    const full = () => {
+      const dialog = h('dialog', { class: 'picture', 'data-test': 'attachment-full', onclick: () => { dialog.close(); dialog.remove(); } },
+        h('img', { src: thumb.src, alt: label }));
+      document.body.append(dialog);
+      dialog.showModal();
+    };
+    return h('li', { 'data-test': 'attachment' }, h('button', { type: 'button', class: 'thumb-button', title: t('attachment_full'), onclick: full }, thumb),
+      h('span', { class: 'muted' }, ` ${bytes(a.size)} · ${when(a.at)} `),
+      h('a', { href: '#', onclick: (e) => { e.preventDefault(); download(`${path}?name=${encodeURIComponent(label)}`, label); } }, t('download')));
+  }
+  return h('li', { 'data-test': 'attachment' },
+    h('a', { href: '#', 'data-test': 'attachment-download', onclick: (e) => { e.preventDefault(); download(`${path}?name=${encodeURIComponent(label)}`, label); } }, label),
+    h('span', { class: 'muted' }, ` ${a.media_type.split(';')[0]} · ${bytes(a.size)} · ${when(a.at)}`));
+}
+
 function when(at) {
   if (!at) return '';
   const d = new Date(at);
@@ -459,6 +501,8 @@ function conversationPage(user) {
       h('div', { class: 'chat' }, s.messages.map((m) => h('div', { class: `bubble ${m.from === 'operator' ? 'in' : 'out'}` },
         h('div', { class: 'meta' }, `${speaker(m.from)} · ${when(m.at)}${m.delivered === false ? ' · …' : ''}`),
         h('div', { class: 'text' }, m.text)))),
+      s.attachments.length ? h('div', { class: 'attachments' }, h('h3', {}, `${t('attachments')} (${s.attachments.length})`),
+        h('ul', { 'data-test': 'attachments' }, s.attachments.map((a) => attachmentView(a, abort)))) : null,
       s.matches.length ? h('details', { open: s === current }, h('summary', {}, `${t('matched')} (${s.matches.length})`), s.matches.map(lookupView)) : null,
       h('div', { class: 'remarks' }, h('h3', {}, t('remarks')),
         s.remarks.length ? h('ul', { 'data-test': 'remarks' }, s.remarks.map((r) => h('li', {}, h('span', { class: 'muted' }, `${r.author} · ${when(r.at)}: `), r.text))) : h('p', { class: 'muted' }, t('none')))));

@@ -16,7 +16,9 @@ const FILES: &[(&str, &str, &str)] = &[
 ];
 
 /// The console's content security policy: its own files only, never framed.
-const POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'";
+/// Pictures come from the console's own origin, as data URLs (charts) or as blob URLs the
+/// console makes of attachments it fetched with the key (an `<img>` cannot send the key).
+const POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; frame-ancestors 'none'";
 
 fn file(name: &str) -> Response {
     compiled_file(FILES, name, POLICY)
