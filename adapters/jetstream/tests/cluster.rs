@@ -1,7 +1,8 @@
 //! The log on a three-node JetStream cluster (routes on loopback, the stream replicated
 //! three times) under failure: writers keep appending while the stream's leader is killed
 //! and restarted, then a follower, then the server the client is connected to. With a
-//! quorum up, no append is refused, none is lost and none is stored twice.
+//! quorum up, no append is refused, none is lost and none is stored twice. Attachments'
+//! bytes, in the object store beside the log, are served through every server.
 
 #![allow(clippy::unwrap_used)]
 
@@ -92,4 +93,61 @@ async fn appends_ride_through_the_loss_of_the_leader_a_follower_and_the_connecte
         assert!(written > 20, "writer {w} kept writing: {written} commits");
         eprintln!("writer {w}: {written} commits, none refused; slowest append {slowest:?}");
     }
+}
+
+/// Attachments on a cluster: a picture stored through one server is served by every other,
+/// also after the server it was stored through is gone (the bucket has three replicas, like
+/// the log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_instance_serves_every_blob_and_a_lost_server_loses_none() {
+    use switchboard_engine::blobs::{Blob, BlobStore};
+    use switchboard_schemas::TeamId;
+
+    let mut cluster = NatsCluster::start();
+    let options = JetStreamOptions {
+        replicas: 3,
+        request_timeout: Duration::from_secs(2),
+        failover_deadline: Duration::from_secs(30),
+        ..JetStreamOptions::default()
+    };
+    let urls: Vec<String> = (0..3).map(|member| cluster.member_url(member)).collect();
+    // An instance on one server; the first may wait for the cluster to elect its leaders.
+    let instance = |member: usize| {
+        let (url, options) = (urls[member].clone(), options.clone());
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                match JetStreamEventLog::connect(&url, options.clone()).await {
+                    Ok(log) => return log,
+                    Err(e) => assert!(Instant::now() < deadline, "an instance connects to {url}: {e}"),
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let (first, second) = (instance(0).await, instance(1).await);
+    let team = TeamId::new("ops").unwrap();
+    let picture = Blob::new((0..1_500_000u32).map(|i| (i % 253) as u8).collect());
+    first.blob_store().await.unwrap().put(&team, &picture, chrono::Utc::now()).await.unwrap();
+    let served = second.blob_store().await.unwrap().get(&team, picture.hash()).await.unwrap();
+    assert_eq!(served.as_deref(), Some(picture.bytes()), "another instance on another server serves it");
+    drop(first);
+    cluster.kill(0);
+    let third = instance(2).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let served = loop {
+        match third.blob_store().await {
+            Ok(store) => match store.get(&team, picture.hash()).await {
+                Ok(served) => break served,
+                Err(e) => assert!(Instant::now() < deadline, "the bucket stays readable: {e}"),
+            },
+            Err(e) => assert!(Instant::now() < deadline, "the bucket opens: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        served.as_deref(),
+        Some(picture.bytes()),
+        "the server it was stored through is gone; the picture is not"
+    );
 }

@@ -4,6 +4,7 @@
 //! `cargo run --release -p switchboard-bench -- all` prints every figure in docs/performance.md (the hot paths also in README.md).
 
 mod append;
+mod blobs;
 mod callbacks;
 mod engine;
 mod escalations;
@@ -50,6 +51,8 @@ enum Bench {
     /// One side of the escalation benchmark, in its own process.
     #[command(hide = true)]
     EscalationsSide(escalations::SideArgs),
+    /// 1 MB pictures into and out of both blob stores vs raw file and object-store calls.
+    Blobs(blobs::BlobsArgs),
     /// Everything, with default sizes.
     All,
 }
@@ -65,6 +68,7 @@ fn main() -> Result<()> {
         Bench::Timers(args) => timers::run(&args),
         Bench::OnCall(args) => oncall::run(&args),
         Bench::Escalations(args) => escalations::run(&args),
+        Bench::Blobs(args) => blobs::run(&args),
         Bench::TimersSide(args) => timers::run_side(&args),
         Bench::EscalationsSide(args) => escalations::run_side(&args),
         Bench::All => {
@@ -77,9 +81,12 @@ fn main() -> Result<()> {
             oncall::run(&oncall::OnCallArgs::default())?;
             escalations::run(&escalations::EscalationsArgs::default())?;
             match jetstream::unavailable() {
-                None => jetstream::run(&jetstream::JetstreamArgs::default()),
+                None => {
+                    blobs::run(&blobs::BlobsArgs::default())?;
+                    jetstream::run(&jetstream::JetstreamArgs::default())
+                }
                 Some(why) => {
-                    println!("== jetstream: SKIPPED, it cannot start its own nats-server: {why}");
+                    println!("== blobs and jetstream: SKIPPED, they cannot start their own nats-server: {why}");
                     Ok(())
                 }
             }
