@@ -171,6 +171,8 @@ pub struct Conversation {
     pub pending_deliveries: BTreeMap<Uuid, PendingDelivery>,
     /// Attachments whose bytes are being fetched, with the session each was sent in.
     pub pending_attachments: BTreeMap<Uuid, Uuid>,
+    /// Attachments whose bytes are stored and not yet removed, with their session and blob.
+    pub stored_attachments: BTreeMap<Uuid, (Uuid, ContentHash)>,
     recent_ids: VecDeque<MessageId>,
     recent_set: HashSet<MessageId>,
 }
@@ -202,6 +204,13 @@ pub enum Command {
         text: Option<String>,
         /// The channel.
         channel: Channel,
+    },
+    /// The attachment's bytes were deleted under the team's retention.
+    RemoveAttachment {
+        /// The attachment.
+        attachment_id: Uuid,
+        /// The team's retention, in days.
+        retention_days: u32,
     },
     /// The attachment's bytes were fetched and stored, or could not be.
     RecordAttachment {
@@ -484,9 +493,15 @@ impl Conversation {
                 self.remember(e.message_id.clone());
                 self.pending_attachments.insert(e.attachment_id, e.session_id);
             }
-            E::AttachmentStored(AttachmentStored { attachment_id, .. })
-            | E::AttachmentFetchFailed(AttachmentFetchFailed { attachment_id, .. }) => {
-                self.pending_attachments.remove(attachment_id);
+            E::AttachmentStored(e) => {
+                self.pending_attachments.remove(&e.attachment_id);
+                self.stored_attachments.insert(e.attachment_id, (e.session_id, e.hash.clone()));
+            }
+            E::AttachmentFetchFailed(e) => {
+                self.pending_attachments.remove(&e.attachment_id);
+            }
+            E::AttachmentRemoved(e) => {
+                self.stored_attachments.remove(&e.attachment_id);
             }
             E::AnswerQueued(e) => {
                 self.pending_deliveries
@@ -684,7 +699,8 @@ impl Session {
             | E::RemarkAdded(_)
             | E::AttachmentReceived(_)
             | E::AttachmentStored(_)
-            | E::AttachmentFetchFailed(_) => {}
+            | E::AttachmentFetchFailed(_)
+            | E::AttachmentRemoved(_) => {}
         }
     }
 }
@@ -1121,6 +1137,18 @@ pub fn decide(
             };
             d.push(event);
         }
+        Command::RemoveAttachment { attachment_id, retention_days } => {
+            let Some((session_id, hash)) = state.stored_attachments.get(attachment_id) else {
+                // Removed already, or its bytes never stored: nothing to say.
+                return Ok(Vec::new());
+            };
+            d.push(AttachmentRemoved {
+                session_id: *session_id,
+                attachment_id: *attachment_id,
+                hash: hash.clone(),
+                retention_days: *retention_days,
+            });
+        }
         Command::ApplyMatch { message_id, ranking, rephrased } => {
             let session = require_active()?;
             let Phase::Matching { message_id: waiting, query } = &session.phase else {
@@ -1498,6 +1526,7 @@ pub fn allowed_after_close(event: &ConversationEvent) -> bool {
             | ConversationEvent::DeliveryFailed(_)
             | ConversationEvent::AttachmentStored(_)
             | ConversationEvent::AttachmentFetchFailed(_)
+            | ConversationEvent::AttachmentRemoved(_)
     )
 }
 
@@ -1534,6 +1563,7 @@ pub fn session_of(event: &ConversationEvent) -> Uuid {
         E::AttachmentReceived(e) => e.session_id,
         E::AttachmentStored(e) => e.session_id,
         E::AttachmentFetchFailed(e) => e.session_id,
+        E::AttachmentRemoved(e) => e.session_id,
     }
 }
 

@@ -502,6 +502,7 @@ pub fn command_kind(command: &Command) -> &'static str {
         Command::ReceiveMessage { .. } => "receive_message",
         Command::ReceiveAttachment { .. } => "receive_attachment",
         Command::RecordAttachment { .. } => "record_attachment",
+        Command::RemoveAttachment { .. } => "remove_attachment",
         Command::ApplyMatch { .. } => "apply_match",
         Command::GiveFeedback { .. } => "give_feedback",
         Command::RequestHuman => "request_human",

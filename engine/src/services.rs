@@ -21,11 +21,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use switchboard_schemas::attachment::{image_size, MediaType};
+use switchboard_schemas::attachment::{image_size, ContentHash, MediaType};
 use switchboard_schemas::envelope::Causation;
-use switchboard_schemas::event::{
-    AttachmentFetchFailed, AttachmentReceived, AttachmentStored, GroupChatRequested, MatchDecision,
-};
+use switchboard_schemas::event::{AttachmentReceived, GroupChatRequested, MatchDecision};
 use switchboard_schemas::{ConversationEvent, Event, MessageId, RecordedEvent, StreamId, TeamId, UserId};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -64,6 +62,8 @@ pub struct CoreConfig {
     pub longest_fetch_retry: Duration,
     /// The largest attachment this instance stores, whatever a team allows.
     pub max_attachment_bytes: u64,
+    /// How often attachments past their team's retention are deleted.
+    pub retention_sweep_every: Duration,
 }
 
 impl Default for CoreConfig {
@@ -78,6 +78,7 @@ impl Default for CoreConfig {
             max_fetch_attempts: 12,
             longest_fetch_retry: Duration::from_secs(600),
             max_attachment_bytes: switchboard_schemas::bounds::MAX_ATTACHMENT_BYTES,
+            retention_sweep_every: Duration::from_secs(3600),
         }
     }
 }
@@ -105,6 +106,8 @@ pub struct CoreHealth {
     pub attachments_stored: AtomicU64,
     /// Attachments this instance gave up fetching.
     pub attachments_failed: AtomicU64,
+    /// Attachments whose bytes this instance deleted under their team's retention.
+    pub attachments_removed: AtomicU64,
     /// Confident answers sent in a generative model's words.
     pub rephrased: AtomicU64,
     /// Confident answers sent in the FAQ's own words because the model failed, timed out
@@ -181,6 +184,8 @@ pub enum CoreTask {
     Follower,
     /// Fires due timers.
     Timers,
+    /// Deletes attachments past their team's retention.
+    Retention,
 }
 
 impl CoreHealth {
@@ -268,6 +273,9 @@ pub struct Core {
     group_chats: Arc<dyn GroupChats>,
     rephraser: Option<(Arc<dyn Rephraser>, RephraseOptions)>,
     attachments: Option<(Arc<dyn MediaFetcher>, Arc<dyn BlobStore>)>,
+    /// Attachments whose bytes are kept, by team and blob, for retention (those of the
+    /// conversations this instance follows).
+    kept: Mutex<KeptByTeam>,
     config: CoreConfig,
     health: Arc<CoreHealth>,
     timers: Arc<TimerQueue>,
@@ -309,6 +317,7 @@ impl Core {
             group_chats: Arc::new(NoGroupChats),
             rephraser: None,
             attachments: None,
+            kept: Mutex::default(),
             config,
             health: Arc::new(CoreHealth::default()),
             timers: Arc::new(TimerQueue::default()),
@@ -351,6 +360,15 @@ impl Core {
             let _ = follow(log, &mut work, FollowOptions::new("the core"), until).await;
             follower.stopping();
         });
+        if core.attachments.is_some() && core.config.shards.is_some() {
+            let (core, stopped, retention) = (core.clone(), stopped.clone(), guard(CoreTask::Retention));
+            tasks.spawn(async move {
+                tokio::select! {
+                    () = core.run_retention() => {}
+                    () = stopped.wait() => retention.stopping(),
+                }
+            });
+        }
         tasks.spawn(async move {
             tokio::select! {
                 () = core.run_timers() => {}
@@ -578,9 +596,25 @@ impl Core {
                     }
                     pending.attachments.insert(received.attachment_id, (stream.clone(), received));
                 }
-                ConversationEvent::AttachmentStored(AttachmentStored { attachment_id, .. })
-                | ConversationEvent::AttachmentFetchFailed(AttachmentFetchFailed { attachment_id, .. }) => {
-                    pending.attachments.remove(&attachment_id);
+                ConversationEvent::AttachmentStored(stored) => {
+                    pending.attachments.remove(&stored.attachment_id);
+                    let kept = KeptAttachment { stream: stream.clone(), attachment_id: stored.attachment_id };
+                    let mut teams = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+                    teams.entry(stream.team_id().clone()).or_default().entry(stored.hash).or_default().push(kept);
+                }
+                ConversationEvent::AttachmentFetchFailed(failed) => {
+                    pending.attachments.remove(&failed.attachment_id);
+                }
+                ConversationEvent::AttachmentRemoved(removed) => {
+                    let mut teams = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(hashes) = teams.get_mut(stream.team_id()) {
+                        if let Some(kept) = hashes.get_mut(&removed.hash) {
+                            kept.retain(|k| k.attachment_id != removed.attachment_id);
+                            if kept.is_empty() {
+                                hashes.remove(&removed.hash);
+                            }
+                        }
+                    }
                 }
                 ConversationEvent::AnswerQueued(q) => {
                     let Some(user) = stream.conversation_user() else { return };
@@ -745,6 +779,56 @@ impl Core {
             }
         };
         self.submit(&team, &user, Command::RecordAttachment { attachment_id: received.attachment_id, outcome }).await;
+    }
+
+    /// Deletes attachments past their team's retention, every `retention_sweep_every`.
+    async fn run_retention(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(self.config.retention_sweep_every).await;
+            if self.health.caught_up() {
+                self.sweep().await;
+            }
+        }
+    }
+
+    /// Deletes the blobs of each team with a retention that were last stored before it
+    /// began, and records the removal on every attachment that named them. A blob another
+    /// instance deleted first is recorded all the same; a blob the same bytes sent again
+    /// have kept fresh stays, with every attachment naming it.
+    async fn sweep(&self) {
+        let Some((_, blobs)) = &self.attachments else { return };
+        let teams: KeptByTeam = self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (team, hashes) in teams {
+            let Ok(policy) = self.runtime.policy(&team).await else { continue };
+            let Some(days) = policy.settings().attachments.retention_days else { continue };
+            let cutoff = self.runtime.now() - chrono::Duration::days(i64::from(days));
+            let stored_at: HashMap<ContentHash, DateTime<Utc>> = match blobs.list(&team).await {
+                Ok(listed) => listed.into_iter().map(|info| (info.hash, info.stored_at)).collect(),
+                Err(e) => {
+                    warn!(%team, error = %e, "cannot list the team's attachments for retention; trying again later");
+                    continue;
+                }
+            };
+            for (hash, kept) in hashes {
+                let last_stored = stored_at.get(&hash);
+                if last_stored.is_some_and(|at| *at >= cutoff) {
+                    continue;
+                }
+                if last_stored.is_some() {
+                    if let Err(e) = blobs.delete(&team, &hash).await {
+                        warn!(%team, error = %e, "cannot delete an attachment past retention; trying again later");
+                        continue;
+                    }
+                }
+                for KeptAttachment { stream, attachment_id } in kept {
+                    let Some(user) = stream.conversation_user() else { continue };
+                    let command = Command::RemoveAttachment { attachment_id, retention_days: days };
+                    if self.submit(&team, &user, command).await {
+                        self.health.attachments_removed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
     }
 
     /// Adds a confirmed wording to the FAQ's paraphrases (a no-op when already known, or
@@ -943,6 +1027,16 @@ struct Pending {
     paraphrases: HashMap<Uuid, (StreamId, Learn)>,
     /// Attachments whose bytes are not yet fetched, by attachment.
     attachments: HashMap<Uuid, (StreamId, AttachmentReceived)>,
+}
+
+/// The attachments whose bytes are kept, by team and blob.
+type KeptByTeam = HashMap<TeamId, HashMap<ContentHash, Vec<KeptAttachment>>>;
+
+/// An attachment whose bytes are kept, in the conversation that holds it.
+#[derive(Debug, Clone)]
+struct KeptAttachment {
+    stream: StreamId,
+    attachment_id: Uuid,
 }
 
 /// A wording to learn as a paraphrase of the FAQ it was resolved by.

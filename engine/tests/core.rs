@@ -380,3 +380,85 @@ async fn a_replay_judges_each_match_by_what_the_operator_did_after_it_and_no_oth
     let other = TeamId::new("games").unwrap();
     assert!(past_matches(world.log.clone(), &other).await.unwrap().is_empty(), "another team's matches are not read");
 }
+
+/// Hands out the same picture for every media id, counting the fetches.
+#[derive(Default)]
+struct PictureSource {
+    fetches: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl switchboard_engine::ports::MediaFetcher for PictureSource {
+    async fn fetch(
+        &self,
+        _team: &TeamId,
+        _source: &switchboard_schemas::attachment::AttachmentSource,
+        _max_bytes: u64,
+    ) -> Result<Vec<u8>, switchboard_engine::ports::FetchError> {
+        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x06\0\0\0".to_vec())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn attachments_are_deleted_after_the_teams_retention_counted_from_the_last_time_they_were_sent() {
+    use switchboard_engine::blobs::BlobStore;
+    use switchboard_engine::conversation::IncomingAttachment;
+    use switchboard_schemas::attachment::{AttachmentKind, AttachmentSource, ContentHash};
+
+    let world = World::new(1800).await;
+    let mut settings = TeamSettings { reconfirm_after_secs: 1800, ..TeamSettings::default() };
+    settings.attachments.retention_days = Some(1);
+    world.runtime.team(&world.team, TeamCommand::Configure { settings: Box::new(settings) }, cause()).await.unwrap();
+    let blobs = Arc::new(switchboard_testkit::MemoryBlobStore::new());
+    let config = CoreConfig { retention_sweep_every: Duration::from_secs(3600), ..CoreConfig::default() };
+    let _core =
+        Core::new(world.runtime.clone(), Arc::new(FixedMatcher { confidence: 0.95 }), world.channel.clone(), config)
+            .with_attachments(Arc::new(PictureSource::default()), blobs.clone())
+            .spawn();
+    let send = |id: &'static str| {
+        let command = Command::ReceiveAttachment {
+            user: world.user.clone(),
+            message_id: MessageId(id.into()),
+            attachment: IncomingAttachment {
+                kind: AttachmentKind::Image,
+                name: None,
+                source: AttachmentSource::WecomMedia { media_id: format!("media-{id}") },
+            },
+            text: None,
+            channel: Channel::Wecom,
+        };
+        world.runtime.conversation(&world.team, &world.user, command, cause())
+    };
+    let count = |kind: &'static str| {
+        let history = world.history();
+        async move { history.await.iter().filter(|t| *t == kind).count() }
+    };
+    send("p1").await.unwrap();
+    world.wait_for("AttachmentStored", Duration::from_secs(5)).await;
+    let hash = ContentHash::of(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x06\0\0\0");
+    // Twenty hours later the same picture is sent again: its bytes are kept from then on.
+    tokio::time::sleep(Duration::from_secs(20 * 3600)).await;
+    send("p2").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count("AttachmentStored").await < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count("AttachmentStored").await, 2);
+    // A day after the first sending, but not after the second: kept.
+    tokio::time::sleep(Duration::from_secs(8 * 3600)).await;
+    assert_eq!(count("AttachmentRemoved").await, 0, "sent again within the day: kept");
+    assert!(blobs.get(&world.team, &hash).await.unwrap().is_some());
+    // A day after the second sending: deleted, and both attachments say so.
+    tokio::time::sleep(Duration::from_secs(18 * 3600)).await;
+    world.wait_for("AttachmentRemoved", Duration::from_secs(3600)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count("AttachmentRemoved").await < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count("AttachmentRemoved").await, 2, "{:?}", world.history().await);
+    assert_eq!(blobs.get(&world.team, &hash).await.unwrap(), None, "the bytes are gone");
+    // The next sweeps find nothing more to do.
+    tokio::time::sleep(Duration::from_secs(3 * 3600)).await;
+    assert_eq!(count("AttachmentRemoved").await, 2, "removed once");
+}

@@ -89,6 +89,11 @@ pub enum AttachmentState {
         /// Why.
         reason: String,
     },
+    /// Its bytes were deleted under the team's retention.
+    Removed {
+        /// The retention, in days.
+        retention_days: u32,
+    },
 }
 
 /// One session as people read it.
@@ -298,6 +303,11 @@ fn fold_session(sessions: &mut Vec<SessionView>, event: &ConversationEvent, at: 
                 a.state = AttachmentState::Failed { reason: e.reason.clone() };
             }
         }
+        E::AttachmentRemoved(e) => {
+            if let Some(a) = session.attachments.iter_mut().find(|a| a.attachment_id == e.attachment_id) {
+                a.state = AttachmentState::Removed { retention_days: e.retention_days };
+            }
+        }
         E::SessionClosed(e) => {
             session.closed_at = Some(at);
             session.close_reason = Some(e.reason);
@@ -390,6 +400,9 @@ pub fn describe(event: &ConversationEvent) -> String {
         },
         E::AttachmentStored(e) => format!("attachment stored: {} bytes of {}", e.size, e.media_type),
         E::AttachmentFetchFailed(e) => format!("attachment not fetched after {} attempts: {}", e.attempts, e.reason),
+        E::AttachmentRemoved(e) => {
+            format!("attachment removed after the team's {} days of retention", e.retention_days)
+        }
     }
 }
 

@@ -142,7 +142,10 @@ impl OperatorView {
             | E::ResponseTargetMissed(_)
             | E::ReconfirmSent(_) => return None,
             // The chat channel's frames carry no attachments yet: only WeCom receives them.
-            E::AttachmentReceived(_) | E::AttachmentStored(_) | E::AttachmentFetchFailed(_) => return None,
+            E::AttachmentReceived(_)
+            | E::AttachmentStored(_)
+            | E::AttachmentFetchFailed(_)
+            | E::AttachmentRemoved(_) => return None,
         })
     }
 }

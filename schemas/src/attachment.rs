@@ -377,6 +377,19 @@ pub struct AttachmentStored {
     pub image_size: Option<ImageSize>,
 }
 
+/// An attachment's bytes were deleted: the team keeps attachments for `retention_days`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AttachmentRemoved {
+    /// The session the attachment was sent in.
+    pub session_id: Uuid,
+    /// The attachment.
+    pub attachment_id: Uuid,
+    /// The blob that was deleted.
+    pub hash: ContentHash,
+    /// The team's retention when they were deleted, in days.
+    pub retention_days: u32,
+}
+
 /// An attachment's bytes could not be fetched, after every retry; staff see why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AttachmentFetchFailed {

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use crate::attachment::{AttachmentFetchFailed, AttachmentReceived, AttachmentStored};
+pub use crate::attachment::{AttachmentFetchFailed, AttachmentReceived, AttachmentRemoved, AttachmentStored};
 use crate::ids::{FaqId, MessageId, StaffId, TeamId, UserId};
 use crate::oncall::{OnCallOverride, OnCallSettings, TargetKind, TimeOff};
 
@@ -141,6 +141,7 @@ events!(
         AttachmentReceived = 1,
         AttachmentStored = 1,
         AttachmentFetchFailed = 1,
+        AttachmentRemoved = 1,
     }
 );
 

@@ -133,6 +133,7 @@ function attachmentView(a, abort) {
   const label = a.name || `${t(`kind_${a.kind}`)} · ${(a.hash || a.attachment_id).slice(0, 8)}`;
   if (a.state === 'fetching') return h('li', { class: 'muted', 'data-test': 'attachment' }, `${label}: ${t('attachment_fetching')}`);
   if (a.state === 'failed') return h('li', { class: 'error', 'data-test': 'attachment' }, `${label}: ${t('attachment_failed')} (${a.failure})`);
+  if (a.state === 'removed') return h('li', { class: 'muted', 'data-test': 'attachment' }, `${label}: ${t('attachment_removed').replace('{days}', a.removed_after_days)}`);
   const path = a.url.replace(/^\/api\/v1/, '');
   if (a.inline) {
     const thumb = h('img', { class: 'thumb', alt: label, 'data-test': 'attachment-thumb' });

@@ -210,6 +210,8 @@ pub enum AttachmentStateName {
     Stored,
     /// Could not be fetched: `failure` says why.
     Failed,
+    /// Deleted under the team's retention (`removed_after_days`).
+    Removed,
 }
 
 /// An attachment the operator sent.
@@ -242,6 +244,8 @@ pub struct Attachment {
     pub url: Option<String>,
     /// Failed: why.
     pub failure: Option<String>,
+    /// Removed: the team's retention then, in days.
+    pub removed_after_days: Option<u32>,
 }
 
 impl Attachment {
@@ -259,6 +263,7 @@ impl Attachment {
             inline: false,
             url: None,
             failure: None,
+            removed_after_days: None,
         };
         match &view.state {
             AttachmentState::Fetching => {}
@@ -273,6 +278,10 @@ impl Attachment {
             AttachmentState::Failed { reason } => {
                 attachment.state = AttachmentStateName::Failed;
                 attachment.failure = Some(reason.clone());
+            }
+            AttachmentState::Removed { retention_days } => {
+                attachment.state = AttachmentStateName::Removed;
+                attachment.removed_after_days = Some(*retention_days);
             }
         }
         attachment
