@@ -72,6 +72,13 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Every blob of `team` (for retention and audit).
     async fn list(&self, team: &TeamId) -> Result<Vec<BlobInfo>, BlobError>;
 
-    /// Deletes a blob of `team`; false when there was none.
-    async fn delete(&self, team: &TeamId, hash: &ContentHash) -> Result<bool, BlobError>;
+    /// Deletes a blob of `team` if it was last stored before `cutoff` (the start of the
+    /// team's retention), checked and deleted as one step, so bytes stored again meanwhile
+    /// are never lost; false when there was no such blob.
+    async fn delete_stored_before(
+        &self,
+        team: &TeamId,
+        hash: &ContentHash,
+        cutoff: DateTime<Utc>,
+    ) -> Result<bool, BlobError>;
 }

@@ -1068,10 +1068,9 @@ pub fn decide(
             d.restart_inactivity_timer();
         }
         Command::ReceiveAttachment { user: from, message_id, attachment, text, channel } => {
-            let text = text.as_deref().filter(|t| !t.trim().is_empty());
-            if let Some(text) = text {
-                within_message_limit(text, d.ctx.policy.settings().max_message_chars)?;
-            }
+            // Words longer than the team takes are cut, not refused: the attachment is kept.
+            let max_chars = d.ctx.policy.settings().max_message_chars as usize;
+            let text = text.as_deref().filter(|t| !t.trim().is_empty()).map(|t| cut(t, max_chars));
             if message_id.0.len() > bounds::MAX_MESSAGE_ID_BYTES {
                 return Err(Rejection::MessageIdTooLong { len: message_id.0.len(), max: bounds::MAX_MESSAGE_ID_BYTES });
             }
@@ -1082,7 +1081,8 @@ pub fn decide(
             if state.has_seen(message_id) {
                 return Ok(Vec::new());
             }
-            if active.is_none() {
+            let opens = active.is_none();
+            if opens {
                 let session_id = d.id();
                 d.push(SessionOpened { session_id, user: from.clone(), channel: *channel });
             }
@@ -1102,12 +1102,12 @@ pub fn decide(
                     d.push(MessageReceived {
                         session_id,
                         message_id: message_id.clone(),
-                        text: text.to_owned(),
+                        text: text.clone(),
                         channel: *channel,
                     });
-                    receive(&mut d, user, message_id, text);
+                    receive(&mut d, user, message_id, &text);
                 }
-                None => receive_attachment_alone(&mut d, user),
+                None => receive_attachment_alone(&mut d, user, opens),
             }
             d.restart_inactivity_timer();
         }
@@ -1469,12 +1469,13 @@ fn receive(d: &mut Decision<'_, '_>, user: &UserId, message_id: &MessageId, text
     }
 }
 
-/// An attachment without words. It is never a question: a session it opens asks for a
+/// An attachment without words. It is never a question: a session it `opens` asks for a
 /// description or goes to a person (the team's `attachments.when_alone`); a person waiting
-/// for the operator has their answer; anywhere else it is kept for staff and changes nothing.
-fn receive_attachment_alone(d: &mut Decision<'_, '_>, user: &UserId) {
+/// for the operator has their answer; anywhere else (more pictures before the description
+/// too) it is kept for staff and changes nothing.
+fn receive_attachment_alone(d: &mut Decision<'_, '_>, user: &UserId, opens: bool) {
     match d.session().phase {
-        Phase::New | Phase::Closed { .. } => match d.ctx.policy.settings().attachments.when_alone {
+        Phase::New if opens => match d.ctx.policy.settings().attachments.when_alone {
             AttachmentAlone::AskDescription => {
                 let text = d.ctx.policy.settings().texts.describe_attachment.clone();
                 d.send(d.operator(user), OutboundPurpose::InfoPrompt, text);
@@ -1489,7 +1490,9 @@ fn receive_attachment_alone(d: &mut Decision<'_, '_>, user: &UserId) {
             let by = Actor::Operator(user.clone());
             d.push(StatusChanged { session_id, from: SessionStatus::Waiting, to: SessionStatus::WithHuman, by });
         }
-        Phase::Collecting { .. }
+        Phase::New
+        | Phase::Closed { .. }
+        | Phase::Collecting { .. }
         | Phase::Matching { .. }
         | Phase::AwaitingChoice { .. }
         | Phase::Answered { .. }

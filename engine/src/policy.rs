@@ -92,11 +92,16 @@ fn check_settings(settings: &TeamSettings) -> Result<(), PolicyError> {
         ("texts.closed_stale", &texts.closed_stale),
         ("texts.closed_resolved", &texts.closed_resolved),
         ("texts.after_hours", &texts.after_hours),
+        ("texts.describe_attachment", &texts.describe_attachment),
     ] {
         short(setting, text, MAX_TEXT_CHARS)?;
     }
     within("console.page_size", settings.console.page_size, 1..=MAX_PAGE_SIZE)?;
     within("console.refresh_secs", settings.console.refresh_secs, 1..=MAX_REFRESH_SECS)?;
+    within("attachments.max_bytes", settings.attachments.max_bytes, 1..=MAX_ATTACHMENT_BYTES)?;
+    if let Some(days) = settings.attachments.retention_days {
+        within("attachments.retention_days", days, 1..=MAX_RETENTION_DAYS)?;
+    }
     Ok(())
 }
 
@@ -365,6 +370,13 @@ mod tests {
         assert_eq!(refused(|s| s.texts.reconfirm = "x".repeat(1_001)), "texts.reconfirm");
         assert_eq!(refused(|s| s.console.page_size = 1_000_000), "console.page_size");
         assert_eq!(refused(|s| s.console.refresh_secs = 0), "console.refresh_secs");
+        // A retention of billions of days overflowed the sweep's date arithmetic; none at
+        // all would delete what was just sent.
+        assert_eq!(refused(|s| s.attachments.retention_days = Some(u32::MAX)), "attachments.retention_days");
+        assert_eq!(refused(|s| s.attachments.retention_days = Some(0)), "attachments.retention_days");
+        assert_eq!(refused(|s| s.attachments.max_bytes = 0), "attachments.max_bytes");
+        assert_eq!(refused(|s| s.attachments.max_bytes = u64::MAX), "attachments.max_bytes");
+        assert_eq!(refused(|s| s.texts.describe_attachment = "x".repeat(1_001)), "texts.describe_attachment");
         let field = RequiredField { key: "k".into(), prompt: "?".into(), pattern: "\\d+".into() };
         let many = vec![field; 11];
         let mut settings = TeamSettings { required_fields: many, ..TeamSettings::default() };

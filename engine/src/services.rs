@@ -11,7 +11,7 @@
 //! only for the parts this instance holds ([`Shards`]); when it gains a part, that part's
 //! pending work starts at once, which is how a stopped instance's work is taken over.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,7 +55,8 @@ pub struct CoreConfig {
     /// for an instance that only follows the log (to report health and keep its matcher
     /// current) while others do the work.
     pub shards: Option<Arc<Shards>>,
-    /// Attempts to fetch an attachment's bytes before giving up on it.
+    /// Attempts to fetch an attachment's bytes from its channel before giving up on it (a
+    /// blob store that fails is waited for without counting).
     pub max_fetch_attempts: u32,
     /// The longest pause between two attempts to fetch an attachment (the pause doubles
     /// from `retry_base` up to this).
@@ -73,9 +74,9 @@ impl Default for CoreConfig {
             max_delivery_attempts: 5,
             retry_base: Duration::from_millis(500),
             shards: Some(Shards::fixed(Shard::ALL)),
-            // 0.5 s doubling to 10 min: twelve attempts span about 40 minutes, far inside
-            // the three days WeCom keeps media.
-            max_fetch_attempts: 12,
+            // 0.5 s doubling to 10 min: 300 attempts span about two days, inside the three
+            // days WeCom keeps media.
+            max_fetch_attempts: 300,
             longest_fetch_retry: Duration::from_secs(600),
             max_attachment_bytes: switchboard_schemas::bounds::MAX_ATTACHMENT_BYTES,
             retention_sweep_every: Duration::from_secs(3600),
@@ -276,6 +277,9 @@ pub struct Core {
     /// Attachments whose bytes are kept, by team and blob, for retention (those of the
     /// conversations this instance follows).
     kept: Mutex<KeptByTeam>,
+    /// Bounds the attachments fetched at once (each may hold 20 MiB), so a backlog after a
+    /// restart or an outage does not take the memory of every file at once.
+    fetching: tokio::sync::Semaphore,
     config: CoreConfig,
     health: Arc<CoreHealth>,
     timers: Arc<TimerQueue>,
@@ -318,6 +322,7 @@ impl Core {
             rephraser: None,
             attachments: None,
             kept: Mutex::default(),
+            fetching: tokio::sync::Semaphore::new(MAX_CONCURRENT_FETCHES),
             config,
             health: Arc::new(CoreHealth::default()),
             timers: Arc::new(TimerQueue::default()),
@@ -598,7 +603,11 @@ impl Core {
                 }
                 ConversationEvent::AttachmentStored(stored) => {
                     pending.attachments.remove(&stored.attachment_id);
-                    let kept = KeptAttachment { stream: stream.clone(), attachment_id: stored.attachment_id };
+                    let kept = KeptAttachment {
+                        stream: stream.clone(),
+                        attachment_id: stored.attachment_id,
+                        stored_at: recorded.occurred_at,
+                    };
                     let mut teams = self.kept.lock().unwrap_or_else(|e| e.into_inner());
                     teams.entry(stream.team_id().clone()).or_default().entry(stored.hash).or_default().push(kept);
                 }
@@ -743,6 +752,7 @@ impl Core {
         let mut delay = self.config.retry_base;
         let mut attempts = 0;
         let outcome = loop {
+            let permit = self.fetching.acquire().await;
             attempts += 1;
             let failure = match fetcher.fetch(&team, &received.source, max_bytes).await {
                 Ok(bytes) => {
@@ -758,12 +768,17 @@ impl Core {
                                 image_size,
                             }
                         }
-                        Err(e) => e.to_string(),
+                        Err(e) => {
+                            // The channel answered: only the store is waited for.
+                            attempts -= 1;
+                            e.to_string()
+                        }
                     }
                 }
                 Err(FetchError::Retryable(e)) => e,
                 Err(e) => break AttachmentOutcome::Failed { attempts, reason: e.to_string() },
             };
+            drop(permit);
             if attempts >= self.config.max_fetch_attempts {
                 break AttachmentOutcome::Failed { attempts, reason: failure };
             }
@@ -791,42 +806,54 @@ impl Core {
         }
     }
 
-    /// Deletes the blobs of each team with a retention that were last stored before it
-    /// began, and records the removal on every attachment that named them. A blob another
-    /// instance deleted first is recorded all the same; a blob the same bytes sent again
-    /// have kept fresh stays, with every attachment naming it.
+    /// Applies each team's retention; a panic in one team's sweep is parked and the others
+    /// go on.
     async fn sweep(&self) {
         let Some((_, blobs)) = &self.attachments else { return };
         let teams: KeptByTeam = self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for (team, hashes) in teams {
-            let Ok(policy) = self.runtime.policy(&team).await else { continue };
-            let Some(days) = policy.settings().attachments.retention_days else { continue };
-            let cutoff = self.runtime.now() - chrono::Duration::days(i64::from(days));
-            let stored_at: HashMap<ContentHash, DateTime<Utc>> = match blobs.list(&team).await {
-                Ok(listed) => listed.into_iter().map(|info| (info.hash, info.stored_at)).collect(),
-                Err(e) => {
-                    warn!(%team, error = %e, "cannot list the team's attachments for retention; trying again later");
-                    continue;
-                }
-            };
-            for (hash, kept) in hashes {
-                let last_stored = stored_at.get(&hash);
-                if last_stored.is_some_and(|at| *at >= cutoff) {
-                    continue;
-                }
-                if last_stored.is_some() {
-                    if let Err(e) = blobs.delete(&team, &hash).await {
-                        warn!(%team, error = %e, "cannot delete an attachment past retention; trying again later");
-                        continue;
-                    }
-                }
-                for KeptAttachment { stream, attachment_id } in kept {
-                    let Some(user) = stream.conversation_user() else { continue };
-                    let command = Command::RemoveAttachment { attachment_id, retention_days: days };
-                    if self.submit(&team, &user, command).await {
-                        self.health.attachments_removed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+        for (team, kept) in teams {
+            let item = format!("the retention of team {team}");
+            self.supervised(WorkKind::Attachment, None, item, self.sweep_team(blobs.as_ref(), &team, kept)).await;
+        }
+    }
+
+    /// Deletes every blob of the team last stored before its retention began (also those
+    /// no event names), each only if it was not stored again meanwhile; then records the
+    /// removal on every attachment of this instance's conversations that was stored before
+    /// then and whose bytes are gone, whoever deleted them.
+    async fn sweep_team(&self, blobs: &dyn BlobStore, team: &TeamId, kept: HashMap<ContentHash, Vec<KeptAttachment>>) {
+        let Ok(policy) = self.runtime.policy(team).await else { return };
+        let Some(days) = policy.settings().attachments.retention_days else { return };
+        let Some(cutoff) = self.runtime.now().checked_sub_signed(chrono::Duration::days(i64::from(days))) else {
+            return;
+        };
+        let listed = match blobs.list(team).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                warn!(%team, error = %e, "cannot list the team's attachments for retention; trying again later");
+                return;
+            }
+        };
+        for info in listed.iter().filter(|info| info.stored_at < cutoff) {
+            if let Err(e) = blobs.delete_stored_before(team, &info.hash, cutoff).await {
+                warn!(%team, error = %e, "cannot delete an attachment past retention; trying again later");
+            }
+        }
+        let remaining: HashSet<ContentHash> = match blobs.list(team).await {
+            Ok(listed) => listed.into_iter().map(|info| info.hash).collect(),
+            Err(e) => {
+                warn!(%team, error = %e, "cannot list the team's attachments for retention; trying again later");
+                return;
+            }
+        };
+        let gone = kept.into_iter().filter(|(hash, _)| !remaining.contains(hash)).flat_map(|(_, kept)| kept);
+        for KeptAttachment { stream, attachment_id, .. } in
+            gone.filter(|k| k.stored_at < cutoff && self.owns(&k.stream))
+        {
+            let Some(user) = stream.conversation_user() else { continue };
+            let command = Command::RemoveAttachment { attachment_id, retention_days: days };
+            if self.submit(team, &user, command).await {
+                self.health.attachments_removed.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -1037,7 +1064,12 @@ type KeptByTeam = HashMap<TeamId, HashMap<ContentHash, Vec<KeptAttachment>>>;
 struct KeptAttachment {
     stream: StreamId,
     attachment_id: Uuid,
+    /// When its bytes were recorded as stored.
+    stored_at: DateTime<Utc>,
 }
+
+/// Attachments fetched at once, at most.
+const MAX_CONCURRENT_FETCHES: usize = 4;
 
 /// A wording to learn as a paraphrase of the FAQ it was resolved by.
 #[derive(Debug, Clone)]

@@ -135,7 +135,7 @@ fn a_retried_attachment_changes_nothing() {
 }
 
 #[test]
-fn a_file_name_is_cut_and_an_oversized_media_id_or_caption_is_refused() {
+fn a_file_name_and_words_are_cut_and_an_oversized_media_id_is_refused() {
     let mut s = Scenario::new(plain_policy());
     let long_name = "报".repeat(MAX_FILE_NAME_CHARS + 50);
     s.given(attachment("m1", AttachmentKind::File, Some(&long_name), "MEDIA-3", None));
@@ -143,9 +143,24 @@ fn a_file_name_is_cut_and_an_oversized_media_id_or_caption_is_refused() {
     let media_id = "M".repeat(MAX_MEDIA_ID_BYTES + 1);
     let rejection = s.rejects(attachment("m2", AttachmentKind::File, None, &media_id, None));
     assert!(matches!(rejection, Rejection::MediaIdTooLong { .. }), "{rejection:?}");
-    let caption = "字".repeat(TeamSettings::default().max_message_chars as usize + 1);
-    let rejection = s.rejects(screenshot("m3", Some(&caption)));
-    assert!(matches!(rejection, Rejection::MessageTooLong { .. }), "{rejection:?}");
+    // Words longer than the team takes are cut, and the attachment is kept.
+    let max = TeamSettings::default().max_message_chars as usize;
+    s.given(screenshot("m3", Some(&"字".repeat(max + 1))));
+    let words = s.last(|e| match e {
+        ConversationEvent::MessageReceived(m) => Some(m.text.clone()),
+        _ => None,
+    });
+    assert_eq!(words.chars().count(), max);
+    assert_eq!(received(&s).message_id, MessageId("m3".into()));
+}
+
+#[test]
+fn more_pictures_before_the_description_ask_once() {
+    let mut s = Scenario::new(plain_policy());
+    s.given(screenshot("m1", None));
+    let events = s.when(screenshot("m2", None));
+    assert_eq!(events, ["AttachmentReceived", "TimerCancelled", "TimerScheduled"], "no second request");
+    assert_eq!(s.outbound_texts().len(), 1);
 }
 
 #[test]

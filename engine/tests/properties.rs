@@ -39,6 +39,7 @@ enum Step {
     Deliver(bool),
     Attachment(u8),
     Fetched(bool),
+    Removed,
     Wait(u16),
 }
 
@@ -60,6 +61,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => any::<bool>().prop_map(Step::Deliver),
         2 => any::<u8>().prop_map(Step::Attachment),
         1 => any::<bool>().prop_map(Step::Fetched),
+        1 => Just(Step::Removed),
         2 => (1u16..200).prop_map(Step::Wait),
     ]
 }
@@ -141,7 +143,11 @@ fn command(s: &Scenario, step: &Step, counter: &mut u32) -> Option<Command> {
             }
         }
         Step::Fetched(ok) => {
-            let (&attachment_id, _) = state.pending_attachments.iter().next()?;
+            // Any attachment ever received, so a retried fetch's outcome is tried too.
+            let attachment_id = s.history.iter().rev().find_map(|e| match e {
+                ConversationEvent::AttachmentReceived(a) => Some(a.attachment_id),
+                _ => None,
+            })?;
             let outcome = if *ok {
                 AttachmentOutcome::Stored {
                     hash: ContentHash::of(b"png"),
@@ -153,6 +159,13 @@ fn command(s: &Scenario, step: &Step, counter: &mut u32) -> Option<Command> {
                 AttachmentOutcome::Failed { attempts: 3, reason: "40007 invalid media_id".into() }
             };
             Command::RecordAttachment { attachment_id, outcome }
+        }
+        Step::Removed => {
+            let attachment_id = s.history.iter().find_map(|e| match e {
+                ConversationEvent::AttachmentStored(a) => Some(a.attachment_id),
+                _ => None,
+            })?;
+            Command::RemoveAttachment { attachment_id, retention_days: 90 }
         }
         Step::Wait(_) => return None,
     })
@@ -283,7 +296,11 @@ proptest! {
         steps in prop::collection::vec(step(), 1..80)
     ) {
         let (s, _) = run(&steps);
-        let mut resolved = HashSet::new();
+        let (mut resolved, mut removed) = (HashSet::new(), HashSet::new());
+        let stored: HashSet<_> = s.history.iter().filter_map(|e| match e {
+            ConversationEvent::AttachmentStored(a) => Some(a.attachment_id),
+            _ => None,
+        }).collect();
         let received: HashSet<_> = s.history.iter().filter_map(|e| match e {
             ConversationEvent::AttachmentReceived(a) => Some(a.attachment_id),
             _ => None,
@@ -295,6 +312,10 @@ proptest! {
                 | ConversationEvent::AttachmentFetchFailed(AttachmentFetchFailed { attachment_id, .. }) => {
                     prop_assert!(received.contains(attachment_id));
                     prop_assert!(resolved.insert(*attachment_id), "{} resolved twice", attachment_id);
+                }
+                ConversationEvent::AttachmentRemoved(r) => {
+                    prop_assert!(stored.contains(&r.attachment_id), "only stored bytes are removed");
+                    prop_assert!(removed.insert(r.attachment_id), "{} removed twice", r.attachment_id);
                 }
                 _ => {}
             }

@@ -989,8 +989,8 @@ pub struct AttachmentSettings {
     /// staff see why. The instance may cap it lower.
     #[schemars(range(min = 1, max = crate::bounds::MAX_ATTACHMENT_BYTES))]
     pub max_bytes: u64,
-    /// Days an attachment's bytes are kept; afterwards they are deleted and the events say
-    /// so. None keeps them for as long as the instance's own retention allows.
+    /// Days an attachment's bytes are kept, counted from the last time the same bytes were
+    /// sent; afterwards they are deleted and the events say so. None keeps them.
     #[schemars(range(min = 1, max = crate::bounds::MAX_RETENTION_DAYS))]
     pub retention_days: Option<u32>,
     /// What a session opened by an attachment alone does.

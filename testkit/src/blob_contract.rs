@@ -32,6 +32,7 @@ macro_rules! blob_store_contract {
             the_same_bytes_are_stored_once_and_their_time_moves_on => check_deduplication,
             teams_never_see_or_delete_each_others_blobs => check_isolation,
             deleting_removes_once => check_delete,
+            bytes_stored_again_after_the_cutoff_are_not_deleted => check_delete_spares_fresh_bytes,
             concurrent_stores_of_the_same_bytes_keep_one_whole_blob => check_concurrent_puts,
         );
     };
@@ -39,6 +40,11 @@ macro_rules! blob_store_contract {
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, 9, 30, 15).unwrap() + Duration::milliseconds(250)
+}
+
+/// A cutoff after every time the checks store at, so deleting is allowed.
+fn later() -> DateTime<Utc> {
+    t0() + Duration::days(30)
 }
 
 fn team(name: &str) -> TeamId {
@@ -95,11 +101,11 @@ pub async fn check_isolation(store: Arc<dyn BlobStore>) {
     store.put(&ops, &blob, t0()).await.unwrap();
     assert_eq!(store.get(&billing, blob.hash()).await.unwrap(), None);
     assert!(store.list(&billing).await.unwrap().is_empty());
-    assert!(!store.delete(&billing, blob.hash()).await.unwrap());
+    assert!(!store.delete_stored_before(&billing, blob.hash(), later()).await.unwrap());
     assert!(store.get(&ops, blob.hash()).await.unwrap().is_some(), "another team's delete took nothing");
     // The same bytes in two teams are two blobs: deleting one leaves the other.
     store.put(&billing, &blob, t0()).await.unwrap();
-    assert!(store.delete(&ops, blob.hash()).await.unwrap());
+    assert!(store.delete_stored_before(&ops, blob.hash(), later()).await.unwrap());
     assert_eq!(store.get(&billing, blob.hash()).await.unwrap().as_deref(), Some(blob.bytes()));
 }
 
@@ -108,8 +114,8 @@ pub async fn check_delete(store: Arc<dyn BlobStore>) {
     let (kept, deleted) = (Blob::new(b"kept".to_vec()), Blob::new(b"deleted".to_vec()));
     store.put(&ops, &kept, t0()).await.unwrap();
     store.put(&ops, &deleted, t0()).await.unwrap();
-    assert!(store.delete(&ops, deleted.hash()).await.unwrap());
-    assert!(!store.delete(&ops, deleted.hash()).await.unwrap(), "deleted once");
+    assert!(store.delete_stored_before(&ops, deleted.hash(), later()).await.unwrap());
+    assert!(!store.delete_stored_before(&ops, deleted.hash(), later()).await.unwrap(), "deleted once");
     assert_eq!(store.get(&ops, deleted.hash()).await.unwrap(), None);
     let listed: Vec<ContentHash> = store.list(&ops).await.unwrap().into_iter().map(|i| i.hash).collect();
     assert_eq!(listed, vec![kept.hash().clone()]);
@@ -130,4 +136,17 @@ pub async fn check_concurrent_puts(store: Arc<dyn BlobStore>) {
     }
     assert_eq!(store.list(&ops).await.unwrap().len(), 1);
     assert_eq!(store.get(&ops, blob.hash()).await.unwrap().as_deref(), Some(blob.bytes()));
+}
+
+pub async fn check_delete_spares_fresh_bytes(store: Arc<dyn BlobStore>) {
+    let ops = team("ops");
+    let blob = Blob::new(b"sent on day one and again on day five".to_vec());
+    store.put(&ops, &blob, t0()).await.unwrap();
+    let cutoff = t0() + Duration::days(2);
+    store.put(&ops, &blob, t0() + Duration::days(4)).await.unwrap();
+    assert!(!store.delete_stored_before(&ops, blob.hash(), cutoff).await.unwrap(), "stored again since the cutoff");
+    assert_eq!(store.get(&ops, blob.hash()).await.unwrap().as_deref(), Some(blob.bytes()));
+    assert!(store.delete_stored_before(&ops, blob.hash(), t0() + Duration::days(5)).await.unwrap());
+    assert_eq!(store.get(&ops, blob.hash()).await.unwrap(), None);
+    assert!(store.list(&ops).await.unwrap().is_empty());
 }

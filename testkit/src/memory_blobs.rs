@@ -57,7 +57,18 @@ impl BlobStore for MemoryBlobStore {
             .collect())
     }
 
-    async fn delete(&self, team: &TeamId, hash: &ContentHash) -> Result<bool, BlobError> {
-        Ok(self.blobs().remove(&(team.clone(), hash.clone())).is_some())
+    async fn delete_stored_before(
+        &self,
+        team: &TeamId,
+        hash: &ContentHash,
+        cutoff: DateTime<Utc>,
+    ) -> Result<bool, BlobError> {
+        let mut blobs = self.blobs();
+        let key = (team.clone(), hash.clone());
+        if blobs.get(&key).is_some_and(|(_, at)| *at < cutoff) {
+            blobs.remove(&key);
+            return Ok(true);
+        }
+        Ok(false)
     }
 }

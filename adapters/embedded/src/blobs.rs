@@ -4,14 +4,15 @@
 //! A blob is written to a temporary file in its team's directory, flushed, and renamed into
 //! place, so a reader (or a crash) never sees half a blob; the directory is flushed after
 //! the rename so the name survives a power cut. The same bytes again only move the file's
-//! modification time, which is the blob's `stored_at`. Temporary files a crash left behind
-//! are removed when the store opens.
+//! modification time, which is the blob's `stored_at`; that and retention's check-and-delete
+//! hold the blob's lock, so bytes stored again are never deleted under them. Temporary files
+//! a crash left behind are removed when the store opens.
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,6 +37,8 @@ pub struct FileBlobStore {
 struct Files {
     root: PathBuf,
     next_temporary: AtomicU64,
+    /// Locks by the hash's first byte: storing again and deleting one blob never interleave.
+    locks: Vec<Mutex<()>>,
 }
 
 impl FileBlobStore {
@@ -47,7 +50,8 @@ impl FileBlobStore {
             let team = team.map_err(|e| unavailable(&root, e))?.path();
             remove_stale_temporaries(&team).map_err(|e| unavailable(&team, e))?;
         }
-        Ok(Self { files: Arc::new(Files { root, next_temporary: AtomicU64::new(0) }) })
+        let locks = (0..256).map(|_| Mutex::new(())).collect();
+        Ok(Self { files: Arc::new(Files { root, next_temporary: AtomicU64::new(0), locks }) })
     }
 
     /// Runs a file operation on the blocking pool.
@@ -63,6 +67,29 @@ impl FileBlobStore {
 }
 
 impl Files {
+    fn delete_stored_before(
+        &self,
+        team: &TeamId,
+        hash: &ContentHash,
+        cutoff: DateTime<Utc>,
+    ) -> Result<bool, BlobError> {
+        let _locked = self.lock(hash);
+        let path = self.path(team, hash);
+        let modified = match fs::metadata(&path).and_then(|meta| meta.modified()) {
+            Ok(modified) => DateTime::<Utc>::from(modified),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(unavailable(&path, e)),
+        };
+        if millis(modified) >= cutoff {
+            return Ok(false);
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(unavailable(&path, e)),
+        }
+    }
+
     fn team_dir(&self, team: &TeamId) -> PathBuf {
         // Team ids are letters, digits, '-' and '_': one safe path component.
         self.root.join(team.as_str())
@@ -73,7 +100,13 @@ impl Files {
         self.team_dir(team).join(&hash.as_str()[..2]).join(hash.as_str())
     }
 
+    fn lock(&self, hash: &ContentHash) -> std::sync::MutexGuard<'_, ()> {
+        let stripe = usize::from_str_radix(&hash.as_str()[..2], 16).unwrap_or(0);
+        self.locks[stripe].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn put(&self, team: &TeamId, blob: &Blob, now: DateTime<Utc>) -> Result<BlobInfo, BlobError> {
+        let _locked = self.lock(blob.hash());
         let path = self.path(team, blob.hash());
         let info = BlobInfo { hash: blob.hash().clone(), size: blob.size(), stored_at: millis(now) };
         match File::options().write(true).open(&path) {
@@ -86,10 +119,13 @@ impl Files {
         }
         let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir).map_err(|e| unavailable(dir, e))?;
+        // Unique across processes sharing the directory, also ones with the same pid (each
+        // PID 1 of its container): never opened over another's temporary file.
         let n = self.next_temporary.fetch_add(1, Ordering::Relaxed);
-        let temporary = self.team_dir(team).join(format!("{TEMPORARY_PREFIX}{}-{n}", std::process::id()));
+        let name = format!("{TEMPORARY_PREFIX}{}-{n}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
+        let temporary = self.team_dir(team).join(name);
         let written = (|| {
-            let mut file = File::create(&temporary)?;
+            let mut file = File::options().write(true).create_new(true).open(&temporary)?;
             file.write_all(blob.bytes())?;
             file.set_modified(now.into())?;
             file.sync_all()?;
@@ -152,13 +188,14 @@ impl BlobStore for FileBlobStore {
         self.blocking(move |files| files.list(&team)).await
     }
 
-    async fn delete(&self, team: &TeamId, hash: &ContentHash) -> Result<bool, BlobError> {
-        let path = self.files.path(team, hash);
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(unavailable(&path, e)),
-        }
+    async fn delete_stored_before(
+        &self,
+        team: &TeamId,
+        hash: &ContentHash,
+        cutoff: DateTime<Utc>,
+    ) -> Result<bool, BlobError> {
+        let (team, hash) = (team.clone(), hash.clone());
+        self.blocking(move |files| files.delete_stored_before(&team, &hash, cutoff)).await
     }
 }
 

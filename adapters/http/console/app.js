@@ -96,13 +96,21 @@ function failed(error) {
   else toast(`${t('error')}: ${error.message}`, 'error');
 }
 
-/** Fetches a file with the key and hands it to the browser as a download. */
+/** The file name a `Content-Disposition` gives (its UTF-8 `filename*`), if any. */
+function dispositionName(header) {
+  const encoded = /filename\*=UTF-8''([^;]+)/i.exec(header || '');
+  try { return encoded ? decodeURIComponent(encoded[1]) : null; } catch { return null; }
+}
+
+/** Fetches a file with the key and hands it to the browser as a download, under the name
+ *  the server gives it (an attachment's fits the type read from its bytes). */
 async function download(path, name) {
   try {
     const response = await fetch(`/api/v1${path}`, { headers: { authorization: `Bearer ${session.key}` } });
     if (!response.ok) throw new ApiFailure(response.status, 'error', (await response.json()).message);
+    const saved = dispositionName(response.headers.get('content-disposition')) || name;
     const url = URL.createObjectURL(await response.blob());
-    const link = h('a', { href: url, download: name });
+    const link = h('a', { href: url, download: saved });
     document.body.append(link);
     link.click();
     link.remove();
@@ -115,7 +123,10 @@ async function showPicture(img, path, abort) {
   try {
     const response = await fetch(path, { headers: { authorization: `Bearer ${session.key}` }, signal: abort.signal });
     if (!response.ok) throw new ApiFailure(response.status, 'error', response.statusText);
-    img.src = URL.createObjectURL(await response.blob());
+    const url = URL.createObjectURL(await response.blob());
+    // The picture's memory goes with the page that shows it.
+    abort.signal.addEventListener('abort', () => URL.revokeObjectURL(url));
+    img.src = url;
   } catch (e) {
     if (e.name !== 'AbortError') img.replaceWith(h('span', { class: 'muted' }, `${t('attachment_unavailable')}: ${e.message}`));
   }

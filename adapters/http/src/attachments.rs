@@ -48,8 +48,48 @@ impl DownloadKinds for AttachmentKinds {
     ];
 }
 
-/// The extension a file of this type is saved with when the caller names none (markup
-/// as `.txt`, so that opening it never renders it).
+/// The name an attachment is saved as: the caller's, with an extension that fits the type
+/// read from the bytes. Markup always ends in `.txt` (opened, it never renders), a name
+/// whose extension does not fit the type gets the type's, and a file of unknown type keeps
+/// its name unless the extension would run or render it (`.html`, `.exe`, …), which gains
+/// `.bin`. Without a name: the start of the hash.
+fn saved_name(name: Option<&str>, hash: &ContentHash, media_type: MediaType) -> String {
+    const RUNS_OR_RENDERS: &[&str] = &[
+        "htm", "html", "xhtml", "shtml", "svg", "svgz", "xml", "xsl", "mht", "mhtml", "hta", "exe", "com", "bat",
+        "cmd", "msi", "lnk", "scr", "pif", "cpl", "js", "jse", "mjs", "vbs", "vbe", "wsf", "wsh", "ps1", "psm1", "jar",
+        "sh", "app", "dmg", "pkg", "deb", "rpm", "reg", "url", "desktop", "swf", "pdf.exe",
+    ];
+    let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&hash.as_str()[..12]);
+    let (stem, given) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, ext.to_ascii_lowercase()),
+        _ => (name, String::new()),
+    };
+    let fits = match media_type {
+        MediaType::Png => &["png"][..],
+        MediaType::Jpeg => &["jpg", "jpeg", "jfif"],
+        MediaType::Gif => &["gif"],
+        MediaType::Webp => &["webp"],
+        MediaType::Bmp => &["bmp"],
+        MediaType::Pdf => &["pdf"],
+        MediaType::Zip => &["zip", "xlsx", "xlsm", "docx", "pptx", "odt", "ods"],
+        MediaType::Amr => &["amr"],
+        MediaType::Mp3 => &["mp3"],
+        MediaType::Mp4 => &["mp4", "m4a", "m4v", "mov"],
+        MediaType::Markup => &[],
+        MediaType::Text => &["txt", "csv", "tsv", "log", "md", "json"],
+        MediaType::Unknown => {
+            return if RUNS_OR_RENDERS.contains(&given.as_str()) { format!("{name}.bin") } else { name.to_owned() };
+        }
+    };
+    if fits.contains(&given.as_str()) {
+        name.to_owned()
+    } else {
+        format!("{stem}.{}", extension(media_type))
+    }
+}
+
+/// The extension a file of this type is saved with (markup as `.txt`, so that opening it
+/// never renders it).
 fn extension(media_type: MediaType) -> &'static str {
     match media_type {
         MediaType::Png => "png",
@@ -71,7 +111,8 @@ fn extension(media_type: MediaType) -> &'static str {
 impl AttachmentsApi {
     /// An operator's attachment (any key of the team): a picture inline, anything else as
     /// a download. The hash is the one the conversation's attachment names; `name` is what
-    /// the file is saved as (default: the start of the hash and an extension for its type).
+    /// the file is saved as, with an extension that fits the type read from its bytes
+    /// (default: the start of the hash).
     #[oai(path = "/teams/:team/attachments/:hash", method = "get")]
     async fn attachment(
         &self,
@@ -90,7 +131,10 @@ impl AttachmentsApi {
             .blobs
             .get(&team, &hash)
             .await
-            .map_err(|e| ApiError::unavailable("blob_store_unavailable", e))?
+            .map_err(|e| {
+                tracing::error!(%team, %hash, error = %e, "the blob store failed serving an attachment");
+                ApiError::unavailable("blob_store_unavailable", "the attachment store is unreachable; retry shortly")
+            })?
             .ok_or_else(|| {
                 ApiError::not_found(
                     "no_attachment",
@@ -98,15 +142,31 @@ impl AttachmentsApi {
                 )
             })?;
         let media_type = MediaType::sniff(&bytes);
-        let file_name = match name.0.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-            Some(name) => name.to_owned(),
-            None => format!("{}.{}", &hash.as_str()[..12], extension(media_type)),
-        };
+        let file_name = saved_name(name.0.as_deref(), &hash, media_type);
         Ok(if MediaType::shows_inline(&bytes) {
             Download::inline(media_type.mime(), bytes, &file_name)
         } else {
             Download::new(media_type.mime(), bytes, &file_name)
-        }
-        .immutable())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_name_always_fits_the_type_read_from_the_bytes() {
+        let hash = ContentHash::of(b"x");
+        let name = |given: &str, media_type| saved_name(Some(given), &hash, media_type);
+        assert_eq!(name("logo.svg", MediaType::Markup), "logo.txt");
+        assert_eq!(name("prize.png", MediaType::Markup), "prize.txt", "a page named like a picture");
+        assert_eq!(name("报名表.xlsx", MediaType::Zip), "报名表.xlsx");
+        assert_eq!(name("photo.JPG", MediaType::Jpeg), "photo.JPG");
+        assert_eq!(name("invoice.pdf.exe", MediaType::Pdf), "invoice.pdf.pdf");
+        assert_eq!(name("setup.exe", MediaType::Unknown), "setup.exe.bin");
+        assert_eq!(name("data.parquet", MediaType::Unknown), "data.parquet");
+        assert_eq!(name(".htaccess", MediaType::Text), ".htaccess.txt");
+        assert_eq!(saved_name(None, &hash, MediaType::Png), format!("{}.png", &hash.as_str()[..12]));
     }
 }

@@ -27,7 +27,6 @@ pub struct Download<K: DownloadKinds> {
     content_type: &'static str,
     bytes: Vec<u8>,
     disposition: String,
-    immutable: bool,
     kinds: PhantomData<K>,
 }
 
@@ -45,13 +44,7 @@ impl<K: DownloadKinds> Download<K> {
     fn with_disposition(kind: &str, content_type: &'static str, bytes: Vec<u8>, file_name: &str) -> Self {
         debug_assert!(K::CONTENT_TYPES.contains(&content_type), "{content_type} is not declared");
         let disposition = disposition(kind, file_name);
-        Self { content_type, bytes, disposition, immutable: false, kinds: PhantomData }
-    }
-
-    /// Lets the browser keep the file: its address names these bytes forever.
-    pub fn immutable(mut self) -> Self {
-        self.immutable = true;
-        self
+        Self { content_type, bytes, disposition, kinds: PhantomData }
     }
 }
 
@@ -76,13 +69,14 @@ fn disposition(kind: &str, file_name: &str) -> String {
 
 impl<K: DownloadKinds> IntoResponse for Download<K> {
     fn into_response(self) -> poem::Response {
-        let cache = if self.immutable { "private, max-age=31536000, immutable" } else { "no-store" };
+        // Never kept: a file is read with a key that may be revoked, and an attachment may
+        // be deleted under its team's retention.
         poem::Response::builder()
             .header(header::CONTENT_TYPE, self.content_type)
             .header(header::CONTENT_DISPOSITION, self.disposition)
             .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
             .header(header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox")
-            .header(header::CACHE_CONTROL, cache)
+            .header(header::CACHE_CONTROL, "no-store")
             .body(self.bytes)
     }
 }
@@ -111,7 +105,7 @@ impl<K: DownloadKinds> ApiResponse for Download<K> {
                     ("Content-Security-Policy", "`default-src 'none'; sandbox`: nothing in the file runs"),
                     (
                         "Cache-Control",
-                        "`no-store`, or `private, max-age=31536000, immutable` for content-addressed files",
+                        "`no-store`: kept by no cache, since the key may be revoked and the file deleted",
                     ),
                 ]
                 .into_iter()

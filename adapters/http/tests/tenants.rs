@@ -40,6 +40,10 @@ async fn unbounded_settings_and_rosters_are_refused_and_nothing_is_written() {
         ("console.page_size", json!(1_000_000)),
         ("human_keywords", json!(vec!["人工"; 51])),
         ("texts.reconfirm", json!("x".repeat(1_001))),
+        // A second review's: a retention of billions of days stopped every team's deletions.
+        ("attachments.retention_days", json!(u32::MAX)),
+        ("attachments.max_bytes", json!(0)),
+        ("texts.describe_attachment", json!("x".repeat(1_001))),
     ] {
         let answer = h.put(&admin, "/api/v1/teams/ops/settings", with(path, value)).await;
         refused(&h, answer, StatusCode::BAD_REQUEST, "invalid_settings", head).await;

@@ -4,12 +4,15 @@
 //!
 //! One bucket (`<stream>_BLOBS`, e.g. `SWITCHBOARD_BLOBS`) holds every team's blobs, each
 //! named `<team>/<sha-256>`. When a blob was last stored is the object's description (RFC
-//! 3339, to the millisecond), so storing the same bytes again only rewrites the object's
-//! info. (Not its metadata map: async-nats 0.51's `update_metadata` rewrites the name and
-//! the description only.) The object store checks each object's SHA-256 digest as it reads
-//! it back.
+//! 3339, to the millisecond). Storing the same bytes again puts them again (a new version
+//! that replaces the old one whole) rather than rewriting the object's info, because a
+//! rewrite racing with retention's delete could bring back the info of chunks the delete
+//! purged; a put and a delete that race leave the object whole or gone, never corrupt.
+//! Retention checks the stored time just before it deletes; bytes stored again in the
+//! moment between are lost, and their attachment's download answers 404. The object store
+//! checks each object's SHA-256 digest as it reads it back.
 
-use async_nats::jetstream::object_store::{self, ObjectInfo, ObjectMetadata, ObjectStore, UpdateMetadata};
+use async_nats::jetstream::object_store::{self, ObjectInfo, ObjectMetadata, ObjectStore};
 use async_nats::jetstream::stream::StorageType;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -88,14 +91,8 @@ fn unavailable(doing: &str, name: &str, error: impl std::fmt::Display) -> BlobEr
 impl BlobStore for ObjectBlobStore {
     async fn put(&self, team: &TeamId, blob: &Blob, now: DateTime<Utc>) -> Result<BlobInfo, BlobError> {
         let name = object_name(team, blob.hash());
-        let description = stored_at_description(now);
-        if self.info(&name).await?.is_some() {
-            let update = UpdateMetadata { name: name.clone(), description, ..Default::default() };
-            self.bucket.update_metadata(&name, update).await.map_err(|e| unavailable("update", &name, e))?;
-        } else {
-            let meta = ObjectMetadata { name: name.clone(), description, ..Default::default() };
-            self.bucket.put(meta, &mut blob.bytes()).await.map_err(|e| unavailable("store", &name, e))?;
-        }
+        let meta = ObjectMetadata { name: name.clone(), description: stored_at_description(now), ..Default::default() };
+        self.bucket.put(meta, &mut blob.bytes()).await.map_err(|e| unavailable("store", &name, e))?;
         let stored_at = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
         Ok(BlobInfo { hash: blob.hash().clone(), size: blob.size(), stored_at })
     }
@@ -127,9 +124,20 @@ impl BlobStore for ObjectBlobStore {
         Ok(blobs)
     }
 
-    async fn delete(&self, team: &TeamId, hash: &ContentHash) -> Result<bool, BlobError> {
+    async fn delete_stored_before(
+        &self,
+        team: &TeamId,
+        hash: &ContentHash,
+        cutoff: DateTime<Utc>,
+    ) -> Result<bool, BlobError> {
         let name = object_name(team, hash);
-        if self.info(&name).await?.is_none() {
+        let Some(info) = self.info(&name).await? else {
+            return Ok(false);
+        };
+        // An object without a readable stored time is not one this store wrote as it is
+        // now: it has no time to keep it by.
+        let prefix = format!("{team}/");
+        if blob_info(&prefix, &info).is_some_and(|blob| blob.stored_at >= cutoff) {
             return Ok(false);
         }
         match self.bucket.delete(&name).await {

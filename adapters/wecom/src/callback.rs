@@ -27,7 +27,7 @@
 //! | callback | command |
 //! | --- | --- |
 //! | text | `ReceiveMessage { message_id: MsgId, text: Content, channel: Wecom }` |
-//! | image, voice, video, file | `ReceiveAttachment { message_id: MsgId, source: WecomMedia(MediaId), text: Recognition }`: never matched as text; the bytes are fetched afterwards ([`crate::media`]) |
+//! | image, voice, video, file | `ReceiveAttachment { message_id: MsgId, source: WecomMedia(MediaId), text: Recognition }`: never matched as text; the core fetches the bytes afterwards (`media/get`, [`WecomClient`](crate::WecomClient)) |
 //! | `click` with a key in the team's `menu_keys` | its [`Action`] (default `human` → `RequestHuman`, `close` → `CloseByOperator`) |
 //! | `click` on `away` / `back` (an engineer's menu) | `TeamCommand::SetAvailability` for the sender, in the team's stream |
 //! | `template_card_event` with a key in `card_keys` | its [`Action`] (default `resolved` / `not_resolved` → `GiveFeedback`) |

@@ -276,21 +276,26 @@ impl WecomClient {
                 self.http.get(&url).map(|r| r.query(&[("access_token", token.as_str()), ("media_id", media_id)]));
             async move {
                 let response = send(request.map_err(ClientError::Refused)?).await?;
-                let is_json = response
-                    .headers()
-                    .get(reqwest::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/plain"));
-                if is_json || !response.status().is_success() {
-                    json_answer(response).await?;
-                    return Err(ClientError::Transport("media/get answered JSON without an error code".into()));
-                }
+                let status = response.status();
                 let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
-                match read_limited(response, limit).await {
-                    Ok(bytes) => Ok(bytes.to_vec()),
-                    Err(switchboard_outbound::BodyError::TooLarge(_)) => Err(ClientError::TooLarge { max: max_bytes }),
-                    Err(e) => Err(ClientError::Transport(e.to_string())),
+                let body = match read_limited(response, limit).await {
+                    Ok(body) => body,
+                    Err(switchboard_outbound::BodyError::TooLarge(_)) => {
+                        return Err(ClientError::TooLarge { max: max_bytes });
+                    }
+                    Err(e) => return Err(ClientError::Transport(format!("HTTP {status}: {e}"))),
+                };
+                // An error is a small JSON object with an `errcode`; anything else (a text
+                // or JSON file too) is the file.
+                if let Some(code) = error_code(&body) {
+                    let answer: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let message = answer["errmsg"].as_str().unwrap_or_default().to_owned();
+                    return Err(ClientError::Wecom { code, message });
                 }
+                if !status.is_success() {
+                    return Err(ClientError::Transport(format!("media/get answered HTTP {status}")));
+                }
+                Ok(Vec::from(body))
             }
         })
         .await
@@ -414,6 +419,16 @@ async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, Cli
         Some(refusal) => ClientError::Refused(refusal.clone()),
         None => ClientError::Transport(e.without_url().to_string()),
     })
+}
+
+/// The non-zero `errcode` of a body that is one of WeCom's JSON error answers (a few
+/// hundred bytes); none for anything else.
+fn error_code(body: &[u8]) -> Option<i64> {
+    if body.len() > MAX_ANSWER_BYTES || body.first() != Some(&b'{') {
+        return None;
+    }
+    let answer: Value = serde_json::from_slice(body).ok()?;
+    answer.get("errcode")?.as_i64().filter(|code| *code != 0)
 }
 
 /// Reads WeCom's JSON answer; a non-zero `errcode` is an error.

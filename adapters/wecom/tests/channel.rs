@@ -394,3 +394,15 @@ async fn a_restart_between_receiving_and_fetching_loses_nothing() {
     assert_eq!(stored["hash"], ContentHash::of(&bytes).as_str());
     assert_eq!(count(&c.events(&ops(), "sunqi").await, "AttachmentStored"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_file_is_a_file_not_an_error_answer() {
+    let c = channel().await;
+    let config = br#"{"activity": 10086, "errcode_hint": "none"}"#.to_vec();
+    let media_id = c.simulator.add_media(config.clone(), "application/json", "config.json");
+    let file = media("qianba", "50006", AttachmentKind::File, &media_id, Some("config.json"));
+    assert_eq!(c.callback(&file, None).await, StatusCode::OK);
+    let stored = c.until_event("qianba", "AttachmentStored").await;
+    assert_eq!(stored["media_type"], "text");
+    assert_eq!(c.blobs.get(&ops(), &ContentHash::of(&config)).await.unwrap(), Some(config));
+}
