@@ -38,6 +38,11 @@ impl Blob {
     }
 }
 
+/// A time to the millisecond, the precision every store keeps `stored_at` in.
+pub fn to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
+}
+
 /// What a store knows of one blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobInfo {

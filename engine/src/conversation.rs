@@ -1070,7 +1070,7 @@ pub fn decide(
         Command::ReceiveAttachment { user: from, message_id, attachment, text, channel } => {
             // Words longer than the team takes are cut, not refused: the attachment is kept.
             let max_chars = d.ctx.policy.settings().max_message_chars as usize;
-            let text = text.as_deref().filter(|t| !t.trim().is_empty()).map(|t| cut(t, max_chars));
+            let text = text.as_deref().map(|t| cut(t, max_chars)).filter(|t| !t.trim().is_empty());
             if message_id.0.len() > bounds::MAX_MESSAGE_ID_BYTES {
                 return Err(Rejection::MessageIdTooLong { len: message_id.0.len(), max: bounds::MAX_MESSAGE_ID_BYTES });
             }

@@ -754,35 +754,18 @@ impl Core {
         let outcome = loop {
             let permit = self.fetching.acquire().await;
             attempts += 1;
-            let failure = match fetcher.fetch(&team, &received.source, max_bytes).await {
-                Ok(bytes) => {
-                    let media_type = MediaType::sniff(&bytes);
-                    let image_size = image_size(&bytes);
-                    let blob = Blob::new(bytes);
-                    match blobs.put(&team, &blob, self.runtime.now()).await {
-                        Ok(info) => {
-                            break AttachmentOutcome::Stored {
-                                hash: info.hash,
-                                size: info.size,
-                                media_type,
-                                image_size,
-                            }
-                        }
-                        Err(e) => {
-                            // The channel answered: only the store is waited for.
-                            attempts -= 1;
-                            e.to_string()
-                        }
-                    }
-                }
-                Err(FetchError::Retryable(e)) => e,
-                Err(e) => break AttachmentOutcome::Failed { attempts, reason: e.to_string() },
+            let fetched = tokio::time::timeout(ATTEMPT_TIMEOUT, fetcher.fetch(&team, &received.source, max_bytes));
+            let failure = match fetched.await {
+                Ok(Ok(bytes)) => break self.store(&team, blobs.as_ref(), bytes).await,
+                Ok(Err(FetchError::Retryable(e))) => e,
+                Ok(Err(e)) => break AttachmentOutcome::Failed { attempts, reason: e.to_string() },
+                Err(_) => format!("the channel did not answer within {ATTEMPT_TIMEOUT:?}"),
             };
-            drop(permit);
             if attempts >= self.config.max_fetch_attempts {
                 break AttachmentOutcome::Failed { attempts, reason: failure };
             }
             warn!(%team, attachment = %received.attachment_id, attempts, error = %failure, "fetching an attachment failed; retrying");
+            drop(permit);
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(self.config.longest_fetch_retry);
         };
@@ -794,6 +777,32 @@ impl Core {
             }
         };
         self.submit(&team, &user, Command::RecordAttachment { attachment_id: received.attachment_id, outcome }).await;
+    }
+
+    /// Stores fetched bytes, retrying the store alone (the channel is not asked again) with
+    /// the same backoff and as many attempts; gives up with the store's error.
+    async fn store(&self, team: &TeamId, blobs: &dyn BlobStore, bytes: Vec<u8>) -> AttachmentOutcome {
+        let media_type = MediaType::sniff(&bytes);
+        let image_size = image_size(&bytes);
+        let blob = Blob::new(bytes);
+        let mut delay = self.config.retry_base;
+        for attempt in 1..=self.config.max_fetch_attempts {
+            let failure = match tokio::time::timeout(ATTEMPT_TIMEOUT, blobs.put(team, &blob, self.runtime.now())).await
+            {
+                Ok(Ok(info)) => {
+                    return AttachmentOutcome::Stored { hash: info.hash, size: info.size, media_type, image_size };
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("the blob store did not answer within {ATTEMPT_TIMEOUT:?}"),
+            };
+            if attempt == self.config.max_fetch_attempts {
+                return AttachmentOutcome::Failed { attempts: attempt, reason: failure };
+            }
+            warn!(%team, attempt, error = %failure, "storing an attachment failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(self.config.longest_fetch_retry);
+        }
+        AttachmentOutcome::Failed { attempts: 0, reason: "no attempt was allowed (core.max_fetch_attempts = 0)".into() }
     }
 
     /// Deletes attachments past their team's retention, every `retention_sweep_every`.
@@ -1070,6 +1079,10 @@ struct KeptAttachment {
 
 /// Attachments fetched at once, at most.
 const MAX_CONCURRENT_FETCHES: usize = 4;
+
+/// The longest one attempt to fetch or store an attachment may take: a hung call must not
+/// hold one of the few places for fetching for ever.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A wording to learn as a paraphrase of the FAQ it was resolved by.
 #[derive(Debug, Clone)]

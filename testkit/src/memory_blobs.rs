@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use switchboard_engine::blobs::{Blob, BlobError, BlobInfo, BlobStore};
+use switchboard_engine::blobs::{to_millis, Blob, BlobError, BlobInfo, BlobStore};
 use switchboard_schemas::attachment::ContentHash;
 use switchboard_schemas::TeamId;
 
@@ -30,15 +30,10 @@ impl MemoryBlobStore {
     }
 }
 
-/// A time to the millisecond, as every blob store keeps it.
-fn millis(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
-}
-
 #[async_trait]
 impl BlobStore for MemoryBlobStore {
     async fn put(&self, team: &TeamId, blob: &Blob, now: DateTime<Utc>) -> Result<BlobInfo, BlobError> {
-        let stored_at = millis(now);
+        let stored_at = to_millis(now);
         let key = (team.clone(), blob.hash().clone());
         self.blobs().entry(key).and_modify(|(_, at)| *at = stored_at).or_insert((blob.bytes().to_vec(), stored_at));
         Ok(BlobInfo { hash: blob.hash().clone(), size: blob.size(), stored_at })

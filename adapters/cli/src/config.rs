@@ -388,7 +388,7 @@ impl Default for CoreSettings {
         Self {
             match_limit: 5,
             max_delivery_attempts: 5,
-            max_fetch_attempts: 12,
+            max_fetch_attempts: switchboard_engine::services::CoreConfig::default().max_fetch_attempts,
             max_attachment_bytes: switchboard_schemas::bounds::MAX_ATTACHMENT_BYTES,
             retry_base: Duration::from_millis(500),
             shard: "0/1".into(),

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use switchboard_engine::blobs::{Blob, BlobError, BlobInfo, BlobStore};
+use switchboard_engine::blobs::{to_millis, Blob, BlobError, BlobInfo, BlobStore};
 use switchboard_schemas::attachment::ContentHash;
 use switchboard_schemas::TeamId;
 
@@ -80,7 +80,7 @@ impl Files {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(unavailable(&path, e)),
         };
-        if millis(modified) >= cutoff {
+        if to_millis(modified) >= cutoff {
             return Ok(false);
         }
         match fs::remove_file(&path) {
@@ -108,7 +108,7 @@ impl Files {
     fn put(&self, team: &TeamId, blob: &Blob, now: DateTime<Utc>) -> Result<BlobInfo, BlobError> {
         let _locked = self.lock(blob.hash());
         let path = self.path(team, blob.hash());
-        let info = BlobInfo { hash: blob.hash().clone(), size: blob.size(), stored_at: millis(now) };
+        let info = BlobInfo { hash: blob.hash().clone(), size: blob.size(), stored_at: to_millis(now) };
         match File::options().write(true).open(&path) {
             Ok(existing) => {
                 existing.set_modified(now.into()).map_err(|e| unavailable(&path, e))?;
@@ -157,9 +157,14 @@ impl Files {
                 let Some(hash) = file.file_name().to_str().and_then(|name| name.parse::<ContentHash>().ok()) else {
                     continue;
                 };
-                let meta = file.metadata().map_err(|e| unavailable(&file.path(), e))?;
+                // A blob deleted between the listing and this look is simply not listed.
+                let meta = match file.metadata() {
+                    Ok(meta) => meta,
+                    Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(unavailable(&file.path(), e)),
+                };
                 let modified = meta.modified().map_err(|e| unavailable(&file.path(), e))?;
-                blobs.push(BlobInfo { hash, size: meta.len(), stored_at: millis(modified.into()) });
+                blobs.push(BlobInfo { hash, size: meta.len(), stored_at: to_millis(modified.into()) });
             }
         }
         blobs.sort_by(|a, b| a.hash.cmp(&b.hash));
@@ -212,11 +217,6 @@ fn remove_stale_temporaries(team_dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A time to the millisecond, as every blob store keeps it.
-fn millis(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
 }
 
 fn unavailable(path: &Path, error: std::io::Error) -> BlobError {

@@ -119,15 +119,22 @@ async function download(path, name) {
 }
 
 /** Shows a picture fetched with the key (an <img> cannot send it) from a blob URL. */
-async function showPicture(img, path, abort) {
+async function showPicture(img, path, pictures, abort) {
+  // Fetched once per page, however often the page is drawn again; its memory goes with the page.
+  if (!pictures.has(path)) {
+    pictures.set(path, (async () => {
+      const response = await fetch(path, { headers: { authorization: `Bearer ${session.key}` }, signal: abort.signal });
+      if (!response.ok) throw new ApiFailure(response.status, 'error', response.statusText);
+      const url = URL.createObjectURL(await response.blob());
+      if (abort.signal.aborted) URL.revokeObjectURL(url);
+      else abort.signal.addEventListener('abort', () => URL.revokeObjectURL(url));
+      return url;
+    })());
+  }
   try {
-    const response = await fetch(path, { headers: { authorization: `Bearer ${session.key}` }, signal: abort.signal });
-    if (!response.ok) throw new ApiFailure(response.status, 'error', response.statusText);
-    const url = URL.createObjectURL(await response.blob());
-    // The picture's memory goes with the page that shows it.
-    abort.signal.addEventListener('abort', () => URL.revokeObjectURL(url));
-    img.src = url;
+    img.src = await pictures.get(path);
   } catch (e) {
+    pictures.delete(path);
     if (e.name !== 'AbortError') img.replaceWith(h('span', { class: 'muted' }, `${t('attachment_unavailable')}: ${e.message}`));
   }
 }
@@ -140,7 +147,7 @@ function bytes(n) {
 }
 
 /** One attachment: a thumbnail that opens full size, or a download, or why it is missing. */
-function attachmentView(a, abort) {
+function attachmentView(a, pictures, abort) {
   const label = a.name || `${t(`kind_${a.kind}`)} · ${(a.hash || a.attachment_id).slice(0, 8)}`;
   if (a.state === 'fetching') return h('li', { class: 'muted', 'data-test': 'attachment' }, `${label}: ${t('attachment_fetching')}`);
   if (a.state === 'failed') return h('li', { class: 'error', 'data-test': 'attachment' }, `${label}: ${t('attachment_failed')} (${a.failure})`);
@@ -148,7 +155,7 @@ function attachmentView(a, abort) {
   const path = a.url.replace(/^\/api\/v1/, '');
   if (a.inline) {
     const thumb = h('img', { class: 'thumb', alt: label, 'data-test': 'attachment-thumb' });
-    showPicture(thumb, a.url, abort);
+    showPicture(thumb, a.url, pictures, abort);
     const full = () => {
       const dialog = h('dialog', { class: 'picture', 'data-test': 'attachment-full', onclick: () => { dialog.close(); dialog.remove(); } },
         h('img', { src: thumb.src, alt: label }));
@@ -469,6 +476,7 @@ function conversationPage(user) {
   const container = h('section', { class: 'conversation' }, h('p', {}, t('loading')));
   main.replaceChildren(container);
   const abort = new AbortController();
+  const pictures = new Map();
   session.aborts.push(abort);
 
   // Acknowledging stops the hand-over's escalation; it needs no version (a repeat changes nothing).
@@ -514,7 +522,7 @@ function conversationPage(user) {
         h('div', { class: 'meta' }, `${speaker(m.from)} · ${when(m.at)}${m.delivered === false ? ' · …' : ''}`),
         h('div', { class: 'text' }, m.text)))),
       s.attachments.length ? h('div', { class: 'attachments' }, h('h3', {}, `${t('attachments')} (${s.attachments.length})`),
-        h('ul', { 'data-test': 'attachments' }, s.attachments.map((a) => attachmentView(a, abort)))) : null,
+        h('ul', { 'data-test': 'attachments' }, s.attachments.map((a) => attachmentView(a, pictures, abort)))) : null,
       s.matches.length ? h('details', { open: s === current }, h('summary', {}, `${t('matched')} (${s.matches.length})`), s.matches.map(lookupView)) : null,
       h('div', { class: 'remarks' }, h('h3', {}, t('remarks')),
         s.remarks.length ? h('ul', { 'data-test': 'remarks' }, s.remarks.map((r) => h('li', {}, h('span', { class: 'muted' }, `${r.author} · ${when(r.at)}: `), r.text))) : h('p', { class: 'muted' }, t('none')))));

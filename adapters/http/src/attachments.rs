@@ -51,18 +51,20 @@ impl DownloadKinds for AttachmentKinds {
 /// The name an attachment is saved as: the caller's, with an extension that fits the type
 /// read from the bytes. Markup always ends in `.txt` (opened, it never renders), a name
 /// whose extension does not fit the type gets the type's, and a file of unknown type keeps
-/// its name unless the extension would run or render it (`.html`, `.exe`, …), which gains
-/// `.bin`. Without a name: the start of the hash.
+/// its name only with an extension known to be inert (`.7z`, `.csv`, …); any other gains
+/// `.bin`. Trailing dots and spaces, which some systems drop on saving, are removed first.
+/// Without a name: the start of the hash.
 fn saved_name(name: Option<&str>, hash: &ContentHash, media_type: MediaType) -> String {
-    const RUNS_OR_RENDERS: &[&str] = &[
-        "htm", "html", "xhtml", "shtml", "svg", "svgz", "xml", "xsl", "mht", "mhtml", "hta", "exe", "com", "bat",
-        "cmd", "msi", "lnk", "scr", "pif", "cpl", "js", "jse", "mjs", "vbs", "vbe", "wsf", "wsh", "ps1", "psm1", "jar",
-        "sh", "app", "dmg", "pkg", "deb", "rpm", "reg", "url", "desktop", "swf", "pdf.exe",
+    /// Extensions of files that neither run nor render when opened, for bytes of unknown type.
+    const INERT: &[&str] = &[
+        "7z", "rar", "gz", "tgz", "bz2", "xz", "tar", "csv", "tsv", "txt", "log", "heic", "heif", "tif", "tiff", "psd",
+        "ai", "wav", "aac", "flac", "ogg", "opus", "silk", "avi", "mkv", "webm", "wmv", "flv", "3gp", "parquet",
     ];
-    let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&hash.as_str()[..12]);
+    let trimmed = name.map(|n| n.trim().trim_end_matches(|c: char| c == '.' || c.is_whitespace()));
+    let name = trimmed.filter(|n| !n.is_empty()).unwrap_or(&hash.as_str()[..12]);
     let (stem, given) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem, ext.to_ascii_lowercase()),
-        _ => (name, String::new()),
+        Some((stem, ext)) => (stem, ext.to_ascii_lowercase()),
+        None => (name, String::new()),
     };
     let fits = match media_type {
         MediaType::Png => &["png"][..],
@@ -71,14 +73,14 @@ fn saved_name(name: Option<&str>, hash: &ContentHash, media_type: MediaType) -> 
         MediaType::Webp => &["webp"],
         MediaType::Bmp => &["bmp"],
         MediaType::Pdf => &["pdf"],
-        MediaType::Zip => &["zip", "xlsx", "xlsm", "docx", "pptx", "odt", "ods"],
+        MediaType::Zip => &["zip", "xlsx", "docx", "pptx", "odt", "ods"],
         MediaType::Amr => &["amr"],
         MediaType::Mp3 => &["mp3"],
         MediaType::Mp4 => &["mp4", "m4a", "m4v", "mov"],
         MediaType::Markup => &[],
         MediaType::Text => &["txt", "csv", "tsv", "log", "md", "json"],
         MediaType::Unknown => {
-            return if RUNS_OR_RENDERS.contains(&given.as_str()) { format!("{name}.bin") } else { name.to_owned() };
+            return if INERT.contains(&given.as_str()) { name.to_owned() } else { format!("{name}.bin") };
         }
     };
     if fits.contains(&given.as_str()) {
@@ -165,8 +167,13 @@ mod tests {
         assert_eq!(name("photo.JPG", MediaType::Jpeg), "photo.JPG");
         assert_eq!(name("invoice.pdf.exe", MediaType::Pdf), "invoice.pdf.pdf");
         assert_eq!(name("setup.exe", MediaType::Unknown), "setup.exe.bin");
+        assert_eq!(name("macro.xlsm", MediaType::Zip), "macro.zip");
+        assert_eq!(name("help.chm", MediaType::Unknown), "help.chm.bin", "not known to be inert");
         assert_eq!(name("data.parquet", MediaType::Unknown), "data.parquet");
-        assert_eq!(name(".htaccess", MediaType::Text), ".htaccess.txt");
+        assert_eq!(name("evil.html.", MediaType::Unknown), "evil.html.bin", "a trailing dot is dropped first");
+        assert_eq!(name("evil.html .. ", MediaType::Unknown), "evil.html.bin");
+        assert_eq!(name(".html", MediaType::Unknown), ".html.bin", "no stem is no excuse");
+        assert_eq!(name(".htaccess", MediaType::Text), ".txt");
         assert_eq!(saved_name(None, &hash, MediaType::Png), format!("{}.png", &hash.as_str()[..12]));
     }
 }

@@ -5,19 +5,22 @@
 //! One bucket (`<stream>_BLOBS`, e.g. `SWITCHBOARD_BLOBS`) holds every team's blobs, each
 //! named `<team>/<sha-256>`. When a blob was last stored is the object's description (RFC
 //! 3339, to the millisecond). Storing the same bytes again puts them again (a new version
-//! that replaces the old one whole) rather than rewriting the object's info, because a
-//! rewrite racing with retention's delete could bring back the info of chunks the delete
-//! purged; a put and a delete that race leave the object whole or gone, never corrupt.
-//! Retention checks the stored time just before it deletes; bytes stored again in the
-//! moment between are lost, and their attachment's download answers 404. The object store
-//! checks each object's SHA-256 digest as it reads it back.
+//! that replaces the old one whole) rather than rewriting the object's info, and
+//! retention deletes by compare-and-delete on the object's info subject, so bytes stored
+//! again are never deleted under a put and a deleted object is never brought back. The
+//! object store checks each object's SHA-256 digest as it reads it back.
 
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::object_store::{self, ObjectInfo, ObjectMetadata, ObjectStore};
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::stream::StorageType;
 use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE;
+use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::TryStreamExt;
-use switchboard_engine::blobs::{Blob, BlobError, BlobInfo, BlobStore};
+use switchboard_engine::blobs::{to_millis, Blob, BlobError, BlobInfo, BlobStore};
 use switchboard_schemas::attachment::ContentHash;
 use switchboard_schemas::TeamId;
 use tokio::io::AsyncReadExt;
@@ -26,6 +29,11 @@ use tokio::io::AsyncReadExt;
 #[derive(Clone)]
 pub struct ObjectBlobStore {
     bucket: ObjectStore,
+    /// The bucket's name, in its subjects (`$O.<name>.M.<object>`, `$O.<name>.C.<nuid>`).
+    name: String,
+    /// The bucket's stream (`OBJ_<name>`), for retention's compare-and-delete.
+    stream: async_nats::jetstream::stream::Stream,
+    context: async_nats::jetstream::Context,
 }
 
 impl std::fmt::Debug for ObjectBlobStore {
@@ -54,16 +62,11 @@ impl ObjectBlobStore {
                 .await
                 .map_err(|e| unavailable("create the bucket", name, e))?,
         };
-        Ok(Self { bucket })
-    }
-
-    async fn info(&self, name: &str) -> Result<Option<ObjectInfo>, BlobError> {
-        match self.bucket.info(name).await {
-            Ok(info) if !info.deleted => Ok(Some(info)),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == object_store::InfoErrorKind::NotFound => Ok(None),
-            Err(e) => Err(unavailable("read", name, e)),
-        }
+        let stream = jetstream
+            .get_stream(format!("OBJ_{name}"))
+            .await
+            .map_err(|e| unavailable("open the stream of", name, e))?;
+        Ok(Self { bucket, name: name.to_owned(), stream, context: jetstream.clone() })
     }
 }
 
@@ -93,8 +96,7 @@ impl BlobStore for ObjectBlobStore {
         let name = object_name(team, blob.hash());
         let meta = ObjectMetadata { name: name.clone(), description: stored_at_description(now), ..Default::default() };
         self.bucket.put(meta, &mut blob.bytes()).await.map_err(|e| unavailable("store", &name, e))?;
-        let stored_at = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
-        Ok(BlobInfo { hash: blob.hash().clone(), size: blob.size(), stored_at })
+        Ok(BlobInfo { hash: blob.hash().clone(), size: blob.size(), stored_at: to_millis(now) })
     }
 
     async fn get(&self, team: &TeamId, hash: &ContentHash) -> Result<Option<Vec<u8>>, BlobError> {
@@ -124,6 +126,11 @@ impl BlobStore for ObjectBlobStore {
         Ok(blobs)
     }
 
+    /// A compare-and-delete on the server: the object's last info is read with its
+    /// sequence, and the deletion is published with `Nats-Expected-Last-Subject-Sequence`
+    /// set to it, so a put that landed in between (bytes sent again) makes the server
+    /// refuse the deletion, and the bytes stay. Only then are the chunks the deleted info
+    /// named purged.
     async fn delete_stored_before(
         &self,
         team: &TeamId,
@@ -131,19 +138,38 @@ impl BlobStore for ObjectBlobStore {
         cutoff: DateTime<Utc>,
     ) -> Result<bool, BlobError> {
         let name = object_name(team, hash);
-        let Some(info) = self.info(&name).await? else {
-            return Ok(false);
+        let subject = format!("$O.{}.M.{}", self.name, URL_SAFE.encode(&name));
+        let last = match self.stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(last) => last,
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(false),
+            Err(e) => return Err(unavailable("read", &name, e)),
         };
+        let mut info: ObjectInfo =
+            serde_json::from_slice(&last.payload).map_err(|e| unavailable("read the info of", &name, e))?;
         // An object without a readable stored time is not one this store wrote as it is
         // now: it has no time to keep it by.
         let prefix = format!("{team}/");
-        if blob_info(&prefix, &info).is_some_and(|blob| blob.stored_at >= cutoff) {
+        if info.deleted || blob_info(&prefix, &info).is_some_and(|blob| blob.stored_at >= cutoff) {
             return Ok(false);
         }
-        match self.bucket.delete(&name).await {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == object_store::DeleteErrorKind::NotFound => Ok(false),
-            Err(e) => Err(unavailable("delete", &name, e)),
+        let nuid = info.nuid.clone();
+        (info.deleted, info.chunks, info.size) = (true, 0, 0);
+        let body = serde_json::to_vec(&info).map_err(|e| unavailable("write the info of", &name, e))?;
+        let publish = PublishMessage::build()
+            .payload(body.into())
+            .header("Nats-Rollup", "sub")
+            .expected_last_subject_sequence(last.sequence);
+        let acknowledged = match self.context.send_publish(subject, publish).await {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        match acknowledged {
+            Ok(_) => {}
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => return Ok(false),
+            Err(e) => return Err(unavailable("delete", &name, e)),
         }
+        let chunks = format!("$O.{}.C.{nuid}", self.name);
+        self.stream.purge().filter(chunks).await.map_err(|e| unavailable("purge the chunks of", &name, e))?;
+        Ok(true)
     }
 }

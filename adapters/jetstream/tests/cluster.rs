@@ -19,6 +19,16 @@ use common::{commit, stream};
 
 const WRITERS: usize = 6;
 
+/// The log's settings on the cluster: three replicas, riding through a lost server.
+fn cluster_options() -> JetStreamOptions {
+    JetStreamOptions {
+        replicas: 3,
+        request_timeout: Duration::from_secs(2),
+        failover_deadline: Duration::from_secs(30),
+        ..JetStreamOptions::default()
+    }
+}
+
 /// The server name of the stream's leader, asked of the cluster.
 async fn leader(log: &JetStreamEventLog) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -35,12 +45,7 @@ async fn leader(log: &JetStreamEventLog) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_ride_through_the_loss_of_the_leader_a_follower_and_the_connected_server() {
     let mut cluster = NatsCluster::start();
-    let options = JetStreamOptions {
-        replicas: 3,
-        request_timeout: Duration::from_secs(2),
-        failover_deadline: Duration::from_secs(30),
-        ..JetStreamOptions::default()
-    };
+    let options = cluster_options();
     let log = Arc::new(JetStreamEventLog::connect(&cluster.url(), options).await.unwrap());
     let running = Arc::new(AtomicBool::new(true));
     let writers: Vec<_> = (0..WRITERS)
@@ -104,12 +109,7 @@ async fn every_instance_serves_every_blob_and_a_lost_server_loses_none() {
     use switchboard_schemas::TeamId;
 
     let mut cluster = NatsCluster::start();
-    let options = JetStreamOptions {
-        replicas: 3,
-        request_timeout: Duration::from_secs(2),
-        failover_deadline: Duration::from_secs(30),
-        ..JetStreamOptions::default()
-    };
+    let options = cluster_options();
     let urls: Vec<String> = (0..3).map(|member| cluster.member_url(member)).collect();
     // An instance on one server; the first may wait for the cluster to elect its leaders.
     let instance = |member: usize| {

@@ -277,7 +277,9 @@ impl WecomClient {
             async move {
                 let response = send(request.map_err(ClientError::Refused)?).await?;
                 let status = response.status();
-                let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+                // Error answers are read whatever the team's limit, so one is never taken for
+                // a file too large; the limit is applied to the file after.
+                let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX).max(MAX_ANSWER_BYTES);
                 let body = match read_limited(response, limit).await {
                     Ok(body) => body,
                     Err(switchboard_outbound::BodyError::TooLarge(_)) => {
@@ -294,6 +296,9 @@ impl WecomClient {
                 }
                 if !status.is_success() {
                     return Err(ClientError::Transport(format!("media/get answered HTTP {status}")));
+                }
+                if body.len() as u64 > max_bytes {
+                    return Err(ClientError::TooLarge { max: max_bytes });
                 }
                 Ok(Vec::from(body))
             }
