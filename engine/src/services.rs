@@ -711,8 +711,13 @@ impl Core {
         }
     }
 
+    /// Pauses between attempts: from `retry_base`, doubling up to `longest`.
+    fn backoff(&self, longest: Duration) -> Backoff {
+        Backoff { next: self.config.retry_base, longest }
+    }
+
     async fn deliver(self: Arc<Self>, outbound: Outbound) {
-        let mut delay = self.config.retry_base;
+        let mut backoff = self.backoff(Duration::MAX);
         for attempt in 1..=self.config.max_delivery_attempts {
             self.health.sends.fetch_add(1, Ordering::Relaxed);
             let outcome = match self.notifier.deliver(&outbound).await {
@@ -731,8 +736,7 @@ impl Core {
             if done {
                 return;
             }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
+            backoff.wait().await;
         }
     }
 
@@ -749,7 +753,7 @@ impl Core {
         let team_limit = self.runtime.policy(&team).await.map(|p| p.settings().attachments.max_bytes);
         let max_bytes =
             team_limit.map_or(self.config.max_attachment_bytes, |t| t.min(self.config.max_attachment_bytes));
-        let mut delay = self.config.retry_base;
+        let mut backoff = self.backoff(self.config.longest_fetch_retry);
         let mut attempts = 0;
         let outcome = loop {
             let permit = self.fetching.acquire().await;
@@ -766,8 +770,7 @@ impl Core {
             }
             warn!(%team, attachment = %received.attachment_id, attempts, error = %failure, "fetching an attachment failed; retrying");
             drop(permit);
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.config.longest_fetch_retry);
+            backoff.wait().await;
         };
         match &outcome {
             AttachmentOutcome::Stored { .. } => self.health.attachments_stored.fetch_add(1, Ordering::Relaxed),
@@ -785,7 +788,7 @@ impl Core {
         let media_type = MediaType::sniff(&bytes);
         let image_size = image_size(&bytes);
         let blob = Blob::new(bytes);
-        let mut delay = self.config.retry_base;
+        let mut backoff = self.backoff(self.config.longest_fetch_retry);
         for attempt in 1..=self.config.max_fetch_attempts {
             let failure = match tokio::time::timeout(ATTEMPT_TIMEOUT, blobs.put(team, &blob, self.runtime.now())).await
             {
@@ -799,8 +802,7 @@ impl Core {
                 return AttachmentOutcome::Failed { attempts: attempt, reason: failure };
             }
             warn!(%team, attempt, error = %failure, "storing an attachment failed; retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(self.config.longest_fetch_retry);
+            backoff.wait().await;
         }
         AttachmentOutcome::Failed { attempts: 0, reason: "no attempt was allowed (core.max_fetch_attempts = 0)".into() }
     }
@@ -843,18 +845,22 @@ impl Core {
                 return;
             }
         };
-        for info in listed.iter().filter(|info| info.stored_at < cutoff) {
-            if let Err(e) = blobs.delete_stored_before(team, &info.hash, cutoff).await {
-                warn!(%team, error = %e, "cannot delete an attachment past retention; trying again later");
+        // What this sweep did not delete remains: a blob another instance deleted before the
+        // listing is not in it, one deleted after it is found gone at the next sweep.
+        let mut remaining = HashSet::new();
+        for info in listed {
+            let deleted = info.stored_at < cutoff
+                && match blobs.delete_stored_before(team, &info.hash, cutoff).await {
+                    Ok(deleted) => deleted,
+                    Err(e) => {
+                        warn!(%team, error = %e, "cannot delete an attachment past retention; trying again later");
+                        false
+                    }
+                };
+            if !deleted {
+                remaining.insert(info.hash);
             }
         }
-        let remaining: HashSet<ContentHash> = match blobs.list(team).await {
-            Ok(listed) => listed.into_iter().map(|info| info.hash).collect(),
-            Err(e) => {
-                warn!(%team, error = %e, "cannot list the team's attachments for retention; trying again later");
-                return;
-            }
-        };
         let gone = kept.into_iter().filter(|(hash, _)| !remaining.contains(hash)).flat_map(|(_, kept)| kept);
         for KeptAttachment { stream, attachment_id, .. } in
             gone.filter(|k| k.stored_at < cutoff && self.owns(&k.stream))
@@ -903,7 +909,7 @@ impl Core {
             staff: request.staff,
             summary,
         };
-        let mut delay = self.config.retry_base;
+        let mut backoff = self.backoff(Duration::MAX);
         for attempt in 1..=self.config.max_delivery_attempts {
             match self.group_chats.create(&order).await {
                 Ok(chat_id) => {
@@ -912,8 +918,7 @@ impl Core {
                 }
                 Err(DeliveryError::Retryable(error)) if attempt < self.config.max_delivery_attempts => {
                     warn!(%team, %error, attempt, "creating the group chat failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
+                    backoff.wait().await;
                 }
                 Err(e) => {
                     error!(%team, error = %e, "the group chat could not be created");
@@ -1075,6 +1080,20 @@ struct KeptAttachment {
     attachment_id: Uuid,
     /// When its bytes were recorded as stored.
     stored_at: DateTime<Utc>,
+}
+
+/// Pauses that double between attempts, up to a longest one.
+struct Backoff {
+    next: Duration,
+    longest: Duration,
+}
+
+impl Backoff {
+    /// Waits the next pause.
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(self.longest);
+    }
 }
 
 /// Attachments fetched at once, at most.

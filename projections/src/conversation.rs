@@ -126,6 +126,15 @@ pub struct SessionView {
     replier: Option<StaffId>,
 }
 
+impl SessionView {
+    /// Moves one of the session's attachments to `state` (fetched, failed, removed).
+    fn set_attachment_state(&mut self, attachment_id: Uuid, state: AttachmentState) {
+        if let Some(attachment) = self.attachments.iter_mut().find(|a| a.attachment_id == attachment_id) {
+            attachment.state = state;
+        }
+    }
+}
+
 /// One FAQ lookup as the console shows it: what was asked, what ranked, what was decided.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MatchView {
@@ -289,24 +298,17 @@ fn fold_session(sessions: &mut Vec<SessionView>, event: &ConversationEvent, at: 
             state: AttachmentState::Fetching,
         }),
         E::AttachmentStored(e) => {
-            if let Some(a) = session.attachments.iter_mut().find(|a| a.attachment_id == e.attachment_id) {
-                a.state = AttachmentState::Stored {
-                    hash: e.hash.clone(),
-                    size: e.size,
-                    media_type: e.media_type,
-                    inline: e.media_type.is_shown_inline(e.image_size),
-                };
-            }
+            let inline = e.media_type.is_shown_inline(e.image_size);
+            let stored =
+                AttachmentState::Stored { hash: e.hash.clone(), size: e.size, media_type: e.media_type, inline };
+            session.set_attachment_state(e.attachment_id, stored);
         }
         E::AttachmentFetchFailed(e) => {
-            if let Some(a) = session.attachments.iter_mut().find(|a| a.attachment_id == e.attachment_id) {
-                a.state = AttachmentState::Failed { reason: e.reason.clone() };
-            }
+            session.set_attachment_state(e.attachment_id, AttachmentState::Failed { reason: e.reason.clone() });
         }
         E::AttachmentRemoved(e) => {
-            if let Some(a) = session.attachments.iter_mut().find(|a| a.attachment_id == e.attachment_id) {
-                a.state = AttachmentState::Removed { retention_days: e.retention_days };
-            }
+            let removed = AttachmentState::Removed { retention_days: e.retention_days };
+            session.set_attachment_state(e.attachment_id, removed);
         }
         E::SessionClosed(e) => {
             session.closed_at = Some(at);

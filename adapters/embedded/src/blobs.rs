@@ -11,7 +11,6 @@
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,7 +35,6 @@ pub struct FileBlobStore {
 #[derive(Debug)]
 struct Files {
     root: PathBuf,
-    next_temporary: AtomicU64,
     /// Locks by the hash's first byte: storing again and deleting one blob never interleave.
     locks: Vec<Mutex<()>>,
 }
@@ -51,7 +49,7 @@ impl FileBlobStore {
             remove_stale_temporaries(&team).map_err(|e| unavailable(&team, e))?;
         }
         let locks = (0..256).map(|_| Mutex::new(())).collect();
-        Ok(Self { files: Arc::new(Files { root, next_temporary: AtomicU64::new(0), locks }) })
+        Ok(Self { files: Arc::new(Files { root, locks }) })
     }
 
     /// Runs a file operation on the blocking pool.
@@ -119,11 +117,8 @@ impl Files {
         }
         let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir).map_err(|e| unavailable(dir, e))?;
-        // Unique across processes sharing the directory, also ones with the same pid (each
-        // PID 1 of its container): never opened over another's temporary file.
-        let n = self.next_temporary.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{TEMPORARY_PREFIX}{}-{n}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
-        let temporary = self.team_dir(team).join(name);
+        // A fresh random name, opened with `create_new`: never over another's temporary file.
+        let temporary = self.team_dir(team).join(format!("{TEMPORARY_PREFIX}{}", uuid::Uuid::now_v7().simple()));
         let written = (|| {
             let mut file = File::options().write(true).create_new(true).open(&temporary)?;
             file.write_all(blob.bytes())?;

@@ -289,10 +289,8 @@ impl WecomClient {
                 };
                 // An error is a small JSON object with an `errcode`; anything else (a text
                 // or JSON file too) is the file.
-                if let Some(code) = error_code(&body) {
-                    let answer: Value = serde_json::from_slice(&body).unwrap_or_default();
-                    let message = answer["errmsg"].as_str().unwrap_or_default().to_owned();
-                    return Err(ClientError::Wecom { code, message });
+                if let Some(error) = error_answer(&body) {
+                    return Err(error);
                 }
                 if !status.is_success() {
                     return Err(ClientError::Transport(format!("media/get answered HTTP {status}")));
@@ -426,14 +424,19 @@ async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, Cli
     })
 }
 
-/// The non-zero `errcode` of a body that is one of WeCom's JSON error answers (a few
-/// hundred bytes); none for anything else.
-fn error_code(body: &[u8]) -> Option<i64> {
+/// The error a body states when it is one of WeCom's JSON error answers (a few hundred
+/// bytes); none for anything else.
+fn error_answer(body: &[u8]) -> Option<ClientError> {
     if body.len() > MAX_ANSWER_BYTES || body.first() != Some(&b'{') {
         return None;
     }
-    let answer: Value = serde_json::from_slice(body).ok()?;
-    answer.get("errcode")?.as_i64().filter(|code| *code != 0)
+    wecom_error(&serde_json::from_slice(body).ok()?)
+}
+
+/// The error a JSON answer states with a non-zero `errcode`.
+fn wecom_error(answer: &Value) -> Option<ClientError> {
+    let code = answer.get("errcode")?.as_i64().filter(|code| *code != 0)?;
+    Some(ClientError::Wecom { code, message: answer["errmsg"].as_str().unwrap_or_default().to_owned() })
 }
 
 /// Reads WeCom's JSON answer; a non-zero `errcode` is an error.
@@ -444,9 +447,9 @@ async fn json_answer(response: reqwest::Response) -> Result<Value, ClientError> 
         .map_err(|e| ClientError::Transport(format!("HTTP {status}: {e}")))?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|_| ClientError::Transport(format!("HTTP {status}, body not JSON ({} bytes)", body.len())))?;
-    match body["errcode"].as_i64().unwrap_or(0) {
-        0 => Ok(body),
-        code => Err(ClientError::Wecom { code, message: body["errmsg"].as_str().unwrap_or_default().to_owned() }),
+    match wecom_error(&body) {
+        Some(error) => Err(error),
+        None => Ok(body),
     }
 }
 
